@@ -1,0 +1,11 @@
+//! In-process emulators of the upstream IM platforms' contact APIs and of a SCIM 2.0 target.
+//!
+//! Used by orgsync's tests, benches and `orgsync demo`. Every emulator binds `127.0.0.1:0`, serves
+//! from an [`fixture::Org`] (upstreams) or its own state (targets), counts calls per endpoint, and
+//! injects faults on demand. See `emulators/README.md` for the fixture format.
+
+pub mod faults;
+pub mod fixture;
+pub mod generator;
+pub mod scim;
+pub mod wecom;

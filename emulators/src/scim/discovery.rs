@@ -1,0 +1,197 @@
+//! Discovery resources (RFC 7644 §4, RFC 7643 §5–7): what this service provider supports, stated
+//! truthfully so a client that reads them learns the emulator's real limits.
+
+use serde_json::{Value, json};
+
+use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
+
+pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": { "supported": true },
+        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        "filter": { "supported": true, "maxResults": max_page_size },
+        "changePassword": { "supported": false },
+        "sort": { "supported": false },
+        "etag": { "supported": true },
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "Authentication with a static bearer token",
+            "primary": true,
+        }],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": format!("{base_url}/ServiceProviderConfig"),
+        },
+    })
+}
+
+pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
+    vec![json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "User Account",
+        "schema": USER_SCHEMA,
+        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+        "meta": {
+            "resourceType": "ResourceType",
+            "location": format!("{base_url}/ResourceTypes/User"),
+        },
+    })]
+}
+
+/// The User schema lists exactly the attributes the emulator stores; anything else is refused.
+pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
+    let email_uniqueness = if unique_emails { "server" } else { "none" };
+    let multi = |name, description, uniqueness| {
+        Def::new(name, "complex", description).multi().sub(vec![
+            Def::string("value", description).uniqueness(uniqueness),
+            Def::string("type", "A label: work, home, other"),
+            Def::new("primary", "boolean", "Whether this is the preferred value"),
+            Def::string("display", "Accepted, not stored"),
+        ])
+    };
+    let user = [
+        Def::string("userName", "Unique identifier for the user")
+            .required()
+            .uniqueness("server"),
+        Def::new("name", "complex", "The user's name")
+            .sub(vec![Def::string("formatted", "The full name")]),
+        Def::string("displayName", "The name displayed to end users"),
+        Def::string("title", "The user's title"),
+        Def::new("active", "boolean", "Whether the user may sign in"),
+        multi(
+            "emails",
+            "Email addresses; the primary one first",
+            email_uniqueness,
+        ),
+        multi("phoneNumbers", "Phone numbers", "none"),
+    ];
+    let enterprise = [
+        Def::string(
+            "employeeNumber",
+            "Numeric or alphanumeric employee identifier",
+        ),
+        Def::string("department", "Name of a department"),
+        Def::new("manager", "complex", "The user's direct manager").sub(vec![
+            Def::string("value", "The id of the manager's User resource"),
+            Def::new(
+                "$ref",
+                "reference",
+                "The URI of the manager's User resource",
+            ),
+            Def::string("displayName", "The manager's displayName").read_only(),
+        ]),
+    ];
+    vec![
+        schema(base_url, USER_SCHEMA, "User", "User Account", &user),
+        schema(
+            base_url,
+            ENTERPRISE_SCHEMA,
+            "EnterpriseUser",
+            "Enterprise User",
+            &enterprise,
+        ),
+    ]
+}
+
+fn schema(base_url: &str, id: &str, name: &str, description: &str, attributes: &[Def]) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": id,
+        "name": name,
+        "description": description,
+        "attributes": attributes.iter().map(Def::to_json).collect::<Vec<_>>(),
+        "meta": { "resourceType": "Schema", "location": format!("{base_url}/Schemas/{id}") },
+    })
+}
+
+/// An attribute definition (RFC 7643 §7), readWrite and optional unless told otherwise.
+struct Def {
+    name: &'static str,
+    kind: &'static str,
+    description: &'static str,
+    multi_valued: bool,
+    required: bool,
+    mutability: &'static str,
+    uniqueness: &'static str,
+    sub_attributes: Vec<Def>,
+}
+
+impl Def {
+    fn new(name: &'static str, kind: &'static str, description: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            description,
+            multi_valued: false,
+            required: false,
+            mutability: "readWrite",
+            uniqueness: "none",
+            sub_attributes: Vec::new(),
+        }
+    }
+
+    fn string(name: &'static str, description: &'static str) -> Self {
+        Self::new(name, "string", description)
+    }
+
+    fn multi(self) -> Self {
+        Self {
+            multi_valued: true,
+            ..self
+        }
+    }
+
+    fn required(self) -> Self {
+        Self {
+            required: true,
+            ..self
+        }
+    }
+
+    fn read_only(self) -> Self {
+        Self {
+            mutability: "readOnly",
+            ..self
+        }
+    }
+
+    fn uniqueness(self, uniqueness: &'static str) -> Self {
+        Self { uniqueness, ..self }
+    }
+
+    fn sub(self, sub_attributes: Vec<Def>) -> Self {
+        Self {
+            sub_attributes,
+            ..self
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let mut out = json!({
+            "name": self.name,
+            "type": self.kind,
+            "multiValued": self.multi_valued,
+            "description": self.description,
+            "required": self.required,
+            "mutability": self.mutability,
+            "returned": "default",
+        });
+        match self.kind {
+            "string" => {
+                out["caseExact"] = false.into();
+                out["uniqueness"] = self.uniqueness.into();
+            }
+            "reference" => out["referenceTypes"] = json!(["User"]),
+            "complex" => {
+                out["subAttributes"] = self.sub_attributes.iter().map(Def::to_json).collect();
+            }
+            _ => {}
+        }
+        out
+    }
+}

@@ -1,0 +1,344 @@
+//! The HTTP surface: routes under `/scim/v2` and their handlers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::discovery;
+use super::error::ScimError;
+use super::filter::Filter;
+use super::middleware::{authenticate, count, inject_faults};
+use super::patch;
+use super::schema::LIST_RESPONSE_SCHEMA;
+use super::state::Shared;
+use super::store::{Entry, Store};
+use super::wire::{self, IfMatch, SCIM_CONTENT_TYPE};
+
+pub(crate) const PREFIX: &str = "/scim/v2";
+
+type Reply = Result<Response, ScimError>;
+type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+type Id = Result<Path<String>, PathRejection>;
+type Body = Result<Bytes, BytesRejection>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let route = |path: &str| format!("{PREFIX}{path}");
+    Router::new()
+        .route(
+            &route("/ServiceProviderConfig"),
+            get(service_provider_config),
+        )
+        .route(&route("/Schemas"), get(list_schemas))
+        .route(&route("/Schemas/{id}"), get(get_schema))
+        .route(&route("/ResourceTypes"), get(list_resource_types))
+        .route(&route("/ResourceTypes/{id}"), get(get_resource_type))
+        .route(&route("/Users"), get(list_users).post(create_user))
+        .route(
+            &route("/Users/{id}"),
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(from_fn_with_state(shared.clone(), inject_faults))
+        .layer(from_fn_with_state(shared.clone(), authenticate))
+        .layer(from_fn_with_state(shared.clone(), count))
+        .with_state(shared)
+}
+
+async fn not_found() -> ScimError {
+    ScimError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ScimError {
+    ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not supported on this endpoint",
+    )
+}
+
+async fn service_provider_config(State(shared): State<Arc<Shared>>) -> Response {
+    let body = discovery::service_provider_config(&shared.base_url, shared.config.max_page_size);
+    wire::scim_json(StatusCode::OK, &body)
+}
+
+async fn list_schemas(State(shared): State<Arc<Shared>>) -> Response {
+    let schemas = discovery::schemas(&shared.base_url, shared.config.unique_emails);
+    list_response(schemas.len(), 1, schemas)
+}
+
+async fn get_schema(State(shared): State<Arc<Shared>>, id: Id) -> Reply {
+    let schemas = discovery::schemas(&shared.base_url, shared.config.unique_emails);
+    find_by_id(schemas, id, "Schema")
+}
+
+async fn list_resource_types(State(shared): State<Arc<Shared>>) -> Response {
+    let types = discovery::resource_types(&shared.base_url);
+    list_response(types.len(), 1, types)
+}
+
+async fn get_resource_type(State(shared): State<Arc<Shared>>, id: Id) -> Reply {
+    find_by_id(
+        discovery::resource_types(&shared.base_url),
+        id,
+        "ResourceType",
+    )
+}
+
+fn find_by_id(resources: Vec<Value>, id: Id, kind: &str) -> Reply {
+    let id = path_id(id)?;
+    resources
+        .into_iter()
+        .find(|resource| resource["id"] == id.as_str())
+        .map(|resource| wire::scim_json(StatusCode::OK, &resource))
+        .ok_or_else(|| ScimError::not_found(format!("{kind} {id:?} not found")))
+}
+
+async fn list_users(State(shared): State<Arc<Shared>>, params: Params) -> Reply {
+    let query = ListQuery::parse(params, shared.config.max_page_size)?;
+    let store = shared.store();
+    let matching: Vec<&Entry> = store
+        .entries()
+        .filter(|entry| {
+            query
+                .filter
+                .as_ref()
+                .is_none_or(|filter| filter.matches(&entry.user))
+        })
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(query.start_index - 1)
+        .take(query.count)
+        .map(|entry| render(&store, entry, &shared.base_url))
+        .collect();
+    Ok(list_response(matching.len(), query.start_index, page))
+}
+
+async fn get_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, id: Id) -> Reply {
+    let id = path_id(id)?;
+    let store = shared.store();
+    let entry = store
+        .get(&id)
+        .ok_or_else(|| ScimError::user_not_found(&id))?;
+    if if_match_header(&headers, header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.matches(entry.user.version))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        set_etag(&mut response, entry.user.version);
+        return Ok(response);
+    }
+    Ok(user_response(
+        StatusCode::OK,
+        &store,
+        entry,
+        &shared.base_url,
+    ))
+}
+
+async fn create_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Reply {
+    let user = wire::parse_user(&json_body(&headers, body)?)?;
+    let mut store = shared.store();
+    let entry = store.create(user, shared.rules())?.clone();
+    let mut response = user_response(StatusCode::CREATED, &store, &entry, &shared.base_url);
+    if let Ok(location) =
+        HeaderValue::from_str(&wire::user_location(&shared.base_url, &entry.user.id))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn replace_user(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    id: Id,
+    body: Body,
+) -> Reply {
+    let id = path_id(id)?;
+    let replacement = wire::parse_user(&json_body(&headers, body)?)?;
+    let if_match = if_match_header(&headers, header::IF_MATCH);
+    let mut store = shared.store();
+    let entry = store
+        .update(&id, if_match.as_ref(), shared.rules(), |user| {
+            *user = replacement;
+            Ok(())
+        })?
+        .clone();
+    Ok(user_response(
+        StatusCode::OK,
+        &store,
+        &entry,
+        &shared.base_url,
+    ))
+}
+
+/// 204 like scim2-server; 200 with the (full) resource when the client names `attributes` or
+/// `excludedAttributes`.
+async fn patch_user(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    id: Id,
+    params: Params,
+    body: Body,
+) -> Reply {
+    let id = path_id(id)?;
+    let operations = patch::parse(&json_body(&headers, body)?)?;
+    let wants_body = params
+        .map_err(|rejection| ScimError::invalid_value(rejection.body_text()))?
+        .0
+        .iter()
+        .any(|(key, _)| key == "attributes" || key == "excludedAttributes");
+    let if_match = if_match_header(&headers, header::IF_MATCH);
+    let mut store = shared.store();
+    let entry = store
+        .update(&id, if_match.as_ref(), shared.rules(), |user| {
+            patch::apply(user, &operations)
+        })?
+        .clone();
+    if wants_body {
+        return Ok(user_response(
+            StatusCode::OK,
+            &store,
+            &entry,
+            &shared.base_url,
+        ));
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_etag(&mut response, entry.user.version);
+    Ok(response)
+}
+
+async fn delete_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, id: Id) -> Reply {
+    let id = path_id(id)?;
+    let if_match = if_match_header(&headers, header::IF_MATCH);
+    shared
+        .store()
+        .delete(&id, if_match.as_ref(), shared.rules())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `filter`, `startIndex` and `count` of a list request (RFC 7644 §3.4.2). `attributes`,
+/// `excludedAttributes`, `sortBy` and `sortOrder` are accepted and ignored: full resources come back
+/// in id order.
+struct ListQuery {
+    filter: Option<Filter>,
+    /// 1-based.
+    start_index: usize,
+    count: usize,
+}
+
+impl ListQuery {
+    fn parse(params: Params, max_page_size: usize) -> Result<Self, ScimError> {
+        let Query(params) =
+            params.map_err(|rejection| ScimError::invalid_value(rejection.body_text()))?;
+        let mut query = Self {
+            filter: None,
+            start_index: 1,
+            count: max_page_size,
+        };
+        for (key, value) in params {
+            match key.as_str() {
+                "filter" => query.filter = Some(Filter::parse(&value)?),
+                // RFC 7644 §3.4.2.4: a startIndex below 1 means 1, a negative count means 0.
+                "startIndex" => {
+                    query.start_index = integer(&key, &value)?
+                        .max(1)
+                        .try_into()
+                        .unwrap_or(usize::MAX)
+                }
+                "count" => {
+                    let count: usize = integer(&key, &value)?
+                        .max(0)
+                        .try_into()
+                        .unwrap_or(usize::MAX);
+                    query.count = count.min(max_page_size);
+                }
+                _ => {}
+            }
+        }
+        Ok(query)
+    }
+}
+
+fn integer(key: &str, value: &str) -> Result<i64, ScimError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ScimError::invalid_value(format!("{key} must be an integer, got {value:?}")))
+}
+
+fn list_response(total: usize, start_index: usize, resources: Vec<Value>) -> Response {
+    let body = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    wire::scim_json(StatusCode::OK, &body)
+}
+
+fn render(store: &Store, entry: &Entry, base_url: &str) -> Value {
+    let manager_name = entry
+        .user
+        .manager_id
+        .as_deref()
+        .and_then(|manager| store.get(manager))
+        .and_then(|manager| manager.user.display_name.as_deref());
+    wire::render_user(entry, base_url, manager_name)
+}
+
+fn user_response(status: StatusCode, store: &Store, entry: &Entry, base_url: &str) -> Response {
+    let mut response = wire::scim_json(status, &render(store, entry, base_url));
+    set_etag(&mut response, entry.user.version);
+    response
+}
+
+fn set_etag(response: &mut Response, version: u64) {
+    if let Ok(tag) = HeaderValue::from_str(&wire::etag(version)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+}
+
+fn path_id(id: Id) -> Result<String, ScimError> {
+    id.map(|Path(id)| id)
+        .map_err(|rejection| ScimError::not_found(rejection.body_text()))
+}
+
+/// A present but unreadable header matches nothing, so a write guarded by it fails with 412.
+fn if_match_header(headers: &HeaderMap, name: header::HeaderName) -> Option<IfMatch> {
+    headers
+        .get(name)
+        .map(|value| IfMatch::new(value.to_str().unwrap_or_default()))
+}
+
+/// The body of a write, after checking it is declared as JSON (RFC 7644 §3.1: `application/scim+json`,
+/// with `application/json` accepted as clients commonly send it).
+fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ScimError> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some(SCIM_CONTENT_TYPE | "application/json") => {}
+        _ => {
+            return Err(ScimError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be sent as application/scim+json or application/json",
+            ));
+        }
+    }
+    body.map_err(|rejection| ScimError::new(rejection.status(), rejection.body_text()))
+}

@@ -1,0 +1,176 @@
+//! WeCom (企业微信) contact API emulator for a self-built app, following
+//! `shared/upstream-apis/wecom.md`: token flow, department and user reads, the app's visible range,
+//! scope filtering, WeCom's error codes, and injectable faults.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use emulators::{generator, wecom};
+//! let org = generator::generate(&generator::GeneratorConfig::default());
+//! let wecom = wecom::start(org, wecom::WecomConfig::default()).await?;
+//! let url = format!("{}/cgi-bin/gettoken?corpid=ww-emulated-corp&corpsecret=emulated-secret", wecom.base_url());
+//! # let _ = url;
+//! wecom.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod convert;
+mod handlers;
+mod routes;
+mod state;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::faults::Faults;
+use crate::fixture::Org;
+use state::Shared;
+
+/// The app's credentials and token lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WecomConfig {
+    pub corpid: String,
+    pub corpsecret: String,
+    pub agentid: i64,
+    pub token_ttl: Duration,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        WecomConfig {
+            corpid: "ww-emulated-corp".to_owned(),
+            corpsecret: "emulated-secret".to_owned(),
+            agentid: 1_000_002,
+            token_ttl: Duration::from_secs(7200),
+        }
+    }
+}
+
+/// Serves `org` on `127.0.0.1` at an ephemeral port.
+pub async fn start(org: Org, config: WecomConfig) -> std::io::Result<WecomHandle> {
+    start_on(SocketAddr::from(([127, 0, 0, 1], 0)), org, config).await
+}
+
+/// Serves `org` on `addr` (port 0 picks a free port).
+pub async fn start_on(
+    addr: SocketAddr,
+    org: Org,
+    config: WecomConfig,
+) -> std::io::Result<WecomHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(org, config));
+    let app = routes::router(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            // A dropped sender also stops the server.
+            let _ = stopped.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "WeCom emulator stopped");
+        }
+    });
+    tracing::debug!(%addr, "WeCom emulator listening");
+    Ok(WecomHandle {
+        addr,
+        shared,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// A running emulator. Dropping it stops the server at once; [`WecomHandle::shutdown`] lets
+/// in-flight requests finish first.
+pub struct WecomHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// How long [`WecomHandle::shutdown`] waits for in-flight requests before aborting.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl WecomHandle {
+    /// `http://127.0.0.1:PORT`, without a trailing slash; clients append `/cgi-bin/...`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn config(&self) -> &WecomConfig {
+        &self.shared.config
+    }
+
+    /// Replaces the injected faults. Their schedules, and every token's call budget, restart now.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.faults.set(faults);
+        self.shared.tokens.reset_uses();
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.faults()
+    }
+
+    /// Changes the served org; requests already running finish on the old one.
+    pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
+        self.shared.update_org(change);
+    }
+
+    /// A copy of the served org.
+    pub fn org(&self) -> Org {
+        self.shared.directory().org.clone()
+    }
+
+    /// Requests to this exact path, e.g. `/cgi-bin/user/list`, whatever their outcome.
+    pub fn calls(&self, path: &str) -> u64 {
+        self.shared.calls.calls(path)
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.shared.calls.total()
+    }
+
+    /// Every counter, by path.
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.shared.calls.snapshot()
+    }
+
+    pub fn reset_calls(&self) {
+        self.shared.calls.reset();
+    }
+
+    /// Invalidates every issued token now (answered with 40014); the next gettoken issues a new one.
+    pub fn expire_tokens(&self) {
+        self.shared.tokens.revoke_all();
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for WecomHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

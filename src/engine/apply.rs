@@ -1,0 +1,246 @@
+//! Applying a plan: phase by phase, steps of one phase concurrently, every acknowledged step
+//! recorded in the snapshot in durable batches.
+
+use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use crate::plan::{self, Phase, Step};
+use crate::pushers::{PushError, Pusher};
+use crate::snapshot::{Snapshot, SnapshotChange, SnapshotError, SnapshotStore};
+use futures_util::{StreamExt, stream};
+use std::collections::HashMap;
+use tracing::{debug, warn};
+
+/// Acknowledged steps are flushed to the snapshot at least this often.
+const COMMIT_BATCH: usize = 200;
+
+/// What happened to one planned step.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Dry-run: nothing was attempted.
+    Planned,
+    Applied,
+    Failed {
+        error: String,
+    },
+    /// Not attempted because an earlier step it depends on failed.
+    Held {
+        reason: String,
+    },
+}
+
+/// A step resolved against the target's ids, ready to send.
+enum Op {
+    Create {
+        key: UserKey,
+        attributes: Attributes,
+        active: bool,
+    },
+    Update {
+        id: TargetId,
+        changes: Vec<FieldChange>,
+    },
+    SetManager {
+        id: TargetId,
+        manager: Option<TargetId>,
+    },
+    SetActive {
+        id: TargetId,
+        active: bool,
+    },
+    Delete {
+        id: TargetId,
+    },
+}
+
+pub(super) struct Applier<'a, P, S> {
+    pub(super) pusher: &'a P,
+    pub(super) store: &'a S,
+    pub(super) connector: &'a str,
+    pub(super) concurrency: usize,
+}
+
+impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
+    /// Applies `steps` (sorted by phase) starting from `snapshot`, which it keeps equal to what the
+    /// target acknowledged. Returns one outcome per step, in plan order.
+    pub(super) async fn apply(
+        &self,
+        steps: &[Step],
+        snapshot: &mut Snapshot,
+    ) -> Result<Vec<StepOutcome>, SnapshotError> {
+        let mut outcomes = vec![StepOutcome::Planned; steps.len()];
+        let mut pending = Vec::new();
+        let mut start = 0;
+        while start < steps.len() {
+            let phase = steps[start].phase();
+            let end = steps[start..]
+                .iter()
+                .position(|s| s.phase() != phase)
+                .map_or(steps.len(), |n| start + n);
+            self.apply_phase(steps, start..end, snapshot, &mut outcomes, &mut pending)
+                .await?;
+            // Each phase's results are durable before the next phase builds on them.
+            self.store
+                .commit(self.connector, &std::mem::take(&mut pending))?;
+            start = end;
+        }
+        Ok(outcomes)
+    }
+
+    async fn apply_phase(
+        &self,
+        steps: &[Step],
+        range: std::ops::Range<usize>,
+        snapshot: &mut Snapshot,
+        outcomes: &mut [StepOutcome],
+        pending: &mut Vec<SnapshotChange>,
+    ) -> Result<(), SnapshotError> {
+        let reports = reports_index(snapshot, steps[range.start].phase());
+        let mut ops = Vec::new();
+        for index in range {
+            match resolve(&steps[index], snapshot, &reports) {
+                Ok(op) => ops.push((index, op)),
+                Err(reason) => {
+                    debug!(step = %steps[index], %reason, "Step held back.");
+                    outcomes[index] = StepOutcome::Held { reason };
+                }
+            }
+        }
+        let mut results = stream::iter(ops)
+            .map(|(index, op)| async move { (index, self.execute(op).await) })
+            .buffer_unordered(self.concurrency);
+        while let Some((index, result)) = results.next().await {
+            let step = &steps[index];
+            match result {
+                Ok(target_id) => {
+                    let key = step.user().clone();
+                    let now = jiff::Timestamp::now();
+                    let change =
+                        match plan::applied_after(step, snapshot.users.get(&key), target_id, now) {
+                            Some(entry) => SnapshotChange::Upsert(key, entry),
+                            None => SnapshotChange::Remove(key),
+                        };
+                    snapshot.apply(change.clone());
+                    pending.push(change);
+                    outcomes[index] = StepOutcome::Applied;
+                    if pending.len() >= COMMIT_BATCH {
+                        self.store
+                            .commit(self.connector, &std::mem::take(pending))?;
+                    }
+                }
+                Err(error) => {
+                    warn!(connector = self.connector, step = %step, %error, "The target refused a step; the others go on.");
+                    outcomes[index] = StepOutcome::Failed {
+                        error: error.to_string(),
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, op: Op) -> Result<Option<TargetId>, PushError> {
+        match op {
+            Op::Create {
+                key,
+                attributes,
+                active,
+            } => self
+                .pusher
+                .create(&key, &attributes, active)
+                .await
+                .map(Some),
+            Op::Update { id, changes } => self.pusher.update(&id, &changes).await.map(|_| None),
+            Op::SetManager { id, manager } => self
+                .pusher
+                .set_manager(&id, manager.as_ref())
+                .await
+                .map(|_| None),
+            Op::SetActive { id, active } => self.pusher.set_active(&id, active).await.map(|_| None),
+            Op::Delete { id } => self.pusher.delete(&id).await.map(|_| None),
+        }
+    }
+}
+
+/// Turns a step into a target operation using the ids the target acknowledged so far. A step
+/// whose preconditions do not hold (its person or manager never made it into the target, or
+/// someone still reports to a person about to be removed) is held back with the reason.
+fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<Op, String> {
+    let id_of = |key: &UserKey| {
+        snapshot
+            .users
+            .get(key)
+            .map(|u| u.target_id.clone())
+            .ok_or_else(|| format!("{key} is not in the target (an earlier step for them failed)"))
+    };
+    Ok(match step {
+        Step::Create {
+            user,
+            attributes,
+            active,
+        } => Op::Create {
+            key: user.clone(),
+            attributes: attributes.clone(),
+            active: *active,
+        },
+        Step::Update { user, changes } => Op::Update {
+            id: id_of(user)?,
+            changes: changes.clone(),
+        },
+        Step::Reactivate { user } => Op::SetActive {
+            id: id_of(user)?,
+            active: true,
+        },
+        Step::SetManager { user, manager, .. } => Op::SetManager {
+            id: id_of(user)?,
+            manager: Some(id_of(manager)?),
+        },
+        Step::ClearManager { user, .. } => Op::SetManager {
+            id: id_of(user)?,
+            manager: None,
+        },
+        Step::Deactivate { user, .. } => {
+            still_managing(user, reports)?;
+            Op::SetActive {
+                id: id_of(user)?,
+                active: false,
+            }
+        }
+        Step::Delete { user, .. } => {
+            still_managing(user, reports)?;
+            Op::Delete { id: id_of(user)? }
+        }
+    })
+}
+
+/// Who reports to whom in the target, built only for the phases that remove people.
+type ReportsIndex<'a> = HashMap<&'a UserKey, Vec<&'a UserKey>>;
+
+fn reports_index(snapshot: &Snapshot, phase: Phase) -> ReportsIndex<'_> {
+    let mut index: ReportsIndex<'_> = HashMap::new();
+    if matches!(phase, Phase::Deactivate | Phase::Delete) {
+        for (key, user) in &snapshot.users {
+            if let Some(manager) = &user.manager {
+                index.entry(manager).or_default().push(key);
+            }
+        }
+    }
+    index
+}
+
+fn still_managing(user: &UserKey, reports: &ReportsIndex) -> Result<(), String> {
+    match reports.get(user) {
+        None => Ok(()),
+        Some(keys) => {
+            let names: Vec<&str> = keys.iter().take(5).map(|k| k.as_str()).collect();
+            let more = if keys.len() > 5 {
+                format!(" and {} more", keys.len() - 5)
+            } else {
+                String::new()
+            };
+            Err(format!(
+                "{}{more} still report to {user} in the target (unlinking failed)",
+                names.join(", ")
+            ))
+        }
+    }
+}

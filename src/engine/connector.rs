@@ -1,0 +1,73 @@
+use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
+use crate::plan::Policy;
+use crate::pullers::wecom::WecomPuller;
+use crate::pullers::{AnyPuller, PullError};
+use crate::pushers::scim::ScimPusher;
+use crate::pushers::{AnyPusher, PushError};
+
+/// A configured sync job, ready to run: secrets resolved, clients built.
+pub struct Connector {
+    pub name: String,
+    pub puller: AnyPuller,
+    pub pusher: AnyPusher,
+    pub policy: Policy,
+    /// Target requests in flight at once.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("connector {connector}: {source}")]
+    Secret {
+        connector: String,
+        source: SecretError,
+    },
+    #[error("connector {connector}: source: {source}")]
+    Source {
+        connector: String,
+        source: PullError,
+    },
+    #[error("connector {connector}: target: {source}")]
+    Target {
+        connector: String,
+        source: PushError,
+    },
+}
+
+impl Connector {
+    pub fn from_config(name: &str, config: &ConnectorConfig) -> Result<Self, BuildError> {
+        let secret = |e| BuildError::Secret {
+            connector: name.to_owned(),
+            source: e,
+        };
+        let puller = match &config.source {
+            SourceConfig::Wecom(source) => {
+                let token = source.secret.resolve().map_err(secret)?;
+                AnyPuller::Wecom(WecomPuller::new(source.clone(), token).map_err(|e| {
+                    BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    }
+                })?)
+            }
+        };
+        let (pusher, concurrency) = match &config.target {
+            TargetConfig::Scim(target) => {
+                let token = target.token.resolve().map_err(secret)?;
+                let pusher =
+                    ScimPusher::new(target.clone(), token).map_err(|e| BuildError::Target {
+                        connector: name.to_owned(),
+                        source: e,
+                    })?;
+                (AnyPusher::Scim(pusher), target.concurrency)
+            }
+        };
+        Ok(Connector {
+            name: name.to_owned(),
+            puller,
+            pusher,
+            policy: config.policy.clone(),
+            concurrency: concurrency.max(1),
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! The only place that sequences a run: pull → plan → apply → commit → report.
+
+mod apply;
+mod connector;
+mod run;
+
+pub use apply::StepOutcome;
+
+pub use connector::{BuildError, Connector};
+pub use run::{Engine, RunError, RunMode};

@@ -1,0 +1,158 @@
+use super::Connector;
+use super::apply::{Applier, StepOutcome};
+use crate::plan;
+use crate::pullers::Puller;
+use crate::pushers::Pusher;
+use crate::report::{PullSummary, Report, RunOutcome, StepReport};
+use crate::snapshot::{SnapshotError, SnapshotStore};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use tracing::{error, info, instrument};
+
+/// Whether a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// Same pull and plan as `Apply`; writes nothing to the target or the snapshot.
+    DryRun,
+    Apply,
+}
+
+impl fmt::Display for RunMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunMode::DryRun => "dry-run",
+            RunMode::Apply => "apply",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("connector {0} is already running")]
+    AlreadyRunning(String),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Runs connectors against one snapshot store, at most one run per connector at a time.
+pub struct Engine<S> {
+    store: Arc<S>,
+    running: Mutex<HashSet<String>>,
+}
+
+/// Releases the per-connector lock however the run ends.
+struct RunGuard<'a> {
+    running: &'a Mutex<HashSet<String>>,
+    name: String,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+    }
+}
+
+impl<S: SnapshotStore> Engine<S> {
+    pub fn new(store: Arc<S>) -> Self {
+        Engine {
+            store,
+            running: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    fn lock(&self, name: &str) -> Result<RunGuard<'_>, RunError> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if !running.insert(name.to_owned()) {
+            return Err(RunError::AlreadyRunning(name.to_owned()));
+        }
+        Ok(RunGuard {
+            running: &self.running,
+            name: name.to_owned(),
+        })
+    }
+
+    /// One run. Upstream and target failures end in a report with a failed outcome; only state
+    /// storage failures (the snapshot cannot be trusted) and a concurrent run are errors.
+    #[instrument(level = "info", skip(self, connector), fields(connector = %connector.name))]
+    pub async fn run(&self, connector: &Connector, mode: RunMode) -> Result<Report, RunError> {
+        let _guard = self.lock(&connector.name)?;
+        let mut report = Report::start(
+            &connector.name,
+            connector.puller.platform(),
+            connector.pusher.kind(),
+            mode,
+        );
+        info!(%mode, "Run started.");
+
+        let pulled = match connector.puller.pull().await {
+            Ok(pulled) => pulled,
+            Err(e) => {
+                error!(error = %e, "The pull failed; nothing was planned or written.");
+                report.finish(RunOutcome::Failed {
+                    error: e.to_string(),
+                });
+                return Ok(report);
+            }
+        };
+        report.pull = Some(PullSummary::new(&pulled));
+
+        let mut snapshot = self.store.load(&connector.name)?;
+        let plan = plan::plan(&snapshot, &pulled.directory, &connector.policy);
+        report.set_plan(&plan, &pulled.directory, &snapshot);
+
+        if mode == RunMode::DryRun || plan.is_empty() {
+            let outcome = if mode == RunMode::DryRun {
+                RunOutcome::Planned
+            } else {
+                RunOutcome::Applied
+            };
+            report.finish(outcome);
+            info!(steps = plan.steps.len(), "Run finished.");
+            return Ok(report);
+        }
+
+        let applier = Applier {
+            pusher: &connector.pusher,
+            store: self.store.as_ref(),
+            connector: &connector.name,
+            concurrency: connector.concurrency,
+        };
+        let outcomes = applier.apply(&plan.steps, &mut snapshot).await?;
+        for (step, outcome) in report.steps.iter_mut().zip(outcomes) {
+            step.outcome = outcome;
+        }
+        let failed = report
+            .steps
+            .iter()
+            .filter(|s| !matches!(s.outcome, StepOutcome::Applied))
+            .count();
+        let outcome = if failed == 0 {
+            RunOutcome::Applied
+        } else {
+            RunOutcome::PartiallyApplied { failed }
+        };
+        report.finish(outcome);
+        info!(steps = plan.steps.len(), failed, "Run finished.");
+        Ok(report)
+    }
+}
+
+impl StepReport {
+    pub(crate) fn planned(step: plan::Step, name: Option<String>) -> Self {
+        StepReport {
+            step,
+            name,
+            outcome: StepOutcome::Planned,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! orgsync: keeps a target app's users and org chart in step with an IM platform's directory.
+//!
+//! See `ARCHITECTURE.md` for the bird's-eye view. The binary in `main.rs` is a thin shell over this
+//! library.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod plan;
+pub mod pullers;
+pub mod pushers;
+pub mod report;
+pub mod snapshot;

@@ -1,0 +1,16 @@
+//! The platform-neutral picture of a company's directory. No IO, nothing that can fail.
+//!
+//! Pullers convert each upstream's wire types into these; the planner, pushers and reports only
+//! ever see these.
+
+mod attributes;
+mod directory;
+mod ids;
+mod problem;
+mod user;
+
+pub use attributes::{Attributes, Field, FieldChange};
+pub use directory::{Department, Directory, Scope};
+pub use ids::{DepartmentId, TargetId, UserKey};
+pub use problem::Problem;
+pub use user::{Status, User};

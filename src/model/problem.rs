@@ -1,0 +1,76 @@
+use super::{DepartmentId, UserKey};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Something wrong or surprising in the upstream data. Problems never stop a run on their own; they
+/// are reported so an admin can fix the source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    /// A member record without an id; it cannot be synced.
+    EmptyUserId { department: DepartmentId },
+    /// The same id came back twice with different contents; the first record was kept.
+    ConflictingRecords { user: UserKey },
+    /// A status code this version does not know; the person is held as they are in the target.
+    UnknownStatus { user: UserKey, raw: String },
+    /// A required field is missing or unusable; the person is held as they are in the target.
+    MissingField { user: UserKey, field: String },
+    /// A department names a parent that was not returned.
+    MissingParentDepartment {
+        department: DepartmentId,
+        parent: DepartmentId,
+    },
+    /// Two people share one value of an attribute that must be unique in the target.
+    DuplicateValue {
+        attribute: String,
+        value: String,
+        users: Vec<UserKey>,
+    },
+    /// A person would get a generated userName because the configured source field is empty.
+    UserNameFallback { user: UserKey, attribute: String },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::EmptyUserId { department } => {
+                write!(
+                    f,
+                    "a member of department {department} has an empty user id and was skipped"
+                )
+            }
+            Problem::ConflictingRecords { user } => write!(
+                f,
+                "user {user} was returned twice with different contents; the first record was kept"
+            ),
+            Problem::UnknownStatus { user, raw } => write!(
+                f,
+                "user {user} has unknown status {raw:?}; left unchanged in the target"
+            ),
+            Problem::MissingField { user, field } => write!(
+                f,
+                "user {user} has no usable `{field}`; left unchanged in the target"
+            ),
+            Problem::MissingParentDepartment { department, parent } => write!(
+                f,
+                "department {department} names parent {parent}, which was not returned"
+            ),
+            Problem::DuplicateValue {
+                attribute,
+                value,
+                users,
+            } => {
+                let users: Vec<&str> = users.iter().map(UserKey::as_str).collect();
+                write!(
+                    f,
+                    "{attribute} {value:?} is shared by {}; only the first keeps it",
+                    users.join(", ")
+                )
+            }
+            Problem::UserNameFallback { user, attribute } => write!(
+                f,
+                "user {user} has no {attribute}; the upstream id is used as userName"
+            ),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+use super::{DepartmentId, UserKey};
+use serde::{Deserialize, Serialize};
+
+/// One person as the upstream holds them, after conversion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub key: UserKey,
+    pub display_name: String,
+    /// Absent when the upstream withholds it (e.g. WeCom apps created after 2022-06-20): never invented.
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub title: Option<String>,
+    pub employee_no: Option<String>,
+    /// Departments the person belongs to, main department first.
+    pub departments: Vec<DepartmentId>,
+    pub status: Status,
+    /// The direct manager as the upstream reports it. It may lie outside the authorized scope; the
+    /// planner decides whether the link can be synced.
+    pub manager: Option<UserKey>,
+}
+
+/// Account state on the upstream platform. Each maps to a target action through the connector's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    /// Disabled or frozen (禁用 / 冻结).
+    Disabled,
+    /// Invited but never logged in (未激活).
+    NotActivated,
+    /// Left the company (离职 / 退出企业).
+    Resigned,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+            Status::NotActivated => "not_activated",
+            Status::Resigned => "resigned",
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The planner: a pure function from (snapshot, desired directory, policy) to ordered steps, the
+//! manager links it skipped and the problems it found. No IO, no failure, same inputs → same plan.
+
+mod desired;
+mod links;
+mod policy;
+mod step;
+#[cfg(test)]
+mod tests;
+
+pub use links::{LinkSkipReason, SkippedLink};
+pub use policy::{
+    DisabledPolicy, NotActivatedPolicy, Policy, ResignedPolicy, UserNameSource, VanishedPolicy,
+};
+pub use step::{Phase, RemovalReason, Step, StepKind};
+
+use crate::model::{Directory, Problem, UserKey};
+use crate::snapshot::{AppliedUser, Snapshot};
+use desired::Disposition;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Sorted by phase, then by user key.
+    pub steps: Vec<Step>,
+    pub skipped_links: Vec<SkippedLink>,
+    /// Upstream problems carried over from the pull, then problems the planner found.
+    pub problems: Vec<Problem>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub fn count(&self, kind: StepKind) -> usize {
+        self.steps.iter().filter(|s| s.kind() == kind).count()
+    }
+}
+
+/// Computes the steps that take the target from `snapshot` to what `directory` and `policy` ask for.
+pub fn plan(snapshot: &Snapshot, directory: &Directory, policy: &Policy) -> Plan {
+    let desired = desired::compute(snapshot, directory, policy);
+    let links = links::resolve(directory, &desired.dispositions, snapshot);
+
+    let removed: BTreeSet<&UserKey> = desired
+        .dispositions
+        .iter()
+        .filter(|(key, d)| leaves_active_set(d, snapshot.users.get(*key)))
+        .map(|(key, _)| key)
+        .collect();
+
+    let mut steps = Vec::new();
+    for (key, disposition) in &desired.dispositions {
+        let applied = snapshot.users.get(key);
+        let manager = links.managers.get(key);
+        diff_user(key, disposition, applied, manager, &removed, &mut steps);
+    }
+    steps.sort_by(|a, b| (a.phase(), a.user()).cmp(&(b.phase(), b.user())));
+
+    let mut skipped_links = links.skipped;
+    skipped_links.sort();
+    let mut problems = directory.problems.clone();
+    problems.extend(desired.problems);
+    Plan {
+        steps,
+        skipped_links,
+        problems,
+    }
+}
+
+/// True when this run deactivates or deletes an account the target has active or at all.
+fn leaves_active_set(disposition: &Disposition, applied: Option<&AppliedUser>) -> bool {
+    let Some(applied) = applied else { return false };
+    match disposition {
+        Disposition::Present { active, .. } => applied.active && !active,
+        Disposition::Deactivated(_) => applied.active,
+        Disposition::Deleted(_) => true,
+        Disposition::Absent | Disposition::Held => false,
+    }
+}
+
+fn diff_user(
+    key: &UserKey,
+    disposition: &Disposition,
+    applied: Option<&AppliedUser>,
+    desired_manager: Option<&UserKey>,
+    removed: &BTreeSet<&UserKey>,
+    steps: &mut Vec<Step>,
+) {
+    let user = key.clone();
+    match (disposition, applied) {
+        (
+            Disposition::Present {
+                attributes, active, ..
+            },
+            None,
+        ) => {
+            steps.push(Step::Create {
+                user: user.clone(),
+                attributes: attributes.clone(),
+                active: *active,
+            });
+            if let Some(manager) = desired_manager {
+                steps.push(Step::SetManager {
+                    user,
+                    manager: manager.clone(),
+                    previous: None,
+                });
+            }
+        }
+        (
+            Disposition::Present {
+                attributes,
+                active,
+                inactive_reason,
+            },
+            Some(applied),
+        ) => {
+            let changes = applied.attributes.changes_to(attributes);
+            if !changes.is_empty() {
+                steps.push(Step::Update {
+                    user: user.clone(),
+                    changes,
+                });
+            }
+            link_step(&user, applied.manager.as_ref(), desired_manager, steps);
+            match (applied.active, *active) {
+                (false, true) => steps.push(Step::Reactivate { user }),
+                (true, false) => steps.push(Step::Deactivate {
+                    user,
+                    reason: inactive_reason.unwrap_or(RemovalReason::Vanished),
+                }),
+                _ => {}
+            }
+        }
+        (Disposition::Deactivated(reason), Some(applied)) => {
+            link_step(&user, applied.manager.as_ref(), None, steps);
+            if applied.active {
+                steps.push(Step::Deactivate {
+                    user,
+                    reason: *reason,
+                });
+            }
+        }
+        // The deleted person's own link goes with them; links *to* them are cleared by the others.
+        (Disposition::Deleted(reason), Some(_)) => {
+            steps.push(Step::Delete {
+                user,
+                reason: *reason,
+            });
+        }
+        // A held person keeps everything, except a link to someone this run removes: that link
+        // would dangle (or block the removal in strict targets).
+        (Disposition::Held, Some(applied)) => {
+            if let Some(previous) = applied.manager.as_ref().filter(|m| removed.contains(m)) {
+                steps.push(Step::ClearManager {
+                    user,
+                    previous: previous.clone(),
+                });
+            }
+        }
+        (Disposition::Deactivated(_) | Disposition::Deleted(_), None)
+        | (Disposition::Absent | Disposition::Held, _) => {}
+    }
+}
+
+fn link_step(
+    user: &UserKey,
+    current: Option<&UserKey>,
+    desired: Option<&UserKey>,
+    steps: &mut Vec<Step>,
+) {
+    match (current, desired) {
+        (current, Some(desired)) if current != Some(desired) => steps.push(Step::SetManager {
+            user: user.clone(),
+            manager: desired.clone(),
+            previous: current.cloned(),
+        }),
+        (Some(current), None) => steps.push(Step::ClearManager {
+            user: user.clone(),
+            previous: current.clone(),
+        }),
+        _ => {}
+    }
+}
+
+/// The snapshot entry after a step the target acknowledged. `target_id` is the id the target
+/// reported for creates; `now` stamps deactivations for the deletion grace period.
+pub fn applied_after(
+    step: &Step,
+    before: Option<&AppliedUser>,
+    target_id: Option<crate::model::TargetId>,
+    now: jiff::Timestamp,
+) -> Option<AppliedUser> {
+    match step {
+        Step::Create {
+            attributes, active, ..
+        } => Some(AppliedUser {
+            target_id: target_id?,
+            attributes: attributes.clone(),
+            active: *active,
+            manager: None,
+            deactivated_at: (!active).then_some(now),
+        }),
+        Step::Delete { .. } => None,
+        _ => {
+            let mut entry = before?.clone();
+            match step {
+                Step::Update { changes, .. } => entry.attributes.apply(changes),
+                Step::Reactivate { .. } => {
+                    entry.active = true;
+                    entry.deactivated_at = None;
+                }
+                Step::SetManager { manager, .. } => entry.manager = Some(manager.clone()),
+                Step::ClearManager { .. } => entry.manager = None,
+                Step::Deactivate { .. } => {
+                    entry.active = false;
+                    entry.deactivated_at = Some(now);
+                }
+                Step::Create { .. } | Step::Delete { .. } => {}
+            }
+            Some(entry)
+        }
+    }
+}
+
+/// Summary counts per step kind, in a fixed order.
+pub fn counts(steps: &[Step]) -> BTreeMap<StepKind, usize> {
+    let mut counts: BTreeMap<StepKind, usize> = StepKind::ALL.iter().map(|k| (*k, 0)).collect();
+    for step in steps {
+        *counts.entry(step.kind()).or_default() += 1;
+    }
+    counts
+}

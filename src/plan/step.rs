@@ -1,0 +1,214 @@
+use crate::model::{Attributes, FieldChange, Status, UserKey};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One change to make in the target. Steps name people by upstream key; the engine resolves target ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// Create the person (without a manager; links come in a later phase).
+    Create {
+        user: UserKey,
+        attributes: Attributes,
+        active: bool,
+    },
+    /// Change the listed fields only.
+    Update {
+        user: UserKey,
+        changes: Vec<FieldChange>,
+    },
+    Reactivate {
+        user: UserKey,
+    },
+    SetManager {
+        user: UserKey,
+        manager: UserKey,
+        previous: Option<UserKey>,
+    },
+    ClearManager {
+        user: UserKey,
+        previous: UserKey,
+    },
+    Deactivate {
+        user: UserKey,
+        reason: RemovalReason,
+    },
+    Delete {
+        user: UserKey,
+        reason: RemovalReason,
+    },
+}
+
+/// Why a person is deactivated or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    /// The upstream reports this status.
+    Status(Status),
+    /// The person is no longer in the pull: deleted upstream or moved out of the authorized scope.
+    Vanished,
+}
+
+/// The order in which kinds of steps run. Steps of one phase are independent of each other and may
+/// run concurrently; a phase starts only when the previous one is finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Attribute changes first: they free unique values that creates may reuse.
+    Update,
+    /// People come back before links point at them again.
+    Reactivate,
+    /// People exist before any link points at them.
+    Create,
+    /// Links are set, moved or cleared before anyone they pointed at is removed.
+    Link,
+    Deactivate,
+    Delete,
+}
+
+/// The kind of a step, for counting and grouping in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Create,
+    Update,
+    Reactivate,
+    SetManager,
+    ClearManager,
+    Deactivate,
+    Delete,
+}
+
+impl Step {
+    pub fn user(&self) -> &UserKey {
+        match self {
+            Step::Create { user, .. }
+            | Step::Update { user, .. }
+            | Step::Reactivate { user }
+            | Step::SetManager { user, .. }
+            | Step::ClearManager { user, .. }
+            | Step::Deactivate { user, .. }
+            | Step::Delete { user, .. } => user,
+        }
+    }
+
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::Create { .. } => StepKind::Create,
+            Step::Update { .. } => StepKind::Update,
+            Step::Reactivate { .. } => StepKind::Reactivate,
+            Step::SetManager { .. } => StepKind::SetManager,
+            Step::ClearManager { .. } => StepKind::ClearManager,
+            Step::Deactivate { .. } => StepKind::Deactivate,
+            Step::Delete { .. } => StepKind::Delete,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.kind() {
+            StepKind::Update => Phase::Update,
+            StepKind::Reactivate => Phase::Reactivate,
+            StepKind::Create => Phase::Create,
+            StepKind::SetManager | StepKind::ClearManager => Phase::Link,
+            StepKind::Deactivate => Phase::Deactivate,
+            StepKind::Delete => Phase::Delete,
+        }
+    }
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 7] = [
+        StepKind::Create,
+        StepKind::Update,
+        StepKind::Reactivate,
+        StepKind::SetManager,
+        StepKind::ClearManager,
+        StepKind::Deactivate,
+        StepKind::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Create => "create",
+            StepKind::Update => "update",
+            StepKind::Reactivate => "reactivate",
+            StepKind::SetManager => "set_manager",
+            StepKind::ClearManager => "clear_manager",
+            StepKind::Deactivate => "deactivate",
+            StepKind::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for RemovalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemovalReason::Status(status) => write!(f, "upstream status {}", status.as_str()),
+            RemovalReason::Vanished => f.write_str("no longer in the authorized scope"),
+        }
+    }
+}
+
+/// One line per step, as reports and the planner's data-driven tests show it.
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Create {
+                user,
+                attributes,
+                active,
+            } => {
+                write!(
+                    f,
+                    "create {user} ({})",
+                    if *active { "active" } else { "inactive" }
+                )?;
+                for field in crate::model::Field::ALL {
+                    if let Some(value) = attributes.get(field) {
+                        write!(f, " {field}={value:?}")?;
+                    }
+                }
+                Ok(())
+            }
+            Step::Update { user, changes } => {
+                write!(f, "update {user}:")?;
+                for (i, change) in changes.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    write!(
+                        f,
+                        "{sep}{} {} → {}",
+                        change.field,
+                        quoted_or_none(change.before.as_deref()),
+                        quoted_or_none(change.after.as_deref())
+                    )?;
+                }
+                Ok(())
+            }
+            Step::Reactivate { user } => write!(f, "reactivate {user}"),
+            Step::SetManager {
+                user,
+                manager,
+                previous,
+            } => write!(
+                f,
+                "set_manager {user} → {manager} (was {})",
+                previous.as_ref().map_or("none", UserKey::as_str)
+            ),
+            Step::ClearManager { user, previous } => {
+                write!(f, "clear_manager {user} (was {previous})")
+            }
+            Step::Deactivate { user, reason } => write!(f, "deactivate {user}: {reason}"),
+            Step::Delete { user, reason } => write!(f, "delete {user}: {reason}"),
+        }
+    }
+}
+
+fn quoted_or_none(value: Option<&str>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| format!("{v:?}"))
+}

@@ -1,0 +1,167 @@
+//! Data-driven planner tests. Each file in `src/plan/testdata/` holds the input (policy, snapshot,
+//! upstream) above a `----` line and the expected plan below it. Run with `UPDATE_EXPECT=1` to
+//! rewrite the expectations after an intended change, then review the diff.
+
+use super::*;
+use crate::model::{Attributes, DepartmentId, Directory, Field, Status, TargetId, User, UserKey};
+use crate::snapshot::{AppliedUser, Snapshot};
+use std::fmt::Write as _;
+use std::path::Path;
+
+const SEPARATOR: &str = "----\n";
+
+#[test]
+fn data_driven_cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan/testdata");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    assert!(
+        entries.len() >= 10,
+        "expected the planner cases in {}",
+        dir.display()
+    );
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for path in entries {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (input, expected) = text.split_once(SEPARATOR).unwrap_or((&text, ""));
+        let (snapshot, directory, policy) =
+            parse_case(input).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let first = plan(&snapshot, &directory, &policy);
+        let second = plan(&snapshot, &directory, &policy);
+        assert_eq!(
+            first,
+            second,
+            "{}: the plan must be deterministic",
+            path.display()
+        );
+        let actual = render(&first);
+        if update {
+            std::fs::write(&path, format!("{input}{SEPARATOR}{actual}")).unwrap();
+        } else if actual != expected {
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}--- actual\n{actual}",
+                path.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    for step in &plan.steps {
+        writeln!(out, "{step}").unwrap();
+    }
+    for link in &plan.skipped_links {
+        writeln!(
+            out,
+            "skipped {} → {}: {}",
+            link.user, link.manager, link.reason
+        )
+        .unwrap();
+    }
+    for problem in &plan.problems {
+        writeln!(out, "problem: {problem}").unwrap();
+    }
+    out
+}
+
+/// Lines of the input:
+/// - `policy key=value ...` with the TOML names of [`Policy`] fields;
+/// - `snapshot KEY active|inactive [manager=K] [name=N] [email=E] [user_name=U] [title=T]`;
+/// - `upstream KEY STATUS [manager=K] [name=N] [email=E] [title=T] [dept=D]`;
+/// - `held KEY` (upstream record unreadable); `# comments` and blank lines.
+fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy), String> {
+    let mut snapshot = Snapshot::default();
+    let mut directory = Directory::default();
+    let mut policy_toml = String::new();
+    for line in input
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut words = line.split_whitespace();
+        let verb = words.next().unwrap();
+        let rest: Vec<&str> = words.collect();
+        match verb {
+            "policy" => {
+                for pair in rest {
+                    let (k, v) = pair.split_once('=').ok_or(format!("bad policy {pair}"))?;
+                    writeln!(policy_toml, "{k} = {v:?}").unwrap();
+                }
+            }
+            "snapshot" => {
+                let (key, state, opts) = head(&rest)?;
+                let mut attributes = Attributes::new(
+                    opts.get("user_name").unwrap_or(&key.as_str()).to_string(),
+                    opts.get("name").unwrap_or(&key.as_str()).to_string(),
+                );
+                attributes.set(Field::Email, opts.get("email").map(|s| s.to_string()));
+                attributes.set(Field::Title, opts.get("title").map(|s| s.to_string()));
+                snapshot.users.insert(
+                    key.clone(),
+                    AppliedUser {
+                        target_id: TargetId::new(format!("t-{key}")),
+                        attributes,
+                        active: state == "active",
+                        manager: opts.get("manager").map(|m| UserKey::new(*m)),
+                        deactivated_at: None,
+                    },
+                );
+            }
+            "upstream" => {
+                let (key, state, opts) = head(&rest)?;
+                let status = match state {
+                    "active" => Status::Active,
+                    "disabled" => Status::Disabled,
+                    "not_activated" => Status::NotActivated,
+                    "resigned" => Status::Resigned,
+                    other => return Err(format!("unknown status {other}")),
+                };
+                directory.insert_user(User {
+                    display_name: opts.get("name").unwrap_or(&key.as_str()).to_string(),
+                    email: opts.get("email").map(|s| s.to_string()),
+                    mobile: None,
+                    title: opts.get("title").map(|s| s.to_string()),
+                    employee_no: None,
+                    departments: opts
+                        .get("dept")
+                        .map(|d| DepartmentId::new(*d))
+                        .into_iter()
+                        .collect(),
+                    status,
+                    manager: opts.get("manager").map(|m| UserKey::new(*m)),
+                    key,
+                });
+            }
+            "held" => {
+                directory
+                    .held
+                    .insert(UserKey::new(*rest.first().ok_or("held needs a key")?));
+            }
+            other => return Err(format!("unknown line kind {other}")),
+        }
+    }
+    let policy: Policy = toml::from_str(&policy_toml).map_err(|e| e.to_string())?;
+    Ok((snapshot, directory, policy))
+}
+
+type Options<'a> = std::collections::HashMap<&'a str, &'a str>;
+
+fn head<'a>(words: &[&'a str]) -> Result<(UserKey, &'a str, Options<'a>), String> {
+    let [key, state, rest @ ..] = words else {
+        return Err("expected KEY STATE".into());
+    };
+    let opts = rest
+        .iter()
+        .map(|w| {
+            w.split_once('=')
+                .ok_or(format!("expected name=value, got {w}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((UserKey::new(*key), state, opts))
+}

@@ -1,0 +1,27 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts requests per endpoint and retries, for the report and the call-count contract tests.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    calls: Mutex<BTreeMap<String, u64>>,
+    retries: AtomicU64,
+}
+
+impl CallCounter {
+    pub fn record(&self, endpoint: &str) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        *calls.entry(endpoint.to_owned()).or_default() += 1;
+    }
+
+    pub fn record_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Returns the counts so far and starts again from zero.
+    pub fn take(&self) -> (BTreeMap<String, u64>, u64) {
+        let calls = std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()));
+        (calls, self.retries.swap(0, Ordering::Relaxed))
+    }
+}

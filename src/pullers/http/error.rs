@@ -1,0 +1,117 @@
+use crate::pullers::Platform;
+
+/// Why a pull failed. Messages name the platform and endpoint (a path, never a URL: URLs carry
+/// tokens and secrets as query parameters) so an operator knows where to look.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PullError {
+    #[error("cannot set up the HTTP client: {detail}")]
+    Setup { detail: String },
+    #[error("{platform} {endpoint}: request failed: {detail}")]
+    Transport {
+        platform: Platform,
+        endpoint: String,
+        detail: String,
+        retryable: bool,
+    },
+    #[error("{platform} {endpoint}: HTTP status {status}")]
+    HttpStatus {
+        platform: Platform,
+        endpoint: String,
+        status: u16,
+    },
+    #[error("{platform} {endpoint}: malformed response: {detail}")]
+    Malformed {
+        platform: Platform,
+        endpoint: String,
+        detail: String,
+    },
+    #[error("{platform} {endpoint}: error code {code}: {message}")]
+    Api {
+        platform: Platform,
+        endpoint: String,
+        code: i64,
+        message: String,
+        retryable: bool,
+    },
+    #[error(
+        "{platform}: the credentials were refused (code {code}: {message}); check the configured secret and ids"
+    )]
+    Credentials {
+        platform: Platform,
+        code: i64,
+        message: String,
+    },
+    #[error("{platform} {endpoint}: {detail}")]
+    Paging {
+        platform: Platform,
+        endpoint: String,
+        detail: String,
+    },
+    #[error("{platform} {endpoint}: gave up after {attempts} attempts; last error: {last}")]
+    Exhausted {
+        platform: Platform,
+        endpoint: String,
+        attempts: usize,
+        last: Box<PullError>,
+    },
+}
+
+impl PullError {
+    /// Whether trying the same request again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PullError::Transport { retryable, .. } | PullError::Api { retryable, .. } => *retryable,
+            PullError::HttpStatus { status, .. } => *status == 429 || *status >= 500,
+            // Truncated or garbled bodies come from gateways and dropped connections.
+            PullError::Malformed { .. } => true,
+            PullError::Setup { .. }
+            | PullError::Credentials { .. }
+            | PullError::Paging { .. }
+            | PullError::Exhausted { .. } => false,
+        }
+    }
+
+    pub fn transport(platform: Platform, endpoint: &str, error: reqwest::Error) -> Self {
+        let retryable =
+            error.is_timeout() || error.is_connect() || error.is_request() || error.is_body();
+        // `without_url` matters: the URL holds access tokens and secrets.
+        let error = error.without_url();
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        PullError::Transport {
+            platform,
+            endpoint: endpoint.to_owned(),
+            detail,
+            retryable,
+        }
+    }
+
+    /// Describes a body that is not the JSON expected, with a hint when it is an HTML page.
+    pub fn malformed(
+        platform: Platform,
+        endpoint: &str,
+        body: &[u8],
+        error: &serde_json::Error,
+    ) -> Self {
+        let trimmed = body
+            .iter()
+            .skip_while(|b| b.is_ascii_whitespace())
+            .copied()
+            .next();
+        let detail = match trimmed {
+            None => "empty body".to_owned(),
+            Some(b'<') => "an HTML page instead of JSON (a gateway or proxy error?)".to_owned(),
+            Some(_) => error.to_string(),
+        };
+        PullError::Malformed {
+            platform,
+            endpoint: endpoint.to_owned(),
+            detail,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Pullers read one upstream IM platform into a [`Directory`]. They never write upstream.
+
+pub mod http;
+pub mod wecom;
+
+use crate::model::Directory;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+pub use http::PullError;
+
+/// The upstream platforms orgsync reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Wecom,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Platform::Wecom => "wecom",
+        })
+    }
+}
+
+/// What one complete pull produced. A pull that fails part-way returns an error instead, so a
+/// partial directory can never be planned against.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub directory: Directory,
+    pub stats: PullStats,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PullStats {
+    /// Requests sent, per endpoint path (retries included).
+    pub calls: BTreeMap<String, u64>,
+    /// Requests that were answered with an error and retried.
+    pub retries: u64,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+}
+
+impl PullStats {
+    pub fn total_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
+mod duration_ms {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+/// Reads a whole directory from one upstream.
+pub trait Puller: Send + Sync {
+    fn platform(&self) -> Platform;
+    fn pull(&self) -> impl Future<Output = Result<Pulled, PullError>> + Send;
+}
+
+/// The pullers a config can name, dispatched without boxing.
+pub enum AnyPuller {
+    Wecom(wecom::WecomPuller),
+}
+
+impl Puller for AnyPuller {
+    fn platform(&self) -> Platform {
+        match self {
+            AnyPuller::Wecom(p) => p.platform(),
+        }
+    }
+
+    async fn pull(&self) -> Result<Pulled, PullError> {
+        match self {
+            AnyPuller::Wecom(p) => p.pull().await,
+        }
+    }
+}

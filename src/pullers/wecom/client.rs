@@ -1,0 +1,207 @@
+//! WeCom requests: token in the query, errors inside 200 bodies, retries and token refresh.
+
+use super::config::WecomSourceConfig;
+use super::wire;
+use crate::config::Secret;
+use crate::pullers::Platform;
+use crate::pullers::http::{self, CallCounter, PullError, TokenCache};
+use backon::Retryable;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tracing::{debug, instrument, warn};
+
+const PLATFORM: Platform = Platform::Wecom;
+const TOKEN_ENDPOINT: &str = "/cgi-bin/gettoken";
+/// Refresh this long before the announced expiry, so no request carries a token about to lapse.
+const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+
+pub(super) struct WecomClient {
+    http: reqwest::Client,
+    config: WecomSourceConfig,
+    secret: Secret,
+    tokens: TokenCache,
+    pub(super) calls: CallCounter,
+}
+
+/// What to do about a non-zero `errcode`, per the error table in the WeCom notes.
+fn classify(code: i64) -> Disposition {
+    match code {
+        40014 | 42001 => Disposition::RefreshToken,
+        -1 | 45009 | 45033 => Disposition::Retry,
+        40001 | 40013 | 40091 | 48002 | 48009 | 60020 => Disposition::Credentials,
+        _ => Disposition::Fail,
+    }
+}
+
+enum Disposition {
+    RefreshToken,
+    Retry,
+    Credentials,
+    Fail,
+}
+
+impl WecomClient {
+    pub(super) fn new(config: WecomSourceConfig, secret: Secret) -> Result<Self, PullError> {
+        Ok(WecomClient {
+            http: http::client(config.timeout.0)?,
+            config,
+            secret,
+            tokens: TokenCache::default(),
+            calls: CallCounter::default(),
+        })
+    }
+
+    /// One logical call: retried with backoff on transient errors; a rejected token is replaced
+    /// and the call sent once more.
+    #[instrument(level = "debug", skip(self, query), fields(platform = "wecom"))]
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<T, PullError> {
+        let attempt = || async {
+            let token = self.token().await?;
+            match self.send(endpoint, query, Some(&token)).await {
+                Err(PullError::Api { code, .. })
+                    if matches!(classify(code), Disposition::RefreshToken) =>
+                {
+                    debug!(
+                        endpoint,
+                        code, "WeCom rejected the access token; fetching a new one."
+                    );
+                    self.tokens.invalidate(&token).await;
+                    let token = self.token().await?;
+                    self.send(endpoint, query, Some(&token)).await
+                }
+                other => other,
+            }
+        };
+        self.with_retries(endpoint, attempt).await
+    }
+
+    async fn token(&self) -> Result<String, PullError> {
+        self.tokens
+            .get(TOKEN_MARGIN, || async {
+                let query = [
+                    ("corpid", self.config.corp_id.as_str()),
+                    ("corpsecret", self.secret.expose()),
+                ];
+                let fetch = || async {
+                    let token: wire::Token = self.send(TOKEN_ENDPOINT, &query, None).await?;
+                    Ok::<_, PullError>((token.access_token, Duration::from_secs(token.expires_in)))
+                };
+                self.with_retries(TOKEN_ENDPOINT, fetch).await
+            })
+            .await
+    }
+
+    async fn with_retries<T, F, Fut>(
+        &self,
+        endpoint: &'static str,
+        attempt: F,
+    ) -> Result<T, PullError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, PullError>>,
+    {
+        let max_attempts = self.config.retry.max_attempts.max(1);
+        let mut failures = 0usize;
+        attempt
+            .retry(self.config.retry.backoff())
+            .when(|e: &PullError| e.is_retryable())
+            .notify(|error: &PullError, delay: Duration| {
+                failures += 1;
+                self.calls.record_retry();
+                warn!(endpoint, %error, delay_ms = delay.as_millis() as u64, "WeCom call failed; retrying.");
+            })
+            .await
+            .map_err(|last| {
+                if last.is_retryable() {
+                    PullError::Exhausted {
+                        platform: PLATFORM,
+                        endpoint: endpoint.to_owned(),
+                        attempts: max_attempts,
+                        last: Box::new(last),
+                    }
+                } else {
+                    last
+                }
+            })
+    }
+
+    /// One HTTP request and the envelope check. The token and the secret travel as query
+    /// parameters, so neither the URL nor reqwest's errors (which embed it) are ever logged.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Result<T, PullError> {
+        let url = format!(
+            "{}{endpoint}",
+            self.config.api_base.as_str().trim_end_matches('/')
+        );
+        let mut request = self.http.get(url).query(query);
+        if let Some(token) = token {
+            request = request.query(&[("access_token", token)]);
+        }
+        self.calls.record(endpoint);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(PullError::HttpStatus {
+                platform: PLATFORM,
+                endpoint: endpoint.into(),
+                status: status.as_u16(),
+            });
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
+        let head: wire::Head = serde_json::from_slice(&body)
+            .map_err(|e| PullError::malformed(PLATFORM, endpoint, &body, &e))?;
+        match head.errcode {
+            Some(0) => {}
+            None => {
+                return Err(PullError::Malformed {
+                    platform: PLATFORM,
+                    endpoint: endpoint.into(),
+                    detail: "field `errcode` is missing".into(),
+                });
+            }
+            Some(code) => {
+                let message = head.errmsg;
+                return Err(match classify(code) {
+                    Disposition::Credentials => PullError::Credentials {
+                        platform: PLATFORM,
+                        code,
+                        message,
+                    },
+                    Disposition::Retry => PullError::Api {
+                        platform: PLATFORM,
+                        endpoint: endpoint.into(),
+                        code,
+                        message,
+                        retryable: true,
+                    },
+                    Disposition::RefreshToken | Disposition::Fail => PullError::Api {
+                        platform: PLATFORM,
+                        endpoint: endpoint.into(),
+                        code,
+                        message,
+                        retryable: false,
+                    },
+                });
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| PullError::Malformed {
+            platform: PLATFORM,
+            endpoint: endpoint.into(),
+            detail: e.to_string(),
+        })
+    }
+}

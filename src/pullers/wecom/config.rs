@@ -1,0 +1,67 @@
+use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use serde::Deserialize;
+use std::time::Duration;
+use url::Url;
+
+/// `[connectors.NAME.source]` with `kind = "wecom"`: a self-built app's credentials.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WecomSourceConfig {
+    /// The corp id (`ww…`), shown under 我的企业 → 企业信息.
+    pub corp_id: String,
+    /// The self-built app's secret (not the contacts-sync secret).
+    pub secret: SecretRef,
+    /// The app's agent id. When set, the app's visible range is read so that individually
+    /// authorized people outside visible departments are pulled too.
+    #[serde(default)]
+    pub agent_id: Option<i64>,
+    #[serde(default = "default_api_base")]
+    pub api_base: Url,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// Department member lists fetched at once. WeCom caps concurrent calls per API (45033).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+fn default_api_base() -> Url {
+    Url::parse("https://qyapi.weixin.qq.com").expect("constant URL is valid")
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+impl WecomSourceConfig {
+    /// A config for the given corp and API base with every other setting at its default.
+    pub fn new(corp_id: impl Into<String>, secret: SecretRef, api_base: Url) -> Self {
+        WecomSourceConfig {
+            corp_id: corp_id.into(),
+            secret,
+            agent_id: None,
+            api_base,
+            timeout: default_timeout(),
+            concurrency: default_concurrency(),
+            retry: RetryConfig::default(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.corp_id.trim().is_empty() {
+            return Err("corp_id is empty".into());
+        }
+        if self.concurrency == 0 {
+            return Err("concurrency must be at least 1".into());
+        }
+        if !matches!(self.api_base.scheme(), "http" | "https") {
+            return Err(format!("api_base {} is not an http(s) URL", self.api_base));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! WeCom's JSON as it travels. Private to the WeCom puller; `convert` turns it into model types.
+//! Every field a client can live without is optional, and unknown fields are ignored.
+
+use crate::pullers::http::wire::{id_string, id_strings, opt_id_string};
+use serde::{Deserialize, Deserializer};
+
+/// The envelope every answer carries, read before the payload.
+#[derive(Debug, Deserialize)]
+pub(super) struct Head {
+    pub errcode: Option<i64>,
+    #[serde(default)]
+    pub errmsg: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Token {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DepartmentList {
+    pub department: Vec<Department>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Department {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub parentid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserList {
+    pub userlist: Vec<User>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct User {
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub userid: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "id_strings")]
+    pub department: Vec<String>,
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub main_department: Option<String>,
+    #[serde(default)]
+    pub position: Option<String>,
+    #[serde(default, deserialize_with = "leaders")]
+    pub direct_leader: Vec<String>,
+    /// A number per the docs; kept loose so an unexpected form is reported, not fatal.
+    #[serde(default)]
+    pub status: Option<serde_json::Value>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub mobile: Option<String>,
+}
+
+/// The app's visible range from `agent/get`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Agent {
+    #[serde(default)]
+    pub allow_userinfos: Option<AllowUsers>,
+    #[serde(default)]
+    pub allow_partys: Option<AllowParties>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AllowUsers {
+    #[serde(default)]
+    pub user: Vec<AllowUser>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AllowUser {
+    #[serde(deserialize_with = "id_string")]
+    pub userid: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AllowParties {
+    #[serde(default, deserialize_with = "id_strings")]
+    pub partyid: Vec<String>,
+}
+
+/// `direct_leader` is documented as a string array; older SDKs and docs had a single string.
+fn leaders<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Leaders {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match Option::<Leaders>::deserialize(deserializer)? {
+        None => Vec::new(),
+        Some(Leaders::Many(list)) => list,
+        Some(Leaders::One(one)) => vec![one],
+    })
+}

@@ -1,0 +1,132 @@
+//! Pushers apply steps to one kind of target and report each step's outcome.
+
+pub mod scim;
+
+use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use serde::Serialize;
+use std::fmt;
+use std::future::Future;
+
+pub use error::PushError;
+mod error;
+
+/// The target kinds orgsync writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    Scim,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::Scim => "scim",
+        })
+    }
+}
+
+/// An account as the target holds it, for adoption and drift repair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetAccount {
+    pub id: TargetId,
+    pub external_id: Option<UserKey>,
+    pub attributes: Attributes,
+    pub active: bool,
+    pub manager: Option<TargetId>,
+}
+
+/// Writes to one target. Every method is idempotent: the engine may repeat a step after a crash
+/// or an ambiguous timeout, and the target must end in the same state.
+pub trait Pusher: Send + Sync {
+    fn kind(&self) -> TargetKind;
+
+    /// Creates the person without a manager, or adopts the account that already carries their
+    /// upstream key (so a rerun after a crash never duplicates anyone). Returns the target id.
+    fn create(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> impl Future<Output = Result<TargetId, PushError>> + Send;
+
+    fn update(
+        &self,
+        id: &TargetId,
+        changes: &[FieldChange],
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
+
+    fn set_manager(
+        &self,
+        id: &TargetId,
+        manager: Option<&TargetId>,
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
+
+    fn set_active(
+        &self,
+        id: &TargetId,
+        active: bool,
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
+
+    /// Deletes the account; one already gone counts as deleted.
+    fn delete(&self, id: &TargetId) -> impl Future<Output = Result<(), PushError>> + Send;
+
+    fn list(&self) -> impl Future<Output = Result<Vec<TargetAccount>, PushError>> + Send;
+}
+
+/// The pushers a config can name, dispatched without boxing.
+pub enum AnyPusher {
+    Scim(scim::ScimPusher),
+}
+
+impl Pusher for AnyPusher {
+    fn kind(&self) -> TargetKind {
+        match self {
+            AnyPusher::Scim(p) => p.kind(),
+        }
+    }
+
+    async fn create(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<TargetId, PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.create(key, attributes, active).await,
+        }
+    }
+
+    async fn update(&self, id: &TargetId, changes: &[FieldChange]) -> Result<(), PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.update(id, changes).await,
+        }
+    }
+
+    async fn set_manager(
+        &self,
+        id: &TargetId,
+        manager: Option<&TargetId>,
+    ) -> Result<(), PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.set_manager(id, manager).await,
+        }
+    }
+
+    async fn set_active(&self, id: &TargetId, active: bool) -> Result<(), PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.set_active(id, active).await,
+        }
+    }
+
+    async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.delete(id).await,
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<TargetAccount>, PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.list().await,
+        }
+    }
+}

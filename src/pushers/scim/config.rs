@@ -1,0 +1,59 @@
+use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use serde::Deserialize;
+use std::time::Duration;
+use url::Url;
+
+/// `[connectors.NAME.target]` with `kind = "scim"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimTargetConfig {
+    /// The SCIM base URL, up to and including the version (…/scim/v2); `/Users` is appended.
+    pub base_url: Url,
+    /// Bearer token.
+    pub token: SecretRef,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Resources asked per page when listing; servers may cap it lower (scim2-server: 1000).
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_page_size() -> usize {
+    500
+}
+
+impl ScimTargetConfig {
+    pub fn new(base_url: Url, token: SecretRef) -> Self {
+        ScimTargetConfig {
+            base_url,
+            token,
+            timeout: default_timeout(),
+            concurrency: default_concurrency(),
+            page_size: default_page_size(),
+            retry: RetryConfig::default(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.base_url.scheme(), "http" | "https") {
+            return Err(format!("base_url {} is not an http(s) URL", self.base_url));
+        }
+        if self.concurrency == 0 || self.page_size == 0 {
+            return Err("concurrency and page_size must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! The SCIM 2.0 pusher (RFC 7643/7644): `/Users` with the enterprise extension's `manager`.
+
+mod client;
+mod config;
+mod convert;
+mod wire;
+
+pub use config::ScimTargetConfig;
+
+use super::{PushError, Pusher, TargetAccount, TargetKind};
+use crate::config::Secret;
+use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use client::ScimClient;
+use reqwest::Method;
+use tracing::{debug, instrument};
+
+pub struct ScimPusher {
+    client: ScimClient,
+}
+
+impl ScimPusher {
+    pub fn new(config: ScimTargetConfig, token: Secret) -> Result<Self, PushError> {
+        Ok(ScimPusher {
+            client: ScimClient::new(config, token)?,
+        })
+    }
+
+    async fn find_by_external_id(&self, key: &UserKey) -> Result<Option<String>, PushError> {
+        let filter = format!("externalId eq {}", convert::filter_literal(key.as_str()));
+        let list: wire::ListResponse = self
+            .client
+            .get_json("/Users", &[("filter", &filter)])
+            .await?;
+        // externalId is not unique on every server; the lowest id is chosen so reruns agree.
+        let mut ids: Vec<String> = list
+            .resources
+            .into_iter()
+            .filter(|u| u.external_id.as_deref() == Some(key.as_str()))
+            .map(|u| u.id)
+            .collect();
+        ids.sort();
+        Ok(ids.into_iter().next())
+    }
+
+    async fn patch(
+        &self,
+        id: &TargetId,
+        operations: Vec<wire::PatchOperation>,
+    ) -> Result<(), PushError> {
+        if operations.is_empty() {
+            return Ok(());
+        }
+        let body = wire::PatchRequest {
+            schemas: [wire::PATCH_SCHEMA],
+            operations,
+        };
+        self.client
+            .request(Method::PATCH, &user_path(id), &[], Some(&body))
+            .await?;
+        Ok(())
+    }
+}
+
+fn user_path(id: &TargetId) -> String {
+    // Ids are opaque: escape anything that would change the path.
+    let escaped: String = url::form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
+    format!("/Users/{}", escaped.replace('+', "%20"))
+}
+
+impl Pusher for ScimPusher {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Scim
+    }
+
+    #[instrument(level = "debug", skip(self, attributes), fields(target = "scim"))]
+    async fn create(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<TargetId, PushError> {
+        let resource = convert::resource(key, attributes, active);
+        if let Some(existing) = self.find_by_external_id(key).await? {
+            debug!(user = %key, id = %existing, "The account already exists in the target; adopting it.");
+            let id = TargetId::new(existing);
+            self.client
+                .request(Method::PUT, &user_path(&id), &[], Some(&resource))
+                .await?;
+            return Ok(id);
+        }
+        let answer = self
+            .client
+            .request(Method::POST, "/Users", &[], Some(&resource))
+            .await?;
+        let created: wire::ReadUser = client::parse(&answer.body)?;
+        Ok(TargetId::new(created.id))
+    }
+
+    #[instrument(level = "debug", skip(self, changes), fields(target = "scim"))]
+    async fn update(&self, id: &TargetId, changes: &[FieldChange]) -> Result<(), PushError> {
+        self.patch(id, convert::patch_operations(changes)).await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn set_manager(
+        &self,
+        id: &TargetId,
+        manager: Option<&TargetId>,
+    ) -> Result<(), PushError> {
+        self.patch(id, vec![convert::manager_operation(manager)])
+            .await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn set_active(&self, id: &TargetId, active: bool) -> Result<(), PushError> {
+        let op = wire::PatchOperation {
+            op: "replace",
+            path: "active".into(),
+            value: Some(active.into()),
+        };
+        self.patch(id, vec![op]).await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
+        match self
+            .client
+            .request::<()>(Method::DELETE, &user_path(id), &[], None)
+            .await
+        {
+            Err(PushError::Status { status: 404, .. }) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Pages through `/Users` with `startIndex`/`count`; servers may return fewer than asked.
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn list(&self) -> Result<Vec<TargetAccount>, PushError> {
+        let mut accounts = Vec::new();
+        let count = self.client.page_size().to_string();
+        let mut start = 1usize;
+        loop {
+            let start_text = start.to_string();
+            let page: wire::ListResponse = self
+                .client
+                .get_json("/Users", &[("startIndex", &start_text), ("count", &count)])
+                .await?;
+            let fetched = page.resources.len();
+            accounts.extend(page.resources.into_iter().map(convert::account));
+            let total = page.total_results.unwrap_or(accounts.len());
+            if fetched == 0 || accounts.len() >= total {
+                break;
+            }
+            start += fetched;
+        }
+        Ok(accounts)
+    }
+}

@@ -1,0 +1,126 @@
+//! SCIM 2.0 JSON (RFC 7643/7644) as orgsync sends and reads it. Private to the SCIM pusher.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub(super) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(super) const ENTERPRISE_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub(super) const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A User resource as sent by POST and PUT: only schema attributes (strict servers refuse others).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UserResource {
+    pub schemas: Vec<&'static str>,
+    pub external_id: String,
+    pub user_name: String,
+    pub display_name: String,
+    pub name: Name,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<MultiValue>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phone_numbers: Vec<MultiValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub active: bool,
+    #[serde(
+        rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enterprise: Option<Enterprise>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Name {
+    #[serde(default)]
+    pub formatted: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct MultiValue {
+    pub value: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Enterprise {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<ManagerRef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ManagerRef {
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A User resource as read back: everything optional but `id`, unknown attributes ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ReadUser {
+    pub id: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub name: Option<Name>,
+    #[serde(default)]
+    pub emails: Vec<MultiValue>,
+    #[serde(default)]
+    pub phone_numbers: Vec<MultiValue>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(
+        default,
+        rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    )]
+    pub enterprise: Option<Enterprise>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListResponse {
+    #[serde(default)]
+    pub total_results: Option<usize>,
+    #[serde(default, rename = "Resources")]
+    pub resources: Vec<ReadUser>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct PatchRequest {
+    pub schemas: [&'static str; 1],
+    #[serde(rename = "Operations")]
+    pub operations: Vec<PatchOperation>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct PatchOperation {
+    pub op: &'static str,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+/// RFC 7644 §3.12 error body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ErrorBody {
+    #[serde(default)]
+    pub scim_type: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}

@@ -1,0 +1,185 @@
+use crate::engine::{RunMode, StepOutcome};
+use crate::model::{Directory, Problem, UserKey};
+use crate::plan::{self, Plan, SkippedLink, Step, StepKind};
+use crate::pullers::{Platform, PullStats, Pulled};
+use crate::pushers::TargetKind;
+use crate::snapshot::Snapshot;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped when a field is renamed or removed; adding fields keeps the version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What one run did or would do. The JSON form of this struct is the documented report schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub connector: String,
+    pub source: String,
+    pub target: String,
+    pub mode: RunMode,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub outcome: RunOutcome,
+    pub pull: Option<PullSummary>,
+    /// Steps per kind, every kind listed.
+    pub counts: BTreeMap<StepKind, usize>,
+    pub steps: Vec<StepReport>,
+    pub skipped_links: Vec<SkippedLinkReport>,
+    pub problems: Vec<ProblemReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Running,
+    /// Dry-run finished: the steps are what an apply would do.
+    Planned,
+    /// Every step was acknowledged by the target (or there was nothing to do).
+    Applied,
+    /// Some steps failed or were held back; the rest were applied and recorded.
+    PartiallyApplied {
+        failed: usize,
+    },
+    /// Nothing was written: the pull or the set-up failed.
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullSummary {
+    pub users: usize,
+    pub departments: usize,
+    pub held: usize,
+    pub stats: PullStatsReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullStatsReport {
+    pub calls: BTreeMap<String, u64>,
+    pub total_calls: u64,
+    pub retries: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    #[serde(flatten)]
+    pub step: Step,
+    /// The person's display name, for people reading the report.
+    pub name: Option<String>,
+    pub outcome: StepOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedLinkReport {
+    #[serde(flatten)]
+    pub link: SkippedLink,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemReport {
+    #[serde(flatten)]
+    pub problem: Problem,
+    pub message: String,
+}
+
+impl PullSummary {
+    pub fn new(pulled: &Pulled) -> Self {
+        let PullStats {
+            calls,
+            retries,
+            duration,
+        } = &pulled.stats;
+        PullSummary {
+            users: pulled.directory.users.len(),
+            departments: pulled.directory.departments.len(),
+            held: pulled.directory.held.len(),
+            stats: PullStatsReport {
+                total_calls: calls.values().sum(),
+                calls: calls.clone(),
+                retries: *retries,
+                duration_ms: duration.as_millis() as u64,
+            },
+        }
+    }
+}
+
+impl Report {
+    pub fn start(connector: &str, source: Platform, target: TargetKind, mode: RunMode) -> Self {
+        let started_at = Timestamp::now();
+        Report {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id(connector, started_at),
+            connector: connector.to_owned(),
+            source: source.to_string(),
+            target: target.to_string(),
+            mode,
+            started_at,
+            finished_at: None,
+            outcome: RunOutcome::Running,
+            pull: None,
+            counts: plan::counts(&[]),
+            steps: Vec::new(),
+            skipped_links: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn set_plan(&mut self, plan: &Plan, directory: &Directory, snapshot: &Snapshot) {
+        let name = |key: &UserKey| {
+            directory
+                .users
+                .get(key)
+                .map(|u| u.display_name.clone())
+                .or_else(|| {
+                    snapshot.users.get(key).and_then(|u| {
+                        u.attributes
+                            .get(crate::model::Field::DisplayName)
+                            .map(str::to_owned)
+                    })
+                })
+        };
+        self.counts = plan::counts(&plan.steps);
+        self.steps = plan
+            .steps
+            .iter()
+            .map(|s| StepReport::planned(s.clone(), name(s.user())))
+            .collect();
+        self.skipped_links = plan
+            .skipped_links
+            .iter()
+            .map(|l| SkippedLinkReport {
+                explanation: l.reason.to_string(),
+                link: l.clone(),
+            })
+            .collect();
+        self.problems = plan
+            .problems
+            .iter()
+            .map(|p| ProblemReport {
+                message: p.to_string(),
+                problem: p.clone(),
+            })
+            .collect();
+    }
+
+    pub fn finish(&mut self, outcome: RunOutcome) {
+        self.outcome = outcome;
+        self.finished_at = Some(Timestamp::now());
+    }
+}
+
+/// Sortable and unique enough per connector: the start time to the microsecond.
+fn run_id(connector: &str, at: Timestamp) -> String {
+    let micros = at.as_microsecond();
+    format!(
+        "{connector}-{}-{:06}",
+        at.strftime("%Y%m%dT%H%M%S"),
+        micros.rem_euclid(1_000_000)
+    )
+}

@@ -1,0 +1,47 @@
+//! What orgsync last applied to each connector's target, and where it is kept.
+
+mod memory;
+mod sled_store;
+mod state;
+
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+pub use state::{AppliedUser, Snapshot, SnapshotChange};
+
+use std::path::PathBuf;
+
+/// Persistence of snapshots. `commit` must be durable when it returns: the engine calls it only
+/// with changes the target acknowledged, and a crash right after must not lose them.
+pub trait SnapshotStore: Send + Sync {
+    fn load(&self, connector: &str) -> Result<Snapshot, SnapshotError>;
+    fn commit(&self, connector: &str, changes: &[SnapshotChange]) -> Result<(), SnapshotError>;
+    /// Replaces a connector's whole snapshot (used when rebuilding it from the target).
+    fn replace(&self, connector: &str, snapshot: &Snapshot) -> Result<(), SnapshotError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("state directory {path} is in use by another orgsync process")]
+    Locked { path: PathBuf },
+    #[error("cannot open state directory {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "state directory {path} holds snapshot format {found}; this orgsync reads format {expected}"
+    )]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: String,
+        expected: u32,
+    },
+    #[error("snapshot of connector {connector} is corrupt at user {key:?}: {detail}")]
+    Corrupt {
+        connector: String,
+        key: String,
+        detail: String,
+    },
+    #[error("state storage failed: {0}")]
+    Storage(String),
+}
