@@ -1,0 +1,114 @@
+//! Shared set-up for the integration tests: emulators on port 0, connectors wired to them.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod scim2_server;
+
+use emulators::fixture::{Department, Org, Scope, Status, User};
+use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
+use orgsync::engine::Connector;
+use orgsync::plan::Policy;
+use orgsync::pullers::AnyPuller;
+use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
+use orgsync::pushers::AnyPusher;
+use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
+use std::time::Duration;
+
+pub const AGENT_ID: i64 = 1_000_002;
+
+/// Retries fast enough for tests, patient enough for injected faults.
+pub fn quick_retries() -> RetryConfig {
+    RetryConfig {
+        max_attempts: 6,
+        min_delay: HumanDuration(Duration::from_millis(1)),
+        max_delay: HumanDuration(Duration::from_millis(50)),
+    }
+}
+
+pub fn wecom_puller(wecom: &emulators::wecom::WecomHandle, agent_id: Option<i64>) -> WecomPuller {
+    let config = wecom.config().clone();
+    let mut source = WecomSourceConfig::new(
+        config.corpid.clone(),
+        SecretRef::Env("UNUSED".into()),
+        wecom.base_url().parse().unwrap(),
+    );
+    source.agent_id = agent_id;
+    source.retry = quick_retries();
+    WecomPuller::new(source, Secret::new(config.corpsecret)).unwrap()
+}
+
+pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {
+    let mut target =
+        ScimTargetConfig::new(base_url.parse().unwrap(), SecretRef::Env("UNUSED".into()));
+    target.retry = quick_retries();
+    ScimPusher::new(target, Secret::new(token)).unwrap()
+}
+
+pub fn connector(puller: WecomPuller, pusher: ScimPusher, policy: Policy) -> Connector {
+    Connector {
+        name: "test".into(),
+        puller: AnyPuller::Wecom(puller),
+        pusher: AnyPusher::Scim(pusher),
+        policy,
+        concurrency: 4,
+    }
+}
+
+pub fn department(id: i64, parent: Option<i64>, name: &str, leaders: &[&str]) -> Department {
+    Department {
+        id,
+        parent,
+        name: name.into(),
+        name_en: None,
+        order: id,
+        leaders: leaders.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+pub fn person(id: &str, name: &str, departments: &[i64], manager: Option<&str>) -> User {
+    User {
+        id: id.into(),
+        name: name.into(),
+        email: Some(format!("{id}@example.cn")),
+        mobile: None,
+        title: Some("工程师".into()),
+        employee_no: None,
+        departments: departments.to_vec(),
+        main_department: None,
+        manager: manager.map(str::to_owned),
+        status: Status::Active,
+        extranet: false,
+    }
+}
+
+/// A small company. The app sees departments 2 (研发部) and 3 (销售部) and the CEO individually;
+/// department 4 (外部合作) is outside the scope, and its head manages someone inside it.
+pub fn small_org() -> Org {
+    Org {
+        departments: vec![
+            department(1, None, "公司", &["ceo"]),
+            department(2, Some(1), "研发部", &["boss2"]),
+            department(3, Some(1), "销售部", &["wang"]),
+            department(4, Some(1), "外部合作", &["outsider"]),
+        ],
+        users: vec![
+            person("ceo", "陈总", &[1], None),
+            person("boss2", "Zoë Müller", &[2], Some("ceo")),
+            person("lin", "林晓", &[2, 3], Some("boss2")),
+            person("zhou", "周明", &[2], Some("boss2")),
+            person("wang", "王芳", &[3], Some("ceo")),
+            person(
+                "sales1",
+                "<img src=x onerror=alert(1)>",
+                &[3],
+                Some("outsider"),
+            ),
+            person("leaver", "李离", &[3], Some("wang")),
+            person("outsider", "Out Sider", &[4], None),
+        ],
+        scope: Scope {
+            departments: vec![2, 3],
+            users: vec!["ceo".into()],
+        },
+        sensitive_fields: true,
+    }
+}

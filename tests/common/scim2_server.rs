@@ -1,0 +1,125 @@
+//! Runs the third-party SCIM 2.0 server `scim2-server` (PyPI) on loopback for one test.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "testtoken";
+
+pub struct Scim2Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Scim2Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ORGSYNC_SCIM2_SERVER") {
+        return PathBuf::from(path);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-scim/bin/scim2-server");
+    assert!(
+        local.exists(),
+        "scim2-server is not installed: run `scripts/test`, which installs it into .venv-scim \
+         (or set ORGSYNC_SCIM2_SERVER to its path)"
+    );
+    local
+}
+
+impl Scim2Server {
+    /// Starts the server on a free port and waits until it answers.
+    pub async fn start() -> Scim2Server {
+        // `--port 0` is not usable (the server cannot report the port it got): pick one first.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary())
+            .args([
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--bearer-token",
+                TOKEN,
+            ])
+            .arg("--dynamic-tenants")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scim2-server starts");
+        let server = Scim2Server { child, port };
+        let probe = format!("{}/ServiceProviderConfig", server.base_url("probe"));
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = client.get(&probe).bearer_auth(TOKEN).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "scim2-server did not come up on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Each tenant is a separate, empty store.
+    pub fn base_url(&self, tenant: &str) -> String {
+        format!("http://127.0.0.1:{}/{tenant}/v2", self.port)
+    }
+}
+
+/// One account as the server holds it, read with a plain HTTP client (not orgsync's pusher).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub manager: Option<String>,
+}
+
+pub async fn accounts(base_url: &str) -> Vec<Account> {
+    let client = reqwest::Client::new();
+    let mut all = Vec::new();
+    let mut start = 1;
+    loop {
+        let page: Value = client
+            .get(format!("{base_url}/Users?startIndex={start}&count=1000"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        let fetched = resources.len();
+        for r in resources {
+            let text = |v: &Value| v.as_str().map(str::to_owned);
+            all.push(Account {
+                id: text(&r["id"]).unwrap(),
+                external_id: text(&r["externalId"]),
+                user_name: text(&r["userName"]).unwrap(),
+                display_name: text(&r["displayName"]),
+                active: r["active"].as_bool().unwrap_or(true),
+                manager: text(&r["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"]),
+            });
+        }
+        let total = page["totalResults"].as_u64().unwrap() as usize;
+        if fetched == 0 || all.len() >= total {
+            return all;
+        }
+        start += fetched;
+    }
+}
