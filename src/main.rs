@@ -9,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_new(cli.log_filter()).unwrap_or_else(|e| {
-        eprintln!("warning: invalid log filter {:?} ({e}); using `info`", cli.log_filter());
+        eprintln!(
+            "warning: invalid log filter {:?} ({e}); using `info`",
+            cli.log_filter()
+        );
         EnvFilter::new("info")
     });
     tracing_subscriber::fmt()

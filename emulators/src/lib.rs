@@ -7,5 +7,6 @@
 pub mod faults;
 pub mod fixture;
 pub mod generator;
+pub mod rate_limit;
 pub mod scim;
 pub mod wecom;

@@ -2,11 +2,13 @@
 
 mod calls;
 mod error;
+mod rate_limit;
 mod token;
 pub mod wire;
 
 pub use calls::CallCounter;
 pub use error::PullError;
+pub use rate_limit::{LimitScope, RateLimit, RateLimiter};
 pub use token::TokenCache;
 
 use std::time::Duration;

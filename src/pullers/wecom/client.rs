@@ -4,7 +4,7 @@ use super::config::WecomSourceConfig;
 use super::wire;
 use crate::config::Secret;
 use crate::pullers::Platform;
-use crate::pullers::http::{self, CallCounter, PullError, TokenCache};
+use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
 use backon::Retryable;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -20,6 +20,7 @@ pub(super) struct WecomClient {
     config: WecomSourceConfig,
     secret: Secret,
     tokens: TokenCache,
+    limiter: RateLimiter,
     pub(super) calls: CallCounter,
 }
 
@@ -44,6 +45,7 @@ impl WecomClient {
     pub(super) fn new(config: WecomSourceConfig, secret: Secret) -> Result<Self, PullError> {
         Ok(WecomClient {
             http: http::client(config.timeout.0)?,
+            limiter: RateLimiter::new(config.rate_limits.clone()),
             config,
             secret,
             tokens: TokenCache::default(),
@@ -145,6 +147,7 @@ impl WecomClient {
         if let Some(token) = token {
             request = request.query(&[("access_token", token)]);
         }
+        self.limiter.acquire(endpoint).await;
         self.calls.record(endpoint);
         let response = request
             .send()

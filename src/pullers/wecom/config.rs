@@ -1,4 +1,5 @@
 use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::pullers::http::{LimitScope, RateLimit};
 use serde::Deserialize;
 use std::time::Duration;
 use url::Url;
@@ -24,6 +25,18 @@ pub struct WecomSourceConfig {
     pub concurrency: usize,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Client-side limits. WeCom documents 10 000 calls/min per API; the default keeps 5 % headroom
+    /// for network jitter.
+    #[serde(default = "default_rate_limits")]
+    pub rate_limits: Vec<RateLimit>,
+}
+
+fn default_rate_limits() -> Vec<RateLimit> {
+    vec![RateLimit::new(
+        9_500,
+        Duration::from_secs(60),
+        LimitScope::Endpoint,
+    )]
 }
 
 fn default_api_base() -> Url {
@@ -49,6 +62,7 @@ impl WecomSourceConfig {
             timeout: default_timeout(),
             concurrency: default_concurrency(),
             retry: RetryConfig::default(),
+            rate_limits: default_rate_limits(),
         }
     }
 
@@ -58,6 +72,9 @@ impl WecomSourceConfig {
         }
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
+        }
+        for limit in &self.rate_limits {
+            limit.validate()?;
         }
         if !matches!(self.api_base.scheme(), "http" | "https") {
             return Err(format!("api_base {} is not an http(s) URL", self.api_base));
