@@ -52,6 +52,16 @@ impl Filter {
         }
     }
 
+    /// An equality every match must satisfy, so a list can start from the store's index instead
+    /// of scanning every user.
+    pub(crate) fn required_equality(&self) -> Option<(Attr, &str)> {
+        match self {
+            Filter::Compare(attr, Op::Eq, Literal::Str(value)) => Some((*attr, value)),
+            Filter::And(a, b) => a.required_equality().or_else(|| b.required_equality()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn matches(&self, user: &ScimUser) -> bool {
         match self {
             Filter::And(a, b) => a.matches(user) && b.matches(user),
@@ -72,47 +82,53 @@ impl Filter {
 }
 
 /// Whether any value of `attr` satisfies `op` against `wanted`, folding case unless the attribute
-/// is case-exact.
+/// is case-exact. Equality, the common case (one lookup per pushed user), allocates nothing.
 fn any_string(user: &ScimUser, attr: Attr, op: Op, wanted: &str) -> bool {
-    let fold_case = |s: &str| {
-        if attr.case_exact() {
-            s.to_owned()
-        } else {
-            fold(s)
-        }
-    };
+    let exact = attr.case_exact();
+    let mut values = strings(user, attr);
+    if matches!(op, Op::Eq | Op::Ne) {
+        return values.any(|value| {
+            if exact {
+                value == wanted
+            } else {
+                lower_chars(value).eq(lower_chars(wanted))
+            }
+        });
+    }
+    let fold_case = |s: &str| if exact { s.to_owned() } else { fold(s) };
     let wanted = fold_case(wanted);
-    strings(user, attr).any(|value| {
+    values.any(|value| {
         let value = fold_case(value);
         match op {
-            Op::Eq | Op::Ne => value == wanted,
             Op::Co => value.contains(&wanted),
             Op::Sw => value.starts_with(&wanted),
-            Op::Ew => value.ends_with(&wanted),
+            _ => value.ends_with(&wanted),
         }
     })
 }
 
+/// [`fold`], lazily.
+fn lower_chars(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars().flat_map(char::to_lowercase)
+}
+
 /// The string values of an attribute; multi-valued attributes compare on each `value`.
 fn strings(user: &ScimUser, attr: Attr) -> impl Iterator<Item = &str> {
-    fn single(value: &Option<String>) -> Vec<&str> {
-        value.as_deref().into_iter().collect()
-    }
-    let values: Vec<&str> = match attr {
-        Attr::Id => vec![user.id.as_str()],
-        Attr::UserName => vec![user.user_name.as_str()],
-        Attr::ExternalId => single(&user.external_id),
-        Attr::DisplayName => single(&user.display_name),
-        Attr::NameFormatted => single(&user.formatted_name),
-        Attr::Title => single(&user.title),
-        Attr::EmployeeNumber => single(&user.employee_number),
-        Attr::Department => single(&user.department),
-        Attr::Manager | Attr::ManagerValue => single(&user.manager_id),
-        Attr::Emails => user.emails.iter().map(String::as_str).collect(),
-        Attr::PhoneNumbers => user.phone_numbers.iter().map(String::as_str).collect(),
-        Attr::Active => Vec::new(),
+    let (single, many): (Option<&str>, &[String]) = match attr {
+        Attr::Id => (Some(&user.id), &[]),
+        Attr::UserName => (Some(&user.user_name), &[]),
+        Attr::ExternalId => (user.external_id.as_deref(), &[]),
+        Attr::DisplayName => (user.display_name.as_deref(), &[]),
+        Attr::NameFormatted => (user.formatted_name.as_deref(), &[]),
+        Attr::Title => (user.title.as_deref(), &[]),
+        Attr::EmployeeNumber => (user.employee_number.as_deref(), &[]),
+        Attr::Department => (user.department.as_deref(), &[]),
+        Attr::Manager | Attr::ManagerValue => (user.manager_id.as_deref(), &[]),
+        Attr::Emails => (None, &user.emails),
+        Attr::PhoneNumbers => (None, &user.phone_numbers),
+        Attr::Active => (None, &[]),
     };
-    values.into_iter()
+    single.into_iter().chain(many.iter().map(String::as_str))
 }
 
 fn invalid(detail: impl Into<String>) -> ScimError {

@@ -20,6 +20,7 @@ mod clock;
 mod discovery;
 mod error;
 mod filter;
+mod list;
 mod middleware;
 mod patch;
 mod routes;

@@ -214,7 +214,7 @@ mod tests {
             ),
             (
                 r#"[{"op":"remove","path":"userName"}]"#,
-                ScimType::InvalidValue,
+                ScimType::Mutability,
             ),
             (r#"[{"op":"replace","value":"x"}]"#, ScimType::InvalidValue),
         ] {

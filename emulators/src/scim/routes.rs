@@ -10,14 +10,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::discovery;
 use super::error::ScimError;
 use super::filter::Filter;
+use super::list::{ListQuery, list_response};
 use super::middleware::{authenticate, count, inject_faults};
 use super::patch;
-use super::schema::LIST_RESPONSE_SCHEMA;
 use super::state::Shared;
 use super::store::{Entry, Store};
 use super::wire::{self, IfMatch, SCIM_CONTENT_TYPE};
@@ -25,7 +25,7 @@ use super::wire::{self, IfMatch, SCIM_CONTENT_TYPE};
 pub(crate) const PREFIX: &str = "/scim/v2";
 
 type Reply = Result<Response, ScimError>;
-type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(crate) type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
 type Id = Result<Path<String>, PathRejection>;
 type Body = Result<Bytes, BytesRejection>;
 
@@ -107,8 +107,15 @@ fn find_by_id(resources: Vec<Value>, id: Id, kind: &str) -> Reply {
 async fn list_users(State(shared): State<Arc<Shared>>, params: Params) -> Reply {
     let query = ListQuery::parse(params, shared.config.max_page_size)?;
     let store = shared.store();
-    let matching: Vec<&Entry> = store
-        .entries()
+    // An equality on an indexed attribute (the pusher's externalId lookups) avoids a full scan.
+    let candidates: Vec<&Entry> = query
+        .filter
+        .as_ref()
+        .and_then(Filter::required_equality)
+        .and_then(|(attr, value)| store.candidates(attr, value))
+        .unwrap_or_else(|| store.entries().collect());
+    let matching: Vec<&Entry> = candidates
+        .into_iter()
         .filter(|entry| {
             query
                 .filter
@@ -226,67 +233,6 @@ async fn delete_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, id: 
         .store()
         .delete(&id, if_match.as_ref(), shared.rules())?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `filter`, `startIndex` and `count` of a list request (RFC 7644 §3.4.2). `attributes`,
-/// `excludedAttributes`, `sortBy` and `sortOrder` are accepted and ignored: full resources come back
-/// in id order.
-struct ListQuery {
-    filter: Option<Filter>,
-    /// 1-based.
-    start_index: usize,
-    count: usize,
-}
-
-impl ListQuery {
-    fn parse(params: Params, max_page_size: usize) -> Result<Self, ScimError> {
-        let Query(params) =
-            params.map_err(|rejection| ScimError::invalid_value(rejection.body_text()))?;
-        let mut query = Self {
-            filter: None,
-            start_index: 1,
-            count: max_page_size,
-        };
-        for (key, value) in params {
-            match key.as_str() {
-                "filter" => query.filter = Some(Filter::parse(&value)?),
-                // RFC 7644 §3.4.2.4: a startIndex below 1 means 1, a negative count means 0.
-                "startIndex" => {
-                    query.start_index = integer(&key, &value)?
-                        .max(1)
-                        .try_into()
-                        .unwrap_or(usize::MAX)
-                }
-                "count" => {
-                    let count: usize = integer(&key, &value)?
-                        .max(0)
-                        .try_into()
-                        .unwrap_or(usize::MAX);
-                    query.count = count.min(max_page_size);
-                }
-                _ => {}
-            }
-        }
-        Ok(query)
-    }
-}
-
-fn integer(key: &str, value: &str) -> Result<i64, ScimError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ScimError::invalid_value(format!("{key} must be an integer, got {value:?}")))
-}
-
-fn list_response(total: usize, start_index: usize, resources: Vec<Value>) -> Response {
-    let body = json!({
-        "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    });
-    wire::scim_json(StatusCode::OK, &body)
 }
 
 fn render(store: &Store, entry: &Entry, base_url: &str) -> Value {

@@ -32,9 +32,13 @@ pub(crate) enum Attr {
 }
 
 impl Attr {
-    /// Whether string comparisons on this attribute are case-exact (RFC 7643 §4.1, §4.3).
+    /// Whether string comparisons on this attribute are case-exact (RFC 7643 §3.1, §4.1). The
+    /// manager's `value` is compared like the `id` it holds, though RFC 7643 §4.3 leaves it caseless.
     pub(crate) fn case_exact(self) -> bool {
-        matches!(self, Attr::Id | Attr::ExternalId)
+        matches!(
+            self,
+            Attr::Id | Attr::ExternalId | Attr::Manager | Attr::ManagerValue
+        )
     }
 }
 

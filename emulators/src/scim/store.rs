@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::error::{ScimError, ScimType};
+use super::schema::Attr;
 use super::wire::IfMatch;
 use super::{ManagerGuard, ScimUser, clock};
 use axum::http::StatusCode;
@@ -35,6 +36,8 @@ pub(crate) struct Store {
     emails: Index,
     /// Manager id → ids of the users naming it.
     reports: Index,
+    /// externalId → ids holding it (not unique, like scim2-server).
+    external_ids: Index,
 }
 
 impl Store {
@@ -45,6 +48,20 @@ impl Store {
     /// All entries, ordered by id (which is creation order).
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
+    }
+
+    /// The entries that can satisfy `attr eq value`, by id, when an index covers `attr`: a superset
+    /// of the matches under the filter's comparison rules, which the caller still applies.
+    pub(crate) fn candidates(&self, attr: Attr, value: &str) -> Option<Vec<&Entry>> {
+        let index = match attr {
+            Attr::Id => return Some(self.entries.get(value).into_iter().collect()),
+            Attr::UserName => self.user_names.holders(&fold(value)),
+            Attr::Emails => self.emails.holders(&fold(value)),
+            Attr::ExternalId => self.external_ids.holders(value),
+            Attr::Manager | Attr::ManagerValue => self.reports.holders(value),
+            _ => return None,
+        };
+        Some(index.filter_map(|id| self.entries.get(id)).collect())
     }
 
     /// Creates a user through the API: uniqueness is enforced.
@@ -203,6 +220,9 @@ impl Store {
         if let Some(manager) = &user.manager_id {
             self.reports.add(manager.clone(), &user.id);
         }
+        if let Some(external_id) = &user.external_id {
+            self.external_ids.add(external_id.clone(), &user.id);
+        }
     }
 
     fn unindex(&mut self, user: &ScimUser) {
@@ -212,6 +232,9 @@ impl Store {
         }
         if let Some(manager) = &user.manager_id {
             self.reports.remove(manager, &user.id);
+        }
+        if let Some(external_id) = &user.external_id {
+            self.external_ids.remove(external_id, &user.id);
         }
     }
 }
@@ -227,9 +250,11 @@ fn check_precondition(if_match: Option<&IfMatch>, version: u64) -> Result<(), Sc
     }
 }
 
-/// Case folding for attributes that are unique case-insensitively (userName, emails).
+/// Case folding for caseless attributes (userName, emails), char by char so that the filter's
+/// allocation-free comparison folds exactly the same way (`str::to_lowercase` treats a final
+/// sigma differently).
 pub(crate) fn fold(value: &str) -> String {
-    value.to_lowercase()
+    value.chars().flat_map(char::to_lowercase).collect()
 }
 
 /// A multimap from a key to the ids holding it.
@@ -250,16 +275,119 @@ impl Index {
         }
     }
 
+    /// The ids holding `key`, in id order.
+    fn holders<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.0.get(key).into_iter().flatten().map(String::as_str)
+    }
+
     fn holders_other_than<'a>(&'a self, key: &str, id: &'a str) -> impl Iterator<Item = &'a str> {
-        self.0
-            .get(key)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .filter(move |holder| *holder != id)
+        self.holders(key).filter(move |holder| *holder != id)
     }
 
     fn held_by_other(&self, key: &str, id: &str) -> bool {
         self.holders_other_than(key, id).next().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::filter::Filter;
+
+    const RULES: Rules = Rules {
+        unique_emails: true,
+        guard: ManagerGuard::Off,
+    };
+
+    fn user(name: &str, external_id: &str, email: &str, manager: Option<&str>) -> ScimUser {
+        ScimUser {
+            external_id: Some(external_id.into()),
+            emails: vec![email.into()],
+            manager_id: manager.map(str::to_owned),
+            ..ScimUser::new(name)
+        }
+    }
+
+    /// The ids a filter selects through the index, and by scanning every user.
+    fn both_ways(store: &Store, filter: &str) -> (Vec<String>, Vec<String>) {
+        let filter = Filter::parse(filter).unwrap();
+        let (attr, value) = filter.required_equality().unwrap();
+        let select = |entries: Vec<&Entry>| -> Vec<String> {
+            entries
+                .into_iter()
+                .filter(|entry| filter.matches(&entry.user))
+                .map(|entry| entry.user.id.clone())
+                .collect()
+        };
+        (
+            select(store.candidates(attr, value).unwrap()),
+            select(store.entries().collect()),
+        )
+    }
+
+    #[test]
+    fn indexes_follow_updates_and_deletes() {
+        let mut store = Store::default();
+        let boss = store.insert_unchecked(user("ΟΔΟΣ", "e0", "Boss@x.com", None));
+        let ann = store
+            .create(user("ann", "e1", "ann@x.com", Some(&boss)), RULES)
+            .unwrap()
+            .user
+            .id
+            .clone();
+        store
+            .update(&ann, None, RULES, |u| {
+                u.external_id = Some("e2".into());
+                u.emails = vec!["ANN2@x.com".into()];
+                Ok(())
+            })
+            .unwrap();
+        let bob = store.insert_unchecked(user("bob", "e2", "bob@x.com", Some(&boss)));
+        store.delete(&bob, None, RULES).unwrap();
+
+        for (filter, expected) in [
+            (r#"externalId eq "e1""#.to_owned(), vec![]),
+            (r#"externalId eq "e2""#.to_owned(), vec![ann.clone()]),
+            (r#"emails eq "ann2@X.com""#.to_owned(), vec![ann.clone()]),
+            (r#"emails eq "ann@x.com""#.to_owned(), vec![]),
+            (r#"userName eq "οδοσ""#.to_owned(), vec![boss.clone()]),
+            (format!(r#"id eq "{boss}""#), vec![boss.clone()]),
+            (
+                format!(
+                    r#"{}:manager.value eq "{boss}" and active eq true"#,
+                    super::super::schema::ENTERPRISE_SCHEMA
+                ),
+                vec![ann.clone()],
+            ),
+        ] {
+            let (indexed, scanned) = both_ways(&store, &filter);
+            assert_eq!(indexed, scanned, "{filter}");
+            assert_eq!(indexed, expected, "{filter}");
+        }
+    }
+
+    #[test]
+    fn refused_writes_leave_no_trace() {
+        let mut store = Store::default();
+        let ann = store
+            .create(user("ann", "e1", "a@x.com", None), RULES)
+            .unwrap()
+            .user
+            .id
+            .clone();
+        store
+            .create(user("bob", "e2", "b@x.com", None), RULES)
+            .unwrap();
+        let before = store.get(&ann).unwrap().user.clone();
+        let clash = store.update(&ann, None, RULES, |u| {
+            u.external_id = Some("e9".into());
+            u.emails = vec!["B@x.com".into()];
+            Ok(())
+        });
+        assert_eq!(clash.unwrap_err().status, StatusCode::CONFLICT);
+        assert_eq!(store.get(&ann).unwrap().user, before);
+        assert!(store.candidates(Attr::ExternalId, "e9").unwrap().is_empty());
+        let stale = store.update(&ann, Some(&IfMatch::new("W/\"2\"")), RULES, |_| Ok(()));
+        assert_eq!(stale.unwrap_err().status, StatusCode::PRECONDITION_FAILED);
     }
 }

@@ -165,7 +165,7 @@ async fn a_failing_operation_applies_nothing() {
         (
             json!([{ "op": "replace", "path": "title", "value": "x" }, { "op": "remove", "path": "userName" }]),
             400,
-            "invalidValue",
+            "mutability",
         ),
         (
             json!([{ "op": "replace", "path": "title", "value": "x" }, { "op": "replace", "path": "userName", "value": "TAKEN" }]),

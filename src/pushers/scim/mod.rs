@@ -59,6 +59,19 @@ impl ScimPusher {
             .await?;
         Ok(())
     }
+
+    /// Takes over an account that already carries the person's key, replacing its attributes.
+    async fn adopt(
+        &self,
+        existing: String,
+        resource: &wire::UserResource,
+    ) -> Result<TargetId, PushError> {
+        let id = TargetId::new(existing);
+        self.client
+            .request(Method::PUT, &user_path(&id), &[], Some(resource))
+            .await?;
+        Ok(id)
+    }
 }
 
 fn user_path(id: &TargetId) -> String {
@@ -82,16 +95,27 @@ impl Pusher for ScimPusher {
         let resource = convert::resource(key, attributes, active);
         if let Some(existing) = self.find_by_external_id(key).await? {
             debug!(user = %key, id = %existing, "The account already exists in the target; adopting it.");
-            let id = TargetId::new(existing);
-            self.client
-                .request(Method::PUT, &user_path(&id), &[], Some(&resource))
-                .await?;
-            return Ok(id);
+            return self.adopt(existing, &resource).await;
         }
-        let answer = self
+        let answer = match self
             .client
             .request(Method::POST, "/Users", &[], Some(&resource))
-            .await?;
+            .await
+        {
+            Ok(answer) => answer,
+            // A POST retried after an ambiguous failure (applied, but answered after the timeout)
+            // meets its own account holding the userName: adopt it rather than report a clash.
+            Err(conflict @ PushError::Conflict { .. }) => {
+                return match self.find_by_external_id(key).await? {
+                    Some(existing) => {
+                        debug!(user = %key, id = %existing, "The create was applied before it failed; adopting the account.");
+                        self.adopt(existing, &resource).await
+                    }
+                    None => Err(conflict),
+                };
+            }
+            Err(error) => return Err(error),
+        };
         let created: wire::ReadUser = client::parse(&answer.body)?;
         Ok(TargetId::new(created.id))
     }
