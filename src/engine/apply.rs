@@ -182,7 +182,7 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             attributes: attributes.clone(),
             active: *active,
         },
-        Step::Update { user, changes } => Op::Update {
+        Step::FreeValues { user, changes } | Step::Update { user, changes } => Op::Update {
             id: id_of(user)?,
             changes: changes.clone(),
         },

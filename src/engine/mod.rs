@@ -7,4 +7,4 @@ mod run;
 pub use apply::StepOutcome;
 
 pub use connector::{BuildError, Connector};
-pub use run::{Engine, RunError, RunMode};
+pub use run::{Approval, Baseline, Engine, RunError, RunMode, RunOptions};

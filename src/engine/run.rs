@@ -29,6 +29,52 @@ impl fmt::Display for RunMode {
     }
 }
 
+/// Whether the operator approved removals beyond the guard's limits for this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    #[default]
+    None,
+    /// `--allow-deletions`: apply a plan the deletion guard refused (never an empty pull).
+    AllowDeletions,
+}
+
+/// What to plan against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// The snapshot of what orgsync last applied (normal runs).
+    #[default]
+    Snapshot,
+    /// The target's actual accounts, listed now: repairs edits made directly in the target and
+    /// rebuilds the snapshot (`--full`).
+    Target,
+}
+
+/// Everything a caller chooses about one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    pub mode: RunMode,
+    pub approval: Approval,
+    pub baseline: Baseline,
+}
+
+impl RunOptions {
+    pub fn new(mode: RunMode) -> Self {
+        RunOptions {
+            mode,
+            approval: Approval::None,
+            baseline: Baseline::Snapshot,
+        }
+    }
+}
+
+impl From<RunMode> for RunOptions {
+    fn from(mode: RunMode) -> Self {
+        RunOptions::new(mode)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("connector {0} is already running")]
@@ -83,8 +129,17 @@ impl<S: SnapshotStore> Engine<S> {
 
     /// One run. Upstream and target failures end in a report with a failed outcome; only state
     /// storage failures (the snapshot cannot be trusted) and a concurrent run are errors.
-    #[instrument(level = "info", skip(self, connector), fields(connector = %connector.name))]
-    pub async fn run(&self, connector: &Connector, mode: RunMode) -> Result<Report, RunError> {
+    #[instrument(level = "info", skip(self, connector, options), fields(connector = %connector.name))]
+    pub async fn run(
+        &self,
+        connector: &Connector,
+        options: impl Into<RunOptions>,
+    ) -> Result<Report, RunError> {
+        let RunOptions {
+            mode,
+            approval,
+            baseline: _,
+        } = options.into();
         let _guard = self.lock(&connector.name)?;
         let mut report = Report::start(
             &connector.name,
@@ -107,8 +162,30 @@ impl<S: SnapshotStore> Engine<S> {
         report.pull = Some(PullSummary::new(&pulled));
 
         let mut snapshot = self.store.load(&connector.name)?;
-        let plan = plan::plan(&snapshot, &pulled.directory, &connector.policy);
+        let plan = plan::plan(
+            &snapshot,
+            &pulled.directory,
+            &connector.policy,
+            jiff::Timestamp::now(),
+        );
         report.set_plan(&plan, &pulled.directory, &snapshot);
+
+        let mut verdict = plan::guard(&plan, &snapshot, &pulled.directory, &connector.policy);
+        if approval == Approval::AllowDeletions {
+            verdict = plan::approve(verdict);
+        }
+        report.guard = Some(verdict.clone());
+        if let plan::Verdict::Refused { reasons, .. } = &verdict {
+            error!(reasons = %reasons.join("; "), "The deletion guard refused the plan; nothing was written.");
+            let outcome = match mode {
+                RunMode::DryRun => RunOutcome::Planned,
+                RunMode::Apply => RunOutcome::Refused {
+                    reasons: reasons.clone(),
+                },
+            };
+            report.finish(outcome);
+            return Ok(report);
+        }
 
         if mode == RunMode::DryRun || plan.is_empty() {
             let outcome = if mode == RunMode::DryRun {

@@ -2,17 +2,21 @@
 //! manager links it skipped and the problems it found. No IO, no failure, same inputs → same plan.
 
 mod desired;
+mod guard;
 mod links;
 mod policy;
 mod step;
 #[cfg(test)]
 mod tests;
+mod values;
 
+pub use guard::{Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
 pub use policy::{
-    DisabledPolicy, NotActivatedPolicy, Policy, ResignedPolicy, UserNameSource, VanishedPolicy,
+    DisabledPolicy, MatchBy, NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
 };
 pub use step::{Phase, RemovalReason, Step, StepKind};
+pub use values::{is_placeholder, placeholder};
 
 use crate::model::{Directory, Problem, UserKey};
 use crate::snapshot::{AppliedUser, Snapshot};
@@ -40,9 +44,16 @@ impl Plan {
 }
 
 /// Computes the steps that take the target from `snapshot` to what `directory` and `policy` ask for.
-pub fn plan(snapshot: &Snapshot, directory: &Directory, policy: &Policy) -> Plan {
-    let desired = desired::compute(snapshot, directory, policy);
+/// `now` decides which staged deletions are due.
+pub fn plan(
+    snapshot: &Snapshot,
+    directory: &Directory,
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Plan {
+    let desired = desired::compute(snapshot, directory, policy, now);
     let links = links::resolve(directory, &desired.dispositions, snapshot);
+    let releases = values::release_contested(snapshot, &desired.dispositions);
 
     let removed: BTreeSet<&UserKey> = desired
         .dispositions
@@ -51,11 +62,21 @@ pub fn plan(snapshot: &Snapshot, directory: &Directory, policy: &Policy) -> Plan
         .map(|(key, _)| key)
         .collect();
 
-    let mut steps = Vec::new();
+    let mut steps = releases.steps;
     for (key, disposition) in &desired.dispositions {
         let applied = snapshot.users.get(key);
-        let manager = links.managers.get(key);
-        diff_user(key, disposition, applied, manager, &removed, &mut steps);
+        let current = releases
+            .released
+            .get(key)
+            .or(applied.map(|a| &a.attributes));
+        let person = Person {
+            key,
+            disposition,
+            applied,
+            current_attributes: current,
+            desired_manager: links.managers.get(key),
+        };
+        diff_user(person, &removed, &mut steps);
     }
     steps.sort_by(|a, b| (a.phase(), a.user()).cmp(&(b.phase(), b.user())));
 
@@ -75,22 +96,24 @@ fn leaves_active_set(disposition: &Disposition, applied: Option<&AppliedUser>) -
     let Some(applied) = applied else { return false };
     match disposition {
         Disposition::Present { active, .. } => applied.active && !active,
-        Disposition::Deactivated(_) => applied.active,
         Disposition::Deleted(_) => true,
         Disposition::Absent | Disposition::Held => false,
     }
 }
 
-fn diff_user(
-    key: &UserKey,
-    disposition: &Disposition,
-    applied: Option<&AppliedUser>,
-    desired_manager: Option<&UserKey>,
-    removed: &BTreeSet<&UserKey>,
-    steps: &mut Vec<Step>,
-) {
-    let user = key.clone();
-    match (disposition, applied) {
+/// What the planner knows about one person when diffing them.
+struct Person<'a> {
+    key: &'a UserKey,
+    disposition: &'a Disposition,
+    applied: Option<&'a AppliedUser>,
+    /// The target's attributes once this run's value releases are applied.
+    current_attributes: Option<&'a crate::model::Attributes>,
+    desired_manager: Option<&'a UserKey>,
+}
+
+fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<Step>) {
+    let user = person.key.clone();
+    match (person.disposition, person.applied) {
         (
             Disposition::Present {
                 attributes, active, ..
@@ -102,7 +125,7 @@ fn diff_user(
                 attributes: attributes.clone(),
                 active: *active,
             });
-            if let Some(manager) = desired_manager {
+            if let Some(manager) = person.desired_manager {
                 steps.push(Step::SetManager {
                     user,
                     manager: manager.clone(),
@@ -115,17 +138,24 @@ fn diff_user(
                 attributes,
                 active,
                 inactive_reason,
+                ..
             },
             Some(applied),
         ) => {
-            let changes = applied.attributes.changes_to(attributes);
+            let current = person.current_attributes.unwrap_or(&applied.attributes);
+            let changes = current.changes_to(attributes);
             if !changes.is_empty() {
                 steps.push(Step::Update {
                     user: user.clone(),
                     changes,
                 });
             }
-            link_step(&user, applied.manager.as_ref(), desired_manager, steps);
+            link_step(
+                &user,
+                applied.manager.as_ref(),
+                person.desired_manager,
+                steps,
+            );
             match (applied.active, *active) {
                 (false, true) => steps.push(Step::Reactivate { user }),
                 (true, false) => steps.push(Step::Deactivate {
@@ -135,22 +165,11 @@ fn diff_user(
                 _ => {}
             }
         }
-        (Disposition::Deactivated(reason), Some(applied)) => {
-            link_step(&user, applied.manager.as_ref(), None, steps);
-            if applied.active {
-                steps.push(Step::Deactivate {
-                    user,
-                    reason: *reason,
-                });
-            }
-        }
         // The deleted person's own link goes with them; links *to* them are cleared by the others.
-        (Disposition::Deleted(reason), Some(_)) => {
-            steps.push(Step::Delete {
-                user,
-                reason: *reason,
-            });
-        }
+        (Disposition::Deleted(reason), Some(_)) => steps.push(Step::Delete {
+            user,
+            reason: *reason,
+        }),
         // A held person keeps everything, except a link to someone this run removes: that link
         // would dangle (or block the removal in strict targets).
         (Disposition::Held, Some(applied)) => {
@@ -161,8 +180,7 @@ fn diff_user(
                 });
             }
         }
-        (Disposition::Deactivated(_) | Disposition::Deleted(_), None)
-        | (Disposition::Absent | Disposition::Held, _) => {}
+        (Disposition::Deleted(_), None) | (Disposition::Absent | Disposition::Held, _) => {}
     }
 }
 
@@ -208,7 +226,9 @@ pub fn applied_after(
         _ => {
             let mut entry = before?.clone();
             match step {
-                Step::Update { changes, .. } => entry.attributes.apply(changes),
+                Step::FreeValues { changes, .. } | Step::Update { changes, .. } => {
+                    entry.attributes.apply(changes)
+                }
                 Step::Reactivate { .. } => {
                     entry.active = true;
                     entry.deactivated_at = None;

@@ -12,6 +12,12 @@ pub enum Step {
         attributes: Attributes,
         active: bool,
     },
+    /// Release unique values (userName, email) another person takes over in this run, by setting
+    /// them to a placeholder or clearing them, before any update or create needs them.
+    FreeValues {
+        user: UserKey,
+        changes: Vec<FieldChange>,
+    },
     /// Change the listed fields only.
     Update {
         user: UserKey,
@@ -54,6 +60,8 @@ pub enum RemovalReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Values moving between people are released before anyone takes them.
+    FreeValues,
     /// Attribute changes first: they free unique values that creates may reuse.
     Update,
     /// People come back before links point at them again.
@@ -70,6 +78,7 @@ pub enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
+    FreeValues,
     Create,
     Update,
     Reactivate,
@@ -83,6 +92,7 @@ impl Step {
     pub fn user(&self) -> &UserKey {
         match self {
             Step::Create { user, .. }
+            | Step::FreeValues { user, .. }
             | Step::Update { user, .. }
             | Step::Reactivate { user }
             | Step::SetManager { user, .. }
@@ -95,6 +105,7 @@ impl Step {
     pub fn kind(&self) -> StepKind {
         match self {
             Step::Create { .. } => StepKind::Create,
+            Step::FreeValues { .. } => StepKind::FreeValues,
             Step::Update { .. } => StepKind::Update,
             Step::Reactivate { .. } => StepKind::Reactivate,
             Step::SetManager { .. } => StepKind::SetManager,
@@ -106,6 +117,7 @@ impl Step {
 
     pub fn phase(&self) -> Phase {
         match self.kind() {
+            StepKind::FreeValues => Phase::FreeValues,
             StepKind::Update => Phase::Update,
             StepKind::Reactivate => Phase::Reactivate,
             StepKind::Create => Phase::Create,
@@ -117,7 +129,8 @@ impl Step {
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 7] = [
+    pub const ALL: [StepKind; 8] = [
+        StepKind::FreeValues,
         StepKind::Create,
         StepKind::Update,
         StepKind::Reactivate,
@@ -129,6 +142,7 @@ impl StepKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            StepKind::FreeValues => "free_values",
             StepKind::Create => "create",
             StepKind::Update => "update",
             StepKind::Reactivate => "reactivate",
@@ -176,8 +190,8 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
-            Step::Update { user, changes } => {
-                write!(f, "update {user}:")?;
+            Step::FreeValues { user, changes } | Step::Update { user, changes } => {
+                write!(f, "{} {user}:", self.kind())?;
                 for (i, change) in changes.iter().enumerate() {
                     let sep = if i == 0 { " " } else { ", " };
                     write!(
