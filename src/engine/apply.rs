@@ -149,13 +149,13 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 .create(&key, &attributes, active)
                 .await
                 .map(Some),
-            Op::Update { id, changes } => self.pusher.update(&id, &changes).await.map(|_| None),
+            Op::Update { id, changes } => self.pusher.update(&id, &changes).await,
             Op::SetManager { id, manager } => self
                 .pusher
                 .set_manager(&id, manager.as_ref())
                 .await
                 .map(|_| None),
-            Op::SetActive { id, active } => self.pusher.set_active(&id, active).await.map(|_| None),
+            Op::SetActive { id, active } => self.pusher.set_active(&id, active).await,
             Op::Delete { id } => self.pusher.delete(&id).await.map(|_| None),
         }
     }

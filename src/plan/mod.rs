@@ -205,7 +205,8 @@ fn link_step(
 }
 
 /// The snapshot entry after a step the target acknowledged. `target_id` is the id the target
-/// reported for creates; `now` stamps deactivations for the deletion grace period.
+/// reported for a create, or the new id of an account the step moved; `now` stamps deactivations
+/// for the deletion grace period.
 pub fn applied_after(
     step: &Step,
     before: Option<&AppliedUser>,
@@ -225,6 +226,9 @@ pub fn applied_after(
         Step::Delete { .. } => None,
         _ => {
             let mut entry = before?.clone();
+            if let Some(moved_to) = target_id {
+                entry.target_id = moved_to;
+            }
             match step {
                 Step::FreeValues { changes, .. } | Step::Update { changes, .. } => {
                     entry.attributes.apply(changes)

@@ -49,11 +49,13 @@ pub trait Pusher: Send + Sync {
         active: bool,
     ) -> impl Future<Output = Result<TargetId, PushError>> + Send;
 
+    /// Changes the listed fields. Returns the account's new id when the change moved it (an LDAP
+    /// rename changes the DN); the engine records it.
     fn update(
         &self,
         id: &TargetId,
         changes: &[FieldChange],
-    ) -> impl Future<Output = Result<(), PushError>> + Send;
+    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
 
     fn set_manager(
         &self,
@@ -61,11 +63,12 @@ pub trait Pusher: Send + Sync {
         manager: Option<&TargetId>,
     ) -> impl Future<Output = Result<(), PushError>> + Send;
 
+    /// Returns the account's new id when (de)activation moved it (e.g. to a disabled OU).
     fn set_active(
         &self,
         id: &TargetId,
         active: bool,
-    ) -> impl Future<Output = Result<(), PushError>> + Send;
+    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
 
     /// Deletes the account; one already gone counts as deleted.
     fn delete(&self, id: &TargetId) -> impl Future<Output = Result<(), PushError>> + Send;
@@ -96,7 +99,11 @@ impl Pusher for AnyPusher {
         }
     }
 
-    async fn update(&self, id: &TargetId, changes: &[FieldChange]) -> Result<(), PushError> {
+    async fn update(
+        &self,
+        id: &TargetId,
+        changes: &[FieldChange],
+    ) -> Result<Option<TargetId>, PushError> {
         match self {
             AnyPusher::Scim(p) => p.update(id, changes).await,
         }
@@ -112,7 +119,7 @@ impl Pusher for AnyPusher {
         }
     }
 
-    async fn set_active(&self, id: &TargetId, active: bool) -> Result<(), PushError> {
+    async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
         match self {
             AnyPusher::Scim(p) => p.set_active(id, active).await,
         }
