@@ -30,6 +30,10 @@ pub enum StepOutcome {
 
 /// A step resolved against the target's ids, ready to send.
 enum Op {
+    Link {
+        id: TargetId,
+        key: UserKey,
+    },
     Create {
         key: UserKey,
         attributes: Attributes,
@@ -140,6 +144,7 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
 
     async fn execute(&self, op: Op) -> Result<Option<TargetId>, PushError> {
         match op {
+            Op::Link { id, key } => self.pusher.link(&id, &key).await.map(|_| None),
             Op::Create {
                 key,
                 attributes,
@@ -173,6 +178,10 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             .ok_or_else(|| format!("{key} is not in the target (an earlier step for them failed)"))
     };
     Ok(match step {
+        Step::Adopt { user, account, .. } => Op::Link {
+            id: account.target_id.clone(),
+            key: user.clone(),
+        },
         Step::Create {
             user,
             attributes,

@@ -2,6 +2,7 @@
 
 pub mod scim;
 
+pub use crate::model::TargetAccount;
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
 use serde::Serialize;
 use std::fmt;
@@ -23,16 +24,6 @@ impl fmt::Display for TargetKind {
             TargetKind::Scim => "scim",
         })
     }
-}
-
-/// An account as the target holds it, for adoption and drift repair.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetAccount {
-    pub id: TargetId,
-    pub external_id: Option<UserKey>,
-    pub attributes: Attributes,
-    pub active: bool,
-    pub manager: Option<TargetId>,
 }
 
 /// Writes to one target. Every method is idempotent: the engine may repeat a step after a crash
@@ -69,6 +60,13 @@ pub trait Pusher: Send + Sync {
         id: &TargetId,
         active: bool,
     ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
+
+    /// Links an existing account to the upstream key (SCIM `externalId`), adopting it.
+    fn link(
+        &self,
+        id: &TargetId,
+        key: &UserKey,
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 
     /// Deletes the account; one already gone counts as deleted.
     fn delete(&self, id: &TargetId) -> impl Future<Output = Result<(), PushError>> + Send;
@@ -122,6 +120,12 @@ impl Pusher for AnyPusher {
     async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
         match self {
             AnyPusher::Scim(p) => p.set_active(id, active).await,
+        }
+    }
+
+    async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.link(id, key).await,
         }
     }
 

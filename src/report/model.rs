@@ -175,6 +175,15 @@ impl Report {
             .collect();
     }
 
+    /// Turns a saved dry-run report into the report of a new run of the same plan.
+    pub fn restart(&mut self, mode: RunMode) {
+        self.started_at = Timestamp::now();
+        self.run_id = run_id(&self.connector, self.started_at);
+        self.mode = mode;
+        self.finished_at = None;
+        self.outcome = RunOutcome::Running;
+    }
+
     pub fn finish(&mut self, outcome: RunOutcome) {
         self.outcome = outcome;
         self.finished_at = Some(Timestamp::now());

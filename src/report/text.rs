@@ -173,6 +173,7 @@ fn outcome_line(r: &Report) -> String {
 
 fn heading(kind: StepKind) -> &'static str {
     match kind {
+        StepKind::Adopt => "Adopt existing accounts",
         StepKind::FreeValues => "Free values taken over by others",
         StepKind::Create => "Create",
         StepKind::Update => "Update",
