@@ -139,9 +139,9 @@ impl<S: SnapshotStore> Engine<S> {
     /// One run. Upstream and target failures end in a report with a failed outcome; only state
     /// storage failures (the snapshot cannot be trusted) and a concurrent run are errors.
     #[instrument(level = "info", skip(self, connector, options), fields(connector = %connector.name))]
-    pub async fn run(
+    pub async fn run<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         options: impl Into<RunOptions>,
     ) -> Result<Report, RunError> {
         let options = options.into();
@@ -157,9 +157,9 @@ impl<S: SnapshotStore> Engine<S> {
 
     /// Pulls, reads the baseline (snapshot, or the target's accounts) and plans. `Err(report)` is a
     /// run that already ended (the pull or the target listing failed).
-    pub(crate) async fn prepare(
+    pub(crate) async fn prepare<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         options: RunOptions,
     ) -> Result<Result<Prepared, Report>, RunError> {
         let mut report = Report::start(
@@ -238,9 +238,9 @@ impl<S: SnapshotStore> Engine<S> {
     }
 
     /// Applies a prepared plan (or only reports it, for a dry run), after the deletion guard.
-    pub(crate) async fn execute(
+    pub(crate) async fn execute<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         prepared: Prepared,
         mode: RunMode,
         approval: Approval,
@@ -338,9 +338,9 @@ pub struct Explained {
 
 impl<S: SnapshotStore> Engine<S> {
     /// A dry run whose plan is returned for saving (`orgsync diff --save`).
-    pub async fn plan_for_review(
+    pub async fn plan_for_review<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         baseline: Baseline,
     ) -> Result<Result<super::SavedPlan, Report>, RunError> {
         let options = RunOptions {
@@ -368,9 +368,9 @@ impl<S: SnapshotStore> Engine<S> {
     }
 
     /// Applies a reviewed plan exactly, provided nothing was applied since it was made.
-    pub async fn apply_saved(
+    pub async fn apply_saved<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         saved: super::SavedPlan,
         approval: Approval,
     ) -> Result<Report, RunError> {
@@ -410,9 +410,9 @@ impl<S: SnapshotStore> Engine<S> {
     }
 
     /// Why one person is (or is not) synced the way they are, from a fresh pull and plan.
-    pub async fn explain(
+    pub async fn explain<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         user: &crate::model::UserKey,
     ) -> Result<Result<Explained, Report>, RunError> {
         let _guard = self.lock(&connector.name)?;
