@@ -148,6 +148,7 @@ fn finish(result: Result<Report, RunError>, format: Format) -> Exit {
                 RunOutcome::Refused { .. } => Exit::Refused,
                 RunOutcome::Running
                 | RunOutcome::PartiallyApplied { .. }
+                | RunOutcome::Interrupted { .. }
                 | RunOutcome::Failed { .. } => Exit::RunFailed,
             }
         }

@@ -1,3 +1,4 @@
+use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
 use crate::pullers::wecom::WecomSourceConfig;
 use crate::pushers::scim::ScimTargetConfig;
@@ -13,7 +14,61 @@ pub struct Config {
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
     #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub history: HistoryConfig,
+    #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// `[daemon]`: how `orgsync run` is reached and stops.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// The admin API's Unix socket (mode 0660). Default: `$RUNTIME_DIRECTORY/admin.sock`, else
+    /// `/run/orgsync/admin.sock`.
+    pub socket: Option<PathBuf>,
+    /// Also serve the admin API on this loopback TCP address; requires `tcp_token`.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Bearer token for the TCP admin API.
+    pub tcp_token: Option<SecretRef>,
+    /// How long SIGTERM waits for the step in flight before exiting anyway.
+    pub shutdown_timeout: HumanDuration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            socket: None,
+            tcp: None,
+            tcp_token: None,
+            shutdown_timeout: HumanDuration(std::time::Duration::from_secs(30)),
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| {
+            std::env::var_os("RUNTIME_DIRECTORY")
+                .map(|dir| PathBuf::from(dir).join("admin.sock"))
+                .unwrap_or_else(|| PathBuf::from("/run/orgsync/admin.sock"))
+        })
+    }
+}
+
+/// `[history]`: run reports kept in the state directory.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Reports kept per connector; older ones are dropped.
+    pub keep: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig { keep: 200 }
+    }
 }
 
 /// One sync job: one source, one target, a policy.
@@ -24,6 +79,14 @@ pub struct ConnectorConfig {
     pub target: TargetConfig,
     #[serde(default)]
     pub policy: Policy,
+    /// When `orgsync run` syncs this connector: six-field cron with seconds first, e.g.
+    /// `"0 */30 * * * *"` (every 30 minutes). None: only on demand.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// A random delay up to this long before each scheduled run, so many installations do not hit
+    /// the upstream at the same second (DingTalk asks to avoid the whole hour).
+    #[serde(default)]
+    pub jitter: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -111,6 +174,23 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            detail,
+        };
+        if let Some(tcp) = self.daemon.tcp {
+            if !tcp.ip().is_loopback() {
+                return Err(invalid(format!(
+                    "daemon.tcp {tcp} is not a loopback address; the admin API is local only"
+                )));
+            }
+            if self.daemon.tcp_token.is_none() {
+                return Err(invalid("daemon.tcp needs daemon.tcp_token".into()));
+            }
+        }
+        if self.history.keep == 0 {
+            return Err(invalid("history.keep must be at least 1".into()));
+        }
         for (name, connector) in &self.connectors {
             let fail = |detail: String| ConfigError::Connector {
                 path: path.to_owned(),
@@ -125,6 +205,13 @@ impl Config {
                 return Err(fail(
                     "names may use only letters, digits, '-' and '_'".into(),
                 ));
+            }
+            connector
+                .policy
+                .validate()
+                .map_err(|d| fail(format!("policy: {d}")))?;
+            if let Some(schedule) = &connector.schedule {
+                validate_schedule(schedule).map_err(|d| fail(format!("schedule: {d}")))?;
             }
             match &connector.source {
                 SourceConfig::Wecom(source) => source
@@ -157,4 +244,11 @@ impl Config {
                 },
             })
     }
+}
+
+/// Parses the schedule the way the scheduler will.
+fn validate_schedule(schedule: &str) -> Result<(), String> {
+    tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {}))
+        .map(|_| ())
+        .map_err(|_| format!("{schedule:?} is not a six-field cron expression (seconds first, e.g. \"0 */30 * * * *\")"))
 }

@@ -61,7 +61,13 @@ pub(super) struct Applier<'a, P, S> {
     pub(super) store: &'a S,
     pub(super) connector: &'a str,
     pub(super) concurrency: usize,
+    /// Once true, no new step starts; steps in flight finish and are recorded.
+    pub(super) stop: &'a tokio::sync::watch::Receiver<bool>,
+    pub(super) context: &'a super::RunContext,
 }
+
+/// Why steps were not attempted when orgsync stopped part-way.
+pub(super) const STOPPED: &str = "orgsync was shutting down; the next run applies it";
 
 impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     /// Applies `steps` (sorted by phase) starting from `snapshot`, which it keeps equal to what the
@@ -75,6 +81,14 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
         let mut pending = Vec::new();
         let mut start = 0;
         while start < steps.len() {
+            if *self.stop.borrow() {
+                for outcome in &mut outcomes[start..] {
+                    *outcome = StepOutcome::Held {
+                        reason: STOPPED.into(),
+                    };
+                }
+                break;
+            }
             let phase = steps[start].phase();
             let end = steps[start..]
                 .iter()
@@ -100,19 +114,23 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     ) -> Result<(), SnapshotError> {
         let reports = reports_index(snapshot, steps[range.start].phase());
         let mut ops = Vec::new();
-        for index in range {
+        for index in range.clone() {
             match resolve(&steps[index], snapshot, &reports) {
                 Ok(op) => ops.push((index, op)),
                 Err(reason) => {
                     debug!(step = %steps[index], %reason, "Step held back.");
                     outcomes[index] = StepOutcome::Held { reason };
+                    self.context.publish(|p| p.done += 1);
                 }
             }
         }
+        let stop = self.stop.clone();
         let mut results = stream::iter(ops)
+            .take_while(move |_| std::future::ready(!*stop.borrow()))
             .map(|(index, op)| async move { (index, self.execute(op).await) })
             .buffer_unordered(self.concurrency);
         while let Some((index, result)) = results.next().await {
+            self.context.publish(|p| p.done += 1);
             let step = &steps[index];
             match result {
                 Ok(target_id) => {
@@ -137,6 +155,14 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                         error: error.to_string(),
                     };
                 }
+            }
+        }
+        // Steps the stop kept from starting.
+        for outcome in &mut outcomes[range] {
+            if *outcome == StepOutcome::Planned {
+                *outcome = StepOutcome::Held {
+                    reason: STOPPED.into(),
+                };
             }
         }
         Ok(())

@@ -1,79 +1,16 @@
 use super::Connector;
 use super::apply::{Applier, StepOutcome};
+use super::options::{Approval, Baseline, RunMode, RunOptions};
+use super::progress::{RunContext, Stage, stopped};
 use crate::plan;
 use crate::pullers::Puller;
 use crate::pushers::Pusher;
 use crate::report::{PullSummary, Report, RunOutcome, StepReport};
 use crate::snapshot::{SnapshotError, SnapshotStore};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 use tracing::{error, info, instrument, warn};
-
-/// Whether a run writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunMode {
-    /// Same pull and plan as `Apply`; writes nothing to the target or the snapshot.
-    DryRun,
-    Apply,
-}
-
-impl fmt::Display for RunMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RunMode::DryRun => "dry-run",
-            RunMode::Apply => "apply",
-        })
-    }
-}
-
-/// Whether the operator approved removals beyond the guard's limits for this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Approval {
-    #[default]
-    None,
-    /// `--allow-deletions`: apply a plan the deletion guard refused (never an empty pull).
-    AllowDeletions,
-}
-
-/// What to plan against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Baseline {
-    /// The snapshot of what orgsync last applied (normal runs).
-    #[default]
-    Snapshot,
-    /// The target's actual accounts, listed now: repairs edits made directly in the target and
-    /// rebuilds the snapshot (`--full`).
-    Target,
-}
-
-/// Everything a caller chooses about one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunOptions {
-    pub mode: RunMode,
-    pub approval: Approval,
-    pub baseline: Baseline,
-}
-
-impl RunOptions {
-    pub fn new(mode: RunMode) -> Self {
-        RunOptions {
-            mode,
-            approval: Approval::None,
-            baseline: Baseline::Snapshot,
-        }
-    }
-}
-
-impl From<RunMode> for RunOptions {
-    fn from(mode: RunMode) -> Self {
-        RunOptions::new(mode)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -96,10 +33,12 @@ pub enum RunError {
 pub struct Engine<S> {
     store: Arc<S>,
     running: Mutex<HashSet<String>>,
+    /// Set when orgsync shuts down: pulls are abandoned, no new step starts.
+    stop: watch::Receiver<bool>,
 }
 
 /// Releases the per-connector lock however the run ends.
-struct RunGuard<'a> {
+pub(super) struct RunGuard<'a> {
     running: &'a Mutex<HashSet<String>>,
     name: String,
 }
@@ -113,11 +52,35 @@ impl Drop for RunGuard<'_> {
     }
 }
 
+/// A run planned and judged by the guard, not yet applied.
+pub(crate) struct Prepared {
+    pub(crate) report: Report,
+    pub(crate) plan: plan::Plan,
+    /// Where applying starts: the stored snapshot, or the one rebuilt from the target.
+    pub(crate) start: crate::snapshot::Snapshot,
+    /// Whether `start` replaces the stored snapshot before applying.
+    pub(crate) rebuild: bool,
+    pub(crate) verdict: plan::Verdict,
+    pub(crate) directory: crate::model::Directory,
+    /// What the plan was computed against.
+    pub(crate) baseline: crate::snapshot::Snapshot,
+    /// Digest of the stored snapshot when planning started.
+    pub(crate) stored_digest: String,
+}
+
 impl<S: SnapshotStore> Engine<S> {
     pub fn new(store: Arc<S>) -> Self {
+        // Nobody holds the sender: this engine is never asked to stop.
+        let (_, stop) = watch::channel(false);
+        Self::with_stop(store, stop)
+    }
+
+    /// An engine that stops starting work once `stop` turns true.
+    pub fn with_stop(store: Arc<S>, stop: watch::Receiver<bool>) -> Self {
         Engine {
             store,
             running: Mutex::new(HashSet::new()),
+            stop,
         }
     }
 
@@ -125,7 +88,7 @@ impl<S: SnapshotStore> Engine<S> {
         &self.store
     }
 
-    fn lock(&self, name: &str) -> Result<RunGuard<'_>, RunError> {
+    pub(super) fn lock(&self, name: &str) -> Result<RunGuard<'_>, RunError> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if !running.insert(name.to_owned()) {
             return Err(RunError::AlreadyRunning(name.to_owned()));
@@ -138,29 +101,40 @@ impl<S: SnapshotStore> Engine<S> {
 
     /// One run. Upstream and target failures end in a report with a failed outcome; only state
     /// storage failures (the snapshot cannot be trusted) and a concurrent run are errors.
-    #[instrument(level = "info", skip(self, connector, options), fields(connector = %connector.name))]
     pub async fn run<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
         options: impl Into<RunOptions>,
     ) -> Result<Report, RunError> {
-        let options = options.into();
+        self.run_with(connector, options.into(), &RunContext::default())
+            .await
+    }
+
+    /// A run with a caller-chosen id and progress reporting (the daemon).
+    #[instrument(level = "info", skip(self, connector, options, context), fields(connector = %connector.name))]
+    pub async fn run_with<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        options: RunOptions,
+        context: &RunContext,
+    ) -> Result<Report, RunError> {
         let _guard = self.lock(&connector.name)?;
         info!(mode = %options.mode, "Run started.");
-        let prepared = match self.prepare(connector, options).await? {
+        let prepared = match self.prepare(connector, options, context).await? {
             Ok(prepared) => prepared,
             Err(report) => return Ok(report),
         };
-        self.execute(connector, prepared, options.mode, options.approval)
+        self.execute(connector, prepared, options.mode, options.approval, context)
             .await
     }
 
     /// Pulls, reads the baseline (snapshot, or the target's accounts) and plans. `Err(report)` is a
-    /// run that already ended (the pull or the target listing failed).
+    /// run that already ended (the pull or the target listing failed, or orgsync is stopping).
     pub(crate) async fn prepare<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
         options: RunOptions,
+        context: &RunContext,
     ) -> Result<Result<Prepared, Report>, RunError> {
         let mut report = Report::start(
             &connector.name,
@@ -168,10 +142,26 @@ impl<S: SnapshotStore> Engine<S> {
             connector.pusher.kind(),
             options.mode,
         );
-        let pulled = match connector.puller.pull().await {
+        if let Some(id) = &context.run_id {
+            report.run_id = id.clone();
+        }
+        context.publish(|p| p.stage = Stage::Pulling);
+        let pulled = tokio::select! {
+            pulled = connector.puller.pull() => pulled,
+            () = stopped(self.stop.clone()) => {
+                report.finish(RunOutcome::Failed { error: "orgsync stopped during the pull; nothing was written".into() });
+                return Ok(Err(report));
+            }
+        };
+        let pulled = match pulled {
             Ok(pulled) => pulled,
             Err(e) => {
                 error!(error = %e, "The pull failed; nothing was planned or written.");
+                report.pull_errors = connector
+                    .puller
+                    .drain_stats()
+                    .map(|s| s.errors)
+                    .unwrap_or_default();
                 report.finish(RunOutcome::Failed {
                     error: e.to_string(),
                 });
@@ -179,6 +169,7 @@ impl<S: SnapshotStore> Engine<S> {
             }
         };
         report.pull = Some(PullSummary::new(&pulled));
+        context.publish(|p| p.stage = Stage::Planning);
         let stored = self.store.load(&connector.name)?;
 
         // A first sync adopts accounts the target already has; `--full` repairs drift. Both plan
@@ -209,7 +200,7 @@ impl<S: SnapshotStore> Engine<S> {
         };
         let (baseline, start) = match &observed {
             Some(observed) => (observed.baseline(), observed.linked.clone()),
-            None => (stored.clone(), stored),
+            None => (stored.clone(), stored.clone()),
         };
 
         let mut plan = plan::plan(
@@ -224,7 +215,6 @@ impl<S: SnapshotStore> Engine<S> {
         }
         report.set_plan(&plan, &pulled.directory, &baseline);
         let verdict = plan::guard(&plan, &baseline, &pulled.directory, &connector.policy);
-        let stored_digest = super::snapshot_digest(&self.store.load(&connector.name)?);
         Ok(Ok(Prepared {
             report,
             plan,
@@ -233,7 +223,7 @@ impl<S: SnapshotStore> Engine<S> {
             verdict,
             directory: pulled.directory,
             baseline,
-            stored_digest,
+            stored_digest: super::snapshot_digest(&stored),
         }))
     }
 
@@ -244,6 +234,7 @@ impl<S: SnapshotStore> Engine<S> {
         prepared: Prepared,
         mode: RunMode,
         approval: Approval,
+        context: &RunContext,
     ) -> Result<Report, RunError> {
         let Prepared {
             mut report,
@@ -258,6 +249,10 @@ impl<S: SnapshotStore> Engine<S> {
             Approval::None => verdict,
         };
         report.guard = Some(verdict.clone());
+        let finish = |report: &mut Report, outcome| {
+            report.finish(outcome);
+            context.publish(|p| p.stage = Stage::Finished);
+        };
         if let plan::Verdict::Refused { reasons, .. } = &verdict {
             let outcome = match mode {
                 RunMode::DryRun => RunOutcome::Planned,
@@ -268,11 +263,11 @@ impl<S: SnapshotStore> Engine<S> {
                     }
                 }
             };
-            report.finish(outcome);
+            finish(&mut report, outcome);
             return Ok(report);
         }
         if mode == RunMode::DryRun {
-            report.finish(RunOutcome::Planned);
+            finish(&mut report, RunOutcome::Planned);
             info!(
                 steps = plan.steps.len(),
                 "Dry run finished; nothing was written."
@@ -284,15 +279,21 @@ impl<S: SnapshotStore> Engine<S> {
             self.store.replace(&connector.name, &start)?;
         }
         if plan.is_empty() {
-            report.finish(RunOutcome::Applied);
+            finish(&mut report, RunOutcome::Applied);
             info!("Run finished; nothing to do.");
             return Ok(report);
         }
+        context.publish(|p| {
+            p.stage = Stage::Applying;
+            p.total = plan.steps.len();
+        });
         let applier = Applier {
             pusher: &connector.pusher,
             store: self.store.as_ref(),
             connector: &connector.name,
             concurrency: connector.concurrency,
+            stop: &self.stop,
+            context,
         };
         let outcomes = applier.apply(&plan.steps, &mut start).await?;
         for (step, outcome) in report.steps.iter_mut().zip(outcomes) {
@@ -303,138 +304,18 @@ impl<S: SnapshotStore> Engine<S> {
             .iter()
             .filter(|s| !matches!(s.outcome, StepOutcome::Applied))
             .count();
-        let outcome = if failed == 0 {
-            RunOutcome::Applied
-        } else {
-            RunOutcome::PartiallyApplied { failed }
+        let interrupted = report
+            .steps
+            .iter()
+            .any(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == super::apply::STOPPED));
+        let outcome = match (failed, interrupted) {
+            (0, _) => RunOutcome::Applied,
+            (_, true) => RunOutcome::Interrupted { left: failed },
+            (_, false) => RunOutcome::PartiallyApplied { failed },
         };
-        report.finish(outcome);
+        finish(&mut report, outcome);
         info!(steps = plan.steps.len(), failed, "Run finished.");
         Ok(report)
-    }
-}
-
-/// A run planned and judged by the guard, not yet applied.
-pub(crate) struct Prepared {
-    pub(crate) report: Report,
-    pub(crate) plan: plan::Plan,
-    /// Where applying starts: the stored snapshot, or the one rebuilt from the target.
-    pub(crate) start: crate::snapshot::Snapshot,
-    /// Whether `start` replaces the stored snapshot before applying.
-    pub(crate) rebuild: bool,
-    pub(crate) verdict: plan::Verdict,
-    pub(crate) directory: crate::model::Directory,
-    /// What the plan was computed against.
-    pub(crate) baseline: crate::snapshot::Snapshot,
-    /// Digest of the stored snapshot when planning started.
-    pub(crate) stored_digest: String,
-}
-
-/// What `orgsync explain` needs: a dry run's inputs and outputs.
-pub struct Explained {
-    pub report: Report,
-    pub lines: Vec<String>,
-}
-
-impl<S: SnapshotStore> Engine<S> {
-    /// A dry run whose plan is returned for saving (`orgsync diff --save`).
-    pub async fn plan_for_review<P: Puller, Q: Pusher>(
-        &self,
-        connector: &Connector<P, Q>,
-        baseline: Baseline,
-    ) -> Result<Result<super::SavedPlan, Report>, RunError> {
-        let options = RunOptions {
-            baseline,
-            ..RunOptions::new(RunMode::DryRun)
-        };
-        let _guard = self.lock(&connector.name)?;
-        let prepared = match self.prepare(connector, options).await? {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(Err(report)),
-        };
-        let saved = super::SavedPlan {
-            format: super::saved::FORMAT.to_owned(),
-            connector: connector.name.clone(),
-            created_at: jiff::Timestamp::now(),
-            snapshot_digest: prepared.stored_digest.clone(),
-            rebuilt_snapshot: prepared.rebuild.then(|| prepared.start.clone()),
-            verdict: prepared.verdict.clone(),
-            plan: prepared.plan.clone(),
-            report: self
-                .execute(connector, prepared, RunMode::DryRun, Approval::None)
-                .await?,
-        };
-        Ok(Ok(saved))
-    }
-
-    /// Applies a reviewed plan exactly, provided nothing was applied since it was made.
-    pub async fn apply_saved<P: Puller, Q: Pusher>(
-        &self,
-        connector: &Connector<P, Q>,
-        saved: super::SavedPlan,
-        approval: Approval,
-    ) -> Result<Report, RunError> {
-        if saved.format != super::saved::FORMAT {
-            return Err(RunError::NotAPlan(saved.connector, saved.format));
-        }
-        if saved.connector != connector.name {
-            return Err(RunError::WrongConnector {
-                plan: saved.connector,
-                connector: connector.name.clone(),
-            });
-        }
-        let _guard = self.lock(&connector.name)?;
-        let stored = self.store.load(&connector.name)?;
-        if super::snapshot_digest(&stored) != saved.snapshot_digest {
-            return Err(RunError::StalePlan {
-                connector: connector.name.clone(),
-            });
-        }
-        let mut report = saved.report;
-        report.restart(RunMode::Apply);
-        let rebuild = saved.rebuilt_snapshot.is_some();
-        let start = saved.rebuilt_snapshot.unwrap_or_else(|| stored.clone());
-        let prepared = Prepared {
-            report,
-            plan: saved.plan,
-            start,
-            rebuild,
-            verdict: saved.verdict,
-            directory: crate::model::Directory::default(),
-            baseline: stored,
-            stored_digest: saved.snapshot_digest,
-        };
-        info!("Applying a reviewed plan.");
-        self.execute(connector, prepared, RunMode::Apply, approval)
-            .await
-    }
-
-    /// Why one person is (or is not) synced the way they are, from a fresh pull and plan.
-    pub async fn explain<P: Puller, Q: Pusher>(
-        &self,
-        connector: &Connector<P, Q>,
-        user: &crate::model::UserKey,
-    ) -> Result<Result<Explained, Report>, RunError> {
-        let _guard = self.lock(&connector.name)?;
-        let prepared = match self
-            .prepare(connector, RunOptions::new(RunMode::DryRun))
-            .await?
-        {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(Err(report)),
-        };
-        let lines = plan::explain(
-            user,
-            &prepared.baseline,
-            &prepared.directory,
-            &connector.policy,
-            &prepared.plan,
-            &prepared.verdict,
-        );
-        let report = self
-            .execute(connector, prepared, RunMode::DryRun, Approval::None)
-            .await?;
-        Ok(Ok(Explained { report, lines }))
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Pulled {
 pub struct PullStats {
     /// Requests sent, per endpoint path (retries included).
     pub calls: BTreeMap<String, u64>,
+    /// Error answers, by code (the platform's error code, `http_503`, `transport`, `malformed`).
+    pub errors: BTreeMap<String, u64>,
     /// Requests that were answered with an error and retried.
     pub retries: u64,
     #[serde(with = "duration_ms")]
@@ -64,6 +66,11 @@ mod duration_ms {
 pub trait Puller: Send + Sync {
     fn platform(&self) -> Platform;
     fn pull(&self) -> impl Future<Output = Result<Pulled, PullError>> + Send;
+
+    /// After a failed pull: the counts gathered until it failed (for metrics and the report).
+    fn drain_stats(&self) -> Option<PullStats> {
+        None
+    }
 }
 
 /// The pullers a config can name, dispatched without boxing.
@@ -81,6 +88,12 @@ impl Puller for AnyPuller {
     async fn pull(&self) -> Result<Pulled, PullError> {
         match self {
             AnyPuller::Wecom(p) => p.pull().await,
+        }
+    }
+
+    fn drain_stats(&self) -> Option<PullStats> {
+        match self {
+            AnyPuller::Wecom(p) => p.drain_stats(),
         }
     }
 }

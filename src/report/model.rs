@@ -24,6 +24,9 @@ pub struct Report {
     pub finished_at: Option<Timestamp>,
     pub outcome: RunOutcome,
     pub pull: Option<PullSummary>,
+    /// Upstream errors met by a pull that failed, by code (a successful pull reports its own).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pull_errors: BTreeMap<String, u64>,
     /// The deletion guard's verdict on the plan.
     pub guard: Option<plan::Verdict>,
     /// Steps per kind, every kind listed.
@@ -44,6 +47,11 @@ pub enum RunOutcome {
     /// Some steps failed or were held back; the rest were applied and recorded.
     PartiallyApplied {
         failed: usize,
+    },
+    /// orgsync stopped part-way (shutdown): what was applied is recorded, `left` steps wait for
+    /// the next run.
+    Interrupted {
+        left: usize,
     },
     /// Nothing was written: the deletion guard refused the plan (see `guard`).
     Refused {
@@ -66,6 +74,9 @@ pub struct PullSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullStatsReport {
     pub calls: BTreeMap<String, u64>,
+    /// Error answers met (and retried) during the pull, by code.
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
     pub total_calls: u64,
     pub retries: u64,
     pub duration_ms: u64,
@@ -98,6 +109,7 @@ impl PullSummary {
     pub fn new(pulled: &Pulled) -> Self {
         let PullStats {
             calls,
+            errors,
             retries,
             duration,
         } = &pulled.stats;
@@ -108,6 +120,7 @@ impl PullSummary {
             stats: PullStatsReport {
                 total_calls: calls.values().sum(),
                 calls: calls.clone(),
+                errors: errors.clone(),
                 retries: *retries,
                 duration_ms: duration.as_millis() as u64,
             },
@@ -129,6 +142,7 @@ impl Report {
             finished_at: None,
             outcome: RunOutcome::Running,
             pull: None,
+            pull_errors: BTreeMap::new(),
             guard: None,
             counts: plan::counts(&[]),
             steps: Vec::new(),

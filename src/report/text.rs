@@ -161,6 +161,11 @@ fn outcome_line(r: &Report) -> String {
                 "partially applied: {failed} step(s) failed or were held back; the next run retries them"
             )
         }
+        RunOutcome::Interrupted { left } => {
+            format!(
+                "interrupted by shutdown: {left} step(s) not attempted; the next run applies them"
+            )
+        }
         RunOutcome::Refused { reasons } => format!(
             "REFUSED by the deletion guard, nothing was written: {}. Check the upstream; if the removals \
              are right, approve them with `orgsync sync {} --allow-deletions`",
