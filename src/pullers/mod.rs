@@ -70,6 +70,10 @@ pub trait Puller: Send + Sync {
 }
 
 /// The pullers a config can name, dispatched without boxing.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per connector, built once: its size does not matter"
+)]
 pub enum AnyPuller {
     Wecom(wecom::WecomPuller),
     Bitrix24(bitrix24::Bitrix24Puller),

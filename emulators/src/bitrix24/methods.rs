@@ -74,9 +74,10 @@ pub(super) fn batch(
     params: &Params,
 ) -> Result<Answer, ApiError> {
     let commands: Vec<(String, String)> = match params.get("cmd") {
-        Some(Value::Object(map)) => map
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        Some(Value::Object(map)) => params
+            .cmd_order()
+            .into_iter()
+            .filter_map(|k| Some((k.clone(), map.get(&k)?.as_str()?.to_owned())))
             .collect(),
         Some(Value::Array(items)) => items
             .iter()

@@ -2,10 +2,42 @@
 //! form-encoded body on top, with PHP's bracket syntax (`FILTER[ACTIVE]=true`, `cmd[u0]=…`,
 //! `ID[]=5`) building nested maps and lists.
 
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Params(pub Map<String, Value>);
+pub(super) struct Params(pub Map<String, Value>, CmdOrder);
+
+/// The keys of `cmd` in the order sent: a batch runs its commands in that order.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+struct CmdOrder {
+    #[serde(default, deserialize_with = "ordered_keys")]
+    cmd: Vec<String>,
+}
+
+fn ordered_keys<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of commands")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+            let mut keys = Vec::new();
+            while let Some((key, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                keys.push(key);
+            }
+            Ok(keys)
+        }
+    }
+    // Anything but an object fails here, and the batch then runs in map order.
+    deserializer.deserialize_map(Keys)
+}
 
 impl Params {
     /// From a query string (`a=1&cmd[u0]=user.get%3Fstart%3D0`).
@@ -25,6 +57,11 @@ impl Params {
         if says_json || trimmed.starts_with(b"{") {
             match serde_json::from_slice::<Value>(trimmed) {
                 Ok(Value::Object(map)) => {
+                    if let Ok(order) = serde_json::from_slice::<CmdOrder>(trimmed)
+                        && map.contains_key("cmd")
+                    {
+                        self.1 = order;
+                    }
                     self.0.extend(map);
                     Ok(())
                 }
@@ -38,8 +75,27 @@ impl Params {
 
     fn merge_form(&mut self, form: &[u8]) {
         for (key, value) in form_urlencoded::parse(form) {
+            if let Some(name) = key.strip_prefix("cmd[").and_then(|k| k.split(']').next())
+                && !self.1.cmd.iter().any(|k| k == name)
+            {
+                self.1.cmd.push(name.to_owned());
+            }
             insert(&mut self.0, &key, Value::String(value.into_owned()));
         }
+    }
+
+    /// `cmd`'s keys in the order sent (keys the order missed follow in map order).
+    pub fn cmd_order(&self) -> Vec<String> {
+        let mut keys = self.1.cmd.clone();
+        if let Some(Value::Object(cmd)) = self.0.get("cmd") {
+            keys.retain(|k| cmd.contains_key(k));
+            for key in cmd.keys() {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        keys
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -169,6 +225,16 @@ mod tests {
         assert_eq!(params.text("auth").as_deref(), Some("f"));
         assert!(params.flag("halt"));
         assert!(params.merge_body(None, b"{not json").is_err());
+    }
+
+    #[test]
+    fn batch_commands_keep_the_order_sent() {
+        let mut json = Params::default();
+        json.merge_body(None, br#"{"cmd": {"u50": "a", "u100": "b", "u0": "c"}}"#)
+            .unwrap();
+        assert_eq!(json.cmd_order(), ["u50", "u100", "u0"]);
+        let form = Params::from_query("cmd[u50]=a&cmd[u100]=b&cmd[u0]=c");
+        assert_eq!(form.cmd_order(), ["u50", "u100", "u0"]);
     }
 
     #[test]

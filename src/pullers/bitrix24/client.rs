@@ -9,7 +9,8 @@ use crate::pullers::Platform;
 use crate::pullers::http::{CallCounter, PullError, RateLimiter};
 use backon::Retryable;
 use reqwest::StatusCode;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::{debug, instrument, warn};
@@ -162,19 +163,15 @@ impl Bitrix24Client {
         &self,
         commands: &[Command],
     ) -> Result<BTreeMap<String, Answer>, PullError> {
-        let cmd: Map<String, Value> = commands
-            .iter()
-            .map(|c| (c.key.clone(), Value::String(c.query())))
-            .collect();
         let attempt = || async {
             let token = self.auth.access_token(self).await?;
-            match self.send(&cmd, commands, token.as_deref()).await {
+            match self.send(commands, token.as_deref()).await {
                 Err(error) if token_refused(&error) => match token {
                     Some(token) => {
                         debug!("Bitrix24 refused the access token; refreshing it.");
                         self.auth.invalidate(&token).await;
                         let token = self.auth.access_token(self).await?;
-                        self.send(&cmd, commands, token.as_deref())
+                        self.send(commands, token.as_deref())
                             .await
                             .map_err(credentials_if_refused)
                     }
@@ -227,14 +224,14 @@ impl Bitrix24Client {
     /// (which embed it unless stripped) are ever logged; the token travels in the body.
     async fn send(
         &self,
-        cmd: &Map<String, Value>,
         commands: &[Command],
         token: Option<&str>,
     ) -> Result<BTreeMap<String, Answer>, PullError> {
-        let mut body = json!({ "halt": 0, "cmd": cmd });
-        if let Some(token) = token {
-            body["auth"] = Value::String(token.to_owned());
-        }
+        let body = BatchBody {
+            halt: 0,
+            cmd: Commands(commands),
+            auth: token,
+        };
         let url = self.auth.method_url(BATCH);
         self.limiter.acquire(BATCH).await;
         self.calls.record(BATCH);
@@ -252,6 +249,24 @@ impl Bitrix24Client {
             .map_err(|e| PullError::transport(PLATFORM, BATCH, e))?;
         check_head(BATCH, status, &bytes)?;
         answers(&bytes, commands)
+    }
+}
+
+/// `{"halt": 0, "cmd": {key: "method?start=N", …}, "auth": token}`, commands in page order (Bitrix24
+/// runs them in the order given).
+#[derive(Serialize)]
+struct BatchBody<'a> {
+    halt: u8,
+    cmd: Commands<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<&'a str>,
+}
+
+struct Commands<'a>(&'a [Command]);
+
+impl Serialize for Commands<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|c| (&c.key, c.query())))
     }
 }
 
