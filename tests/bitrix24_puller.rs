@@ -626,6 +626,44 @@ async fn a_persistent_failure_is_a_clear_error_without_secrets() {
     );
 }
 
+/// An answer slower than the client's timeout: each attempt times out, the pull fails after the
+/// configured attempts with a transport error that names the method, not the URL.
+#[tokio::test]
+async fn slow_answers_time_out_and_are_retried() {
+    let portal = portal(small_org()).await;
+    portal.set_faults(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let (mut source, secrets) = bitrix24_source(&portal, false);
+    source.timeout = orgsync::config::HumanDuration(Duration::from_millis(100));
+    source.retry.max_attempts = 2;
+    let error = Bitrix24Puller::new(source, secrets)
+        .unwrap()
+        .pull()
+        .await
+        .unwrap_err();
+    let PullError::Exhausted { attempts, last, .. } = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(*attempts, 2);
+    assert!(
+        matches!(
+            **last,
+            PullError::Transport {
+                retryable: true,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        !error.to_string().contains(&portal.config().webhook_code),
+        "{error}"
+    );
+    assert_eq!(portal.calls("batch"), 2);
+}
+
 /// The portal's leaky bucket enforced 20× faster than real time, and the client's default limit
 /// (2/s with a burst of 45) scaled the same way: 35 pulls of two requests each (70 requests, well
 /// past the bucket's 50) without a single refusal or retry.

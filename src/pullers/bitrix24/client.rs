@@ -331,11 +331,17 @@ fn answers(body: &[u8], commands: &[Command]) -> Result<BTreeMap<String, Answer>
     let mut failures = Vec::new();
     for command in commands {
         if let Some(error) = batch.result_error.get(&command.key) {
-            let error: wire::SubError =
-                serde_json::from_value(error.clone()).unwrap_or(wire::SubError {
-                    error: None,
+            // Documented as an object; a bare string is taken as the code.
+            let error = match error {
+                Value::String(code) => wire::SubError {
+                    error: Some(code.clone()),
                     error_description: None,
-                });
+                },
+                other => serde_json::from_value(other.clone()).unwrap_or(wire::SubError {
+                    error: None,
+                    error_description: Some(other.to_string()),
+                }),
+            };
             let code = error.error.unwrap_or_else(|| "unknown error".to_owned());
             failures.push(api_error(
                 &command.describe(),

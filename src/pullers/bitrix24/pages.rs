@@ -8,6 +8,10 @@ use crate::pullers::http::PullError;
 use serde_json::Value;
 use std::collections::HashSet;
 
+/// More rows than any portal holds: a `total` above it is garbage, not a reason to plan millions
+/// of page requests.
+const MAX_ROWS: u64 = 5_000_000;
+
 pub(super) struct Listing {
     method: &'static str,
     total: u64,
@@ -28,6 +32,13 @@ impl Listing {
             endpoint: method.to_owned(),
             detail: "field `total` is missing".into(),
         })?;
+        if total > MAX_ROWS {
+            return Err(PullError::Malformed {
+                platform: PLATFORM,
+                endpoint: method.to_owned(),
+                detail: format!("`total` {total} is implausible"),
+            });
+        }
         let mut listing = Listing {
             method,
             total,
@@ -198,6 +209,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.to_string().contains("no `next`"), "{error}");
+        assert!(Listing::first("user.get", answer(0..50, u64::MAX, Some(50))).is_err());
         let missing_total = Answer {
             result: rows(0..3),
             total: None,
