@@ -175,7 +175,10 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
     let mut ok = true;
     for (name, connector) in &config.connectors {
         let secrets = match (&connector.source, &connector.target) {
-            (SourceConfig::Wecom(s), TargetConfig::Scim(t)) => [&s.secret, &t.token],
+            (SourceConfig::Wecom(s), TargetConfig::Scim(t)) => vec![&s.secret, &t.token],
+            (SourceConfig::Bitrix24(s), TargetConfig::Scim(t)) => {
+                [s.secret_refs(), vec![&t.token]].concat()
+            }
         };
         for secret in secrets {
             if let Err(e) = secret.resolve() {

@@ -1,5 +1,6 @@
 use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
+use crate::pullers::bitrix24::Bitrix24SourceConfig;
 use crate::pullers::wecom::WecomSourceConfig;
 use crate::pushers::scim::ScimTargetConfig;
 use serde::Deserialize;
@@ -93,6 +94,7 @@ pub struct ConnectorConfig {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceConfig {
     Wecom(WecomSourceConfig),
+    Bitrix24(Bitrix24SourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -215,6 +217,9 @@ impl Config {
             }
             match &connector.source {
                 SourceConfig::Wecom(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Bitrix24(source) => source
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }

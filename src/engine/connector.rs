@@ -1,5 +1,6 @@
 use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
+use crate::pullers::bitrix24::Bitrix24Puller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
 use crate::pushers::scim::ScimPusher;
@@ -45,6 +46,15 @@ impl Connector {
             SourceConfig::Wecom(source) => {
                 let token = source.secret.resolve().map_err(secret)?;
                 AnyPuller::Wecom(WecomPuller::new(source.clone(), token).map_err(|e| {
+                    BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    }
+                })?)
+            }
+            SourceConfig::Bitrix24(source) => {
+                let secrets = source.resolve_secrets().map_err(secret)?;
+                AnyPuller::Bitrix24(Bitrix24Puller::new(source.clone(), secrets).map_err(|e| {
                     BuildError::Source {
                         connector: name.to_owned(),
                         source: e,

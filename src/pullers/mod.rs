@@ -1,5 +1,6 @@
 //! Pullers read one upstream IM platform into a [`Directory`]. They never write upstream.
 
+pub mod bitrix24;
 pub mod http;
 pub mod wecom;
 
@@ -17,12 +18,14 @@ pub use http::PullError;
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Wecom,
+    Bitrix24,
 }
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Platform::Wecom => "wecom",
+            Platform::Bitrix24 => "bitrix24",
         })
     }
 }
@@ -74,20 +77,27 @@ pub trait Puller: Send + Sync {
 }
 
 /// The pullers a config can name, dispatched without boxing.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per connector, built once: its size does not matter"
+)]
 pub enum AnyPuller {
     Wecom(wecom::WecomPuller),
+    Bitrix24(bitrix24::Bitrix24Puller),
 }
 
 impl Puller for AnyPuller {
     fn platform(&self) -> Platform {
         match self {
             AnyPuller::Wecom(p) => p.platform(),
+            AnyPuller::Bitrix24(p) => p.platform(),
         }
     }
 
     async fn pull(&self) -> Result<Pulled, PullError> {
         match self {
             AnyPuller::Wecom(p) => p.pull().await,
+            AnyPuller::Bitrix24(p) => p.pull().await,
         }
     }
 
