@@ -104,6 +104,7 @@ impl Puller for AnyPuller {
     fn drain_stats(&self) -> Option<PullStats> {
         match self {
             AnyPuller::Wecom(p) => p.drain_stats(),
+            AnyPuller::Bitrix24(p) => p.drain_stats(),
         }
     }
 }

@@ -227,6 +227,20 @@ impl Bitrix24Client {
         commands: &[Command],
         token: Option<&str>,
     ) -> Result<BTreeMap<String, Answer>, PullError> {
+        let result = self.send_once(commands, token).await;
+        if let Err(error) = &result
+            && let Some(code) = error.metric_code()
+        {
+            self.calls.record_error(&code);
+        }
+        result
+    }
+
+    async fn send_once(
+        &self,
+        commands: &[Command],
+        token: Option<&str>,
+    ) -> Result<BTreeMap<String, Answer>, PullError> {
         let body = BatchBody {
             halt: 0,
             cmd: Commands(commands),

@@ -118,11 +118,15 @@ impl Puller for Bitrix24Puller {
         Platform::Bitrix24
     }
 
+    fn drain_stats(&self) -> Option<PullStats> {
+        Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
     #[instrument(level = "info", skip(self), fields(platform = "bitrix24"))]
     async fn pull(&self) -> Result<Pulled, PullError> {
         let started = Instant::now();
         // Counts left over from a failed pull belong to no report.
-        self.client.calls.take();
+        self.client.calls.take(std::time::Duration::ZERO);
         let (users, departments) = self.lists().await?;
         let users: Vec<wire::User> = rows(USER_GET, users)?;
         let departments: Vec<wire::Department> = rows(DEPARTMENT_GET, departments)?;
@@ -134,17 +138,12 @@ impl Puller for Bitrix24Puller {
             });
         }
         let directory = convert::directory(departments, users, self.include_extranet);
-        let (calls, retries) = self.client.calls.take();
-        let stats = PullStats {
-            calls,
-            retries,
-            duration: started.elapsed(),
-        };
+        let stats = self.client.calls.take(started.elapsed());
         info!(
             users = directory.users.len(),
             departments = directory.departments.len(),
             calls = stats.total_calls(),
-            retries,
+            retries = stats.retries,
             "Pulled the Bitrix24 directory."
         );
         Ok(Pulled { directory, stats })
