@@ -1,5 +1,6 @@
 use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
+use crate::pullers::feishu::FeishuPuller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
 use crate::pushers::scim::ScimPusher;
@@ -44,6 +45,15 @@ impl Connector {
             SourceConfig::Wecom(source) => {
                 let token = source.secret.resolve().map_err(secret)?;
                 AnyPuller::Wecom(WecomPuller::new(source.clone(), token).map_err(|e| {
+                    BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    }
+                })?)
+            }
+            SourceConfig::Feishu(source) => {
+                let app_secret = source.app_secret.resolve().map_err(secret)?;
+                AnyPuller::Feishu(FeishuPuller::new(source.clone(), app_secret).map_err(|e| {
                     BuildError::Source {
                         connector: name.to_owned(),
                         source: e,
