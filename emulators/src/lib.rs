@@ -5,6 +5,7 @@
 //! injects faults on demand. See `emulators/README.md` for the fixture format.
 
 pub mod faults;
+pub mod feishu;
 pub mod fixture;
 pub mod generator;
 pub mod rate_limit;
