@@ -8,6 +8,7 @@ use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
 use orgsync::engine::Connector;
 use orgsync::plan::Policy;
 use orgsync::pullers::AnyPuller;
+use orgsync::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
@@ -34,6 +35,24 @@ pub fn wecom_puller(wecom: &emulators::wecom::WecomHandle, agent_id: Option<i64>
     source.agent_id = agent_id;
     source.retry = quick_retries();
     WecomPuller::new(source, Secret::new(config.corpsecret)).unwrap()
+}
+
+/// A Feishu puller against the emulator with quick retries and no client-side rate limits (tests
+/// that need them set `rate_limits` in `adjust`).
+pub fn feishu_puller(
+    feishu: &emulators::feishu::FeishuHandle,
+    adjust: impl FnOnce(&mut FeishuSourceConfig),
+) -> FeishuPuller {
+    let config = feishu.config();
+    let mut source = FeishuSourceConfig::new(
+        config.app_id.clone(),
+        SecretRef::Env("UNUSED".into()),
+        feishu.base_url().parse().unwrap(),
+    );
+    source.retry = quick_retries();
+    source.rate_limits = Vec::new();
+    adjust(&mut source);
+    FeishuPuller::new(source, Secret::new(config.app_secret.clone())).unwrap()
 }
 
 pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {

@@ -4,10 +4,35 @@
 //! lists all of a person's departments and `leader_user_id` names the manager even when the app
 //! cannot read them. `FeishuConfig::redact_out_of_scope_leader` drops out-of-scope leaders.
 
-use super::ids::{self, FIXTURE_ROOT, IdTypes};
+use super::ids::{self, FIXTURE_ROOT, IdTypes, UserIdType};
 use super::state::Directory;
 use super::wire;
 use crate::fixture::{Department, Status, User};
+
+/// How one request sees the records: the id schemes it asked for and the app's permissions.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct View {
+    pub ids: IdTypes,
+    /// `FeishuConfig::redact_out_of_scope_leader`.
+    pub redact: bool,
+    /// `FeishuConfig::user_id_permission`: without it every `user_id` is left out.
+    pub user_ids: bool,
+}
+
+impl View {
+    /// A person's id in the requested scheme, `None` when the app may not see that field.
+    fn user_ref(&self, directory: &Directory, fixture_id: &str) -> Option<String> {
+        if self.ids.user == UserIdType::UserId && !self.user_ids {
+            return None;
+        }
+        Some(directory.user_ref(self.ids.user, fixture_id))
+    }
+
+    /// Whether a leader is named: always, unless redaction is on and they are out of scope.
+    fn shows_leader(&self, directory: &Directory, fixture_id: &str) -> bool {
+        !self.redact || directory.is_user_id_visible(fixture_id)
+    }
+}
 
 /// A fixed join time (2023-01-01): the fixture has none and clients must not depend on it.
 const JOIN_TIME: i64 = 1_672_531_200;
@@ -15,13 +40,14 @@ const JOIN_TIME: i64 = 1_672_531_200;
 pub(super) fn department(
     directory: &Directory,
     department: &Department,
-    ids: IdTypes,
-    redact: bool,
+    view: View,
 ) -> wire::Department {
-    let leaders: Vec<&String> = department
+    let ids = view.ids;
+    let leaders: Vec<String> = department
         .leaders
         .iter()
-        .filter(|u| !redact || directory.is_user_id_visible(u))
+        .filter(|u| view.shows_leader(directory, u))
+        .filter_map(|u| view.user_ref(directory, u))
         .collect();
     let members = directory.members(department.id).count() as u64;
     let primary = directory
@@ -38,13 +64,13 @@ pub(super) fn department(
         parent_department_id: department
             .parent
             .map(|p| ids::department_id(ids.department, p)),
-        leader_user_id: leaders.first().map(|u| directory.user_ref(ids.user, u)),
+        leader_user_id: leaders.first().cloned(),
         leaders: leaders
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, u)| wire::Leader {
+            .map(|(i, leader_id)| wire::Leader {
                 leader_type: if i == 0 { 1 } else { 2 },
-                leader_id: directory.user_ref(ids.user, u),
+                leader_id,
             })
             .collect(),
         order: department.order.to_string(),
@@ -59,7 +85,8 @@ fn main_department(user: &User) -> Option<i64> {
     user.main_department.or(user.departments.first().copied())
 }
 
-pub(super) fn user(directory: &Directory, user: &User, ids: IdTypes, redact: bool) -> wire::User {
+pub(super) fn user(directory: &Directory, user: &User, view: View) -> wire::User {
+    let ids = view.ids;
     let mut departments: Vec<i64> = Vec::with_capacity(user.departments.len());
     for &id in &user.departments {
         if !departments.contains(&id) {
@@ -70,15 +97,15 @@ pub(super) fn user(directory: &Directory, user: &User, ids: IdTypes, redact: boo
     let leader_user_id = user
         .manager
         .as_deref()
-        .filter(|m| !redact || directory.is_user_id_visible(m))
-        .map(|m| directory.user_ref(ids.user, m));
+        .filter(|m| view.shows_leader(directory, m))
+        .and_then(|m| view.user_ref(directory, m));
     // Without the field permissions Feishu leaves these out rather than failing.
     let sensitive = directory.org.sensitive_fields;
     let sensitive = |value: &Option<String>| sensitive.then(|| value.clone().unwrap_or_default());
     wire::User {
-        open_id: directory.user_ref(ids::UserIdType::OpenId, &user.id),
-        union_id: directory.user_ref(ids::UserIdType::UnionId, &user.id),
-        user_id: user.id.clone(),
+        open_id: directory.user_ref(UserIdType::OpenId, &user.id),
+        union_id: directory.user_ref(UserIdType::UnionId, &user.id),
+        user_id: view.user_ids.then(|| user.id.clone()),
         name: user.name.clone(),
         en_name: String::new(),
         nickname: "",

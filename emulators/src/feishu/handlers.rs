@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::convert;
+use super::convert::{self, View};
 use super::ids::{DepartmentIdType, IdTypes, UserIdType};
 use super::paging;
 use super::state::Shared;
@@ -57,6 +57,15 @@ impl Params {
             .filter(|(k, v)| k == key && !v.is_empty())
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+
+    /// The id schemes asked for, with the app's permissions: how the records are shown.
+    fn view(&self, shared: &Shared) -> Result<View> {
+        Ok(View {
+            ids: self.ids()?,
+            redact: shared.config.redact_out_of_scope_leader,
+            user_ids: shared.config.user_id_permission,
+        })
     }
 
     fn ids(&self) -> Result<IdTypes> {
@@ -125,7 +134,7 @@ pub(super) async fn scopes(
         .chain(
             users
                 .into_iter()
-                .map(|u| (false, directory.user_ref(ids.user, &u.id))),
+                .map(|u| (false, directory.user_ref(ids.user, &u))),
         )
         .collect();
     let (entries, has_more, page_token) = paging::slice(entries, page, shared.paging_defect());
@@ -147,7 +156,8 @@ pub(super) async fn department_children(
     params: Params,
 ) -> Result<Response> {
     shared.authorize(&headers)?;
-    let ids = params.ids()?;
+    let view = params.view(&shared)?;
+    let ids = view.ids;
     let page = params.page(PAGE_DEFAULT, PAGE_MAX)?;
     let fetch_child = params.flag("fetch_child")?;
     let directory = shared.directory();
@@ -165,10 +175,9 @@ pub(super) async fn department_children(
     } else {
         directory.children(parent.id)
     };
-    let redact = shared.config.redact_out_of_scope_leader;
     let items = departments
         .into_iter()
-        .map(|d| convert::department(&directory, d, ids, redact))
+        .map(|d| convert::department(&directory, d, view))
         .collect();
     let (items, has_more, page_token) = paging::slice(items, page, shared.paging_defect());
     Ok(ok(wire::Page {
@@ -186,12 +195,12 @@ pub(super) async fn department_get(
     params: Params,
 ) -> Result<Response> {
     shared.authorize(&headers)?;
-    let ids = params.ids()?;
+    let view = params.view(&shared)?;
+    let ids = view.ids;
     let directory = shared.directory();
     let department = directory.visible_department(&department_id, ids.department)?;
-    let redact = shared.config.redact_out_of_scope_leader;
     Ok(ok(wire::DepartmentGet {
-        department: convert::department(&directory, department, ids, redact),
+        department: convert::department(&directory, department, view),
     }))
 }
 
@@ -202,17 +211,17 @@ pub(super) async fn departments_batch(
     params: Params,
 ) -> Result<Response> {
     shared.authorize(&headers)?;
-    let ids = params.ids()?;
+    let view = params.view(&shared)?;
+    let ids = view.ids;
     let requested = params.all("department_ids");
     if requested.is_empty() || requested.len() > BATCH_MAX {
         return Err(ApiError::INVALID_PARAMETER);
     }
     let directory = shared.directory();
-    let redact = shared.config.redact_out_of_scope_leader;
     let mut items = Vec::new();
     for raw in requested {
         match directory.visible_department(raw, ids.department) {
-            Ok(department) => items.push(convert::department(&directory, department, ids, redact)),
+            Ok(department) => items.push(convert::department(&directory, department, view)),
             Err(error) if shared.config.batch_all_or_nothing => return Err(error),
             Err(_) => {}
         }
@@ -227,17 +236,17 @@ pub(super) async fn find_by_department(
     params: Params,
 ) -> Result<Response> {
     shared.authorize(&headers)?;
-    let ids = params.ids()?;
+    let view = params.view(&shared)?;
+    let ids = view.ids;
     let page = params.page(PAGE_DEFAULT, PAGE_MAX)?;
     let department_id = params
         .get("department_id")
         .ok_or(ApiError::INVALID_PARAMETER)?;
     let directory = shared.directory();
     let department = directory.visible_department(department_id, ids.department)?;
-    let redact = shared.config.redact_out_of_scope_leader;
     let items = directory
         .members(department.id)
-        .map(|u| convert::user(&directory, u, ids, redact))
+        .map(|u| convert::user(&directory, u, view))
         .collect();
     let (items, has_more, page_token) = paging::slice(items, page, shared.paging_defect());
     Ok(ok(wire::Page {
@@ -255,16 +264,12 @@ pub(super) async fn user_get(
     params: Params,
 ) -> Result<Response> {
     shared.authorize(&headers)?;
-    let ids = params.ids()?;
+    let view = params.view(&shared)?;
+    let ids = view.ids;
     let directory = shared.directory();
     let user = directory.visible_user(&user_id, ids.user)?;
     Ok(ok(wire::UserGet {
-        user: convert::user(
-            &directory,
-            user,
-            ids,
-            shared.config.redact_out_of_scope_leader,
-        ),
+        user: convert::user(&directory, user, view),
     }))
 }
 
@@ -276,17 +281,17 @@ pub(super) async fn users_batch(
     params: Params,
 ) -> Result<Response> {
     shared.authorize(&headers)?;
-    let ids = params.ids()?;
+    let view = params.view(&shared)?;
+    let ids = view.ids;
     let requested = params.all("user_ids");
     if requested.is_empty() || requested.len() > BATCH_MAX {
         return Err(ApiError::INVALID_PARAMETER);
     }
     let directory = shared.directory();
-    let redact = shared.config.redact_out_of_scope_leader;
     let mut items = Vec::new();
     for raw in requested {
         match directory.visible_user(raw, ids.user) {
-            Ok(user) => items.push(convert::user(&directory, user, ids, redact)),
+            Ok(user) => items.push(convert::user(&directory, user, view)),
             Err(error) if shared.config.batch_all_or_nothing => return Err(error),
             Err(_) => {}
         }

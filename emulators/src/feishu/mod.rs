@@ -47,6 +47,9 @@ pub struct FeishuConfig {
     /// Leave out `leader_user_id` (and department heads) the app cannot read. Off by default:
     /// Feishu is not documented to filter them.
     pub redact_out_of_scope_leader: bool,
+    /// The app holds `contact:user.employee_id:readonly`. Without it every `user_id` (and every id
+    /// asked for as `user_id_type=user_id`) is left out of the answers, silently, as Feishu does.
+    pub user_id_permission: bool,
     /// `users/batch` and `departments/batch` fail the whole call (41050 / 41012 / 40004) when one
     /// id is out of scope or unknown, instead of leaving it out.
     pub batch_all_or_nothing: bool,
@@ -66,6 +69,7 @@ impl Default for FeishuConfig {
             token_ttl: Duration::from_secs(7200),
             refresh_window: Duration::from_secs(30 * 60),
             redact_out_of_scope_leader: false,
+            user_id_permission: true,
             batch_all_or_nothing: false,
             recursive_fetch_limit: None,
             rate_limit_speedup: 1.0,

@@ -299,12 +299,14 @@ impl Directory {
             .map(|&index| &self.org.departments[index])
     }
 
-    /// What `scopes` lists. Whole tenant: the first-level departments and the people right under
-    /// the root. Partial: the granted departments (not expanded) and the people granted one by one.
-    pub fn scope_entries(&self) -> (Vec<i64>, Vec<&User>) {
+    /// What `scopes` lists, as fixture ids. Whole tenant: the first-level departments and the
+    /// people right under the root. Partial: the granted departments (not expanded) and the people
+    /// granted one by one, as given, so a grant that outlived its person still shows.
+    pub fn scope_entries(&self) -> (Vec<i64>, Vec<String>) {
         if self.whole_tenant() {
             let departments = self.children(FIXTURE_ROOT).iter().map(|d| d.id).collect();
-            return (departments, self.members(FIXTURE_ROOT).collect());
+            let users = self.members(FIXTURE_ROOT).map(|u| u.id.clone()).collect();
+            return (departments, users);
         }
         let mut departments = Vec::new();
         for &id in &self.org.scope.departments {
@@ -312,14 +314,12 @@ impl Directory {
                 departments.push(id);
             }
         }
-        let users = self
-            .org
-            .scope
-            .users
-            .iter()
-            .filter_map(|id| self.users.get(&(UserIdType::UserId, id.clone())))
-            .map(|&index| &self.org.users[index])
-            .collect();
+        let mut users: Vec<String> = Vec::new();
+        for id in &self.org.scope.users {
+            if !users.contains(id) {
+                users.push(id.clone());
+            }
+        }
         (departments, users)
     }
 }

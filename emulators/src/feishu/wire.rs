@@ -206,7 +206,9 @@ pub(super) struct DepartmentStatus {
 pub(super) struct User {
     pub open_id: String,
     pub union_id: String,
-    pub user_id: String,
+    /// Absent without the permission `contact:user.employee_id:readonly`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub name: String,
     pub en_name: String,
     pub nickname: &'static str,
