@@ -408,6 +408,19 @@ async fn missing_user_id_permission_is_an_error_not_an_empty_directory() {
     assert_eq!(pulled.directory.users.len(), 8);
 }
 
+#[test]
+fn the_example_config_is_valid() {
+    let path = std::path::Path::new("config/feishu-scim.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config = orgsync::config::Config::from_toml(&text, path).unwrap();
+    let orgsync::config::SourceConfig::Feishu(source) = &config.connectors["hq"].source else {
+        panic!("the example's source is not Feishu");
+    };
+    assert_eq!(source.app_id, "cli_a1b2c3d4e5f6a7b8");
+    assert_eq!(source.api_base.as_str(), "https://open.feishu.cn/");
+    assert_eq!(source.rate_limits, default_rate_limits());
+}
+
 // ---- faults ----
 
 #[tokio::test]
