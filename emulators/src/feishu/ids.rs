@@ -11,6 +11,7 @@ pub(super) const FIXTURE_ROOT: i64 = 1;
 
 /// `user_id_type`; `open_id` when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::enum_variant_names)] // named after the parameter's values, as the puller's are
 pub(super) enum UserIdType {
     /// `ou_…`, per app: derived from the app id and the fixture id.
     OpenId,
