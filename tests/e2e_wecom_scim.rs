@@ -60,7 +60,7 @@ async fn scenario(guard: ManagerGuard) {
     let connector = connector(
         wecom_puller(&wecom, Some(AGENT_ID)),
         scim_pusher(scim.base_url(), scim.bearer_token()),
-        Policy::default(),
+        Policy::default().without_guard(),
     );
 
     // A dry run reads and plans but writes nothing anywhere.
@@ -197,7 +197,7 @@ async fn second_run_without_changes_is_empty_on_a_generated_org() {
     let connector = connector(
         wecom_puller(&wecom, None),
         scim_pusher(scim.base_url(), scim.bearer_token()),
-        Policy::default(),
+        Policy::default().without_guard(),
     );
     assert_applied(&engine.run(&connector, RunMode::Apply).await.unwrap());
     let again = engine.run(&connector, RunMode::Apply).await.unwrap();
@@ -222,7 +222,7 @@ async fn snapshot_persists_across_engines() {
         connector(
             wecom_puller(&wecom, Some(AGENT_ID)),
             scim_pusher(scim.base_url(), scim.bearer_token()),
-            Policy::default(),
+            Policy::default().without_guard(),
         )
     };
     {
@@ -232,4 +232,63 @@ async fn snapshot_persists_across_engines() {
     let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
     let report = engine.run(&make(), RunMode::DryRun).await.unwrap();
     assert!(report.steps.is_empty());
+}
+
+/// Half the company vanishing (a shrunken scope) is refused whole by the default guard: nothing
+/// is written, and `--allow-deletions` (Approval::AllowDeletions) applies that plan.
+#[tokio::test]
+async fn guard_refuses_a_shrunken_scope_until_approved() {
+    use orgsync::engine::{Approval, RunOptions};
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(ScimConfig::default()).await.unwrap();
+    let engine = Engine::new(Arc::new(orgsync::snapshot::MemoryStore::new()));
+    let connector = connector(
+        wecom_puller(&wecom, Some(AGENT_ID)),
+        scim_pusher(scim.base_url(), scim.bearer_token()),
+        Policy::default(),
+    );
+    assert_applied(&engine.run(&connector, RunMode::Apply).await.unwrap());
+
+    wecom.update_org(|org| org.scope.departments = vec![2]); // 销售部 drops out of the scope
+    scim.reset_counters();
+    let refused = engine.run(&connector, RunMode::Apply).await.unwrap();
+    assert!(
+        matches!(refused.outcome, RunOutcome::Refused { .. }),
+        "{:?}",
+        refused.outcome
+    );
+    assert!(refused.guard.as_ref().is_some_and(|v| v.is_refused()));
+    let counters = scim.counters();
+    assert_eq!(
+        (
+            counters.posts,
+            counters.puts,
+            counters.patches,
+            counters.deletes
+        ),
+        (0, 0, 0, 0)
+    );
+    assert!(scim.users().iter().all(|u| u.active));
+
+    let approved = engine
+        .run(
+            &connector,
+            RunOptions {
+                approval: Approval::AllowDeletions,
+                ..RunOptions::new(RunMode::Apply)
+            },
+        )
+        .await
+        .unwrap();
+    assert_applied(&approved);
+    let mut inactive: Vec<String> = scim
+        .users()
+        .into_iter()
+        .filter(|u| !u.active)
+        .filter_map(|u| u.external_id)
+        .collect();
+    inactive.sort();
+    assert_eq!(inactive, ["leaver", "sales1", "wang"]);
 }

@@ -45,7 +45,7 @@ async fn sync_change_and_resync_against_scim2_server() {
     let connector = connector(
         wecom_puller(&wecom, Some(AGENT_ID)),
         scim_pusher(&base, TOKEN),
-        Policy::default(),
+        Policy::default().without_guard(),
     );
 
     let first = engine.run(&connector, RunMode::Apply).await.unwrap();
@@ -137,7 +137,7 @@ async fn generated_org_lands_exactly_once_in_scim2_server() {
     let connector = connector(
         wecom_puller(&wecom, None),
         scim_pusher(&base, TOKEN),
-        Policy::default(),
+        Policy::default().without_guard(),
     );
 
     let report = engine.run(&connector, RunMode::Apply).await.unwrap();

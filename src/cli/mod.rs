@@ -6,6 +6,7 @@ mod exit;
 
 pub use exit::Exit;
 
+use crate::engine::RunMode;
 use crate::report::Format;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -41,15 +42,39 @@ pub enum Command {
         /// Plan and report only; write nothing to the target or the snapshot.
         #[arg(long)]
         dry_run: bool,
+        /// Plan against the target's actual accounts instead of the snapshot: repairs edits
+        /// made directly in the target and rebuilds the snapshot.
+        #[arg(long)]
+        full: bool,
+        /// Apply this run's plan even if the deletion guard refuses it (never an empty pull).
+        #[arg(long)]
+        allow_deletions: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Print what a sync would do (a dry-run report) without writing anything.
     Diff {
         connector: String,
+        /// Compare with the target's actual accounts instead of the snapshot.
+        #[arg(long)]
+        full: bool,
+        /// Also save the plan to this file, for `orgsync apply`.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Apply a plan saved by `orgsync diff --save`, exactly, if nothing was applied since.
+    Apply {
+        plan: PathBuf,
+        /// Approve the removals the deletion guard held back in that plan.
+        #[arg(long)]
+        allow_deletions: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Explain from a fresh pull why one person is synced the way they are.
+    Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
     CheckConfig,
     /// Sync an emulated WeCom org into an emulated SCIM app, all on loopback: no set-up needed.
@@ -78,23 +103,56 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Sync {
             connector,
             dry_run,
+            full,
+            allow_deletions,
             format,
         } => {
             let mode = if dry_run {
-                crate::engine::RunMode::DryRun
+                RunMode::DryRun
             } else {
-                crate::engine::RunMode::Apply
+                RunMode::Apply
             };
-            commands::sync(&cli.config, &connector, mode, format).await
-        }
-        Command::Diff { connector, format } => {
+            let options = commands::options(mode, full, allow_deletions);
             commands::sync(
                 &cli.config,
                 &connector,
-                crate::engine::RunMode::DryRun,
-                format,
+                commands::SyncArgs { options, format },
             )
             .await
+        }
+        Command::Diff {
+            connector,
+            full,
+            save: None,
+            format,
+        } => {
+            let options = commands::options(RunMode::DryRun, full, false);
+            commands::sync(
+                &cli.config,
+                &connector,
+                commands::SyncArgs { options, format },
+            )
+            .await
+        }
+        Command::Diff {
+            connector,
+            full,
+            save: Some(path),
+            format,
+        } => {
+            let baseline = commands::options(RunMode::DryRun, full, false).baseline;
+            commands::diff_and_save(&cli.config, &connector, baseline, &path, format).await
+        }
+        Command::Apply {
+            plan,
+            allow_deletions,
+            format,
+        } => {
+            let approval = commands::options(RunMode::Apply, false, allow_deletions).approval;
+            commands::apply(&cli.config, &plan, approval, format).await
+        }
+        Command::Explain { connector, user } => {
+            commands::explain(&cli.config, &connector, &user).await
         }
         Command::CheckConfig => commands::check_config(&cli.config),
         Command::Demo { people, seed } => demo::run(people, seed).await,

@@ -30,6 +30,10 @@ pub enum StepOutcome {
 
 /// A step resolved against the target's ids, ready to send.
 enum Op {
+    Link {
+        id: TargetId,
+        key: UserKey,
+    },
     Create {
         key: UserKey,
         attributes: Attributes,
@@ -140,6 +144,7 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
 
     async fn execute(&self, op: Op) -> Result<Option<TargetId>, PushError> {
         match op {
+            Op::Link { id, key } => self.pusher.link(&id, &key).await.map(|_| None),
             Op::Create {
                 key,
                 attributes,
@@ -149,13 +154,13 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 .create(&key, &attributes, active)
                 .await
                 .map(Some),
-            Op::Update { id, changes } => self.pusher.update(&id, &changes).await.map(|_| None),
+            Op::Update { id, changes } => self.pusher.update(&id, &changes).await,
             Op::SetManager { id, manager } => self
                 .pusher
                 .set_manager(&id, manager.as_ref())
                 .await
                 .map(|_| None),
-            Op::SetActive { id, active } => self.pusher.set_active(&id, active).await.map(|_| None),
+            Op::SetActive { id, active } => self.pusher.set_active(&id, active).await,
             Op::Delete { id } => self.pusher.delete(&id).await.map(|_| None),
         }
     }
@@ -173,6 +178,10 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             .ok_or_else(|| format!("{key} is not in the target (an earlier step for them failed)"))
     };
     Ok(match step {
+        Step::Adopt { user, account, .. } => Op::Link {
+            id: account.target_id.clone(),
+            key: user.clone(),
+        },
         Step::Create {
             user,
             attributes,
@@ -182,7 +191,7 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             attributes: attributes.clone(),
             active: *active,
         },
-        Step::Update { user, changes } => Op::Update {
+        Step::FreeValues { user, changes } | Step::Update { user, changes } => Op::Update {
             id: id_of(user)?,
             changes: changes.clone(),
         },

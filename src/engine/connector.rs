@@ -6,11 +6,12 @@ use crate::pullers::{AnyPuller, PullError};
 use crate::pushers::scim::ScimPusher;
 use crate::pushers::{AnyPusher, PushError};
 
-/// A configured sync job, ready to run: secrets resolved, clients built.
-pub struct Connector {
+/// A configured sync job, ready to run: secrets resolved, clients built. Generic so tests and
+/// benches can run the engine with their own puller or pusher; configs build the enums.
+pub struct Connector<P = AnyPuller, Q = AnyPusher> {
     pub name: String,
-    pub puller: AnyPuller,
-    pub pusher: AnyPusher,
+    pub puller: P,
+    pub pusher: Q,
     pub policy: Policy,
     /// Target requests in flight at once.
     pub concurrency: usize,

@@ -3,8 +3,10 @@
 mod apply;
 mod connector;
 mod run;
+mod saved;
 
 pub use apply::StepOutcome;
 
 pub use connector::{BuildError, Connector};
-pub use run::{Engine, RunError, RunMode};
+pub use run::{Approval, Baseline, Engine, Explained, RunError, RunMode, RunOptions};
+pub use saved::{SavedPlan, snapshot_digest};

@@ -1,23 +1,26 @@
-//! What the target should hold for each person: the status policy and attribute mapping applied.
+//! What the target should hold for each person: the status policy, staged deprovisioning and the
+//! attribute mapping applied, and upstream uniqueness clashes settled.
 
-use super::policy::{NotActivatedPolicy, Policy, ResignedPolicy, UserNameSource, VanishedPolicy};
+use super::policy::{NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource};
 use super::step::RemovalReason;
 use crate::model::{Attributes, Directory, Field, Problem, Status, User, UserKey};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{AppliedUser, Snapshot};
+use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 
 /// The fate of one person known to the upstream or to the snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Disposition {
-    /// The person exists in the target with these attributes.
+    /// The person has an account in the target after this run.
     Present {
         attributes: Attributes,
         active: bool,
         /// Why the account is inactive, when it is.
         inactive_reason: Option<RemovalReason>,
+        /// True when the upstream no longer describes the person and the account is kept as last
+        /// applied (deactivated); such accounts give way first in uniqueness clashes.
+        retained: bool,
     },
-    /// The account stays but is deactivated; attributes are left as last applied.
-    Deactivated(RemovalReason),
     Deleted(RemovalReason),
     /// Not wanted in the target and not there.
     Absent,
@@ -29,6 +32,13 @@ impl Disposition {
     pub(super) fn is_active(&self) -> bool {
         matches!(self, Disposition::Present { active: true, .. })
     }
+
+    pub(super) fn attributes(&self) -> Option<&Attributes> {
+        match self {
+            Disposition::Present { attributes, .. } => Some(attributes),
+            _ => None,
+        }
+    }
 }
 
 pub(super) struct Desired {
@@ -36,32 +46,49 @@ pub(super) struct Desired {
     pub(super) problems: Vec<Problem>,
 }
 
-pub(super) fn compute(snapshot: &Snapshot, directory: &Directory, policy: &Policy) -> Desired {
+pub(super) fn compute(
+    snapshot: &Snapshot,
+    directory: &Directory,
+    policy: &Policy,
+    now: Timestamp,
+) -> Desired {
     let mut problems = Vec::new();
     let mut dispositions = BTreeMap::new();
 
     for (key, user) in &directory.users {
-        let known = snapshot.users.contains_key(key);
         let disposition = if directory.held.contains(key) {
             Disposition::Held
         } else {
-            by_status(user, known, policy, directory, &mut problems)
+            by_status(
+                user,
+                snapshot.users.get(key),
+                policy,
+                directory,
+                now,
+                &mut problems,
+            )
         };
         dispositions.insert(key.clone(), disposition);
     }
     for key in &directory.held {
         dispositions.insert(key.clone(), Disposition::Held);
     }
-    for key in snapshot.users.keys() {
-        dispositions
-            .entry(key.clone())
-            .or_insert(match policy.vanished {
-                VanishedPolicy::Deactivate => Disposition::Deactivated(RemovalReason::Vanished),
-                VanishedPolicy::Delete => Disposition::Deleted(RemovalReason::Vanished),
-            });
+    for (key, applied) in &snapshot.users {
+        if !dispositions.contains_key(key) {
+            let kept = applied.attributes.clone();
+            let disposition = removal(
+                applied,
+                RemovalReason::Vanished,
+                policy.vanished,
+                kept,
+                policy,
+                now,
+            );
+            dispositions.insert(key.clone(), disposition);
+        }
     }
 
-    dedupe_unique_values(&mut dispositions, &mut problems);
+    dedupe_unique_values(&mut dispositions, snapshot, &mut problems);
     Desired {
         dispositions,
         problems,
@@ -70,32 +97,79 @@ pub(super) fn compute(snapshot: &Snapshot, directory: &Directory, policy: &Polic
 
 fn by_status(
     user: &User,
-    known: bool,
+    applied: Option<&AppliedUser>,
     policy: &Policy,
     directory: &Directory,
+    now: Timestamp,
     problems: &mut Vec<Problem>,
 ) -> Disposition {
-    let present = |active: bool, problems: &mut Vec<Problem>| Disposition::Present {
-        attributes: attributes(user, policy, directory, problems),
-        active,
-        inactive_reason: (!active).then_some(RemovalReason::Status(user.status)),
-    };
     let reason = RemovalReason::Status(user.status);
-    match user.status {
-        Status::Active => present(true, problems),
+    let inactive = |attributes| Disposition::Present {
+        attributes,
+        active: false,
+        inactive_reason: Some(reason),
+        retained: false,
+    };
+    match (user.status, applied) {
+        (Status::Active, _) => Disposition::Present {
+            attributes: attributes(user, policy, directory, problems),
+            active: true,
+            inactive_reason: None,
+            retained: false,
+        },
         // Disabled and resigned people are never created: there is nothing to keep for them.
-        Status::Disabled if known => present(false, problems),
-        Status::Disabled => Disposition::Absent,
-        Status::NotActivated => match policy.not_activated {
-            NotActivatedPolicy::CreateInactive => present(false, problems),
-            NotActivatedPolicy::Skip if known => Disposition::Deactivated(reason),
-            NotActivatedPolicy::Skip => Disposition::Absent,
+        (Status::Disabled | Status::Resigned, None) => Disposition::Absent,
+        (Status::Disabled, Some(_)) => inactive(attributes(user, policy, directory, problems)),
+        (Status::NotActivated, applied) => match (policy.not_activated, applied) {
+            (NotActivatedPolicy::CreateInactive, _) => {
+                inactive(attributes(user, policy, directory, problems))
+            }
+            (NotActivatedPolicy::Skip, None) => Disposition::Absent,
+            (NotActivatedPolicy::Skip, Some(applied)) => Disposition::Present {
+                attributes: applied.attributes.clone(),
+                active: false,
+                inactive_reason: Some(reason),
+                retained: true,
+            },
         },
-        Status::Resigned => match (policy.resigned, known) {
-            (_, false) => Disposition::Absent,
-            (ResignedPolicy::Deactivate, true) => present(false, problems),
-            (ResignedPolicy::Delete, true) => Disposition::Deleted(reason),
-        },
+        (Status::Resigned, Some(applied)) => {
+            let fresh = attributes(user, policy, directory, problems);
+            removal(applied, reason, policy.resigned, fresh, policy, now)
+        }
+    }
+}
+
+/// Deactivation, or deletion — at once, or staged: deactivated first and deleted once the account
+/// has been inactive for `delete_after`.
+fn removal(
+    applied: &AppliedUser,
+    reason: RemovalReason,
+    action: RemovalPolicy,
+    attributes: Attributes,
+    policy: &Policy,
+    now: Timestamp,
+) -> Disposition {
+    let keep_inactive = Disposition::Present {
+        attributes,
+        active: false,
+        inactive_reason: Some(reason),
+        retained: matches!(reason, RemovalReason::Vanished),
+    };
+    match (action, policy.delete_after) {
+        (RemovalPolicy::Deactivate, _) => keep_inactive,
+        (RemovalPolicy::Delete, None) => Disposition::Deleted(reason),
+        (RemovalPolicy::Delete, Some(grace)) => {
+            let due = !applied.active
+                && applied
+                    .deactivated_at
+                    .and_then(|at| at.checked_add(grace.0).ok())
+                    .is_some_and(|due_at| due_at <= now);
+            if due {
+                Disposition::Deleted(reason)
+            } else {
+                keep_inactive
+            }
+        }
     }
 }
 
@@ -127,28 +201,52 @@ fn attributes(
         )
 }
 
-/// Targets refuse two people with one userName or email (compared without case). When the
-/// upstream itself has such a clash, active people win over inactive ones, then the lower key; the
-/// others lose the value and the clash is reported.
+/// Targets refuse two accounts with one userName or email (compared without case). When the
+/// desired state has such a clash, the winner is: a held account (it cannot be changed), then an
+/// active person, then an inactive one the upstream still describes, then a retained account;
+/// ties go to the lower key. The others lose the value (email cleared, userName back to the
+/// upstream id) and the clash is reported.
 fn dedupe_unique_values(
     dispositions: &mut BTreeMap<UserKey, Disposition>,
+    snapshot: &Snapshot,
     problems: &mut Vec<Problem>,
 ) {
     for field in [Field::UserName, Field::Email] {
-        let mut holders: HashMap<String, Vec<(bool, UserKey)>> = HashMap::new();
+        let mut holders: HashMap<String, Vec<(u8, UserKey)>> = HashMap::new();
         for (key, disposition) in dispositions.iter() {
-            if let Disposition::Present {
-                attributes, active, ..
-            } = disposition
-                && let Some(value) = attributes.get(field)
-            {
+            let (rank, value) = match disposition {
+                Disposition::Held => (
+                    0,
+                    snapshot
+                        .users
+                        .get(key)
+                        .and_then(|a| a.attributes.get(field)),
+                ),
+                Disposition::Present {
+                    attributes,
+                    active,
+                    retained,
+                    ..
+                } => (
+                    if *active {
+                        1
+                    } else if !retained {
+                        2
+                    } else {
+                        3
+                    },
+                    attributes.get(field),
+                ),
+                Disposition::Deleted(_) | Disposition::Absent => continue,
+            };
+            if let Some(value) = value {
                 holders
                     .entry(value.to_lowercase())
                     .or_default()
-                    .push((!active, key.clone()));
+                    .push((rank, key.clone()));
             }
         }
-        let mut clashes: Vec<(String, Vec<(bool, UserKey)>)> = holders
+        let mut clashes: Vec<(String, Vec<(u8, UserKey)>)> = holders
             .into_iter()
             .filter(|(_, users)| users.len() > 1)
             .collect();

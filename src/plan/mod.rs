@@ -2,17 +2,25 @@
 //! manager links it skipped and the problems it found. No IO, no failure, same inputs → same plan.
 
 mod desired;
+mod explain;
+mod guard;
 mod links;
+mod observe;
 mod policy;
 mod step;
 #[cfg(test)]
 mod tests;
+mod values;
 
+pub use explain::explain;
+pub use guard::{Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
+pub use observe::{Observed, observe};
 pub use policy::{
-    DisabledPolicy, NotActivatedPolicy, Policy, ResignedPolicy, UserNameSource, VanishedPolicy,
+    DisabledPolicy, MatchBy, NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
 };
 pub use step::{Phase, RemovalReason, Step, StepKind};
+pub use values::{is_placeholder, placeholder};
 
 use crate::model::{Directory, Problem, UserKey};
 use crate::snapshot::{AppliedUser, Snapshot};
@@ -40,9 +48,16 @@ impl Plan {
 }
 
 /// Computes the steps that take the target from `snapshot` to what `directory` and `policy` ask for.
-pub fn plan(snapshot: &Snapshot, directory: &Directory, policy: &Policy) -> Plan {
-    let desired = desired::compute(snapshot, directory, policy);
+/// `now` decides which staged deletions are due.
+pub fn plan(
+    snapshot: &Snapshot,
+    directory: &Directory,
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Plan {
+    let desired = desired::compute(snapshot, directory, policy, now);
     let links = links::resolve(directory, &desired.dispositions, snapshot);
+    let releases = values::release_contested(snapshot, &desired.dispositions);
 
     let removed: BTreeSet<&UserKey> = desired
         .dispositions
@@ -51,11 +66,21 @@ pub fn plan(snapshot: &Snapshot, directory: &Directory, policy: &Policy) -> Plan
         .map(|(key, _)| key)
         .collect();
 
-    let mut steps = Vec::new();
+    let mut steps = releases.steps;
     for (key, disposition) in &desired.dispositions {
         let applied = snapshot.users.get(key);
-        let manager = links.managers.get(key);
-        diff_user(key, disposition, applied, manager, &removed, &mut steps);
+        let current = releases
+            .released
+            .get(key)
+            .or(applied.map(|a| &a.attributes));
+        let person = Person {
+            key,
+            disposition,
+            applied,
+            current_attributes: current,
+            desired_manager: links.managers.get(key),
+        };
+        diff_user(person, &removed, &mut steps);
     }
     steps.sort_by(|a, b| (a.phase(), a.user()).cmp(&(b.phase(), b.user())));
 
@@ -75,22 +100,24 @@ fn leaves_active_set(disposition: &Disposition, applied: Option<&AppliedUser>) -
     let Some(applied) = applied else { return false };
     match disposition {
         Disposition::Present { active, .. } => applied.active && !active,
-        Disposition::Deactivated(_) => applied.active,
         Disposition::Deleted(_) => true,
         Disposition::Absent | Disposition::Held => false,
     }
 }
 
-fn diff_user(
-    key: &UserKey,
-    disposition: &Disposition,
-    applied: Option<&AppliedUser>,
-    desired_manager: Option<&UserKey>,
-    removed: &BTreeSet<&UserKey>,
-    steps: &mut Vec<Step>,
-) {
-    let user = key.clone();
-    match (disposition, applied) {
+/// What the planner knows about one person when diffing them.
+struct Person<'a> {
+    key: &'a UserKey,
+    disposition: &'a Disposition,
+    applied: Option<&'a AppliedUser>,
+    /// The target's attributes once this run's value releases are applied.
+    current_attributes: Option<&'a crate::model::Attributes>,
+    desired_manager: Option<&'a UserKey>,
+}
+
+fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<Step>) {
+    let user = person.key.clone();
+    match (person.disposition, person.applied) {
         (
             Disposition::Present {
                 attributes, active, ..
@@ -102,7 +129,7 @@ fn diff_user(
                 attributes: attributes.clone(),
                 active: *active,
             });
-            if let Some(manager) = desired_manager {
+            if let Some(manager) = person.desired_manager {
                 steps.push(Step::SetManager {
                     user,
                     manager: manager.clone(),
@@ -115,17 +142,24 @@ fn diff_user(
                 attributes,
                 active,
                 inactive_reason,
+                ..
             },
             Some(applied),
         ) => {
-            let changes = applied.attributes.changes_to(attributes);
+            let current = person.current_attributes.unwrap_or(&applied.attributes);
+            let changes = current.changes_to(attributes);
             if !changes.is_empty() {
                 steps.push(Step::Update {
                     user: user.clone(),
                     changes,
                 });
             }
-            link_step(&user, applied.manager.as_ref(), desired_manager, steps);
+            link_step(
+                &user,
+                applied.manager.as_ref(),
+                person.desired_manager,
+                steps,
+            );
             match (applied.active, *active) {
                 (false, true) => steps.push(Step::Reactivate { user }),
                 (true, false) => steps.push(Step::Deactivate {
@@ -135,22 +169,11 @@ fn diff_user(
                 _ => {}
             }
         }
-        (Disposition::Deactivated(reason), Some(applied)) => {
-            link_step(&user, applied.manager.as_ref(), None, steps);
-            if applied.active {
-                steps.push(Step::Deactivate {
-                    user,
-                    reason: *reason,
-                });
-            }
-        }
         // The deleted person's own link goes with them; links *to* them are cleared by the others.
-        (Disposition::Deleted(reason), Some(_)) => {
-            steps.push(Step::Delete {
-                user,
-                reason: *reason,
-            });
-        }
+        (Disposition::Deleted(reason), Some(_)) => steps.push(Step::Delete {
+            user,
+            reason: *reason,
+        }),
         // A held person keeps everything, except a link to someone this run removes: that link
         // would dangle (or block the removal in strict targets).
         (Disposition::Held, Some(applied)) => {
@@ -161,8 +184,7 @@ fn diff_user(
                 });
             }
         }
-        (Disposition::Deactivated(_) | Disposition::Deleted(_), None)
-        | (Disposition::Absent | Disposition::Held, _) => {}
+        (Disposition::Deleted(_), None) | (Disposition::Absent | Disposition::Held, _) => {}
     }
 }
 
@@ -187,7 +209,8 @@ fn link_step(
 }
 
 /// The snapshot entry after a step the target acknowledged. `target_id` is the id the target
-/// reported for creates; `now` stamps deactivations for the deletion grace period.
+/// reported for a create, or the new id of an account the step moved; `now` stamps deactivations
+/// for the deletion grace period.
 pub fn applied_after(
     step: &Step,
     before: Option<&AppliedUser>,
@@ -195,6 +218,7 @@ pub fn applied_after(
     now: jiff::Timestamp,
 ) -> Option<AppliedUser> {
     match step {
+        Step::Adopt { account, .. } => Some(account.clone()),
         Step::Create {
             attributes, active, ..
         } => Some(AppliedUser {
@@ -207,8 +231,13 @@ pub fn applied_after(
         Step::Delete { .. } => None,
         _ => {
             let mut entry = before?.clone();
+            if let Some(moved_to) = target_id {
+                entry.target_id = moved_to;
+            }
             match step {
-                Step::Update { changes, .. } => entry.attributes.apply(changes),
+                Step::FreeValues { changes, .. } | Step::Update { changes, .. } => {
+                    entry.attributes.apply(changes)
+                }
                 Step::Reactivate { .. } => {
                     entry.active = true;
                     entry.deactivated_at = None;
@@ -219,7 +248,7 @@ pub fn applied_after(
                     entry.active = false;
                     entry.deactivated_at = Some(now);
                 }
-                Step::Create { .. } | Step::Delete { .. } => {}
+                Step::Adopt { .. } | Step::Create { .. } | Step::Delete { .. } => {}
             }
             Some(entry)
         }

@@ -6,11 +6,24 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
+    /// Link an existing target account to the person (it had no externalId but matched them).
+    Adopt {
+        user: UserKey,
+        /// The account as listed; it becomes the person's snapshot entry once linked.
+        account: crate::snapshot::AppliedUser,
+        matched_by: crate::model::Field,
+    },
     /// Create the person (without a manager; links come in a later phase).
     Create {
         user: UserKey,
         attributes: Attributes,
         active: bool,
+    },
+    /// Release unique values (userName, email) another person takes over in this run, by setting
+    /// them to a placeholder or clearing them, before any update or create needs them.
+    FreeValues {
+        user: UserKey,
+        changes: Vec<FieldChange>,
     },
     /// Change the listed fields only.
     Update {
@@ -54,6 +67,10 @@ pub enum RemovalReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Existing accounts are linked before anything else refers to them.
+    Adopt,
+    /// Values moving between people are released before anyone takes them.
+    FreeValues,
     /// Attribute changes first: they free unique values that creates may reuse.
     Update,
     /// People come back before links point at them again.
@@ -70,6 +87,8 @@ pub enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
+    Adopt,
+    FreeValues,
     Create,
     Update,
     Reactivate,
@@ -82,7 +101,9 @@ pub enum StepKind {
 impl Step {
     pub fn user(&self) -> &UserKey {
         match self {
-            Step::Create { user, .. }
+            Step::Adopt { user, .. }
+            | Step::Create { user, .. }
+            | Step::FreeValues { user, .. }
             | Step::Update { user, .. }
             | Step::Reactivate { user }
             | Step::SetManager { user, .. }
@@ -94,7 +115,9 @@ impl Step {
 
     pub fn kind(&self) -> StepKind {
         match self {
+            Step::Adopt { .. } => StepKind::Adopt,
             Step::Create { .. } => StepKind::Create,
+            Step::FreeValues { .. } => StepKind::FreeValues,
             Step::Update { .. } => StepKind::Update,
             Step::Reactivate { .. } => StepKind::Reactivate,
             Step::SetManager { .. } => StepKind::SetManager,
@@ -106,6 +129,8 @@ impl Step {
 
     pub fn phase(&self) -> Phase {
         match self.kind() {
+            StepKind::Adopt => Phase::Adopt,
+            StepKind::FreeValues => Phase::FreeValues,
             StepKind::Update => Phase::Update,
             StepKind::Reactivate => Phase::Reactivate,
             StepKind::Create => Phase::Create,
@@ -117,7 +142,9 @@ impl Step {
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 7] = [
+    pub const ALL: [StepKind; 9] = [
+        StepKind::Adopt,
+        StepKind::FreeValues,
         StepKind::Create,
         StepKind::Update,
         StepKind::Reactivate,
@@ -129,6 +156,8 @@ impl StepKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            StepKind::Adopt => "adopt",
+            StepKind::FreeValues => "free_values",
             StepKind::Create => "create",
             StepKind::Update => "update",
             StepKind::Reactivate => "reactivate",
@@ -176,8 +205,8 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
-            Step::Update { user, changes } => {
-                write!(f, "update {user}:")?;
+            Step::FreeValues { user, changes } | Step::Update { user, changes } => {
+                write!(f, "{} {user}:", self.kind())?;
                 for (i, change) in changes.iter().enumerate() {
                     let sep = if i == 0 { " " } else { ", " };
                     write!(
@@ -190,6 +219,16 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::Adopt {
+                user,
+                account,
+                matched_by,
+            } => write!(
+                f,
+                "adopt {user}: existing account {} matched by {matched_by} {:?}",
+                account.target_id,
+                account.attributes.get(*matched_by).unwrap_or_default()
+            ),
             Step::Reactivate { user } => write!(f, "reactivate {user}"),
             Step::SetManager {
                 user,

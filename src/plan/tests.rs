@@ -28,17 +28,22 @@ fn data_driven_cases() {
     for path in entries {
         let text = std::fs::read_to_string(&path).unwrap();
         let (input, expected) = text.split_once(SEPARATOR).unwrap_or((&text, ""));
-        let (snapshot, directory, policy) =
+        let (snapshot, directory, policy, now) =
             parse_case(input).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let first = plan(&snapshot, &directory, &policy);
-        let second = plan(&snapshot, &directory, &policy);
+        let first = plan(&snapshot, &directory, &policy, now);
+        let second = plan(&snapshot, &directory, &policy, now);
         assert_eq!(
             first,
             second,
             "{}: the plan must be deterministic",
             path.display()
         );
-        let actual = render(&first);
+        let mut actual = render(&first);
+        if input.contains("\nguard") || input.starts_with("guard") {
+            actual.push_str(&render_guard(&guard(
+                &first, &snapshot, &directory, &policy,
+            )));
+        }
         if update {
             std::fs::write(&path, format!("{input}{SEPARATOR}{actual}")).unwrap();
         } else if actual != expected {
@@ -70,15 +75,41 @@ fn render(plan: &Plan) -> String {
     out
 }
 
+fn render_guard(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Pass { removals } => format!("guard: pass ({removals} removals)\n"),
+        Verdict::Refused {
+            reasons,
+            overridable,
+            ..
+        } => {
+            format!(
+                "guard: REFUSED{}: {}\n",
+                if *overridable {
+                    ""
+                } else {
+                    " (not overridable)"
+                },
+                reasons.join("; ")
+            )
+        }
+        Verdict::Approved { .. } => "guard: approved\n".into(),
+    }
+}
+
 /// Lines of the input:
 /// - `policy key=value ...` with the TOML names of [`Policy`] fields;
 /// - `snapshot KEY active|inactive [manager=K] [name=N] [email=E] [user_name=U] [title=T]`;
 /// - `upstream KEY STATUS [manager=K] [name=N] [email=E] [title=T] [dept=D]`;
-/// - `held KEY` (upstream record unreadable); `# comments` and blank lines.
-fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy), String> {
+/// - `held KEY` (upstream record unreadable); `now TIMESTAMP` (default 2026-06-01T00:00:00Z);
+/// - `guard` (also render the deletion guard's verdict); `# comments` and blank lines.
+///
+/// Unless the case sets them, the guard limits are off so cases show plans, not refusals.
+fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timestamp), String> {
     let mut snapshot = Snapshot::default();
     let mut directory = Directory::default();
     let mut policy_toml = String::new();
+    let mut now: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
     for line in input
         .lines()
         .map(str::trim)
@@ -91,7 +122,11 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy), String> {
             "policy" => {
                 for pair in rest {
                     let (k, v) = pair.split_once('=').ok_or(format!("bad policy {pair}"))?;
-                    writeln!(policy_toml, "{k} = {v:?}").unwrap();
+                    if v.parse::<f64>().is_ok() {
+                        writeln!(policy_toml, "{k} = {v}").unwrap();
+                    } else {
+                        writeln!(policy_toml, "{k} = {v:?}").unwrap();
+                    }
                 }
             }
             "snapshot" => {
@@ -109,7 +144,10 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy), String> {
                         attributes,
                         active: state == "active",
                         manager: opts.get("manager").map(|m| UserKey::new(*m)),
-                        deactivated_at: None,
+                        deactivated_at: opts
+                            .get("deactivated_at")
+                            .map(|t| t.parse().map_err(|e| format!("bad deactivated_at: {e}")))
+                            .transpose()?,
                     },
                 );
             }
@@ -138,6 +176,14 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy), String> {
                     key,
                 });
             }
+            "now" => {
+                now = rest
+                    .first()
+                    .ok_or("now needs a timestamp")?
+                    .parse()
+                    .map_err(|e| format!("{e}"))?
+            }
+            "guard" => {}
             "held" => {
                 directory
                     .held
@@ -146,8 +192,11 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy), String> {
             other => return Err(format!("unknown line kind {other}")),
         }
     }
-    let policy: Policy = toml::from_str(&policy_toml).map_err(|e| e.to_string())?;
-    Ok((snapshot, directory, policy))
+    let mut policy: Policy = toml::from_str(&policy_toml).map_err(|e| e.to_string())?;
+    if !policy_toml.contains("max_deletion") {
+        policy = policy.without_guard();
+    }
+    Ok((snapshot, directory, policy, now))
 }
 
 type Options<'a> = std::collections::HashMap<&'a str, &'a str>;

@@ -2,6 +2,7 @@
 
 pub mod scim;
 
+pub use crate::model::TargetAccount;
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
 use serde::Serialize;
 use std::fmt;
@@ -25,16 +26,6 @@ impl fmt::Display for TargetKind {
     }
 }
 
-/// An account as the target holds it, for adoption and drift repair.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetAccount {
-    pub id: TargetId,
-    pub external_id: Option<UserKey>,
-    pub attributes: Attributes,
-    pub active: bool,
-    pub manager: Option<TargetId>,
-}
-
 /// Writes to one target. Every method is idempotent: the engine may repeat a step after a crash
 /// or an ambiguous timeout, and the target must end in the same state.
 pub trait Pusher: Send + Sync {
@@ -49,11 +40,13 @@ pub trait Pusher: Send + Sync {
         active: bool,
     ) -> impl Future<Output = Result<TargetId, PushError>> + Send;
 
+    /// Changes the listed fields. Returns the account's new id when the change moved it (an LDAP
+    /// rename changes the DN); the engine records it.
     fn update(
         &self,
         id: &TargetId,
         changes: &[FieldChange],
-    ) -> impl Future<Output = Result<(), PushError>> + Send;
+    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
 
     fn set_manager(
         &self,
@@ -61,10 +54,18 @@ pub trait Pusher: Send + Sync {
         manager: Option<&TargetId>,
     ) -> impl Future<Output = Result<(), PushError>> + Send;
 
+    /// Returns the account's new id when (de)activation moved it (e.g. to a disabled OU).
     fn set_active(
         &self,
         id: &TargetId,
         active: bool,
+    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
+
+    /// Links an existing account to the upstream key (SCIM `externalId`), adopting it.
+    fn link(
+        &self,
+        id: &TargetId,
+        key: &UserKey,
     ) -> impl Future<Output = Result<(), PushError>> + Send;
 
     /// Deletes the account; one already gone counts as deleted.
@@ -96,7 +97,11 @@ impl Pusher for AnyPusher {
         }
     }
 
-    async fn update(&self, id: &TargetId, changes: &[FieldChange]) -> Result<(), PushError> {
+    async fn update(
+        &self,
+        id: &TargetId,
+        changes: &[FieldChange],
+    ) -> Result<Option<TargetId>, PushError> {
         match self {
             AnyPusher::Scim(p) => p.update(id, changes).await,
         }
@@ -112,9 +117,15 @@ impl Pusher for AnyPusher {
         }
     }
 
-    async fn set_active(&self, id: &TargetId, active: bool) -> Result<(), PushError> {
+    async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
         match self {
             AnyPusher::Scim(p) => p.set_active(id, active).await,
+        }
+    }
+
+    async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
+        match self {
+            AnyPusher::Scim(p) => p.link(id, key).await,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Report {
     pub finished_at: Option<Timestamp>,
     pub outcome: RunOutcome,
     pub pull: Option<PullSummary>,
+    /// The deletion guard's verdict on the plan.
+    pub guard: Option<plan::Verdict>,
     /// Steps per kind, every kind listed.
     pub counts: BTreeMap<StepKind, usize>,
     pub steps: Vec<StepReport>,
@@ -42,6 +44,10 @@ pub enum RunOutcome {
     /// Some steps failed or were held back; the rest were applied and recorded.
     PartiallyApplied {
         failed: usize,
+    },
+    /// Nothing was written: the deletion guard refused the plan (see `guard`).
+    Refused {
+        reasons: Vec<String>,
     },
     /// Nothing was written: the pull or the set-up failed.
     Failed {
@@ -123,6 +129,7 @@ impl Report {
             finished_at: None,
             outcome: RunOutcome::Running,
             pull: None,
+            guard: None,
             counts: plan::counts(&[]),
             steps: Vec::new(),
             skipped_links: Vec::new(),
@@ -166,6 +173,15 @@ impl Report {
                 problem: p.clone(),
             })
             .collect();
+    }
+
+    /// Turns a saved dry-run report into the report of a new run of the same plan.
+    pub fn restart(&mut self, mode: RunMode) {
+        self.started_at = Timestamp::now();
+        self.run_id = run_id(&self.connector, self.started_at);
+        self.mode = mode;
+        self.finished_at = None;
+        self.outcome = RunOutcome::Running;
     }
 
     pub fn finish(&mut self, outcome: RunOutcome) {

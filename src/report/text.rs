@@ -50,6 +50,26 @@ fn write_report(out: &mut String, r: &Report, limit: usize) -> std::fmt::Result 
             }
         )?;
     }
+    if let Some(crate::plan::Verdict::Refused {
+        reasons,
+        overridable,
+        ..
+    }) = &r.guard
+        && r.mode == RunMode::DryRun
+    {
+        writeln!(
+            out,
+            "Guard: an apply would be REFUSED: {}",
+            reasons.join("; ")
+        )?;
+        if *overridable {
+            writeln!(
+                out,
+                "       approve with `orgsync sync {} --allow-deletions` once checked",
+                r.connector
+            )?;
+        }
+    }
     writeln!(out)?;
 
     let total: usize = r.counts.values().sum();
@@ -141,12 +161,20 @@ fn outcome_line(r: &Report) -> String {
                 "partially applied: {failed} step(s) failed or were held back; the next run retries them"
             )
         }
+        RunOutcome::Refused { reasons } => format!(
+            "REFUSED by the deletion guard, nothing was written: {}. Check the upstream; if the removals \
+             are right, approve them with `orgsync sync {} --allow-deletions`",
+            reasons.join("; "),
+            r.connector
+        ),
         RunOutcome::Failed { error } => format!("FAILED, nothing was written: {error}"),
     }
 }
 
 fn heading(kind: StepKind) -> &'static str {
     match kind {
+        StepKind::Adopt => "Adopt existing accounts",
+        StepKind::FreeValues => "Free values taken over by others",
         StepKind::Create => "Create",
         StepKind::Update => "Update",
         StepKind::Reactivate => "Reactivate",

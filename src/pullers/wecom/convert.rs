@@ -151,3 +151,393 @@ fn status(raw: Option<&serde_json::Value>) -> Result<Status, String> {
 fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Wire JSON → `Directory`, especially input a client must survive without guessing.
+
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).expect("wire JSON parses")
+    }
+
+    fn two_departments() -> Vec<wire::Department> {
+        parse(json!([
+            { "id": 1, "name": "示例科技", "parentid": 0, "order": 100 },
+            { "id": 2, "name": "研发部", "parentid": 1, "order": 90 }
+        ]))
+    }
+
+    /// A valid WeCom user object with `overrides` applied (a `null` override removes the field).
+    fn user_json(overrides: Value) -> Value {
+        let mut user = json!({
+            "userid": "lin.xiao", "name": "林晓", "alias": "",
+            "department": [2], "order": [0], "main_department": 2,
+            "position": "后端工程师", "is_leader_in_dept": [0],
+            "direct_leader": ["boss"], "status": 1,
+            "mobile": "13800000004", "email": "lin.xiao@example.cn",
+            "telephone": "", "english_name": "", "extattr": { "attrs": [] },
+            "open_userid": "wo0123"
+        });
+        for (key, value) in overrides.as_object().expect("overrides are an object") {
+            if value.is_null() {
+                user.as_object_mut().unwrap().remove(key);
+            } else {
+                user[key] = value.clone();
+            }
+        }
+        user
+    }
+
+    /// The directory from one `user/list` of department 2 holding `users`.
+    fn listed(users: Vec<Value>) -> Directory {
+        let users: Vec<wire::User> = users.into_iter().map(parse).collect();
+        directory(
+            two_departments(),
+            vec![("2".into(), users)],
+            Vec::new(),
+            None,
+        )
+    }
+
+    fn key(k: &str) -> UserKey {
+        UserKey::new(k)
+    }
+
+    #[test]
+    fn a_valid_user_converts_field_by_field() {
+        let directory = listed(vec![user_json(json!({}))]);
+        assert_eq!(
+            directory.users[&key("lin.xiao")],
+            User {
+                key: key("lin.xiao"),
+                display_name: "林晓".into(),
+                email: Some("lin.xiao@example.cn".into()),
+                mobile: Some("13800000004".into()),
+                title: Some("后端工程师".into()),
+                employee_no: None,
+                departments: vec![DepartmentId::new("2")],
+                status: Status::Active,
+                manager: Some(key("boss")),
+            }
+        );
+        assert!(directory.problems.is_empty() && directory.held.is_empty());
+        assert_eq!(
+            directory.departments[&DepartmentId::new("2")],
+            Department {
+                id: DepartmentId::new("2"),
+                name: "研发部".into(),
+                parent: Some(DepartmentId::new("1")),
+            }
+        );
+        // parentid 0 is WeCom's "no parent".
+        assert_eq!(directory.departments[&DepartmentId::new("1")].parent, None);
+    }
+
+    #[test]
+    fn each_documented_status_maps() {
+        for (raw, want) in [
+            (json!(1), Status::Active),
+            (json!(2), Status::Disabled),
+            (json!(4), Status::NotActivated),
+            (json!(5), Status::Resigned),
+            // Numbers sent as strings are accepted too.
+            (json!("5"), Status::Resigned),
+            (json!(" 2 "), Status::Disabled),
+        ] {
+            let directory = listed(vec![user_json(json!({ "status": raw.clone() }))]);
+            assert_eq!(directory.users[&key("lin.xiao")].status, want, "{raw}");
+            assert!(directory.problems.is_empty(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn unknown_status_holds_the_person_and_reports_it() {
+        for (raw, reported) in [
+            (json!(3), "3"),
+            (json!(0), "0"),
+            (json!(-1), "-1"),
+            (json!(1.5), "1.5"),
+            (json!("x"), "\"x\""),
+            (json!(true), "true"),
+            (json!(null), "missing"),
+        ] {
+            let directory = listed(vec![user_json(json!({ "status": raw.clone() }))]);
+            assert!(directory.users.is_empty(), "{raw}: never guessed");
+            assert_eq!(
+                directory.held.iter().collect::<Vec<_>>(),
+                vec![&key("lin.xiao")],
+                "{raw}"
+            );
+            assert_eq!(
+                directory.problems,
+                vec![Problem::UnknownStatus {
+                    user: key("lin.xiao"),
+                    raw: reported.into(),
+                }],
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_or_empty_name_holds_the_person() {
+        for name in [json!(null), json!(""), json!("   ")] {
+            let directory = listed(vec![user_json(json!({ "name": name.clone() }))]);
+            assert!(directory.users.is_empty(), "{name}");
+            assert!(directory.held.contains(&key("lin.xiao")), "{name}");
+            assert_eq!(
+                directory.problems,
+                vec![Problem::MissingField {
+                    user: key("lin.xiao"),
+                    field: "name".into(),
+                }],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_user_id_is_reported_and_not_added() {
+        for userid in [json!(""), json!("  "), json!(null)] {
+            let directory = listed(vec![
+                user_json(json!({ "userid": userid.clone() })),
+                user_json(json!({ "userid": "ok", "name": "Other" })),
+            ]);
+            let keys: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+            assert_eq!(keys, vec!["ok"], "{userid}");
+            assert!(directory.held.is_empty(), "{userid}: nobody to hold");
+            assert_eq!(
+                directory.problems,
+                vec![Problem::EmptyUserId {
+                    department: DepartmentId::new("2"),
+                }],
+                "{userid}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_are_accepted_as_numbers_or_strings() {
+        let departments: Vec<wire::Department> = parse(json!([
+            { "id": "1", "name": "Root", "parentid": "0" },
+            { "id": "2", "name": "Two", "parentid": 1 },
+            { "id": 3, "name": "Three", "parentid": "2" }
+        ]));
+        let users: Vec<wire::User> = parse(json!([user_json(json!({
+            "userid": 12345, "department": ["2", 3], "main_department": "3",
+            "direct_leader": [678]
+        }))]));
+        let directory = directory(departments, vec![("2".into(), users)], Vec::new(), None);
+        let parents: Vec<(&str, Option<&str>)> = directory
+            .departments
+            .values()
+            .map(|d| (d.id.as_str(), d.parent.as_ref().map(DepartmentId::as_str)))
+            .collect();
+        assert_eq!(
+            parents,
+            vec![("1", None), ("2", Some("1")), ("3", Some("2"))]
+        );
+        let user = &directory.users[&key("12345")];
+        assert_eq!(
+            user.departments,
+            vec![DepartmentId::new("3"), DepartmentId::new("2")]
+        );
+        assert_eq!(user.manager, Some(key("678")));
+    }
+
+    #[test]
+    fn direct_leader_in_every_shape() {
+        for (leaders, want) in [
+            (json!("boss"), Some("boss")),
+            (json!(["boss"]), Some("boss")),
+            (json!(7), Some("7")),
+            (json!([7, "boss"]), Some("7")),
+            (json!(["", " ", "boss", "second"]), Some("boss")),
+            (json!([]), None),
+            (json!(""), None),
+            (json!(null), None),
+        ] {
+            let directory = listed(vec![user_json(json!({ "direct_leader": leaders.clone() }))]);
+            assert_eq!(
+                directory.users[&key("lin.xiao")].manager,
+                want.map(key),
+                "{leaders}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_everywhere() {
+        let list: wire::UserList = parse(json!({
+            "errcode": 0, "errmsg": "ok", "next_page": null,
+            "userlist": [user_json(json!({
+                "biz_mail": "x@example.wecom.work", "gender": "2",
+                "extattr": { "attrs": [{ "type": 0, "name": "f", "text": { "value": "v" } }] },
+                "a_field_added_in_2030": [1, { "nested": true }]
+            }))]
+        }));
+        let departments: wire::DepartmentList = parse(json!({
+            "errcode": 0, "errmsg": "ok",
+            "department": [
+                { "id": 2, "name": "研发部", "name_en": "R&D", "parentid": 1, "order": 9,
+                  "department_leader": ["boss"], "something_new": {} }
+            ]
+        }));
+        let agent: wire::Agent = parse(json!({
+            "errcode": 0, "errmsg": "ok", "agentid": 1000002, "name": "orgsync", "close": 0,
+            "allow_userinfos": { "user": [{ "userid": "lin.xiao", "extra": 1 }] },
+            "allow_partys": { "partyid": [2] }, "allow_tags": { "tagid": [7] }
+        }));
+        let directory = directory(
+            departments.department,
+            vec![("2".into(), list.userlist)],
+            Vec::new(),
+            Some(agent),
+        );
+        assert_eq!(directory.users.len(), 1);
+        assert_eq!(directory.users[&key("lin.xiao")].display_name, "林晓");
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+    }
+
+    #[test]
+    fn blank_optional_fields_are_none_and_values_trimmed() {
+        let directory = listed(vec![user_json(json!({
+            "email": "", "mobile": "  ", "position": " 架构师 "
+        }))]);
+        let user = &directory.users[&key("lin.xiao")];
+        assert_eq!(user.email, None);
+        assert_eq!(user.mobile, None);
+        assert_eq!(user.title.as_deref(), Some("架构师"));
+
+        let withheld = listed(vec![user_json(
+            json!({ "email": null, "mobile": null, "position": null }),
+        )]);
+        let user = &withheld.users[&key("lin.xiao")];
+        assert_eq!(
+            (&user.email, &user.mobile, &user.title),
+            (&None, &None, &None)
+        );
+    }
+
+    #[test]
+    fn the_same_person_under_two_departments_is_merged() {
+        let users = |dept: i64| -> Vec<wire::User> {
+            parse(json!([user_json(
+                json!({ "department": [2, 3], "main_department": dept })
+            )]))
+        };
+        // Both listings carry the same record (WeCom repeats it per department).
+        let directory = directory(
+            two_departments(),
+            vec![("2".into(), users(3)), ("3".into(), users(3))],
+            Vec::new(),
+            None,
+        );
+        assert_eq!(directory.users.len(), 1);
+        assert_eq!(
+            directory.users[&key("lin.xiao")].departments,
+            vec![DepartmentId::new("3"), DepartmentId::new("2")]
+        );
+        assert!(directory.problems.is_empty());
+    }
+
+    #[test]
+    fn conflicting_records_are_reported_and_the_first_kept() {
+        let first: Vec<wire::User> = parse(json!([user_json(json!({ "department": [2] }))]));
+        let second: Vec<wire::User> = parse(json!([user_json(json!({
+            "name": "林小晓", "department": [3], "main_department": 3, "status": 2
+        }))]));
+        let directory = directory(
+            two_departments(),
+            vec![("2".into(), first), ("3".into(), second)],
+            Vec::new(),
+            None,
+        );
+        assert_eq!(
+            directory.problems,
+            vec![Problem::ConflictingRecords {
+                user: key("lin.xiao"),
+            }]
+        );
+        let user = &directory.users[&key("lin.xiao")];
+        assert_eq!(user.display_name, "林晓");
+        assert_eq!(user.status, Status::Active);
+        assert_eq!(
+            user.departments,
+            vec![DepartmentId::new("2"), DepartmentId::new("3")]
+        );
+    }
+
+    #[test]
+    fn individuals_are_added_and_the_scope_read_from_the_agent() {
+        let agent: wire::Agent = parse(json!({
+            "allow_userinfos": { "user": [{ "userid": "zhao" }, { "userid": 42 }] },
+            "allow_partys": { "partyid": [2, "5"] }
+        }));
+        let individual: wire::User = parse(user_json(json!({
+            "userid": "zhao", "name": "赵六", "department": [], "main_department": null,
+            "direct_leader": []
+        })));
+        let directory = directory(two_departments(), Vec::new(), vec![individual], Some(agent));
+        let zhao = &directory.users[&key("zhao")];
+        assert!(zhao.departments.is_empty());
+        assert_eq!(zhao.manager, None);
+        assert_eq!(
+            directory.scope,
+            Scope {
+                departments: vec![DepartmentId::new("2"), DepartmentId::new("5")],
+                users: vec![key("zhao"), key("42")],
+            }
+        );
+    }
+
+    #[test]
+    fn an_individual_without_id_is_reported_without_department() {
+        let individual: wire::User = parse(user_json(json!({ "userid": "" })));
+        let directory = directory(two_departments(), Vec::new(), vec![individual], None);
+        assert!(directory.users.is_empty());
+        assert_eq!(
+            directory.problems,
+            vec![Problem::EmptyUserId {
+                department: DepartmentId::new(""),
+            }]
+        );
+    }
+
+    #[test]
+    fn missing_parents_are_reported_only_below_the_scope_roots() {
+        let departments = || -> Vec<wire::Department> {
+            parse(json!([
+                { "id": 2, "name": "研发部", "parentid": 1 },
+                { "id": 3, "name": "平台组", "parentid": 2 },
+                { "id": 7, "name": "孤儿", "parentid": 6 }
+            ]))
+        };
+        let agent: wire::Agent = parse(json!({ "allow_partys": { "partyid": [2] } }));
+        let directory_known = directory(departments(), Vec::new(), Vec::new(), Some(agent));
+        assert_eq!(
+            directory_known.problems,
+            vec![Problem::MissingParentDepartment {
+                department: DepartmentId::new("7"),
+                parent: DepartmentId::new("6"),
+            }]
+        );
+        // Without the visible range, a missing parent may be the top of the scope: no problem.
+        let unknown = directory(departments(), Vec::new(), Vec::new(), None);
+        assert!(unknown.problems.is_empty());
+    }
+
+    #[test]
+    fn a_department_without_name_is_named_by_its_id() {
+        let departments: Vec<wire::Department> = parse(json!([
+            { "id": 9, "parentid": 1 },
+            { "id": 10, "name": "", "parentid": 1 }
+        ]));
+        let directory = directory(departments, Vec::new(), Vec::new(), None);
+        assert_eq!(directory.departments[&DepartmentId::new("9")].name, "9");
+        assert_eq!(directory.departments[&DepartmentId::new("10")].name, "10");
+    }
+}

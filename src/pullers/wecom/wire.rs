@@ -89,16 +89,19 @@ pub(super) struct AllowParties {
 }
 
 /// `direct_leader` is documented as a string array; older SDKs and docs had a single string.
+/// Like every other id, each userid may come as a number.
 fn leaders<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Id(#[serde(deserialize_with = "id_string")] String);
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Leaders {
-        Many(Vec<String>),
-        One(String),
+        Many(Vec<Id>),
+        One(Id),
     }
     Ok(match Option::<Leaders>::deserialize(deserializer)? {
         None => Vec::new(),
-        Some(Leaders::Many(list)) => list,
-        Some(Leaders::One(one)) => vec![one],
+        Some(Leaders::Many(list)) => list.into_iter().map(|id| id.0).collect(),
+        Some(Leaders::One(one)) => vec![one.0],
     })
 }

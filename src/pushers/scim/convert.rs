@@ -163,3 +163,226 @@ mod tests {
         assert_eq!(ops[0].path, "title");
     }
 }
+
+#[cfg(test)]
+mod wire_tests {
+    //! The JSON the pusher sends and reads, checked exactly.
+
+    use super::*;
+
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn full() -> Attributes {
+        Attributes::new("lin.xiao@example.cn", "林晓")
+            .with(Field::Email, Some("lin.xiao@example.cn".into()))
+            .with(Field::Mobile, Some("13800000004".into()))
+            .with(Field::Title, Some("后端工程师".into()))
+            .with(Field::EmployeeNumber, Some("E000004".into()))
+            .with(Field::Department, Some("平台组".into()))
+    }
+
+    fn to_json<T: serde::Serialize>(value: &T) -> Value {
+        serde_json::to_value(value).expect("serializes")
+    }
+
+    fn change(field: Field, after: Option<&str>) -> FieldChange {
+        FieldChange {
+            field,
+            before: Some("old".into()),
+            after: after.map(str::to_owned),
+        }
+    }
+
+    fn read(value: Value) -> TargetAccount {
+        account(serde_json::from_value(value).expect("a SCIM user parses"))
+    }
+
+    #[test]
+    fn full_resource_is_exact() {
+        let resource = resource(&UserKey::new("lin.xiao"), &full(), true);
+        assert_eq!(
+            to_json(&resource),
+            json!({
+                "schemas": [USER_SCHEMA, ENTERPRISE],
+                "externalId": "lin.xiao",
+                "userName": "lin.xiao@example.cn",
+                "displayName": "林晓",
+                "name": { "formatted": "林晓" },
+                "emails": [{ "value": "lin.xiao@example.cn", "type": "work", "primary": true }],
+                "phoneNumbers": [{ "value": "13800000004", "type": "mobile" }],
+                "title": "后端工程师",
+                "active": true,
+                ENTERPRISE: { "employeeNumber": "E000004", "department": "平台组" }
+            })
+        );
+    }
+
+    #[test]
+    fn minimal_resource_sends_no_empty_attributes() {
+        let resource = resource(
+            &UserKey::new("kim"),
+            &Attributes::new("kim", "김민준"),
+            false,
+        );
+        assert_eq!(
+            to_json(&resource),
+            json!({
+                "schemas": [USER_SCHEMA],
+                "externalId": "kim",
+                "userName": "kim",
+                "displayName": "김민준",
+                "name": { "formatted": "김민준" },
+                "active": false
+            })
+        );
+    }
+
+    #[test]
+    fn enterprise_extension_is_sent_for_either_of_its_fields() {
+        let only_department =
+            Attributes::new("k", "K").with(Field::Department, Some("研发部".into()));
+        let json = to_json(&resource(&UserKey::new("k"), &only_department, true));
+        assert_eq!(json["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
+        assert_eq!(json[ENTERPRISE], json!({ "department": "研发部" }));
+    }
+
+    #[test]
+    fn patch_operations_are_exact_and_in_order() {
+        let ops = patch_operations(&[
+            change(Field::UserName, Some("new.name")),
+            change(Field::DisplayName, Some("林小晓")),
+            change(Field::Email, Some("x@example.cn")),
+            change(Field::Mobile, Some("139")),
+            change(Field::Title, None),
+            change(Field::EmployeeNumber, Some("E1")),
+            change(Field::Department, None),
+        ]);
+        assert_eq!(
+            to_json(&ops),
+            json!([
+                { "op": "replace", "path": "userName", "value": "new.name" },
+                { "op": "replace", "path": "displayName", "value": "林小晓" },
+                { "op": "replace", "path": "name.formatted", "value": "林小晓" },
+                { "op": "replace", "path": "emails",
+                  "value": [{ "value": "x@example.cn", "type": "work", "primary": true }] },
+                { "op": "replace", "path": "phoneNumbers",
+                  "value": [{ "value": "139", "type": "mobile" }] },
+                { "op": "remove", "path": "title" },
+                { "op": "replace", "path": EMPLOYEE_NUMBER, "value": "E1" },
+                { "op": "remove", "path": DEPARTMENT }
+            ])
+        );
+        assert!(patch_operations(&[]).is_empty());
+    }
+
+    #[test]
+    fn clearing_multi_valued_fields_removes_them() {
+        let ops = patch_operations(&[change(Field::Email, None), change(Field::Mobile, None)]);
+        assert_eq!(
+            to_json(&ops),
+            json!([
+                { "op": "remove", "path": "emails" },
+                { "op": "remove", "path": "phoneNumbers" }
+            ])
+        );
+    }
+
+    #[test]
+    fn manager_operations() {
+        assert_eq!(
+            to_json(&manager_operation(Some(&TargetId::new("42")))),
+            json!({ "op": "replace", "path": MANAGER, "value": { "value": "42" } })
+        );
+        assert_eq!(
+            to_json(&manager_operation(None)),
+            json!({ "op": "remove", "path": MANAGER })
+        );
+    }
+
+    #[test]
+    fn a_full_read_user_becomes_an_account() {
+        let account = read(json!({
+            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "id": "7", "externalId": "lin.xiao", "userName": "lin.xiao@example.cn",
+            "displayName": "林晓", "name": { "formatted": "ignored", "givenName": "晓" },
+            "emails": [
+                { "value": "other@example.cn", "type": "home" },
+                { "value": "lin.xiao@example.cn", "type": "work", "primary": true }
+            ],
+            "phoneNumbers": [{ "value": "13800000004", "type": "work", "display": "138" }],
+            "title": "后端工程师", "active": false,
+            "meta": { "resourceType": "User", "version": "W/\"3\"" },
+            "groups": [], "x-vendor": { "anything": [1, 2] },
+            ENTERPRISE: {
+                "employeeNumber": "E000004", "department": "平台组",
+                "manager": { "value": "3", "$ref": "../Users/3", "displayName": "Boss" },
+                "costCenter": "cc"
+            }
+        }));
+        assert_eq!(
+            account,
+            TargetAccount {
+                id: TargetId::new("7"),
+                external_id: Some(UserKey::new("lin.xiao")),
+                attributes: full(),
+                active: false,
+                manager: Some(TargetId::new("3")),
+            }
+        );
+    }
+
+    #[test]
+    fn a_sparse_read_user_falls_back_sensibly() {
+        let account = read(json!({
+            "id": "8", "externalId": "", "userName": "kim",
+            "name": { "formatted": "김민준" },
+            "emails": [{ "value": "first@example.cn" }, { "value": "second@example.cn" }],
+            ENTERPRISE: { "manager": { "value": "" } }
+        }));
+        assert_eq!(account.external_id, None, "an empty externalId is none");
+        assert_eq!(account.attributes.get(Field::DisplayName), Some("김민준"));
+        assert_eq!(
+            account.attributes.get(Field::Email),
+            Some("first@example.cn"),
+            "without a primary, the first"
+        );
+        assert!(account.active, "absent active means active");
+        assert_eq!(account.manager, None);
+        assert_eq!(account.attributes.get(Field::Title), None);
+    }
+
+    #[test]
+    fn a_list_response_reads_total_and_resources() {
+        let list: wire::ListResponse = serde_json::from_value(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": 2, "startIndex": 1, "itemsPerPage": 1,
+            "Resources": [{ "id": "1", "userName": "a" }]
+        }))
+        .unwrap();
+        assert_eq!(list.total_results, Some(2));
+        assert_eq!(list.resources.len(), 1);
+        let empty: wire::ListResponse =
+            serde_json::from_value(json!({ "totalResults": 0 })).unwrap();
+        assert!(empty.resources.is_empty());
+    }
+
+    #[test]
+    fn filter_literals_survive_hostile_values() {
+        for value in [
+            r#"a" or "1"="1"#,
+            r"back\slash",
+            "林 晓",
+            "line\nbreak\ttab",
+            r#"\" ) or (userName pr"#,
+        ] {
+            let literal = filter_literal(value);
+            assert!(
+                literal.starts_with('"') && literal.ends_with('"'),
+                "{literal}"
+            );
+            let back: String = serde_json::from_str(&literal).expect("a JSON string literal");
+            assert_eq!(back, value);
+        }
+        assert_eq!(filter_literal("林 晓"), "\"林 晓\"");
+    }
+}

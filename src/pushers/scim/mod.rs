@@ -121,8 +121,13 @@ impl Pusher for ScimPusher {
     }
 
     #[instrument(level = "debug", skip(self, changes), fields(target = "scim"))]
-    async fn update(&self, id: &TargetId, changes: &[FieldChange]) -> Result<(), PushError> {
-        self.patch(id, convert::patch_operations(changes)).await
+    async fn update(
+        &self,
+        id: &TargetId,
+        changes: &[FieldChange],
+    ) -> Result<Option<TargetId>, PushError> {
+        self.patch(id, convert::patch_operations(changes)).await?;
+        Ok(None)
     }
 
     #[instrument(level = "debug", skip(self), fields(target = "scim"))]
@@ -136,11 +141,22 @@ impl Pusher for ScimPusher {
     }
 
     #[instrument(level = "debug", skip(self), fields(target = "scim"))]
-    async fn set_active(&self, id: &TargetId, active: bool) -> Result<(), PushError> {
+    async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
         let op = wire::PatchOperation {
             op: "replace",
             path: "active".into(),
             value: Some(active.into()),
+        };
+        self.patch(id, vec![op]).await?;
+        Ok(None)
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
+        let op = wire::PatchOperation {
+            op: "replace",
+            path: "externalId".into(),
+            value: Some(key.as_str().into()),
         };
         self.patch(id, vec![op]).await
     }
