@@ -451,6 +451,130 @@ async fn an_expired_token_is_replaced_and_the_call_sent_once_more() {
 }
 
 #[tokio::test]
+async fn token_expiry_with_concurrent_requests_still_pulls_everything() {
+    let reference = {
+        let plain = emulators::feishu::start(tenant(), unlimited())
+            .await
+            .unwrap();
+        pull(&feishu_puller(&plain, |_| {})).await.directory
+    };
+    let feishu = emulators::feishu::start(tenant(), unlimited())
+        .await
+        .unwrap();
+    // A budget of at least the concurrency: the requests in flight when a token dies all fit in
+    // the next token's budget, so each is sent again once and succeeds.
+    feishu.set_faults(Faults {
+        token_expires_after_calls: Some(4),
+        ..Faults::default()
+    });
+    let pulled = pull(&feishu_puller(&feishu, |c| c.concurrency = 4)).await;
+    assert_eq!(pulled.directory, reference);
+    assert!(pulled.stats.calls[TOKEN] >= 2, "{:?}", pulled.stats.calls);
+    assert_eq!(pulled.stats.calls, feishu.call_counts());
+}
+
+#[tokio::test]
+async fn a_second_pull_reuses_the_token() {
+    let feishu = emulators::feishu::start(tenant(), unlimited())
+        .await
+        .unwrap();
+    let puller = feishu_puller(&feishu, |_| {});
+    let first = pull(&puller).await;
+    let second = pull(&puller).await;
+    assert_eq!(second.directory, first.directory);
+    assert_eq!(first.stats.calls[TOKEN], 1);
+    assert!(
+        !second.stats.calls.contains_key(TOKEN),
+        "{:?}",
+        second.stats.calls
+    );
+    assert_eq!(feishu.calls(TOKEN), 1);
+}
+
+const SECRET: &str = "s3cret-Fs42-do-not-print";
+
+async fn start_with_secret() -> emulators::feishu::FeishuHandle {
+    emulators::feishu::start(
+        tenant(),
+        FeishuConfig {
+            app_secret: SECRET.to_owned(),
+            ..unlimited()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn assert_no_leak(error: &PullError, leaks: &[&str]) {
+    let text = error.to_string();
+    let debug = format!("{error:?}");
+    for leak in leaks {
+        assert!(!text.contains(leak), "{leak:?} in {text}");
+        assert!(!debug.contains(leak), "{leak:?} in {debug}");
+    }
+}
+
+fn assert_timed_out(error: &PullError, endpoint: &str) {
+    match error {
+        PullError::Exhausted {
+            endpoint: at, last, ..
+        } => {
+            assert_eq!(at, endpoint);
+            assert!(matches!(**last, PullError::Transport { .. }), "{last:?}");
+        }
+        other => panic!("expected a transport failure at {endpoint}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_slow_token_request_fails_without_leaking_the_secret() {
+    let feishu = start_with_secret().await;
+    feishu.set_faults(Faults {
+        delay: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let error = pull_error(&feishu_puller(&feishu, |c| {
+        c.timeout = HumanDuration(Duration::from_millis(100));
+        c.retry.max_attempts = 2;
+    }))
+    .await;
+    assert_timed_out(&error, TOKEN);
+    assert_no_leak(&error, &[SECRET, "app_secret", "127.0.0.1"]);
+    assert_eq!(feishu.calls(TOKEN), 2);
+}
+
+#[tokio::test]
+async fn a_slow_data_call_fails_without_leaking_the_token() {
+    let feishu = start_with_secret().await;
+    let puller = feishu_puller(&feishu, |c| {
+        c.timeout = HumanDuration(Duration::from_millis(200));
+        c.retry.max_attempts = 2;
+    });
+    pull(&puller).await;
+    // Feishu hands the same token to anyone asking while it has over 30 minutes left, so the
+    // test can learn the value the puller holds.
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}{TOKEN}", feishu.base_url()))
+        .json(&serde_json::json!({"app_id": feishu.config().app_id, "app_secret": SECRET}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["tenant_access_token"].as_str().unwrap().to_owned();
+    assert!(token.len() > 8);
+
+    feishu.set_faults(Faults {
+        delay: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let error = pull_error(&puller).await;
+    assert_timed_out(&error, CHILDREN);
+    assert_no_leak(&error, &[&token, SECRET, "Bearer"]);
+}
+
+#[tokio::test]
 async fn rate_limit_answers_wait_for_the_reset_header() {
     // Speed-up 4: the injected answer asks for 0.25 s instead of 1 s.
     let feishu = emulators::feishu::start(
