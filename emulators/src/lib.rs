@@ -6,6 +6,7 @@
 
 pub mod bitrix24;
 pub mod faults;
+pub mod feishu;
 pub mod fixture;
 pub mod generator;
 pub mod rate_limit;

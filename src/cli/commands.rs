@@ -1,5 +1,5 @@
 use super::Exit;
-use crate::config::{Config, SourceConfig, TargetConfig};
+use crate::config::Config;
 use crate::engine::{
     Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
 };
@@ -174,12 +174,11 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
     };
     let mut ok = true;
     for (name, connector) in &config.connectors {
-        let secrets = match (&connector.source, &connector.target) {
-            (SourceConfig::Wecom(s), TargetConfig::Scim(t)) => vec![&s.secret, &t.token],
-            (SourceConfig::Bitrix24(s), TargetConfig::Scim(t)) => {
-                [s.secret_refs(), vec![&t.token]].concat()
-            }
-        };
+        let secrets = connector
+            .source
+            .secret_refs()
+            .into_iter()
+            .chain(connector.target.secret_refs());
         for secret in secrets {
             if let Err(e) = secret.resolve() {
                 eprintln!("error: connector {name}: {e}");

@@ -1,6 +1,7 @@
 use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::Bitrix24SourceConfig;
+use crate::pullers::feishu::FeishuSourceConfig;
 use crate::pullers::wecom::WecomSourceConfig;
 use crate::pushers::scim::ScimTargetConfig;
 use serde::Deserialize;
@@ -95,12 +96,33 @@ pub struct ConnectorConfig {
 pub enum SourceConfig {
     Wecom(WecomSourceConfig),
     Bitrix24(Bitrix24SourceConfig),
+    Feishu(FeishuSourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetConfig {
     Scim(ScimTargetConfig),
+}
+
+impl SourceConfig {
+    /// Every secret the source needs, for `check-config`.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        match self {
+            SourceConfig::Wecom(s) => vec![&s.secret],
+            SourceConfig::Feishu(s) => vec![&s.app_secret],
+            SourceConfig::Bitrix24(s) => s.secret_refs(),
+        }
+    }
+}
+
+impl TargetConfig {
+    /// Every secret the target needs, for `check-config`.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        match self {
+            TargetConfig::Scim(t) => vec![&t.token],
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -220,6 +242,9 @@ impl Config {
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
                 SourceConfig::Bitrix24(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Feishu(source) => source
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }

@@ -1,6 +1,7 @@
 use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::Bitrix24Puller;
+use crate::pullers::feishu::FeishuPuller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
 use crate::pushers::scim::ScimPusher;
@@ -55,6 +56,15 @@ impl Connector {
             SourceConfig::Bitrix24(source) => {
                 let secrets = source.resolve_secrets().map_err(secret)?;
                 AnyPuller::Bitrix24(Bitrix24Puller::new(source.clone(), secrets).map_err(|e| {
+                    BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    }
+                })?)
+            }
+            SourceConfig::Feishu(source) => {
+                let app_secret = source.app_secret.resolve().map_err(secret)?;
+                AnyPuller::Feishu(FeishuPuller::new(source.clone(), app_secret).map_err(|e| {
                     BuildError::Source {
                         connector: name.to_owned(),
                         source: e,

@@ -1,6 +1,7 @@
 //! Pullers read one upstream IM platform into a [`Directory`]. They never write upstream.
 
 pub mod bitrix24;
+pub mod feishu;
 pub mod http;
 pub mod wecom;
 
@@ -19,6 +20,7 @@ pub use http::PullError;
 pub enum Platform {
     Wecom,
     Bitrix24,
+    Feishu,
 }
 
 impl fmt::Display for Platform {
@@ -26,6 +28,7 @@ impl fmt::Display for Platform {
         f.write_str(match self {
             Platform::Wecom => "wecom",
             Platform::Bitrix24 => "bitrix24",
+            Platform::Feishu => "feishu",
         })
     }
 }
@@ -84,6 +87,7 @@ pub trait Puller: Send + Sync {
 pub enum AnyPuller {
     Wecom(wecom::WecomPuller),
     Bitrix24(bitrix24::Bitrix24Puller),
+    Feishu(feishu::FeishuPuller),
 }
 
 impl Puller for AnyPuller {
@@ -91,6 +95,7 @@ impl Puller for AnyPuller {
         match self {
             AnyPuller::Wecom(p) => p.platform(),
             AnyPuller::Bitrix24(p) => p.platform(),
+            AnyPuller::Feishu(p) => p.platform(),
         }
     }
 
@@ -98,6 +103,7 @@ impl Puller for AnyPuller {
         match self {
             AnyPuller::Wecom(p) => p.pull().await,
             AnyPuller::Bitrix24(p) => p.pull().await,
+            AnyPuller::Feishu(p) => p.pull().await,
         }
     }
 
@@ -105,6 +111,7 @@ impl Puller for AnyPuller {
         match self {
             AnyPuller::Wecom(p) => p.drain_stats(),
             AnyPuller::Bitrix24(p) => p.drain_stats(),
+            AnyPuller::Feishu(p) => p.drain_stats(),
         }
     }
 }

@@ -11,6 +11,7 @@ use orgsync::pullers::AnyPuller;
 use orgsync::pullers::bitrix24::{
     Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets, Bitrix24SourceConfig,
 };
+use orgsync::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
@@ -77,6 +78,24 @@ pub fn bitrix24_puller(
 ) -> Bitrix24Puller {
     let (source, secrets) = bitrix24_source(portal, oauth);
     Bitrix24Puller::new(source, secrets).unwrap()
+}
+
+/// A Feishu puller against the emulator with quick retries and no client-side rate limits (tests
+/// that need them set `rate_limits` in `adjust`).
+pub fn feishu_puller(
+    feishu: &emulators::feishu::FeishuHandle,
+    adjust: impl FnOnce(&mut FeishuSourceConfig),
+) -> FeishuPuller {
+    let config = feishu.config();
+    let mut source = FeishuSourceConfig::new(
+        config.app_id.clone(),
+        SecretRef::Env("UNUSED".into()),
+        feishu.base_url().parse().unwrap(),
+    );
+    source.retry = quick_retries();
+    source.rate_limits = Vec::new();
+    adjust(&mut source);
+    FeishuPuller::new(source, Secret::new(config.app_secret.clone())).unwrap()
 }
 
 pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {
