@@ -4,6 +4,7 @@
 //! from an [`fixture::Org`] (upstreams) or its own state (targets), counts calls per endpoint, and
 //! injects faults on demand. See `emulators/README.md` for the fixture format.
 
+pub mod dingtalk;
 pub mod faults;
 pub mod fixture;
 pub mod generator;
