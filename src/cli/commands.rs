@@ -46,6 +46,7 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
     for (name, connector) in &config.connectors {
         let secrets = match (&connector.source, &connector.target) {
             (SourceConfig::Wecom(s), TargetConfig::Scim(t)) => [&s.secret, &t.token],
+            (SourceConfig::Dingtalk(s), TargetConfig::Scim(t)) => [&s.app_secret, &t.token],
         };
         for secret in secrets {
             if let Err(e) = secret.resolve() {

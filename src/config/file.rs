@@ -1,4 +1,5 @@
 use crate::plan::Policy;
+use crate::pullers::dingtalk::DingtalkSourceConfig;
 use crate::pullers::wecom::WecomSourceConfig;
 use crate::pushers::scim::ScimTargetConfig;
 use serde::Deserialize;
@@ -30,6 +31,7 @@ pub struct ConnectorConfig {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceConfig {
     Wecom(WecomSourceConfig),
+    Dingtalk(DingtalkSourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -128,6 +130,9 @@ impl Config {
             }
             match &connector.source {
                 SourceConfig::Wecom(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Dingtalk(source) => source
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }

@@ -1,5 +1,6 @@
 use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
+use crate::pullers::dingtalk::DingtalkPuller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
 use crate::pushers::scim::ScimPusher;
@@ -49,6 +50,15 @@ impl Connector {
                         source: e,
                     }
                 })?)
+            }
+            SourceConfig::Dingtalk(source) => {
+                let app_secret = source.app_secret.resolve().map_err(secret)?;
+                AnyPuller::Dingtalk(DingtalkPuller::new(source.clone(), app_secret).map_err(
+                    |e| BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    },
+                )?)
             }
         };
         let (pusher, concurrency) = match &config.target {

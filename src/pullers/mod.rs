@@ -1,5 +1,6 @@
 //! Pullers read one upstream IM platform into a [`Directory`]. They never write upstream.
 
+pub mod dingtalk;
 pub mod http;
 pub mod wecom;
 
@@ -17,12 +18,14 @@ pub use http::PullError;
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Wecom,
+    Dingtalk,
 }
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Platform::Wecom => "wecom",
+            Platform::Dingtalk => "dingtalk",
         })
     }
 }
@@ -69,18 +72,21 @@ pub trait Puller: Send + Sync {
 /// The pullers a config can name, dispatched without boxing.
 pub enum AnyPuller {
     Wecom(wecom::WecomPuller),
+    Dingtalk(dingtalk::DingtalkPuller),
 }
 
 impl Puller for AnyPuller {
     fn platform(&self) -> Platform {
         match self {
             AnyPuller::Wecom(p) => p.platform(),
+            AnyPuller::Dingtalk(p) => p.platform(),
         }
     }
 
     async fn pull(&self) -> Result<Pulled, PullError> {
         match self {
             AnyPuller::Wecom(p) => p.pull().await,
+            AnyPuller::Dingtalk(p) => p.pull().await,
         }
     }
 }
