@@ -8,6 +8,7 @@ use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
 use orgsync::engine::Connector;
 use orgsync::plan::Policy;
 use orgsync::pullers::AnyPuller;
+use orgsync::pullers::dingtalk::{DingtalkPuller, DingtalkSourceConfig};
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
@@ -34,6 +35,26 @@ pub fn wecom_puller(wecom: &emulators::wecom::WecomHandle, agent_id: Option<i64>
     source.agent_id = agent_id;
     source.retry = quick_retries();
     WecomPuller::new(source, Secret::new(config.corpsecret)).unwrap()
+}
+
+/// A DingTalk puller for `dingtalk` with quick retries and the default rate limits run as many
+/// times faster as the emulator runs its own; `tweak` adjusts the config further.
+pub fn dingtalk_puller(
+    dingtalk: &emulators::dingtalk::DingtalkHandle,
+    tweak: impl FnOnce(&mut DingtalkSourceConfig),
+) -> DingtalkPuller {
+    let config = dingtalk.config().clone();
+    let mut source = DingtalkSourceConfig::new(
+        config.app_key.clone(),
+        SecretRef::Env("UNUSED".into()),
+        dingtalk.base_url().parse().unwrap(),
+    );
+    source.retry = quick_retries();
+    for limit in &mut source.rate_limits {
+        limit.per = HumanDuration(limit.per.0.div_f64(config.rate_limit_speedup));
+    }
+    tweak(&mut source);
+    DingtalkPuller::new(source, Secret::new(config.app_secret)).unwrap()
 }
 
 pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {

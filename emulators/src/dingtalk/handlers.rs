@@ -34,7 +34,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 impl Params {
     /// A parameter; an empty value counts as absent.
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     fn token(&self) -> Option<&str> {

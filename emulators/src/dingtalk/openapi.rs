@@ -25,18 +25,13 @@ const MAX_WINDOW_SECS: i64 = 365 * 86_400;
 
 /// `POST /v1.0/oauth2/accessToken` with `{"appKey", "appSecret"}`. Same token book as `gettoken`:
 /// one token value works on both hosts.
-pub(super) async fn access_token(
-    State(shared): AppState,
-    body: Bytes,
-) -> Result<Response> {
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|_| OpenApiError::INVALID_PARAMETER)?;
+pub(super) async fn access_token(State(shared): AppState, body: Bytes) -> Result<Response> {
+    let body: Value = serde_json::from_slice(&body).map_err(|_| OpenApiError::INVALID_PARAMETER)?;
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
     if field("appKey").is_empty() || field("appSecret").is_empty() {
         return Err(OpenApiError::INVALID_PARAMETER);
     }
-    if field("appKey") != shared.config.app_key || field("appSecret") != shared.config.app_secret
-    {
+    if field("appKey") != shared.config.app_key || field("appSecret") != shared.config.app_secret {
         return Err(OpenApiError::INVALID_CREDENTIAL);
     }
     let issued = shared.tokens.issue(shared.config.token_ttl);
@@ -61,7 +56,12 @@ pub(super) async fn leave_records(
     if token.is_empty() || shared.token_status(token) != TokenStatus::Valid {
         return Err(OpenApiError::INVALID_AUTHENTICATION);
     }
-    let get = |name: &str| query.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let get = |name: &str| {
+        query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
     let start = get("startTime")
         .and_then(parse_utc)
         .ok_or(OpenApiError::INVALID_PARAMETER)?;
@@ -97,7 +97,10 @@ pub(super) async fn leave_records(
         .skip(offset)
         .take(max)
         .map(|user| {
-            let mobile = user.mobile.clone().filter(|_| directory.org.sensitive_fields);
+            let mobile = user
+                .mobile
+                .clone()
+                .filter(|_| directory.org.sensitive_fields);
             wire::LeaveRecord {
                 user_id: user.id.clone(),
                 name: user.name.clone(),

@@ -95,13 +95,11 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     }
     let response = match shared.faults.next_data_call() {
         None => next.run(request).await,
-        Some(Fault::RateLimit) if openapi => {
-            match shared.next_rate_limit_error().code {
-                90002 => OpenApiError::GLOBAL_QPS,
-                _ => OpenApiError::APP_QPS,
-            }
-            .into_response()
+        Some(Fault::RateLimit) if openapi => match shared.next_rate_limit_error().code {
+            90002 => OpenApiError::GLOBAL_QPS,
+            _ => OpenApiError::APP_QPS,
         }
+        .into_response(),
         Some(Fault::RateLimit) => shared.next_rate_limit_error().into_response(),
         // DingTalk has no concurrency-limit code; "system busy" is what an overloaded backend says.
         Some(Fault::ConcurrencyLimit) if openapi => OpenApiError::SYSTEM_BUSY.into_response(),

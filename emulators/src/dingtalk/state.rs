@@ -107,8 +107,7 @@ impl Shared {
     }
 
     pub fn token_status(&self, token: &str) -> TokenStatus {
-        self.tokens
-            .check_and_use(token, self.faults.token_budget())
+        self.tokens.check_and_use(token, self.faults.token_budget())
     }
 }
 

@@ -88,7 +88,10 @@ impl DingtalkClient {
     ) -> Result<T, PullError> {
         let attempt = || async {
             let token = self.token().await?;
-            match self.send(endpoint, method, &[("access_token", &token)]).await {
+            match self
+                .send(endpoint, method, &[("access_token", &token)])
+                .await
+            {
                 Err(PullError::Api { code, .. })
                     if matches!(classify(code), Disposition::RefreshToken) =>
                 {
@@ -115,8 +118,7 @@ impl DingtalkClient {
                     ("appsecret", self.secret.expose()),
                 ];
                 let fetch = || async {
-                    let token: wire::Token =
-                        self.send(TOKEN_ENDPOINT, Method::Get, &query).await?;
+                    let token: wire::Token = self.send(TOKEN_ENDPOINT, Method::Get, &query).await?;
                     if token.access_token.is_empty() {
                         return Err(PullError::Malformed {
                             platform: PLATFORM,

@@ -217,3 +217,245 @@ fn status(raw: Option<&serde_json::Value>) -> Result<Status, String> {
 fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn records(items: serde_json::Value) -> Vec<Record> {
+        serde_json::from_value::<Vec<serde_json::Value>>(items)
+            .unwrap()
+            .into_iter()
+            .map(Record::parse)
+            .collect()
+    }
+
+    fn department(json: serde_json::Value) -> wire::Department {
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// Root 1 with children 2 and -3 (a home-school id), full scope.
+    fn raw(members: Vec<(i64, serde_json::Value)>) -> Raw {
+        Raw {
+            scope: Some(wire::OrgScopes {
+                authed_dept: vec![1],
+                authed_user: Vec::new(),
+            }),
+            departments: vec![
+                department(json!({"dept_id": 2, "name": "研发部", "parent_id": 1})),
+                department(json!({"dept_id": "-3", "name": "家校", "parent_id": "1"})),
+                department(json!({"dept_id": 1, "name": "公司"})),
+            ],
+            members: members
+                .into_iter()
+                .map(|(dept, items)| (dept, records(items)))
+                .collect(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn ids_as_numbers_or_strings_and_negative_departments() {
+        let directory = directory(raw(vec![(
+            -3,
+            json!([{"userid": 1024, "name": "林晓", "active": true, "manager_userid": 77,
+                    "dept_id_list": ["-3", 2], "job_number": 5, "email": "",
+                    "org_email": "lin@corp.example.cn", "unexpected": {"x": 1}}]),
+        )]));
+        let user = &directory.users[&UserKey::new("1024")];
+        assert_eq!(user.manager, Some(UserKey::new("77")));
+        assert_eq!(
+            user.departments,
+            vec![DepartmentId::new("-3"), DepartmentId::new("2")]
+        );
+        assert_eq!(user.employee_no.as_deref(), Some("5"));
+        assert_eq!(user.email.as_deref(), Some("lin@corp.example.cn"));
+        assert_eq!(user.status, Status::Active);
+        let home_school = &directory.departments[&DepartmentId::new("-3")];
+        assert_eq!(home_school.parent, Some(DepartmentId::new("1")));
+        assert_eq!(directory.departments[&DepartmentId::new("1")].parent, None);
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+    }
+
+    #[test]
+    fn unknown_or_missing_status_holds_the_person() {
+        let directory = directory(raw(vec![(
+            2,
+            json!([
+                {"userid": "a", "name": "A", "active": "maybe"},
+                {"userid": "b", "name": "B"},
+                {"userid": "c", "name": "C", "active": 1},
+                {"userid": "d", "name": "D", "active": false},
+            ]),
+        )]));
+        let held: Vec<&str> = directory.held.iter().map(UserKey::as_str).collect();
+        assert_eq!(held, ["a", "b", "c"]);
+        assert_eq!(
+            directory.problems,
+            vec![
+                Problem::UnknownStatus {
+                    user: "a".into(),
+                    raw: "\"maybe\"".into()
+                },
+                Problem::UnknownStatus {
+                    user: "b".into(),
+                    raw: "missing".into()
+                },
+                Problem::UnknownStatus {
+                    user: "c".into(),
+                    raw: "1".into()
+                },
+            ]
+        );
+        assert_eq!(
+            directory.users[&UserKey::new("d")].status,
+            Status::NotActivated
+        );
+        assert_eq!(directory.users.len(), 1);
+    }
+
+    #[test]
+    fn missing_name_and_empty_id() {
+        let directory = directory(raw(vec![(
+            2,
+            json!([
+                {"userid": "a", "name": "  ", "active": true},
+                {"userid": "b", "active": true},
+                {"userid": "", "name": "Nobody", "active": true},
+                {"name": "No id", "active": true},
+            ]),
+        )]));
+        assert!(directory.users.is_empty());
+        assert_eq!(directory.held.len(), 2);
+        assert_eq!(
+            directory.problems,
+            vec![
+                Problem::MissingField {
+                    user: "a".into(),
+                    field: "name".into()
+                },
+                Problem::MissingField {
+                    user: "b".into(),
+                    field: "name".into()
+                },
+                Problem::EmptyUserId {
+                    department: "2".into()
+                },
+                Problem::EmptyUserId {
+                    department: "2".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn surprising_shapes_hold_one_person_not_the_pull() {
+        let directory = directory(raw(vec![
+            (
+                2,
+                json!([
+                    {"userid": "odd", "name": "Odd", "active": true, "dept_id_list": {"a": 1}},
+                    {"userid": ["x"], "name": "Array id", "active": true},
+                    {"userid": "fine", "name": "Fine", "active": true, "manager_userid": ""},
+                ]),
+            ),
+            // The same odd person listed fine elsewhere stays held.
+            (
+                -3,
+                json!([{"userid": "odd", "name": "Odd", "active": true}]),
+            ),
+        ]));
+        let users: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+        assert_eq!(users, ["fine"]);
+        assert_eq!(directory.users[&UserKey::new("fine")].manager, None);
+        assert!(directory.held.contains(&UserKey::new("odd")));
+        assert!(matches!(
+            &directory.problems[0],
+            Problem::MissingField { user, field } if user.as_str() == "odd" && field.starts_with("record (")
+        ));
+        assert_eq!(
+            directory.problems[1],
+            Problem::EmptyUserId {
+                department: "2".into()
+            }
+        );
+    }
+
+    #[test]
+    fn per_person_reads_replace_list_items_and_add_individuals() {
+        let mut raw = raw(vec![(
+            2,
+            json!([
+                {"userid": "lin", "name": "林晓", "active": true, "dept_id_list": [2]},
+                {"userid": "gone", "name": "Gone", "active": true},
+            ]),
+        )]);
+        let detail = |value: serde_json::Value| Some(Record::parse(value));
+        raw.details.insert(
+            "lin".into(),
+            detail(json!({"userid": "lin", "name": "林晓", "active": true,
+                          "dept_id_list": [2, 99], "manager_userid": "boss"})),
+        );
+        raw.details.insert("gone".into(), None);
+        raw.details.insert(
+            "solo".into(),
+            detail(json!({"userid": "solo", "name": "Solo", "active": true, "dept_id_list": [99]})),
+        );
+        let directory = directory(raw);
+        let users: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+        assert_eq!(users, ["lin", "solo"]);
+        let lin = &directory.users[&UserKey::new("lin")];
+        assert_eq!(lin.manager, Some(UserKey::new("boss")));
+        assert_eq!(lin.departments, vec![DepartmentId::new("2"), "99".into()]);
+        assert_eq!(
+            directory.users[&UserKey::new("solo")].departments,
+            vec![DepartmentId::new("99")]
+        );
+    }
+
+    #[test]
+    fn visible_departments_come_first_and_listing_fills_in() {
+        let directory = directory(raw(vec![(
+            2,
+            json!([
+                {"userid": "a", "name": "A", "active": true, "dept_id_list": [42, 2]},
+                {"userid": "b", "name": "B", "active": true, "dept_id_list": null},
+            ]),
+        )]));
+        assert_eq!(
+            directory.users[&UserKey::new("a")].departments,
+            vec![DepartmentId::new("2"), "42".into()]
+        );
+        assert_eq!(
+            directory.users[&UserKey::new("b")].departments,
+            vec![DepartmentId::new("2")]
+        );
+    }
+
+    #[test]
+    fn missing_parents_are_reported_except_for_granted_tops() {
+        let raw = Raw {
+            scope: Some(wire::OrgScopes {
+                authed_dept: vec![5],
+                authed_user: vec!["ceo".into()],
+            }),
+            departments: vec![
+                department(json!({"dept_id": 5, "name": "销售部", "parent_id": 1})),
+                department(json!({"dept_id": 6, "name": "", "parent_id": 8})),
+            ],
+            ..Raw::default()
+        };
+        let directory = directory(raw);
+        assert_eq!(
+            directory.problems,
+            vec![Problem::MissingParentDepartment {
+                department: "6".into(),
+                parent: "8".into()
+            }]
+        );
+        assert_eq!(directory.departments[&DepartmentId::new("6")].name, "6");
+        assert_eq!(directory.scope.users, vec![UserKey::new("ceo")]);
+        assert_eq!(directory.scope.departments, vec![DepartmentId::new("5")]);
+    }
+}

@@ -187,7 +187,11 @@ impl DingtalkPuller {
                 }
                 Err(e) => return Err(e),
             };
-            empty_pages = if page.list.is_empty() { empty_pages + 1 } else { 0 };
+            empty_pages = if page.list.is_empty() {
+                empty_pages + 1
+            } else {
+                0
+            };
             records.extend(page.list.into_iter().map(Record::parse));
             // `has_more` is documented; without it, a cursor is taken to mean more.
             if !page.has_more.unwrap_or(page.next_cursor.is_some()) {
@@ -245,8 +249,7 @@ fn to_read(members: &[(i64, Vec<Record>)], authed_users: &[String]) -> Vec<Strin
         }
     }
     for userid in authed_users {
-        if !userid.trim().is_empty() && !listed.contains(userid.as_str()) && !ids.contains(userid)
-        {
+        if !userid.trim().is_empty() && !listed.contains(userid.as_str()) && !ids.contains(userid) {
             ids.push(userid.clone());
         }
     }
