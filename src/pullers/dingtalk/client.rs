@@ -273,3 +273,91 @@ fn check(endpoint: &'static str, head: wire::Head) -> Result<(), PullError> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(json: &str) -> wire::Head {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn checked(json: &str) -> Result<(), PullError> {
+        check("/topapi/v2/user/list", head(json))
+    }
+
+    #[test]
+    fn code_88_defers_to_its_sub_code() {
+        let error = checked(r#"{"errcode":88,"sub_code":"90018","sub_msg":"qps","errmsg":"x"}"#)
+            .unwrap_err();
+        assert!(
+            matches!(&error, PullError::Api { code: 90018, retryable: true, message, .. } if message == "qps"),
+            "{error:?}"
+        );
+        let error =
+            checked(r#"{"errcode":"88","sub_code":60011,"sub_msg":"没有调用该接口的权限"}"#)
+                .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                PullError::Api {
+                    code: 60011,
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("developer console"), "{error}");
+        let error =
+            checked(r#"{"errcode":88,"sub_code":"isv.unknown","errmsg":"odd"}"#).unwrap_err();
+        assert!(
+            matches!(&error, PullError::Api { code: 88, retryable: false, message, .. } if message.contains("isv.unknown")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn codes_map_to_the_notes_actions() {
+        assert!(checked(r#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
+        for (code, retryable) in [(-1, true), (90002, true), (90005, true), (90020, false)] {
+            let error = checked(&format!(r#"{{"errcode":{code}}}"#)).unwrap_err();
+            assert_eq!(error.is_retryable(), retryable, "{code}: {error:?}");
+        }
+        for code in [40014, 42001, 33001] {
+            assert!(matches!(
+                checked(&format!(r#"{{"errcode":{code}}}"#)),
+                Err(PullError::Api {
+                    retryable: false,
+                    ..
+                })
+            ));
+            assert!(matches!(classify(code), Disposition::RefreshToken));
+        }
+        for code in [40001, 60020] {
+            assert!(matches!(
+                checked(&format!(r#"{{"errcode":{code},"errmsg":"no"}}"#)),
+                Err(PullError::Credentials { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn answers_without_errcode_are_malformed() {
+        let error = checked(r#"{"result":{}}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("`errcode` is missing"),
+            "{error}"
+        );
+        let error = checked(r#"{"status":1111,"wait":5,"punish":"deny"}"#).unwrap_err();
+        assert!(error.to_string().contains("anti-abuse ban"), "{error}");
+        assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn throttling_is_recognised_after_normalisation() {
+        let error = checked(r#"{"errcode":88,"sub_code":"90018"}"#).unwrap_err();
+        assert!(is_throttled(&error));
+        assert!(!is_throttled(&checked(r#"{"errcode":-1}"#).unwrap_err()));
+    }
+}
