@@ -164,6 +164,22 @@ async fn tokens_are_reused_until_revoked_and_then_refused() {
         .await
         .unwrap();
     assert_eq!(again["access_token"], client.token.as_str());
+    let new_api: Value = client
+        .http
+        .post(format!("{}/v1.0/oauth2/accessToken", client.base))
+        .json(&json!({"appKey": "ding-emulated-app", "appSecret": "emulated-secret"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        new_api["accessToken"],
+        client.token.as_str(),
+        "one token for both hosts"
+    );
+    assert_eq!(new_api["expireIn"], 7200);
     dingtalk.expire_tokens();
     let refused = client
         .post("/topapi/v2/department/listsub", json!({"dept_id": 2}))

@@ -223,6 +223,7 @@ fn page<T>(
         Some(Quirk::HasMoreWithoutCursor) => (true, None),
         Some(Quirk::CursorBackwards) if request.cursor == 0 => (true, Some(request.size)),
         Some(Quirk::CursorBackwards) => (true, Some(0)),
+        Some(Quirk::EndlessPages) => (true, Some(request.cursor.saturating_add(request.size))),
         _ if end < total => (true, Some(end)),
         _ => (false, None),
     };

@@ -83,6 +83,9 @@ pub enum Quirk {
     /// `user/list`, `user/listsimple`: the first page says `has_more: true`, later pages point
     /// `next_cursor` back to 0.
     CursorBackwards,
+    /// `user/list`, `user/listsimple`: `has_more: true` on every page, the cursor moving on past the
+    /// end (empty pages without end).
+    EndlessPages,
     /// Old-API success answers lack `errcode`.
     MissingErrcode,
     /// Old-API success answers lack `result`.
