@@ -366,6 +366,26 @@ async fn nested_grants_are_walked_once() {
     assert_eq!(stats.calls[DEPARTMENT_GET], 1);
 }
 
+/// A granted department that no longer exists (60003) is left out; the rest is pulled.
+#[tokio::test]
+async fn a_deleted_granted_department_is_left_out() {
+    let org = Org {
+        scope: Scope {
+            departments: vec![99, 4],
+            users: Vec::new(),
+        },
+        ..org_with(2)
+    };
+    let dingtalk = start(org).await;
+    let directory = dingtalk_puller(&dingtalk, |_| {})
+        .pull()
+        .await
+        .unwrap()
+        .directory;
+    assert_eq!(keys(&directory), ["frozen", "lin", "p001", "p002"]);
+    assert_eq!(dingtalk.calls(LISTSUB), 3, "99, 4 and 5");
+}
+
 /// People who leave between pulls disappear; people added appear; the same puller reuses its token.
 #[tokio::test]
 async fn a_second_pull_sees_changes_and_reuses_the_token() {

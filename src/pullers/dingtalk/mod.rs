@@ -52,11 +52,13 @@ pub struct DingtalkPuller {
     concurrency: usize,
 }
 
-/// Whether an error says the department cannot be read any more (deleted or out of scope); the
-/// notes say to treat it as not visible rather than fail.
-fn department_unreadable(error: &PullError) -> bool {
+/// Whether an error says a department cannot be read any more, which the notes say to treat as
+/// not visible rather than fail: deleted, or (met during the walk) out of scope. A granted top
+/// department out of scope contradicts `auth/scopes`; skipping it would pass off a shrunken pull
+/// as complete, so that stays an error.
+fn department_unreadable(error: &PullError, granted: bool) -> bool {
     matches!(error, PullError::Api { code, .. }
-        if *code == DEPARTMENT_OUT_OF_SCOPE || DEPARTMENT_GONE.contains(code))
+        if DEPARTMENT_GONE.contains(code) || (!granted && *code == DEPARTMENT_OUT_OF_SCOPE))
 }
 
 fn user_unreadable(error: &PullError) -> bool {
@@ -82,7 +84,11 @@ impl DingtalkPuller {
     }
 
     /// Direct children of one department; `None` when it cannot be read any more.
-    async fn children(&self, dept_id: i64) -> Result<Option<Vec<wire::Department>>, PullError> {
+    async fn children(
+        &self,
+        dept_id: i64,
+        granted: bool,
+    ) -> Result<Option<Vec<wire::Department>>, PullError> {
         let body = json!({ "dept_id": dept_id, "language": "zh_CN" });
         match self
             .client
@@ -90,7 +96,7 @@ impl DingtalkPuller {
             .await
         {
             Ok(answer) => Ok(Some(answer.result)),
-            Err(e) if department_unreadable(&e) => {
+            Err(e) if department_unreadable(&e, granted) => {
                 warn!(dept_id, error = %e, "A DingTalk department cannot be read; leaving it out.");
                 Ok(None)
             }
@@ -112,7 +118,10 @@ impl DingtalkPuller {
         let mut walked = Vec::new();
         while !level.is_empty() {
             let answers: Vec<(i64, Option<Vec<wire::Department>>)> = stream::iter(level)
-                .map(|id| async move { Ok::<_, PullError>((id, self.children(id).await?)) })
+                .map(|id| async move {
+                    let children = self.children(id, tops.contains(&id)).await?;
+                    Ok::<_, PullError>((id, children))
+                })
                 .buffered(self.concurrency)
                 .try_collect()
                 .await?;
@@ -146,6 +155,7 @@ impl DingtalkPuller {
         Ok((departments, walked))
     }
 
+    /// A granted top department itself (only ever called for those).
     async fn department(&self, dept_id: i64) -> Result<Option<wire::Department>, PullError> {
         let body = json!({ "dept_id": dept_id, "language": "zh_CN" });
         match self
@@ -154,7 +164,7 @@ impl DingtalkPuller {
             .await
         {
             Ok(answer) => Ok(Some(answer.result)),
-            Err(e) if department_unreadable(&e) => {
+            Err(e) if department_unreadable(&e, true) => {
                 warn!(dept_id, error = %e, "A DingTalk department cannot be read; leaving it out.");
                 Ok(None)
             }
@@ -164,7 +174,7 @@ impl DingtalkPuller {
 
     /// All direct members of one department, page by page. A cursor that does not move forward,
     /// or `has_more` without a cursor, is an error: never a loop, never a silently short list.
-    async fn members(&self, dept_id: i64) -> Result<(i64, Vec<Record>), PullError> {
+    async fn members(&self, dept_id: i64, granted: bool) -> Result<(i64, Vec<Record>), PullError> {
         let mut cursor: i64 = 0;
         let mut records = Vec::new();
         let mut empty_pages = 0;
@@ -181,7 +191,7 @@ impl DingtalkPuller {
                 .await
             {
                 Ok(answer) => answer.result,
-                Err(e) if department_unreadable(&e) => {
+                Err(e) if department_unreadable(&e, granted) => {
                     warn!(dept_id, error = %e, "A DingTalk department's members cannot be read; leaving them out.");
                     return Ok((dept_id, Vec::new()));
                 }
@@ -269,7 +279,7 @@ impl Puller for DingtalkPuller {
         // With a partial scope the root answers 50004: start from what was granted.
         let (departments, walked) = self.departments(&scope.authed_dept).await?;
         let members: Vec<(i64, Vec<Record>)> = stream::iter(walked)
-            .map(|id| self.members(id))
+            .map(|id| self.members(id, scope.authed_dept.contains(&id)))
             .buffered(self.concurrency)
             .try_collect()
             .await?;
@@ -300,5 +310,50 @@ impl Puller for DingtalkPuller {
             "Pulled the DingTalk directory."
         );
         Ok(Pulled { directory, stats })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: i64) -> PullError {
+        PullError::Api {
+            platform: Platform::Dingtalk,
+            endpoint: DEPARTMENT_LISTSUB.into(),
+            code,
+            message: String::new(),
+            retryable: false,
+        }
+    }
+
+    #[test]
+    fn only_departments_met_on_the_walk_may_be_out_of_scope() {
+        assert!(department_unreadable(&api(50004), false));
+        assert!(!department_unreadable(&api(50004), true), "granted");
+        assert!(department_unreadable(&api(60003), true), "deleted");
+        assert!(department_unreadable(&api(40009), false));
+        assert!(!department_unreadable(&api(-1), false));
+        assert!(user_unreadable(&api(60121)) && user_unreadable(&api(50002)));
+        assert!(!user_unreadable(&api(90018)));
+    }
+
+    #[test]
+    fn people_are_read_once_when_their_items_lack_a_manager_or_they_are_granted_alone() {
+        let item = |json: serde_json::Value| Record::parse(json);
+        let members = vec![
+            (
+                2,
+                vec![
+                    item(serde_json::json!({"userid": "a"})),
+                    item(serde_json::json!({"userid": "b", "manager_userid": "a"})),
+                    item(serde_json::json!({"userid": "c", "manager_userid": null})),
+                    item(serde_json::json!({"userid": "d", "dept_id_list": {}})),
+                ],
+            ),
+            (3, vec![item(serde_json::json!({"userid": "a"}))]),
+        ];
+        let granted = ["b".to_owned(), "solo".to_owned(), " ".to_owned()];
+        assert_eq!(to_read(&members, &granted), ["a", "solo"]);
     }
 }
