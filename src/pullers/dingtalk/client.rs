@@ -8,6 +8,8 @@ use crate::pullers::Platform;
 use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
 use backon::Retryable;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{debug, instrument, warn};
 
@@ -24,6 +26,8 @@ pub(super) struct DingtalkClient {
     secret: Secret,
     tokens: TokenCache,
     limiter: RateLimiter,
+    /// One turn at a time per endpoint in the limiter (see [`DingtalkClient::pace`]).
+    gates: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<()>>>>,
     /// The shortest wait after a QPS refusal: one window of the configured limits, which the notes
     /// say clears it ("sleep ≥ 1 s").
     qps_pause: Duration,
@@ -70,6 +74,7 @@ impl DingtalkClient {
         Ok(DingtalkClient {
             http: http::client(config.timeout.0)?,
             limiter: RateLimiter::new(config.rate_limits.clone()),
+            gates: Mutex::new(HashMap::new()),
             config,
             secret,
             tokens: TokenCache::default(),
@@ -173,6 +178,21 @@ impl DingtalkClient {
             })
     }
 
+    /// Waits for the endpoint's next slot. Requests queue for the limiter one at a time: were
+    /// several to book slots ahead and sleep, a stall of the process (a busy host) would wake them
+    /// together, and DingTalk's fixed 1 s window counts arrivals, not bookings.
+    async fn pace(&self, endpoint: &'static str) {
+        let gate = self
+            .gates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint)
+            .or_default()
+            .clone();
+        let _turn = gate.lock().await;
+        self.limiter.acquire(endpoint).await;
+    }
+
     /// One HTTP request and the envelope check. The token and the secret travel as query
     /// parameters, so neither the URL nor reqwest's errors (which embed it) are ever logged.
     async fn send<T: DeserializeOwned>(
@@ -190,7 +210,7 @@ impl DingtalkClient {
             Method::Post(body) => self.http.post(url).json(body),
         }
         .query(query);
-        self.limiter.acquire(endpoint).await;
+        self.pace(endpoint).await;
         self.calls.record(endpoint);
         let response = request
             .send()
