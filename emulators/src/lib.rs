@@ -5,6 +5,7 @@
 //! injects faults on demand. See `emulators/README.md` for the fixture format.
 
 pub mod bitrix24;
+pub mod dingtalk;
 pub mod faults;
 pub mod feishu;
 pub mod fixture;

@@ -1,6 +1,7 @@
 use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::Bitrix24SourceConfig;
+use crate::pullers::dingtalk::DingtalkSourceConfig;
 use crate::pullers::feishu::FeishuSourceConfig;
 use crate::pullers::wecom::WecomSourceConfig;
 use crate::pushers::scim::ScimTargetConfig;
@@ -97,6 +98,7 @@ pub enum SourceConfig {
     Wecom(WecomSourceConfig),
     Bitrix24(Bitrix24SourceConfig),
     Feishu(FeishuSourceConfig),
+    Dingtalk(DingtalkSourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -112,6 +114,7 @@ impl SourceConfig {
             SourceConfig::Wecom(s) => vec![&s.secret],
             SourceConfig::Feishu(s) => vec![&s.app_secret],
             SourceConfig::Bitrix24(s) => s.secret_refs(),
+            SourceConfig::Dingtalk(s) => vec![&s.app_secret],
         }
     }
 }
@@ -245,6 +248,9 @@ impl Config {
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
                 SourceConfig::Feishu(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Dingtalk(source) => source
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }

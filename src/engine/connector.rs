@@ -1,6 +1,7 @@
 use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::Bitrix24Puller;
+use crate::pullers::dingtalk::DingtalkPuller;
 use crate::pullers::feishu::FeishuPuller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
@@ -70,6 +71,15 @@ impl Connector {
                         source: e,
                     }
                 })?)
+            }
+            SourceConfig::Dingtalk(source) => {
+                let app_secret = source.app_secret.resolve().map_err(secret)?;
+                AnyPuller::Dingtalk(DingtalkPuller::new(source.clone(), app_secret).map_err(
+                    |e| BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    },
+                )?)
             }
         };
         let (pusher, concurrency) = match &config.target {

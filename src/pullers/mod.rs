@@ -1,6 +1,7 @@
 //! Pullers read one upstream IM platform into a [`Directory`]. They never write upstream.
 
 pub mod bitrix24;
+pub mod dingtalk;
 pub mod feishu;
 pub mod http;
 pub mod wecom;
@@ -21,6 +22,7 @@ pub enum Platform {
     Wecom,
     Bitrix24,
     Feishu,
+    Dingtalk,
 }
 
 impl fmt::Display for Platform {
@@ -29,6 +31,7 @@ impl fmt::Display for Platform {
             Platform::Wecom => "wecom",
             Platform::Bitrix24 => "bitrix24",
             Platform::Feishu => "feishu",
+            Platform::Dingtalk => "dingtalk",
         })
     }
 }
@@ -88,6 +91,7 @@ pub enum AnyPuller {
     Wecom(wecom::WecomPuller),
     Bitrix24(bitrix24::Bitrix24Puller),
     Feishu(feishu::FeishuPuller),
+    Dingtalk(dingtalk::DingtalkPuller),
 }
 
 impl Puller for AnyPuller {
@@ -96,6 +100,7 @@ impl Puller for AnyPuller {
             AnyPuller::Wecom(p) => p.platform(),
             AnyPuller::Bitrix24(p) => p.platform(),
             AnyPuller::Feishu(p) => p.platform(),
+            AnyPuller::Dingtalk(p) => p.platform(),
         }
     }
 
@@ -104,6 +109,7 @@ impl Puller for AnyPuller {
             AnyPuller::Wecom(p) => p.pull().await,
             AnyPuller::Bitrix24(p) => p.pull().await,
             AnyPuller::Feishu(p) => p.pull().await,
+            AnyPuller::Dingtalk(p) => p.pull().await,
         }
     }
 
@@ -112,6 +118,7 @@ impl Puller for AnyPuller {
             AnyPuller::Wecom(p) => p.drain_stats(),
             AnyPuller::Bitrix24(p) => p.drain_stats(),
             AnyPuller::Feishu(p) => p.drain_stats(),
+            AnyPuller::Dingtalk(p) => p.drain_stats(),
         }
     }
 }

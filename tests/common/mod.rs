@@ -11,6 +11,7 @@ use orgsync::pullers::AnyPuller;
 use orgsync::pullers::bitrix24::{
     Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets, Bitrix24SourceConfig,
 };
+use orgsync::pullers::dingtalk::{DingtalkPuller, DingtalkSourceConfig};
 use orgsync::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
@@ -96,6 +97,26 @@ pub fn feishu_puller(
     source.rate_limits = Vec::new();
     adjust(&mut source);
     FeishuPuller::new(source, Secret::new(config.app_secret.clone())).unwrap()
+}
+
+/// A DingTalk puller for `dingtalk` with quick retries and the default rate limits run as many
+/// times faster as the emulator runs its own; `tweak` adjusts the config further.
+pub fn dingtalk_puller(
+    dingtalk: &emulators::dingtalk::DingtalkHandle,
+    tweak: impl FnOnce(&mut DingtalkSourceConfig),
+) -> DingtalkPuller {
+    let config = dingtalk.config().clone();
+    let mut source = DingtalkSourceConfig::new(
+        config.app_key.clone(),
+        SecretRef::Env("UNUSED".into()),
+        dingtalk.base_url().parse().unwrap(),
+    );
+    source.retry = quick_retries();
+    for limit in &mut source.rate_limits {
+        limit.per = HumanDuration(limit.per.0.div_f64(config.rate_limit_speedup));
+    }
+    tweak(&mut source);
+    DingtalkPuller::new(source, Secret::new(config.app_secret)).unwrap()
 }
 
 pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {
