@@ -1,12 +1,17 @@
-use super::Exit;
+use super::{Exit, ReportArgs};
 use crate::config::{Config, SourceConfig, TargetConfig};
 use crate::engine::{Connector, Engine, RunError, RunMode};
-use crate::report::{self, Format, RunOutcome};
+use crate::report::{self, RunOutcome};
 use crate::snapshot::SledStore;
 use std::path::Path;
 use std::sync::Arc;
 
-pub(super) async fn sync(config_path: &Path, name: &str, mode: RunMode, format: Format) -> Exit {
+pub(super) async fn sync(
+    config_path: &Path,
+    name: &str,
+    mode: RunMode,
+    output: ReportArgs,
+) -> Exit {
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(e) => return fail(Exit::Config, e),
@@ -26,7 +31,10 @@ pub(super) async fn sync(config_path: &Path, name: &str, mode: RunMode, format: 
     let engine = Engine::new(store);
     match engine.run(&connector, mode).await {
         Ok(report) => {
-            print!("{}", report::render(&report, format));
+            print!(
+                "{}",
+                report::render_with(&report, output.format, &output.options())
+            );
             match report.outcome {
                 RunOutcome::Planned | RunOutcome::Applied => Exit::Ok,
                 _ => Exit::RunFailed,
