@@ -88,7 +88,8 @@ pub fn guard_line(r: &Report) -> Option<String> {
     let verdict = r.guard.as_ref()?;
     Some(match verdict {
         Verdict::Pass { removals } => {
-            format!("pass: {removals} deactivation(s) and deletion(s), within the limits")
+            let s = if *removals == 1 { "" } else { "s" };
+            format!("pass: {removals} removal{s} (deactivations and deletions), within the limits")
         }
         Verdict::Refused {
             reasons,
