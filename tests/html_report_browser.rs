@@ -185,7 +185,7 @@ async fn html_report_works_in_chromium() {
         big["kinds"][0]["count"],
         large_report.counts[&StepKind::Deactivate]
     );
-    assert_eq!(big["nextPage"], "201–400 of 100000 (page 2 of 500)");
+    assert_eq!(big["nextPage"], "201–400 of 100,000 (page 2 of 500)");
     let megabytes = large_html.len() as f64 / 1e6;
     eprintln!(
         "100 000-step HTML report: {megabytes:.1} MB, rendered in {render_time:?} (debug build), \

@@ -8,6 +8,7 @@
   const PAGE = 200;
   const NONE = '(none)';
   const $ = (id) => document.getElementById(id);
+  const num = (n) => n.toLocaleString('en-US');
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -53,10 +54,10 @@
   }
   const outcome = D.summary.find((row) => row[0] === 'Outcome');
   card(outcome[1].split(':')[0], 'outcome', outcome[2] ? 'bad' : null);
-  card(D.steps.length, 'steps');
+  card(num(D.steps.length), 'steps');
   const kindCards = new Map();
   for (const [kind, heading, count] of D.counts) {
-    const c = card(count, heading, 'kind');
+    const c = card(num(count), heading, 'kind');
     c.dataset.kind = kind;
     c.title = 'Show only ' + heading;
     c.addEventListener('click', () => {
@@ -65,8 +66,8 @@
     });
     kindCards.set(kind, c);
   }
-  card(D.skipped.length, 'manager links not synced', D.skipped.length ? 'bad' : null);
-  card(D.problems.length, 'upstream problems', D.problems.length ? 'bad' : null);
+  card(num(D.skipped.length), 'manager links not synced', D.skipped.length ? 'bad' : null);
+  card(num(D.problems.length), 'upstream problems', D.problems.length ? 'bad' : null);
 
   // ---- paging, shared by the three tables ----
   function pager(nav, total, page, go) {
@@ -81,7 +82,7 @@
     next.addEventListener('click', () => go(page + 1));
     const from = page * PAGE + 1;
     const to = Math.min(total, (page + 1) * PAGE);
-    nav.append(prev, el('span', 'muted', `${from}–${to} of ${total} (page ${page + 1} of ${pages})`), next);
+    nav.append(prev, el('span', 'muted', `${num(from)}–${num(to)} of ${num(total)} (page ${num(page + 1)} of ${num(pages)})`), next);
   }
 
   // ---- steps ----
@@ -89,7 +90,7 @@
   const outcomeSelect = $('outcome');
   const search = $('search');
   for (const [kind, heading, count] of D.counts) {
-    const o = el('option', null, `${heading} (${count})`);
+    const o = el('option', null, `${heading} (${num(count)})`);
     o.value = kind;
     kindSelect.append(o);
   }
@@ -168,8 +169,8 @@
     const count = $('match-count');
     count.dataset.count = String(matches.length);
     count.textContent = matches.length === D.steps.length
-      ? `(${D.steps.length})`
-      : `(${matches.length} of ${D.steps.length} match)`;
+      ? `(${num(D.steps.length)})`
+      : `(${num(matches.length)} of ${num(D.steps.length)} match)`;
     pager($('steps-pager'), matches.length, page, show);
   }
 
@@ -183,7 +184,7 @@
 
   // ---- skipped links and problems: built when their section is first opened ----
   function lazyTable(section, table, nav, countEl, rows, toCells) {
-    countEl.textContent = `(${rows.length})`;
+    countEl.textContent = `(${num(rows.length)})`;
     if (rows.length === 0) return;
     const draw = (p) => {
       const trs = rows.slice(p * PAGE, (p + 1) * PAGE).map((row) => {
