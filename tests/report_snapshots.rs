@@ -60,11 +60,29 @@ fn markdown_applied_limited() {
     ));
 }
 
+/// b drops the last four steps, moves zhou.ming to another manager, adds a reactivation and no
+/// longer skips one link: every section of a comparison.
 #[test]
 fn comparison() {
+    use orgsync::plan::Step;
     let mut b = applied_sample();
-    b.steps.truncate(5);
+    b.steps.truncate(6);
+    for s in &mut b.steps {
+        if let Step::SetManager { user, manager, .. } = &mut s.step
+            && user.as_str() == "zhou.ming"
+        {
+            *manager = "ceo".into();
+            s.manager_name = Some("陈总".into());
+        }
+    }
+    let mut returner = b.steps[2].clone();
+    returner.step = Step::Reactivate {
+        user: "returner".into(),
+    };
+    returner.name = Some("Re | Turner".into());
+    b.steps.push(returner);
     b.counts = orgsync::plan::counts(&b.steps.iter().map(|s| s.step.clone()).collect::<Vec<_>>());
+    b.skipped_links.remove(1);
     let c = compare(&sample(), &b);
     let options = RenderOptions::default();
     expect_file!["snapshots/compare.txt"].assert_eq(&render_comparison_text(&c, &options));

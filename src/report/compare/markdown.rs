@@ -2,7 +2,7 @@
 
 use super::{Comparison, RunRef, by_kind, summary};
 use crate::report::RenderOptions;
-use crate::report::markdown::{escape, write_steps};
+use crate::report::markdown::{escape, more, write_skipped, write_steps};
 use crate::report::view;
 use std::fmt::Write as _;
 
@@ -56,10 +56,7 @@ pub fn render_comparison_markdown(c: &Comparison, options: &RenderOptions) -> St
                 escape(&summary(b))
             );
         }
-        let left = view::left_out(c.changed.len(), options.limit);
-        if left > 0 {
-            let _ = writeln!(out, "\n*… and {left} more.*");
-        }
+        more(&mut out, view::left_out(c.changed.len(), options.limit));
     }
     for (title, links) in [
         (
@@ -75,20 +72,7 @@ pub fn render_comparison_markdown(c: &Comparison, options: &RenderOptions) -> St
             continue;
         }
         let _ = writeln!(out, "\n## {title} ({})\n", links.len());
-        out.push_str("| Person | Manager | Reason |\n|---|---|---|\n");
-        for s in links.iter().take(options.limit.unwrap_or(usize::MAX)) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} |",
-                escape(&view::person(s.user_name.as_deref(), &s.link.user)),
-                escape(&view::person(s.manager_name.as_deref(), &s.link.manager)),
-                escape(&s.explanation)
-            );
-        }
-        let left = view::left_out(links.len(), options.limit);
-        if left > 0 {
-            let _ = writeln!(out, "\n*… and {left} more.*");
-        }
+        write_skipped(&mut out, links, options);
     }
     out
 }

@@ -5,7 +5,7 @@ use crate::plan::StepKind;
 use crate::report::RenderOptions;
 use crate::report::StepReport;
 use crate::report::text::{
-    Cell, Style, Table, clean, more, paint, section, timestamp, write_steps,
+    Cell, Style, Table, clean, more, paint, section, timestamp, write_skipped, write_steps,
 };
 use crate::report::view;
 
@@ -94,16 +94,7 @@ pub fn render_comparison_text(c: &Comparison, options: &RenderOptions) -> String
             continue;
         }
         section(&mut out, &format!("{title} ({})", links.len()), color);
-        let mut table = Table::new(vec!["PERSON", "MANAGER", "REASON"]);
-        for s in links.iter().take(options.limit.unwrap_or(usize::MAX)) {
-            table.row(vec![
-                Cell::plain(view::person(s.user_name.as_deref(), &s.link.user)),
-                Cell::plain(view::person(s.manager_name.as_deref(), &s.link.manager)),
-                Cell::plain(&s.explanation),
-            ]);
-        }
-        table.write(&mut out, color);
-        more(&mut out, view::left_out(links.len(), options.limit));
+        write_skipped(&mut out, links, options);
     }
     out
 }

@@ -60,9 +60,18 @@
     const c = card(num(count), heading, 'kind');
     c.dataset.kind = kind;
     c.title = 'Show only ' + heading;
-    c.addEventListener('click', () => {
+    c.tabIndex = 0;
+    c.setAttribute('role', 'button');
+    const toggle = () => {
       kindSelect.value = kindSelect.value === kind ? '' : kind;
       update();
+    };
+    c.addEventListener('click', toggle);
+    c.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        toggle();
+      }
     });
     kindCards.set(kind, c);
   }

@@ -5,7 +5,7 @@ mod escape;
 
 pub(crate) use escape::escape;
 
-use super::{RenderOptions, Report, StepReport, view};
+use super::{RenderOptions, Report, SkippedLinkReport, StepReport, view};
 use crate::plan::{Step, StepKind};
 use std::fmt::Write as _;
 
@@ -64,20 +64,7 @@ pub(crate) fn render_markdown_with(r: &Report, options: &RenderOptions) -> Strin
             "\n## Manager links not synced ({})\n",
             r.skipped_links.len()
         );
-        out.push_str("| Person | Manager | Reason |\n|---|---|---|\n");
-        for s in r.skipped_links.iter().take(cap(options)) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} |",
-                escape(&view::person(s.user_name.as_deref(), &s.link.user)),
-                escape(&view::person(s.manager_name.as_deref(), &s.link.manager)),
-                escape(&s.explanation)
-            );
-        }
-        more(
-            &mut out,
-            view::left_out(r.skipped_links.len(), options.limit),
-        );
+        write_skipped(&mut out, &r.skipped_links, options);
     }
     if !r.problems.is_empty() {
         let _ = writeln!(
@@ -184,6 +171,25 @@ pub(crate) fn write_steps(
     more(out, view::left_out(steps.len(), options.limit));
 }
 
+/// Skipped manager links as a table, capped at the limit.
+pub(crate) fn write_skipped(
+    out: &mut String,
+    links: &[SkippedLinkReport],
+    options: &RenderOptions,
+) {
+    out.push_str("| Person | Manager | Reason |\n|---|---|---|\n");
+    for s in links.iter().take(cap(options)) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            escape(&view::person(s.user_name.as_deref(), &s.link.user)),
+            escape(&view::person(s.manager_name.as_deref(), &s.link.manager)),
+            escape(&s.explanation)
+        );
+    }
+    more(out, view::left_out(links.len(), options.limit));
+}
+
 /// An escaped value, or an italic "none" that no upstream string can imitate (it would be escaped).
 fn value(v: Option<&str>) -> String {
     v.map_or_else(|| "*(none)*".to_owned(), escape)
@@ -193,7 +199,7 @@ fn cap(options: &RenderOptions) -> usize {
     options.limit.unwrap_or(usize::MAX)
 }
 
-fn more(out: &mut String, left_out: usize) {
+pub(crate) fn more(out: &mut String, left_out: usize) {
     if left_out > 0 {
         let _ = writeln!(
             out,

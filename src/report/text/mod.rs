@@ -7,7 +7,7 @@ mod table;
 pub(crate) use style::{Style, paint};
 pub(crate) use table::{Cell, Table, clean};
 
-use super::{RenderOptions, Report, StepReport, view};
+use super::{RenderOptions, Report, SkippedLinkReport, StepReport, view};
 use crate::engine::StepOutcome;
 use crate::plan::{Step, StepKind};
 
@@ -29,10 +29,45 @@ pub fn render_text_limited(report: &Report, limit: Option<usize>) -> String {
 pub fn render_text_with(r: &Report, options: &RenderOptions) -> String {
     let color = options.color;
     let mut out = String::new();
-    line(
-        &mut out,
-        &paint(&clean(&view::title(r)), Style::Bold, color),
-    );
+    write_summary(&mut out, r, color);
+
+    let total = view::total_steps(r);
+    out.push('\n');
+    let plan = format!("Plan: {total} step{}", if total == 1 { "" } else { "s" });
+    line(&mut out, &paint(&plan, Style::Bold, color));
+    for (kind, count) in r.counts.iter().filter(|(_, c)| **c > 0) {
+        line(&mut out, &format!("  {:<14} {count:>6}", kind.as_str()));
+    }
+
+    let with_results = view::show_results(r);
+    for kind in StepKind::ALL {
+        let steps: Vec<&StepReport> = view::steps_of(r, kind).collect();
+        if !steps.is_empty() {
+            let title = format!("{} ({})", view::heading(kind), steps.len());
+            section(&mut out, &title, color);
+            write_steps(&mut out, kind, &steps, with_results, options);
+        }
+    }
+
+    if !r.skipped_links.is_empty() {
+        let title = format!("Manager links not synced ({})", r.skipped_links.len());
+        section(&mut out, &title, color);
+        write_skipped(&mut out, &r.skipped_links, options);
+    }
+    if !r.problems.is_empty() {
+        let title = format!("Problems in the upstream data ({})", r.problems.len());
+        section(&mut out, &title, color);
+        for p in r.problems.iter().take(cap(options)) {
+            line(&mut out, &format!("  {}", clean(&p.message)));
+        }
+        more(&mut out, view::left_out(r.problems.len(), options.limit));
+    }
+    out
+}
+
+/// The title, then one labelled line each for the run, its timing, outcome, pull and guard.
+fn write_summary(out: &mut String, r: &Report, color: bool) {
+    line(out, &paint(&clean(&view::title(r)), Style::Bold, color));
     let mut summary = vec![
         ("Run", r.run_id.clone(), Style::Plain),
         ("Mode", r.mode.to_string(), Style::Plain),
@@ -40,102 +75,48 @@ pub fn render_text_with(r: &Report, options: &RenderOptions) -> String {
     ];
     if let Some(end) = r.finished_at {
         let secs = end.duration_since(r.started_at).as_secs_f64();
-        summary.push((
-            "Finished",
-            format!("{} ({secs:.1} s)", timestamp(end)),
-            Style::Plain,
-        ));
+        let finished = format!("{} ({secs:.1} s)", timestamp(end));
+        summary.push(("Finished", finished, Style::Plain));
     }
-    let outcome_style = if view::outcome_is_bad(r) {
-        Style::Red
-    } else {
-        Style::Plain
-    };
-    summary.push(("Outcome", view::outcome_line(r), outcome_style));
+    let bad = |yes: bool| if yes { Style::Red } else { Style::Plain };
+    summary.push((
+        "Outcome",
+        view::outcome_line(r),
+        bad(view::outcome_is_bad(r)),
+    ));
     if let Some(pull) = &r.pull {
         summary.push(("Pulled", view::pull_line(pull), Style::Plain));
     }
     if let Some(guard) = view::guard_line(r) {
         let refused = r.guard.as_ref().is_some_and(|g| g.is_refused());
-        summary.push((
-            "Guard",
-            guard,
-            if refused { Style::Red } else { Style::Plain },
-        ));
+        summary.push(("Guard", guard, bad(refused)));
     }
     for (label, value, style) in summary {
-        line(
-            &mut out,
-            &format!("{label:<9} {}", paint(&clean(&value), style, color)),
-        );
+        let value = paint(&clean(&value), style, color);
+        line(out, &format!("{label:<9} {value}"));
     }
+}
 
-    let total = view::total_steps(r);
-    out.push('\n');
-    line(
-        &mut out,
-        &paint(
-            &format!("Plan: {total} step{}", if total == 1 { "" } else { "s" }),
-            Style::Bold,
-            color,
-        ),
-    );
-    for (kind, count) in &r.counts {
-        if *count > 0 {
-            line(&mut out, &format!("  {:<14} {count:>6}", kind.as_str()));
-        }
+/// Skipped manager links as a table, capped at the limit.
+pub(crate) fn write_skipped(
+    out: &mut String,
+    links: &[SkippedLinkReport],
+    options: &RenderOptions,
+) {
+    let mut table = Table::new(vec!["PERSON", "MANAGER", "REASON"]);
+    for s in links.iter().take(cap(options)) {
+        table.row(vec![
+            Cell::plain(view::person(s.user_name.as_deref(), &s.link.user)),
+            Cell::plain(view::person(s.manager_name.as_deref(), &s.link.manager)),
+            Cell::plain(&s.explanation),
+        ]);
     }
+    table.write(out, options.color);
+    more(out, view::left_out(links.len(), options.limit));
+}
 
-    let with_results = view::show_results(r);
-    for kind in StepKind::ALL {
-        let steps: Vec<&StepReport> = view::steps_of(r, kind).collect();
-        if steps.is_empty() {
-            continue;
-        }
-        section(
-            &mut out,
-            &format!("{} ({})", view::heading(kind), steps.len()),
-            color,
-        );
-        write_steps(&mut out, kind, &steps, with_results, options);
-    }
-
-    if !r.skipped_links.is_empty() {
-        section(
-            &mut out,
-            &format!("Manager links not synced ({})", r.skipped_links.len()),
-            color,
-        );
-        let mut table = Table::new(vec!["PERSON", "MANAGER", "REASON"]);
-        for s in r
-            .skipped_links
-            .iter()
-            .take(options.limit.unwrap_or(usize::MAX))
-        {
-            table.row(vec![
-                Cell::plain(view::person(s.user_name.as_deref(), &s.link.user)),
-                Cell::plain(view::person(s.manager_name.as_deref(), &s.link.manager)),
-                Cell::plain(&s.explanation),
-            ]);
-        }
-        table.write(&mut out, color);
-        more(
-            &mut out,
-            view::left_out(r.skipped_links.len(), options.limit),
-        );
-    }
-    if !r.problems.is_empty() {
-        section(
-            &mut out,
-            &format!("Problems in the upstream data ({})", r.problems.len()),
-            color,
-        );
-        for p in r.problems.iter().take(options.limit.unwrap_or(usize::MAX)) {
-            line(&mut out, &format!("  {}", clean(&p.message)));
-        }
-        more(&mut out, view::left_out(r.problems.len(), options.limit));
-    }
-    out
+fn cap(options: &RenderOptions) -> usize {
+    options.limit.unwrap_or(usize::MAX)
 }
 
 /// One kind's steps as a table whose columns suit the kind, capped at the limit.
@@ -158,7 +139,7 @@ pub(crate) fn write_steps(
         headers.push("RESULT");
     }
     let mut table = Table::new(headers);
-    for s in steps.iter().take(options.limit.unwrap_or(usize::MAX)) {
+    for s in steps.iter().take(cap(options)) {
         let name = Cell::plain(s.name.as_deref().unwrap_or(""));
         let user = Cell::plain(s.step.user().as_str());
         let mut rows: Vec<Vec<Cell>> = match &s.step {
