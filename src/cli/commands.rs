@@ -1,4 +1,4 @@
-use super::Exit;
+use super::{Exit, ReportArgs};
 use crate::config::Config;
 use crate::engine::{
     Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
@@ -31,7 +31,7 @@ fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
 
 pub(super) struct SyncArgs {
     pub options: RunOptions,
-    pub format: Format,
+    pub output: ReportArgs,
 }
 
 pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit {
@@ -41,7 +41,7 @@ pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit
     };
     finish(
         opened.engine.run(&opened.connector, args.options).await,
-        args.format,
+        args.output,
     )
 }
 
@@ -50,7 +50,7 @@ pub(super) async fn diff_and_save(
     name: &str,
     baseline: Baseline,
     save: &Path,
-    format: Format,
+    output: ReportArgs,
 ) -> Exit {
     let opened = match open(config_path, name) {
         Ok(opened) => opened,
@@ -62,7 +62,7 @@ pub(super) async fn diff_and_save(
         .await
     {
         Ok(Ok(saved)) => saved,
-        Ok(Err(report)) => return finish(Ok(report), format),
+        Ok(Err(report)) => return finish(Ok(report), output),
         Err(e) => return run_error(e),
     };
     let json = match serde_json::to_vec_pretty(&saved) {
@@ -81,14 +81,14 @@ pub(super) async fn diff_and_save(
         save.display(),
         save.display()
     );
-    finish(Ok(saved.report), format)
+    finish(Ok(saved.report), output)
 }
 
 pub(super) async fn apply(
     config_path: &Path,
     plan_path: &Path,
     approval: Approval,
-    format: Format,
+    output: ReportArgs,
 ) -> Exit {
     let saved: SavedPlan = match std::fs::read(plan_path)
         .map_err(|e| e.to_string())
@@ -114,7 +114,7 @@ pub(super) async fn apply(
             .engine
             .apply_saved(&opened.connector, saved, approval)
             .await,
-        format,
+        output,
     )
 }
 
@@ -134,15 +134,24 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
             }
             Exit::Ok
         }
-        Ok(Err(report)) => finish(Ok(report), Format::Text),
+        Ok(Err(report)) => finish(
+            Ok(report),
+            ReportArgs {
+                format: Format::Text,
+                limit: None,
+            },
+        ),
         Err(e) => run_error(e),
     }
 }
 
-fn finish(result: Result<Report, RunError>, format: Format) -> Exit {
+fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
     match result {
         Ok(report) => {
-            print!("{}", report::render(&report, format));
+            print!(
+                "{}",
+                report::render_with(&report, output.format, &output.options())
+            );
             match report.outcome {
                 RunOutcome::Planned | RunOutcome::Applied => Exit::Ok,
                 RunOutcome::Refused { .. } => Exit::Refused,

@@ -7,7 +7,7 @@ mod exit;
 pub use exit::Exit;
 
 use crate::engine::RunMode;
-use crate::report::Format;
+use crate::report::{Format, RenderOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -49,8 +49,8 @@ pub enum Command {
         /// Apply this run's plan even if the deletion guard refuses it (never an empty pull).
         #[arg(long)]
         allow_deletions: bool,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: ReportArgs,
     },
     /// Print what a sync would do (a dry-run report) without writing anything.
     Diff {
@@ -61,8 +61,8 @@ pub enum Command {
         /// Also save the plan to this file, for `orgsync apply`.
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: ReportArgs,
     },
     /// Apply a plan saved by `orgsync diff --save`, exactly, if nothing was applied since.
     Apply {
@@ -70,8 +70,8 @@ pub enum Command {
         /// Approve the removals the deletion guard held back in that plan.
         #[arg(long)]
         allow_deletions: bool,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: ReportArgs,
     },
     /// Explain from a fresh pull why one person is synced the way they are.
     Explain { connector: String, user: String },
@@ -86,6 +86,40 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+}
+
+/// How to print a report; shared by every command that prints one.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ReportArgs {
+    /// text for a terminal, json for machines, markdown for tickets and e-mail, html for a
+    /// self-contained page (`> report.html`).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Show at most N rows per section of a text or Markdown report, and how many were left out.
+    /// JSON and HTML always hold everything.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+impl ReportArgs {
+    pub fn options(&self) -> RenderOptions {
+        RenderOptions {
+            limit: self.limit,
+            color: self.format == Format::Text && stdout_wants_color(),
+        }
+    }
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set to anything (no-color.org).
+pub(crate) fn stdout_wants_color() -> bool {
+    wants_color(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn wants_color(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 impl Cli {
@@ -105,7 +139,7 @@ pub async fn run(cli: Cli) -> Exit {
             dry_run,
             full,
             allow_deletions,
-            format,
+            output,
         } => {
             let mode = if dry_run {
                 RunMode::DryRun
@@ -116,7 +150,7 @@ pub async fn run(cli: Cli) -> Exit {
             commands::sync(
                 &cli.config,
                 &connector,
-                commands::SyncArgs { options, format },
+                commands::SyncArgs { options, output },
             )
             .await
         }
@@ -124,13 +158,13 @@ pub async fn run(cli: Cli) -> Exit {
             connector,
             full,
             save: None,
-            format,
+            output,
         } => {
             let options = commands::options(RunMode::DryRun, full, false);
             commands::sync(
                 &cli.config,
                 &connector,
-                commands::SyncArgs { options, format },
+                commands::SyncArgs { options, output },
             )
             .await
         }
@@ -138,23 +172,65 @@ pub async fn run(cli: Cli) -> Exit {
             connector,
             full,
             save: Some(path),
-            format,
+            output,
         } => {
             let baseline = commands::options(RunMode::DryRun, full, false).baseline;
-            commands::diff_and_save(&cli.config, &connector, baseline, &path, format).await
+            commands::diff_and_save(&cli.config, &connector, baseline, &path, output).await
         }
         Command::Apply {
             plan,
             allow_deletions,
-            format,
+            output,
         } => {
             let approval = commands::options(RunMode::Apply, false, allow_deletions).approval;
-            commands::apply(&cli.config, &plan, approval, format).await
+            commands::apply(&cli.config, &plan, approval, output).await
         }
         Command::Explain { connector, user } => {
             commands::explain(&cli.config, &connector, &user).await
         }
         Command::CheckConfig => commands::check_config(&cli.config),
         Command::Demo { people, seed } => demo::run(people, seed).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(wants_color(true, None));
+        assert!(wants_color(true, Some("".as_ref())));
+        assert!(!wants_color(true, Some("1".as_ref())));
+        assert!(!wants_color(false, None));
+    }
+
+    #[test]
+    fn format_and_limit_on_diff_and_sync() {
+        let cli = Cli::try_parse_from(["orgsync", "diff", "hq", "--format", "html"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Diff {
+                output: ReportArgs {
+                    format: Format::Html,
+                    limit: None
+                },
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from([
+            "orgsync", "sync", "hq", "--format", "markdown", "--limit", "5",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Sync {
+                output: ReportArgs {
+                    format: Format::Markdown,
+                    limit: Some(5)
+                },
+                ..
+            }
+        ));
     }
 }

@@ -324,6 +324,8 @@ impl StepReport {
         StepReport {
             step,
             name,
+            manager_name: None,
+            previous_manager_name: None,
             outcome: StepOutcome::Planned,
         }
     }

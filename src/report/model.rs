@@ -25,7 +25,7 @@ pub struct Report {
     pub outcome: RunOutcome,
     pub pull: Option<PullSummary>,
     /// Upstream errors met by a pull that failed, by code (a successful pull reports its own).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub pull_errors: BTreeMap<String, u64>,
     /// The deletion guard's verdict on the plan.
     pub guard: Option<plan::Verdict>,
@@ -88,6 +88,14 @@ pub struct StepReport {
     pub step: Step,
     /// The person's display name, for people reading the report.
     pub name: Option<String>,
+    /// set_manager: the new manager's display name, so a report can say "A: old manager → new
+    /// manager" without a lookup. Absent on other kinds and when the name is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_name: Option<String>,
+    /// set_manager and clear_manager: the previous manager's display name, when there was one and
+    /// its name is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_manager_name: Option<String>,
     pub outcome: StepOutcome,
 }
 
@@ -96,6 +104,12 @@ pub struct SkippedLinkReport {
     #[serde(flatten)]
     pub link: SkippedLink,
     pub explanation: String,
+    /// Display names of the person and of the manager, when known (a manager outside the scope
+    /// was never pulled, so often has none).
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub manager_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,13 +183,27 @@ impl Report {
         self.steps = plan
             .steps
             .iter()
-            .map(|s| StepReport::planned(s.clone(), name(s.user())))
+            .map(|s| {
+                let mut report = StepReport::planned(s.clone(), name(s.user()));
+                let (manager, previous) = match s {
+                    Step::SetManager {
+                        manager, previous, ..
+                    } => (Some(manager), previous.as_ref()),
+                    Step::ClearManager { previous, .. } => (None, Some(previous)),
+                    _ => (None, None),
+                };
+                report.manager_name = manager.and_then(name);
+                report.previous_manager_name = previous.and_then(name);
+                report
+            })
             .collect();
         self.skipped_links = plan
             .skipped_links
             .iter()
             .map(|l| SkippedLinkReport {
                 explanation: l.reason.to_string(),
+                user_name: name(&l.user),
+                manager_name: name(&l.manager),
                 link: l.clone(),
             })
             .collect();
