@@ -77,8 +77,11 @@ pub enum Command {
     Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
     CheckConfig,
-    /// Sync an emulated WeCom org into an emulated SCIM app, all on loopback: no set-up needed.
+    /// Sync an emulated org into an emulated SCIM app, all on loopback: no set-up needed.
     Demo {
+        /// The emulated upstream platform.
+        #[arg(long, value_enum, default_value_t = crate::pullers::Platform::Wecom)]
+        upstream: crate::pullers::Platform,
         /// People in the generated org.
         #[arg(long, default_value_t = 200)]
         people: usize,
@@ -189,7 +192,11 @@ pub async fn run(cli: Cli) -> Exit {
             commands::explain(&cli.config, &connector, &user).await
         }
         Command::CheckConfig => commands::check_config(&cli.config),
-        Command::Demo { people, seed } => demo::run(people, seed).await,
+        Command::Demo {
+            upstream,
+            people,
+            seed,
+        } => demo::run(upstream, people, seed).await,
     }
 }
 
