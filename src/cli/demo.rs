@@ -118,8 +118,16 @@ impl Upstream {
 /// Lines shown per report section; the demo org is large enough to flood a terminal otherwise.
 const SECTION_LIMIT: usize = 8;
 
-pub(super) async fn run(upstream: Platform, people: usize, seed: u64) -> Exit {
-    match demo(upstream, people, seed).await {
+/// What the demo runs on, and where it also writes the dry run's report.
+pub(super) struct DemoArgs {
+    pub upstream: Platform,
+    pub people: usize,
+    pub seed: u64,
+    pub html: Option<std::path::PathBuf>,
+}
+
+pub(super) async fn run(args: DemoArgs) -> Exit {
+    match demo(args).await {
         Ok(exit) => exit,
         Err(error) => {
             eprintln!("error: the demo could not run: {error:#}");
@@ -128,11 +136,13 @@ pub(super) async fn run(upstream: Platform, people: usize, seed: u64) -> Exit {
     }
 }
 
-async fn demo(
-    platform: Platform,
-    people: usize,
-    seed: u64,
-) -> Result<Exit, Box<dyn std::error::Error>> {
+async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
+    let DemoArgs {
+        upstream: platform,
+        people,
+        seed,
+        html,
+    } = args;
     let org = generate(&GeneratorConfig {
         people,
         departments: (people / 10).clamp(1, 2000),
@@ -166,6 +176,14 @@ async fn demo(
     print!("{}", render_text_with(&dry, &options));
     if scim.users().is_empty() {
         println!("\nThe SCIM app is still empty: the dry run wrote nothing.");
+    }
+    if let Some(path) = &html {
+        std::fs::write(path, crate::report::render_html(&dry))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!(
+            "The dry run's report, as one page to open in a browser: {}",
+            path.display()
+        );
     }
 
     section("2. Sync: apply the plan");

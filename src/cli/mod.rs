@@ -88,6 +88,9 @@ pub enum Command {
         /// Seed of the org generator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Also write the dry run's report to this file as a self-contained HTML page.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
 }
 
@@ -196,7 +199,16 @@ pub async fn run(cli: Cli) -> Exit {
             upstream,
             people,
             seed,
-        } => demo::run(upstream, people, seed).await,
+            html,
+        } => {
+            demo::run(demo::DemoArgs {
+                upstream,
+                people,
+                seed,
+                html,
+            })
+            .await
+        }
     }
 }
 
