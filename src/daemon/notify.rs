@@ -41,7 +41,12 @@ impl Notifier {
     /// systemd not listening must not stop a sync.
     pub fn notify(&self, state: &str) {
         let Some(addr) = &self.socket else { return };
-        let sent = UnixDatagram::unbound().and_then(|socket| match addr {
+        // Non-blocking: a full queue drops the message rather than stalling the runtime.
+        let sent = UnixDatagram::unbound().and_then(|socket| {
+            socket.set_nonblocking(true)?;
+            Ok(socket)
+        });
+        let sent = sent.and_then(|socket| match addr {
             NotifyAddr::Path(path) => socket.send_to(state.as_bytes(), path),
             NotifyAddr::Abstract(name) => {
                 use std::os::linux::net::SocketAddrExt;
