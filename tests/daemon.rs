@@ -58,16 +58,16 @@ keep = 3
         socket = s.socket().display(),
         tcp = s.tcp,
         dir = s.dir.path().display(),
-        hq = connector_text(s, "hq"),
+        hq = connector_text(s, "hq", "0 0 3 * * *"),
     )
 }
 
-/// A connector on the emulators, scheduled daily at 03:00 (never during a test).
-fn connector_text(s: &Setup, name: &str) -> String {
+/// A connector on the emulators with this cron schedule.
+fn connector_text(s: &Setup, name: &str, schedule: &str) -> String {
     format!(
         r#"
 [connectors.{name}]
-schedule = "0 0 3 * * *"
+schedule = "{schedule}"
 jitter = "1m"
 
 [connectors.{name}.source]
@@ -316,11 +316,13 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     // "sync now" through the CLI, which finds the daemon and follows the run to its report.
     let synced = cli(&s, &["sync", "hq", "--wait", "--format", "json"]);
     assert!(synced.status.success(), "{}", text(&synced));
+    let progress = String::from_utf8_lossy(&synced.stderr);
     assert!(
-        text(&synced).contains("started by the orgsync daemon"),
-        "{}",
-        text(&synced)
+        progress.contains("started by the orgsync daemon"),
+        "{progress}"
     );
+    // Not a terminal: plain progress lines, ending with the finished one.
+    assert!(progress.contains("finished: 12/12 steps"), "{progress}");
     let report: serde_json::Value = serde_json::from_slice(&synced.stdout).unwrap();
     assert_eq!(report["outcome"]["state"], "applied");
     assert_eq!(report["counts"]["create"], 7);
@@ -523,7 +525,15 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     assert!(status.success(), "{status:?}\n{}", s.log());
     assert!(!s.socket().exists(), "the socket is removed on exit");
 
-    // Without the daemon, the history is read from the state directory.
+    // Without the daemon, sync runs in-process and keeps its report in the same history, which
+    // is then read from the state directory.
+    let local = cli(&s, &["sync", "hq", "--dry-run", "--format", "json"]);
+    assert!(local.status.success(), "{}", text(&local));
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
+    let listed = cli(&s, &["reports", "list", "hq", "--format", "json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["run_id"], local["run_id"]);
     let listed = cli(&s, &["reports", "list", "hq"]);
     assert!(listed.status.success(), "{}", text(&listed));
     assert_eq!(
@@ -553,7 +563,7 @@ async fn sighup_reloads_or_keeps_the_old_config_and_sigterm_stops_mid_run() {
     assert_eq!(code, 202);
 
     // A valid change: a second connector appears.
-    s.write_config(&connector_text(&s, "branch"));
+    s.write_config(&connector_text(&s, "branch", "0 0 4 * * *"));
     daemon.signal("HUP");
     daemon.wait_notify("Reloaded").await;
     let connectors = get_json(&http, "http://orgsync/connectors").await;
@@ -646,4 +656,31 @@ async fn bad_start_ups_exit_with_clear_errors() {
     std::fs::write(s.dir.path().join("state"), "a file, not a directory").unwrap();
     let out = cli(&s, &["run"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_runs_fire_with_jitter() {
+    let s = setup().await;
+    let config = config_text(&s, "")
+        .replace("0 0 3 * * *", "* * * * * *")
+        .replace(r#"jitter = "1m""#, r#"jitter = "300ms""#);
+    std::fs::write(&s.config, config).unwrap();
+    let mut daemon = Daemon::start(&s).await;
+    let http = unix_client(&s);
+    let started = Instant::now();
+    loop {
+        let runs = get_json(&http, "http://orgsync/runs?connector=hq").await;
+        if runs.as_array().unwrap().len() >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{runs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.scim.users().len(), 7, "scheduled runs apply");
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    assert_eq!(connectors[0]["jitter_ms"], 300);
+    assert!(connectors[0]["next_run"].is_string(), "{connectors}");
+    daemon.signal("INT");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", s.log());
 }

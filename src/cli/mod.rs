@@ -211,6 +211,12 @@ pub async fn run(cli: Cli) -> Exit {
             output,
         } => {
             let options = commands::options(RunMode::DryRun, full, false);
+            // A running daemon holds the state: it makes the dry run, and we wait for it.
+            if let Some(exit) =
+                service::sync_via_daemon(&cli.config, &connector, options, true, output).await
+            {
+                return exit;
+            }
             commands::sync(
                 &cli.config,
                 &connector,

@@ -88,7 +88,7 @@ impl RunView {
             state: RunState::Finished,
             progress: Progress {
                 stage: crate::engine::Stage::Finished,
-                done: 0,
+                done: summary.steps(),
                 total: summary.steps(),
             },
             outcome: Some(summary.outcome.clone()),
