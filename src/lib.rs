@@ -5,7 +5,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod engine;
+pub mod history;
 pub mod model;
 pub mod plan;
 pub mod pullers;

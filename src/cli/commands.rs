@@ -3,6 +3,7 @@ use crate::config::Config;
 use crate::engine::{
     Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
 };
+use crate::history::History;
 use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::SledStore;
@@ -13,6 +14,18 @@ use std::sync::Arc;
 struct Opened {
     connector: Connector,
     engine: Engine<SledStore>,
+    history: History,
+}
+
+impl Opened {
+    /// Keeps the run in the history; a failure to do so is worth a warning, not a failed run.
+    fn record(&self, result: &Result<Report, RunError>) {
+        if let Ok(report) = result
+            && let Err(e) = self.history.record(report)
+        {
+            tracing::warn!(error = %e, run_id = %report.run_id, "Cannot keep the report in the run history.");
+        }
+    }
 }
 
 fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
@@ -23,9 +36,12 @@ fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
     let connector =
         Connector::from_config(name, connector_config).map_err(|e| fail(Exit::Config, e))?;
     let store = SledStore::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    let history =
+        History::open(store.db(), config.history.keep).map_err(|e| fail(Exit::State, e))?;
     Ok(Opened {
         connector,
         engine: Engine::new(Arc::new(store)),
+        history,
     })
 }
 
@@ -39,10 +55,9 @@ pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    finish(
-        opened.engine.run(&opened.connector, args.options).await,
-        args.output,
-    )
+    let result = opened.engine.run(&opened.connector, args.options).await;
+    opened.record(&result);
+    finish(result, args.output)
 }
 
 pub(super) async fn diff_and_save(
@@ -109,13 +124,12 @@ pub(super) async fn apply(
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    finish(
-        opened
-            .engine
-            .apply_saved(&opened.connector, saved, approval)
-            .await,
-        output,
-    )
+    let result = opened
+        .engine
+        .apply_saved(&opened.connector, saved, approval)
+        .await;
+    opened.record(&result);
+    finish(result, output)
 }
 
 pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit {
@@ -152,16 +166,21 @@ fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
                 "{}",
                 report::render_with(&report, output.format, &output.options())
             );
-            match report.outcome {
-                RunOutcome::Planned | RunOutcome::Applied => Exit::Ok,
-                RunOutcome::Refused { .. } => Exit::Refused,
-                RunOutcome::Running
-                | RunOutcome::PartiallyApplied { .. }
-                | RunOutcome::Interrupted { .. }
-                | RunOutcome::Failed { .. } => Exit::RunFailed,
-            }
+            exit_of(&report.outcome)
         }
         Err(e) => run_error(e),
+    }
+}
+
+/// The exit code a run's outcome gives.
+pub(super) fn exit_of(outcome: &RunOutcome) -> Exit {
+    match outcome {
+        RunOutcome::Planned | RunOutcome::Applied => Exit::Ok,
+        RunOutcome::Refused { .. } => Exit::Refused,
+        RunOutcome::Running
+        | RunOutcome::PartiallyApplied { .. }
+        | RunOutcome::Interrupted { .. }
+        | RunOutcome::Failed { .. } => Exit::RunFailed,
     }
 }
 

@@ -7,6 +7,8 @@ pub enum Exit {
     Ok = 0,
     /// The run failed or some steps failed; the report says which.
     RunFailed = 1,
+    /// The command line asks for something impossible (clap reports its own errors with 2 too).
+    Usage = 2,
     /// The configuration is invalid or a secret cannot be read.
     Config = 3,
     /// The state directory cannot be used (locked by another process, unreadable, corrupt).

@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod exit;
+mod service;
 
 pub use exit::Exit;
 
@@ -49,9 +50,24 @@ pub enum Command {
         /// Apply this run's plan even if the deletion guard refuses it (never an empty pull).
         #[arg(long)]
         allow_deletions: bool,
+        /// When the daemon runs the sync: follow its progress and print the report (without a
+        /// daemon, sync always runs in-process and prints the report).
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         output: ReportArgs,
     },
+    /// Run as a service: every connector on its schedule, the admin API, until SIGTERM.
+    Run,
+    /// Show each connector's schedule, next and last run (from the daemon, or the history).
+    Status {
+        /// text, or json for machines.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The run history: list runs, show one's report, compare two.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
     /// Print what a sync would do (a dry-run report) without writing anything.
     Diff {
         connector: String,
@@ -91,6 +107,34 @@ pub enum Command {
         /// Also write the dry run's report to this file as a self-contained HTML page.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Runs, newest first.
+    List {
+        /// Only this connector's runs.
+        connector: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// text, or json for machines.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// One run's report.
+    Show {
+        run: String,
+        #[command(flatten)]
+        output: ReportArgs,
+    },
+    /// What changed between two runs' plans (usually two dry runs): text, markdown or json.
+    Compare {
+        run_a: String,
+        run_b: String,
+        #[command(flatten)]
+        output: ReportArgs,
     },
 }
 
@@ -145,6 +189,7 @@ pub async fn run(cli: Cli) -> Exit {
             dry_run,
             full,
             allow_deletions,
+            wait,
             output,
         } => {
             let mode = if dry_run {
@@ -153,6 +198,11 @@ pub async fn run(cli: Cli) -> Exit {
                 RunMode::Apply
             };
             let options = commands::options(mode, full, allow_deletions);
+            if let Some(exit) =
+                service::sync_via_daemon(&cli.config, &connector, options, wait, output).await
+            {
+                return exit;
+            }
             commands::sync(
                 &cli.config,
                 &connector,
@@ -167,6 +217,12 @@ pub async fn run(cli: Cli) -> Exit {
             output,
         } => {
             let options = commands::options(RunMode::DryRun, full, false);
+            // A running daemon holds the state: it makes the dry run, and we wait for it.
+            if let Some(exit) =
+                service::sync_via_daemon(&cli.config, &connector, options, true, output).await
+            {
+                return exit;
+            }
             commands::sync(
                 &cli.config,
                 &connector,
@@ -195,6 +251,21 @@ pub async fn run(cli: Cli) -> Exit {
             commands::explain(&cli.config, &connector, &user).await
         }
         Command::CheckConfig => commands::check_config(&cli.config),
+        Command::Run => service::run(&cli.config).await,
+        Command::Status { format } => service::status(&cli.config, format).await,
+        Command::Reports(ReportsCommand::List {
+            connector,
+            limit,
+            format,
+        }) => service::list(&cli.config, connector.as_deref(), limit, format).await,
+        Command::Reports(ReportsCommand::Show { run, output }) => {
+            service::show(&cli.config, &run, output).await
+        }
+        Command::Reports(ReportsCommand::Compare {
+            run_a,
+            run_b,
+            output,
+        }) => service::compare(&cli.config, &run_a, &run_b, output).await,
         Command::Demo {
             upstream,
             people,

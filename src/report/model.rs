@@ -147,7 +147,7 @@ impl Report {
         let started_at = Timestamp::now();
         Report {
             schema_version: SCHEMA_VERSION,
-            run_id: run_id(connector, started_at),
+            run_id: new_run_id(connector, started_at),
             connector: connector.to_owned(),
             source: source.to_string(),
             target: target.to_string(),
@@ -220,7 +220,7 @@ impl Report {
     /// Turns a saved dry-run report into the report of a new run of the same plan.
     pub fn restart(&mut self, mode: RunMode) {
         self.started_at = Timestamp::now();
-        self.run_id = run_id(&self.connector, self.started_at);
+        self.run_id = new_run_id(&self.connector, self.started_at);
         self.mode = mode;
         self.finished_at = None;
         self.outcome = RunOutcome::Running;
@@ -233,7 +233,7 @@ impl Report {
 }
 
 /// Sortable and unique enough per connector: the start time to the microsecond.
-fn run_id(connector: &str, at: Timestamp) -> String {
+pub fn new_run_id(connector: &str, at: Timestamp) -> String {
     let micros = at.as_microsecond();
     format!(
         "{connector}-{}-{:06}",

@@ -1,0 +1,425 @@
+//! Commands that talk to the daemon, or stand in for it when none runs: `run`, `status`,
+//! `reports`, and `sync` through the daemon.
+
+use super::{Exit, ReportArgs};
+use crate::config::Config;
+use crate::daemon::client::{Client, ClientError};
+use crate::daemon::types::{RunState, RunView, SyncRequest};
+use crate::daemon::{self, DaemonError};
+use crate::engine::{Approval, Baseline, RunMode, RunOptions, Stage};
+use crate::history::{History, RunSummary};
+use crate::report::{self, Format, Report};
+use crate::snapshot::SledStore;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {error}");
+    exit
+}
+
+/// `orgsync run`: the daemon, until SIGTERM or SIGINT; SIGHUP reloads.
+pub(super) async fn run(config_path: &Path) -> Exit {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return fail(Exit::RunFailed, "cannot install signal handlers");
+    };
+    let (reload_tx, reload) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            if reload_tx.send(()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "Asked to stop."),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "Asked to stop."),
+        }
+    };
+    match daemon::run(config_path, shutdown, reload).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            let exit = match &e {
+                DaemonError::Config(_) | DaemonError::Build(_) | DaemonError::Token(_) => {
+                    Exit::Config
+                }
+                DaemonError::State(_) | DaemonError::History(_) | DaemonError::Listen(_) => {
+                    Exit::State
+                }
+                DaemonError::Scheduler(_) => Exit::RunFailed,
+            };
+            fail(exit, e)
+        }
+    }
+}
+
+/// The daemon of this configuration, if one answers on its socket.
+async fn daemon_of(config_path: &Path) -> Result<(Config, Option<Client>), Exit> {
+    let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
+    let client = Client::connect(&daemon::socket_of(&config)).await;
+    Ok((config, client))
+}
+
+/// `orgsync sync` when a daemon runs: hand the run over, optionally follow it to its report.
+/// `None`: there is no daemon; the caller runs in-process.
+pub(super) async fn sync_via_daemon(
+    config_path: &Path,
+    name: &str,
+    options: RunOptions,
+    wait: bool,
+    output: ReportArgs,
+) -> Option<Exit> {
+    let (_, client) = match daemon_of(config_path).await {
+        Ok(found) => found,
+        Err(_) => return None, // the in-process path reports the config error
+    };
+    let client = client?;
+    let request = SyncRequest {
+        mode: Some(match options.mode {
+            RunMode::Apply => daemon::types::ModeParam::Apply,
+            RunMode::DryRun => daemon::types::ModeParam::DryRun,
+        }),
+        full: options.baseline == Baseline::Target,
+        allow_deletions: options.approval == Approval::AllowDeletions,
+    };
+    let accepted = match client.sync(name, &request).await {
+        Ok(accepted) => accepted,
+        Err(e) => return Some(client_error(e)),
+    };
+    let how = match (accepted.queued, accepted.coalesced) {
+        (_, true) => "joined the run already queued",
+        (true, false) => "queued behind the run in progress",
+        (false, false) => "started",
+    };
+    eprintln!(
+        "Run {} ({}) {how} by the orgsync daemon.",
+        accepted.run_id, accepted.mode
+    );
+    if !wait {
+        println!("{}", accepted.run_id);
+        return Some(Exit::Ok);
+    }
+    let view = match follow(&client, &accepted.run_id).await {
+        Ok(view) => view,
+        Err(e) => return Some(client_error(e)),
+    };
+    if view.state != RunState::Finished {
+        return Some(fail(
+            Exit::RunFailed,
+            format!(
+                "run {} ended without a report: {}",
+                view.run_id,
+                view.error.unwrap_or_default()
+            ),
+        ));
+    }
+    Some(match client.report(&accepted.run_id).await {
+        Ok(report) => print_report(&report, output),
+        Err(e) => client_error(e),
+    })
+}
+
+/// Polls the run until it ends: a progress bar on a terminal, a line per change otherwise
+/// (both on stderr, so stdout carries only the report).
+async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut last: Option<(RunState, Stage, usize)> = None;
+    loop {
+        let view = client.run(run_id).await?;
+        let now = (view.state, view.progress.stage, view.progress.done);
+        if last != Some(now) {
+            show_progress(&view, terminal, last.map(|l| (l.1, l.2)));
+            last = Some(now);
+        }
+        if view.is_done() {
+            if terminal {
+                eprintln!();
+            }
+            return Ok(view);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn show_progress(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) {
+    let p = view.progress;
+    let stage = match (view.state, p.stage) {
+        (RunState::Queued, _) => "queued",
+        (RunState::Cancelled, _) => "cancelled",
+        (_, Stage::Queued) => "starting",
+        (_, Stage::Pulling) => "pulling",
+        (_, Stage::Planning) => "planning",
+        (_, Stage::Applying) => "applying",
+        (_, Stage::Finished) => "finished",
+    };
+    let mut err = std::io::stderr().lock();
+    if terminal {
+        const WIDTH: usize = 30;
+        let filled = (p.done * WIDTH)
+            .checked_div(p.total)
+            .unwrap_or(0)
+            .min(WIDTH);
+        let _ = write!(
+            err,
+            "\r\x1b[2K{:<9} [{}{}] {}/{} steps",
+            stage,
+            "#".repeat(filled),
+            " ".repeat(WIDTH - filled),
+            p.done,
+            p.total
+        );
+        let _ = err.flush();
+        return;
+    }
+    // Plain lines: each stage once, and applying every tenth of the way.
+    let tenth = |done: usize| (done * 10).checked_div(p.total).unwrap_or(0);
+    let new_stage = last.is_none_or(|(s, _)| s != p.stage);
+    let new_tenth = last.is_some_and(|(_, d)| tenth(d) != tenth(p.done));
+    if new_stage || (p.stage == Stage::Applying && new_tenth) || view.is_done() {
+        let _ = writeln!(err, "{stage}: {}/{} steps", p.done, p.total);
+    }
+}
+
+fn print_report(report: &Report, output: ReportArgs) -> Exit {
+    print!(
+        "{}",
+        report::render_with(report, output.format, &output.options())
+    );
+    super::commands::exit_of(&report.outcome)
+}
+
+fn client_error(e: ClientError) -> Exit {
+    match &e {
+        ClientError::Refused { status: 404, .. } => fail(Exit::Config, e),
+        _ => fail(Exit::RunFailed, e),
+    }
+}
+
+/// Where `status` and `reports` read from: the daemon, or the state directory itself.
+enum Source {
+    Daemon(Client),
+    Local(History),
+}
+
+async fn source(config_path: &Path) -> Result<(Config, Source), Exit> {
+    let (config, client) = daemon_of(config_path).await?;
+    if let Some(client) = client {
+        return Ok((config, Source::Daemon(client)));
+    }
+    let store = SledStore::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    let history =
+        History::open(store.db(), config.history.keep).map_err(|e| fail(Exit::State, e))?;
+    Ok((config, Source::Local(history)))
+}
+
+impl Source {
+    async fn list(&self, connector: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, Exit> {
+        match self {
+            Source::Daemon(client) => client.runs(connector, limit).await.map_err(client_error),
+            Source::Local(history) => history
+                .list(connector, limit)
+                .map_err(|e| fail(Exit::State, e)),
+        }
+    }
+
+    async fn report(&self, run_id: &str) -> Result<Report, Exit> {
+        let found = match self {
+            Source::Daemon(client) => match client.report(run_id).await {
+                Ok(report) => Some(report),
+                Err(ClientError::Refused { status: 404, .. }) => None,
+                Err(e) => return Err(client_error(e)),
+            },
+            Source::Local(history) => history.get(run_id).map_err(|e| fail(Exit::State, e))?,
+        };
+        found.ok_or_else(|| {
+            fail(
+                Exit::Config,
+                format!("no run {run_id:?} in the history (see `orgsync reports list`)"),
+            )
+        })
+    }
+}
+
+/// `orgsync status`: every connector with its schedule, next and last run.
+pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
+    let (config, client) = match daemon_of(config_path).await {
+        Ok(found) => found,
+        Err(exit) => return exit,
+    };
+    let Some(client) = client else {
+        eprintln!(
+            "orgsync is not running (no daemon answers on {}).",
+            daemon::socket_of(&config).display()
+        );
+        let (_, source) = match source(config_path).await {
+            Ok(found) => found,
+            Err(exit) => return exit,
+        };
+        for name in config.connectors.keys() {
+            match source.list(Some(name), 1).await {
+                Ok(runs) => match runs.first() {
+                    Some(run) => println!("{name}: last run {}", summary_line(run)),
+                    None => println!("{name}: never run"),
+                },
+                Err(exit) => return exit,
+            }
+        }
+        return Exit::Ok;
+    };
+    let connectors = match client.connectors().await {
+        Ok(connectors) => connectors,
+        Err(e) => return client_error(e),
+    };
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&connectors).unwrap_or_default()
+        );
+        return Exit::Ok;
+    }
+    println!("orgsync is running ({} connector(s)).", connectors.len());
+    for c in &connectors {
+        println!("\n{} ({} → {})", c.name, c.source, c.target);
+        println!(
+            "  schedule  {}",
+            c.schedule.as_deref().unwrap_or("on demand only")
+        );
+        if let Some(next) = c.next_run {
+            println!("  next run  {}", next.strftime("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        if let Some(run) = &c.running {
+            println!("  running   {run}");
+        }
+        if let Some(run) = &c.queued {
+            println!("  queued    {run}");
+        }
+        match &c.last_run {
+            Some(run) => println!("  last run  {}", summary_line(run)),
+            None => println!("  last run  none"),
+        }
+        if let Some(e) = &c.last_error {
+            println!(
+                "  last error {} ({}): {}",
+                e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                e.run_id,
+                e.message
+            );
+        }
+    }
+    Exit::Ok
+}
+
+fn summary_line(run: &RunSummary) -> String {
+    format!(
+        "{}  {}  {}  {}  {} steps",
+        run.run_id,
+        run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        run.mode,
+        crate::daemon::outcome_label(&run.outcome),
+        run.steps()
+    )
+}
+
+/// `orgsync reports list`.
+pub(super) async fn list(
+    config_path: &Path,
+    connector: Option<&str>,
+    limit: usize,
+    format: Format,
+) -> Exit {
+    let (config, source) = match source(config_path).await {
+        Ok(found) => found,
+        Err(exit) => return exit,
+    };
+    if let Some(name) = connector
+        && !config.connectors.contains_key(name)
+        && let Err(e) = config.connector(name, config_path)
+    {
+        return fail(Exit::Config, e);
+    }
+    let runs = match source.list(connector, limit).await {
+        Ok(runs) => runs,
+        Err(exit) => return exit,
+    };
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).unwrap_or_default()
+        );
+        return Exit::Ok;
+    }
+    if runs.is_empty() {
+        eprintln!("No runs in the history yet.");
+        return Exit::Ok;
+    }
+    let width = runs.iter().map(|r| r.run_id.len()).max().unwrap_or(6);
+    println!(
+        "{:<width$}  {:<23}  {:<7}  {:<17}  STEPS",
+        "RUN", "STARTED", "MODE", "OUTCOME"
+    );
+    for r in &runs {
+        println!(
+            "{:<width$}  {:<23}  {:<7}  {:<17}  {}",
+            r.run_id,
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            r.mode.to_string(),
+            crate::daemon::outcome_label(&r.outcome),
+            r.steps()
+        );
+    }
+    Exit::Ok
+}
+
+/// `orgsync reports show RUN`.
+pub(super) async fn show(config_path: &Path, run_id: &str, output: ReportArgs) -> Exit {
+    let (_, source) = match source(config_path).await {
+        Ok(found) => found,
+        Err(exit) => return exit,
+    };
+    match source.report(run_id).await {
+        Ok(report) => {
+            print!(
+                "{}",
+                report::render_with(&report, output.format, &output.options())
+            );
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
+
+/// `orgsync reports compare A B`.
+pub(super) async fn compare(config_path: &Path, a: &str, b: &str, output: ReportArgs) -> Exit {
+    let (_, source) = match source(config_path).await {
+        Ok(found) => found,
+        Err(exit) => return exit,
+    };
+    let (a, b) = match (source.report(a).await, source.report(b).await) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(exit), _) | (_, Err(exit)) => return exit,
+    };
+    if a.connector != b.connector {
+        eprintln!(
+            "warning: comparing runs of two connectors ({} and {})",
+            a.connector, b.connector
+        );
+    }
+    let comparison = report::compare(&a, &b);
+    match report::render_comparison(&comparison, output.format, &output.options()) {
+        Some(text) => {
+            print!("{text}");
+            Exit::Ok
+        }
+        None => fail(
+            Exit::Usage,
+            "a comparison has text, markdown and json forms, not html",
+        ),
+    }
+}

@@ -1,0 +1,212 @@
+//! One function per endpoint. Malformed input is a 400 with a JSON error, never a panic.
+
+use super::ApiState;
+use crate::daemon::state::TriggerError;
+use crate::daemon::types::{ErrorBody, RunState, SyncRequest};
+use crate::engine::{Approval, Baseline, RunMode, RunOptions};
+use crate::report::{self, Format};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+pub async fn healthz(State(state): State<ApiState>) -> Response {
+    Json(serde_json::json!({ "status": "ok", "connectors": state.shared.is_running().len() }))
+        .into_response()
+}
+
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.shared.metrics.render(&state.shared.is_running()),
+    )
+        .into_response()
+}
+
+pub async fn connectors(State(state): State<ApiState>) -> Response {
+    let next = match state.scheduler.lock().await.as_mut() {
+        Some(scheduler) => scheduler.next_runs().await,
+        None => Default::default(),
+    };
+    let mut views = state.shared.connectors();
+    for view in &mut views {
+        view.next_run = next.get(&view.name).copied();
+    }
+    Json(views).into_response()
+}
+
+/// `POST /connectors/{name}/sync`: options from a JSON body, or from the query when the body is
+/// empty. Answers 202 at once with the run id.
+pub async fn sync(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    query: Result<Query<SyncRequest>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        match query {
+            Ok(Query(request)) => request,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad query: {}", e.body_text()),
+                );
+            }
+        }
+    } else {
+        match serde_json::from_slice::<SyncRequest>(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "bad request body: {e}; expected JSON like {{\"mode\": \"apply\" | \"dry-run\", \"full\": false, \"allow_deletions\": false}}"
+                    ),
+                );
+            }
+        }
+    };
+    let options = RunOptions {
+        mode: request.mode.map(RunMode::from).unwrap_or(RunMode::Apply),
+        approval: if request.allow_deletions {
+            Approval::AllowDeletions
+        } else {
+            Approval::None
+        },
+        baseline: if request.full {
+            Baseline::Target
+        } else {
+            Baseline::Snapshot
+        },
+    };
+    match state.shared.trigger(&name, options) {
+        Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
+        Err(e @ TriggerError::UnknownConnector { .. }) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e @ TriggerError::Stopping) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    connector: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /runs`: the run history, newest first.
+pub async fn runs(
+    State(state): State<ApiState>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("bad query: {}", e.body_text()),
+            );
+        }
+    };
+    if let Some(name) = &query.connector
+        && !state.shared.has_connector(name)
+        && state.shared.history().latest(name).ok().flatten().is_none()
+    {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no connector named {name:?}"),
+        );
+    }
+    match state
+        .shared
+        .history()
+        .list(query.connector.as_deref(), query.limit.unwrap_or(50))
+    {
+        Ok(runs) => Json(runs).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn run(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    match state.shared.run(&id) {
+        Some(view) => Json(view).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no run {id:?}")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    format: Option<Format>,
+}
+
+/// `GET /runs/{id}/report?format=text|json|markdown|html`, once the run finished.
+pub async fn report(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Response {
+    let format = match query {
+        Ok(Query(q)) => q.format.unwrap_or(Format::Json),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "bad query: {}; format is one of text, json, markdown, html",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    match state.shared.history().get(&id) {
+        Ok(Some(report)) => {
+            let content_type = match format {
+                Format::Text => "text/plain; charset=utf-8",
+                Format::Json => "application/json",
+                Format::Markdown => "text/markdown; charset=utf-8",
+                Format::Html => "text/html; charset=utf-8",
+            };
+            (
+                [(header::CONTENT_TYPE, content_type)],
+                report::render(&report, format),
+            )
+                .into_response()
+        }
+        Ok(None) => match state.shared.run(&id) {
+            Some(view) if matches!(view.state, RunState::Queued | RunState::Running) => error(
+                StatusCode::CONFLICT,
+                format!("run {id} has not finished; its report is not ready"),
+            ),
+            Some(view) => error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "run {id} left no report: {}",
+                    view.error.unwrap_or_else(|| "unknown".into())
+                ),
+            ),
+            None => error(StatusCode::NOT_FOUND, format!("no run {id:?}")),
+        },
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -1,0 +1,119 @@
+//! The CLI's side of the admin API, over the Unix socket.
+
+use super::types::{ConnectorView, ErrorBody, RunView, SyncAccepted, SyncRequest};
+use crate::history::RunSummary;
+use crate::report::Report;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::time::Duration;
+
+/// A connection to a running daemon.
+pub struct Client {
+    http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon answered with an error (its message).
+    #[error("{message}")]
+    Refused { status: u16, message: String },
+    #[error("cannot talk to the orgsync daemon: {0}")]
+    Transport(String),
+}
+
+const BASE: &str = "http://orgsync";
+
+impl Client {
+    /// A client when a daemon answers on `socket`; `None` when there is none (or it is not ours
+    /// to reach), so the caller can run in-process instead.
+    pub async fn connect(socket: &Path) -> Option<Client> {
+        if !socket.exists() {
+            return None;
+        }
+        let http = reqwest::Client::builder()
+            .unix_socket(socket)
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let healthy = http
+            .get(format!("{BASE}/healthz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        healthy.then_some(Client { http })
+    }
+
+    pub async fn sync(
+        &self,
+        connector: &str,
+        request: &SyncRequest,
+    ) -> Result<SyncAccepted, ClientError> {
+        let response = self
+            .http
+            .post(format!("{BASE}/connectors/{connector}/sync"))
+            .json(request)
+            .send()
+            .await;
+        decode(response).await
+    }
+
+    pub async fn run(&self, run_id: &str) -> Result<RunView, ClientError> {
+        decode(self.http.get(format!("{BASE}/runs/{run_id}")).send().await).await
+    }
+
+    pub async fn report(&self, run_id: &str) -> Result<Report, ClientError> {
+        decode(
+            self.http
+                .get(format!("{BASE}/runs/{run_id}/report?format=json"))
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    pub async fn connectors(&self) -> Result<Vec<ConnectorView>, ClientError> {
+        decode(self.http.get(format!("{BASE}/connectors")).send().await).await
+    }
+
+    pub async fn runs(
+        &self,
+        connector: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, ClientError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(name) = connector {
+            query.push(("connector", name.to_owned()));
+        }
+        decode(
+            self.http
+                .get(format!("{BASE}/runs"))
+                .query(&query)
+                .send()
+                .await,
+        )
+        .await
+    }
+}
+
+async fn decode<T: DeserializeOwned>(
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, ClientError> {
+    let response = response.map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        return Err(ClientError::Refused {
+            status: status.as_u16(),
+            message,
+        });
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+}

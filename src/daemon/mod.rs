@@ -1,0 +1,207 @@
+//! `orgsync run`: the long-running service. Runs every connector on its schedule, answers "sync
+//! now" through the admin API, tells systemd and Prometheus how it is, reloads its configuration on
+//! request and stops cleanly. Signals are the caller's business: shutdown and reload arrive as a
+//! future and a channel, so tests drive the daemon in-process.
+
+pub mod api;
+pub mod client;
+mod metrics;
+pub mod notify;
+mod scheduler;
+mod state;
+pub mod types;
+
+pub use metrics::outcome_label;
+
+use crate::config::{Config, ConfigError, SecretError};
+use crate::engine::BuildError;
+use crate::history::{History, HistoryError};
+use crate::snapshot::{SledStore, SnapshotError};
+use api::{ApiState, ListenError};
+use notify::Notifier;
+use scheduler::Scheduler;
+use state::Shared;
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("daemon.tcp_token: {0}")]
+    Token(SecretError),
+    #[error(transparent)]
+    State(#[from] SnapshotError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("cannot start the scheduler: {0}")]
+    Scheduler(String),
+}
+
+/// Runs until `shutdown` resolves; every message on `reload` reloads the configuration file.
+pub async fn run(
+    config_path: &Path,
+    shutdown: impl Future<Output = ()>,
+    mut reload: mpsc::Receiver<()>,
+) -> Result<(), DaemonError> {
+    let config = Config::load(config_path)?;
+    let connectors = state::build_connectors(&config)?;
+    let tcp_token = match &config.daemon.tcp_token {
+        Some(reference) => Some(reference.resolve().map_err(DaemonError::Token)?),
+        None => None,
+    };
+    let store = SledStore::open(&config.state_dir)?;
+    let history = History::open(store.db(), config.history.keep)?;
+    let socket = config.daemon.socket_path();
+    let unix = api::bind_unix(&socket)?;
+    let tcp = match config.daemon.tcp {
+        Some(addr) => Some(api::bind_tcp(addr).await?),
+        None => None,
+    };
+    let notifier = Notifier::from_env();
+    let shared = Shared::new(
+        config.clone(),
+        connectors,
+        Arc::new(store),
+        history,
+        notifier.clone(),
+    );
+    let scheduler = Scheduler::start(&shared, &config)
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let api_state = ApiState {
+        shared: Arc::clone(&shared),
+        scheduler: Arc::new(tokio::sync::Mutex::new(Some(scheduler))),
+    };
+
+    let (api_stop, api_stopped) = watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(
+        axum::serve(unix, api::router(api_state.clone()))
+            .with_graceful_shutdown(turned_true(api_stopped.clone()))
+            .into_future(),
+    );
+    if let (Some(listener), Some(token)) = (tcp, tcp_token) {
+        servers.spawn(
+            axum::serve(listener, api::tcp_router(api_state.clone(), token))
+                .with_graceful_shutdown(turned_true(api_stopped.clone()))
+                .into_future(),
+        );
+    }
+    let watchdog = notify::watchdog_interval().map(|every| {
+        let notifier = notifier.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notifier.notify("WATCHDOG=1");
+            }
+        })
+    });
+    notifier.notify(&format!(
+        "READY=1\nSTATUS=Running {} connector(s); no run yet",
+        config.connectors.len()
+    ));
+    info!(
+        socket = %socket.display(),
+        tcp = ?config.daemon.tcp,
+        connectors = config.connectors.len(),
+        "orgsync is running."
+    );
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(()) = reload.recv() => reload_config(config_path, &api_state).await,
+        }
+    }
+
+    // Shutdown is ours: no new runs, the engine holds every step not yet started, the step in
+    // flight finishes (bounded), the state is flushed.
+    let started = Instant::now();
+    let timeout = shared.config().daemon.shutdown_timeout.0;
+    notifier.notify("STOPPING=1\nSTATUS=Stopping");
+    info!(
+        timeout_ms = timeout.as_millis() as u64,
+        "Stopping: no new runs; waiting for the step in flight."
+    );
+    shared.begin_stop();
+    if let Some(scheduler) = api_state.scheduler.lock().await.take() {
+        scheduler.stop().await;
+    }
+    let remaining = timeout.saturating_sub(started.elapsed());
+    if tokio::time::timeout(remaining, shared.idle())
+        .await
+        .is_err()
+    {
+        warn!(
+            timeout_ms = timeout.as_millis() as u64,
+            "A run did not finish within the shutdown timeout; stopping anyway (the next run repairs what it left)."
+        );
+    }
+    api_stop.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    servers.abort_all();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    if let Err(e) = shared.store().db().flush() {
+        error!(error = %e, "Cannot flush the state database.");
+    }
+    let _ = std::fs::remove_file(&socket);
+    info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "orgsync stopped."
+    );
+    Ok(())
+}
+
+async fn reload_config(path: &Path, api: &ApiState) {
+    info!(path = %path.display(), "Reloading the configuration.");
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            error!(error = %e, "The new configuration is invalid; still running with the previous one.");
+            return;
+        }
+    };
+    if let Err(e) = api.shared.reload(config.clone()) {
+        error!(error = %e, "Cannot apply the new configuration; still running with the previous one.");
+        return;
+    }
+    if let Some(scheduler) = api.scheduler.lock().await.as_mut()
+        && let Err(e) = scheduler.replace(&api.shared, &config).await
+    {
+        error!(error = %e, "Cannot reschedule the connectors after the reload.");
+        return;
+    }
+    api.shared.notifier.notify(&format!(
+        "READY=1\nSTATUS=Reloaded: {} connector(s)",
+        config.connectors.len()
+    ));
+    info!(
+        connectors = config.connectors.len(),
+        "Configuration reloaded."
+    );
+}
+
+async fn turned_true(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|v| *v).await;
+}
+
+/// Where the admin socket of the configuration at `config_path` is, for the CLI.
+pub fn socket_of(config: &Config) -> PathBuf {
+    config.daemon.socket_path()
+}

@@ -1,0 +1,471 @@
+//! The daemon's shared state: the configured connectors, the runs it knows of, and the rule
+//! "one run per connector at a time; triggers during a run coalesce into one queued run".
+
+use super::metrics::Metrics;
+use super::notify::Notifier;
+use super::types::{ConnectorView, LastError, RunState, RunView, SyncAccepted};
+use crate::config::{Config, ConnectorConfig};
+use crate::engine::{Connector, Engine, Progress, RunContext, RunMode, RunOptions};
+use crate::history::{History, RunSummary};
+use crate::pullers::Puller;
+use crate::pushers::Pusher;
+use crate::report::{Report, RunOutcome, new_run_id};
+use crate::snapshot::SledStore;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// Finished runs remembered in memory; older ones are read from the history.
+const FINISHED_KEPT: usize = 256;
+
+pub struct Shared {
+    engine: Engine<SledStore>,
+    stop: watch::Sender<bool>,
+    inner: Mutex<Inner>,
+    pub metrics: Metrics,
+    pub notifier: Notifier,
+    /// Run tasks alive; shutdown waits for zero.
+    active: watch::Sender<usize>,
+}
+
+struct Inner {
+    config: Config,
+    history: History,
+    connectors: BTreeMap<String, Slot>,
+    runs: HashMap<String, RunEntry>,
+    finished: VecDeque<String>,
+    stopping: bool,
+}
+
+struct Slot {
+    config: ConnectorConfig,
+    connector: Arc<Connector>,
+    running: Option<String>,
+    queued: Option<String>,
+    last_error: Option<LastError>,
+}
+
+struct RunEntry {
+    connector: String,
+    options: RunOptions,
+    state: RunState,
+    progress: watch::Receiver<Progress>,
+    /// Held until the run starts, then moved into its context.
+    progress_tx: Option<watch::Sender<Progress>>,
+    summary: Option<RunSummary>,
+    error: Option<String>,
+}
+
+/// Why a trigger was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("no connector named {name:?} (configured: {known})")]
+    UnknownConnector { name: String, known: String },
+    #[error("orgsync is stopping; no new runs start")]
+    Stopping,
+}
+
+/// Builds every configured connector (secrets resolved, clients ready).
+pub fn build_connectors(
+    config: &Config,
+) -> Result<BTreeMap<String, Arc<Connector>>, crate::engine::BuildError> {
+    config
+        .connectors
+        .iter()
+        .map(|(name, c)| Ok((name.clone(), Arc::new(Connector::from_config(name, c)?))))
+        .collect()
+}
+
+impl Shared {
+    pub fn new(
+        config: Config,
+        connectors: BTreeMap<String, Arc<Connector>>,
+        store: Arc<SledStore>,
+        history: History,
+        notifier: Notifier,
+    ) -> Arc<Self> {
+        let (stop, stop_rx) = watch::channel(false);
+        let slots = connectors
+            .into_iter()
+            .map(|(name, connector)| {
+                let slot = Slot {
+                    config: config.connectors[&name].clone(),
+                    connector,
+                    running: None,
+                    queued: None,
+                    last_error: None,
+                };
+                (name, slot)
+            })
+            .collect();
+        Arc::new(Shared {
+            engine: Engine::with_stop(store, stop_rx),
+            stop,
+            inner: Mutex::new(Inner {
+                config,
+                history,
+                connectors: slots,
+                runs: HashMap::new(),
+                finished: VecDeque::new(),
+                stopping: false,
+            }),
+            metrics: Metrics::default(),
+            notifier,
+            active: watch::channel(0).0,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config(&self) -> Config {
+        self.lock().config.clone()
+    }
+
+    pub fn history(&self) -> History {
+        self.lock().history.clone()
+    }
+
+    pub fn store(&self) -> &Arc<SledStore> {
+        self.engine.store()
+    }
+
+    /// Starts a run of `name` now, or queues one behind the run in progress, or joins the run
+    /// already queued. An apply request upgrades a queued dry run (the apply reports its plan too).
+    pub fn trigger(
+        self: &Arc<Self>,
+        name: &str,
+        options: RunOptions,
+    ) -> Result<SyncAccepted, TriggerError> {
+        let mut inner = self.lock();
+        if inner.stopping {
+            return Err(TriggerError::Stopping);
+        }
+        let Some(slot) = inner.connectors.get(name) else {
+            return Err(TriggerError::UnknownConnector {
+                name: name.to_owned(),
+                known: inner
+                    .connectors
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let (busy, queued) = (slot.running.is_some(), slot.queued.clone());
+        if let Some(run_id) = queued {
+            let entry = inner
+                .runs
+                .get_mut(&run_id)
+                .expect("a queued run has an entry");
+            if options.mode == RunMode::Apply {
+                entry.options = options;
+            }
+            return Ok(SyncAccepted {
+                run_id,
+                connector: name.to_owned(),
+                mode: entry.options.mode,
+                queued: true,
+                coalesced: true,
+            });
+        }
+        let run_id = unique_run_id(&inner.runs, name);
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        inner.runs.insert(
+            run_id.clone(),
+            RunEntry {
+                connector: name.to_owned(),
+                options,
+                state: RunState::Queued,
+                progress,
+                progress_tx: Some(progress_tx),
+                summary: None,
+                error: None,
+            },
+        );
+        if busy {
+            inner.connectors.get_mut(name).expect("checked").queued = Some(run_id.clone());
+            info!(
+                connector = name,
+                run_id, "Run queued behind the one in progress."
+            );
+        } else {
+            self.start(&mut inner, name, &run_id);
+        }
+        Ok(SyncAccepted {
+            run_id,
+            connector: name.to_owned(),
+            mode: options.mode,
+            queued: busy,
+            coalesced: false,
+        })
+    }
+
+    fn start(self: &Arc<Self>, inner: &mut Inner, name: &str, run_id: &str) {
+        let slot = inner.connectors.get_mut(name).expect("caller checked");
+        slot.running = Some(run_id.to_owned());
+        let connector = slot.connector.clone();
+        let entry = inner.runs.get_mut(run_id).expect("caller inserted");
+        entry.state = RunState::Running;
+        let context = RunContext {
+            run_id: Some(run_id.to_owned()),
+            progress: entry.progress_tx.take(),
+        };
+        let options = entry.options;
+        self.active.send_modify(|n| *n += 1);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _alive = ActiveGuard(&this.active);
+            let result = this.engine.run_with(&connector, options, &context).await;
+            this.finished(&connector.name, &context, result);
+        });
+    }
+
+    fn finished(
+        self: &Arc<Self>,
+        name: &str,
+        context: &RunContext,
+        result: Result<Report, crate::engine::RunError>,
+    ) {
+        let run_id = context.run_id.clone().unwrap_or_default();
+        let history = self.history();
+        let (summary, error) = match &result {
+            Ok(report) => {
+                if let Err(e) = history.record(report) {
+                    error!(error = %e, run_id, "Cannot keep the report in the run history.");
+                }
+                self.metrics.observe(report);
+                let failure = match &report.outcome {
+                    RunOutcome::Failed { error } => Some(error.clone()),
+                    _ => None,
+                };
+                (Some(RunSummary::of(report)), failure)
+            }
+            Err(e) => {
+                error!(error = %e, run_id, "The run ended without a report.");
+                self.metrics.observe_error(name);
+                (None, Some(e.to_string()))
+            }
+        };
+        self.notifier.status(&match &summary {
+            Some(s) => format!(
+                "Last run {}: {} ({} steps)",
+                s.run_id,
+                super::metrics::outcome_label(&s.outcome),
+                s.steps()
+            ),
+            None => format!("Last run {run_id}: failed without a report"),
+        });
+        if let Some(tx) = &context.progress {
+            tx.send_modify(|p| p.stage = crate::engine::Stage::Finished);
+        }
+        let mut inner = self.lock();
+        if let Some(entry) = inner.runs.get_mut(&run_id) {
+            entry.state = if summary.is_some() {
+                RunState::Finished
+            } else {
+                RunState::Failed
+            };
+            entry.summary = summary;
+            entry.error = error.clone();
+        }
+        inner.finished.push_back(run_id.clone());
+        while inner.finished.len() > FINISHED_KEPT {
+            if let Some(old) = inner.finished.pop_front() {
+                inner.runs.remove(&old);
+            }
+        }
+        let stopping = inner.stopping;
+        let Some(slot) = inner.connectors.get_mut(name) else {
+            return; // removed by a reload while it ran
+        };
+        slot.running = None;
+        if let Some(message) = error {
+            slot.last_error = Some(LastError {
+                at: Timestamp::now(),
+                run_id,
+                message,
+            });
+        }
+        if let Some(next) = slot.queued.take() {
+            if stopping {
+                cancel(&mut inner, &next);
+            } else {
+                self.start(&mut inner, name, &next);
+            }
+        }
+    }
+
+    /// Shutdown, first half: no new runs, queued runs dropped, the engine told to stop (the step in
+    /// flight finishes, the rest is held).
+    pub fn begin_stop(&self) {
+        let mut inner = self.lock();
+        inner.stopping = true;
+        let queued: Vec<String> = inner
+            .connectors
+            .values_mut()
+            .filter_map(|s| s.queued.take())
+            .collect();
+        for run_id in queued {
+            cancel(&mut inner, &run_id);
+        }
+        drop(inner);
+        self.stop.send_replace(true);
+    }
+
+    /// Resolves when no run task is alive.
+    pub async fn idle(&self) {
+        let mut active = self.active.subscribe();
+        let _ = active.wait_for(|n| *n == 0).await;
+    }
+
+    /// Replaces the configuration. Connectors whose settings changed are rebuilt first; if any
+    /// fails, nothing changes. A run in progress finishes with the connector it started with.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let mut inner = self.lock();
+        if config.state_dir != inner.config.state_dir {
+            return Err(format!(
+                "state_dir changed from {} to {}; restart orgsync to move it",
+                inner.config.state_dir.display(),
+                config.state_dir.display()
+            ));
+        }
+        if config.daemon != inner.config.daemon {
+            warn!("The [daemon] settings changed; they take effect when orgsync restarts.");
+        }
+        let mut rebuilt = BTreeMap::new();
+        for (name, c) in &config.connectors {
+            match inner.connectors.get(name) {
+                Some(slot) if &slot.config == c => {}
+                _ => {
+                    let connector = Connector::from_config(name, c).map_err(|e| e.to_string())?;
+                    rebuilt.insert(name.clone(), Arc::new(connector));
+                }
+            }
+        }
+        let mut old = std::mem::take(&mut inner.connectors);
+        for (name, c) in &config.connectors {
+            let slot = match (old.remove(name), rebuilt.remove(name)) {
+                (Some(mut slot), Some(connector)) => {
+                    slot.connector = connector;
+                    slot.config = c.clone();
+                    slot
+                }
+                (Some(slot), None) => slot,
+                (None, Some(connector)) => Slot {
+                    config: c.clone(),
+                    connector,
+                    running: None,
+                    queued: None,
+                    last_error: None,
+                },
+                (None, None) => unreachable!("every new or changed connector was rebuilt"),
+            };
+            inner.connectors.insert(name.clone(), slot);
+        }
+        for (name, slot) in old {
+            info!(
+                connector = name,
+                "Connector removed from the configuration."
+            );
+            if let Some(queued) = slot.queued {
+                cancel(&mut inner, &queued);
+            }
+        }
+        inner.history.set_keep(config.history.keep);
+        inner.config = config;
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> BTreeMap<String, bool> {
+        self.lock()
+            .connectors
+            .iter()
+            .map(|(name, slot)| (name.clone(), slot.running.is_some()))
+            .collect()
+    }
+
+    /// Connectors without scheduling information (the scheduler adds the next run).
+    pub fn connectors(&self) -> Vec<ConnectorView> {
+        let inner = self.lock();
+        inner
+            .connectors
+            .iter()
+            .map(|(name, slot)| ConnectorView {
+                name: name.clone(),
+                source: slot.connector.puller.platform().to_string(),
+                target: slot.connector.pusher.kind().to_string(),
+                schedule: slot.config.schedule.clone(),
+                jitter_ms: slot.config.jitter.map(|j| j.0.as_millis() as u64),
+                next_run: None,
+                running: slot.running.clone(),
+                queued: slot.queued.clone(),
+                last_run: inner.history.latest(name).ok().flatten(),
+                last_error: slot.last_error.clone(),
+            })
+            .collect()
+    }
+
+    pub fn has_connector(&self, name: &str) -> bool {
+        self.lock().connectors.contains_key(name)
+    }
+
+    /// A run the daemon knows of, live or from the history.
+    pub fn run(&self, run_id: &str) -> Option<RunView> {
+        let inner = self.lock();
+        if let Some(entry) = inner.runs.get(run_id) {
+            let progress = *entry.progress.borrow();
+            let summary = entry.summary.as_ref();
+            return Some(RunView {
+                run_id: run_id.to_owned(),
+                connector: entry.connector.clone(),
+                mode: entry.options.mode,
+                state: entry.state,
+                progress,
+                outcome: summary.map(|s| s.outcome.clone()),
+                started_at: summary.map(|s| s.started_at),
+                finished_at: summary.and_then(|s| s.finished_at),
+                counts: summary.map(|s| s.counts.clone()).unwrap_or_default(),
+                error: entry.error.clone(),
+            });
+        }
+        let history = inner.history.clone();
+        drop(inner);
+        let report = history.get(run_id).ok().flatten()?;
+        Some(RunView::from_summary(&RunSummary::of(&report)))
+    }
+}
+
+fn cancel(inner: &mut Inner, run_id: &str) {
+    if let Some(entry) = inner.runs.get_mut(run_id) {
+        entry.state = RunState::Cancelled;
+        entry.error = Some("orgsync stopped before the run started".into());
+        if let Some(tx) = entry.progress_tx.take() {
+            tx.send_modify(|p| p.stage = crate::engine::Stage::Finished);
+        }
+    }
+    inner.finished.push_back(run_id.to_owned());
+}
+
+/// A run id not yet used in this process (two triggers can land in the same microsecond).
+fn unique_run_id(runs: &HashMap<String, RunEntry>, connector: &str) -> String {
+    let mut at = Timestamp::now();
+    loop {
+        let id = new_run_id(connector, at);
+        if !runs.contains_key(&id) {
+            return id;
+        }
+        at += jiff::SignedDuration::from_micros(1);
+    }
+}
+
+struct ActiveGuard<'a>(&'a watch::Sender<usize>);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}

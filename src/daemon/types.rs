@@ -1,0 +1,138 @@
+//! What the admin API says, as JSON. Shared by the server and by the CLI's client.
+
+use crate::engine::{Progress, RunMode};
+use crate::history::RunSummary;
+use crate::report::RunOutcome;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// `POST /connectors/{name}/sync`: body (JSON) or query; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// `apply` (default) or `dry-run`.
+    #[serde(default)]
+    pub mode: Option<ModeParam>,
+    /// Plan against the target's actual accounts (`--full`).
+    #[serde(default)]
+    pub full: bool,
+    /// Apply a plan the deletion guard refused (`--allow-deletions`).
+    #[serde(default)]
+    pub allow_deletions: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModeParam {
+    #[serde(rename = "apply")]
+    Apply,
+    #[serde(rename = "dry-run", alias = "dry_run")]
+    DryRun,
+}
+
+impl From<ModeParam> for RunMode {
+    fn from(mode: ModeParam) -> Self {
+        match mode {
+            ModeParam::Apply => RunMode::Apply,
+            ModeParam::DryRun => RunMode::DryRun,
+        }
+    }
+}
+
+/// The answer to a sync request (202): the run it started, or the queued run it joined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncAccepted {
+    pub run_id: String,
+    pub connector: String,
+    pub mode: RunMode,
+    /// The connector was busy: the run starts when the current one ends.
+    pub queued: bool,
+    /// A run was already queued: this request joined it rather than queueing another.
+    pub coalesced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    Finished,
+    /// Ended without a report (the state storage failed); see `error`.
+    Failed,
+    /// Queued, then dropped because the daemon stopped.
+    Cancelled,
+}
+
+/// `GET /runs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    pub run_id: String,
+    pub connector: String,
+    pub mode: RunMode,
+    pub state: RunState,
+    pub progress: Progress,
+    /// Set once the run finished.
+    pub outcome: Option<RunOutcome>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// Steps per kind (kinds with none left out), once planned.
+    pub counts: std::collections::BTreeMap<crate::plan::StepKind, usize>,
+    pub error: Option<String>,
+}
+
+impl RunView {
+    pub fn from_summary(summary: &RunSummary) -> Self {
+        RunView {
+            run_id: summary.run_id.clone(),
+            connector: summary.connector.clone(),
+            mode: summary.mode,
+            state: RunState::Finished,
+            progress: Progress {
+                stage: crate::engine::Stage::Finished,
+                done: summary.steps(),
+                total: summary.steps(),
+            },
+            outcome: Some(summary.outcome.clone()),
+            started_at: Some(summary.started_at),
+            finished_at: summary.finished_at,
+            counts: summary.counts.clone(),
+            error: None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self.state,
+            RunState::Finished | RunState::Failed | RunState::Cancelled
+        )
+    }
+}
+
+/// `GET /connectors`: one per configured connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorView {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    /// Cron expression, when scheduled.
+    pub schedule: Option<String>,
+    pub jitter_ms: Option<u64>,
+    /// The next scheduled start (before jitter).
+    pub next_run: Option<Timestamp>,
+    pub running: Option<String>,
+    pub queued: Option<String>,
+    pub last_run: Option<RunSummary>,
+    pub last_error: Option<LastError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    pub at: Timestamp,
+    pub run_id: String,
+    pub message: String,
+}
+
+/// Every error answer: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}

@@ -1,0 +1,94 @@
+use super::*;
+use crate::report::fixture;
+
+fn report(connector: &str, second: i64, outcome: RunOutcome) -> Report {
+    let mut report = fixture::sample();
+    report.connector = connector.to_owned();
+    report.started_at = Timestamp::from_second(1_800_000_000 + second).unwrap();
+    report.run_id = crate::report::new_run_id(connector, report.started_at);
+    report.outcome = outcome;
+    report
+}
+
+fn open(keep: usize) -> (tempfile::TempDir, sled::Db, History) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    let history = History::open(&db, keep).unwrap();
+    (dir, db, history)
+}
+
+#[test]
+fn lists_newest_first_per_connector_and_keeps_the_newest() {
+    let (_dir, _db, history) = open(3);
+    for second in [5, 1, 4, 2, 3] {
+        history
+            .record(&report("hq", second, RunOutcome::Planned))
+            .unwrap();
+    }
+    history
+        .record(&report("branch", 10, RunOutcome::Applied))
+        .unwrap();
+
+    let hq = history.list(Some("hq"), 100).unwrap();
+    let seconds: Vec<i64> = hq
+        .iter()
+        .map(|s| s.started_at.as_second() - 1_800_000_000)
+        .collect();
+    // Retention drops by start time, not by arrival: 1 and 2 went, though 2 came late.
+    assert_eq!(seconds, [5, 4, 3]);
+    assert!(
+        history
+            .get(&report("hq", 1, RunOutcome::Planned).run_id)
+            .unwrap()
+            .is_none()
+    );
+    let kept = history.get(&hq[0].run_id).unwrap().unwrap();
+    assert_eq!(kept.run_id, hq[0].run_id);
+    assert_eq!(kept.steps, fixture::sample().steps);
+
+    let all = history.list(None, 2).unwrap();
+    assert_eq!(all[0].connector, "branch");
+    assert_eq!(all[1].run_id, hq[0].run_id);
+    assert_eq!(
+        history.latest("branch").unwrap().unwrap().outcome,
+        RunOutcome::Applied
+    );
+    assert!(history.latest("nobody").unwrap().is_none());
+}
+
+#[test]
+fn a_connector_named_like_the_prefix_of_another_is_listed_apart() {
+    let (_dir, _db, history) = open(10);
+    history
+        .record(&report("hq", 1, RunOutcome::Planned))
+        .unwrap();
+    history
+        .record(&report("hq2", 2, RunOutcome::Planned))
+        .unwrap();
+    assert_eq!(history.list(Some("hq"), 10).unwrap().len(), 1);
+    assert_eq!(history.list(Some("hq2"), 10).unwrap().len(), 1);
+}
+
+#[test]
+fn recording_a_run_again_replaces_it_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let first = report("hq", 1, RunOutcome::Running);
+    {
+        let db = sled::open(&path).unwrap();
+        let history = History::open(&db, 5).unwrap();
+        history.record(&first).unwrap();
+        let mut done = first.clone();
+        done.outcome = RunOutcome::Applied;
+        history.record(&done).unwrap();
+    }
+    let db = sled::open(&path).unwrap();
+    let history = History::open(&db, 5).unwrap();
+    let runs = history.list(Some("hq"), 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, RunOutcome::Applied);
+    assert_eq!(
+        history.get(&first.run_id).unwrap().unwrap().outcome,
+        RunOutcome::Applied
+    );
+}

@@ -1,0 +1,686 @@
+//! `orgsync run`, the real binary, against in-process emulators: triggers through the CLI and the
+//! admin API, coalescing, reload by SIGHUP, SIGTERM during a run, metrics, history retention.
+
+mod common;
+
+use common::small_org;
+use emulators::faults::Faults;
+use emulators::scim::ScimFaults;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UnixDatagram;
+
+const TCP_TOKEN: &str = "admin-token-for-tests";
+
+struct Setup {
+    wecom: emulators::wecom::WecomHandle,
+    scim: emulators::scim::ScimHandle,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    tcp: std::net::SocketAddr,
+}
+
+impl Setup {
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/admin.sock")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The config file, with `extra` appended (more connectors, history settings).
+    fn write_config(&self, extra: &str) {
+        std::fs::write(&self.config, config_text(self, extra)).unwrap();
+    }
+}
+
+fn config_text(s: &Setup, extra: &str) -> String {
+    format!(
+        r#"
+state_dir = "{state}"
+
+[daemon]
+socket = "{socket}"
+tcp = "{tcp}"
+tcp_token = "file:{dir}/tcp-token"
+shutdown_timeout = "10s"
+
+[history]
+keep = 3
+{hq}
+{extra}
+"#,
+        state = s.dir.path().join("state").display(),
+        socket = s.socket().display(),
+        tcp = s.tcp,
+        dir = s.dir.path().display(),
+        hq = connector_text(s, "hq", "0 0 3 * * *"),
+    )
+}
+
+/// A connector on the emulators with this cron schedule.
+fn connector_text(s: &Setup, name: &str, schedule: &str) -> String {
+    format!(
+        r#"
+[connectors.{name}]
+schedule = "{schedule}"
+jitter = "1m"
+
+[connectors.{name}.source]
+kind = "wecom"
+corp_id = "{corp}"
+secret = "env:TEST_WECOM_SECRET"
+agent_id = {agent}
+api_base = "{wecom}"
+retry = {{ max_attempts = 3, min_delay = "1ms", max_delay = "10ms" }}
+
+[connectors.{name}.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{dir}/scim-token"
+concurrency = 1
+
+[connectors.{name}.policy]
+max_deletion_ratio = 1.0
+"#,
+        dir = s.dir.path().display(),
+        corp = s.wecom.config().corpid,
+        agent = common::AGENT_ID,
+        wecom = s.wecom.base_url(),
+        scim = s.scim.base_url(),
+    )
+}
+
+async fn setup() -> Setup {
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scim-token"), scim.bearer_token()).unwrap();
+    std::fs::write(dir.path().join("tcp-token"), format!("{TCP_TOKEN}\n")).unwrap();
+    // A free loopback port for the TCP listener.
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = Setup {
+        wecom,
+        scim,
+        config: dir.path().join("orgsync.toml"),
+        dir,
+        tcp,
+    };
+    s.write_config("");
+    s
+}
+
+fn orgsync(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env(
+            "TEST_WECOM_SECRET",
+            emulators::wecom::WecomConfig::default().corpsecret,
+        )
+        .env("ORGSYNC_LOG", "info")
+        .env_remove("NOTIFY_SOCKET");
+    command
+}
+
+fn cli(s: &Setup, args: &[&str]) -> Output {
+    orgsync(&s.config).args(args).output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A daemon started with a notify socket; dropped daemons are killed.
+struct Daemon {
+    child: Child,
+    /// Every datagram received on the notify socket, drained continuously (an unread socket's
+    /// queue fills and the daemon drops its messages).
+    notes: Arc<Mutex<Vec<String>>>,
+    /// Notes already matched by `wait_notify`.
+    seen: usize,
+    _drain: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    async fn start(s: &Setup) -> Daemon {
+        let notify_path = s.dir.path().join(format!("notify-{}", rand_suffix()));
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&notes);
+        let drain = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = notify.recv(&mut buf).await {
+                let note = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push(note);
+            }
+        });
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(s.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = orgsync(&s.config)
+            .arg("run")
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            child,
+            notes,
+            seen: 0,
+            _drain: drain,
+        };
+        let ready = daemon.wait_notify("READY=1").await;
+        assert!(ready.contains("STATUS="), "{ready}");
+        daemon
+    }
+
+    /// The next datagram containing `want`, after those already matched.
+    async fn wait_notify(&mut self, want: &str) -> String {
+        let started = Instant::now();
+        loop {
+            {
+                let notes = self.notes.lock().unwrap();
+                if let Some(i) = notes[self.seen..].iter().position(|n| n.contains(want)) {
+                    self.seen += i + 1;
+                    return notes[self.seen - 1].clone();
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no {want:?} from the daemon within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its status and how long it took.
+    async fn wait_exit(&mut self, bound: Duration) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < bound,
+                "the daemon did not exit within {bound:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// People the target shows with their new upstream name.
+fn renamed(scim: &emulators::scim::ScimHandle) -> usize {
+    scim.users()
+        .iter()
+        .filter(|u| {
+            u.display_name
+                .as_deref()
+                .is_some_and(|n| n.ends_with("(renamed)"))
+        })
+        .count()
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn unix_client(s: &Setup) -> reqwest::Client {
+    reqwest::Client::builder()
+        .unix_socket(s.socket())
+        .build()
+        .unwrap()
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Polls `GET /runs/{id}` until the run is done.
+async fn wait_run(client: &reqwest::Client, run_id: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let view = get_json(client, &format!("http://orgsync/runs/{run_id}")).await;
+        if ["finished", "failed", "cancelled"].contains(&view["state"].as_str().unwrap()) {
+            return view;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_sync(client: &reqwest::Client, body: &str) -> (u16, serde_json::Value) {
+    let response = client
+        .post("http://orgsync/connectors/hq/sync")
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
+    let s = setup().await;
+    let mut daemon = Daemon::start(&s).await;
+    let mode = std::fs::metadata(s.socket()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660, "admin socket mode {mode:o}");
+    // WATCHDOG_USEC is set: the daemon pings.
+    daemon.wait_notify("WATCHDOG=1").await;
+
+    // "sync now" through the CLI, which finds the daemon and follows the run to its report.
+    let synced = cli(&s, &["sync", "hq", "--wait", "--format", "json"]);
+    assert!(synced.status.success(), "{}", text(&synced));
+    let progress = String::from_utf8_lossy(&synced.stderr);
+    assert!(
+        progress.contains("started by the orgsync daemon"),
+        "{progress}"
+    );
+    // Not a terminal: plain progress lines, ending with the finished one.
+    assert!(progress.contains("finished: 12/12 steps"), "{progress}");
+    let report: serde_json::Value = serde_json::from_slice(&synced.stdout).unwrap();
+    assert_eq!(report["outcome"]["state"], "applied");
+    assert_eq!(report["counts"]["create"], 7);
+    assert_eq!(s.scim.users().len(), 7);
+    let first_run = report["run_id"].as_str().unwrap().to_owned();
+    let status = daemon.wait_notify("STATUS=Last run").await;
+    assert!(status.contains(&first_run), "{status}");
+
+    // Through HTTP on the socket: a dry run, answered at once with its id.
+    let http = unix_client(&s);
+    let (code, accepted) = post_sync(&http, r#"{"mode": "dry-run"}"#).await;
+    assert_eq!(code, 202, "{accepted}");
+    assert_eq!(accepted["mode"], "dry_run");
+    let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"]["state"], "planned", "{view}");
+    let text_report = http
+        .get(format!(
+            "http://orgsync/runs/{}/report?format=text",
+            accepted["run_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text_report.contains("Plan: 0 steps"), "{text_report}");
+
+    // Bad input: a clear JSON error, never a panic.
+    let (code, error) = post_sync(&http, r#"{"mode": "sideways"}"#).await;
+    assert_eq!(code, 400);
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad request body"),
+        "{error}"
+    );
+    let (code, _) = post_sync(&http, "{not json").await;
+    assert_eq!(code, 400);
+    let unknown = http
+        .post("http://orgsync/connectors/nope/sync")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    let bad_format = http
+        .get(format!("http://orgsync/runs/{first_run}/report?format=pdf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_format.status().as_u16(), 400);
+    let no_run = http.get("http://orgsync/runs/nope").send().await.unwrap();
+    assert_eq!(no_run.status().as_u16(), 404);
+
+    // Loopback TCP needs the bearer token.
+    let tcp = reqwest::Client::new();
+    let base = format!("http://{}", s.tcp);
+    let refused = tcp.get(format!("{base}/connectors")).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let wrong = tcp
+        .get(format!("{base}/connectors"))
+        .bearer_auth("admin-token-for-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let connectors: serde_json::Value = tcp
+        .get(format!("{base}/connectors"))
+        .bearer_auth(TCP_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hq = &connectors[0];
+    assert_eq!(hq["name"], "hq");
+    assert_eq!(hq["schedule"], "0 0 3 * * *");
+    assert!(hq["next_run"].is_string(), "{hq}");
+    assert_eq!(hq["last_run"]["outcome"]["state"], "planned", "{hq}");
+    let body = connectors.to_string();
+    assert!(!body.contains(s.scim.bearer_token()) && !body.contains(TCP_TOKEN));
+
+    // Coalescing: with a slow upstream, a second trigger queues, a third joins the queued run.
+    s.wecom.set_faults(Faults {
+        delay: Duration::from_millis(150),
+        ..Faults::default()
+    });
+    let (_, first) = post_sync(&http, "").await;
+    let (_, second) = post_sync(&http, r#"{"mode": "dry-run"}"#).await;
+    let (_, third) = post_sync(&http, r#"{"mode": "apply"}"#).await;
+    assert_eq!(first["queued"], false, "{first}");
+    assert_eq!(
+        (&second["queued"], &second["coalesced"]),
+        (&true.into(), &false.into())
+    );
+    assert_eq!(
+        (&third["queued"], &third["coalesced"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(third["run_id"], second["run_id"]);
+    assert_eq!(
+        third["mode"], "apply",
+        "an apply request upgrades the queued dry run"
+    );
+    let queued_view = get_json(
+        &http,
+        &format!("http://orgsync/runs/{}", second["run_id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(["queued", "running"].contains(&queued_view["state"].as_str().unwrap()));
+    let a = wait_run(&http, first["run_id"].as_str().unwrap()).await;
+    let b = wait_run(&http, second["run_id"].as_str().unwrap()).await;
+    assert_eq!(a["state"], "finished");
+    assert_eq!(b["mode"], "apply");
+    assert!(
+        b["started_at"].as_str() > a["finished_at"].as_str(),
+        "{a} {b}"
+    );
+    s.wecom.set_faults(Faults::default());
+
+    // Metrics from the four runs so far: 3 applied, 1 planned.
+    let metrics = http
+        .get("http://orgsync/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "orgsync_runs_total{connector=\"hq\",outcome=\"applied\"} 3\n",
+        "orgsync_runs_total{connector=\"hq\",outcome=\"planned\"} 1\n",
+        "orgsync_steps_total{connector=\"hq\",kind=\"create\",outcome=\"applied\"} 7\n",
+        "orgsync_pull_duration_seconds_count{connector=\"hq\"} 4\n",
+        "orgsync_run_in_progress{connector=\"hq\"} 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("orgsync_upstream_calls_total{connector=\"hq\",platform=\"wecom\",endpoint=\"/cgi-bin/user/list\"}"), "{metrics}");
+    assert!(
+        metrics.contains("orgsync_last_success_timestamp_seconds{connector=\"hq\"} 1"),
+        "{metrics}"
+    );
+
+    // History through the CLI (the daemon holds the state; the CLI asks it): keep = 3.
+    let listed = cli(&s, &["reports", "list", "hq", "--format", "json"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r["run_id"] != first_run),
+        "oldest run dropped"
+    );
+    assert_eq!(runs[0]["run_id"], second["run_id"], "newest first");
+    let shown = cli(
+        &s,
+        &[
+            "reports",
+            "show",
+            runs[1]["run_id"].as_str().unwrap(),
+            "--format",
+            "markdown",
+        ],
+    );
+    assert!(shown.status.success(), "{}", text(&shown));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).starts_with('#'),
+        "{}",
+        text(&shown)
+    );
+    let compared = cli(
+        &s,
+        &[
+            "reports",
+            "compare",
+            runs[2]["run_id"].as_str().unwrap(),
+            runs[0]["run_id"].as_str().unwrap(),
+        ],
+    );
+    assert!(compared.status.success(), "{}", text(&compared));
+    let missing = cli(&s, &["reports", "show", "hq-nope"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    let status = cli(&s, &["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(text(&status).contains("0 0 3 * * *"), "{}", text(&status));
+
+    // A second daemon on the same state directory is refused with exit 4.
+    let second_daemon = cli(&s, &["run"]);
+    assert_eq!(
+        second_daemon.status.code(),
+        Some(4),
+        "{}",
+        text(&second_daemon)
+    );
+
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", s.log());
+    assert!(!s.socket().exists(), "the socket is removed on exit");
+
+    // Without the daemon, sync runs in-process and keeps its report in the same history, which
+    // is then read from the state directory.
+    let local = cli(&s, &["sync", "hq", "--dry-run", "--format", "json"]);
+    assert!(local.status.success(), "{}", text(&local));
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
+    let listed = cli(&s, &["reports", "list", "hq", "--format", "json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["run_id"], local["run_id"]);
+    let listed = cli(&s, &["reports", "list", "hq"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).lines().count(),
+        4,
+        "{}",
+        text(&listed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_or_keeps_the_old_config_and_sigterm_stops_mid_run() {
+    let s = setup().await;
+    let mut daemon = Daemon::start(&s).await;
+    let http = unix_client(&s);
+
+    // An invalid file: an ERROR saying why, and the old configuration keeps serving.
+    std::fs::write(&s.config, "state_dir = 3\n[connectors.hq.nonsense]\n").unwrap();
+    daemon.signal("HUP");
+    let started = Instant::now();
+    while !s.log().contains("still running with the previous one") {
+        assert!(started.elapsed() < Duration::from_secs(20), "{}", s.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(s.log().contains("ERROR"), "{}", s.log());
+    let (code, _) = post_sync(&http, r#"{"mode": "dry-run"}"#).await;
+    assert_eq!(code, 202);
+
+    // A valid change: a second connector appears.
+    s.write_config(&connector_text(&s, "branch", "0 0 4 * * *"));
+    daemon.signal("HUP");
+    daemon.wait_notify("Reloaded").await;
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    let names: Vec<&str> = connectors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["branch", "hq"]);
+
+    // First sync, then rename everyone upstream so the next apply has a step per person; a slow
+    // target (concurrency 1) makes it take seconds.
+    let (_, run) = post_sync(&http, "").await;
+    wait_run(&http, run["run_id"].as_str().unwrap()).await;
+    assert_eq!(s.scim.users().len(), 7);
+    s.wecom.update_org(|org| {
+        for user in &mut org.users {
+            user.name = format!("{} (renamed)", user.name);
+        }
+    });
+    s.scim.set_faults(ScimFaults {
+        delay: Duration::from_millis(300),
+        ..ScimFaults::default()
+    });
+    let (_, run) = post_sync(&http, "").await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let view = get_json(&http, &format!("http://orgsync/runs/{run_id}")).await;
+        if view["progress"]["stage"] == "applying" && view["progress"]["done"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{view}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A trigger queued behind it is dropped by the shutdown.
+    let (_, queued) = post_sync(&http, "").await;
+    assert_eq!(queued["queued"], true);
+
+    daemon.signal("TERM");
+    let (status, latency) = daemon.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}\n{}", s.log());
+    eprintln!(
+        "SIGTERM during an apply: exited in {latency:?} (shutdown_timeout 10 s, target latency 300 ms per request)"
+    );
+    let renamed_now = renamed(&s.scim);
+    assert!(
+        renamed_now < 7,
+        "the stop held the remaining steps; {renamed_now} applied"
+    );
+
+    // The interrupted run is in the history; the next run converges with nothing lost.
+    s.scim.set_faults(ScimFaults::default());
+    let shown = cli(&s, &["reports", "show", &run_id, "--format", "json"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let report: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(report["outcome"]["state"], "interrupted", "{report}");
+    let again = cli(&s, &["sync", "hq", "--format", "json"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        report["counts"]["update"].as_u64(),
+        Some(7 - renamed_now as u64),
+        "{report}"
+    );
+    assert_eq!(renamed(&s.scim), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_start_ups_exit_with_clear_errors() {
+    let s = setup().await;
+    // A socket path that is a regular file.
+    std::fs::create_dir_all(s.socket().parent().unwrap()).unwrap();
+    std::fs::write(s.socket(), "not a socket").unwrap();
+    let out = cli(&s, &["run"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("is not a socket"), "{}", text(&out));
+    std::fs::remove_file(s.socket()).unwrap();
+
+    // An unreadable TCP token.
+    std::fs::remove_file(s.dir.path().join("tcp-token")).unwrap();
+    let out = cli(&s, &["run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("tcp_token"), "{}", text(&out));
+
+    // A state directory that cannot be created.
+    std::fs::write(s.dir.path().join("tcp-token"), TCP_TOKEN).unwrap();
+    std::fs::remove_dir_all(s.dir.path().join("state")).unwrap();
+    std::fs::write(s.dir.path().join("state"), "a file, not a directory").unwrap();
+    let out = cli(&s, &["run"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_runs_fire_with_jitter() {
+    let s = setup().await;
+    let config = config_text(&s, "")
+        .replace("0 0 3 * * *", "* * * * * *")
+        .replace(r#"jitter = "1m""#, r#"jitter = "300ms""#);
+    std::fs::write(&s.config, config).unwrap();
+    let mut daemon = Daemon::start(&s).await;
+    let http = unix_client(&s);
+    let started = Instant::now();
+    loop {
+        let runs = get_json(&http, "http://orgsync/runs?connector=hq").await;
+        if runs.as_array().unwrap().len() >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{runs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.scim.users().len(), 7, "scheduled runs apply");
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    assert_eq!(connectors[0]["jitter_ms"], 300);
+    assert!(connectors[0]["next_run"].is_string(), "{connectors}");
+    daemon.signal("INT");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", s.log());
+}
