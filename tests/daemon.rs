@@ -333,7 +333,9 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
 
     // Through HTTP on the socket: a dry run, answered at once with its id.
     let http = unix_client(&s);
+    let asked = Instant::now();
     let (code, accepted) = post_sync(&http, r#"{"mode": "dry-run"}"#).await;
+    eprintln!("POST /connectors/hq/sync answered in {:?}", asked.elapsed());
     assert_eq!(code, 202, "{accepted}");
     assert_eq!(accepted["mode"], "dry_run");
     let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
@@ -363,6 +365,13 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     );
     let (code, _) = post_sync(&http, "{not json").await;
     assert_eq!(code, 400);
+    let unknown = cli(&s, &["sync", "nope"]);
+    assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("no connector named \"nope\""),
+        "{}",
+        text(&unknown)
+    );
     let unknown = http
         .post("http://orgsync/connectors/nope/sync")
         .send()
@@ -642,6 +651,14 @@ async fn bad_start_ups_exit_with_clear_errors() {
     let out = cli(&s, &["run"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(text(&out).contains("is not a socket"), "{}", text(&out));
+    std::fs::remove_file(s.socket()).unwrap();
+
+    // A socket some other process listens on.
+    let other = std::os::unix::net::UnixListener::bind(s.socket()).unwrap();
+    let out = cli(&s, &["run"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("is in use"), "{}", text(&out));
+    drop(other);
     std::fs::remove_file(s.socket()).unwrap();
 
     // An unreadable TCP token.
