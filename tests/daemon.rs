@@ -269,6 +269,16 @@ fn unix_client(s: &Setup) -> reqwest::Client {
         .unwrap()
 }
 
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.text().await.unwrap()
+}
+
 async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     let response = client.get(url).send().await.unwrap();
     assert!(
@@ -455,14 +465,7 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     s.wecom.set_faults(Faults::default());
 
     // Metrics from the four runs so far: 3 applied, 1 planned.
-    let metrics = http
-        .get("http://orgsync/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, "http://orgsync/metrics").await;
     for line in [
         "orgsync_runs_total{connector=\"hq\",outcome=\"applied\"} 3\n",
         "orgsync_runs_total{connector=\"hq\",outcome=\"planned\"} 1\n",
@@ -519,6 +522,31 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     let status = cli(&s, &["status"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("0 0 3 * * *"), "{}", text(&status));
+
+    // A failing upstream: the run fails, /connectors shows the last error, metrics count the codes.
+    s.wecom.set_faults(Faults {
+        http_5xx_every: Some(1),
+        ..Faults::default()
+    });
+    let (_, failing) = post_sync(&http, "").await;
+    let failed = wait_run(&http, failing["run_id"].as_str().unwrap()).await;
+    assert_eq!(failed["outcome"]["state"], "failed", "{failed}");
+    s.wecom.set_faults(Faults::default());
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    let last_error = &connectors[0]["last_error"];
+    assert_eq!(last_error["run_id"], failing["run_id"], "{connectors}");
+    assert!(!last_error["message"].as_str().unwrap().is_empty());
+    let metrics = get_text(&http, "http://orgsync/metrics").await;
+    assert!(
+        metrics.contains("orgsync_runs_total{connector=\"hq\",outcome=\"failed\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "orgsync_upstream_errors_total{connector=\"hq\",platform=\"wecom\",code=\"http_502\"}"
+        ),
+        "{metrics}"
+    );
 
     // A second daemon on the same state directory is refused with exit 4.
     let second_daemon = cli(&s, &["run"]);
@@ -700,4 +728,79 @@ async fn scheduled_runs_fire_with_jitter() {
     daemon.signal("INT");
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}\n{}", s.log());
+}
+
+/// What the systemd unit gives the service: `$ORGSYNC_CONFIG`, `$RUNTIME_DIRECTORY` (where the
+/// socket goes by default) and `$CREDENTIALS_DIRECTORY` (read by `credential:` references).
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_under_the_units_environment() {
+    let s = setup().await;
+    let runtime = s.dir.path().join("runtime");
+    let credentials = s.dir.path().join("credentials");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::create_dir_all(&credentials).unwrap();
+    std::fs::write(credentials.join("scim-token"), s.scim.bearer_token()).unwrap();
+    let config = config_text(&s, "")
+        .replace(&format!("socket = \"{}\"\n", s.socket().display()), "")
+        .replace(
+            &format!("file:{}/scim-token", s.dir.path().display()),
+            "credential:scim-token",
+        );
+    assert!(config.contains("credential:scim-token") && !config.contains("admin.sock"));
+    std::fs::write(&s.config, config).unwrap();
+    let unit_env = |command: &mut Command| {
+        command
+            .env("ORGSYNC_CONFIG", &s.config)
+            .env("RUNTIME_DIRECTORY", &runtime)
+            .env("CREDENTIALS_DIRECTORY", &credentials);
+    };
+    let mut check = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    unit_env(&mut check);
+    check.env(
+        "TEST_WECOM_SECRET",
+        emulators::wecom::WecomConfig::default().corpsecret,
+    );
+    let out = check.arg("check-config").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut run = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    unit_env(&mut run);
+    let child = run
+        .env(
+            "TEST_WECOM_SECRET",
+            emulators::wecom::WecomConfig::default().corpsecret,
+        )
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon {
+        child,
+        notes: Arc::default(),
+        seen: 0,
+        _drain: tokio::spawn(async {}),
+    };
+    let socket = runtime.join("admin.sock");
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no socket at {}",
+            socket.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    unit_env(&mut sync);
+    let out = sync.args(["sync", "hq", "--wait"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("by the orgsync daemon"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.scim.users().len(), 7);
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success());
 }
