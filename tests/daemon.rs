@@ -804,3 +804,55 @@ async fn runs_under_the_units_environment() {
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success());
 }
+
+/// Without a daemon: every in-process run lands in the history, and two dry runs compare.
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_show_and_compare_runs_from_the_history() {
+    let s = setup().await;
+    let first = cli(&s, &["diff", "hq", "--format", "json"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    s.wecom.update_org(|org| {
+        let lin = org.users.iter_mut().find(|u| u.id == "lin").unwrap();
+        lin.name = "林晓晓".into();
+    });
+    let second = cli(&s, &["sync", "hq", "--dry-run", "--format", "json"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let second: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let (a, b) = (
+        first["run_id"].as_str().unwrap(),
+        second["run_id"].as_str().unwrap(),
+    );
+
+    let compared = cli(&s, &["reports", "compare", a, b, "--format", "json"]);
+    assert!(compared.status.success(), "{}", text(&compared));
+    let comparison: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
+    let changed = comparison["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{comparison}");
+    assert_eq!(changed[0]["b"]["user"], "lin");
+    assert_eq!(changed[0]["b"]["name"], "林晓晓");
+    let steps = first["steps"].as_array().unwrap().len();
+    assert_eq!(comparison["unchanged"].as_u64(), Some(steps as u64 - 1));
+    let compared = cli(&s, &["reports", "compare", a, b]);
+    assert!(text(&compared).contains("林晓晓"), "{}", text(&compared));
+    let html = cli(&s, &["reports", "compare", a, b, "--format", "html"]);
+    assert_eq!(html.status.code(), Some(2), "{}", text(&html));
+
+    let shown = cli(&s, &["reports", "show", b, "--format", "html"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let page = String::from_utf8_lossy(&shown.stdout);
+    assert!(page.contains("<html") && page.contains(b), "{page:.200}");
+    let listed = cli(&s, &["reports", "list", "--format", "json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [b, a]);
+    let status = cli(&s, &["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(
+        text(&status).contains("orgsync is not running") && text(&status).contains(b),
+        "{}",
+        text(&status)
+    );
+    let unknown = cli(&s, &["reports", "list", "nope"]);
+    assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
+}
