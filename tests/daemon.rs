@@ -801,8 +801,10 @@ async fn runs_under_the_units_environment() {
     );
     assert_eq!(s.scim.users().len(), 7);
     daemon.signal("TERM");
-    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    let (status, latency) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success());
+    eprintln!("SIGTERM while idle: exited in {latency:?}");
+    assert!(!socket.exists());
 }
 
 /// Without a daemon: every in-process run lands in the history, and two dry runs compare.
@@ -855,4 +857,36 @@ async fn reports_show_and_compare_runs_from_the_history() {
     );
     let unknown = cli(&s, &["reports", "list", "nope"]);
     assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
+}
+
+/// A stop while the target's accounts are being listed (a first sync) abandons the listing: it
+/// is a read, and the shutdown does not wait for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_target_listing_does_not_wait_for_it() {
+    let s = setup().await;
+    s.scim.set_faults(ScimFaults {
+        delay: Duration::from_secs(30),
+        ..ScimFaults::default()
+    });
+    let mut daemon = Daemon::start(&s).await;
+    let http = unix_client(&s);
+    let (_, run) = post_sync(&http, "").await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    while get_json(&http, &format!("http://orgsync/runs/{run_id}")).await["progress"]["stage"]
+        != "planning"
+    {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.signal("TERM");
+    // Well inside both the listing's 30 s and the 10 s shutdown timeout.
+    let (status, latency) = daemon.wait_exit(Duration::from_secs(8)).await;
+    assert!(status.success(), "{}", s.log());
+    eprintln!("SIGTERM while listing the target: exited in {latency:?}");
+    s.scim.set_faults(ScimFaults::default());
+    let shown = cli(&s, &["reports", "show", &run_id, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(report["outcome"]["state"], "failed", "{report}");
+    assert!(s.scim.users().is_empty());
 }
