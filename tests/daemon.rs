@@ -269,6 +269,16 @@ fn unix_client(s: &Setup) -> reqwest::Client {
         .unwrap()
 }
 
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.text().await.unwrap()
+}
+
 async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     let response = client.get(url).send().await.unwrap();
     assert!(
@@ -333,7 +343,9 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
 
     // Through HTTP on the socket: a dry run, answered at once with its id.
     let http = unix_client(&s);
+    let asked = Instant::now();
     let (code, accepted) = post_sync(&http, r#"{"mode": "dry-run"}"#).await;
+    eprintln!("POST /connectors/hq/sync answered in {:?}", asked.elapsed());
     assert_eq!(code, 202, "{accepted}");
     assert_eq!(accepted["mode"], "dry_run");
     let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
@@ -363,6 +375,13 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     );
     let (code, _) = post_sync(&http, "{not json").await;
     assert_eq!(code, 400);
+    let unknown = cli(&s, &["sync", "nope"]);
+    assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("no connector named \"nope\""),
+        "{}",
+        text(&unknown)
+    );
     let unknown = http
         .post("http://orgsync/connectors/nope/sync")
         .send()
@@ -446,14 +465,7 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     s.wecom.set_faults(Faults::default());
 
     // Metrics from the four runs so far: 3 applied, 1 planned.
-    let metrics = http
-        .get("http://orgsync/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, "http://orgsync/metrics").await;
     for line in [
         "orgsync_runs_total{connector=\"hq\",outcome=\"applied\"} 3\n",
         "orgsync_runs_total{connector=\"hq\",outcome=\"planned\"} 1\n",
@@ -510,6 +522,31 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     let status = cli(&s, &["status"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("0 0 3 * * *"), "{}", text(&status));
+
+    // A failing upstream: the run fails, /connectors shows the last error, metrics count the codes.
+    s.wecom.set_faults(Faults {
+        http_5xx_every: Some(1),
+        ..Faults::default()
+    });
+    let (_, failing) = post_sync(&http, "").await;
+    let failed = wait_run(&http, failing["run_id"].as_str().unwrap()).await;
+    assert_eq!(failed["outcome"]["state"], "failed", "{failed}");
+    s.wecom.set_faults(Faults::default());
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    let last_error = &connectors[0]["last_error"];
+    assert_eq!(last_error["run_id"], failing["run_id"], "{connectors}");
+    assert!(!last_error["message"].as_str().unwrap().is_empty());
+    let metrics = get_text(&http, "http://orgsync/metrics").await;
+    assert!(
+        metrics.contains("orgsync_runs_total{connector=\"hq\",outcome=\"failed\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "orgsync_upstream_errors_total{connector=\"hq\",platform=\"wecom\",code=\"http_502\"}"
+        ),
+        "{metrics}"
+    );
 
     // A second daemon on the same state directory is refused with exit 4.
     let second_daemon = cli(&s, &["run"]);
@@ -644,6 +681,14 @@ async fn bad_start_ups_exit_with_clear_errors() {
     assert!(text(&out).contains("is not a socket"), "{}", text(&out));
     std::fs::remove_file(s.socket()).unwrap();
 
+    // A socket some other process listens on.
+    let other = std::os::unix::net::UnixListener::bind(s.socket()).unwrap();
+    let out = cli(&s, &["run"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("is in use"), "{}", text(&out));
+    drop(other);
+    std::fs::remove_file(s.socket()).unwrap();
+
     // An unreadable TCP token.
     std::fs::remove_file(s.dir.path().join("tcp-token")).unwrap();
     let out = cli(&s, &["run"]);
@@ -683,4 +728,165 @@ async fn scheduled_runs_fire_with_jitter() {
     daemon.signal("INT");
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}\n{}", s.log());
+}
+
+/// What the systemd unit gives the service: `$ORGSYNC_CONFIG`, `$RUNTIME_DIRECTORY` (where the
+/// socket goes by default) and `$CREDENTIALS_DIRECTORY` (read by `credential:` references).
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_under_the_units_environment() {
+    let s = setup().await;
+    let runtime = s.dir.path().join("runtime");
+    let credentials = s.dir.path().join("credentials");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::create_dir_all(&credentials).unwrap();
+    std::fs::write(credentials.join("scim-token"), s.scim.bearer_token()).unwrap();
+    let config = config_text(&s, "")
+        .replace(&format!("socket = \"{}\"\n", s.socket().display()), "")
+        .replace(
+            &format!("file:{}/scim-token", s.dir.path().display()),
+            "credential:scim-token",
+        );
+    assert!(config.contains("credential:scim-token") && !config.contains("admin.sock"));
+    std::fs::write(&s.config, config).unwrap();
+    let unit_env = |command: &mut Command| {
+        command
+            .env("ORGSYNC_CONFIG", &s.config)
+            .env("RUNTIME_DIRECTORY", &runtime)
+            .env("CREDENTIALS_DIRECTORY", &credentials);
+    };
+    let mut check = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    unit_env(&mut check);
+    check.env(
+        "TEST_WECOM_SECRET",
+        emulators::wecom::WecomConfig::default().corpsecret,
+    );
+    let out = check.arg("check-config").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut run = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    unit_env(&mut run);
+    let child = run
+        .env(
+            "TEST_WECOM_SECRET",
+            emulators::wecom::WecomConfig::default().corpsecret,
+        )
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon {
+        child,
+        notes: Arc::default(),
+        seen: 0,
+        _drain: tokio::spawn(async {}),
+    };
+    let socket = runtime.join("admin.sock");
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no socket at {}",
+            socket.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    unit_env(&mut sync);
+    let out = sync.args(["sync", "hq", "--wait"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("by the orgsync daemon"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.scim.users().len(), 7);
+    daemon.signal("TERM");
+    let (status, latency) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success());
+    eprintln!("SIGTERM while idle: exited in {latency:?}");
+    assert!(!socket.exists());
+}
+
+/// Without a daemon: every in-process run lands in the history, and two dry runs compare.
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_show_and_compare_runs_from_the_history() {
+    let s = setup().await;
+    let first = cli(&s, &["diff", "hq", "--format", "json"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    s.wecom.update_org(|org| {
+        let lin = org.users.iter_mut().find(|u| u.id == "lin").unwrap();
+        lin.name = "林晓晓".into();
+    });
+    let second = cli(&s, &["sync", "hq", "--dry-run", "--format", "json"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let second: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let (a, b) = (
+        first["run_id"].as_str().unwrap(),
+        second["run_id"].as_str().unwrap(),
+    );
+
+    let compared = cli(&s, &["reports", "compare", a, b, "--format", "json"]);
+    assert!(compared.status.success(), "{}", text(&compared));
+    let comparison: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
+    let changed = comparison["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{comparison}");
+    assert_eq!(changed[0]["b"]["user"], "lin");
+    assert_eq!(changed[0]["b"]["name"], "林晓晓");
+    let steps = first["steps"].as_array().unwrap().len();
+    assert_eq!(comparison["unchanged"].as_u64(), Some(steps as u64 - 1));
+    let compared = cli(&s, &["reports", "compare", a, b]);
+    assert!(text(&compared).contains("林晓晓"), "{}", text(&compared));
+    let html = cli(&s, &["reports", "compare", a, b, "--format", "html"]);
+    assert_eq!(html.status.code(), Some(2), "{}", text(&html));
+
+    let shown = cli(&s, &["reports", "show", b, "--format", "html"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let page = String::from_utf8_lossy(&shown.stdout);
+    assert!(page.contains("<html") && page.contains(b), "{page:.200}");
+    let listed = cli(&s, &["reports", "list", "--format", "json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [b, a]);
+    let status = cli(&s, &["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(
+        text(&status).contains("orgsync is not running") && text(&status).contains(b),
+        "{}",
+        text(&status)
+    );
+    let unknown = cli(&s, &["reports", "list", "nope"]);
+    assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
+}
+
+/// A stop while the target's accounts are being listed (a first sync) abandons the listing: it
+/// is a read, and the shutdown does not wait for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_target_listing_does_not_wait_for_it() {
+    let s = setup().await;
+    s.scim.set_faults(ScimFaults {
+        delay: Duration::from_secs(30),
+        ..ScimFaults::default()
+    });
+    let mut daemon = Daemon::start(&s).await;
+    let http = unix_client(&s);
+    let (_, run) = post_sync(&http, "").await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    while get_json(&http, &format!("http://orgsync/runs/{run_id}")).await["progress"]["stage"]
+        != "planning"
+    {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.signal("TERM");
+    // Well inside both the listing's 30 s and the 10 s shutdown timeout.
+    let (status, latency) = daemon.wait_exit(Duration::from_secs(8)).await;
+    assert!(status.success(), "{}", s.log());
+    eprintln!("SIGTERM while listing the target: exited in {latency:?}");
+    s.scim.set_faults(ScimFaults::default());
+    let shown = cli(&s, &["reports", "show", &run_id, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(report["outcome"]["state"], "failed", "{report}");
+    assert!(s.scim.users().is_empty());
 }

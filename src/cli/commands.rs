@@ -77,9 +77,14 @@ pub(super) async fn diff_and_save(
         .await
     {
         Ok(Ok(saved)) => saved,
-        Ok(Err(report)) => return finish(Ok(report), output),
+        Ok(Err(report)) => {
+            let result = Ok(report);
+            opened.record(&result);
+            return finish(result, output);
+        }
         Err(e) => return run_error(e),
     };
+    opened.record(&Ok(saved.report.clone()));
     let json = match serde_json::to_vec_pretty(&saved) {
         Ok(json) => json,
         Err(e) => return fail(Exit::RunFailed, format!("cannot encode the plan: {e}")),

@@ -177,6 +177,8 @@ impl Cli {
         match (&self.log, &self.command) {
             (Some(filter), _) => filter,
             (None, Command::Demo { .. }) => "warn",
+            // The scheduler narrates its own housekeeping at info.
+            (None, Command::Run) => "info,tokio_cron_scheduler=warn",
             (None, _) => "info",
         }
     }

@@ -63,7 +63,13 @@ pub(super) async fn run(config_path: &Path) -> Exit {
 /// The daemon of this configuration, if one answers on its socket.
 async fn daemon_of(config_path: &Path) -> Result<(Config, Option<Client>), Exit> {
     let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
-    let client = Client::connect(&daemon::socket_of(&config)).await;
+    let client = match Client::connect(&daemon::socket_of(&config)).await {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("warning: {e}; working on the state directory directly");
+            None
+        }
+    };
     Ok((config, client))
 }
 
@@ -149,6 +155,20 @@ async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
 }
 
 fn show_progress(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) {
+    if let Some(line) = progress_line(view, terminal, last) {
+        let mut err = std::io::stderr().lock();
+        let _ = if terminal {
+            write!(err, "{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+    }
+}
+
+/// What to show for this poll. On a terminal: the bar, redrawn in place. Otherwise plain lines:
+/// each stage once, applying every tenth of the way, and the end.
+fn progress_line(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) -> Option<String> {
     let p = view.progress;
     let stage = match (view.state, p.stage) {
         (RunState::Queued, _) => "queued",
@@ -159,32 +179,26 @@ fn show_progress(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) {
         (_, Stage::Applying) => "applying",
         (_, Stage::Finished) => "finished",
     };
-    let mut err = std::io::stderr().lock();
     if terminal {
         const WIDTH: usize = 30;
         let filled = (p.done * WIDTH)
             .checked_div(p.total)
             .unwrap_or(0)
             .min(WIDTH);
-        let _ = write!(
-            err,
+        return Some(format!(
             "\r\x1b[2K{:<9} [{}{}] {}/{} steps",
             stage,
             "#".repeat(filled),
             " ".repeat(WIDTH - filled),
             p.done,
             p.total
-        );
-        let _ = err.flush();
-        return;
+        ));
     }
-    // Plain lines: each stage once, and applying every tenth of the way.
     let tenth = |done: usize| (done * 10).checked_div(p.total).unwrap_or(0);
     let new_stage = last.is_none_or(|(s, _)| s != p.stage);
     let new_tenth = last.is_some_and(|(_, d)| tenth(d) != tenth(p.done));
-    if new_stage || (p.stage == Stage::Applying && new_tenth) || view.is_done() {
-        let _ = writeln!(err, "{stage}: {}/{} steps", p.done, p.total);
-    }
+    (new_stage || (p.stage == Stage::Applying && new_tenth) || view.is_done())
+        .then(|| format!("{stage}: {}/{} steps", p.done, p.total))
 }
 
 fn print_report(report: &Report, output: ReportArgs) -> Exit {
@@ -421,5 +435,65 @@ pub(super) async fn compare(config_path: &Path, a: &str, b: &str, output: Report
             Exit::Usage,
             "a comparison has text, markdown and json forms, not html",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Progress;
+
+    fn view(stage: Stage, done: usize, total: usize) -> RunView {
+        RunView {
+            run_id: "hq-1".into(),
+            connector: "hq".into(),
+            mode: RunMode::Apply,
+            state: RunState::Running,
+            progress: Progress { stage, done, total },
+            outcome: None,
+            started_at: None,
+            finished_at: None,
+            counts: Default::default(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_terminal_gets_a_bar() {
+        let line = progress_line(&view(Stage::Applying, 50, 100), true, None).unwrap();
+        assert!(line.starts_with("\r\x1b[2Kapplying"), "{line:?}");
+        assert!(
+            line.contains(&format!("[{}{}] 50/100", "#".repeat(15), " ".repeat(15))),
+            "{line:?}"
+        );
+        let empty = progress_line(&view(Stage::Pulling, 0, 0), true, None).unwrap();
+        assert!(
+            empty.contains(&format!("[{}]", " ".repeat(30))),
+            "{empty:?}"
+        );
+    }
+
+    #[test]
+    fn plain_output_says_each_stage_once_and_every_tenth() {
+        let pulling = view(Stage::Pulling, 0, 0);
+        assert_eq!(
+            progress_line(&pulling, false, None).unwrap(),
+            "pulling: 0/0 steps"
+        );
+        assert_eq!(
+            progress_line(&pulling, false, Some((Stage::Pulling, 0))),
+            None
+        );
+        let applying = view(Stage::Applying, 3, 100);
+        assert!(progress_line(&applying, false, Some((Stage::Planning, 0))).is_some());
+        assert_eq!(
+            progress_line(&applying, false, Some((Stage::Applying, 1))),
+            None
+        );
+        let tenth = view(Stage::Applying, 10, 100);
+        assert_eq!(
+            progress_line(&tenth, false, Some((Stage::Applying, 9))).unwrap(),
+            "applying: 10/100 steps"
+        );
     }
 }

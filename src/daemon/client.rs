@@ -24,24 +24,39 @@ pub enum ClientError {
 const BASE: &str = "http://orgsync";
 
 impl Client {
-    /// A client when a daemon answers on `socket`; `None` when there is none (or it is not ours
-    /// to reach), so the caller can run in-process instead.
-    pub async fn connect(socket: &Path) -> Option<Client> {
+    /// A client when a daemon answers on `socket`; `None` when there is no socket file, so the
+    /// caller runs in-process. A socket that exists but does not answer (a crashed daemon, or one
+    /// this user may not reach) is an error the caller reports before falling back.
+    pub async fn connect(socket: &Path) -> Result<Option<Client>, ClientError> {
         if !socket.exists() {
-            return None;
+            return Ok(None);
         }
         let http = reqwest::Client::builder()
             .unix_socket(socket)
             .connect_timeout(Duration::from_secs(2))
             .build()
-            .ok()?;
-        let healthy = http
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let response = http
             .get(format!("{BASE}/healthz"))
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .is_ok_and(|r| r.status().is_success());
-        healthy.then_some(Client { http })
+            .map_err(|e| {
+                ClientError::Transport(format!(
+                    "{} does not answer: {}",
+                    socket.display(),
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| e.without_url().to_string())
+                ))
+            })?;
+        if !response.status().is_success() {
+            return Err(ClientError::Refused {
+                status: response.status().as_u16(),
+                message: format!("{} answers {}", socket.display(), response.status()),
+            });
+        }
+        Ok(Some(Client { http }))
     }
 
     pub async fn sync(

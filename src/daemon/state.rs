@@ -156,11 +156,10 @@ impl Shared {
             });
         };
         let (busy, queued) = (slot.running.is_some(), slot.queued.clone());
-        if let Some(run_id) = queued {
-            let entry = inner
-                .runs
-                .get_mut(&run_id)
-                .expect("a queued run has an entry");
+        // A queued run always has an entry (entries go only once finished or cancelled).
+        if let Some((run_id, entry)) =
+            queued.and_then(|id| inner.runs.get_mut(&id).map(|entry| (id, entry)))
+        {
             if options.mode == RunMode::Apply {
                 entry.options = options;
             }
@@ -186,8 +185,8 @@ impl Shared {
                 error: None,
             },
         );
-        if busy {
-            inner.connectors.get_mut(name).expect("checked").queued = Some(run_id.clone());
+        if let Some(slot) = inner.connectors.get_mut(name).filter(|_| busy) {
+            slot.queued = Some(run_id.clone());
             info!(
                 connector = name,
                 run_id, "Run queued behind the one in progress."
@@ -204,11 +203,19 @@ impl Shared {
         })
     }
 
+    /// Starts the run `run_id` (an entry the caller made) of connector `name`, under the lock.
     fn start(self: &Arc<Self>, inner: &mut Inner, name: &str, run_id: &str) {
-        let slot = inner.connectors.get_mut(name).expect("caller checked");
+        let (Some(slot), Some(entry)) =
+            (inner.connectors.get_mut(name), inner.runs.get_mut(run_id))
+        else {
+            error!(
+                connector = name,
+                run_id, "Cannot start a run the daemon does not know; skipped."
+            );
+            return;
+        };
         slot.running = Some(run_id.to_owned());
         let connector = slot.connector.clone();
-        let entry = inner.runs.get_mut(run_id).expect("caller inserted");
         entry.state = RunState::Running;
         let context = RunContext {
             run_id: Some(run_id.to_owned()),

@@ -176,7 +176,15 @@ impl<S: SnapshotStore> Engine<S> {
         // against the target's real accounts instead of the snapshot.
         let observe = options.baseline == Baseline::Target || stored.users.is_empty();
         let observed = if observe {
-            match connector.pusher.list().await {
+            // Listing is a read: abandoning it on a stop loses nothing.
+            let listed = tokio::select! {
+                listed = connector.pusher.list() => listed,
+                () = stopped(self.stop.clone()) => {
+                    report.finish(RunOutcome::Failed { error: "orgsync stopped while listing the target's accounts; nothing was written".into() });
+                    return Ok(Err(report));
+                }
+            };
+            match listed {
                 Ok(accounts) => Some(plan::observe(
                     &stored,
                     &pulled.directory,
