@@ -1,5 +1,5 @@
 use super::Exit;
-use crate::config::{Config, SourceConfig, TargetConfig};
+use crate::config::Config;
 use crate::engine::{Connector, Engine, RunError, RunMode};
 use crate::report::{self, Format, RunOutcome};
 use crate::snapshot::SledStore;
@@ -44,9 +44,11 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
     };
     let mut ok = true;
     for (name, connector) in &config.connectors {
-        let secrets = match (&connector.source, &connector.target) {
-            (SourceConfig::Wecom(s), TargetConfig::Scim(t)) => [&s.secret, &t.token],
-        };
+        let secrets = connector
+            .source
+            .secrets()
+            .into_iter()
+            .chain(connector.target.secrets());
         for secret in secrets {
             if let Err(e) = secret.resolve() {
                 eprintln!("error: connector {name}: {e}");

@@ -1,6 +1,9 @@
+use super::SecretRef;
 use crate::plan::Policy;
 use crate::pullers::wecom::WecomSourceConfig;
+use crate::pushers::ldap::LdapTargetConfig;
 use crate::pushers::scim::ScimTargetConfig;
+use crate::pushers::webhook::WebhookTargetConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,10 +35,42 @@ pub enum SourceConfig {
     Wecom(WecomSourceConfig),
 }
 
+// One per connector, read once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetConfig {
     Scim(ScimTargetConfig),
+    Ldap(LdapTargetConfig),
+    Webhook(WebhookTargetConfig),
+}
+
+impl SourceConfig {
+    /// Every secret the source needs, for check-config.
+    pub fn secrets(&self) -> Vec<&SecretRef> {
+        match self {
+            SourceConfig::Wecom(source) => vec![&source.secret],
+        }
+    }
+}
+
+impl TargetConfig {
+    /// Every secret the target needs, for check-config.
+    pub fn secrets(&self) -> Vec<&SecretRef> {
+        match self {
+            TargetConfig::Scim(target) => vec![&target.token],
+            TargetConfig::Ldap(target) => vec![&target.bind_password],
+            TargetConfig::Webhook(target) => vec![&target.secret],
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            TargetConfig::Scim(target) => target.validate(),
+            TargetConfig::Ldap(target) => target.validate(),
+            TargetConfig::Webhook(target) => target.validate(),
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -131,11 +166,10 @@ impl Config {
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }
-            match &connector.target {
-                TargetConfig::Scim(target) => target
-                    .validate()
-                    .map_err(|d| fail(format!("target: {d}")))?,
-            }
+            connector
+                .target
+                .validate()
+                .map_err(|d| fail(format!("target: {d}")))?;
         }
         Ok(())
     }
@@ -156,5 +190,31 @@ impl Config {
                         .join(", ")
                 },
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_configs_load() {
+        for (name, text) in [
+            (
+                "wecom-scim.toml",
+                include_str!("../../config/wecom-scim.toml"),
+            ),
+            (
+                "wecom-ldap.toml",
+                include_str!("../../config/wecom-ldap.toml"),
+            ),
+            (
+                "wecom-webhook.toml",
+                include_str!("../../config/wecom-webhook.toml"),
+            ),
+        ] {
+            let config = Config::from_toml(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(config.connectors.len(), 1, "{name}");
+        }
     }
 }

@@ -2,7 +2,9 @@ use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
+use crate::pushers::ldap::LdapPusher;
 use crate::pushers::scim::ScimPusher;
+use crate::pushers::webhook::WebhookPusher;
 use crate::pushers::{AnyPusher, PushError};
 
 /// A configured sync job, ready to run: secrets resolved, clients built.
@@ -51,15 +53,25 @@ impl Connector {
                 })?)
             }
         };
+        let target_error = |e| BuildError::Target {
+            connector: name.to_owned(),
+            source: e,
+        };
         let (pusher, concurrency) = match &config.target {
             TargetConfig::Scim(target) => {
                 let token = target.token.resolve().map_err(secret)?;
-                let pusher =
-                    ScimPusher::new(target.clone(), token).map_err(|e| BuildError::Target {
-                        connector: name.to_owned(),
-                        source: e,
-                    })?;
+                let pusher = ScimPusher::new(target.clone(), token).map_err(target_error)?;
                 (AnyPusher::Scim(pusher), target.concurrency)
+            }
+            TargetConfig::Ldap(target) => {
+                let password = target.bind_password.resolve().map_err(secret)?;
+                let pusher = LdapPusher::new(target.clone(), password).map_err(target_error)?;
+                (AnyPusher::Ldap(pusher), target.concurrency)
+            }
+            TargetConfig::Webhook(target) => {
+                let key = target.secret.resolve().map_err(secret)?;
+                let pusher = WebhookPusher::new(target.clone(), key, name).map_err(target_error)?;
+                (AnyPusher::Webhook(pusher), target.concurrency)
             }
         };
         Ok(Connector {

@@ -198,6 +198,16 @@ impl<S: SnapshotStore> Engine<S> {
             return Ok(report);
         }
 
+        // One check before the first write: a refused bind or a missing base fails the run
+        // once, instead of every step the same way (and a directory locking the account).
+        if let Err(e) = connector.pusher.check().await {
+            error!(error = %e, "The target cannot be written; nothing was written.");
+            report.finish(RunOutcome::Failed {
+                error: format!("target: {e}"),
+            });
+            return Ok(report);
+        }
+
         let applier = Applier {
             pusher: &connector.pusher,
             store: self.store.as_ref(),

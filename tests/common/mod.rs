@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod scim2_server;
+pub mod slapd;
 
 use emulators::fixture::{Department, Org, Scope, Status, User};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
@@ -10,6 +11,7 @@ use orgsync::plan::Policy;
 use orgsync::pullers::AnyPuller;
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
+use orgsync::pushers::ldap::{LdapPusher, LdapTargetConfig};
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
 use std::time::Duration;
 
@@ -51,6 +53,34 @@ pub fn connector(puller: WecomPuller, pusher: ScimPusher, policy: Policy) -> Con
         policy,
         concurrency: 4,
     }
+}
+
+/// A connector to any target.
+pub fn connector_to(puller: WecomPuller, pusher: AnyPusher, policy: Policy) -> Connector {
+    Connector {
+        name: "test".into(),
+        puller: AnyPuller::Wecom(puller),
+        pusher,
+        policy,
+        concurrency: 4,
+    }
+}
+
+/// The default LDAP layout on a test slapd: people under `ou=people`, bound as the root DN.
+pub fn ldap_config(url: &str) -> LdapTargetConfig {
+    let mut config = LdapTargetConfig::new(
+        url.parse().unwrap(),
+        slapd::ADMIN,
+        SecretRef::Env("UNUSED".into()),
+        slapd::PEOPLE,
+    );
+    config.retry = quick_retries();
+    config.timeout = HumanDuration(Duration::from_secs(5));
+    config
+}
+
+pub fn ldap_pusher(config: LdapTargetConfig) -> LdapPusher {
+    LdapPusher::new(config, Secret::new(slapd::PASSWORD)).unwrap()
 }
 
 pub fn department(id: i64, parent: Option<i64>, name: &str, leaders: &[&str]) -> Department {
