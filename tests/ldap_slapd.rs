@@ -5,7 +5,9 @@
 mod common;
 
 use common::slapd::{ADMIN, DISABLED, Entry, PEOPLE, Slapd};
-use common::{AGENT_ID, connector_to, ldap_config, ldap_pusher, small_org, wecom_puller};
+use common::{
+    AGENT_ID, assert_applied, connector_to, ldap_config, ldap_pusher, small_org, wecom_puller,
+};
 use emulators::fixture::{Org, Status};
 use ldap3::Mod;
 use orgsync::config::Secret;
@@ -17,15 +19,6 @@ use orgsync::report::{Report, RunOutcome};
 use orgsync::snapshot::{MemoryStore, SnapshotStore};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-
-fn assert_applied(report: &Report) {
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Applied,
-        "report:\n{}",
-        orgsync::report::render_text(report)
-    );
-}
 
 fn move_to_disabled() -> Deactivation {
     Deactivation::Move {

@@ -17,6 +17,16 @@ use std::time::Duration;
 
 pub const AGENT_ID: i64 = 1_000_002;
 
+/// Fails with the rendered report unless every step was applied.
+pub fn assert_applied(report: &orgsync::report::Report) {
+    assert_eq!(
+        report.outcome,
+        orgsync::report::RunOutcome::Applied,
+        "report:\n{}",
+        orgsync::report::render_text(report)
+    );
+}
+
 /// Retries fast enough for tests, patient enough for injected faults.
 pub fn quick_retries() -> RetryConfig {
     RetryConfig {

@@ -7,7 +7,7 @@ use crate::pushers::PushError;
 use backon::Retryable;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{StatusCode, header};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::time::Duration;
 use tracing::warn;
 
@@ -94,13 +94,13 @@ impl Deliverer {
             .await
             .map_err(PushError::transport)?;
         let status = response.status();
-        // The contract: a receiver answers 2xx only once it has stored the event. What the
-        // body says is not read, so a 2xx with any body is an acknowledgement.
-        if status.is_success() {
-            return Ok(());
-        }
         let retry_after = retry_after(response.headers());
-        let quoted = response.text().await.unwrap_or_default();
+        // Reading the body is bounded by the same timeout: a receiver that sends its status and
+        // then stalls fails (and is retried) like one that never answers.
+        let quoted = response.text().await.map_err(PushError::transport)?;
+        if status.is_success() {
+            return acknowledgement(status, &quoted);
+        }
         Err(PushError::Status {
             status: status.as_u16(),
             scim_type: None,
@@ -108,6 +108,24 @@ impl Deliverer {
             retry_after,
         })
     }
+}
+
+/// The contract: a receiver acknowledges with 2xx and an empty or JSON body, once it has stored
+/// the event. A 2xx with anything else (an HTML page from a proxy or a login wall in front of the
+/// receiver, a truncated answer) does not show the receiver took the event, so the step fails and
+/// the next run sends it again with the same delivery id. It is not retried within the run: an
+/// answer like that does not change from one second to the next.
+fn acknowledgement(status: StatusCode, body: &str) -> Result<(), PushError> {
+    if body.trim().is_empty() || serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
+        return Ok(());
+    }
+    Err(PushError::Malformed {
+        detail: format!(
+            "{} is not an acknowledgement: a receiver answers 2xx with an empty or JSON body \
+             once it has stored the event",
+            describe(status, body)
+        ),
+    })
 }
 
 /// `hex(HMAC-SHA256(secret, timestamp + "." + body))`.
@@ -119,34 +137,7 @@ pub(super) fn sign(secret: &str, timestamp: &str, body: &[u8]) -> Result<String,
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(hex(&mac.finalize().into_bytes()))
-}
-
-/// A delivery id that names the change, not the attempt: the same connector, person, event type
-/// and content give the same id, so retries (within a run or in a later run) carry it unchanged.
-pub(super) fn delivery_id(connector: &str, user: &str, kind: &str, content: &[u8]) -> String {
-    let mut hash = Sha256::new();
-    for part in [
-        connector.as_bytes(),
-        user.as_bytes(),
-        kind.as_bytes(),
-        content,
-    ] {
-        // Length-prefixed so no two different tuples hash the same bytes.
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part);
-    }
-    hex(&hash.finalize()[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
-    }
-    out
+    Ok(super::ids::hex(&mac.finalize().into_bytes()))
 }
 
 /// The status and the start of the receiver's body, control characters removed.
@@ -184,19 +175,17 @@ mod tests {
     }
 
     #[test]
-    fn delivery_ids_name_the_change() {
-        let a = delivery_id("hq", "lin", "user.updated", b"{\"x\":1}");
-        assert_eq!(a, delivery_id("hq", "lin", "user.updated", b"{\"x\":1}"));
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
-        for other in [
-            delivery_id("hq2", "lin", "user.updated", b"{\"x\":1}"),
-            delivery_id("hq", "lin2", "user.updated", b"{\"x\":1}"),
-            delivery_id("hq", "lin", "user.deleted", b"{\"x\":1}"),
-            delivery_id("hq", "lin", "user.updated", b"{\"x\":2}"),
-            delivery_id("hql", "in", "user.updated", b"{\"x\":1}"),
-        ] {
-            assert_ne!(a, other);
+    fn only_empty_or_json_bodies_acknowledge() {
+        for body in ["", "  \n", "{}", "{\"stored\":true}", "\"ok\"", "[]"] {
+            assert!(acknowledgement(StatusCode::OK, body).is_ok(), "{body:?}");
+        }
+        for body in ["<html>login</html>", "ok", "{\"stored\":"] {
+            let error = acknowledgement(StatusCode::OK, body).unwrap_err();
+            assert!(!error.is_retryable());
+            assert!(
+                error.to_string().contains("is not an acknowledgement"),
+                "{error}"
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod ids;
 mod wire;
 
 pub use config::WebhookTargetConfig;
@@ -12,6 +13,7 @@ use super::{PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
 use client::Deliverer;
+use ids::DeliveryIds;
 use tracing::{debug, instrument};
 use wire::{Data, Event};
 
@@ -25,6 +27,7 @@ pub mod headers {
 
 pub struct WebhookPusher {
     deliverer: Deliverer,
+    ids: DeliveryIds,
     connector: String,
 }
 
@@ -40,6 +43,7 @@ impl WebhookPusher {
             .map_err(|detail| PushError::Setup { detail })?;
         Ok(WebhookPusher {
             deliverer: Deliverer::new(&config, secret)?,
+            ids: DeliveryIds::new(),
             connector: connector.to_owned(),
         })
     }
@@ -48,8 +52,9 @@ impl WebhookPusher {
         let content = serde_json::to_vec(&data).map_err(|e| PushError::Malformed {
             detail: e.to_string(),
         })?;
+        let change = DeliveryIds::change(&self.connector, user, kind, &content);
         let event = Event {
-            id: client::delivery_id(&self.connector, user, kind, &content),
+            id: self.ids.id_for(&change),
             kind,
             version: wire::EVENT_VERSION,
             connector: &self.connector,
@@ -61,6 +66,7 @@ impl WebhookPusher {
             detail: e.to_string(),
         })?;
         self.deliverer.deliver(&event.id, kind, &body).await?;
+        self.ids.acknowledged(&change);
         debug!(delivery = %event.id, event = kind, user, "The receiver acknowledged the event.");
         Ok(())
     }
