@@ -225,6 +225,12 @@ impl TokenBook {
 
     /// Returns the current token while it is usable, else a fresh one living `ttl`.
     pub fn issue(&self, ttl: Duration) -> IssuedToken {
+        self.issue_renewing(ttl, Duration::ZERO)
+    }
+
+    /// Like [`TokenBook::issue`], but a current token with less than `window` left is replaced by
+    /// a fresh one while staying valid until its own expiry (Feishu's last 30 minutes).
+    pub fn issue_renewing(&self, ttl: Duration, window: Duration) -> IssuedToken {
         let now = Instant::now();
         let mut state = lock(&self.state);
         if let Some(current) = &state.current
@@ -232,10 +238,12 @@ impl TokenBook {
             && record.usable(now)
         {
             let left = record.ttl.saturating_sub(now.duration_since(record.issued));
-            return IssuedToken {
-                token: current.clone(),
-                expires_in: ceil_secs(left),
-            };
+            if left >= window {
+                return IssuedToken {
+                    token: current.clone(),
+                    expires_in: ceil_secs(left),
+                };
+            }
         }
         state.serial += 1;
         let token = format!(
@@ -421,6 +429,22 @@ mod tests {
         assert_eq!(
             book.check_and_use(&two, Some(1)),
             TokenStatus::CallBudgetExhausted { occurrence: 2 }
+        );
+    }
+
+    #[test]
+    fn renewal_window_mints_a_new_token_and_keeps_the_old_one() {
+        let book = TokenBook::new("t-");
+        let old = book.issue(Duration::from_secs(60)).token;
+        let new = book.issue_renewing(Duration::from_secs(60), Duration::from_secs(120));
+        assert_ne!(new.token, old, "less than the window left: a new token");
+        assert_eq!(new.expires_in, 60);
+        assert_eq!(book.check_and_use(&old, None), TokenStatus::Valid);
+        assert_eq!(book.check_and_use(&new.token, None), TokenStatus::Valid);
+        let same = book.issue_renewing(Duration::from_secs(60), Duration::from_secs(30));
+        assert_eq!(
+            same.token, new.token,
+            "more than the window left: the same token"
         );
     }
 

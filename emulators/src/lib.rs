@@ -5,7 +5,10 @@
 //! from an [`fixture::Org`] (upstreams) or its own state (targets), counts calls per endpoint, and
 //! injects faults on demand. See `emulators/README.md` for the fixture format.
 
+pub mod bitrix24;
+pub mod dingtalk;
 pub mod faults;
+pub mod feishu;
 pub mod fixture;
 pub mod generator;
 pub mod rate_limit;

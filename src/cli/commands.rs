@@ -1,40 +1,179 @@
-use super::Exit;
+use super::{Exit, ReportArgs};
 use crate::config::Config;
-use crate::engine::{Connector, Engine, RunError, RunMode};
-use crate::report::{self, Format, RunOutcome};
+use crate::engine::{
+    Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
+};
+use crate::model::UserKey;
+use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::SledStore;
 use std::path::Path;
 use std::sync::Arc;
 
-pub(super) async fn sync(config_path: &Path, name: &str, mode: RunMode, format: Format) -> Exit {
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(e) => return fail(Exit::Config, e),
+/// Everything a command needs to run a connector.
+struct Opened {
+    connector: Connector,
+    engine: Engine<SledStore>,
+}
+
+fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
+    let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
+    let connector_config = config
+        .connector(name, config_path)
+        .map_err(|e| fail(Exit::Config, e))?;
+    let connector =
+        Connector::from_config(name, connector_config).map_err(|e| fail(Exit::Config, e))?;
+    let store = SledStore::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    Ok(Opened {
+        connector,
+        engine: Engine::new(Arc::new(store)),
+    })
+}
+
+pub(super) struct SyncArgs {
+    pub options: RunOptions,
+    pub output: ReportArgs,
+}
+
+pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit {
+    let opened = match open(config_path, name) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
     };
-    let connector_config = match config.connector(name, config_path) {
-        Ok(c) => c,
-        Err(e) => return fail(Exit::Config, e),
+    finish(
+        opened.engine.run(&opened.connector, args.options).await,
+        args.output,
+    )
+}
+
+pub(super) async fn diff_and_save(
+    config_path: &Path,
+    name: &str,
+    baseline: Baseline,
+    save: &Path,
+    output: ReportArgs,
+) -> Exit {
+    let opened = match open(config_path, name) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
     };
-    let connector = match Connector::from_config(name, connector_config) {
-        Ok(c) => c,
-        Err(e) => return fail(Exit::Config, e),
+    let saved = match opened
+        .engine
+        .plan_for_review(&opened.connector, baseline)
+        .await
+    {
+        Ok(Ok(saved)) => saved,
+        Ok(Err(report)) => return finish(Ok(report), output),
+        Err(e) => return run_error(e),
     };
-    let store = match SledStore::open(&config.state_dir) {
-        Ok(store) => Arc::new(store),
-        Err(e) => return fail(Exit::State, e),
+    let json = match serde_json::to_vec_pretty(&saved) {
+        Ok(json) => json,
+        Err(e) => return fail(Exit::RunFailed, format!("cannot encode the plan: {e}")),
     };
-    let engine = Engine::new(store);
-    match engine.run(&connector, mode).await {
+    if let Err(e) = std::fs::write(save, json) {
+        return fail(
+            Exit::RunFailed,
+            format!("cannot write {}: {e}", save.display()),
+        );
+    }
+    eprintln!(
+        "Saved the plan ({} steps) to {}. Review it, then run `orgsync apply {}`.",
+        saved.plan.steps.len(),
+        save.display(),
+        save.display()
+    );
+    finish(Ok(saved.report), output)
+}
+
+pub(super) async fn apply(
+    config_path: &Path,
+    plan_path: &Path,
+    approval: Approval,
+    output: ReportArgs,
+) -> Exit {
+    let saved: SavedPlan = match std::fs::read(plan_path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+    {
+        Ok(saved) => saved,
+        Err(e) => {
+            return fail(
+                Exit::StalePlan,
+                format!(
+                    "{} is not a readable orgsync plan: {e}",
+                    plan_path.display()
+                ),
+            );
+        }
+    };
+    let opened = match open(config_path, &saved.connector) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
+    };
+    finish(
+        opened
+            .engine
+            .apply_saved(&opened.connector, saved, approval)
+            .await,
+        output,
+    )
+}
+
+pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit {
+    let opened = match open(config_path, name) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
+    };
+    match opened
+        .engine
+        .explain(&opened.connector, &UserKey::new(user))
+        .await
+    {
+        Ok(Ok(explained)) => {
+            for line in explained.lines {
+                println!("{line}");
+            }
+            Exit::Ok
+        }
+        Ok(Err(report)) => finish(
+            Ok(report),
+            ReportArgs {
+                format: Format::Text,
+                limit: None,
+            },
+        ),
+        Err(e) => run_error(e),
+    }
+}
+
+fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
+    match result {
         Ok(report) => {
-            print!("{}", report::render(&report, format));
+            print!(
+                "{}",
+                report::render_with(&report, output.format, &output.options())
+            );
             match report.outcome {
                 RunOutcome::Planned | RunOutcome::Applied => Exit::Ok,
-                _ => Exit::RunFailed,
+                RunOutcome::Refused { .. } => Exit::Refused,
+                RunOutcome::Running
+                | RunOutcome::PartiallyApplied { .. }
+                | RunOutcome::Interrupted { .. }
+                | RunOutcome::Failed { .. } => Exit::RunFailed,
             }
         }
-        Err(e @ RunError::AlreadyRunning(_)) => fail(Exit::Busy, e),
-        Err(e @ RunError::Snapshot(_)) => fail(Exit::State, e),
+        Err(e) => run_error(e),
     }
+}
+
+fn run_error(error: RunError) -> Exit {
+    let exit = match &error {
+        RunError::AlreadyRunning(_) => Exit::Busy,
+        RunError::Snapshot(_) => Exit::State,
+        RunError::StalePlan { .. } | RunError::WrongConnector { .. } | RunError::NotAPlan(..) => {
+            Exit::StalePlan
+        }
+    };
+    fail(exit, error)
 }
 
 pub(super) fn check_config(config_path: &Path) -> Exit {
@@ -46,9 +185,9 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
     for (name, connector) in &config.connectors {
         let secrets = connector
             .source
-            .secrets()
+            .secret_refs()
             .into_iter()
-            .chain(connector.target.secrets());
+            .chain(connector.target.secret_refs());
         for secret in secrets {
             if let Err(e) = secret.resolve() {
                 eprintln!("error: connector {name}: {e}");
@@ -76,4 +215,21 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
 fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
     eprintln!("error: {error}");
     exit
+}
+
+/// Maps the command-line switches onto run options.
+pub(super) fn options(mode: RunMode, full: bool, allow_deletions: bool) -> RunOptions {
+    RunOptions {
+        mode,
+        approval: if allow_deletions {
+            Approval::AllowDeletions
+        } else {
+            Approval::None
+        },
+        baseline: if full {
+            Baseline::Target
+        } else {
+            Baseline::Snapshot
+        },
+    }
 }

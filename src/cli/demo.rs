@@ -9,7 +9,7 @@ use crate::pullers::AnyPuller;
 use crate::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use crate::pushers::AnyPusher;
 use crate::pushers::scim::{ScimPusher, ScimTargetConfig};
-use crate::report::{Report, RunOutcome, render_text_limited};
+use crate::report::{RenderOptions, Report, RunOutcome, render_text_with};
 use crate::snapshot::SledStore;
 use emulators::generator::{GeneratorConfig, generate};
 use std::sync::Arc;
@@ -68,16 +68,20 @@ async fn demo(people: usize, seed: u64) -> Result<Exit, Box<dyn std::error::Erro
     };
     let engine = Engine::new(Arc::new(SledStore::open(state.path())?));
 
+    let options = RenderOptions {
+        limit: Some(SECTION_LIMIT),
+        color: super::stdout_wants_color(),
+    };
     section("1. Dry run: what a sync would do (nothing is written)");
     let dry = engine.run(&connector, RunMode::DryRun).await?;
-    print!("{}", render_text_limited(&dry, Some(SECTION_LIMIT)));
+    print!("{}", render_text_with(&dry, &options));
     if scim.users().is_empty() {
         println!("\nThe SCIM app is still empty: the dry run wrote nothing.");
     }
 
     section("2. Sync: apply the plan");
     let applied = engine.run(&connector, RunMode::Apply).await?;
-    print!("{}", render_text_limited(&applied, Some(SECTION_LIMIT)));
+    print!("{}", render_text_with(&applied, &options));
     let users = scim.users();
     let with_manager = users.iter().filter(|u| u.manager_id.is_some()).count();
     let inactive = users.iter().filter(|u| !u.active).count();

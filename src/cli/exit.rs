@@ -13,6 +13,10 @@ pub enum Exit {
     State = 4,
     /// The connector is already running.
     Busy = 5,
+    /// The deletion guard refused the plan; nothing was written.
+    Refused = 6,
+    /// A reviewed plan no longer applies (the snapshot moved) or is not a plan for this connector.
+    StalePlan = 7,
 }
 
 impl From<Exit> for ExitCode {

@@ -6,7 +6,8 @@ mod exit;
 
 pub use exit::Exit;
 
-use crate::report::Format;
+use crate::engine::RunMode;
+use crate::report::{Format, RenderOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -41,15 +42,39 @@ pub enum Command {
         /// Plan and report only; write nothing to the target or the snapshot.
         #[arg(long)]
         dry_run: bool,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Plan against the target's actual accounts instead of the snapshot: repairs edits
+        /// made directly in the target and rebuilds the snapshot.
+        #[arg(long)]
+        full: bool,
+        /// Apply this run's plan even if the deletion guard refuses it (never an empty pull).
+        #[arg(long)]
+        allow_deletions: bool,
+        #[command(flatten)]
+        output: ReportArgs,
     },
     /// Print what a sync would do (a dry-run report) without writing anything.
     Diff {
         connector: String,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Compare with the target's actual accounts instead of the snapshot.
+        #[arg(long)]
+        full: bool,
+        /// Also save the plan to this file, for `orgsync apply`.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        #[command(flatten)]
+        output: ReportArgs,
     },
+    /// Apply a plan saved by `orgsync diff --save`, exactly, if nothing was applied since.
+    Apply {
+        plan: PathBuf,
+        /// Approve the removals the deletion guard held back in that plan.
+        #[arg(long)]
+        allow_deletions: bool,
+        #[command(flatten)]
+        output: ReportArgs,
+    },
+    /// Explain from a fresh pull why one person is synced the way they are.
+    Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
     CheckConfig,
     /// Sync an emulated WeCom org into an emulated SCIM app, all on loopback: no set-up needed.
@@ -61,6 +86,40 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+}
+
+/// How to print a report; shared by every command that prints one.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ReportArgs {
+    /// text for a terminal, json for machines, markdown for tickets and e-mail, html for a
+    /// self-contained page (`> report.html`).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Show at most N rows per section of a text or Markdown report, and how many were left out.
+    /// JSON and HTML always hold everything.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+impl ReportArgs {
+    pub fn options(&self) -> RenderOptions {
+        RenderOptions {
+            limit: self.limit,
+            color: self.format == Format::Text && stdout_wants_color(),
+        }
+    }
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set to anything (no-color.org).
+pub(crate) fn stdout_wants_color() -> bool {
+    wants_color(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn wants_color(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 impl Cli {
@@ -78,25 +137,100 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Sync {
             connector,
             dry_run,
-            format,
+            full,
+            allow_deletions,
+            output,
         } => {
             let mode = if dry_run {
-                crate::engine::RunMode::DryRun
+                RunMode::DryRun
             } else {
-                crate::engine::RunMode::Apply
+                RunMode::Apply
             };
-            commands::sync(&cli.config, &connector, mode, format).await
-        }
-        Command::Diff { connector, format } => {
+            let options = commands::options(mode, full, allow_deletions);
             commands::sync(
                 &cli.config,
                 &connector,
-                crate::engine::RunMode::DryRun,
-                format,
+                commands::SyncArgs { options, output },
             )
             .await
         }
+        Command::Diff {
+            connector,
+            full,
+            save: None,
+            output,
+        } => {
+            let options = commands::options(RunMode::DryRun, full, false);
+            commands::sync(
+                &cli.config,
+                &connector,
+                commands::SyncArgs { options, output },
+            )
+            .await
+        }
+        Command::Diff {
+            connector,
+            full,
+            save: Some(path),
+            output,
+        } => {
+            let baseline = commands::options(RunMode::DryRun, full, false).baseline;
+            commands::diff_and_save(&cli.config, &connector, baseline, &path, output).await
+        }
+        Command::Apply {
+            plan,
+            allow_deletions,
+            output,
+        } => {
+            let approval = commands::options(RunMode::Apply, false, allow_deletions).approval;
+            commands::apply(&cli.config, &plan, approval, output).await
+        }
+        Command::Explain { connector, user } => {
+            commands::explain(&cli.config, &connector, &user).await
+        }
         Command::CheckConfig => commands::check_config(&cli.config),
         Command::Demo { people, seed } => demo::run(people, seed).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(wants_color(true, None));
+        assert!(wants_color(true, Some("".as_ref())));
+        assert!(!wants_color(true, Some("1".as_ref())));
+        assert!(!wants_color(false, None));
+    }
+
+    #[test]
+    fn format_and_limit_on_diff_and_sync() {
+        let cli = Cli::try_parse_from(["orgsync", "diff", "hq", "--format", "html"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Diff {
+                output: ReportArgs {
+                    format: Format::Html,
+                    limit: None
+                },
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from([
+            "orgsync", "sync", "hq", "--format", "markdown", "--limit", "5",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Sync {
+                output: ReportArgs {
+                    format: Format::Markdown,
+                    limit: Some(5)
+                },
+                ..
+            }
+        ));
     }
 }

@@ -1,5 +1,8 @@
-use super::SecretRef;
+use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
+use crate::pullers::bitrix24::Bitrix24SourceConfig;
+use crate::pullers::dingtalk::DingtalkSourceConfig;
+use crate::pullers::feishu::FeishuSourceConfig;
 use crate::pullers::wecom::WecomSourceConfig;
 use crate::pushers::ldap::LdapTargetConfig;
 use crate::pushers::scim::ScimTargetConfig;
@@ -16,7 +19,61 @@ pub struct Config {
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
     #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub history: HistoryConfig,
+    #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// `[daemon]`: how `orgsync run` is reached and stops.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// The admin API's Unix socket (mode 0660). Default: `$RUNTIME_DIRECTORY/admin.sock`, else
+    /// `/run/orgsync/admin.sock`.
+    pub socket: Option<PathBuf>,
+    /// Also serve the admin API on this loopback TCP address; requires `tcp_token`.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Bearer token for the TCP admin API.
+    pub tcp_token: Option<SecretRef>,
+    /// How long SIGTERM waits for the step in flight before exiting anyway.
+    pub shutdown_timeout: HumanDuration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            socket: None,
+            tcp: None,
+            tcp_token: None,
+            shutdown_timeout: HumanDuration(std::time::Duration::from_secs(30)),
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| {
+            std::env::var_os("RUNTIME_DIRECTORY")
+                .map(|dir| PathBuf::from(dir).join("admin.sock"))
+                .unwrap_or_else(|| PathBuf::from("/run/orgsync/admin.sock"))
+        })
+    }
+}
+
+/// `[history]`: run reports kept in the state directory.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Reports kept per connector; older ones are dropped.
+    pub keep: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig { keep: 200 }
+    }
 }
 
 /// One sync job: one source, one target, a policy.
@@ -27,12 +84,23 @@ pub struct ConnectorConfig {
     pub target: TargetConfig,
     #[serde(default)]
     pub policy: Policy,
+    /// When `orgsync run` syncs this connector: six-field cron with seconds first, e.g.
+    /// `"0 */30 * * * *"` (every 30 minutes). None: only on demand.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// A random delay up to this long before each scheduled run, so many installations do not hit
+    /// the upstream at the same second (DingTalk asks to avoid the whole hour).
+    #[serde(default)]
+    pub jitter: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceConfig {
     Wecom(WecomSourceConfig),
+    Bitrix24(Bitrix24SourceConfig),
+    Feishu(FeishuSourceConfig),
+    Dingtalk(DingtalkSourceConfig),
 }
 
 // One per connector, read once: the size difference between variants costs nothing.
@@ -46,21 +114,24 @@ pub enum TargetConfig {
 }
 
 impl SourceConfig {
-    /// Every secret the source needs, for check-config.
-    pub fn secrets(&self) -> Vec<&SecretRef> {
+    /// Every secret the source needs, for `check-config`.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
-            SourceConfig::Wecom(source) => vec![&source.secret],
+            SourceConfig::Wecom(s) => vec![&s.secret],
+            SourceConfig::Feishu(s) => vec![&s.app_secret],
+            SourceConfig::Bitrix24(s) => s.secret_refs(),
+            SourceConfig::Dingtalk(s) => vec![&s.app_secret],
         }
     }
 }
 
 impl TargetConfig {
-    /// Every secret the target needs, for check-config.
-    pub fn secrets(&self) -> Vec<&SecretRef> {
+    /// Every secret the target needs, for `check-config`.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
-            TargetConfig::Scim(target) => vec![&target.token],
-            TargetConfig::Ldap(target) => vec![&target.bind_password],
-            TargetConfig::Webhook(target) => vec![&target.secret],
+            TargetConfig::Scim(t) => vec![&t.token],
+            TargetConfig::Ldap(t) => vec![&t.bind_password],
+            TargetConfig::Webhook(t) => vec![&t.secret],
         }
     }
 
@@ -146,6 +217,23 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            detail,
+        };
+        if let Some(tcp) = self.daemon.tcp {
+            if !tcp.ip().is_loopback() {
+                return Err(invalid(format!(
+                    "daemon.tcp {tcp} is not a loopback address; the admin API is local only"
+                )));
+            }
+            if self.daemon.tcp_token.is_none() {
+                return Err(invalid("daemon.tcp needs daemon.tcp_token".into()));
+            }
+        }
+        if self.history.keep == 0 {
+            return Err(invalid("history.keep must be at least 1".into()));
+        }
         for (name, connector) in &self.connectors {
             let fail = |detail: String| ConfigError::Connector {
                 path: path.to_owned(),
@@ -161,8 +249,24 @@ impl Config {
                     "names may use only letters, digits, '-' and '_'".into(),
                 ));
             }
+            connector
+                .policy
+                .validate()
+                .map_err(|d| fail(format!("policy: {d}")))?;
+            if let Some(schedule) = &connector.schedule {
+                validate_schedule(schedule).map_err(|d| fail(format!("schedule: {d}")))?;
+            }
             match &connector.source {
                 SourceConfig::Wecom(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Bitrix24(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Feishu(source) => source
+                    .validate()
+                    .map_err(|d| fail(format!("source: {d}")))?,
+                SourceConfig::Dingtalk(source) => source
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }
@@ -191,6 +295,13 @@ impl Config {
                 },
             })
     }
+}
+
+/// Parses the schedule the way the scheduler will.
+fn validate_schedule(schedule: &str) -> Result<(), String> {
+    tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {}))
+        .map(|_| ())
+        .map_err(|_| format!("{schedule:?} is not a six-field cron expression (seconds first, e.g. \"0 */30 * * * *\")"))
 }
 
 #[cfg(test)]

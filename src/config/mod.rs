@@ -6,6 +6,8 @@ mod retry;
 mod secret;
 
 pub use duration::HumanDuration;
-pub use file::{Config, ConfigError, ConnectorConfig, SourceConfig, TargetConfig};
+pub use file::{
+    Config, ConfigError, ConnectorConfig, DaemonConfig, HistoryConfig, SourceConfig, TargetConfig,
+};
 pub use retry::RetryConfig;
 pub use secret::{Secret, SecretError, SecretRef};

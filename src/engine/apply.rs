@@ -30,6 +30,10 @@ pub enum StepOutcome {
 
 /// A step resolved against the target's ids, ready to send.
 enum Op {
+    Link {
+        id: TargetId,
+        key: UserKey,
+    },
     Create {
         key: UserKey,
         attributes: Attributes,
@@ -57,7 +61,13 @@ pub(super) struct Applier<'a, P, S> {
     pub(super) store: &'a S,
     pub(super) connector: &'a str,
     pub(super) concurrency: usize,
+    /// Once true, no new step starts; steps in flight finish and are recorded.
+    pub(super) stop: &'a tokio::sync::watch::Receiver<bool>,
+    pub(super) context: &'a super::RunContext,
 }
+
+/// Why steps were not attempted when orgsync stopped part-way.
+pub(super) const STOPPED: &str = "orgsync was shutting down; the next run applies it";
 
 impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     /// Applies `steps` (sorted by phase) starting from `snapshot`, which it keeps equal to what the
@@ -71,6 +81,14 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
         let mut pending = Vec::new();
         let mut start = 0;
         while start < steps.len() {
+            if *self.stop.borrow() {
+                for outcome in &mut outcomes[start..] {
+                    *outcome = StepOutcome::Held {
+                        reason: STOPPED.into(),
+                    };
+                }
+                break;
+            }
             let phase = steps[start].phase();
             let end = steps[start..]
                 .iter()
@@ -96,19 +114,23 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     ) -> Result<(), SnapshotError> {
         let reports = reports_index(snapshot, steps[range.start].phase());
         let mut ops = Vec::new();
-        for index in range {
+        for index in range.clone() {
             match resolve(&steps[index], snapshot, &reports) {
                 Ok(op) => ops.push((index, op)),
                 Err(reason) => {
                     debug!(step = %steps[index], %reason, "Step held back.");
                     outcomes[index] = StepOutcome::Held { reason };
+                    self.context.publish(|p| p.done += 1);
                 }
             }
         }
+        let stop = self.stop.clone();
         let mut results = stream::iter(ops)
+            .take_while(move |_| std::future::ready(!*stop.borrow()))
             .map(|(index, op)| async move { (index, self.execute(op).await) })
             .buffer_unordered(self.concurrency);
         while let Some((index, result)) = results.next().await {
+            self.context.publish(|p| p.done += 1);
             let step = &steps[index];
             match result {
                 Ok(target_id) => {
@@ -135,11 +157,20 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 }
             }
         }
+        // Steps the stop kept from starting.
+        for outcome in &mut outcomes[range] {
+            if *outcome == StepOutcome::Planned {
+                *outcome = StepOutcome::Held {
+                    reason: STOPPED.into(),
+                };
+            }
+        }
         Ok(())
     }
 
     async fn execute(&self, op: Op) -> Result<Option<TargetId>, PushError> {
         match op {
+            Op::Link { id, key } => self.pusher.link(&id, &key).await.map(|_| None),
             Op::Create {
                 key,
                 attributes,
@@ -173,6 +204,10 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             .ok_or_else(|| format!("{key} is not in the target (an earlier step for them failed)"))
     };
     Ok(match step {
+        Step::Adopt { user, account, .. } => Op::Link {
+            id: account.target_id.clone(),
+            key: user.clone(),
+        },
         Step::Create {
             user,
             attributes,

@@ -1,5 +1,8 @@
 use crate::config::{ConnectorConfig, SecretError, SourceConfig, TargetConfig};
 use crate::plan::Policy;
+use crate::pullers::bitrix24::Bitrix24Puller;
+use crate::pullers::dingtalk::DingtalkPuller;
+use crate::pullers::feishu::FeishuPuller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
 use crate::pushers::ldap::LdapPusher;
@@ -7,11 +10,12 @@ use crate::pushers::scim::ScimPusher;
 use crate::pushers::webhook::WebhookPusher;
 use crate::pushers::{AnyPusher, PushError};
 
-/// A configured sync job, ready to run: secrets resolved, clients built.
-pub struct Connector {
+/// A configured sync job, ready to run: secrets resolved, clients built. Generic so tests and
+/// benches can run the engine with their own puller or pusher; configs build the enums.
+pub struct Connector<P = AnyPuller, Q = AnyPusher> {
     pub name: String,
-    pub puller: AnyPuller,
-    pub pusher: AnyPusher,
+    pub puller: P,
+    pub pusher: Q,
     pub policy: Policy,
     /// Target requests in flight at once.
     pub concurrency: usize,
@@ -51,6 +55,33 @@ impl Connector {
                         source: e,
                     }
                 })?)
+            }
+            SourceConfig::Bitrix24(source) => {
+                let secrets = source.resolve_secrets().map_err(secret)?;
+                AnyPuller::Bitrix24(Bitrix24Puller::new(source.clone(), secrets).map_err(|e| {
+                    BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    }
+                })?)
+            }
+            SourceConfig::Feishu(source) => {
+                let app_secret = source.app_secret.resolve().map_err(secret)?;
+                AnyPuller::Feishu(FeishuPuller::new(source.clone(), app_secret).map_err(|e| {
+                    BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    }
+                })?)
+            }
+            SourceConfig::Dingtalk(source) => {
+                let app_secret = source.app_secret.resolve().map_err(secret)?;
+                AnyPuller::Dingtalk(DingtalkPuller::new(source.clone(), app_secret).map_err(
+                    |e| BuildError::Source {
+                        connector: name.to_owned(),
+                        source: e,
+                    },
+                )?)
             }
         };
         let target_error = |e| BuildError::Target {

@@ -1,10 +1,17 @@
-//! The only place that sequences a run: pull → plan → apply → commit → report.
+//! The only place that sequences a run: pull → plan → guard → apply → commit → report.
 
 mod apply;
 mod connector;
+mod options;
+mod progress;
+mod review;
 mod run;
+mod saved;
 
 pub use apply::StepOutcome;
-
 pub use connector::{BuildError, Connector};
-pub use run::{Approval, Baseline, Engine, RunError, RunMode, RunOptions};
+pub use options::{Approval, Baseline, RunMode, RunOptions};
+pub use progress::{Progress, RunContext, Stage};
+pub use review::Explained;
+pub use run::{Engine, RunError};
+pub use saved::{SavedPlan, snapshot_digest};

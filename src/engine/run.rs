@@ -1,84 +1,30 @@
 use super::Connector;
 use super::apply::{Applier, StepOutcome};
+use super::options::{Approval, Baseline, RunMode, RunOptions};
+use super::progress::{RunContext, Stage, stopped};
 use crate::plan;
 use crate::pullers::Puller;
 use crate::pushers::Pusher;
 use crate::report::{PullSummary, Report, RunOutcome, StepReport};
 use crate::snapshot::{SnapshotError, SnapshotStore};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::{Arc, Mutex};
-use tracing::{error, info, instrument};
-
-/// Whether a run writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunMode {
-    /// Same pull and plan as `Apply`; writes nothing to the target or the snapshot.
-    DryRun,
-    Apply,
-}
-
-impl fmt::Display for RunMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RunMode::DryRun => "dry-run",
-            RunMode::Apply => "apply",
-        })
-    }
-}
-
-/// Whether the operator approved removals beyond the guard's limits for this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Approval {
-    #[default]
-    None,
-    /// `--allow-deletions`: apply a plan the deletion guard refused (never an empty pull).
-    AllowDeletions,
-}
-
-/// What to plan against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Baseline {
-    /// The snapshot of what orgsync last applied (normal runs).
-    #[default]
-    Snapshot,
-    /// The target's actual accounts, listed now: repairs edits made directly in the target and
-    /// rebuilds the snapshot (`--full`).
-    Target,
-}
-
-/// Everything a caller chooses about one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunOptions {
-    pub mode: RunMode,
-    pub approval: Approval,
-    pub baseline: Baseline,
-}
-
-impl RunOptions {
-    pub fn new(mode: RunMode) -> Self {
-        RunOptions {
-            mode,
-            approval: Approval::None,
-            baseline: Baseline::Snapshot,
-        }
-    }
-}
-
-impl From<RunMode> for RunOptions {
-    fn from(mode: RunMode) -> Self {
-        RunOptions::new(mode)
-    }
-}
+use tokio::sync::watch;
+use tracing::{error, info, instrument, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("connector {0} is already running")]
     AlreadyRunning(String),
+    #[error("the plan was made for connector {plan}, not {connector}")]
+    WrongConnector { plan: String, connector: String },
+    #[error(
+        "the snapshot of connector {connector} has changed since the plan was made (another sync ran); \
+         make a new plan with `orgsync diff {connector} --save FILE` and review it again"
+    )]
+    StalePlan { connector: String },
+    #[error("{0} is not an orgsync plan file (format {1:?})")]
+    NotAPlan(String, String),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
 }
@@ -87,10 +33,12 @@ pub enum RunError {
 pub struct Engine<S> {
     store: Arc<S>,
     running: Mutex<HashSet<String>>,
+    /// Set when orgsync shuts down: pulls are abandoned, no new step starts.
+    stop: watch::Receiver<bool>,
 }
 
 /// Releases the per-connector lock however the run ends.
-struct RunGuard<'a> {
+pub(super) struct RunGuard<'a> {
     running: &'a Mutex<HashSet<String>>,
     name: String,
 }
@@ -104,11 +52,35 @@ impl Drop for RunGuard<'_> {
     }
 }
 
+/// A run planned and judged by the guard, not yet applied.
+pub(crate) struct Prepared {
+    pub(crate) report: Report,
+    pub(crate) plan: plan::Plan,
+    /// Where applying starts: the stored snapshot, or the one rebuilt from the target.
+    pub(crate) start: crate::snapshot::Snapshot,
+    /// Whether `start` replaces the stored snapshot before applying.
+    pub(crate) rebuild: bool,
+    pub(crate) verdict: plan::Verdict,
+    pub(crate) directory: crate::model::Directory,
+    /// What the plan was computed against.
+    pub(crate) baseline: crate::snapshot::Snapshot,
+    /// Digest of the stored snapshot when planning started.
+    pub(crate) stored_digest: String,
+}
+
 impl<S: SnapshotStore> Engine<S> {
     pub fn new(store: Arc<S>) -> Self {
+        // Nobody holds the sender: this engine is never asked to stop.
+        let (_, stop) = watch::channel(false);
+        Self::with_stop(store, stop)
+    }
+
+    /// An engine that stops starting work once `stop` turns true.
+    pub fn with_stop(store: Arc<S>, stop: watch::Receiver<bool>) -> Self {
         Engine {
             store,
             running: Mutex::new(HashSet::new()),
+            stop,
         }
     }
 
@@ -116,7 +88,7 @@ impl<S: SnapshotStore> Engine<S> {
         &self.store
     }
 
-    fn lock(&self, name: &str) -> Result<RunGuard<'_>, RunError> {
+    pub(super) fn lock(&self, name: &str) -> Result<RunGuard<'_>, RunError> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if !running.insert(name.to_owned()) {
             return Err(RunError::AlreadyRunning(name.to_owned()));
@@ -129,92 +101,213 @@ impl<S: SnapshotStore> Engine<S> {
 
     /// One run. Upstream and target failures end in a report with a failed outcome; only state
     /// storage failures (the snapshot cannot be trusted) and a concurrent run are errors.
-    #[instrument(level = "info", skip(self, connector, options), fields(connector = %connector.name))]
-    pub async fn run(
+    pub async fn run<P: Puller, Q: Pusher>(
         &self,
-        connector: &Connector,
+        connector: &Connector<P, Q>,
         options: impl Into<RunOptions>,
     ) -> Result<Report, RunError> {
-        let RunOptions {
-            mode,
-            approval,
-            baseline: _,
-        } = options.into();
+        self.run_with(connector, options.into(), &RunContext::default())
+            .await
+    }
+
+    /// A run with a caller-chosen id and progress reporting (the daemon).
+    #[instrument(level = "info", skip(self, connector, options, context), fields(connector = %connector.name))]
+    pub async fn run_with<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        options: RunOptions,
+        context: &RunContext,
+    ) -> Result<Report, RunError> {
         let _guard = self.lock(&connector.name)?;
+        info!(mode = %options.mode, "Run started.");
+        let prepared = match self.prepare(connector, options, context).await? {
+            Ok(prepared) => prepared,
+            Err(report) => return Ok(report),
+        };
+        self.execute(connector, prepared, options.mode, options.approval, context)
+            .await
+    }
+
+    /// Pulls, reads the baseline (snapshot, or the target's accounts) and plans. `Err(report)` is a
+    /// run that already ended (the pull or the target listing failed, or orgsync is stopping).
+    pub(crate) async fn prepare<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        options: RunOptions,
+        context: &RunContext,
+    ) -> Result<Result<Prepared, Report>, RunError> {
         let mut report = Report::start(
             &connector.name,
             connector.puller.platform(),
             connector.pusher.kind(),
-            mode,
+            options.mode,
         );
-        info!(%mode, "Run started.");
-
-        let pulled = match connector.puller.pull().await {
+        if let Some(id) = &context.run_id {
+            report.run_id = id.clone();
+        }
+        context.publish(|p| p.stage = Stage::Pulling);
+        let pulled = tokio::select! {
+            pulled = connector.puller.pull() => pulled,
+            () = stopped(self.stop.clone()) => {
+                report.finish(RunOutcome::Failed { error: "orgsync stopped during the pull; nothing was written".into() });
+                return Ok(Err(report));
+            }
+        };
+        let pulled = match pulled {
             Ok(pulled) => pulled,
             Err(e) => {
                 error!(error = %e, "The pull failed; nothing was planned or written.");
+                report.pull_errors = connector
+                    .puller
+                    .drain_stats()
+                    .map(|s| s.errors)
+                    .unwrap_or_default();
                 report.finish(RunOutcome::Failed {
                     error: e.to_string(),
                 });
-                return Ok(report);
+                return Ok(Err(report));
             }
         };
         report.pull = Some(PullSummary::new(&pulled));
+        context.publish(|p| p.stage = Stage::Planning);
+        let stored = self.store.load(&connector.name)?;
 
-        let mut snapshot = self.store.load(&connector.name)?;
-        let plan = plan::plan(
-            &snapshot,
+        // A first sync adopts accounts the target already has; `--full` repairs drift. Both plan
+        // against the target's real accounts instead of the snapshot.
+        let observe = options.baseline == Baseline::Target || stored.users.is_empty();
+        let observed = if observe {
+            match connector.pusher.list().await {
+                Ok(accounts) => Some(plan::observe(
+                    &stored,
+                    &pulled.directory,
+                    &accounts,
+                    &connector.policy,
+                )),
+                Err(e) if options.baseline == Baseline::Target => {
+                    error!(error = %e, "Cannot list the target's accounts; nothing was planned or written.");
+                    report.finish(RunOutcome::Failed {
+                        error: format!("cannot list the target's accounts: {e}"),
+                    });
+                    return Ok(Err(report));
+                }
+                Err(e) => {
+                    warn!(error = %e, "Cannot list the target's accounts; existing accounts will not be adopted.");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (baseline, start) = match &observed {
+            Some(observed) => (observed.baseline(), observed.linked.clone()),
+            None => (stored.clone(), stored.clone()),
+        };
+
+        let mut plan = plan::plan(
+            &baseline,
             &pulled.directory,
             &connector.policy,
             jiff::Timestamp::now(),
         );
-        report.set_plan(&plan, &pulled.directory, &snapshot);
-
-        let mut verdict = plan::guard(&plan, &snapshot, &pulled.directory, &connector.policy);
-        if approval == Approval::AllowDeletions {
-            verdict = plan::approve(verdict);
+        if let Some(observed) = &observed {
+            plan.steps.splice(0..0, observed.adoptions.iter().cloned());
+            plan.problems.extend(observed.problems.iter().cloned());
         }
+        report.set_plan(&plan, &pulled.directory, &baseline);
+        let verdict = plan::guard(&plan, &baseline, &pulled.directory, &connector.policy);
+        Ok(Ok(Prepared {
+            report,
+            plan,
+            start,
+            rebuild: observed.is_some(),
+            verdict,
+            directory: pulled.directory,
+            baseline,
+            stored_digest: super::snapshot_digest(&stored),
+        }))
+    }
+
+    /// Applies a prepared plan (or only reports it, for a dry run), after the deletion guard.
+    pub(crate) async fn execute<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        prepared: Prepared,
+        mode: RunMode,
+        approval: Approval,
+        context: &RunContext,
+    ) -> Result<Report, RunError> {
+        let Prepared {
+            mut report,
+            plan,
+            mut start,
+            rebuild,
+            verdict,
+            ..
+        } = prepared;
+        let verdict = match approval {
+            Approval::AllowDeletions => plan::approve(verdict),
+            Approval::None => verdict,
+        };
         report.guard = Some(verdict.clone());
+        let finish = |report: &mut Report, outcome| {
+            report.finish(outcome);
+            context.publish(|p| p.stage = Stage::Finished);
+        };
         if let plan::Verdict::Refused { reasons, .. } = &verdict {
-            error!(reasons = %reasons.join("; "), "The deletion guard refused the plan; nothing was written.");
             let outcome = match mode {
                 RunMode::DryRun => RunOutcome::Planned,
-                RunMode::Apply => RunOutcome::Refused {
-                    reasons: reasons.clone(),
-                },
+                RunMode::Apply => {
+                    error!(reasons = %reasons.join("; "), "The deletion guard refused the plan; nothing was written.");
+                    RunOutcome::Refused {
+                        reasons: reasons.clone(),
+                    }
+                }
             };
-            report.finish(outcome);
+            finish(&mut report, outcome);
             return Ok(report);
         }
-
-        if mode == RunMode::DryRun || plan.is_empty() {
-            let outcome = if mode == RunMode::DryRun {
-                RunOutcome::Planned
-            } else {
-                RunOutcome::Applied
-            };
-            report.finish(outcome);
-            info!(steps = plan.steps.len(), "Run finished.");
+        if mode == RunMode::DryRun {
+            finish(&mut report, RunOutcome::Planned);
+            info!(
+                steps = plan.steps.len(),
+                "Dry run finished; nothing was written."
+            );
             return Ok(report);
         }
-
+        if rebuild {
+            // The target's accounts are the truth now; steps are recorded on top as they land.
+            self.store.replace(&connector.name, &start)?;
+        }
+        if plan.is_empty() {
+            finish(&mut report, RunOutcome::Applied);
+            info!("Run finished; nothing to do.");
+            return Ok(report);
+        }
         // One check before the first write: a refused bind or a missing base fails the run
         // once, instead of every step the same way (and a directory locking the account).
         if let Err(e) = connector.pusher.check().await {
             error!(error = %e, "The target cannot be written; nothing was written.");
-            report.finish(RunOutcome::Failed {
-                error: format!("target: {e}"),
-            });
+            finish(
+                &mut report,
+                RunOutcome::Failed {
+                    error: format!("target: {e}"),
+                },
+            );
             return Ok(report);
         }
-
+        context.publish(|p| {
+            p.stage = Stage::Applying;
+            p.total = plan.steps.len();
+        });
         let applier = Applier {
             pusher: &connector.pusher,
             store: self.store.as_ref(),
             connector: &connector.name,
             concurrency: connector.concurrency,
+            stop: &self.stop,
+            context,
         };
-        let outcomes = applier.apply(&plan.steps, &mut snapshot).await?;
+        let outcomes = applier.apply(&plan.steps, &mut start).await?;
         for (step, outcome) in report.steps.iter_mut().zip(outcomes) {
             step.outcome = outcome;
         }
@@ -223,12 +316,16 @@ impl<S: SnapshotStore> Engine<S> {
             .iter()
             .filter(|s| !matches!(s.outcome, StepOutcome::Applied))
             .count();
-        let outcome = if failed == 0 {
-            RunOutcome::Applied
-        } else {
-            RunOutcome::PartiallyApplied { failed }
+        let interrupted = report
+            .steps
+            .iter()
+            .any(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == super::apply::STOPPED));
+        let outcome = match (failed, interrupted) {
+            (0, _) => RunOutcome::Applied,
+            (_, true) => RunOutcome::Interrupted { left: failed },
+            (_, false) => RunOutcome::PartiallyApplied { failed },
         };
-        report.finish(outcome);
+        finish(&mut report, outcome);
         info!(steps = plan.steps.len(), failed, "Run finished.");
         Ok(report)
     }
@@ -239,6 +336,8 @@ impl StepReport {
         StepReport {
             step,
             name,
+            manager_name: None,
+            previous_manager_name: None,
             outcome: StepOutcome::Planned,
         }
     }

@@ -7,10 +7,12 @@ mod attributes;
 mod directory;
 mod ids;
 mod problem;
+mod target;
 mod user;
 
 pub use attributes::{Attributes, Field, FieldChange};
 pub use directory::{Department, Directory, Scope};
 pub use ids::{DepartmentId, TargetId, UserKey};
 pub use problem::Problem;
+pub use target::TargetAccount;
 pub use user::{Status, User};

@@ -26,8 +26,37 @@ pub enum Problem {
         value: String,
         users: Vec<UserKey>,
     },
+    /// Several target accounts carry one upstream key; the lowest id is used, the others left alone.
+    DuplicateAccounts {
+        user: UserKey,
+        accounts: Vec<String>,
+    },
+    /// An existing target account could be this person's, but the match is not unique; nothing
+    /// was adopted for them.
+    AmbiguousMatch {
+        user: UserKey,
+        attribute: String,
+        value: String,
+        accounts: Vec<String>,
+    },
     /// A person would get a generated userName because the configured source field is empty.
     UserNameFallback { user: UserKey, attribute: String },
+}
+
+impl Problem {
+    /// Whether the problem is about this person.
+    pub fn concerns(&self, key: &UserKey) -> bool {
+        match self {
+            Problem::ConflictingRecords { user }
+            | Problem::UnknownStatus { user, .. }
+            | Problem::MissingField { user, .. }
+            | Problem::DuplicateAccounts { user, .. }
+            | Problem::AmbiguousMatch { user, .. }
+            | Problem::UserNameFallback { user, .. } => user == key,
+            Problem::DuplicateValue { users, .. } => users.contains(key),
+            Problem::EmptyUserId { .. } | Problem::MissingParentDepartment { .. } => false,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -67,6 +96,23 @@ impl fmt::Display for Problem {
                     users.join(", ")
                 )
             }
+            Problem::DuplicateAccounts { user, accounts } => write!(
+                f,
+                "the target has {} accounts linked to {user} ({}); the first is used, the others are left alone",
+                accounts.len(),
+                accounts.join(", ")
+            ),
+            Problem::AmbiguousMatch {
+                user,
+                attribute,
+                value,
+                accounts,
+            } => write!(
+                f,
+                "user {user}: {attribute} {value:?} matches target accounts {} or other people too; \
+                 not adopted (link the right account by setting its externalId to {user})",
+                accounts.join(", ")
+            ),
             Problem::UserNameFallback { user, attribute } => write!(
                 f,
                 "user {user} has no {attribute}; the upstream id is used as userName"

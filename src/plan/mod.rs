@@ -2,16 +2,20 @@
 //! manager links it skipped and the problems it found. No IO, no failure, same inputs → same plan.
 
 mod desired;
+mod explain;
 mod guard;
 mod links;
+mod observe;
 mod policy;
 mod step;
 #[cfg(test)]
 mod tests;
 mod values;
 
+pub use explain::explain;
 pub use guard::{Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
+pub use observe::{Observed, observe};
 pub use policy::{
     DisabledPolicy, MatchBy, NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
 };
@@ -214,6 +218,7 @@ pub fn applied_after(
     now: jiff::Timestamp,
 ) -> Option<AppliedUser> {
     match step {
+        Step::Adopt { account, .. } => Some(account.clone()),
         Step::Create {
             attributes, active, ..
         } => Some(AppliedUser {
@@ -243,7 +248,7 @@ pub fn applied_after(
                     entry.active = false;
                     entry.deactivated_at = Some(now);
                 }
-                Step::Create { .. } | Step::Delete { .. } => {}
+                Step::Adopt { .. } | Step::Create { .. } | Step::Delete { .. } => {}
             }
             Some(entry)
         }

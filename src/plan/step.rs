@@ -6,6 +6,13 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
+    /// Link an existing target account to the person (it had no externalId but matched them).
+    Adopt {
+        user: UserKey,
+        /// The account as listed; it becomes the person's snapshot entry once linked.
+        account: crate::snapshot::AppliedUser,
+        matched_by: crate::model::Field,
+    },
     /// Create the person (without a manager; links come in a later phase).
     Create {
         user: UserKey,
@@ -60,6 +67,8 @@ pub enum RemovalReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Existing accounts are linked before anything else refers to them.
+    Adopt,
     /// Values moving between people are released before anyone takes them.
     FreeValues,
     /// Attribute changes first: they free unique values that creates may reuse.
@@ -78,6 +87,7 @@ pub enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
+    Adopt,
     FreeValues,
     Create,
     Update,
@@ -91,7 +101,8 @@ pub enum StepKind {
 impl Step {
     pub fn user(&self) -> &UserKey {
         match self {
-            Step::Create { user, .. }
+            Step::Adopt { user, .. }
+            | Step::Create { user, .. }
             | Step::FreeValues { user, .. }
             | Step::Update { user, .. }
             | Step::Reactivate { user }
@@ -104,6 +115,7 @@ impl Step {
 
     pub fn kind(&self) -> StepKind {
         match self {
+            Step::Adopt { .. } => StepKind::Adopt,
             Step::Create { .. } => StepKind::Create,
             Step::FreeValues { .. } => StepKind::FreeValues,
             Step::Update { .. } => StepKind::Update,
@@ -117,6 +129,7 @@ impl Step {
 
     pub fn phase(&self) -> Phase {
         match self.kind() {
+            StepKind::Adopt => Phase::Adopt,
             StepKind::FreeValues => Phase::FreeValues,
             StepKind::Update => Phase::Update,
             StepKind::Reactivate => Phase::Reactivate,
@@ -129,7 +142,8 @@ impl Step {
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 8] = [
+    pub const ALL: [StepKind; 9] = [
+        StepKind::Adopt,
         StepKind::FreeValues,
         StepKind::Create,
         StepKind::Update,
@@ -142,6 +156,7 @@ impl StepKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            StepKind::Adopt => "adopt",
             StepKind::FreeValues => "free_values",
             StepKind::Create => "create",
             StepKind::Update => "update",
@@ -204,6 +219,16 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::Adopt {
+                user,
+                account,
+                matched_by,
+            } => write!(
+                f,
+                "adopt {user}: existing account {} matched by {matched_by} {:?}",
+                account.target_id,
+                account.attributes.get(*matched_by).unwrap_or_default()
+            ),
             Step::Reactivate { user } => write!(f, "reactivate {user}"),
             Step::SetManager {
                 user,

@@ -1,5 +1,8 @@
 //! Pullers read one upstream IM platform into a [`Directory`]. They never write upstream.
 
+pub mod bitrix24;
+pub mod dingtalk;
+pub mod feishu;
 pub mod http;
 pub mod wecom;
 
@@ -17,12 +20,18 @@ pub use http::PullError;
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Wecom,
+    Bitrix24,
+    Feishu,
+    Dingtalk,
 }
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Platform::Wecom => "wecom",
+            Platform::Bitrix24 => "bitrix24",
+            Platform::Feishu => "feishu",
+            Platform::Dingtalk => "dingtalk",
         })
     }
 }
@@ -39,6 +48,8 @@ pub struct Pulled {
 pub struct PullStats {
     /// Requests sent, per endpoint path (retries included).
     pub calls: BTreeMap<String, u64>,
+    /// Error answers, by code (the platform's error code, `http_503`, `transport`, `malformed`).
+    pub errors: BTreeMap<String, u64>,
     /// Requests that were answered with an error and retried.
     pub retries: u64,
     #[serde(with = "duration_ms")]
@@ -64,23 +75,50 @@ mod duration_ms {
 pub trait Puller: Send + Sync {
     fn platform(&self) -> Platform;
     fn pull(&self) -> impl Future<Output = Result<Pulled, PullError>> + Send;
+
+    /// After a failed pull: the counts gathered until it failed (for metrics and the report).
+    fn drain_stats(&self) -> Option<PullStats> {
+        None
+    }
 }
 
 /// The pullers a config can name, dispatched without boxing.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per connector, built once: its size does not matter"
+)]
 pub enum AnyPuller {
     Wecom(wecom::WecomPuller),
+    Bitrix24(bitrix24::Bitrix24Puller),
+    Feishu(feishu::FeishuPuller),
+    Dingtalk(dingtalk::DingtalkPuller),
 }
 
 impl Puller for AnyPuller {
     fn platform(&self) -> Platform {
         match self {
             AnyPuller::Wecom(p) => p.platform(),
+            AnyPuller::Bitrix24(p) => p.platform(),
+            AnyPuller::Feishu(p) => p.platform(),
+            AnyPuller::Dingtalk(p) => p.platform(),
         }
     }
 
     async fn pull(&self) -> Result<Pulled, PullError> {
         match self {
             AnyPuller::Wecom(p) => p.pull().await,
+            AnyPuller::Bitrix24(p) => p.pull().await,
+            AnyPuller::Feishu(p) => p.pull().await,
+            AnyPuller::Dingtalk(p) => p.pull().await,
+        }
+    }
+
+    fn drain_stats(&self) -> Option<PullStats> {
+        match self {
+            AnyPuller::Wecom(p) => p.drain_stats(),
+            AnyPuller::Bitrix24(p) => p.drain_stats(),
+            AnyPuller::Feishu(p) => p.drain_stats(),
+            AnyPuller::Dingtalk(p) => p.drain_stats(),
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod ldap;
 pub mod scim;
 pub mod webhook;
 
+pub use crate::model::TargetAccount;
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
 use serde::Serialize;
 use std::fmt;
@@ -29,16 +30,6 @@ impl fmt::Display for TargetKind {
             TargetKind::Webhook => "webhook",
         })
     }
-}
-
-/// An account as the target holds it, for adoption and drift repair.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetAccount {
-    pub id: TargetId,
-    pub external_id: Option<UserKey>,
-    pub attributes: Attributes,
-    pub active: bool,
-    pub manager: Option<TargetId>,
 }
 
 /// Writes to one target. Every method is idempotent: the engine may repeat a step after a crash
@@ -82,6 +73,13 @@ pub trait Pusher: Send + Sync {
         id: &TargetId,
         active: bool,
     ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
+
+    /// Links an existing account to the upstream key (SCIM `externalId`), adopting it.
+    fn link(
+        &self,
+        id: &TargetId,
+        key: &UserKey,
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 
     /// Deletes the account; one already gone counts as deleted.
     fn delete(&self, id: &TargetId) -> impl Future<Output = Result<(), PushError>> + Send;
@@ -145,6 +143,10 @@ impl Pusher for AnyPusher {
 
     async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
         dispatch!(self, p => p.set_active(id, active).await)
+    }
+
+    async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
+        dispatch!(self, p => p.link(id, key).await)
     }
 
     async fn delete(&self, id: &TargetId) -> Result<(), PushError> {

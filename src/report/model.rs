@@ -24,6 +24,9 @@ pub struct Report {
     pub finished_at: Option<Timestamp>,
     pub outcome: RunOutcome,
     pub pull: Option<PullSummary>,
+    /// Upstream errors met by a pull that failed, by code (a successful pull reports its own).
+    #[serde(default)]
+    pub pull_errors: BTreeMap<String, u64>,
     /// The deletion guard's verdict on the plan.
     pub guard: Option<plan::Verdict>,
     /// Steps per kind, every kind listed.
@@ -44,6 +47,11 @@ pub enum RunOutcome {
     /// Some steps failed or were held back; the rest were applied and recorded.
     PartiallyApplied {
         failed: usize,
+    },
+    /// orgsync stopped part-way (shutdown): what was applied is recorded, `left` steps wait for
+    /// the next run.
+    Interrupted {
+        left: usize,
     },
     /// Nothing was written: the deletion guard refused the plan (see `guard`).
     Refused {
@@ -66,6 +74,9 @@ pub struct PullSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullStatsReport {
     pub calls: BTreeMap<String, u64>,
+    /// Error answers met (and retried) during the pull, by code.
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
     pub total_calls: u64,
     pub retries: u64,
     pub duration_ms: u64,
@@ -77,6 +88,14 @@ pub struct StepReport {
     pub step: Step,
     /// The person's display name, for people reading the report.
     pub name: Option<String>,
+    /// set_manager: the new manager's display name, so a report can say "A: old manager → new
+    /// manager" without a lookup. Absent on other kinds and when the name is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_name: Option<String>,
+    /// set_manager and clear_manager: the previous manager's display name, when there was one and
+    /// its name is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_manager_name: Option<String>,
     pub outcome: StepOutcome,
 }
 
@@ -85,6 +104,12 @@ pub struct SkippedLinkReport {
     #[serde(flatten)]
     pub link: SkippedLink,
     pub explanation: String,
+    /// Display names of the person and of the manager, when known (a manager outside the scope
+    /// was never pulled, so often has none).
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub manager_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +123,7 @@ impl PullSummary {
     pub fn new(pulled: &Pulled) -> Self {
         let PullStats {
             calls,
+            errors,
             retries,
             duration,
         } = &pulled.stats;
@@ -108,6 +134,7 @@ impl PullSummary {
             stats: PullStatsReport {
                 total_calls: calls.values().sum(),
                 calls: calls.clone(),
+                errors: errors.clone(),
                 retries: *retries,
                 duration_ms: duration.as_millis() as u64,
             },
@@ -129,6 +156,7 @@ impl Report {
             finished_at: None,
             outcome: RunOutcome::Running,
             pull: None,
+            pull_errors: BTreeMap::new(),
             guard: None,
             counts: plan::counts(&[]),
             steps: Vec::new(),
@@ -155,13 +183,27 @@ impl Report {
         self.steps = plan
             .steps
             .iter()
-            .map(|s| StepReport::planned(s.clone(), name(s.user())))
+            .map(|s| {
+                let mut report = StepReport::planned(s.clone(), name(s.user()));
+                let (manager, previous) = match s {
+                    Step::SetManager {
+                        manager, previous, ..
+                    } => (Some(manager), previous.as_ref()),
+                    Step::ClearManager { previous, .. } => (None, Some(previous)),
+                    _ => (None, None),
+                };
+                report.manager_name = manager.and_then(name);
+                report.previous_manager_name = previous.and_then(name);
+                report
+            })
             .collect();
         self.skipped_links = plan
             .skipped_links
             .iter()
             .map(|l| SkippedLinkReport {
                 explanation: l.reason.to_string(),
+                user_name: name(&l.user),
+                manager_name: name(&l.manager),
                 link: l.clone(),
             })
             .collect();
@@ -173,6 +215,15 @@ impl Report {
                 problem: p.clone(),
             })
             .collect();
+    }
+
+    /// Turns a saved dry-run report into the report of a new run of the same plan.
+    pub fn restart(&mut self, mode: RunMode) {
+        self.started_at = Timestamp::now();
+        self.run_id = run_id(&self.connector, self.started_at);
+        self.mode = mode;
+        self.finished_at = None;
+        self.outcome = RunOutcome::Running;
     }
 
     pub fn finish(&mut self, outcome: RunOutcome) {

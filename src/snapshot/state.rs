@@ -10,7 +10,7 @@ pub struct Snapshot {
 }
 
 /// One person as the target acknowledged them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedUser {
     pub target_id: TargetId,
     pub attributes: Attributes,

@@ -9,6 +9,11 @@ use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
 use orgsync::engine::Connector;
 use orgsync::plan::Policy;
 use orgsync::pullers::AnyPuller;
+use orgsync::pullers::bitrix24::{
+    Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets, Bitrix24SourceConfig,
+};
+use orgsync::pullers::dingtalk::{DingtalkPuller, DingtalkSourceConfig};
+use orgsync::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
 use orgsync::pushers::ldap::{LdapPusher, LdapTargetConfig};
@@ -46,6 +51,84 @@ pub fn wecom_puller(wecom: &emulators::wecom::WecomHandle, agent_id: Option<i64>
     source.agent_id = agent_id;
     source.retry = quick_retries();
     WecomPuller::new(source, Secret::new(config.corpsecret)).unwrap()
+}
+
+/// A Bitrix24 source on the emulator: its inbound webhook, or (`oauth`) its OAuth app with the
+/// refresh token it was installed with. Quick retries; the default (Bitrix24) rate limits.
+pub fn bitrix24_source(
+    portal: &emulators::bitrix24::Bitrix24Handle,
+    oauth: bool,
+) -> (Bitrix24SourceConfig, Bitrix24Secrets) {
+    let unused = || SecretRef::Env("UNUSED".into());
+    let config = portal.config();
+    let (auth, secrets) = if oauth {
+        (
+            Bitrix24Auth::oauth(
+                portal.portal_url().parse().unwrap(),
+                portal.oauth_url().parse().unwrap(),
+                [unused(), unused(), unused()],
+            ),
+            Bitrix24Secrets::Oauth {
+                client_id: Secret::new(config.client_id.clone()),
+                client_secret: Secret::new(config.client_secret.clone()),
+                refresh_token: Secret::new(portal.refresh_token()),
+            },
+        )
+    } else {
+        (
+            Bitrix24Auth::webhook_url(unused()),
+            Bitrix24Secrets::Webhook(Secret::new(portal.base_url())),
+        )
+    };
+    let mut source = Bitrix24SourceConfig::new(auth);
+    source.retry = quick_retries();
+    (source, secrets)
+}
+
+pub fn bitrix24_puller(
+    portal: &emulators::bitrix24::Bitrix24Handle,
+    oauth: bool,
+) -> Bitrix24Puller {
+    let (source, secrets) = bitrix24_source(portal, oauth);
+    Bitrix24Puller::new(source, secrets).unwrap()
+}
+
+/// A Feishu puller against the emulator with quick retries and no client-side rate limits (tests
+/// that need them set `rate_limits` in `adjust`).
+pub fn feishu_puller(
+    feishu: &emulators::feishu::FeishuHandle,
+    adjust: impl FnOnce(&mut FeishuSourceConfig),
+) -> FeishuPuller {
+    let config = feishu.config();
+    let mut source = FeishuSourceConfig::new(
+        config.app_id.clone(),
+        SecretRef::Env("UNUSED".into()),
+        feishu.base_url().parse().unwrap(),
+    );
+    source.retry = quick_retries();
+    source.rate_limits = Vec::new();
+    adjust(&mut source);
+    FeishuPuller::new(source, Secret::new(config.app_secret.clone())).unwrap()
+}
+
+/// A DingTalk puller for `dingtalk` with quick retries and the default rate limits run as many
+/// times faster as the emulator runs its own; `tweak` adjusts the config further.
+pub fn dingtalk_puller(
+    dingtalk: &emulators::dingtalk::DingtalkHandle,
+    tweak: impl FnOnce(&mut DingtalkSourceConfig),
+) -> DingtalkPuller {
+    let config = dingtalk.config().clone();
+    let mut source = DingtalkSourceConfig::new(
+        config.app_key.clone(),
+        SecretRef::Env("UNUSED".into()),
+        dingtalk.base_url().parse().unwrap(),
+    );
+    source.retry = quick_retries();
+    for limit in &mut source.rate_limits {
+        limit.per = HumanDuration(limit.per.0.div_f64(config.rate_limit_speedup));
+    }
+    tweak(&mut source);
+    DingtalkPuller::new(source, Secret::new(config.app_secret)).unwrap()
 }
 
 pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct CallCounter {
     calls: Mutex<BTreeMap<String, u64>>,
+    errors: Mutex<BTreeMap<String, u64>>,
     retries: AtomicU64,
 }
 
@@ -15,13 +16,23 @@ impl CallCounter {
         *calls.entry(endpoint.to_owned()).or_default() += 1;
     }
 
+    /// Counts an error answer by code, e.g. `45009`, `http_502`, `transport`, `malformed`.
+    pub fn record_error(&self, code: &str) {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        *errors.entry(code.to_owned()).or_default() += 1;
+    }
+
     pub fn record_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Returns the counts so far and starts again from zero.
-    pub fn take(&self) -> (BTreeMap<String, u64>, u64) {
-        let calls = std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()));
-        (calls, self.retries.swap(0, Ordering::Relaxed))
+    pub fn take(&self, duration: std::time::Duration) -> crate::pullers::PullStats {
+        crate::pullers::PullStats {
+            calls: std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner())),
+            errors: std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner())),
+            retries: self.retries.swap(0, Ordering::Relaxed),
+            duration,
+        }
     }
 }

@@ -71,6 +71,20 @@ impl PullError {
         }
     }
 
+    /// The code counted in metrics for an error answer (`None` for errors that are not answers).
+    pub fn metric_code(&self) -> Option<String> {
+        match self {
+            PullError::Transport { .. } => Some("transport".into()),
+            PullError::HttpStatus { status, .. } => Some(format!("http_{status}")),
+            PullError::Malformed { .. } => Some("malformed".into()),
+            PullError::Api { code, .. } | PullError::Credentials { code, .. } => {
+                Some(code.to_string())
+            }
+            PullError::Paging { .. } => Some("paging".into()),
+            PullError::Setup { .. } | PullError::Exhausted { .. } => None,
+        }
+    }
+
     pub fn transport(platform: Platform, endpoint: &str, error: reqwest::Error) -> Self {
         let retryable =
             error.is_timeout() || error.is_connect() || error.is_request() || error.is_body();

@@ -139,6 +139,21 @@ impl WecomClient {
         query: &[(&str, &str)],
         token: Option<&str>,
     ) -> Result<T, PullError> {
+        let result = self.send_once(endpoint, query, token).await;
+        if let Err(error) = &result
+            && let Some(code) = error.metric_code()
+        {
+            self.calls.record_error(&code);
+        }
+        result
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Result<T, PullError> {
         let url = format!(
             "{}{endpoint}",
             self.config.api_base.as_str().trim_end_matches('/')

@@ -85,6 +85,10 @@ impl Puller for WecomPuller {
         Platform::Wecom
     }
 
+    fn drain_stats(&self) -> Option<PullStats> {
+        Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
     #[instrument(level = "info", skip(self), fields(platform = "wecom"))]
     async fn pull(&self) -> Result<Pulled, PullError> {
         let started = Instant::now();
@@ -123,17 +127,12 @@ impl Puller for WecomPuller {
             None => Vec::new(),
         };
         let directory = convert::directory(departments.department, members, individuals, agent);
-        let (calls, retries) = self.client.calls.take();
-        let stats = PullStats {
-            calls,
-            retries,
-            duration: started.elapsed(),
-        };
+        let stats = self.client.calls.take(started.elapsed());
         info!(
             users = directory.users.len(),
             departments = directory.departments.len(),
             calls = stats.total_calls(),
-            retries,
+            retries = stats.retries,
             "Pulled the WeCom directory."
         );
         Ok(Pulled { directory, stats })

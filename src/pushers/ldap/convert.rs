@@ -241,8 +241,11 @@ impl Layout {
                 .map_or(&[], |(_, v)| v.as_slice())
         };
         let first = |attribute: &str| values(attribute).first().cloned();
-        // For a field several attributes hold, prefer one that is not cn or sn: those two are
-        // required by the schema and often carry other spellings.
+        // A field several attributes hold (display name: cn, sn, displayName) reads as the
+        // first value of the first one, cn and sn last (they often hold several spellings).
+        // When another of them lacks that value (edited by hand) the field reads as the values
+        // joined, which equals no upstream value: the planner then updates the field, and that
+        // update rewrites every attribute mapped to it.
         let read = |field: Field| {
             let mut candidates: Vec<&str> = self
                 .mapping
@@ -251,7 +254,27 @@ impl Layout {
                 .map(|(a, _)| a.as_str())
                 .collect();
             candidates.sort_by_key(|a| ["cn", "sn"].iter().any(|r| a.eq_ignore_ascii_case(r)));
-            candidates.into_iter().find_map(first)
+            let present: Vec<&[String]> = candidates
+                .into_iter()
+                .map(values)
+                .filter(|v| !v.is_empty())
+                .collect();
+            let value = present.first()?[0].clone();
+            let drifted: Vec<&str> = present
+                .iter()
+                .filter(|v| !v.contains(&value))
+                .map(|v| v[0].as_str())
+                .collect();
+            if drifted.is_empty() {
+                Some(value)
+            } else {
+                Some(
+                    std::iter::once(value.as_str())
+                        .chain(drifted)
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                )
+            }
         };
         let key = first(&self.key_attribute);
         let user_name = read(Field::UserName)
@@ -427,6 +450,33 @@ mod tests {
             layout.manager_filter("uid=a\\2cb,dc=x"),
             "(manager=uid=a\\5c2cb,dc=x)"
         );
+    }
+
+    #[test]
+    fn attributes_that_disagree_read_as_drift() {
+        let layout = Layout::new(&config());
+        let entry = |cn: &str| SearchEntry {
+            dn: "uid=lin,ou=people,dc=example,dc=com".into(),
+            attrs: [
+                ("uid", vec!["lin"]),
+                ("cn", vec![cn]),
+                ("sn", vec!["林晓"]),
+                ("displayName", vec!["林晓"]),
+            ]
+            .into_iter()
+            .map(|(a, v)| (a.to_owned(), v.into_iter().map(str::to_owned).collect()))
+            .collect(),
+            bin_attrs: HashMap::new(),
+        };
+        let read = |cn: &str| {
+            layout
+                .account(&entry(cn))
+                .attributes
+                .get(Field::DisplayName)
+                .map(str::to_owned)
+        };
+        assert_eq!(read("林晓").as_deref(), Some("林晓"));
+        assert_eq!(read("Hacked").as_deref(), Some("林晓 | Hacked"));
     }
 
     #[test]

@@ -495,6 +495,20 @@ impl Pusher for LdapPusher {
         Ok(Some(TargetId::new(target)))
     }
 
+    /// Writes the key into `key_attribute` of an entry adopted by `match_by`. Such an entry has
+    /// no key value yet (else it would be linked already), so this never touches its RDN: the
+    /// entry keeps its DN, and later renames follow `rdn_attribute` as for any other entry.
+    #[instrument(level = "debug", skip(self), fields(target = "ldap"))]
+    async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
+        let set = Mod::Replace(
+            self.layout.key_attribute.clone(),
+            HashSet::from([key.as_str().to_owned()]),
+        );
+        self.modify(id.as_str(), &[set])
+            .await
+            .map_err(|e| e.into_push("modify", id.as_str()))
+    }
+
     #[instrument(level = "debug", skip(self), fields(target = "ldap"))]
     async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
         let dn = id.as_str();

@@ -152,6 +152,16 @@ impl Pusher for ScimPusher {
     }
 
     #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
+        let op = wire::PatchOperation {
+            op: "replace",
+            path: "externalId".into(),
+            value: Some(key.as_str().into()),
+        };
+        self.patch(id, vec![op]).await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
     async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
         match self
             .client

@@ -128,6 +128,13 @@ impl Pusher for WebhookPusher {
         Ok(None)
     }
 
+    /// Never planned: adoption needs `list`, which a receiver cannot answer.
+    async fn link(&self, _id: &TargetId, _key: &UserKey) -> Result<(), PushError> {
+        Err(PushError::Unsupported {
+            detail: "a webhook target has no existing accounts to adopt".into(),
+        })
+    }
+
     #[instrument(level = "debug", skip(self), fields(target = "webhook"))]
     async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
         self.send("user.deleted", id.as_str(), Data::Empty {}).await

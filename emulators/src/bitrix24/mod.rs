@@ -1,0 +1,279 @@
+//! Bitrix24 REST emulator for users and departments, following
+//! `shared/upstream-apis/bitrix24.md`: inbound-webhook and OAuth paths, `user.get` and
+//! `department.get` paged by `start` (50 rows), `batch`, the OAuth refresh endpoint with
+//! `expired_token`, the per-portal leaky-bucket limit, Bitrix24's error codes and injectable
+//! faults. Bitrix24 has no per-app contact range: the whole fixture is served and its `scope` is
+//! ignored. User IDs are derived from fixture ids as [`derive_user_id`] documents.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use emulators::{bitrix24, generator};
+//! let org = generator::generate(&generator::GeneratorConfig::default());
+//! let portal = bitrix24::start(org, bitrix24::Bitrix24Config::default()).await?;
+//! let url = format!("{}user.get.json?start=50", portal.base_url());
+//! # let _ = url;
+//! portal.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod ids;
+mod methods;
+mod params;
+mod routes;
+mod state;
+mod wire;
+
+pub use ids::derive_user_id;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::faults::Faults;
+use crate::fixture::Org;
+use state::Shared;
+
+/// The portal's credentials, scopes and limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bitrix24Config {
+    /// The webhook's creator: `/rest/<webhook_user_id>/<webhook_code>/…`.
+    pub webhook_user_id: u64,
+    pub webhook_code: String,
+    /// The OAuth application's credentials and the refresh token it was installed with.
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    /// Access tokens live this long (Bitrix24: one hour).
+    pub access_token_ttl: Duration,
+    /// Each refresh answers a new refresh token and the presented one stops working.
+    pub rotate_refresh_tokens: bool,
+    /// Scopes ticked on the webhook or granted to the app; `user.get` needs `user`, `user_basic`
+    /// or `user_brief`, `department.get` needs `department`.
+    pub scopes: Vec<String>,
+    /// Runs the leaky bucket this many times faster (drains 2 × speedup per second).
+    pub rate_limit_speedup: f64,
+    pub enforce_rate_limits: bool,
+}
+
+impl Default for Bitrix24Config {
+    fn default() -> Self {
+        Bitrix24Config {
+            webhook_user_id: 1,
+            webhook_code: "emulated-webhook-code".to_owned(),
+            client_id: "local.emulated.client".to_owned(),
+            client_secret: "emulated-client-secret".to_owned(),
+            refresh_token: "b24-rt-initial".to_owned(),
+            access_token_ttl: Duration::from_secs(3600),
+            rotate_refresh_tokens: true,
+            scopes: vec!["user".to_owned(), "department".to_owned()],
+            rate_limit_speedup: 1.0,
+            enforce_rate_limits: true,
+        }
+    }
+}
+
+/// Misbehaviours of paging reported against real portals, switched on for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PagingQuirk {
+    #[default]
+    None,
+    /// `start` is ignored (seen together with `FILTER`, bitrix-tools/b24-rest-docs #36): every
+    /// page is the first one, with `next` 50.
+    IgnoreStart,
+    /// Pages at `start` ≥ 50 answer `next` = `start` − 50.
+    NextBackwards,
+}
+
+/// Serves `org` on `127.0.0.1` at an ephemeral port.
+pub async fn start(org: Org, config: Bitrix24Config) -> std::io::Result<Bitrix24Handle> {
+    start_on(SocketAddr::from(([127, 0, 0, 1], 0)), org, config).await
+}
+
+/// Serves `org` on `addr` (port 0 picks a free port).
+pub async fn start_on(
+    addr: SocketAddr,
+    org: Org,
+    config: Bitrix24Config,
+) -> std::io::Result<Bitrix24Handle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(org, config, format!("http://{addr}")));
+    let app = routes::router(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "Bitrix24 emulator stopped");
+        }
+    });
+    tracing::debug!(%addr, "Bitrix24 emulator listening");
+    Ok(Bitrix24Handle {
+        addr,
+        shared,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// A running emulator. Dropping it stops the server at once; [`Bitrix24Handle::shutdown`] lets
+/// in-flight requests finish first.
+pub struct Bitrix24Handle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl Bitrix24Handle {
+    /// The inbound webhook's REST base, `http://127.0.0.1:PORT/rest/1/<code>/`; append a method.
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}{}/{}/",
+            self.rest_url(),
+            self.shared.config.webhook_user_id,
+            self.shared.config.webhook_code
+        )
+    }
+
+    /// The portal, `http://127.0.0.1:PORT` (an OAuth app's `portal`).
+    pub fn portal_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The OAuth REST base, `http://127.0.0.1:PORT/rest/`.
+    pub fn rest_url(&self) -> String {
+        format!("{}/rest/", self.portal_url())
+    }
+
+    /// The OAuth server's token endpoint, `http://127.0.0.1:PORT/oauth/token/`.
+    pub fn oauth_url(&self) -> String {
+        format!("{}/oauth/token/", self.portal_url())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn config(&self) -> &Bitrix24Config {
+        &self.shared.config
+    }
+
+    /// Replaces the injected faults. Their schedules, and every token's call budget, restart now.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.faults.set(faults);
+        self.shared.tokens.reset_uses();
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.faults()
+    }
+
+    pub fn set_paging_quirk(&self, quirk: PagingQuirk) {
+        *self
+            .shared
+            .quirk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = quirk;
+    }
+
+    /// Changes the served org; requests already running finish on the old one.
+    pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
+        self.shared.update_org(change);
+    }
+
+    pub fn org(&self) -> Org {
+        self.shared.directory().org.clone()
+    }
+
+    /// The Bitrix24 user ID serving the fixture user `fixture_id`, as `user.get` sends it.
+    pub fn user_id(&self, fixture_id: &str) -> Option<String> {
+        self.shared
+            .directory()
+            .ids
+            .get(fixture_id)
+            .map(u64::to_string)
+    }
+
+    /// HTTP requests for a REST method (`batch`, `user.get`, …) or `oauth/token`, whatever
+    /// their outcome. Commands inside a batch are not counted here: see [`Self::batched_calls`].
+    pub fn calls(&self, method: &str) -> u64 {
+        self.shared.calls.calls(method)
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.shared.calls.total()
+    }
+
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.shared.calls.snapshot()
+    }
+
+    /// Commands of this method run inside batches.
+    pub fn batched_calls(&self, method: &str) -> u64 {
+        self.shared.batched.calls(method)
+    }
+
+    /// Every page of `user.get` / `department.get` served, direct or batched, in order, with the
+    /// `start` the client sent (`None` when it sent none).
+    pub fn page_requests(&self) -> Vec<(String, Option<i64>)> {
+        self.shared
+            .pages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Clears the call counters, batched-command counters and the page log.
+    pub fn reset_calls(&self) {
+        self.shared.calls.reset();
+        self.shared.batched.reset();
+        self.shared
+            .pages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Expires every issued access token now: they answer `expired_token` until refreshed.
+    pub fn expire_tokens(&self) {
+        self.shared.revoke_access_tokens();
+    }
+
+    /// The refresh token the OAuth server issued last (the configured one before any refresh).
+    pub fn refresh_token(&self) -> String {
+        self.shared.newest_refresh_token()
+    }
+
+    /// Requests refused by the leaky bucket so far.
+    pub fn rate_limit_rejections(&self) -> u64 {
+        self.shared.limits.rejections()
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for Bitrix24Handle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

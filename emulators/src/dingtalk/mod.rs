@@ -1,0 +1,232 @@
+//! DingTalk (钉钉) contact API emulator for an internal app, following
+//! `shared/upstream-apis/dingtalk.md`: the token flows, the authorised scope, department and user
+//! reads (old `topapi` API) with cursor paging and its size cap, leave records (new API), scope
+//! filtering, DingTalk's error codes, the 20 QPS per-API limit, injectable faults and paging or
+//! envelope quirks.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use emulators::{dingtalk, generator};
+//! let org = generator::generate(&generator::GeneratorConfig::default());
+//! let dingtalk = dingtalk::start(org, dingtalk::DingtalkConfig::default()).await?;
+//! let url = format!("{}/gettoken?appkey=ding-emulated-app&appsecret=emulated-secret", dingtalk.base_url());
+//! # let _ = url;
+//! dingtalk.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod convert;
+mod handlers;
+mod openapi;
+mod routes;
+mod state;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::faults::Faults;
+use crate::fixture::Org;
+use state::Shared;
+
+/// `user/list` and `user/listsimple` refuse bigger pages.
+pub const MAX_PAGE_SIZE: i64 = 100;
+/// DingTalk's documented limit: 20 calls per second per app and API (standard edition).
+pub const QPS_PER_API: u32 = 20;
+
+/// The app's credentials, token lifetime, and the behaviours the notes leave open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DingtalkConfig {
+    pub app_key: String,
+    pub app_secret: String,
+    pub token_ttl: Duration,
+    /// Whether `user/list` items carry `manager_userid`. The notes document it on `user/get` only
+    /// and call its presence in list items unverified, so the default is `false`.
+    pub manager_in_list: bool,
+    /// Enforce 20 calls per second per API (answered with errcode 90018).
+    pub enforce_rate_limits: bool,
+    /// Runs the rate-limit windows this many times faster (20.0: a 50 ms window).
+    pub rate_limit_speedup: f64,
+    /// When every resigned person left, for `empLeaveRecords` (the fixture has no dates).
+    pub leave_time_unix: i64,
+}
+
+impl Default for DingtalkConfig {
+    fn default() -> Self {
+        DingtalkConfig {
+            app_key: "ding-emulated-app".to_owned(),
+            app_secret: "emulated-secret".to_owned(),
+            token_ttl: Duration::from_secs(7200),
+            manager_in_list: false,
+            enforce_rate_limits: true,
+            rate_limit_speedup: 1.0,
+            // 2024-03-01T09:30:00Z
+            leave_time_unix: 1_709_285_400,
+        }
+    }
+}
+
+/// Misbehaviours a client must survive without looping or accepting a broken answer. While one is
+/// set it applies to every data call (every path but the two token endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirk {
+    /// `user/list`, `user/listsimple`: `has_more: true` with `next_cursor` equal to the cursor sent.
+    StuckCursor,
+    /// `user/list`, `user/listsimple`: `has_more: true` and no `next_cursor`.
+    HasMoreWithoutCursor,
+    /// `user/list`, `user/listsimple`: the first page says `has_more: true`, later pages point
+    /// `next_cursor` back to 0.
+    CursorBackwards,
+    /// `user/list`, `user/listsimple`: `has_more: true` on every page, the cursor moving on past the
+    /// end (empty pages without end).
+    EndlessPages,
+    /// Old-API success answers lack `errcode`.
+    MissingErrcode,
+    /// Old-API success answers lack `result`.
+    MissingResult,
+    /// The per-IP anti-abuse ban: HTTP 200 `{"status":1111,"wait":5,"punish":"deny",...}`.
+    AntiAbuseJson,
+    /// The same ban as an HTML page with HTTP 200.
+    AntiAbuseHtml,
+}
+
+/// Serves `org` on `127.0.0.1` at an ephemeral port.
+pub async fn start(org: Org, config: DingtalkConfig) -> std::io::Result<DingtalkHandle> {
+    start_on(SocketAddr::from(([127, 0, 0, 1], 0)), org, config).await
+}
+
+/// Serves `org` on `addr` (port 0 picks a free port).
+pub async fn start_on(
+    addr: SocketAddr,
+    org: Org,
+    config: DingtalkConfig,
+) -> std::io::Result<DingtalkHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(org, config));
+    let app = routes::router(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            // A dropped sender also stops the server.
+            let _ = stopped.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "DingTalk emulator stopped.");
+        }
+    });
+    tracing::debug!(%addr, "DingTalk emulator listening.");
+    Ok(DingtalkHandle {
+        addr,
+        shared,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// A running emulator. Dropping it stops the server at once; [`DingtalkHandle::shutdown`] lets
+/// in-flight requests finish first.
+pub struct DingtalkHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// How long [`DingtalkHandle::shutdown`] waits for in-flight requests before aborting.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl DingtalkHandle {
+    /// `http://127.0.0.1:PORT`, without a trailing slash. Serves both hosts' paths (`oapi` and
+    /// `api.dingtalk.com`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn config(&self) -> &DingtalkConfig {
+        &self.shared.config
+    }
+
+    /// Replaces the injected faults. Their schedules, and every token's call budget, restart now.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.faults.set(faults);
+        self.shared.tokens.reset_uses();
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.faults()
+    }
+
+    /// Sets (or with `None` clears) a paging or envelope quirk.
+    pub fn set_quirk(&self, quirk: Option<Quirk>) {
+        self.shared.set_quirk(quirk);
+    }
+
+    /// Changes the served org; requests already running finish on the old one.
+    pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
+        self.shared.update_org(change);
+    }
+
+    /// A copy of the served org.
+    pub fn org(&self) -> Org {
+        self.shared.directory().org.clone()
+    }
+
+    /// Requests to this exact path, e.g. `/topapi/v2/user/list`, whatever their outcome.
+    pub fn calls(&self, path: &str) -> u64 {
+        self.shared.calls.calls(path)
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.shared.calls.total()
+    }
+
+    /// Every counter, by path.
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.shared.calls.snapshot()
+    }
+
+    pub fn reset_calls(&self) {
+        self.shared.calls.reset();
+    }
+
+    /// Requests refused by the enforced rate limit (not the injected rate-limit faults).
+    pub fn rate_limit_rejections(&self) -> u64 {
+        self.shared.limits.rejections()
+    }
+
+    /// Invalidates every issued token now (answered with 40014); the next token request issues a
+    /// new one.
+    pub fn expire_tokens(&self) {
+        self.shared.tokens.revoke_all();
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for DingtalkHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

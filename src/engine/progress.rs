@@ -1,0 +1,51 @@
+//! How a run tells the daemon (and `orgsync sync --wait`) where it is.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    #[default]
+    Queued,
+    Pulling,
+    Planning,
+    Applying,
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub stage: Stage,
+    /// Steps finished (applied, failed or held back) out of `total`.
+    pub done: usize,
+    pub total: usize,
+}
+
+/// What a caller supplies besides the options: a run id chosen in advance (the daemon answers
+/// "sync now" with it before the run starts) and where to publish progress.
+#[derive(Debug, Default)]
+pub struct RunContext {
+    pub run_id: Option<String>,
+    pub progress: Option<watch::Sender<Progress>>,
+}
+
+impl RunContext {
+    pub(crate) fn publish(&self, change: impl FnOnce(&mut Progress)) {
+        if let Some(progress) = &self.progress {
+            progress.send_modify(change);
+        }
+    }
+}
+
+/// Resolves once `stop` turns true; never, if nobody can set it any more.
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The Bitrix24 puller: `user.get` and `department.get`, 50 rows a page, paged by `start` and
+//! packed into `batch` requests of up to 50 commands. The first request fetches the first page of
+//! both lists (learning `total`); the rest follow in batches, so a full pull of N users and D
+//! departments costs `1 + ceil((ceil(N/50) + ceil(D/50) − 2) / 50)` HTTP requests, plus one
+//! token refresh an hour with OAuth. Managers are derived from department heads (`convert`).
+//! See `shared/upstream-apis/bitrix24.md`.
+
+mod auth;
+mod client;
+mod config;
+mod convert;
+mod pages;
+mod wire;
+
+pub use config::{Bitrix24Auth, Bitrix24Secrets, Bitrix24SourceConfig};
+
+use super::{Platform, PullError, PullStats, Pulled, Puller};
+use crate::pullers::http::{self, RateLimiter};
+use auth::Auth;
+use client::{Answer, Bitrix24Client, Command, MAX_BATCH, PLATFORM};
+use pages::Listing;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tracing::{info, instrument};
+
+const USER_GET: &str = "user.get";
+const DEPARTMENT_GET: &str = "department.get";
+
+pub struct Bitrix24Puller {
+    client: Bitrix24Client,
+    include_extranet: bool,
+}
+
+impl Bitrix24Puller {
+    pub fn new(config: Bitrix24SourceConfig, secrets: Bitrix24Secrets) -> Result<Self, PullError> {
+        let auth = Auth::new(&config.auth, secrets)?;
+        let client = Bitrix24Client::new(
+            http::client(config.timeout.0)?,
+            auth,
+            config.retry.clone(),
+            RateLimiter::new(config.rate_limits.clone()),
+        );
+        Ok(Bitrix24Puller {
+            client,
+            include_extranet: config.include_extranet,
+        })
+    }
+
+    /// Both lists in full: first pages in one batch, the remaining pages packed 50 to a batch.
+    async fn lists(&self) -> Result<(Vec<Value>, Vec<Value>), PullError> {
+        let first = [command(USER_GET, "u", 0), command(DEPARTMENT_GET, "d", 0)];
+        let mut answers = self.client.batch(&first).await?;
+        let (mut users, user_starts) = Listing::first(USER_GET, take(&mut answers, &first[0])?)?;
+        let (mut departments, department_starts) =
+            Listing::first(DEPARTMENT_GET, take(&mut answers, &first[1])?)?;
+        let rest: Vec<Command> = user_starts
+            .into_iter()
+            .map(|start| command(USER_GET, "u", start))
+            .chain(
+                department_starts
+                    .into_iter()
+                    .map(|start| command(DEPARTMENT_GET, "d", start)),
+            )
+            .collect();
+        // One batch at a time: the portal counts requests, and parallel bursts are what its
+        // limit refuses.
+        for chunk in rest.chunks(MAX_BATCH) {
+            let mut answers = self.client.batch(chunk).await?;
+            for command in chunk {
+                let answer = take(&mut answers, command)?;
+                let listing = if command.method == USER_GET {
+                    &mut users
+                } else {
+                    &mut departments
+                };
+                listing.add(command.start, answer)?;
+            }
+        }
+        Ok((users.finish()?, departments.finish()?))
+    }
+}
+
+fn command(method: &'static str, prefix: &str, start: u64) -> Command {
+    // Keys must not be numbers: PHP would turn the result map into a list.
+    Command {
+        key: format!("{prefix}{start}"),
+        method,
+        start,
+    }
+}
+
+fn take(answers: &mut BTreeMap<String, Answer>, command: &Command) -> Result<Answer, PullError> {
+    answers
+        .remove(&command.key)
+        .ok_or_else(|| PullError::Malformed {
+            platform: PLATFORM,
+            endpoint: command.describe(),
+            detail: "no answer for this command".into(),
+        })
+}
+
+fn rows<T: DeserializeOwned>(method: &str, rows: Vec<Value>) -> Result<Vec<T>, PullError> {
+    rows.into_iter()
+        .map(|row| {
+            serde_json::from_value(row).map_err(|e| PullError::Malformed {
+                platform: PLATFORM,
+                endpoint: method.to_owned(),
+                detail: format!("a row is not a record: {e}"),
+            })
+        })
+        .collect()
+}
+
+impl Puller for Bitrix24Puller {
+    fn platform(&self) -> Platform {
+        Platform::Bitrix24
+    }
+
+    fn drain_stats(&self) -> Option<PullStats> {
+        Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
+    #[instrument(level = "info", skip(self), fields(platform = "bitrix24"))]
+    async fn pull(&self) -> Result<Pulled, PullError> {
+        let started = Instant::now();
+        // Counts left over from a failed pull belong to no report.
+        self.client.calls.take(std::time::Duration::ZERO);
+        let (users, departments) = self.lists().await?;
+        let users: Vec<wire::User> = rows(USER_GET, users)?;
+        let departments: Vec<wire::Department> = rows(DEPARTMENT_GET, departments)?;
+        if departments.iter().any(|d| d.id.is_none()) {
+            return Err(PullError::Malformed {
+                platform: PLATFORM,
+                endpoint: DEPARTMENT_GET.to_owned(),
+                detail: "a department has no `ID`".into(),
+            });
+        }
+        let directory = convert::directory(departments, users, self.include_extranet);
+        let stats = self.client.calls.take(started.elapsed());
+        info!(
+            users = directory.users.len(),
+            departments = directory.departments.len(),
+            calls = stats.total_calls(),
+            retries = stats.retries,
+            "Pulled the Bitrix24 directory."
+        );
+        Ok(Pulled { directory, stats })
+    }
+}

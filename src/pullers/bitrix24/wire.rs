@@ -1,0 +1,220 @@
+//! Bitrix24's JSON as it travels. Private to the Bitrix24 puller; `convert` turns it into model
+//! types. Bitrix24 sends most numbers as strings, PHP sends empty maps as `[]` and empty fields as
+//! `false` or `""`: every field here accepts those forms, and unknown fields are ignored.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The part of every answer read before anything else: an error, or where the result is.
+#[derive(Debug, Deserialize)]
+pub(super) struct Head {
+    #[serde(default, deserialize_with = "loose_string")]
+    pub error: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub error_description: Option<String>,
+}
+
+/// `batch`: `{"result": {"result": {...}, "result_error": {...}, "result_total": {...},
+/// "result_next": {...}}}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct BatchEnvelope {
+    #[serde(default)]
+    pub result: Option<BatchResult>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct BatchResult {
+    /// `None` when the field is absent: a malformed answer, not an empty one.
+    #[serde(default, deserialize_with = "opt_keyed")]
+    pub result: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "keyed")]
+    pub result_error: BTreeMap<String, Value>,
+    #[serde(default, deserialize_with = "keyed")]
+    pub result_total: BTreeMap<String, Value>,
+    #[serde(default, deserialize_with = "keyed")]
+    pub result_next: BTreeMap<String, Value>,
+}
+
+/// One entry of `result_error`. Bitrix24 sends `{"error": ..., "error_description": ...}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct SubError {
+    #[serde(default, deserialize_with = "loose_string")]
+    pub error: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub error_description: Option<String>,
+}
+
+/// The OAuth server's answer to a refresh.
+#[derive(Debug, Deserialize)]
+pub(super) struct Token {
+    pub access_token: String,
+    #[serde(default, deserialize_with = "loose_u64")]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// A row of `department.get`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Department {
+    #[serde(rename = "ID", default, deserialize_with = "loose_id")]
+    pub id: Option<String>,
+    #[serde(rename = "NAME", default, deserialize_with = "loose_string")]
+    pub name: Option<String>,
+    #[serde(rename = "PARENT", default, deserialize_with = "loose_id")]
+    pub parent: Option<String>,
+    /// The head's user id; absent, `""` or `"0"` when there is none.
+    #[serde(rename = "UF_HEAD", default, deserialize_with = "loose_id")]
+    pub head: Option<String>,
+}
+
+/// A row of `user.get`.
+#[derive(Debug, Deserialize)]
+pub(super) struct User {
+    #[serde(rename = "ID", default, deserialize_with = "loose_id")]
+    pub id: Option<String>,
+    /// A boolean in `user.get`, `"Y"`/`"N"` in events; kept raw so an odd form is reported.
+    #[serde(rename = "ACTIVE", default)]
+    pub active: Option<Value>,
+    #[serde(rename = "NAME", default, deserialize_with = "loose_string")]
+    pub name: Option<String>,
+    #[serde(rename = "LAST_NAME", default, deserialize_with = "loose_string")]
+    pub last_name: Option<String>,
+    #[serde(rename = "EMAIL", default, deserialize_with = "loose_string")]
+    pub email: Option<String>,
+    #[serde(rename = "PERSONAL_MOBILE", default, deserialize_with = "loose_string")]
+    pub personal_mobile: Option<String>,
+    #[serde(rename = "WORK_POSITION", default, deserialize_with = "loose_string")]
+    pub work_position: Option<String>,
+    #[serde(rename = "UF_DEPARTMENT", default, deserialize_with = "loose_ids")]
+    pub departments: Vec<String>,
+    /// `employee`, `extranet`, `email`, …; absent on old portals, where everyone is an employee.
+    #[serde(rename = "USER_TYPE", default, deserialize_with = "loose_string")]
+    pub user_type: Option<String>,
+}
+
+/// Text in any scalar form; `null`, `false` and `""` read as `None`, objects and arrays too.
+pub(super) fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(scalar_text(&Value::deserialize(d)?))
+}
+
+/// An id as a string or a number; `0`, `""`, `false` and `null` mean none.
+pub(super) fn loose_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(scalar_text(&Value::deserialize(d)?).filter(|id| id != "0"))
+}
+
+/// A list of ids; a single id reads as a list of one, `false`/`null`/`""` as empty.
+fn loose_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let value = Value::deserialize(d)?;
+    let items: Vec<String> = match &value {
+        Value::Array(items) => items.iter().filter_map(scalar_text).collect(),
+        Value::Object(map) => map.values().filter_map(scalar_text).collect(),
+        other => scalar_text(other).into_iter().collect(),
+    };
+    Ok(items.into_iter().filter(|id| id != "0").collect())
+}
+
+fn loose_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(scalar_text(&Value::deserialize(d)?).and_then(|s| s.parse().ok()))
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(true) => "true".to_owned(),
+        Value::Bool(false) | Value::Null | Value::Array(_) | Value::Object(_) => return None,
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// A PHP associative array: an object, or `[]` when empty (a non-empty list is keyed "0", "1", …).
+fn keyed<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Value>, D::Error> {
+    Ok(opt_keyed(d)?.unwrap_or_default())
+}
+
+fn opt_keyed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, Value>>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Object(map) => Some(map.into_iter().collect()),
+        Value::Array(items) => Some(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+        ),
+        Value::Null => None,
+        _ => Some(BTreeMap::new()),
+    })
+}
+
+/// A page counter (`total`, `next`) as a number or a numeric string.
+pub(super) fn counter(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_tolerate_php_shapes() {
+        let user: User = serde_json::from_str(
+            r#"{"ID": 17, "ACTIVE": "Y", "NAME": "Anna", "LAST_NAME": null, "EMAIL": false,
+                "UF_DEPARTMENT": ["5", 9, 0], "USER_TYPE": "employee", "UNKNOWN": {"x": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(user.id.as_deref(), Some("17"));
+        assert_eq!(user.departments, ["5", "9"]);
+        assert_eq!(user.last_name, None);
+        assert_eq!(user.email, None);
+        for empty in ["false", "null", "\"\"", "[]"] {
+            let user: User =
+                serde_json::from_str(&format!(r#"{{"ID": "3", "UF_DEPARTMENT": {empty}}}"#))
+                    .unwrap();
+            assert!(user.departments.is_empty(), "{empty}");
+        }
+        let single: User = serde_json::from_str(r#"{"ID": "3", "UF_DEPARTMENT": 7}"#).unwrap();
+        assert_eq!(single.departments, ["7"]);
+    }
+
+    #[test]
+    fn department_heads_of_zero_or_empty_mean_none() {
+        for head in ["\"0\"", "0", "\"\"", "null", "false"] {
+            let dept: Department =
+                serde_json::from_str(&format!(r#"{{"ID": "5", "UF_HEAD": {head}}}"#)).unwrap();
+            assert_eq!(dept.head, None, "{head}");
+        }
+        let dept: Department =
+            serde_json::from_str(r#"{"ID": 5, "PARENT": 1, "UF_HEAD": 12}"#).unwrap();
+        assert_eq!(
+            (
+                dept.id.as_deref(),
+                dept.parent.as_deref(),
+                dept.head.as_deref()
+            ),
+            (Some("5"), Some("1"), Some("12"))
+        );
+    }
+
+    #[test]
+    fn batch_maps_may_be_empty_lists() {
+        let batch: BatchEnvelope = serde_json::from_str(
+            r#"{"result": {"result": {"u0": []}, "result_error": [], "result_total": {"u0": "0"},
+                "result_next": []}}"#,
+        )
+        .unwrap();
+        let result = batch.result.unwrap();
+        assert!(result.result.unwrap().contains_key("u0"));
+        assert!(result.result_error.is_empty() && result.result_next.is_empty());
+        assert_eq!(counter(&result.result_total["u0"]), Some(0));
+        let missing: BatchEnvelope =
+            serde_json::from_str(r#"{"result": {"result_error": []}}"#).unwrap();
+        assert!(missing.result.unwrap().result.is_none());
+    }
+}

@@ -1,0 +1,398 @@
+//! DingTalk old-API (`oapi`) requests: token in the query, errors inside 200 bodies (code 88
+//! deferring to `sub_code`), retries with backoff and token refresh.
+
+use super::config::DingtalkSourceConfig;
+use super::wire;
+use crate::config::Secret;
+use crate::pullers::Platform;
+use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
+use backon::Retryable;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{debug, instrument, warn};
+
+const PLATFORM: Platform = Platform::Dingtalk;
+const TOKEN_ENDPOINT: &str = "/gettoken";
+/// Refresh this long before the announced expiry, so no request carries a token about to lapse.
+const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+/// The documented lifetime, used when `expires_in` is missing.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
+
+pub(super) struct DingtalkClient {
+    http: reqwest::Client,
+    config: DingtalkSourceConfig,
+    secret: Secret,
+    tokens: TokenCache,
+    limiter: RateLimiter,
+    /// One turn at a time per endpoint in the limiter (see [`DingtalkClient::pace`]).
+    gates: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<()>>>>,
+    /// The shortest wait after a QPS refusal: one window of the configured limits, which the notes
+    /// say clears it ("sleep ≥ 1 s").
+    qps_pause: Duration,
+    pub(super) calls: CallCounter,
+}
+
+/// What to do about a non-zero code, per the error table in the DingTalk notes.
+fn classify(code: i64) -> Disposition {
+    match code {
+        40014 | 42001 | 33001 => Disposition::RefreshToken,
+        -1 | 90001..=90012 | 90018 => Disposition::Retry,
+        40001 | 60020 => Disposition::Credentials,
+        _ => Disposition::Fail,
+    }
+}
+
+enum Disposition {
+    RefreshToken,
+    Retry,
+    Credentials,
+    Fail,
+}
+
+/// The per-app and per-API QPS refusals, and the other "temporarily banned" throttles.
+fn is_throttled(error: &PullError) -> bool {
+    matches!(error, PullError::Api { code, .. } if matches!(code, 90001..=90012 | 90018))
+}
+
+/// How a request is sent.
+#[derive(Clone, Copy)]
+pub(super) enum Method<'a> {
+    Get,
+    Post(&'a serde_json::Value),
+}
+
+impl DingtalkClient {
+    pub(super) fn new(config: DingtalkSourceConfig, secret: Secret) -> Result<Self, PullError> {
+        let qps_pause = config
+            .rate_limits
+            .iter()
+            .map(|limit| limit.per.0)
+            .max()
+            .unwrap_or(Duration::from_secs(1));
+        Ok(DingtalkClient {
+            http: http::client(config.timeout.0)?,
+            limiter: RateLimiter::new(config.rate_limits.clone()),
+            gates: Mutex::new(HashMap::new()),
+            config,
+            secret,
+            tokens: TokenCache::default(),
+            qps_pause,
+            calls: CallCounter::default(),
+        })
+    }
+
+    /// One logical call: retried with backoff on transient errors; a rejected token is replaced
+    /// and the call sent once more.
+    #[instrument(level = "debug", skip(self, method), fields(platform = "dingtalk"))]
+    pub(super) async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        method: Method<'_>,
+    ) -> Result<T, PullError> {
+        let attempt = || async {
+            let token = self.token().await?;
+            match self
+                .send(endpoint, method, &[("access_token", &token)])
+                .await
+            {
+                Err(PullError::Api { code, .. })
+                    if matches!(classify(code), Disposition::RefreshToken) =>
+                {
+                    debug!(
+                        endpoint,
+                        code, "DingTalk rejected the access token; fetching a new one."
+                    );
+                    self.tokens.invalidate(&token).await;
+                    let token = self.token().await?;
+                    self.send(endpoint, method, &[("access_token", &token)])
+                        .await
+                }
+                other => other,
+            }
+        };
+        self.with_retries(endpoint, attempt).await
+    }
+
+    async fn token(&self) -> Result<String, PullError> {
+        self.tokens
+            .get(TOKEN_MARGIN, || async {
+                let query = [
+                    ("appkey", self.config.app_key.as_str()),
+                    ("appsecret", self.secret.expose()),
+                ];
+                let fetch = || async {
+                    let token: wire::Token = self.send(TOKEN_ENDPOINT, Method::Get, &query).await?;
+                    if token.access_token.is_empty() {
+                        return Err(PullError::Malformed {
+                            platform: PLATFORM,
+                            endpoint: TOKEN_ENDPOINT.into(),
+                            detail: "field `access_token` is empty".into(),
+                        });
+                    }
+                    let lifetime = token
+                        .expires_in
+                        .filter(|&s| s > 0)
+                        .map_or(TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
+                    Ok::<_, PullError>((token.access_token, lifetime))
+                };
+                self.with_retries(TOKEN_ENDPOINT, fetch).await
+            })
+            .await
+    }
+
+    async fn with_retries<T, F, Fut>(
+        &self,
+        endpoint: &'static str,
+        attempt: F,
+    ) -> Result<T, PullError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, PullError>>,
+    {
+        let max_attempts = self.config.retry.max_attempts.max(1);
+        attempt
+            .retry(self.config.retry.backoff())
+            .when(|e: &PullError| e.is_retryable())
+            .adjust(|error: &PullError, delay: Option<Duration>| {
+                // A QPS refusal clears only when its window has passed.
+                delay.map(|d| if is_throttled(error) { d.max(self.qps_pause) } else { d })
+            })
+            .notify(|error: &PullError, delay: Duration| {
+                self.calls.record_retry();
+                warn!(endpoint, %error, delay_ms = delay.as_millis() as u64, "DingTalk call failed; retrying.");
+            })
+            .await
+            .map_err(|last| {
+                if last.is_retryable() {
+                    PullError::Exhausted {
+                        platform: PLATFORM,
+                        endpoint: endpoint.to_owned(),
+                        attempts: max_attempts,
+                        last: Box::new(last),
+                    }
+                } else {
+                    last
+                }
+            })
+    }
+
+    /// Waits for the endpoint's next slot. Requests queue for the limiter one at a time: were
+    /// several to book slots ahead and sleep, a stall of the process (a busy host) would wake them
+    /// together, and DingTalk's fixed 1 s window counts arrivals, not bookings.
+    async fn pace(&self, endpoint: &'static str) {
+        let gate = self
+            .gates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint)
+            .or_default()
+            .clone();
+        let _turn = gate.lock().await;
+        self.limiter.acquire(endpoint).await;
+    }
+
+    /// One HTTP request and the envelope check. The token and the secret travel as query
+    /// parameters, so neither the URL nor reqwest's errors (which embed it) are ever logged.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        method: Method<'_>,
+        query: &[(&str, &str)],
+    ) -> Result<T, PullError> {
+        let result = self.send_once(endpoint, method, query).await;
+        if let Err(error) = &result
+            && let Some(code) = error.metric_code()
+        {
+            self.calls.record_error(&code);
+        }
+        result
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        method: Method<'_>,
+        query: &[(&str, &str)],
+    ) -> Result<T, PullError> {
+        let url = format!(
+            "{}{endpoint}",
+            self.config.api_base.as_str().trim_end_matches('/')
+        );
+        let request = match method {
+            Method::Get => self.http.get(url),
+            Method::Post(body) => self.http.post(url).json(body),
+        }
+        .query(query);
+        self.pace(endpoint).await;
+        self.calls.record(endpoint);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(PullError::HttpStatus {
+                platform: PLATFORM,
+                endpoint: endpoint.into(),
+                status: status.as_u16(),
+            });
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
+        let head: wire::Head = serde_json::from_slice(&body)
+            .map_err(|e| PullError::malformed(PLATFORM, endpoint, &body, &e))?;
+        check(endpoint, head)?;
+        serde_json::from_slice(&body).map_err(|e| PullError::Malformed {
+            platform: PLATFORM,
+            endpoint: endpoint.into(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Turns a non-zero `errcode` into an error, reading code 88's `sub_code` as the real code.
+fn check(endpoint: &'static str, head: wire::Head) -> Result<(), PullError> {
+    let code = match head.errcode {
+        Some(0) => return Ok(()),
+        Some(code) => code,
+        None if head.punish.is_some() => {
+            return Err(PullError::Malformed {
+                platform: PLATFORM,
+                endpoint: endpoint.into(),
+                detail: format!(
+                    "an anti-abuse ban instead of an answer (punish {:?}, wait {}): this address \
+                     exceeded 10 000 calls per 20 s",
+                    head.punish.unwrap_or_default(),
+                    head.wait.unwrap_or_default()
+                ),
+            });
+        }
+        None => {
+            return Err(PullError::Malformed {
+                platform: PLATFORM,
+                endpoint: endpoint.into(),
+                detail: "field `errcode` is missing".into(),
+            });
+        }
+    };
+    let errmsg = head.errmsg.unwrap_or_default();
+    let (code, mut message) = match (code, head.sub_code) {
+        (88, Some(sub)) => match sub.trim().parse::<i64>() {
+            Ok(sub_code) => (
+                sub_code,
+                head.sub_msg.filter(|m| !m.is_empty()).unwrap_or(errmsg),
+            ),
+            Err(_) => (88, format!("sub_code {sub}: {errmsg}")),
+        },
+        (code, _) => (code, errmsg),
+    };
+    if code == 60011 {
+        message.push_str(" (grant the app this API's permission in the developer console)");
+    }
+    Err(match classify(code) {
+        Disposition::Credentials => PullError::Credentials {
+            platform: PLATFORM,
+            code,
+            message,
+        },
+        disposition => PullError::Api {
+            platform: PLATFORM,
+            endpoint: endpoint.into(),
+            code,
+            message,
+            retryable: matches!(disposition, Disposition::Retry),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(json: &str) -> wire::Head {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn checked(json: &str) -> Result<(), PullError> {
+        check("/topapi/v2/user/list", head(json))
+    }
+
+    #[test]
+    fn code_88_defers_to_its_sub_code() {
+        let error = checked(r#"{"errcode":88,"sub_code":"90018","sub_msg":"qps","errmsg":"x"}"#)
+            .unwrap_err();
+        assert!(
+            matches!(&error, PullError::Api { code: 90018, retryable: true, message, .. } if message == "qps"),
+            "{error:?}"
+        );
+        let error =
+            checked(r#"{"errcode":"88","sub_code":60011,"sub_msg":"没有调用该接口的权限"}"#)
+                .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                PullError::Api {
+                    code: 60011,
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("developer console"), "{error}");
+        let error =
+            checked(r#"{"errcode":88,"sub_code":"isv.unknown","errmsg":"odd"}"#).unwrap_err();
+        assert!(
+            matches!(&error, PullError::Api { code: 88, retryable: false, message, .. } if message.contains("isv.unknown")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn codes_map_to_the_notes_actions() {
+        assert!(checked(r#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
+        for (code, retryable) in [(-1, true), (90002, true), (90005, true), (90020, false)] {
+            let error = checked(&format!(r#"{{"errcode":{code}}}"#)).unwrap_err();
+            assert_eq!(error.is_retryable(), retryable, "{code}: {error:?}");
+        }
+        for code in [40014, 42001, 33001] {
+            assert!(matches!(
+                checked(&format!(r#"{{"errcode":{code}}}"#)),
+                Err(PullError::Api {
+                    retryable: false,
+                    ..
+                })
+            ));
+            assert!(matches!(classify(code), Disposition::RefreshToken));
+        }
+        for code in [40001, 60020] {
+            assert!(matches!(
+                checked(&format!(r#"{{"errcode":{code},"errmsg":"no"}}"#)),
+                Err(PullError::Credentials { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn answers_without_errcode_are_malformed() {
+        let error = checked(r#"{"result":{}}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("`errcode` is missing"),
+            "{error}"
+        );
+        let error = checked(r#"{"status":1111,"wait":5,"punish":"deny"}"#).unwrap_err();
+        assert!(error.to_string().contains("anti-abuse ban"), "{error}");
+        assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn throttling_is_recognised_after_normalisation() {
+        let error = checked(r#"{"errcode":88,"sub_code":"90018"}"#).unwrap_err();
+        assert!(is_throttled(&error));
+        assert!(!is_throttled(&checked(r#"{"errcode":-1}"#).unwrap_err()));
+    }
+}

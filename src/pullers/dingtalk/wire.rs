@@ -1,0 +1,204 @@
+//! DingTalk's JSON as it travels. Private to the DingTalk puller; `convert` turns it into model
+//! types. Every field a client can live without is optional, ids may come as numbers or strings,
+//! and unknown fields are ignored.
+
+use crate::pullers::http::wire::{id_strings, opt_id_string};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+/// The envelope every old-API answer carries, read before the payload.
+#[derive(Debug, Deserialize)]
+pub(super) struct Head {
+    #[serde(default, deserialize_with = "opt_int")]
+    pub errcode: Option<i64>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub errmsg: Option<String>,
+    /// With `errcode` 88, the real reason.
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub sub_code: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub sub_msg: Option<String>,
+    /// Set only in the per-IP anti-abuse ban's non-standard answer.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub punish: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub wait: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Token {
+    pub access_token: String,
+    /// Documented as 7200 s; a missing value is read as that.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub expires_in: Option<i64>,
+}
+
+/// The `topapi` payload wrapper.
+#[derive(Debug, Deserialize)]
+pub(super) struct Answer<T> {
+    pub result: T,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Scopes {
+    pub auth_org_scopes: OrgScopes,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct OrgScopes {
+    #[serde(default, deserialize_with = "ints")]
+    pub authed_dept: Vec<i64>,
+    #[serde(default, deserialize_with = "id_strings")]
+    pub authed_user: Vec<String>,
+}
+
+/// An item of `department/listsub`, or the result of `department/get`.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Department {
+    #[serde(deserialize_with = "int")]
+    pub dept_id: i64,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub parent_id: Option<i64>,
+}
+
+/// One page of `user/list`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Page {
+    #[serde(default)]
+    pub has_more: Option<bool>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub next_cursor: Option<i64>,
+    /// Read item by item ([`Record::parse`]) so one odd record holds one person, not the pull.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub list: Vec<serde_json::Value>,
+}
+
+/// One person's record as far as it could be read.
+#[derive(Debug, Clone)]
+pub(super) enum Record {
+    Read(User),
+    /// The record has a shape the fields above do not accept.
+    Unreadable {
+        userid: Option<String>,
+        error: String,
+    },
+}
+
+impl Record {
+    pub fn parse(value: serde_json::Value) -> Record {
+        let userid = value.get("userid").and_then(|id| match id {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        match serde_json::from_value::<User>(value) {
+            Ok(user) => Record::Read(user),
+            Err(error) => Record::Unreadable {
+                userid,
+                error: error.to_string(),
+            },
+        }
+    }
+
+    pub fn userid(&self) -> Option<&str> {
+        match self {
+            Record::Read(user) => user.userid.as_deref(),
+            Record::Unreadable { userid, .. } => userid.as_deref(),
+        }
+        .filter(|id| !id.trim().is_empty())
+    }
+}
+
+/// A `user/list` item or the result of `user/get`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct User {
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub userid: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub name: Option<String>,
+    /// `None`: the field was absent (list items may never carry it). `Some(None)`: present but
+    /// empty. `Some(Some(id))`: the direct manager.
+    #[serde(default, deserialize_with = "present_id")]
+    pub manager_userid: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ints")]
+    pub dept_id_list: Vec<i64>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub job_number: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub mobile: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub org_email: Option<String>,
+    /// A boolean per the docs; kept loose so an unexpected form is reported, not fatal.
+    #[serde(default)]
+    pub active: Option<serde_json::Value>,
+}
+
+/// A number, or a string holding one.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Int(i64),
+    Text(String),
+    Float(f64),
+}
+
+fn to_int<E: serde::de::Error>(value: Loose) -> Result<i64, E> {
+    match value {
+        Loose::Int(n) => Ok(n),
+        Loose::Text(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| E::custom(format!("expected an integer id, got {s:?}"))),
+        Loose::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        Loose::Float(f) => Err(E::custom(format!("expected an integer id, got {f}"))),
+    }
+}
+
+/// An integer id (department ids are int64, negative in home-school trees).
+fn int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    to_int(Loose::deserialize(deserializer)?)
+}
+
+/// An optional integer; `null`, a missing field and `""` read as `None`.
+fn opt_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    match Option::<Loose>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Loose::Text(s)) if s.trim().is_empty() => Ok(None),
+        Some(value) => to_int(value).map(Some),
+    }
+}
+
+/// A list of integer ids in either form; `null` reads as empty.
+fn ints<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
+    let items: Option<Vec<Loose>> = Option::deserialize(deserializer)?;
+    items.unwrap_or_default().into_iter().map(to_int).collect()
+}
+
+/// Free text; a number is taken as its digits (job numbers), `null` as absent.
+fn opt_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(D::Error::custom(format!("expected text, got {other}"))),
+    }
+}
+
+/// Tells a present field from an absent one (see [`User::manager_userid`]).
+fn present_id<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    opt_id_string(deserializer).map(Some)
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}

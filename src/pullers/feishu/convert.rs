@@ -1,0 +1,459 @@
+//! Feishu wire types → the platform-neutral model, reporting what cannot be trusted.
+
+use super::config::{DepartmentIdType, UserIdType};
+use super::wire;
+use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use tracing::warn;
+
+/// The root department's id in either id scheme.
+pub(super) const ROOT: &str = "0";
+
+/// Everything one pull read, in the order it was read.
+pub(super) struct Read {
+    /// The granted departments and people; `["0"]` for a whole-tenant scope.
+    pub scope: Scope,
+    pub departments: Vec<wire::Department>,
+    /// Direct members per department id (`"0"` for people right under the root).
+    pub members: Vec<(String, Vec<wire::User>)>,
+    /// People granted one by one who sit in no granted department.
+    pub individuals: Vec<wire::User>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct IdTypes {
+    pub user: UserIdType,
+    pub department: DepartmentIdType,
+}
+
+pub(super) fn directory(read: Read, ids: IdTypes) -> Directory {
+    let mut directory = Directory {
+        scope: read.scope,
+        ..Directory::default()
+    };
+    for dept in read.departments {
+        add_department(&mut directory, dept, ids.department);
+    }
+    report_missing_parents(&mut directory);
+    for (department, users) in read.members {
+        for user in users {
+            add_user(&mut directory, user, &department, ids.user);
+        }
+    }
+    for user in read.individuals {
+        add_user(&mut directory, user, "", ids.user);
+    }
+    directory
+}
+
+fn add_department(directory: &mut Directory, dept: wire::Department, kind: DepartmentIdType) {
+    if dept.is_deleted() {
+        return;
+    }
+    let Some(id) = dept.id(kind) else {
+        // The model has no problem kind for this and a department only names people's main
+        // department, so it is skipped and logged rather than failing the pull.
+        warn!(
+            name = dept.name.as_deref().unwrap_or(""),
+            field = kind.as_str(),
+            "A Feishu department came without its id and was skipped."
+        );
+        return;
+    };
+    let id = DepartmentId::new(id);
+    let parent = dept
+        .parent_department_id
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty() && p != ROOT)
+        .map(DepartmentId::new);
+    let name = non_empty(dept.name).unwrap_or_else(|| id.to_string());
+    directory
+        .departments
+        .entry(id.clone())
+        .or_insert(Department { id, name, parent });
+}
+
+/// The top of a partial scope has an unreadable parent: that is normal. Any other department
+/// whose parent is missing points at broken upstream data.
+fn report_missing_parents(directory: &mut Directory) {
+    let scope_roots: BTreeSet<&DepartmentId> = directory.scope.departments.iter().collect();
+    let mut problems = Vec::new();
+    for dept in directory.departments.values() {
+        if let Some(parent) = &dept.parent
+            && !directory.departments.contains_key(parent)
+            && !scope_roots.contains(&dept.id)
+        {
+            problems.push(Problem::MissingParentDepartment {
+                department: dept.id.clone(),
+                parent: parent.clone(),
+            });
+        }
+    }
+    directory.problems.extend(problems);
+}
+
+fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str, kind: UserIdType) {
+    let Some(key) = user.key(kind).map(UserKey::new) else {
+        directory.problems.push(Problem::EmptyUserId {
+            department: DepartmentId::new(listed_under),
+        });
+        return;
+    };
+    if directory.held.contains(&key) {
+        // Listed again under another department; the problem was reported the first time.
+        return;
+    }
+    let status = match status(user.status.as_ref()) {
+        Ok(status) => status,
+        Err(raw) => {
+            directory.problems.push(Problem::UnknownStatus {
+                user: key.clone(),
+                raw,
+            });
+            directory.held.insert(key);
+            return;
+        }
+    };
+    let Some(name) = non_empty(user.name) else {
+        directory.problems.push(Problem::MissingField {
+            user: key.clone(),
+            field: "name".into(),
+        });
+        directory.held.insert(key);
+        return;
+    };
+    let mut departments: Vec<DepartmentId> = Vec::new();
+    let primary = user
+        .orders
+        .iter()
+        .filter(|o| o.is_primary_dept == Some(true))
+        .filter_map(|o| o.department_id.as_deref());
+    for dept in primary.chain(user.department_ids.iter().map(String::as_str)) {
+        let dept = DepartmentId::new(dept.trim());
+        if !dept.as_str().is_empty() && !departments.contains(&dept) {
+            departments.push(dept);
+        }
+    }
+    directory.insert_user(User {
+        key,
+        display_name: name,
+        // `email` is the address the admin set; `enterprise_email` exists only with Feishu Mail.
+        email: non_empty(user.email).or_else(|| non_empty(user.enterprise_email)),
+        mobile: non_empty(user.mobile),
+        title: non_empty(user.job_title),
+        employee_no: non_empty(user.employee_no),
+        departments,
+        status,
+        // Reported as Feishu gives it, even when that person is outside the scope: the planner
+        // decides whether the link can be synced.
+        manager: non_empty(user.leader_user_id).map(UserKey::new),
+    })
+}
+
+/// The five flags → one status. Precedence, first match wins:
+///
+/// 1. `is_resigned` or `is_exited` → resigned (an exited person becomes resigned after a while);
+/// 2. `is_frozen` → disabled;
+/// 3. `is_activated` and `is_unjoin` both true → contradictory, unknown;
+/// 4. `is_activated` true → active;
+/// 5. `is_activated` false, or `is_unjoin` true → not activated.
+///
+/// A missing status, a flag that is not a boolean, or no `is_activated` and no other decisive flag
+/// is unknown: the person is held and reported, never guessed.
+fn status(raw: Option<&Value>) -> Result<Status, String> {
+    let unknown = || raw.map_or_else(|| "missing".to_owned(), Value::to_string);
+    let Some(Value::Object(flags)) = raw else {
+        return Err(unknown());
+    };
+    let flag = |name: &str| match flags.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(()),
+    };
+    let read = || -> Result<[Option<bool>; 5], ()> {
+        Ok([
+            flag("is_resigned")?,
+            flag("is_exited")?,
+            flag("is_frozen")?,
+            flag("is_activated")?,
+            flag("is_unjoin")?,
+        ])
+    };
+    let [resigned, exited, frozen, activated, unjoin] = read().map_err(|()| unknown())?;
+    let yes = |f: Option<bool>| f == Some(true);
+    if yes(resigned) || yes(exited) {
+        Ok(Status::Resigned)
+    } else if yes(frozen) {
+        Ok(Status::Disabled)
+    } else if yes(activated) && yes(unjoin) {
+        Err(unknown())
+    } else if yes(activated) {
+        Ok(Status::Active)
+    } else if activated == Some(false) || yes(unjoin) {
+        Ok(Status::NotActivated)
+    } else {
+        Err(unknown())
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pullers::feishu::wire::Lenient;
+    use serde_json::json;
+
+    const IDS: IdTypes = IdTypes {
+        user: UserIdType::UserId,
+        department: DepartmentIdType::OpenDepartmentId,
+    };
+
+    fn user(value: Value) -> wire::User {
+        wire::User::from_value(value)
+    }
+
+    fn active() -> Value {
+        json!({"is_frozen": false, "is_resigned": false, "is_activated": true,
+               "is_exited": false, "is_unjoin": false})
+    }
+
+    fn pull(members: Vec<Value>) -> Directory {
+        directory(
+            Read {
+                scope: Scope::default(),
+                departments: Vec::new(),
+                members: vec![("od-1".into(), members.into_iter().map(user).collect())],
+                individuals: Vec::new(),
+            },
+            IDS,
+        )
+    }
+
+    #[test]
+    fn status_precedence() {
+        let case = |flags: Value| status(Some(&flags));
+        assert_eq!(case(active()), Ok(Status::Active));
+        assert_eq!(
+            case(json!({"is_resigned": true, "is_frozen": true, "is_activated": true})),
+            Ok(Status::Resigned)
+        );
+        assert_eq!(
+            case(json!({"is_exited": true, "is_activated": true})),
+            Ok(Status::Resigned)
+        );
+        assert_eq!(
+            case(json!({"is_frozen": true, "is_activated": true})),
+            Ok(Status::Disabled)
+        );
+        assert_eq!(
+            case(json!({"is_activated": false, "is_unjoin": false})),
+            Ok(Status::NotActivated)
+        );
+        assert_eq!(case(json!({"is_unjoin": true})), Ok(Status::NotActivated));
+    }
+
+    #[test]
+    fn unknown_status_combinations_are_refused() {
+        for bad in [
+            json!({"is_activated": true, "is_unjoin": true}),
+            json!({"is_frozen": false}),
+            json!({}),
+            json!({"is_activated": "yes"}),
+            json!({"is_activated": 1}),
+            json!([true]),
+            json!("active"),
+        ] {
+            assert!(status(Some(&bad)).is_err(), "{bad} must be unknown");
+        }
+        assert_eq!(status(None), Err("missing".into()));
+    }
+
+    #[test]
+    fn unknown_status_or_missing_name_holds_the_person() {
+        let directory = pull(vec![
+            json!({"user_id": "odd", "name": "奇怪", "status": {"is_activated": true, "is_unjoin": true}}),
+            json!({"user_id": "nameless", "name": "  ", "status": active()}),
+            json!({"user_id": "nostatus", "name": "无状态"}),
+            json!({"user_id": "ok", "name": "好", "status": active()}),
+        ]);
+        let held: Vec<&str> = directory.held.iter().map(UserKey::as_str).collect();
+        assert_eq!(held, ["nameless", "nostatus", "odd"]);
+        assert_eq!(directory.users.keys().next().unwrap().as_str(), "ok");
+        assert_eq!(directory.users.len(), 1);
+        assert!(directory.problems.contains(&Problem::MissingField {
+            user: UserKey::new("nameless"),
+            field: "name".into()
+        }));
+        assert!(directory.problems.contains(&Problem::UnknownStatus {
+            user: UserKey::new("nostatus"),
+            raw: "missing".into()
+        }));
+    }
+
+    #[test]
+    fn empty_or_missing_ids_are_reported_not_synced() {
+        let directory = pull(vec![
+            json!({"user_id": "", "open_id": "ou_1", "name": "甲", "status": active()}),
+            json!({"open_id": "ou_2", "name": "乙", "status": active()}),
+            json!({"user_id": null, "name": "丙", "status": active()}),
+            json!(42),
+            json!(null),
+        ]);
+        assert!(directory.users.is_empty());
+        assert_eq!(
+            directory.problems,
+            vec![
+                Problem::EmptyUserId {
+                    department: DepartmentId::new("od-1")
+                };
+                5
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_as_numbers_or_strings() {
+        let directory = pull(vec![json!({
+            "user_id": 1001, "name": "数字", "status": active(),
+            "leader_user_id": 7, "department_ids": [3, "od-9"], "employee_no": 42,
+        })]);
+        let person = &directory.users[&UserKey::new("1001")];
+        assert_eq!(person.manager, Some(UserKey::new("7")));
+        assert_eq!(person.employee_no.as_deref(), Some("42"));
+        assert_eq!(
+            person.departments,
+            [DepartmentId::new("3"), DepartmentId::new("od-9")]
+        );
+    }
+
+    #[test]
+    fn surprising_shapes_read_as_absent() {
+        let directory = pull(vec![json!({
+            "user_id": "lin", "name": "林晓", "status": active(),
+            "email": {"primary": "x"}, "enterprise_email": "lin@corp.example.cn",
+            "mobile": ["+86"], "job_title": null, "leader_user_id": "",
+            "department_ids": "od-5", "orders": {"not": "a list"},
+            "custom_attrs": [{"type": "TEXT"}], "unexpected": {"nested": [1, 2]},
+        })]);
+        let person = &directory.users[&UserKey::new("lin")];
+        assert_eq!(person.email.as_deref(), Some("lin@corp.example.cn"));
+        assert_eq!(person.mobile, None);
+        assert_eq!(person.title, None);
+        assert_eq!(person.manager, None, "an empty leader id is no manager");
+        assert_eq!(person.departments, [DepartmentId::new("od-5")]);
+    }
+
+    #[test]
+    fn primary_department_comes_first_and_manager_is_kept_as_is() {
+        let directory = pull(vec![json!({
+            "user_id": "lin", "name": "林晓", "status": active(),
+            "leader_user_id": "outside-the-scope",
+            "department_ids": ["od-2", "od-3"],
+            "orders": [{"department_id": "od-2", "is_primary_dept": false},
+                       {"department_id": "od-3", "is_primary_dept": true}],
+        })]);
+        let person = &directory.users[&UserKey::new("lin")];
+        assert_eq!(
+            person.departments,
+            [DepartmentId::new("od-3"), DepartmentId::new("od-2")]
+        );
+        assert_eq!(person.manager, Some(UserKey::new("outside-the-scope")));
+    }
+
+    #[test]
+    fn id_type_picks_the_key_field() {
+        let record = json!({"user_id": "lin", "open_id": "ou_lin", "union_id": "on_lin",
+                            "name": "林晓", "status": active()});
+        for (kind, expected) in [
+            (UserIdType::UserId, "lin"),
+            (UserIdType::OpenId, "ou_lin"),
+            (UserIdType::UnionId, "on_lin"),
+        ] {
+            let directory = directory(
+                Read {
+                    scope: Scope::default(),
+                    departments: Vec::new(),
+                    members: vec![("0".into(), vec![user(record.clone())])],
+                    individuals: Vec::new(),
+                },
+                IdTypes {
+                    user: kind,
+                    department: DepartmentIdType::DepartmentId,
+                },
+            );
+            assert!(directory.users.contains_key(&UserKey::new(expected)));
+        }
+    }
+
+    #[test]
+    fn departments_root_parents_deleted_and_orphans() {
+        let dept = |value: Value| wire::Department::from_value(value);
+        let directory = directory(
+            Read {
+                scope: Scope {
+                    departments: vec![DepartmentId::new("od-top")],
+                    users: Vec::new(),
+                },
+                departments: vec![
+                    dept(
+                        json!({"open_department_id": "od-top", "parent_department_id": "od-hidden", "name": "研发"}),
+                    ),
+                    dept(
+                        json!({"open_department_id": "od-a", "parent_department_id": "0", "name": ""}),
+                    ),
+                    dept(
+                        json!({"open_department_id": "od-b", "parent_department_id": "od-gone", "name": "B"}),
+                    ),
+                    dept(json!({"open_department_id": "od-del", "status": {"is_deleted": true}})),
+                    dept(json!({"department_id": "only-custom", "name": "wrong scheme"})),
+                    dept(json!("not an object")),
+                ],
+                members: Vec::new(),
+                individuals: Vec::new(),
+            },
+            IDS,
+        );
+        let ids: Vec<&str> = directory.departments.keys().map(|d| d.as_str()).collect();
+        assert_eq!(ids, ["od-a", "od-b", "od-top"]);
+        assert_eq!(
+            directory.departments[&DepartmentId::new("od-a")].parent,
+            None
+        );
+        assert_eq!(
+            directory.departments[&DepartmentId::new("od-a")].name,
+            "od-a"
+        );
+        assert_eq!(
+            directory.problems,
+            [Problem::MissingParentDepartment {
+                department: DepartmentId::new("od-b"),
+                parent: DepartmentId::new("od-gone"),
+            }],
+            "the scope root's missing parent is expected; od-b's is not"
+        );
+    }
+
+    #[test]
+    fn a_person_in_two_departments_is_merged() {
+        let record = json!({"user_id": "lin", "name": "林晓", "status": active(),
+                            "department_ids": ["od-1", "od-2"]});
+        let directory = directory(
+            Read {
+                scope: Scope::default(),
+                departments: Vec::new(),
+                members: vec![
+                    ("od-1".into(), vec![user(record.clone())]),
+                    ("od-2".into(), vec![user(record)]),
+                ],
+                individuals: Vec::new(),
+            },
+            IDS,
+        );
+        assert_eq!(directory.users.len(), 1);
+        assert!(directory.problems.is_empty());
+    }
+}

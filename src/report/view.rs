@@ -1,0 +1,266 @@
+//! What every renderer says the same way: headings, the outcome and guard sentences, and each step
+//! as a list of "field: before → after" changes. Renderers only lay these out and escape them.
+
+use super::{PullSummary, Report, RunOutcome, StepReport};
+use crate::engine::{RunMode, StepOutcome};
+use crate::model::{Field, UserKey};
+use crate::plan::{Step, StepKind, Verdict};
+
+/// One field of one step, before and after. `None` is "no value".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub field: &'static str,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+pub fn title(r: &Report) -> String {
+    let kind = match r.mode {
+        RunMode::DryRun => "Dry-run report",
+        RunMode::Apply => "Sync report",
+    };
+    format!(
+        "{kind}: connector {} ({} → {})",
+        r.connector, r.source, r.target
+    )
+}
+
+pub fn heading(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Adopt => "Adopt existing accounts",
+        StepKind::FreeValues => "Free values taken over by others",
+        StepKind::Create => "Create",
+        StepKind::Update => "Update",
+        StepKind::Reactivate => "Reactivate",
+        StepKind::SetManager => "Set manager",
+        StepKind::ClearManager => "Clear manager",
+        StepKind::Deactivate => "Deactivate",
+        StepKind::Delete => "Delete",
+    }
+}
+
+pub fn outcome_line(r: &Report) -> String {
+    match &r.outcome {
+        RunOutcome::Running => "running".into(),
+        RunOutcome::Planned => "planned only (dry-run): nothing was written".into(),
+        RunOutcome::Applied if r.steps.is_empty() => "in sync: nothing to do".into(),
+        RunOutcome::Applied => "applied: every step was acknowledged by the target".into(),
+        RunOutcome::PartiallyApplied { failed } => format!(
+            "partially applied: {failed} step(s) failed or were held back; the next run retries them"
+        ),
+        RunOutcome::Interrupted { left } => format!(
+            "interrupted by shutdown: {left} step(s) not attempted; the next run applies them"
+        ),
+        RunOutcome::Refused { reasons } => format!(
+            "REFUSED by the deletion guard, nothing was written: {}. Check the upstream; if the removals \
+             are right, approve them with `orgsync sync {} --allow-deletions`",
+            reasons.join("; "),
+            r.connector
+        ),
+        RunOutcome::Failed { error } => format!("FAILED, nothing was written: {error}"),
+    }
+}
+
+/// Whether the outcome needs someone's attention (renderers colour or flag it).
+pub fn outcome_is_bad(r: &Report) -> bool {
+    matches!(
+        r.outcome,
+        RunOutcome::PartiallyApplied { .. }
+            | RunOutcome::Interrupted { .. }
+            | RunOutcome::Refused { .. }
+            | RunOutcome::Failed { .. }
+    )
+}
+
+pub fn pull_line(pull: &PullSummary) -> String {
+    let held = if pull.held > 0 {
+        format!(", {} held as they are (see problems)", pull.held)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} people, {} departments, {} upstream calls ({} retried) in {:.1} s{held}{}",
+        pull.users,
+        pull.departments,
+        pull.stats.total_calls,
+        pull.stats.retries,
+        pull.stats.duration_ms as f64 / 1000.0,
+        errors_suffix(&pull.stats.errors),
+    )
+}
+
+/// Upstream error answers by code, e.g. "; errors: 45009×3, http_502×1"; empty when there were none.
+pub fn errors_suffix(errors: &std::collections::BTreeMap<String, u64>) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = errors
+        .iter()
+        .map(|(code, n)| format!("{code}×{n}"))
+        .collect();
+    format!("; upstream errors: {}", list.join(", "))
+}
+
+/// The guard's verdict in one sentence; a dry run says what an apply would meet.
+pub fn guard_line(r: &Report) -> Option<String> {
+    let verdict = r.guard.as_ref()?;
+    Some(match verdict {
+        Verdict::Pass { removals } => {
+            let s = if *removals == 1 { "" } else { "s" };
+            format!("pass: {removals} removal{s} (deactivations and deletions), within the limits")
+        }
+        Verdict::Refused {
+            reasons,
+            overridable,
+            ..
+        } => {
+            let would = if r.mode == RunMode::DryRun {
+                "an apply would be REFUSED"
+            } else {
+                "REFUSED"
+            };
+            let approve = if *overridable {
+                format!(
+                    "; approve with `orgsync sync {} --allow-deletions` once checked",
+                    r.connector
+                )
+            } else {
+                String::new()
+            };
+            format!("{would}: {}{approve}", reasons.join("; "))
+        }
+        Verdict::Approved { removals, reasons } => format!(
+            "approved by the operator: {removals} removal(s) despite: {}",
+            reasons.join("; ")
+        ),
+    })
+}
+
+pub fn total_steps(r: &Report) -> usize {
+    r.counts.values().sum()
+}
+
+/// "王芳 (wang)", or the bare key when the name is unknown.
+pub fn person(name: Option<&str>, key: &UserKey) -> String {
+    match name {
+        Some(name) if !name.is_empty() => format!("{name} ({key})"),
+        _ => key.to_string(),
+    }
+}
+
+/// The step as field changes. Manager steps are one `manager` change between people; account
+/// state changes are one `account` change; creates list every attribute they set.
+pub fn changes(s: &StepReport) -> Vec<Change> {
+    let account = |before: &str, after: &str| {
+        vec![Change {
+            field: "account",
+            before: Some(before.to_owned()),
+            after: Some(after.to_owned()),
+        }]
+    };
+    match &s.step {
+        Step::Adopt {
+            account,
+            matched_by,
+            ..
+        } => vec![Change {
+            field: "account",
+            before: None,
+            after: Some(format!(
+                "{} (matched by {})",
+                account.target_id,
+                matched_by.as_str()
+            )),
+        }],
+        Step::Create {
+            attributes, active, ..
+        } => {
+            let mut changes = vec![Change {
+                field: "account",
+                before: None,
+                after: Some(if *active { "active" } else { "inactive" }.to_owned()),
+            }];
+            changes.extend(Field::ALL.iter().filter_map(|&field| {
+                Some(Change {
+                    field: field.as_str(),
+                    before: None,
+                    after: Some(attributes.get(field)?.to_owned()),
+                })
+            }));
+            changes
+        }
+        Step::FreeValues { changes, .. } | Step::Update { changes, .. } => changes
+            .iter()
+            .map(|c| Change {
+                field: c.field.as_str(),
+                before: c.before.clone(),
+                after: c.after.clone(),
+            })
+            .collect(),
+        Step::Reactivate { .. } => account("inactive", "active"),
+        Step::SetManager {
+            manager, previous, ..
+        } => vec![Change {
+            field: "manager",
+            before: previous
+                .as_ref()
+                .map(|p| person(s.previous_manager_name.as_deref(), p)),
+            after: Some(person(s.manager_name.as_deref(), manager)),
+        }],
+        Step::ClearManager { previous, .. } => vec![Change {
+            field: "manager",
+            before: Some(person(s.previous_manager_name.as_deref(), previous)),
+            after: None,
+        }],
+        Step::Deactivate { .. } => account("active", "inactive"),
+        Step::Delete { .. } => account("exists", "deleted"),
+    }
+}
+
+/// Why the step happens, where the kind alone does not say.
+pub fn note(s: &StepReport) -> Option<String> {
+    match &s.step {
+        Step::Deactivate { reason, .. } | Step::Delete { reason, .. } => Some(reason.to_string()),
+        _ => None,
+    }
+}
+
+/// "applied", "FAILED", … for applied runs; dry-run steps have no result to show.
+pub fn outcome_word(outcome: &StepOutcome) -> &'static str {
+    match outcome {
+        StepOutcome::Planned => "planned",
+        StepOutcome::Applied => "applied",
+        StepOutcome::Failed { .. } => "FAILED",
+        StepOutcome::Held { .. } => "not attempted",
+    }
+}
+
+pub fn outcome_detail(outcome: &StepOutcome) -> Option<&str> {
+    match outcome {
+        StepOutcome::Failed { error } => Some(error),
+        StepOutcome::Held { reason } => Some(reason),
+        StepOutcome::Planned | StepOutcome::Applied => None,
+    }
+}
+
+/// Whether text and Markdown need a result column: only when some step failed or was held (an
+/// applied run's outcome line already says when every step was acknowledged).
+pub fn show_results(r: &Report) -> bool {
+    r.steps.iter().any(|s| {
+        matches!(
+            s.outcome,
+            StepOutcome::Failed { .. } | StepOutcome::Held { .. }
+        )
+    })
+}
+
+/// The steps of one kind, in plan order.
+pub fn steps_of(r: &Report, kind: StepKind) -> impl Iterator<Item = &StepReport> {
+    r.steps.iter().filter(move |s| s.step.kind() == kind)
+}
+
+/// Renderers cap each section at `limit` rows and say how many they left out; the model has no
+/// notion of it.
+pub fn left_out(total: usize, limit: Option<usize>) -> usize {
+    total.saturating_sub(limit.unwrap_or(usize::MAX))
+}

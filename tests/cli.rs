@@ -1,0 +1,189 @@
+//! The real `orgsync` binary against in-process emulators, the way an admin drives it.
+
+mod common;
+
+use common::small_org;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Setup {
+    _wecom: emulators::wecom::WecomHandle,
+    scim: emulators::scim::ScimHandle,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+async fn setup(extra_policy: &str) -> Setup {
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("orgsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+state_dir = "{state}"
+
+[connectors.hq.source]
+kind = "wecom"
+corp_id = "{corp}"
+secret = "env:TEST_WECOM_SECRET"
+agent_id = {agent}
+api_base = "{wecom}"
+retry = {{ max_attempts = 3, min_delay = "1ms", max_delay = "10ms" }}
+
+[connectors.hq.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{token_file}"
+
+[connectors.hq.policy]
+{extra_policy}
+"#,
+            state = dir.path().join("state").display(),
+            corp = wecom.config().corpid,
+            agent = common::AGENT_ID,
+            wecom = wecom.base_url(),
+            scim = scim.base_url(),
+            token_file = dir.path().join("scim-token").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scim-token"),
+        format!("{}\n", scim.bearer_token()),
+    )
+    .unwrap();
+    Setup {
+        _wecom: wecom,
+        scim,
+        dir,
+        config,
+    }
+}
+
+fn orgsync(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env(
+            "TEST_WECOM_SECRET",
+            emulators::wecom::WecomConfig::default().corpsecret,
+        )
+        .env("ORGSYNC_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_save_apply_and_explain() {
+    let s = setup("max_deletion_ratio = 1.0").await;
+    let check = orgsync(&s.config, &["check-config"]);
+    assert!(check.status.success(), "{}", text(&check));
+
+    let diff = orgsync(&s.config, &["diff", "hq", "--format", "json"]);
+    assert!(diff.status.success(), "{}", text(&diff));
+    let report: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(report["mode"], "dry_run");
+    assert_eq!(report["counts"]["create"], 7);
+    assert!(s.scim.users().is_empty(), "diff must not write");
+
+    let plan = s.dir.path().join("plan.json");
+    let saved = orgsync(&s.config, &["diff", "hq", "--save", plan.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", text(&saved));
+    let applied = orgsync(&s.config, &["apply", plan.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert_eq!(s.scim.users().len(), 7);
+
+    // The snapshot moved: the same plan is refused.
+    let stale = orgsync(&s.config, &["apply", plan.to_str().unwrap()]);
+    assert_eq!(stale.status.code(), Some(7), "{}", text(&stale));
+    assert!(
+        text(&stale).contains("has changed since the plan was made"),
+        "{}",
+        text(&stale)
+    );
+
+    let again = orgsync(&s.config, &["sync", "hq"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("in sync: nothing to do"),
+        "{}",
+        text(&again)
+    );
+
+    let explain = orgsync(&s.config, &["explain", "hq", "sales1"]);
+    assert!(explain.status.success(), "{}", text(&explain));
+    let out = text(&explain);
+    assert!(
+        out.contains("Upstream: <img src=x onerror=alert(1)> (sales1) is active"),
+        "{out}"
+    );
+    assert!(out.contains("Manager: the upstream names none"), "{out}");
+    let explain = orgsync(&s.config, &["explain", "hq", "lin"]);
+    assert!(
+        text(&explain).contains("Manager: Zoë Müller (boss2)"),
+        "{}",
+        text(&explain)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guard_refusal_exit_code_and_approval() {
+    let s = setup("").await;
+    assert!(orgsync(&s.config, &["sync", "hq"]).status.success());
+    s._wecom.update_org(|org| org.scope.departments = vec![2]);
+    let refused = orgsync(&s.config, &["sync", "hq"]);
+    assert_eq!(refused.status.code(), Some(6), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("REFUSED by the deletion guard"),
+        "{}",
+        text(&refused)
+    );
+    assert!(s.scim.users().iter().all(|u| u.active));
+    let approved = orgsync(&s.config, &["sync", "hq", "--allow-deletions"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    assert_eq!(s.scim.users().iter().filter(|u| !u.active).count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_name_the_key_and_the_file() {
+    let s = setup("resigend = \"delete\"").await;
+    let out = orgsync(&s.config, &["check-config"]);
+    assert_eq!(out.status.code(), Some(3));
+    let message = text(&out);
+    assert!(message.contains("unknown field `resigend`"), "{message}");
+    assert!(message.contains(s.config.to_str().unwrap()), "{message}");
+
+    let s = setup("").await;
+    let out = orgsync(&s.config, &["sync", "nope"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out).contains("no connector named \"nope\" (configured: hq)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .args(["--config", s.config.to_str().unwrap(), "check-config"])
+        .env_remove("TEST_WECOM_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out).contains("env:TEST_WECOM_SECRET"),
+        "{}",
+        text(&out)
+    );
+}

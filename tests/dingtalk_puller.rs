@@ -1,0 +1,738 @@
+//! The DingTalk puller against the DingTalk emulator: what a pull reads, what it costs, and how it
+//! survives faults. Field-level behaviour follows `shared/upstream-apis/dingtalk.md`.
+
+mod common;
+
+use common::{dingtalk_puller, person, small_org};
+use emulators::dingtalk::{self, DingtalkConfig, DingtalkHandle, Quirk};
+use emulators::faults::Faults;
+use emulators::fixture::{Department, Org, Scope, Status, User};
+use orgsync::model::{DepartmentId, Directory, Status as Upstream, UserKey};
+use orgsync::pullers::http::{LimitScope, RateLimit};
+use orgsync::pullers::{PullError, Pulled, Puller};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// The client's rate limits run this much faster in tests (19 per 50 ms instead of per 1 s).
+const SPEEDUP: f64 = 20.0;
+/// The enforced-limit test runs DingTalk's 1 s window at 500 ms. Requests 1/19 of a window apart
+/// reach one window 21 at a time only if the first is held up a whole spacing (26 ms here) longer
+/// than the 21st; at 20× that is 2.6 ms, which a busy two-core machine exceeds now and then.
+const ENFORCED_SPEEDUP: f64 = 2.0;
+
+const GETTOKEN: &str = "/gettoken";
+const AUTH_SCOPES: &str = "/auth/scopes";
+const DEPARTMENT_GET: &str = "/topapi/v2/department/get";
+const LISTSUB: &str = "/topapi/v2/department/listsub";
+const USER_LIST: &str = "/topapi/v2/user/list";
+const USER_GET: &str = "/topapi/v2/user/get";
+
+/// Limits are not enforced here, so counts stay exact whatever the machine's load; one test
+/// below enforces them.
+fn config() -> DingtalkConfig {
+    DingtalkConfig {
+        rate_limit_speedup: SPEEDUP,
+        enforce_rate_limits: false,
+        ..DingtalkConfig::default()
+    }
+}
+
+async fn start(org: Org) -> DingtalkHandle {
+    dingtalk::start(org, config()).await.unwrap()
+}
+
+fn department(id: i64, parent: Option<i64>, name: &str, leaders: &[&str]) -> Department {
+    common::department(id, parent, name, leaders)
+}
+
+/// A company with a home-school department (negative id), a two-department person whose main
+/// department is listed second, every status, and `big` people in department 5 (paged by 100).
+///
+/// ```text
+/// 1 公司 ─┬─ 2 研发部 ── 3 平台组
+///         ├─ 4 销售部 ── 5 大区 (big)
+///         └─ -7 家校通讯录
+/// ```
+fn org_with(big: usize) -> Org {
+    let mut users = vec![
+        person("ceo", "陈总", &[1], None),
+        person("boss2", "Zoë Müller", &[2], Some("ceo")),
+        User {
+            main_department: Some(4),
+            employee_no: Some("E1024".into()),
+            mobile: Some("13900000001".into()),
+            ..person("lin", "林晓", &[3, 4], Some("boss2"))
+        },
+        User {
+            status: Status::NotActivated,
+            ..person("zhou", "周明", &[3], Some("lin"))
+        },
+        User {
+            status: Status::Disabled,
+            ..person("frozen", "冯冻", &[4], Some("ceo"))
+        },
+        User {
+            status: Status::Resigned,
+            ..person("leaver", "李离", &[4], Some("lin"))
+        },
+        person("parent", "家长", &[-7], None),
+    ];
+    users.extend(
+        (1..=big).map(|i| person(&format!("p{i:03}"), &format!("员工{i}"), &[5], Some("lin"))),
+    );
+    Org {
+        departments: vec![
+            department(1, None, "公司", &["ceo"]),
+            department(2, Some(1), "研发部", &["boss2"]),
+            department(3, Some(2), "平台组", &[]),
+            department(4, Some(1), "销售部", &["lin"]),
+            department(-7, Some(1), "家校通讯录", &[]),
+            department(5, Some(4), "大区", &[]),
+        ],
+        users,
+        scope: Scope::default(),
+        sensitive_fields: true,
+    }
+}
+
+/// The minimum calls of a full pull, per endpoint, computed from the fixture. The notes (§9) give
+/// `1 + D + Σ_d ceil(m_d/100)` (+N): one `department/get` per authorized top department (T, 1
+/// with the full scope), one `listsub` per visible department (D), `max(1, ceil(m_d/100))`
+/// `user/list` pages per department (m_d current direct members), and one `user/get` per listed
+/// person whose list item lacks `manager_userid` (all N of them when lists never carry it) plus
+/// one per individually authorized person no listing showed. Every pull also costs one
+/// `gettoken` and one `auth/scopes`.
+fn minimum_calls(org: &Org, manager_in_list: bool) -> BTreeMap<String, u64> {
+    let visible = org.visible_department_ids();
+    let current: Vec<&User> = org
+        .users
+        .iter()
+        .filter(|u| u.status != Status::Resigned)
+        .collect();
+    let granted: BTreeSet<i64> = org.scope.departments.iter().copied().collect();
+    let has_granted_ancestor = |mut id: i64| {
+        while let Some(parent) = org.department(id).and_then(|d| d.parent) {
+            if granted.contains(&parent) {
+                return true;
+            }
+            id = parent;
+        }
+        false
+    };
+    let tops = granted
+        .iter()
+        .filter(|&&d| !has_granted_ancestor(d))
+        .count() as u64;
+    let pages: u64 = visible
+        .iter()
+        .map(|d| {
+            let members = current.iter().filter(|u| u.departments.contains(d)).count() as u64;
+            members.div_ceil(100).max(1)
+        })
+        .sum();
+    let listed: Vec<&&User> = current
+        .iter()
+        .filter(|u| u.departments.iter().any(|d| visible.contains(d)))
+        .collect();
+    let per_person = listed
+        .iter()
+        .filter(|u| !manager_in_list || u.manager.is_none())
+        .count() as u64;
+    let individuals = org
+        .scope
+        .users
+        .iter()
+        .filter(|id| !listed.iter().any(|u| &u.id == *id))
+        .count() as u64;
+    [
+        (GETTOKEN, 1),
+        (AUTH_SCOPES, 1),
+        (DEPARTMENT_GET, tops),
+        (LISTSUB, visible.len() as u64),
+        (USER_LIST, pages),
+        (USER_GET, per_person + individuals),
+    ]
+    .into_iter()
+    .filter(|&(_, n)| n > 0)
+    .map(|(path, n)| (path.to_owned(), n))
+    .collect()
+}
+
+fn keys(directory: &Directory) -> Vec<&str> {
+    directory.users.keys().map(UserKey::as_str).collect()
+}
+
+fn departments_of<'a>(directory: &'a Directory, user: &str) -> Vec<&'a str> {
+    directory.users[&UserKey::new(user)]
+        .departments
+        .iter()
+        .map(DepartmentId::as_str)
+        .collect()
+}
+
+fn manager_of<'a>(directory: &'a Directory, user: &str) -> Option<&'a str> {
+    directory.users[&UserKey::new(user)]
+        .manager
+        .as_ref()
+        .map(UserKey::as_str)
+}
+
+fn status_of(directory: &Directory, user: &str) -> Upstream {
+    directory.users[&UserKey::new(user)].status
+}
+
+/// Emulator counters with the zeros left out.
+fn counted(dingtalk: &DingtalkHandle) -> BTreeMap<String, u64> {
+    dingtalk
+        .call_counts()
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+#[tokio::test]
+async fn full_pull_reads_people_managers_statuses_and_departments() {
+    let org = org_with(205);
+    let dingtalk = start(org.clone()).await;
+    let Pulled { directory, stats } = dingtalk_puller(&dingtalk, |_| {}).pull().await.unwrap();
+
+    let mut expected: Vec<String> = ["boss2", "ceo", "frozen", "lin", "parent", "zhou"]
+        .map(str::to_owned)
+        .to_vec();
+    expected.extend((1..=205).map(|i| format!("p{i:03}")));
+    expected.sort();
+    assert_eq!(keys(&directory), expected, "resigned people are absent");
+    assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+    assert!(directory.held.is_empty());
+
+    let lin = &directory.users[&UserKey::new("lin")];
+    assert_eq!(lin.display_name, "林晓");
+    assert_eq!(lin.email.as_deref(), Some("lin@example.cn"));
+    assert_eq!(lin.mobile.as_deref(), Some("13900000001"));
+    assert_eq!(lin.title.as_deref(), Some("工程师"));
+    assert_eq!(lin.employee_no.as_deref(), Some("E1024"));
+    assert_eq!(departments_of(&directory, "lin"), ["4", "3"], "main first");
+    assert_eq!(departments_of(&directory, "parent"), ["-7"]);
+    assert_eq!(departments_of(&directory, "p205"), ["5"]);
+
+    assert_eq!(manager_of(&directory, "ceo"), None);
+    assert_eq!(manager_of(&directory, "boss2"), Some("ceo"));
+    assert_eq!(manager_of(&directory, "lin"), Some("boss2"));
+    assert_eq!(manager_of(&directory, "zhou"), Some("lin"));
+    assert_eq!(manager_of(&directory, "frozen"), Some("ceo"));
+    assert_eq!(manager_of(&directory, "parent"), None);
+    assert_eq!(manager_of(&directory, "p001"), Some("lin"));
+
+    assert_eq!(status_of(&directory, "zhou"), Upstream::NotActivated);
+    assert_eq!(
+        status_of(&directory, "frozen"),
+        Upstream::Active,
+        "DingTalk has no disabled state: a disabled fixture person looks active"
+    );
+    assert_eq!(status_of(&directory, "p100"), Upstream::Active);
+
+    let departments: Vec<(&str, &str, Option<&str>)> = directory
+        .departments
+        .values()
+        .map(|d| {
+            (
+                d.id.as_str(),
+                d.name.as_str(),
+                d.parent.as_ref().map(DepartmentId::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        departments,
+        [
+            ("-7", "家校通讯录", Some("1")),
+            ("1", "公司", None),
+            ("2", "研发部", Some("1")),
+            ("3", "平台组", Some("2")),
+            ("4", "销售部", Some("1")),
+            ("5", "大区", Some("4")),
+        ]
+    );
+    assert_eq!(directory.scope.departments, [DepartmentId::new("1")]);
+
+    // 1 + 1 + 1 department/get + 6 listsub + 8 user/list (3 pages for 205) + 211 user/get = 228.
+    let minimum = minimum_calls(&org, false);
+    assert_eq!(minimum.values().sum::<u64>(), 228);
+    assert_eq!(stats.calls, minimum);
+    assert_eq!(counted(&dingtalk), minimum, "what the emulator saw");
+    assert_eq!(stats.retries, 0);
+}
+
+/// When list items carry `manager_userid` (unverified in the notes), only people without a
+/// manager are read one by one, and the directory is the same.
+#[tokio::test]
+async fn managers_in_list_items_save_the_per_person_reads() {
+    let org = org_with(205);
+    let without = start(org.clone()).await;
+    let expected = dingtalk_puller(&without, |_| {}).pull().await.unwrap();
+    let with = dingtalk::start(
+        org.clone(),
+        DingtalkConfig {
+            manager_in_list: true,
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    let pulled = dingtalk_puller(&with, |_| {}).pull().await.unwrap();
+    assert_eq!(pulled.directory, expected.directory);
+    // Only ceo and parent have no manager: 1 + 1 + 1 + 6 + 8 + 2 = 19.
+    let minimum = minimum_calls(&org, true);
+    assert_eq!(minimum.values().sum::<u64>(), 19);
+    assert_eq!(pulled.stats.calls, minimum);
+    assert_eq!(counted(&with), minimum);
+}
+
+#[tokio::test]
+async fn without_the_personal_info_permission_email_and_mobile_are_absent() {
+    let org = Org {
+        sensitive_fields: false,
+        ..org_with(1)
+    };
+    let dingtalk = start(org).await;
+    let directory = dingtalk_puller(&dingtalk, |_| {})
+        .pull()
+        .await
+        .unwrap()
+        .directory;
+    let lin = &directory.users[&UserKey::new("lin")];
+    assert_eq!((lin.email.as_deref(), lin.mobile.as_deref()), (None, None));
+    assert_eq!(lin.display_name, "林晓");
+}
+
+/// Partial scope: the crawl starts from the granted departments (the root would answer 50004),
+/// includes the individually granted CEO, and reports managers as DingTalk gives them, even
+/// outside the scope (the planner applies the scope rule).
+#[tokio::test]
+async fn partial_scope_starts_from_the_granted_departments() {
+    let org = small_org();
+    let dingtalk = start(org.clone()).await;
+    let Pulled { directory, stats } = dingtalk_puller(&dingtalk, |_| {}).pull().await.unwrap();
+    assert_eq!(
+        keys(&directory),
+        ["boss2", "ceo", "leaver", "lin", "sales1", "wang", "zhou"]
+    );
+    assert_eq!(manager_of(&directory, "sales1"), Some("outsider"));
+    assert_eq!(manager_of(&directory, "boss2"), Some("ceo"));
+    assert_eq!(manager_of(&directory, "lin"), Some("boss2"));
+    assert_eq!(
+        departments_of(&directory, "ceo"),
+        Vec::<&str>::new(),
+        "the root is not visible"
+    );
+    let departments: Vec<&str> = directory
+        .departments
+        .keys()
+        .map(DepartmentId::as_str)
+        .collect();
+    assert_eq!(departments, ["2", "3"]);
+    assert!(
+        directory.problems.is_empty(),
+        "granted tops have an invisible parent: {:?}",
+        directory.problems
+    );
+    assert_eq!(
+        directory.scope.users,
+        [UserKey::new("ceo")],
+        "individually granted"
+    );
+    // 1 + 1 + 2 department/get (tops 2 and 3) + 2 listsub + 2 user/list + 6 listed + 1 individual.
+    let minimum = minimum_calls(&org, false);
+    assert_eq!(minimum.values().sum::<u64>(), 15);
+    assert_eq!(stats.calls, minimum);
+    assert_eq!(counted(&dingtalk), minimum);
+}
+
+/// A granted department below another granted one is walked once and not read separately.
+#[tokio::test]
+async fn nested_grants_are_walked_once() {
+    let org = Org {
+        scope: Scope {
+            departments: vec![3, 2],
+            users: vec!["parent".into()],
+        },
+        ..org_with(3)
+    };
+    let dingtalk = start(org.clone()).await;
+    let Pulled { directory, stats } = dingtalk_puller(&dingtalk, |_| {}).pull().await.unwrap();
+    assert_eq!(keys(&directory), ["boss2", "lin", "parent", "zhou"]);
+    assert_eq!(departments_of(&directory, "lin"), ["3"]);
+    assert_eq!(stats.calls, minimum_calls(&org, false));
+    assert_eq!(stats.calls[DEPARTMENT_GET], 1);
+}
+
+/// A granted department that no longer exists (60003) is left out; the rest is pulled.
+#[tokio::test]
+async fn a_deleted_granted_department_is_left_out() {
+    let org = Org {
+        scope: Scope {
+            departments: vec![99, 4],
+            users: Vec::new(),
+        },
+        ..org_with(2)
+    };
+    let dingtalk = start(org).await;
+    let directory = dingtalk_puller(&dingtalk, |_| {})
+        .pull()
+        .await
+        .unwrap()
+        .directory;
+    assert_eq!(keys(&directory), ["frozen", "lin", "p001", "p002"]);
+    assert_eq!(dingtalk.calls(LISTSUB), 3, "99, 4 and 5");
+}
+
+/// People who leave between pulls disappear; people added appear; the same puller reuses its token.
+#[tokio::test]
+async fn a_second_pull_sees_changes_and_reuses_the_token() {
+    let dingtalk = start(org_with(2)).await;
+    let puller = dingtalk_puller(&dingtalk, |_| {});
+    puller.pull().await.unwrap();
+    dingtalk.update_org(|org| {
+        let lin = org.users.iter_mut().find(|u| u.id == "lin").unwrap();
+        lin.status = Status::Resigned;
+        org.users.push(person("new", "新人", &[-7], Some("parent")));
+    });
+    dingtalk.reset_calls();
+    let directory = puller.pull().await.unwrap().directory;
+    assert!(!directory.users.contains_key(&UserKey::new("lin")));
+    assert_eq!(manager_of(&directory, "new"), Some("parent"));
+    assert_eq!(
+        manager_of(&directory, "p001"),
+        Some("lin"),
+        "reported as is: the planner decides"
+    );
+    assert_eq!(dingtalk.calls(GETTOKEN), 0, "the cached token is reused");
+}
+
+/// The baseline pull of `org` on a fresh emulator, with one request at a time so fault schedules
+/// hit the same calls every run.
+async fn baseline(org: &Org) -> (DingtalkHandle, Pulled) {
+    let dingtalk = start(org.clone()).await;
+    let pulled = dingtalk_puller(&dingtalk, |c| c.concurrency = 1)
+        .pull()
+        .await
+        .unwrap();
+    dingtalk.reset_calls();
+    (dingtalk, pulled)
+}
+
+fn data_calls(calls: &BTreeMap<String, u64>) -> u64 {
+    calls
+        .iter()
+        .filter(|(path, _)| path.as_str() != GETTOKEN)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn token_expiry_mid_pull_is_refreshed_and_the_call_sent_again() {
+    let org = org_with(120);
+    let (dingtalk, clean) = baseline(&org).await;
+    dingtalk.set_faults(Faults {
+        token_expires_after_calls: Some(25),
+        ..Faults::default()
+    });
+    let pulled = dingtalk_puller(&dingtalk, |c| c.concurrency = 1)
+        .pull()
+        .await
+        .unwrap();
+    assert_eq!(pulled.directory, clean.directory);
+    // Each token serves 25 data calls; the 26th is refused (42001, 40014 or 33001 in turn), a new
+    // token is fetched and that call is sent once more.
+    let needed = data_calls(&clean.stats.calls);
+    let deaths = needed.div_ceil(25) - 1;
+    assert!(deaths >= 3, "every refusal form is met");
+    assert_eq!(dingtalk.calls(GETTOKEN), 1 + deaths);
+    assert_eq!(data_calls(&counted(&dingtalk)), needed + deaths);
+    assert_eq!(pulled.stats.retries, 0, "a refresh is not a backoff retry");
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_replaced_between_pulls() {
+    let dingtalk = start(org_with(1)).await;
+    let puller = dingtalk_puller(&dingtalk, |_| {});
+    let first = puller.pull().await.unwrap();
+    dingtalk.expire_tokens();
+    dingtalk.reset_calls();
+    let second = puller.pull().await.unwrap();
+    assert_eq!(second.directory, first.directory);
+    assert_eq!(dingtalk.calls(GETTOKEN), 1);
+    assert_eq!(
+        dingtalk.calls(AUTH_SCOPES),
+        2,
+        "refused once with 40014, then sent again"
+    );
+}
+
+/// Injected faults that a retry cures: the pull completes with the same directory, and every
+/// extra request is a counted retry.
+async fn survives(faults: Faults) -> u64 {
+    let org = org_with(120);
+    let (dingtalk, clean) = baseline(&org).await;
+    dingtalk.set_faults(faults);
+    let pulled = dingtalk_puller(&dingtalk, |c| c.concurrency = 1)
+        .pull()
+        .await
+        .unwrap();
+    assert_eq!(pulled.directory, clean.directory);
+    let extra = data_calls(&counted(&dingtalk)) - data_calls(&clean.stats.calls);
+    assert!(extra > 0, "the faults were hit");
+    assert_eq!(pulled.stats.retries, extra);
+    extra
+}
+
+/// Every 7th call answers 90018, then 88 with sub_code 90018, then 90002, in turn.
+#[tokio::test]
+async fn rate_limit_answers_are_retried_with_backoff() {
+    let retries = survives(Faults {
+        rate_limit_every: Some(7),
+        ..Faults::default()
+    })
+    .await;
+    assert!(retries >= 3, "all three forms were met");
+}
+
+/// DingTalk has no concurrency-limit code; the emulator answers -1 "system busy" instead.
+#[tokio::test]
+async fn system_busy_is_retried() {
+    survives(Faults {
+        concurrency_limit_every: Some(6),
+        ..Faults::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried() {
+    survives(Faults {
+        http_5xx_every: Some(5),
+        ..Faults::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_json_is_retried() {
+    survives(Faults {
+        malformed_json_every: Some(5),
+        ..Faults::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn slow_answers_within_the_timeout_are_fine_and_beyond_it_fail() {
+    let dingtalk = start(org_with(1)).await;
+    dingtalk.set_faults(Faults {
+        delay: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let pulled = dingtalk_puller(&dingtalk, |_| {}).pull().await.unwrap();
+    assert_eq!(pulled.stats.retries, 0);
+
+    dingtalk.set_faults(Faults {
+        delay: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let error = dingtalk_puller(&dingtalk, |c| {
+        c.timeout = orgsync::config::HumanDuration(Duration::from_millis(50));
+    })
+    .pull()
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, PullError::Exhausted { endpoint, last, .. }
+            if endpoint == GETTOKEN && matches!(**last, PullError::Transport { .. })),
+        "{error}"
+    );
+}
+
+/// A fault on every call: a clear error naming the platform and endpoint, never a secret.
+async fn fails_with(dingtalk: &DingtalkHandle) -> PullError {
+    let error = dingtalk_puller(dingtalk, |_| {}).pull().await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("dingtalk "), "{text}");
+    assert!(!text.contains(&dingtalk.config().app_secret), "{text}");
+    assert!(!text.contains("dt-tok-"), "a token leaked: {text}");
+    error
+}
+
+#[tokio::test]
+async fn persistent_failures_end_in_a_clear_error() {
+    let dingtalk = start(org_with(1)).await;
+    let attempts = common::quick_retries().max_attempts as u64;
+
+    dingtalk.set_faults(Faults {
+        http_5xx_every: Some(1),
+        ..Faults::default()
+    });
+    let error = fails_with(&dingtalk).await;
+    assert!(
+        matches!(&error, PullError::Exhausted { endpoint, last, .. }
+            if endpoint == AUTH_SCOPES && matches!(**last, PullError::HttpStatus { status: 502, .. })),
+        "{error}"
+    );
+    assert_eq!(dingtalk.calls(AUTH_SCOPES), attempts);
+
+    dingtalk.set_faults(Faults {
+        malformed_json_every: Some(1),
+        ..Faults::default()
+    });
+    let error = fails_with(&dingtalk).await;
+    assert!(
+        matches!(&error, PullError::Exhausted { last, .. } if matches!(**last, PullError::Malformed { .. })),
+        "{error}"
+    );
+
+    dingtalk.set_faults(Faults {
+        rate_limit_every: Some(1),
+        ..Faults::default()
+    });
+    let error = fails_with(&dingtalk).await;
+    assert!(
+        matches!(&error, PullError::Exhausted { last, .. }
+            if matches!(**last, PullError::Api { code: 90018 | 90002, .. })),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_a_credentials_error() {
+    let dingtalk = dingtalk::start(
+        org_with(1),
+        DingtalkConfig {
+            app_secret: "the-real-secret".into(),
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    let config = dingtalk.config().clone();
+    let mut source = orgsync::pullers::dingtalk::DingtalkSourceConfig::new(
+        config.app_key,
+        orgsync::config::SecretRef::Env("UNUSED".into()),
+        dingtalk.base_url().parse().unwrap(),
+    );
+    source.retry = common::quick_retries();
+    let puller = orgsync::pullers::dingtalk::DingtalkPuller::new(
+        source,
+        orgsync::config::Secret::new("a-wrong-secret"),
+    )
+    .unwrap();
+    let error = puller.pull().await.unwrap_err();
+    assert!(
+        matches!(error, PullError::Credentials { code: 40001, .. }),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("a-wrong-secret"));
+    assert_eq!(dingtalk.calls(GETTOKEN), 1, "not retried");
+}
+
+/// Paging defects end the pull with an error naming `user/list`, after a bounded number of calls
+/// (at most 11 pages for each of the 6 departments: one with people, then ten empty ones).
+#[tokio::test]
+async fn paging_defects_are_errors_not_loops() {
+    let dingtalk = start(org_with(1)).await;
+    for quirk in [
+        Quirk::StuckCursor,
+        Quirk::HasMoreWithoutCursor,
+        Quirk::CursorBackwards,
+        Quirk::EndlessPages,
+    ] {
+        dingtalk.set_quirk(Some(quirk));
+        dingtalk.reset_calls();
+        let error = fails_with(&dingtalk).await;
+        assert!(
+            matches!(&error, PullError::Paging { endpoint, .. } if endpoint == USER_LIST),
+            "{quirk:?}: {error}"
+        );
+        assert!(
+            dingtalk.calls(USER_LIST) <= 11 * 6,
+            "{quirk:?}: {} user/list calls",
+            dingtalk.calls(USER_LIST)
+        );
+    }
+}
+
+/// Broken envelopes and the anti-abuse ban: retried (they may be transient), then a clear error.
+#[tokio::test]
+async fn broken_envelopes_are_clear_errors() {
+    let dingtalk = start(org_with(1)).await;
+    let cases = [
+        (
+            Quirk::MissingErrcode,
+            AUTH_SCOPES,
+            "field `errcode` is missing",
+        ),
+        (Quirk::MissingResult, LISTSUB, "missing field `result`"),
+        (Quirk::AntiAbuseJson, AUTH_SCOPES, "anti-abuse ban"),
+        (Quirk::AntiAbuseHtml, AUTH_SCOPES, "HTML page"),
+    ];
+    for (quirk, failing, detail) in cases {
+        dingtalk.set_quirk(Some(quirk));
+        let error = fails_with(&dingtalk).await;
+        let text = error.to_string();
+        assert!(
+            matches!(&error, PullError::Exhausted { endpoint, .. } if endpoint == failing),
+            "{quirk:?}: {text}"
+        );
+        assert!(text.contains(detail), "{quirk:?}: {text}");
+    }
+}
+
+/// The default client limits (19/s per API), scaled like the emulator's windows, never trip
+/// DingTalk's 20/s per API; an unthrottled client does.
+#[tokio::test]
+async fn default_rate_limits_keep_under_the_enforced_limit() {
+    let org = emulators::generator::generate(&emulators::generator::GeneratorConfig {
+        people: 80,
+        departments: 10,
+        seed: 3,
+        out_of_scope_share: 0.0,
+        ..Default::default()
+    });
+    let enforced = DingtalkConfig {
+        rate_limit_speedup: ENFORCED_SPEEDUP,
+        enforce_rate_limits: true,
+        ..DingtalkConfig::default()
+    };
+    let dingtalk = dingtalk::start(org.clone(), enforced.clone())
+        .await
+        .unwrap();
+    let pulled = dingtalk_puller(&dingtalk, |c| c.concurrency = 8)
+        .pull()
+        .await
+        .unwrap();
+    assert_eq!(dingtalk.rate_limit_rejections(), 0);
+    assert_eq!(pulled.stats.retries, 0);
+    assert_eq!(pulled.stats.calls, minimum_calls(&org, false));
+    // The limiter did the spacing: ~80 user/get calls at 19 per (1 s / ENFORCED_SPEEDUP).
+    let gets = pulled.stats.calls[USER_GET];
+    let spacing = Duration::from_secs(1).div_f64(ENFORCED_SPEEDUP) / 19;
+    assert!(
+        pulled.stats.duration >= spacing * (gets as u32 - 1),
+        "{:?}",
+        pulled.stats.duration
+    );
+
+    // The control: with a limit far above DingTalk's, the same pull is refused and has to retry.
+    let unthrottled = dingtalk::start(org, enforced).await.unwrap();
+    let pulled = dingtalk_puller(&unthrottled, |c| {
+        c.concurrency = 8;
+        c.rate_limits = vec![RateLimit::new(
+            100_000,
+            Duration::from_secs(1).div_f64(ENFORCED_SPEEDUP),
+            LimitScope::Endpoint,
+        )];
+    })
+    .pull()
+    .await
+    .unwrap();
+    assert!(unthrottled.rate_limit_rejections() > 0);
+    assert!(pulled.stats.retries > 0);
+}

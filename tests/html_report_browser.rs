@@ -1,0 +1,201 @@
+//! The HTML report in a real browser (Debian's Chromium, driven by playwright-core from
+//! tests/browser/): a dry-run report of a generated org with a hostile display name loads without
+//! script errors, filters as expected, and shows the hostile name as text; a 100 000-step report
+//! stays small and opens in reasonable time. `scripts/test` installs Chromium and playwright-core.
+
+mod common;
+
+use common::{person, scim_pusher, wecom_puller};
+use emulators::fixture::Status;
+use emulators::generator::{GeneratorConfig, generate};
+use orgsync::engine::{Engine, RunMode};
+use orgsync::plan::{Policy, StepKind};
+use orgsync::report::{Report, RunOutcome, fixture, render_html};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+const PAGE: usize = 200;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Fails (rather than skips) without the browser: a skipped check would pass silently.
+fn require_browser() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is not installed (/usr/bin/chromium): run scripts/test, which installs it"
+    );
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed in tests/browser/node_modules: run scripts/test, which installs it"
+    );
+}
+
+/// A generated org plus a person whose display name is an HTML injection, who manages someone
+/// (so the name also appears as a manager in "A: old manager → new manager").
+async fn dry_run_report() -> Report {
+    let mut org = generate(&GeneratorConfig {
+        people: 300,
+        departments: 30,
+        seed: 5,
+        ..GeneratorConfig::default()
+    });
+    let department = org.scope.departments[0];
+    org.users
+        .push(person("hostile", HOSTILE, &[department], None));
+    let report_to_hostile = org
+        .users
+        .iter_mut()
+        .find(|u| {
+            u.departments.contains(&department) && u.status == Status::Active && u.id != "hostile"
+        })
+        .expect("an active person in the first in-scope department");
+    report_to_hostile.manager = Some("hostile".into());
+
+    let wecom = emulators::wecom::start(org, Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let engine = Engine::new(Arc::new(orgsync::snapshot::MemoryStore::new()));
+    let connector = common::connector(
+        wecom_puller(&wecom, None),
+        scim_pusher(scim.base_url(), scim.bearer_token()),
+        Policy::default(),
+    );
+    let report = engine.run(&connector, RunMode::DryRun).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Planned);
+    report
+}
+
+/// How many steps the page's search should find: it searches every string a step shows, which
+/// are the strings in the step's JSON (queries here match no JSON key or enum value).
+fn expected_matches(report: &Report, query: &str) -> usize {
+    let query = query.to_lowercase();
+    report
+        .steps
+        .iter()
+        .filter(|s| {
+            serde_json::to_string(s)
+                .unwrap()
+                .to_lowercase()
+                .contains(&query)
+        })
+        .count()
+}
+
+fn run_browser(spec: &Value, dir: &Path) -> Vec<Value> {
+    let spec_path = dir.join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let output = Command::new("node")
+        .arg(browser_dir().join("check_report.mjs"))
+        .arg(&spec_path)
+        .current_dir(browser_dir())
+        .output()
+        .expect("node runs (npm and node come with the machine)");
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
+    out["results"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_report_works_in_chromium() {
+    require_browser();
+    let dir = tempfile::tempdir().unwrap();
+
+    let report = dry_run_report().await;
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.name.as_deref() == Some(HOSTILE)),
+        "the hostile person is in the plan"
+    );
+    let small = dir.path().join("report.html");
+    std::fs::write(&small, render_html(&report)).unwrap();
+
+    let started = Instant::now();
+    let large_report = fixture::large(100_000);
+    let large_html = render_html(&large_report);
+    let render_time = started.elapsed();
+    let large = dir.path().join("large.html");
+    std::fs::write(&large, &large_html).unwrap();
+
+    let searches = ["onerror", "王"];
+    let large_search = "user09999";
+    let spec = json!({
+        "pages": [
+            { "file": small, "searches": searches, "kinds": ["set_manager"], "text": [HOSTILE] },
+            { "file": large, "searches": [large_search], "kinds": ["deactivate"] },
+        ]
+    });
+    let results = run_browser(&spec, dir.path());
+    let (page, big) = (&results[0], &results[1]);
+
+    for result in [page, big] {
+        assert_eq!(result["consoleErrors"], json!([]), "{result:#}");
+        assert_eq!(result["pageErrors"], json!([]), "{result:#}");
+        assert_eq!(result["dialogs"], json!([]), "an alert fired: {result:#}");
+        assert_eq!(
+            result["requests"],
+            json!([]),
+            "the page fetched something: {result:#}"
+        );
+        assert_eq!(result["images"], 0, "{result:#}");
+        assert_eq!(result["injected"], 0, "{result:#}");
+    }
+
+    // The real report: everything on one page, filters narrow it to the expected rows.
+    let total = report.steps.len();
+    assert_eq!(page["initial"]["count"], total);
+    assert_eq!(page["initial"]["rows"], total.min(PAGE));
+    for (i, query) in searches.iter().enumerate() {
+        let expected = expected_matches(&report, query);
+        assert!(
+            expected > 0 && expected < total,
+            "{query}: {expected} of {total}"
+        );
+        let got = &page["searches"][i];
+        assert_eq!(got["count"], expected, "search {query}: {got}");
+        assert_eq!(got["rows"], expected.min(PAGE), "search {query}: {got}");
+    }
+    let set_manager = report.counts[&StepKind::SetManager];
+    assert_eq!(page["kinds"][0]["count"], set_manager, "{page:#}");
+    assert_eq!(page["kinds"][0]["rows"], set_manager.min(PAGE), "{page:#}");
+    assert_eq!(
+        page["found"][HOSTILE], true,
+        "the hostile name is shown as text"
+    );
+
+    // 100 000 steps: small enough, paged, and searchable.
+    let expected = expected_matches(&large_report, large_search);
+    assert_eq!(big["initial"]["count"], 100_000);
+    assert_eq!(big["initial"]["rows"], PAGE);
+    assert_eq!(big["searches"][0]["count"], expected, "{big:#}");
+    assert_eq!(
+        big["kinds"][0]["count"],
+        large_report.counts[&StepKind::Deactivate]
+    );
+    assert_eq!(big["nextPage"], "201–400 of 100,000 (page 2 of 500)");
+    let megabytes = large_html.len() as f64 / 1e6;
+    eprintln!(
+        "100 000-step HTML report: {megabytes:.1} MB, rendered in {render_time:?} (debug build), \
+         loaded in {} ms, searched in {} ms",
+        big["loadMs"], big["searches"][0]["ms"]
+    );
+    assert!(megabytes < 40.0, "{megabytes:.1} MB");
+    assert!(
+        big["loadMs"].as_u64().unwrap() < 20_000,
+        "load took {} ms",
+        big["loadMs"]
+    );
+}
