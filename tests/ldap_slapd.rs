@@ -682,3 +682,63 @@ async fn a_server_killed_mid_run_fails_steps_and_the_next_run_converges() {
     assert_no_dangling_managers(&people);
     world.assert_rerun_writes_nothing().await;
 }
+
+/// LDAPS and StartTLS verify the server's certificate. Signed by a CA no system trusts, the
+/// run fails once with the certificate problem and writes nothing; with that CA as
+/// `tls_ca_file` a sync works over either.
+#[tokio::test]
+async fn tls_verifies_the_server_certificate() {
+    let slapd = Slapd::start_tls().await;
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let engine = Engine::new(Arc::new(MemoryStore::new()));
+    let connect = |url: &str, starttls: bool, ca: bool| {
+        let mut config = ldap_config(url);
+        config.starttls = starttls;
+        config.tls_ca_file = ca.then(|| slapd.ca_file());
+        connector_to(
+            wecom_puller(&wecom, Some(AGENT_ID)),
+            AnyPusher::Ldap(ldap_pusher(config)),
+            Policy::default().without_guard(),
+        )
+    };
+
+    for (url, starttls) in [(slapd.tls_url(), false), (slapd.url(), true)] {
+        let report = engine
+            .run(&connect(&url, starttls, false), RunMode::Apply)
+            .await
+            .unwrap();
+        let RunOutcome::Failed { error } = &report.outcome else {
+            panic!("{url}: expected a failed run, got {:?}", report.outcome);
+        };
+        assert!(
+            error.contains("cannot connect")
+                && error.contains("invalid peer certificate: UnknownIssuer")
+                && error.contains("set tls_ca_file"),
+            "{url}: {error}"
+        );
+        assert!(slapd.people().await.is_empty());
+    }
+
+    assert_applied(
+        &engine
+            .run(&connect(&slapd.tls_url(), false, true), RunMode::Apply)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(slapd.people().await.len(), 7);
+
+    wecom.update_org(|org| {
+        let i = user_index(org, "lin");
+        org.users[i].title = Some("架构师".into());
+    });
+    let report = engine
+        .run(&connect(&slapd.url(), true, true), RunMode::Apply)
+        .await
+        .unwrap();
+    assert_applied(&report);
+    assert_eq!(report.steps.len(), 1);
+    let people = by_key(&slapd.people().await, "uid");
+    assert_eq!(people["lin"].get("title"), Some("架构师"));
+}

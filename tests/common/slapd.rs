@@ -3,7 +3,7 @@
 
 use ldap3::{Ldap, LdapConnAsync, Mod, Scope, SearchEntry};
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -17,6 +17,8 @@ pub const DISABLED: &str = "ou=disabled,dc=example,dc=com";
 pub struct Slapd {
     dir: TempDir,
     port: u16,
+    /// The ldaps:// port of a server started with TLS.
+    tls_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -63,18 +65,33 @@ impl Slapd {
     /// Starts a server with the base entries (`dc=example,dc=com`, `ou=people`, `ou=disabled`).
     /// With `refint`, the refint overlay keeps `manager` DNs right on renames and deletions.
     pub async fn start(refint: bool) -> Slapd {
+        Slapd::start_with(refint, false).await
+    }
+
+    /// Also serves ldaps:// and StartTLS, with a certificate for 127.0.0.1 signed by a CA made
+    /// for this server ([`Slapd::ca_file`]), which no system trusts.
+    pub async fn start_tls() -> Slapd {
+        Slapd::start_with(false, true).await
+    }
+
+    async fn start_with(refint: bool, tls: bool) -> Slapd {
         let binary = binary();
         let dir = tempfile::tempdir().expect("a temp dir");
         std::fs::create_dir_all(dir.path().join("db")).unwrap();
-        std::fs::write(dir.path().join("slapd.conf"), config(&dir, refint)).unwrap();
+        if tls {
+            make_certificates(dir.path());
+        }
+        std::fs::write(dir.path().join("slapd.conf"), config(&dir, refint, tls)).unwrap();
         let mut slapd = Slapd {
             dir,
             port: 0,
+            tls_port: None,
             child: None,
         };
         // Another process may take the port between choosing and binding it: try a few.
         for _ in 0..5 {
             slapd.port = free_port();
+            slapd.tls_port = tls.then(free_port);
             if slapd.launch(&binary).await {
                 slapd.seed().await;
                 return slapd;
@@ -89,7 +106,7 @@ impl Slapd {
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
             .arg("-h")
-            .arg(format!("{}/", self.url()))
+            .arg(self.listeners())
             .args(["-d", "0"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -129,6 +146,26 @@ impl Slapd {
 
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The ldaps:// URL of a server started with [`Slapd::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!(
+            "ldaps://127.0.0.1:{}",
+            self.tls_port.expect("started with TLS")
+        )
+    }
+
+    /// The PEM file of the CA that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn listeners(&self) -> String {
+        match self.tls_port {
+            Some(_) => format!("{}/ {}/", self.url(), self.tls_url()),
+            None => format!("{}/", self.url()),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -292,8 +329,87 @@ impl Drop for Slapd {
     }
 }
 
-fn config(dir: &TempDir, refint: bool) -> String {
+/// A CA and a server certificate for 127.0.0.1 it signed, with the openssl command line (which
+/// scripts/test installs with slapd).
+fn make_certificates(dir: &Path) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [&[&str]; 3] = [
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+            &["-subj", "/CN=orgsync test CA"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command line is installed (scripts/test installs it)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn config(dir: &TempDir, refint: bool, tls: bool) -> String {
     let path = dir.path().display();
+    let tls = if tls {
+        format!(
+            "TLSCACertificateFile {path}/ca.pem\nTLSCertificateFile {path}/server.pem\n\
+             TLSCertificateKeyFile {path}/server.key\n"
+        )
+    } else {
+        String::new()
+    };
     let (module, overlay) = if refint {
         (
             "moduleload refint\n",
@@ -307,7 +423,7 @@ fn config(dir: &TempDir, refint: bool) -> String {
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 pidfile {path}/slapd.pid
-sizelimit unlimited
+{tls}sizelimit unlimited
 modulepath /usr/lib/ldap
 moduleload back_mdb
 {module}database mdb

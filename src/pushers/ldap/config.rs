@@ -1,6 +1,7 @@
 use crate::config::{HumanDuration, RetryConfig, SecretRef};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
@@ -17,6 +18,10 @@ pub struct LdapTargetConfig {
     /// here, explicitly, and orgsync warns about it at every start.
     #[serde(default = "yes")]
     pub tls_verify: bool,
+    /// PEM file of the CA certificates that sign the server's certificate (an internal CA),
+    /// trusted instead of the system store, like `TLS_CACERT` in ldap.conf.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
     pub bind_dn: String,
     pub bind_password: SecretRef,
     /// Where people live, e.g. `ou=people,dc=example,dc=com`. It must exist.
@@ -157,6 +162,7 @@ impl LdapTargetConfig {
             url,
             starttls: false,
             tls_verify: true,
+            tls_ca_file: None,
             bind_dn: bind_dn.to_owned(),
             bind_password,
             base_dn: base_dn.to_owned(),
@@ -202,6 +208,16 @@ impl LdapTargetConfig {
             }
             "ldaps" => {}
             other => return Err(format!("url scheme {other:?} is not ldap or ldaps")),
+        }
+        if self.tls_ca_file.is_some() {
+            if self.url.scheme() == "ldap" && !self.starttls {
+                return Err(
+                    "tls_ca_file is for TLS: use an ldaps:// URL or starttls = true".into(),
+                );
+            }
+            if !self.tls_verify {
+                return Err("tls_ca_file and tls_verify = false contradict each other".into());
+            }
         }
         if self.url.host_str().is_none_or(str::is_empty) {
             return Err("url names no host".into());
@@ -373,6 +389,18 @@ mod tests {
                 c.starttls = true;
             },
             "starttls",
+        );
+        refuse(
+            &|c| c.tls_ca_file = Some("/etc/ssl/ca.pem".into()),
+            "tls_ca_file is for TLS",
+        );
+        refuse(
+            &|c| {
+                c.url = "ldaps://x".parse().unwrap();
+                c.tls_ca_file = Some("/etc/ssl/ca.pem".into());
+                c.tls_verify = false;
+            },
+            "contradict",
         );
         refuse(&|c| c.base_dn = "not a dn".into(), "base_dn");
         refuse(

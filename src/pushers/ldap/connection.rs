@@ -8,7 +8,11 @@ use backon::Retryable;
 use ldap3::adapters::PagedResults;
 use ldap3::result::LdapError;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapResult, Scope, SearchEntry};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -76,13 +80,36 @@ impl OpError {
     }
 }
 
+/// A TLS client that trusts exactly the CA certificates in `path` (and verifies as always).
+fn tls_config(path: &Path) -> Result<Arc<rustls::ClientConfig>, PushError> {
+    let setup = |detail: String| PushError::Setup {
+        detail: format!("tls_ca_file {}: {detail}", path.display()),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| setup(e.to_string()))? {
+        let cert = cert.map_err(|e| setup(e.to_string()))?;
+        roots.add(cert).map_err(|e| setup(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(setup("holds no PEM certificate".into()));
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
 impl Connection {
-    pub(super) fn new(config: &LdapTargetConfig, password: Secret) -> Self {
-        let settings = LdapConnSettings::new()
+    pub(super) fn new(config: &LdapTargetConfig, password: Secret) -> Result<Self, PushError> {
+        let mut settings = LdapConnSettings::new()
             .set_conn_timeout(config.timeout.0.min(Duration::from_secs(10)))
             .set_starttls(config.starttls)
             .set_no_tls_verify(!config.tls_verify);
-        Connection {
+        if let Some(path) = &config.tls_ca_file {
+            settings = settings.set_config(tls_config(path)?);
+        }
+        Ok(Connection {
             url: config.url.to_string(),
             settings,
             bind_dn: config.bind_dn.clone(),
@@ -90,7 +117,7 @@ impl Connection {
             timeout: config.timeout.0,
             retry: config.retry.clone(),
             slot: Mutex::new(Slot::default()),
-        }
+        })
     }
 
     /// A handle on the bound connection, opening and binding one if there is none.
@@ -307,6 +334,13 @@ fn describe(error: &LdapError) -> String {
             text.push_str(&cause_text);
         }
         source = cause.source();
+    }
+    if text.contains("invalid peer certificate") {
+        // The usual cause is a directory with an internal CA; say where to put it.
+        text.push_str(
+            " (the server's certificate is not trusted for this name: set tls_ca_file to the \
+             PEM of the CA that signed it)",
+        );
     }
     text
 }

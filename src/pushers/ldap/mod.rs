@@ -40,7 +40,7 @@ impl LdapPusher {
             warn!(url = %config.url, "The LDAP bind password travels unencrypted: use ldaps:// or starttls = true.");
         }
         Ok(LdapPusher {
-            conn: Connection::new(&config, password),
+            conn: Connection::new(&config, password)?,
             layout: Layout::new(&config),
             page_size: i32::try_from(config.page_size).unwrap_or(i32::MAX),
         })
