@@ -663,10 +663,26 @@ async fn a_server_killed_mid_run_fails_steps_and_the_next_run_converges() {
         "unclear errors: {:?}",
         &errors[..errors.len().min(5)]
     );
-    let acknowledged = world.engine.store().load("test").unwrap().users.len();
-    assert!(acknowledged < 1500);
+    let recorded = world.engine.store().load("test").unwrap();
+    assert!(recorded.users.len() < 1500);
 
     world.slapd.restart().await;
+    // Everything the snapshot recorded was acknowledged, so it is in the directory (the
+    // reverse need not hold: a write whose answer was lost is there but not recorded).
+    let people = world.people().await;
+    for (key, user) in &recorded.users {
+        let entry = people
+            .get(key.as_str())
+            .unwrap_or_else(|| panic!("{key} is recorded but not in the directory"));
+        assert!(entry.dn.eq_ignore_ascii_case(user.target_id.as_str()));
+        if let Some(manager) = &user.manager {
+            assert_eq!(
+                entry.get("manager").map(str::to_ascii_lowercase),
+                Some(format!("uid={manager},{PEOPLE}").to_ascii_lowercase()),
+                "{key}: the recorded manager link is not in the directory"
+            );
+        }
+    }
     assert_applied(&world.run().await);
     let people = world.people().await; // by_key panics on a duplicate
     let snapshot = world.engine.store().load("test").unwrap();
@@ -741,4 +757,43 @@ async fn tls_verifies_the_server_certificate() {
     assert_eq!(report.steps.len(), 1);
     let people = by_key(&slapd.people().await, "uid");
     assert_eq!(people["lin"].get("title"), Some("架构师"));
+}
+
+/// `orgsync demo --target FILE` syncs the emulated org into a real directory: dry run, sync and
+/// a second run with nothing to do.
+#[tokio::test]
+async fn the_demo_can_sync_into_a_real_directory() {
+    let slapd = Slapd::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo-ldap.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "kind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN}\"\n\
+             bind_password = \"env:ORGSYNC_DEMO_LDAP_PASSWORD\"\nbase_dn = \"{PEOPLE}\"\n",
+            slapd.url()
+        ),
+    )
+    .unwrap();
+    // Blocking is fine: nothing in this process has to run meanwhile.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .args(["demo", "--people", "60", "--target"])
+        .arg(&file)
+        .env("ORGSYNC_DEMO_LDAP_PASSWORD", common::slapd::PASSWORD)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let people = slapd.people().await.len();
+    assert!(people > 0);
+    assert!(
+        stdout.contains(&format!("The target now holds {people} accounts")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Planned steps: 0"), "{stdout}");
 }

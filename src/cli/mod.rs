@@ -85,6 +85,10 @@ pub enum Command {
         /// Seed of the org generator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Sync into a real target instead: a TOML file holding one target table, written as
+        /// under [connectors.NAME.target] (e.g. config/demo-ldap.toml).
+        #[arg(long, value_name = "FILE")]
+        target: Option<PathBuf>,
     },
 }
 
@@ -189,7 +193,11 @@ pub async fn run(cli: Cli) -> Exit {
             commands::explain(&cli.config, &connector, &user).await
         }
         Command::CheckConfig => commands::check_config(&cli.config),
-        Command::Demo { people, seed } => demo::run(people, seed).await,
+        Command::Demo {
+            people,
+            seed,
+            target,
+        } => demo::run(people, seed, target).await,
     }
 }
 

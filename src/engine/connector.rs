@@ -84,27 +84,7 @@ impl Connector {
                 )?)
             }
         };
-        let target_error = |e| BuildError::Target {
-            connector: name.to_owned(),
-            source: e,
-        };
-        let (pusher, concurrency) = match &config.target {
-            TargetConfig::Scim(target) => {
-                let token = target.token.resolve().map_err(secret)?;
-                let pusher = ScimPusher::new(target.clone(), token).map_err(target_error)?;
-                (AnyPusher::Scim(pusher), target.concurrency)
-            }
-            TargetConfig::Ldap(target) => {
-                let password = target.bind_password.resolve().map_err(secret)?;
-                let pusher = LdapPusher::new(target.clone(), password).map_err(target_error)?;
-                (AnyPusher::Ldap(pusher), target.concurrency)
-            }
-            TargetConfig::Webhook(target) => {
-                let key = target.secret.resolve().map_err(secret)?;
-                let pusher = WebhookPusher::new(target.clone(), key, name).map_err(target_error)?;
-                (AnyPusher::Webhook(pusher), target.concurrency)
-            }
-        };
+        let (pusher, concurrency) = build_pusher(name, &config.target)?;
         Ok(Connector {
             name: name.to_owned(),
             puller,
@@ -113,4 +93,34 @@ impl Connector {
             concurrency: concurrency.max(1),
         })
     }
+}
+
+/// The pusher a target config names, with its secret resolved, and its concurrency. Used by
+/// [`Connector::from_config`] and by `orgsync demo --target`.
+pub fn build_pusher(name: &str, target: &TargetConfig) -> Result<(AnyPusher, usize), BuildError> {
+    let secret = |e| BuildError::Secret {
+        connector: name.to_owned(),
+        source: e,
+    };
+    let target_error = |e| BuildError::Target {
+        connector: name.to_owned(),
+        source: e,
+    };
+    Ok(match target {
+        TargetConfig::Scim(target) => {
+            let token = target.token.resolve().map_err(secret)?;
+            let pusher = ScimPusher::new(target.clone(), token).map_err(target_error)?;
+            (AnyPusher::Scim(pusher), target.concurrency)
+        }
+        TargetConfig::Ldap(target) => {
+            let password = target.bind_password.resolve().map_err(secret)?;
+            let pusher = LdapPusher::new(target.clone(), password).map_err(target_error)?;
+            (AnyPusher::Ldap(pusher), target.concurrency)
+        }
+        TargetConfig::Webhook(target) => {
+            let key = target.secret.resolve().map_err(secret)?;
+            let pusher = WebhookPusher::new(target.clone(), key, name).map_err(target_error)?;
+            (AnyPusher::Webhook(pusher), target.concurrency)
+        }
+    })
 }
