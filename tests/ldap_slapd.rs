@@ -12,7 +12,7 @@ use emulators::fixture::{Org, Status};
 use ldap3::Mod;
 use orgsync::config::Secret;
 use orgsync::engine::{Connector, Engine, RunMode};
-use orgsync::plan::{Policy, RemovalPolicy, UserNameSource};
+use orgsync::plan::{Policy, RemovalPolicy, StepKind, UserNameSource};
 use orgsync::pushers::ldap::{Deactivation, LdapPusher, LdapTargetConfig, Source};
 use orgsync::pushers::{AnyPusher, Pusher};
 use orgsync::report::{Report, RunOutcome};
@@ -796,4 +796,51 @@ async fn the_demo_can_sync_into_a_real_directory() {
         "{stdout}"
     );
     assert!(stdout.contains("Planned steps: 0"), "{stdout}");
+}
+
+/// A directory that already has people: an entry without the key attribute whose mail is one
+/// person's is adopted (match_by = email), not duplicated. link() writes the key into it, it
+/// keeps its DN, the mapped attributes are brought up to date, and a rerun writes nothing.
+#[tokio::test]
+async fn existing_people_are_adopted_by_email() {
+    let world = World::new(false, small_org(), Policy::default(), |c| {
+        c.key_attribute = "employeeNumber".into();
+        c.attributes.insert("employeeNumber".into(), Source::Key);
+    })
+    .await;
+    let dn = format!("uid=lin.xiao,{PEOPLE}");
+    let mut admin = world.slapd.admin().await;
+    let values = |v: &str| HashSet::from([v.to_owned()]);
+    admin
+        .add(
+            &dn,
+            vec![
+                ("objectClass".to_owned(), values("inetOrgPerson")),
+                ("uid".to_owned(), values("lin.xiao")),
+                ("cn".to_owned(), values("Lin Xiao")),
+                ("sn".to_owned(), values("Xiao")),
+                ("mail".to_owned(), values("LIN@example.cn")),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+
+    let report = world.run().await;
+    assert_applied(&report);
+    let adopted: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.step.kind() == StepKind::Adopt)
+        .map(|s| s.step.user().as_str())
+        .collect();
+    assert_eq!(adopted, ["lin"]);
+    let people = world.people().await; // keyed by employeeNumber; panics on a duplicate
+    assert_eq!(people.len(), 7);
+    assert_eq!(people["lin"].dn, dn, "the adopted entry keeps its DN");
+    assert_eq!(people["lin"].values("cn"), ["林晓"]);
+    assert_eq!(manager_of(&people, "lin").as_deref(), Some("boss2"));
+    assert_no_dangling_managers(&people);
+    world.assert_rerun_writes_nothing().await;
 }
