@@ -829,13 +829,7 @@ async fn existing_people_are_adopted_by_email() {
 
     let report = world.run().await;
     assert_applied(&report);
-    let adopted: Vec<&str> = report
-        .steps
-        .iter()
-        .filter(|s| s.step.kind() == StepKind::Adopt)
-        .map(|s| s.step.user().as_str())
-        .collect();
-    assert_eq!(adopted, ["lin"]);
+    assert_eq!(common::users_with(&report, StepKind::Adopt), ["lin"]);
     let people = world.people().await; // keyed by employeeNumber; panics on a duplicate
     assert_eq!(people.len(), 7);
     assert_eq!(people["lin"].dn, dn, "the adopted entry keeps its DN");

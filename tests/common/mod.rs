@@ -22,6 +22,16 @@ use std::time::Duration;
 
 pub const AGENT_ID: i64 = 1_000_002;
 
+/// The people a report has steps of this kind for, in report order.
+pub fn users_with(report: &orgsync::report::Report, kind: orgsync::plan::StepKind) -> Vec<&str> {
+    report
+        .steps
+        .iter()
+        .filter(|s| s.step.kind() == kind)
+        .map(|s| s.step.user().as_str())
+        .collect()
+}
+
 /// Fails with the rendered report unless every step was applied.
 pub fn assert_applied(report: &orgsync::report::Report) {
     assert_eq!(
