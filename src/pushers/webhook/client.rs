@@ -1,5 +1,6 @@
 //! Signed delivery over HTTP: HMAC-SHA256 signatures, retries with backoff on 5xx, 429 and
-//! timeouts, and success only on 2xx.
+//! timeouts, success only on 2xx, and no more deliveries in a run once several in a row ran
+//! out of retries.
 
 use super::config::WebhookTargetConfig;
 use crate::config::{RetryConfig, Secret};
@@ -8,6 +9,7 @@ use backon::Retryable;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{StatusCode, header};
 use sha2::Sha256;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tracing::warn;
 
@@ -20,11 +22,18 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// Receivers' error bodies are quoted in step errors up to this many characters.
 const QUOTED_BODY: usize = 200;
 
+/// Deliveries in a row that may run out of retries before the rest of the run is not sent: a
+/// receiver that is down would otherwise cost every step its whole backoff (hours for a big
+/// plan). The next run (`reset`) tries again.
+const GIVE_UP_AFTER: usize = 3;
+
 pub(super) struct Deliverer {
     http: reqwest::Client,
     url: url::Url,
     secret: Secret,
     retry: RetryConfig,
+    /// Deliveries that ran out of retries since the last acknowledgement or `reset`.
+    exhausted_in_a_row: AtomicUsize,
 }
 
 impl Deliverer {
@@ -44,7 +53,13 @@ impl Deliverer {
             url: config.url.clone(),
             secret,
             retry: config.retry.clone(),
+            exhausted_in_a_row: AtomicUsize::new(0),
         })
+    }
+
+    /// A new run: deliveries are tried again even if the last run gave up on the receiver.
+    pub(super) fn reset(&self) {
+        self.exhausted_in_a_row.store(0, Ordering::Relaxed);
     }
 
     /// Delivers one event until a 2xx, a final answer, or the retries run out. Every attempt is
@@ -55,26 +70,40 @@ impl Deliverer {
         kind: &str,
         body: &[u8],
     ) -> Result<(), PushError> {
+        let given_up = self.exhausted_in_a_row.load(Ordering::Relaxed);
+        if given_up >= GIVE_UP_AFTER {
+            return Err(PushError::Transport {
+                detail: format!(
+                    "not sent: the receiver failed the last {given_up} deliveries after all their \
+                     retries, so this run sends no more; the next run tries again"
+                ),
+                retryable: false,
+            });
+        }
         let max_attempts = self.retry.max_attempts.max(1);
         let attempt = || self.send(delivery, kind, body);
-        attempt
+        let result = attempt
             .retry(self.retry.backoff())
             .when(PushError::is_retryable)
             .adjust(|error: &PushError, delay| delay.map(|d| error.retry_after().unwrap_or(d)))
             .notify(|error: &PushError, delay: Duration| {
                 warn!(delivery, event = kind, %error, delay_ms = delay.as_millis() as u64, "The webhook delivery failed; retrying.");
             })
-            .await
-            .map_err(|last| {
-                if last.is_retryable() {
-                    PushError::Exhausted {
-                        attempts: max_attempts,
-                        last: Box::new(last),
-                    }
-                } else {
-                    last
-                }
-            })
+            .await;
+        match result {
+            Ok(()) => {
+                self.exhausted_in_a_row.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(last) if last.is_retryable() => {
+                self.exhausted_in_a_row.fetch_add(1, Ordering::Relaxed);
+                Err(PushError::Exhausted {
+                    attempts: max_attempts,
+                    last: Box::new(last),
+                })
+            }
+            Err(last) => Err(last),
+        }
     }
 
     async fn send(&self, delivery: &str, kind: &str, body: &[u8]) -> Result<(), PushError> {

@@ -77,6 +77,13 @@ impl Pusher for WebhookPusher {
         TargetKind::Webhook
     }
 
+    /// Called once per run before its first write: a receiver given up on in the last run is
+    /// tried again. Nothing is sent; a receiver has no way to be checked without an event.
+    async fn check(&self) -> Result<(), PushError> {
+        self.deliverer.reset();
+        Ok(())
+    }
+
     #[instrument(level = "debug", skip(self, attributes), fields(target = "webhook"))]
     async fn create(
         &self,
