@@ -187,3 +187,46 @@ async fn configuration_errors_name_the_key_and_the_file() {
         text(&out)
     );
 }
+
+/// `orgsync demo` on every emulated upstream: a dry run that writes nothing, the sync, and a
+/// second run with nothing to do (exit 0 only when all three hold).
+#[test]
+fn the_demo_runs_on_every_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    for upstream in ["wecom", "dingtalk", "feishu", "bitrix24"] {
+        let html = dir.path().join(format!("{upstream}.html"));
+        let output = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+            .args([
+                "demo",
+                "--upstream",
+                upstream,
+                "--people",
+                "40",
+                "--seed",
+                "2",
+            ])
+            .arg("--html")
+            .arg(&html)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{upstream}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("The SCIM app is still empty: the dry run wrote nothing."),
+            "{upstream}: {stdout}"
+        );
+        assert!(stdout.contains("Planned steps: 0"), "{upstream}: {stdout}");
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.starts_with("<!DOCTYPE html>") && page.contains("Dry-run report"),
+            "{upstream}: {}",
+            &page[..page.len().min(300)]
+        );
+    }
+}

@@ -60,6 +60,39 @@ impl Faults {
         }
     }
 
+    /// One schedule per fault kind, each on its own, for suites that run a client through every
+    /// kind: the transient faults hit every `every`th data call, the token dies after `every + 3`
+    /// calls (enough room for a client with a few requests in flight to use a fresh one).
+    pub fn each_kind(every: u64) -> Vec<(&'static str, Faults)> {
+        let one = |set: fn(&mut Faults, u64), n: u64| {
+            let mut faults = Faults::default();
+            set(&mut faults, n);
+            faults
+        };
+        vec![
+            (
+                "token expiry",
+                one(|f, n| f.token_expires_after_calls = Some(n), every + 3),
+            ),
+            (
+                "rate limit",
+                one(|f, n| f.rate_limit_every = Some(n), every),
+            ),
+            (
+                "concurrency limit",
+                one(|f, n| f.concurrency_limit_every = Some(n), every),
+            ),
+            (
+                "HTTP 5xx with an HTML page",
+                one(|f, n| f.http_5xx_every = Some(n), every),
+            ),
+            (
+                "truncated JSON",
+                one(|f, n| f.malformed_json_every = Some(n), every),
+            ),
+        ]
+    }
+
     /// The effective per-token call budget (`Some(0)` means no limit, like `None`).
     fn token_budget(&self) -> Option<u64> {
         self.token_expires_after_calls.filter(|&n| n > 0)

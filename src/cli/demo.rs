@@ -1,33 +1,134 @@
-//! `orgsync demo`: a generated WeCom org and an empty SCIM app, both emulated on loopback; a
-//! dry-run report, the real sync, then a second run that has nothing to do. `--target FILE`
-//! syncs the emulated org into a real target instead (an LDAP directory, a webhook receiver).
+//! `orgsync demo`: a generated org on an emulated upstream (WeCom by default, or DingTalk, Feishu
+//! or Bitrix24) and an empty SCIM app, all on loopback; a dry-run report, the real sync, then a
+//! second run that has nothing to do. `--target FILE` syncs into a real target instead (an LDAP
+//! directory, a webhook receiver).
 
 use super::Exit;
 use crate::config::{Secret, SecretRef, TargetConfig};
 use crate::engine::{Connector, Engine, RunMode, build_pusher};
 use crate::plan::Policy;
-use crate::pullers::AnyPuller;
+use crate::pullers::bitrix24::{
+    Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets, Bitrix24SourceConfig,
+};
+use crate::pullers::dingtalk::{DingtalkPuller, DingtalkSourceConfig};
+use crate::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use crate::pullers::wecom::{WecomPuller, WecomSourceConfig};
+use crate::pullers::{AnyPuller, Platform};
 use crate::pushers::scim::{ScimPusher, ScimTargetConfig};
 use crate::pushers::{AnyPusher, Pusher};
 use crate::report::{RenderOptions, Report, RunOutcome, render_text_with};
 use crate::snapshot::SledStore;
+use emulators::fixture::Org;
 use emulators::generator::{GeneratorConfig, generate};
 use emulators::scim::ScimHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The emulated upstream, kept alive for the demo's length.
+enum Upstream {
+    Wecom(emulators::wecom::WecomHandle),
+    Dingtalk(emulators::dingtalk::DingtalkHandle),
+    Feishu(emulators::feishu::FeishuHandle),
+    Bitrix24(emulators::bitrix24::Bitrix24Handle),
+}
+
+/// The secrets are the emulators' own; a real config names them as env:, file: or credential:.
+fn unused() -> SecretRef {
+    SecretRef::Env("ORGSYNC_DEMO_UNUSED".into())
+}
+
+impl Upstream {
+    async fn start(platform: Platform, org: Org) -> std::io::Result<Upstream> {
+        Ok(match platform {
+            Platform::Wecom => {
+                Upstream::Wecom(emulators::wecom::start(org, Default::default()).await?)
+            }
+            Platform::Dingtalk => {
+                Upstream::Dingtalk(emulators::dingtalk::start(org, Default::default()).await?)
+            }
+            Platform::Feishu => {
+                Upstream::Feishu(emulators::feishu::start(org, Default::default()).await?)
+            }
+            Platform::Bitrix24 => {
+                Upstream::Bitrix24(emulators::bitrix24::start(org, Default::default()).await?)
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Upstream::Wecom(h) => format!("emulated WeCom at {}", h.base_url()),
+            Upstream::Dingtalk(h) => format!(
+                "emulated DingTalk at {} (20 calls/s per API, as the real one: a few seconds)",
+                h.base_url()
+            ),
+            Upstream::Feishu(h) => format!("emulated Feishu at {}", h.base_url()),
+            Upstream::Bitrix24(h) => format!("emulated Bitrix24 portal at {}", h.portal_url()),
+        }
+    }
+
+    /// A puller with the platform's default settings, pointed at the emulator.
+    fn puller(&self) -> Result<AnyPuller, Box<dyn std::error::Error>> {
+        Ok(match self {
+            Upstream::Wecom(h) => {
+                let config = h.config();
+                let source =
+                    WecomSourceConfig::new(config.corpid.clone(), unused(), h.base_url().parse()?);
+                AnyPuller::Wecom(WecomPuller::new(
+                    source,
+                    Secret::new(config.corpsecret.clone()),
+                )?)
+            }
+            Upstream::Dingtalk(h) => {
+                let config = h.config();
+                let source = DingtalkSourceConfig::new(
+                    config.app_key.clone(),
+                    unused(),
+                    h.base_url().parse()?,
+                );
+                AnyPuller::Dingtalk(DingtalkPuller::new(
+                    source,
+                    Secret::new(config.app_secret.clone()),
+                )?)
+            }
+            Upstream::Feishu(h) => {
+                let config = h.config();
+                let source =
+                    FeishuSourceConfig::new(config.app_id.clone(), unused(), h.base_url().parse()?);
+                AnyPuller::Feishu(FeishuPuller::new(
+                    source,
+                    Secret::new(config.app_secret.clone()),
+                )?)
+            }
+            Upstream::Bitrix24(h) => {
+                let source = Bitrix24SourceConfig::new(Bitrix24Auth::webhook_url(unused()));
+                let secrets = Bitrix24Secrets::Webhook(Secret::new(h.base_url()));
+                AnyPuller::Bitrix24(Bitrix24Puller::new(source, secrets)?)
+            }
+        })
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Upstream::Wecom(h) => h.shutdown().await,
+            Upstream::Dingtalk(h) => h.shutdown().await,
+            Upstream::Feishu(h) => h.shutdown().await,
+            Upstream::Bitrix24(h) => h.shutdown().await,
+        }
+    }
+}
+
 /// Lines shown per report section; the demo org is large enough to flood a terminal otherwise.
 const SECTION_LIMIT: usize = 8;
 
-pub(super) async fn run(people: usize, seed: u64, target: Option<PathBuf>) -> Exit {
-    match demo(people, seed, target.as_deref()).await {
-        Ok(exit) => exit,
-        Err(error) => {
-            eprintln!("error: the demo could not run: {error:#}");
-            Exit::RunFailed
-        }
-    }
+/// What the demo runs on, and where it also writes the dry run's report.
+pub(super) struct DemoArgs {
+    pub upstream: Platform,
+    pub people: usize,
+    pub seed: u64,
+    pub html: Option<PathBuf>,
+    /// A file holding one target table: sync into that target instead of the SCIM emulator.
+    pub target: Option<PathBuf>,
 }
 
 /// Where the demo writes: the SCIM emulator, or the target a file configures.
@@ -39,15 +140,28 @@ enum Target {
     },
 }
 
-async fn demo(
-    people: usize,
-    seed: u64,
-    target_file: Option<&Path>,
-) -> Result<Exit, Box<dyn std::error::Error>> {
-    let target = match target_file {
+pub(super) async fn run(args: DemoArgs) -> Exit {
+    match demo(args).await {
+        Ok(exit) => exit,
+        Err(error) => {
+            eprintln!("error: the demo could not run: {error:#}");
+            Exit::RunFailed
+        }
+    }
+}
+
+async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
+    let DemoArgs {
+        upstream: platform,
+        people,
+        seed,
+        html,
+        target,
+    } = args;
+    let target = match target {
         Some(path) => Target::Configured {
-            config: Box::new(load_target(path)?),
-            path: path.to_owned(),
+            config: Box::new(load_target(&path)?),
+            path,
         },
         None => {
             Target::Emulated(emulators::scim::start(emulators::scim::ScimConfig::default()).await?)
@@ -59,14 +173,10 @@ async fn demo(
         seed,
         ..GeneratorConfig::default()
     });
-    let wecom_config = emulators::wecom::WecomConfig::default();
-    let wecom = emulators::wecom::start(org, wecom_config.clone()).await?;
+    let upstream = Upstream::start(platform, org).await?;
     let state = tempfile::tempdir()?;
     println!("orgsync demo");
-    println!(
-        "  upstream: emulated WeCom at {} ({people} people)",
-        wecom.base_url()
-    );
+    println!("  upstream: {} ({people} people)", upstream.describe());
     match &target {
         Target::Emulated(scim) => {
             println!("  target:   emulated SCIM 2.0 app at {}", scim.base_url());
@@ -77,18 +187,9 @@ async fn demo(
     }
     println!("  state:    {}\n", state.path().display());
 
-    // The secrets are the emulators' own; a real config names them as env:, file: or credential:.
-    let source = WecomSourceConfig::new(
-        wecom_config.corpid.clone(),
-        SecretRef::Env("ORGSYNC_DEMO_UNUSED".into()),
-        wecom.base_url().parse()?,
-    );
     let (pusher, concurrency) = match &target {
         Target::Emulated(scim) => {
-            let config = ScimTargetConfig::new(
-                scim.base_url().parse()?,
-                SecretRef::Env("ORGSYNC_DEMO_UNUSED".into()),
-            );
+            let config = ScimTargetConfig::new(scim.base_url().parse()?, unused());
             let pusher = ScimPusher::new(config, Secret::new(scim.bearer_token()))?;
             (AnyPusher::Scim(pusher), 8)
         }
@@ -96,10 +197,7 @@ async fn demo(
     };
     let connector = Connector {
         name: "demo".into(),
-        puller: AnyPuller::Wecom(WecomPuller::new(
-            source,
-            Secret::new(wecom_config.corpsecret.clone()),
-        )?),
+        puller: upstream.puller()?,
         pusher,
         policy: Policy::default(),
         concurrency: concurrency.max(1),
@@ -117,6 +215,14 @@ async fn demo(
         && scim.users().is_empty()
     {
         println!("\nThe SCIM app is still empty: the dry run wrote nothing.");
+    }
+    if let Some(path) = &html {
+        std::fs::write(path, crate::report::render_html(&dry))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!(
+            "The dry run's report, as one page to open in a browser: {}",
+            path.display()
+        );
     }
 
     section("2. Sync: apply the plan");
@@ -158,7 +264,7 @@ async fn demo(
             "Demo finished with failures; see the reports above."
         }
     );
-    wecom.shutdown().await;
+    upstream.shutdown().await;
     if let Target::Emulated(scim) = target {
         scim.shutdown().await;
     }

@@ -77,14 +77,20 @@ pub enum Command {
     Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
     CheckConfig,
-    /// Sync an emulated WeCom org into an emulated SCIM app, all on loopback: no set-up needed.
+    /// Sync an emulated org into an emulated SCIM app, all on loopback: no set-up needed.
     Demo {
+        /// The emulated upstream platform.
+        #[arg(long, value_enum, default_value_t = crate::pullers::Platform::Wecom)]
+        upstream: crate::pullers::Platform,
         /// People in the generated org.
         #[arg(long, default_value_t = 200)]
         people: usize,
         /// Seed of the org generator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Also write the dry run's report to this file as a self-contained HTML page.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Sync into a real target instead: a TOML file holding one target table, written as
         /// under [connectors.NAME.target] (e.g. config/demo-ldap.toml).
         #[arg(long, value_name = "FILE")]
@@ -194,10 +200,21 @@ pub async fn run(cli: Cli) -> Exit {
         }
         Command::CheckConfig => commands::check_config(&cli.config),
         Command::Demo {
+            upstream,
             people,
             seed,
+            html,
             target,
-        } => demo::run(people, seed, target).await,
+        } => {
+            demo::run(demo::DemoArgs {
+                upstream,
+                people,
+                seed,
+                html,
+                target,
+            })
+            .await
+        }
     }
 }
 

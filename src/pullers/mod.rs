@@ -16,7 +16,7 @@ use std::time::Duration;
 pub use http::PullError;
 
 /// The upstream platforms orgsync reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Wecom,

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! orgsync-emulator wecom [--fixture org.json] [--port 18080] [--corpid C] [--secret S] [--agentid N] [--token-ttl SECS]
+//! orgsync-emulator dingtalk|feishu|bitrix24 [--fixture org.json] [--port 18080]
+//! orgsync-emulator scim [--port 18081] [--token T]
 //! orgsync-emulator generate [--people N] [--departments D] [--seed S] [--out-of-scope SHARE]
 //!                           [--disabled N] [--not-activated N] [--resigned N] [--no-sensitive-fields] > org.json
 //! ```
@@ -22,6 +24,11 @@ usage:
                          [--agentid N] [--token-ttl SECS]
       Serves the WeCom contact API on 127.0.0.1 (port 0 = any free port; default) until Ctrl-C.
       Without --fixture it serves the default generated org. Prints the base URL on stdout.
+  orgsync-emulator dingtalk|feishu|bitrix24 [--fixture org.json] [--port PORT]
+      Serves that platform's contact API the same way, with the emulator's default app
+      credentials (printed on stderr).
+  orgsync-emulator scim [--port PORT] [--token T]
+      Serves an empty SCIM 2.0 target (RFC 7643/7644 /Users) until Ctrl-C. Prints its base URL.
   orgsync-emulator generate [--people N] [--departments D] [--seed S] [--out-of-scope SHARE]
                             [--disabled N] [--not-activated N] [--resigned N] [--no-sensitive-fields]
       Writes a deterministic org fixture (JSON) to stdout.
@@ -93,6 +100,10 @@ async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("wecom") => run_wecom(args).await,
+        Some(platform @ ("dingtalk" | "feishu" | "bitrix24")) => {
+            run_upstream(platform.to_owned(), args).await
+        }
+        Some("scim") => run_scim(args).await,
         Some("generate") => run_generate(args),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -163,6 +174,102 @@ async fn run_wecom(args: impl Iterator<Item = String>) -> Result<(), Failure> {
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| Failure::Runtime(format!("cannot wait for Ctrl-C: {e}")))?;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// The org to serve: a fixture file, or the default generated org.
+fn load_org(fixture: Option<&str>) -> Result<Org, Failure> {
+    match fixture {
+        Some(path) => Org::load(path).map_err(|e| Failure::Runtime(e.to_string())),
+        None => Ok(generator::generate(&GeneratorConfig::default())),
+    }
+}
+
+/// Prints the base URL on stdout (for scripts), the rest on stderr, then serves until Ctrl-C.
+async fn serve_until_ctrl_c(base_url: String, about: String) -> Result<(), Failure> {
+    println!("{base_url}");
+    let _ = std::io::stdout().flush();
+    eprintln!("{about}\n  Ctrl-C to stop");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot wait for Ctrl-C: {e}")))
+}
+
+async fn run_upstream(platform: String, args: impl Iterator<Item = String>) -> Result<(), Failure> {
+    let mut flags = Flags::parse(args, &[])?;
+    let fixture: Option<String> = flags.take("fixture")?;
+    let port: u16 = flags.take("port")?.unwrap_or(0);
+    flags.finish()?;
+    let org = load_org(fixture.as_deref())?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listen = |e: std::io::Error| Failure::Runtime(format!("cannot listen on {addr}: {e}"));
+    let source = fixture.as_deref().unwrap_or("the default generated org");
+    let size = format!(
+        "{} users, {} departments from {source}",
+        org.users.len(),
+        org.departments.len()
+    );
+    match platform.as_str() {
+        "dingtalk" => {
+            let server = emulators::dingtalk::start_on(addr, org, Default::default())
+                .await
+                .map_err(listen)?;
+            let c = server.config().clone();
+            let about = format!(
+                "DingTalk emulator: {size}\n  app_key={} app_secret={}",
+                c.app_key, c.app_secret
+            );
+            serve_until_ctrl_c(server.base_url(), about).await?;
+            server.shutdown().await;
+        }
+        "feishu" => {
+            let server = emulators::feishu::start_on(addr, org, Default::default())
+                .await
+                .map_err(listen)?;
+            let c = server.config().clone();
+            let about = format!(
+                "Feishu emulator: {size}\n  app_id={} app_secret={}",
+                c.app_id, c.app_secret
+            );
+            serve_until_ctrl_c(server.base_url(), about).await?;
+            server.shutdown().await;
+        }
+        _ => {
+            let server = emulators::bitrix24::start_on(addr, org, Default::default())
+                .await
+                .map_err(listen)?;
+            let about = format!(
+                "Bitrix24 emulator: {size}\n  inbound webhook URL (the secret): {}",
+                server.base_url()
+            );
+            serve_until_ctrl_c(server.base_url(), about).await?;
+            server.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+async fn run_scim(args: impl Iterator<Item = String>) -> Result<(), Failure> {
+    let mut flags = Flags::parse(args, &[])?;
+    let port: u16 = flags.take("port")?.unwrap_or(0);
+    let defaults = emulators::scim::ScimConfig::default();
+    let config = emulators::scim::ScimConfig {
+        bearer_token: flags
+            .take("token")?
+            .unwrap_or(defaults.bearer_token.clone()),
+        ..defaults
+    };
+    flags.finish()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = emulators::scim::start_on(addr, config)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
+    let about = format!(
+        "SCIM 2.0 target emulator\n  bearer token={}",
+        server.bearer_token()
+    );
+    serve_until_ctrl_c(server.base_url().to_owned(), about).await?;
     server.shutdown().await;
     Ok(())
 }

@@ -167,7 +167,15 @@ impl ScimUser {
 
 /// Starts the emulator on `127.0.0.1:<free port>`.
 pub async fn start(config: ScimConfig) -> std::io::Result<ScimHandle> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    start_on(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+}
+
+/// Starts the emulator on `addr` (port 0 picks a free port).
+pub async fn start_on(
+    addr: std::net::SocketAddr,
+    config: ScimConfig,
+) -> std::io::Result<ScimHandle> {
+    let listener = TcpListener::bind(addr).await?;
     let base_url = format!("http://{}{}", listener.local_addr()?, routes::PREFIX);
     let shared = Arc::new(Shared::new(config, base_url));
     let app = routes::router(Arc::clone(&shared));
