@@ -838,3 +838,27 @@ async fn existing_people_are_adopted_by_email() {
     assert_no_dangling_managers(&people);
     world.assert_rerun_writes_nothing().await;
 }
+
+/// config/wecom-ldap.toml as an admin would use it, only the host and the bind DN changed:
+/// `orgsync diff` binds, lists the (empty) directory and plans every in-scope person.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_config_diffs_against_a_slapd() {
+    let slapd = Slapd::start(false).await;
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let mut env = common::wecom_example_env(&wecom);
+    env.push(("ORGSYNC__CONNECTORS__HQ__TARGET__URL", slapd.url()));
+    env.push(("ORGSYNC__CONNECTORS__HQ__TARGET__BIND_DN", ADMIN.to_owned()));
+    let report = tokio::task::block_in_place(|| {
+        common::diff_example(
+            "wecom-ldap.toml",
+            &env,
+            &[("ldap-password", common::slapd::PASSWORD)],
+        )
+    });
+    assert_eq!(report["target"], "ldap");
+    assert_eq!(report["outcome"]["state"], "planned");
+    assert_eq!(report["counts"]["create"], 7, "{}", report["counts"]);
+    assert!(slapd.people().await.is_empty(), "a diff wrote");
+}

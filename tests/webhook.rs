@@ -472,3 +472,19 @@ async fn listing_is_not_supported() {
         "{error}"
     );
 }
+
+/// config/wecom-webhook.toml as an admin would use it, only the URL changed: `orgsync diff`
+/// plans every in-scope person and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_config_diffs() {
+    let world = World::default().await;
+    let mut env = common::wecom_example_env(&world.wecom);
+    env.push(("ORGSYNC__CONNECTORS__HQ__TARGET__URL", world.receiver.url()));
+    let report = tokio::task::block_in_place(|| {
+        common::diff_example("wecom-webhook.toml", &env, &[("webhook-secret", SECRET)])
+    });
+    assert_eq!(report["target"], "webhook");
+    assert_eq!(report["outcome"]["state"], "planned");
+    assert_eq!(report["counts"]["create"], 7, "{}", report["counts"]);
+    assert_eq!(world.receiver.counters().requests, 0, "a diff sent events");
+}

@@ -4,13 +4,13 @@ use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::{RunContext, Stage, stopped};
 use crate::plan;
 use crate::pullers::Puller;
-use crate::pushers::Pusher;
+use crate::pushers::{PushError, Pusher};
 use crate::report::{PullSummary, Report, RunOutcome, StepReport};
 use crate::snapshot::{SnapshotError, SnapshotStore};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-use tracing::{error, info, instrument, warn};
+use tracing::{debug, error, info, instrument, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -189,6 +189,11 @@ impl<S: SnapshotStore> Engine<S> {
                         error: format!("cannot list the target's accounts: {e}"),
                     });
                     return Ok(Err(report));
+                }
+                // A target that cannot be listed at all (a webhook) has nothing to adopt.
+                Err(e @ PushError::Unsupported { .. }) => {
+                    debug!(error = %e, "The target cannot be listed; nothing to adopt.");
+                    None
                 }
                 Err(e) => {
                     warn!(error = %e, "Cannot list the target's accounts; existing accounts will not be adopted.");
