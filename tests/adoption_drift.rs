@@ -48,13 +48,11 @@ async fn first_sync_adopts_existing_accounts_and_never_guesses() {
     let report = engine.run(&connector, RunMode::Apply).await.unwrap();
     let text = render_text(&report);
 
-    let adopted: Vec<&str> = report
-        .steps
-        .iter()
-        .filter(|s| s.step.kind() == StepKind::Adopt)
-        .map(|s| s.step.user().as_str())
-        .collect();
-    assert_eq!(adopted, ["lin"], "{text}");
+    assert_eq!(
+        common::users_with(&report, StepKind::Adopt),
+        ["lin"],
+        "{text}"
+    );
     // lin's account was linked and brought up to date, not duplicated.
     let lin_now = scim.user(&lin).unwrap();
     assert_eq!(lin_now.external_id.as_deref(), Some("lin"));

@@ -21,6 +21,8 @@ struct Run {
     people: usize,
     /// Environment variables the run needs besides the common ones.
     env: Vec<(String, String)>,
+    /// systemd credentials the example names, besides the SCIM token.
+    credentials: Vec<(&'static str, String)>,
 }
 
 fn diff(run: &Run, scim: &emulators::scim::ScimHandle) -> Output {
@@ -28,6 +30,9 @@ fn diff(run: &Run, scim: &emulators::scim::ScimHandle) -> Output {
     let credentials = dir.path().join("credentials");
     std::fs::create_dir(&credentials).unwrap();
     std::fs::write(credentials.join("scim-token"), scim.bearer_token()).unwrap();
+    for (name, value) in &run.credentials {
+        std::fs::write(credentials.join(name), value).unwrap();
+    }
     let config = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("config")
         .join(run.example);
@@ -89,8 +94,8 @@ async fn every_example_config_diffs_against_its_emulator() {
                 "ORGSYNC__CONNECTORS__HQ__SOURCE__CORP_ID",
                 wecom.config().corpid.clone(),
             ),
-            ("ORGSYNC_WECOM_SECRET", wecom.config().corpsecret.clone()),
         ]),
+        credentials: vec![("wecom-secret", wecom.config().corpsecret.clone())],
     };
     check(&run, &tokio::task::block_in_place(|| diff(&run, &scim)));
 
@@ -114,6 +119,7 @@ async fn every_example_config_diffs_against_its_emulator() {
                 dingtalk.config().app_secret.clone(),
             ),
         ]),
+        credentials: Vec::new(),
     };
     check(&run, &tokio::task::block_in_place(|| diff(&run, &scim)));
 
@@ -137,6 +143,7 @@ async fn every_example_config_diffs_against_its_emulator() {
                 feishu.config().app_secret.clone(),
             ),
         ]),
+        credentials: Vec::new(),
     };
     check(&run, &tokio::task::block_in_place(|| diff(&run, &scim)));
 
@@ -148,6 +155,7 @@ async fn every_example_config_diffs_against_its_emulator() {
         people: WHOLE_ORG,
         // The webhook URL is the whole secret; nothing else differs from the example.
         env: env(&[("ORGSYNC_BITRIX24_WEBHOOK", bitrix24.base_url())]),
+        credentials: Vec::new(),
     };
     check(&run, &tokio::task::block_in_place(|| diff(&run, &scim)));
 

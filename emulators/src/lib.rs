@@ -1,4 +1,5 @@
-//! In-process emulators of the upstream IM platforms' contact APIs and of a SCIM 2.0 target.
+//! In-process emulators of the upstream IM platforms' contact APIs, of a SCIM 2.0 target and of a
+//! webhook receiver that checks orgsync's signed deliveries.
 //!
 //! Used by orgsync's tests, benches and `orgsync demo`. Every emulator binds `127.0.0.1:0`, serves
 //! from an [`fixture::Org`] (upstreams) or its own state (targets), counts calls per endpoint, and
@@ -12,4 +13,5 @@ pub mod fixture;
 pub mod generator;
 pub mod rate_limit;
 pub mod scim;
+pub mod webhook;
 pub mod wecom;

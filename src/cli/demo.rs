@@ -1,10 +1,11 @@
 //! `orgsync demo`: a generated org on an emulated upstream (WeCom by default, or DingTalk, Feishu
 //! or Bitrix24) and an empty SCIM app, all on loopback; a dry-run report, the real sync, then a
-//! second run that has nothing to do.
+//! second run that has nothing to do. `--target FILE` syncs into a real target instead (an LDAP
+//! directory, a webhook receiver).
 
 use super::Exit;
-use crate::config::{Secret, SecretRef};
-use crate::engine::{Connector, Engine, RunMode};
+use crate::config::{Secret, SecretRef, TargetConfig};
+use crate::engine::{Connector, Engine, RunMode, build_pusher};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::{
     Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets, Bitrix24SourceConfig,
@@ -13,12 +14,14 @@ use crate::pullers::dingtalk::{DingtalkPuller, DingtalkSourceConfig};
 use crate::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use crate::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use crate::pullers::{AnyPuller, Platform};
-use crate::pushers::AnyPusher;
 use crate::pushers::scim::{ScimPusher, ScimTargetConfig};
+use crate::pushers::{AnyPusher, Pusher};
 use crate::report::{RenderOptions, Report, RunOutcome, render_text_with};
 use crate::snapshot::SledStore;
 use emulators::fixture::Org;
 use emulators::generator::{GeneratorConfig, generate};
+use emulators::scim::ScimHandle;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The emulated upstream, kept alive for the demo's length.
@@ -123,7 +126,18 @@ pub(super) struct DemoArgs {
     pub upstream: Platform,
     pub people: usize,
     pub seed: u64,
-    pub html: Option<std::path::PathBuf>,
+    pub html: Option<PathBuf>,
+    /// A file holding one target table: sync into that target instead of the SCIM emulator.
+    pub target: Option<PathBuf>,
+}
+
+/// Where the demo writes: the SCIM emulator, or the target a file configures.
+enum Target {
+    Emulated(ScimHandle),
+    Configured {
+        config: Box<TargetConfig>,
+        path: PathBuf,
+    },
 }
 
 pub(super) async fn run(args: DemoArgs) -> Exit {
@@ -142,7 +156,17 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         people,
         seed,
         html,
+        target,
     } = args;
+    let target = match target {
+        Some(path) => Target::Configured {
+            config: Box::new(load_target(&path)?),
+            path,
+        },
+        None => {
+            Target::Emulated(emulators::scim::start(emulators::scim::ScimConfig::default()).await?)
+        }
+    };
     let org = generate(&GeneratorConfig {
         people,
         departments: (people / 10).clamp(1, 2000),
@@ -150,20 +174,33 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         ..GeneratorConfig::default()
     });
     let upstream = Upstream::start(platform, org).await?;
-    let scim = emulators::scim::start(emulators::scim::ScimConfig::default()).await?;
     let state = tempfile::tempdir()?;
     println!("orgsync demo");
     println!("  upstream: {} ({people} people)", upstream.describe());
-    println!("  target:   emulated SCIM 2.0 app at {}", scim.base_url());
+    match &target {
+        Target::Emulated(scim) => {
+            println!("  target:   emulated SCIM 2.0 app at {}", scim.base_url());
+        }
+        Target::Configured { config, path } => {
+            println!("  target:   {} ({})", describe(config), path.display());
+        }
+    }
     println!("  state:    {}\n", state.path().display());
 
-    let target = ScimTargetConfig::new(scim.base_url().parse()?, unused());
+    let (pusher, concurrency) = match &target {
+        Target::Emulated(scim) => {
+            let config = ScimTargetConfig::new(scim.base_url().parse()?, unused());
+            let pusher = ScimPusher::new(config, Secret::new(scim.bearer_token()))?;
+            (AnyPusher::Scim(pusher), 8)
+        }
+        Target::Configured { config, .. } => build_pusher("demo", config)?,
+    };
     let connector = Connector {
         name: "demo".into(),
         puller: upstream.puller()?,
-        pusher: AnyPusher::Scim(ScimPusher::new(target, Secret::new(scim.bearer_token()))?),
+        pusher,
         policy: Policy::default(),
-        concurrency: 8,
+        concurrency: concurrency.max(1),
     };
     let engine = Engine::new(Arc::new(SledStore::open(state.path())?));
 
@@ -174,7 +211,9 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
     section("1. Dry run: what a sync would do (nothing is written)");
     let dry = engine.run(&connector, RunMode::DryRun).await?;
     print!("{}", render_text_with(&dry, &options));
-    if scim.users().is_empty() {
+    if let Target::Emulated(scim) = &target
+        && scim.users().is_empty()
+    {
         println!("\nThe SCIM app is still empty: the dry run wrote nothing.");
     }
     if let Some(path) = &html {
@@ -189,13 +228,28 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
     section("2. Sync: apply the plan");
     let applied = engine.run(&connector, RunMode::Apply).await?;
     print!("{}", render_text_with(&applied, &options));
-    let users = scim.users();
-    let with_manager = users.iter().filter(|u| u.manager_id.is_some()).count();
-    let inactive = users.iter().filter(|u| !u.active).count();
-    println!(
-        "\nThe SCIM app now holds {} accounts ({inactive} inactive), {with_manager} with a manager.",
-        users.len()
-    );
+    match &target {
+        Target::Emulated(scim) => {
+            let users = scim.users();
+            let with_manager = users.iter().filter(|u| u.manager_id.is_some()).count();
+            let inactive = users.iter().filter(|u| !u.active).count();
+            println!(
+                "\nThe SCIM app now holds {} accounts ({inactive} inactive), {with_manager} with a manager.",
+                users.len()
+            );
+        }
+        // A webhook receiver cannot be read back; the report above lists what it took.
+        Target::Configured { .. } => {
+            if let Ok(accounts) = connector.pusher.list().await {
+                let with_manager = accounts.iter().filter(|a| a.manager.is_some()).count();
+                let inactive = accounts.iter().filter(|a| !a.active).count();
+                println!(
+                    "\nThe target now holds {} accounts ({inactive} inactive), {with_manager} with a manager.",
+                    accounts.len()
+                );
+            }
+        }
+    }
 
     section("3. Sync again: nothing changed upstream, so nothing to do");
     let again = engine.run(&connector, RunMode::Apply).await?;
@@ -211,8 +265,33 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         }
     );
     upstream.shutdown().await;
-    scim.shutdown().await;
+    if let Target::Emulated(scim) = target {
+        scim.shutdown().await;
+    }
     Ok(if ok { Exit::Ok } else { Exit::RunFailed })
+}
+
+/// A TOML file holding one target table, written as under `[connectors.NAME.target]`.
+fn load_target(path: &Path) -> Result<TargetConfig, String> {
+    let fail = |detail: String| format!("target file {}: {detail}", path.display());
+    if !path.exists() {
+        return Err(fail("file not found".into()));
+    }
+    let config: TargetConfig = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| fail(e.to_string()))?;
+    config.validate().map_err(fail)?;
+    Ok(config)
+}
+
+fn describe(target: &TargetConfig) -> String {
+    match target {
+        TargetConfig::Scim(t) => format!("SCIM 2.0 app at {}", t.base_url),
+        TargetConfig::Ldap(t) => format!("LDAP directory at {}, under {}", t.url, t.base_dn),
+        TargetConfig::Webhook(t) => format!("webhook receiver at {}", t.url),
+    }
 }
 
 fn succeeded(report: &Report) -> bool {
@@ -221,4 +300,26 @@ fn succeeded(report: &Report) -> bool {
 
 fn section(title: &str) {
     println!("\n━━ {title} ━━\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_target_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-ldap.toml");
+        assert!(matches!(load_target(&path), Ok(TargetConfig::Ldap(_))));
+    }
+
+    #[test]
+    fn bad_target_files_are_named_in_the_error() {
+        let missing = load_target(Path::new("/nonexistent/target.toml")).unwrap_err();
+        assert!(missing.contains("/nonexistent/target.toml") && missing.contains("not found"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("target.toml");
+        std::fs::write(&path, "kind = \"ldap\"\nurl = \"http://x\"\n").unwrap();
+        let error = load_target(&path).unwrap_err();
+        assert!(error.contains("target.toml"), "{error}");
+    }
 }

@@ -107,6 +107,10 @@ pub enum Command {
         /// Also write the dry run's report to this file as a self-contained HTML page.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Sync into a real target instead: a TOML file holding one target table, written as
+        /// under [connectors.NAME.target] (e.g. config/demo-ldap.toml).
+        #[arg(long, value_name = "FILE")]
+        target: Option<PathBuf>,
     },
 }
 
@@ -273,12 +277,14 @@ pub async fn run(cli: Cli) -> Exit {
             people,
             seed,
             html,
+            target,
         } => {
             demo::run(demo::DemoArgs {
                 upstream,
                 people,
                 seed,
                 html,
+                target,
             })
             .await
         }

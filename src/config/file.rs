@@ -4,7 +4,9 @@ use crate::pullers::bitrix24::Bitrix24SourceConfig;
 use crate::pullers::dingtalk::DingtalkSourceConfig;
 use crate::pullers::feishu::FeishuSourceConfig;
 use crate::pullers::wecom::WecomSourceConfig;
+use crate::pushers::ldap::LdapTargetConfig;
 use crate::pushers::scim::ScimTargetConfig;
+use crate::pushers::webhook::WebhookTargetConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,10 +103,14 @@ pub enum SourceConfig {
     Dingtalk(DingtalkSourceConfig),
 }
 
+// One per connector, read once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetConfig {
     Scim(ScimTargetConfig),
+    Ldap(LdapTargetConfig),
+    Webhook(WebhookTargetConfig),
 }
 
 impl SourceConfig {
@@ -124,6 +130,16 @@ impl TargetConfig {
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
             TargetConfig::Scim(t) => vec![&t.token],
+            TargetConfig::Ldap(t) => vec![&t.bind_password],
+            TargetConfig::Webhook(t) => vec![&t.secret],
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            TargetConfig::Scim(target) => target.validate(),
+            TargetConfig::Ldap(target) => target.validate(),
+            TargetConfig::Webhook(target) => target.validate(),
         }
     }
 }
@@ -254,11 +270,10 @@ impl Config {
                     .validate()
                     .map_err(|d| fail(format!("source: {d}")))?,
             }
-            match &connector.target {
-                TargetConfig::Scim(target) => target
-                    .validate()
-                    .map_err(|d| fail(format!("target: {d}")))?,
-            }
+            connector
+                .target
+                .validate()
+                .map_err(|d| fail(format!("target: {d}")))?;
         }
         Ok(())
     }
@@ -287,4 +302,30 @@ fn validate_schedule(schedule: &str) -> Result<(), String> {
     tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {}))
         .map(|_| ())
         .map_err(|_| format!("{schedule:?} is not a six-field cron expression (seconds first, e.g. \"0 */30 * * * *\")"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_configs_load() {
+        for (name, text) in [
+            (
+                "wecom-scim.toml",
+                include_str!("../../config/wecom-scim.toml"),
+            ),
+            (
+                "wecom-ldap.toml",
+                include_str!("../../config/wecom-ldap.toml"),
+            ),
+            (
+                "wecom-webhook.toml",
+                include_str!("../../config/wecom-webhook.toml"),
+            ),
+        ] {
+            let config = Config::from_toml(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(config.connectors.len(), 1, "{name}");
+        }
+    }
 }

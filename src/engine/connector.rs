@@ -5,7 +5,9 @@ use crate::pullers::dingtalk::DingtalkPuller;
 use crate::pullers::feishu::FeishuPuller;
 use crate::pullers::wecom::WecomPuller;
 use crate::pullers::{AnyPuller, PullError};
+use crate::pushers::ldap::LdapPusher;
 use crate::pushers::scim::ScimPusher;
+use crate::pushers::webhook::WebhookPusher;
 use crate::pushers::{AnyPusher, PushError};
 
 /// A configured sync job, ready to run: secrets resolved, clients built. Generic so tests and
@@ -82,17 +84,7 @@ impl Connector {
                 )?)
             }
         };
-        let (pusher, concurrency) = match &config.target {
-            TargetConfig::Scim(target) => {
-                let token = target.token.resolve().map_err(secret)?;
-                let pusher =
-                    ScimPusher::new(target.clone(), token).map_err(|e| BuildError::Target {
-                        connector: name.to_owned(),
-                        source: e,
-                    })?;
-                (AnyPusher::Scim(pusher), target.concurrency)
-            }
-        };
+        let (pusher, concurrency) = build_pusher(name, &config.target)?;
         Ok(Connector {
             name: name.to_owned(),
             puller,
@@ -101,4 +93,34 @@ impl Connector {
             concurrency: concurrency.max(1),
         })
     }
+}
+
+/// The pusher a target config names, with its secret resolved, and its concurrency. Used by
+/// [`Connector::from_config`] and by `orgsync demo --target`.
+pub fn build_pusher(name: &str, target: &TargetConfig) -> Result<(AnyPusher, usize), BuildError> {
+    let secret = |e| BuildError::Secret {
+        connector: name.to_owned(),
+        source: e,
+    };
+    let target_error = |e| BuildError::Target {
+        connector: name.to_owned(),
+        source: e,
+    };
+    Ok(match target {
+        TargetConfig::Scim(target) => {
+            let token = target.token.resolve().map_err(secret)?;
+            let pusher = ScimPusher::new(target.clone(), token).map_err(target_error)?;
+            (AnyPusher::Scim(pusher), target.concurrency)
+        }
+        TargetConfig::Ldap(target) => {
+            let password = target.bind_password.resolve().map_err(secret)?;
+            let pusher = LdapPusher::new(target.clone(), password).map_err(target_error)?;
+            (AnyPusher::Ldap(pusher), target.concurrency)
+        }
+        TargetConfig::Webhook(target) => {
+            let key = target.secret.resolve().map_err(secret)?;
+            let pusher = WebhookPusher::new(target.clone(), key, name).map_err(target_error)?;
+            (AnyPusher::Webhook(pusher), target.concurrency)
+        }
+    })
 }

@@ -9,7 +9,7 @@ mod run;
 mod saved;
 
 pub use apply::StepOutcome;
-pub use connector::{BuildError, Connector};
+pub use connector::{BuildError, Connector, build_pusher};
 pub use options::{Approval, Baseline, RunMode, RunOptions};
 pub use progress::{Progress, RunContext, Stage};
 pub use review::Explained;

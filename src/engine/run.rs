@@ -4,13 +4,13 @@ use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::{RunContext, Stage, stopped};
 use crate::plan;
 use crate::pullers::Puller;
-use crate::pushers::Pusher;
+use crate::pushers::{PushError, Pusher};
 use crate::report::{PullSummary, Report, RunOutcome, StepReport};
 use crate::snapshot::{SnapshotError, SnapshotStore};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-use tracing::{error, info, instrument, warn};
+use tracing::{debug, error, info, instrument, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -198,6 +198,11 @@ impl<S: SnapshotStore> Engine<S> {
                     });
                     return Ok(Err(report));
                 }
+                // A target that cannot be listed at all (a webhook) has nothing to adopt.
+                Err(e @ PushError::Unsupported { .. }) => {
+                    debug!(error = %e, "The target cannot be listed; nothing to adopt.");
+                    None
+                }
                 Err(e) => {
                     warn!(error = %e, "Cannot list the target's accounts; existing accounts will not be adopted.");
                     None
@@ -289,6 +294,18 @@ impl<S: SnapshotStore> Engine<S> {
         if plan.is_empty() {
             finish(&mut report, RunOutcome::Applied);
             info!("Run finished; nothing to do.");
+            return Ok(report);
+        }
+        // One check before the first write: a refused bind or a missing base fails the run
+        // once, instead of every step the same way (and a directory locking the account).
+        if let Err(e) = connector.pusher.check().await {
+            error!(error = %e, "The target cannot be written; nothing was written.");
+            finish(
+                &mut report,
+                RunOutcome::Failed {
+                    error: format!("target: {e}"),
+                },
+            );
             return Ok(report);
         }
         context.publish(|p| {

@@ -19,6 +19,13 @@ pub enum PushError {
     },
     #[error("malformed response: {detail}")]
     Malformed { detail: String },
+    /// An LDAP server answered with a result code (RFC 4511 §4.1.9); `detail` names the
+    /// operation and the entry.
+    #[error("{detail} (LDAP {code} {})", ldap_result_name(*code))]
+    Directory { code: u32, detail: String },
+    /// The target kind cannot do this at all (a webhook cannot list accounts).
+    #[error("not supported: {detail}")]
+    Unsupported { detail: String },
     #[error("gave up after {attempts} attempts; last error: {last}")]
     Exhausted {
         attempts: usize,
@@ -31,7 +38,10 @@ impl PushError {
         match self {
             PushError::Transport { retryable, .. } => *retryable,
             PushError::Status { status, .. } => *status == 429 || *status >= 500,
+            // busy, unavailable: the server asks to come back later.
+            PushError::Directory { code, .. } => matches!(code, 51 | 52),
             PushError::Setup { .. }
+            | PushError::Unsupported { .. }
             | PushError::Conflict { .. }
             | PushError::Malformed { .. }
             | PushError::Exhausted { .. } => false,
@@ -58,5 +68,46 @@ impl PushError {
             source = cause.source();
         }
         PushError::Transport { detail, retryable }
+    }
+}
+
+/// The RFC 4511 name of an LDAP result code, for error messages people can search for.
+pub fn ldap_result_name(code: u32) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        7 => "authMethodNotSupported",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        13 => "confidentialityRequired",
+        16 => "noSuchAttribute",
+        17 => "undefinedAttributeType",
+        18 => "inappropriateMatching",
+        19 => "constraintViolation",
+        20 => "attributeOrValueExists",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        54 => "loopDetect",
+        64 => "namingViolation",
+        65 => "objectClassViolation",
+        66 => "notAllowedOnNonLeaf",
+        67 => "notAllowedOnRDN",
+        68 => "entryAlreadyExists",
+        69 => "objectClassModsProhibited",
+        71 => "affectsMultipleDSAs",
+        80 => "other",
+        _ => "unknown",
     }
 }

@@ -1,6 +1,8 @@
 //! Pushers apply steps to one kind of target and report each step's outcome.
 
+pub mod ldap;
 pub mod scim;
+pub mod webhook;
 
 pub use crate::model::TargetAccount;
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
@@ -8,7 +10,7 @@ use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 
-pub use error::PushError;
+pub use error::{PushError, ldap_result_name};
 mod error;
 
 /// The target kinds orgsync writes to.
@@ -16,12 +18,16 @@ mod error;
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     Scim,
+    Ldap,
+    Webhook,
 }
 
 impl fmt::Display for TargetKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TargetKind::Scim => "scim",
+            TargetKind::Ldap => "ldap",
+            TargetKind::Webhook => "webhook",
         })
     }
 }
@@ -30,6 +36,13 @@ impl fmt::Display for TargetKind {
 /// or an ambiguous timeout, and the target must end in the same state.
 pub trait Pusher: Send + Sync {
     fn kind(&self) -> TargetKind;
+
+    /// Verifies, before a run writes anything, that the target can be written at all (it
+    /// accepts the credentials, its base exists). A failure fails the run with nothing written,
+    /// rather than failing every step the same way and hammering a bind that will not succeed.
+    fn check(&self) -> impl Future<Output = Result<(), PushError>> + Send {
+        async { Ok(()) }
+    }
 
     /// Creates the person without a manager, or adopts the account that already carries their
     /// upstream key (so a rerun after a crash never duplicates anyone). Returns the target id.
@@ -75,15 +88,32 @@ pub trait Pusher: Send + Sync {
 }
 
 /// The pushers a config can name, dispatched without boxing.
+// One per connector, built once and never moved in a loop: boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyPusher {
     Scim(scim::ScimPusher),
+    Ldap(ldap::LdapPusher),
+    Webhook(webhook::WebhookPusher),
+}
+
+/// Calls the same method on whichever pusher `self` holds.
+macro_rules! dispatch {
+    ($self:expr, $p:ident => $call:expr) => {
+        match $self {
+            AnyPusher::Scim($p) => $call,
+            AnyPusher::Ldap($p) => $call,
+            AnyPusher::Webhook($p) => $call,
+        }
+    };
 }
 
 impl Pusher for AnyPusher {
     fn kind(&self) -> TargetKind {
-        match self {
-            AnyPusher::Scim(p) => p.kind(),
-        }
+        dispatch!(self, p => p.kind())
+    }
+
+    async fn check(&self) -> Result<(), PushError> {
+        dispatch!(self, p => p.check().await)
     }
 
     async fn create(
@@ -92,9 +122,7 @@ impl Pusher for AnyPusher {
         attributes: &Attributes,
         active: bool,
     ) -> Result<TargetId, PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.create(key, attributes, active).await,
-        }
+        dispatch!(self, p => p.create(key, attributes, active).await)
     }
 
     async fn update(
@@ -102,9 +130,7 @@ impl Pusher for AnyPusher {
         id: &TargetId,
         changes: &[FieldChange],
     ) -> Result<Option<TargetId>, PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.update(id, changes).await,
-        }
+        dispatch!(self, p => p.update(id, changes).await)
     }
 
     async fn set_manager(
@@ -112,32 +138,22 @@ impl Pusher for AnyPusher {
         id: &TargetId,
         manager: Option<&TargetId>,
     ) -> Result<(), PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.set_manager(id, manager).await,
-        }
+        dispatch!(self, p => p.set_manager(id, manager).await)
     }
 
     async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.set_active(id, active).await,
-        }
+        dispatch!(self, p => p.set_active(id, active).await)
     }
 
     async fn link(&self, id: &TargetId, key: &UserKey) -> Result<(), PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.link(id, key).await,
-        }
+        dispatch!(self, p => p.link(id, key).await)
     }
 
     async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.delete(id).await,
-        }
+        dispatch!(self, p => p.delete(id).await)
     }
 
     async fn list(&self) -> Result<Vec<TargetAccount>, PushError> {
-        match self {
-            AnyPusher::Scim(p) => p.list().await,
-        }
+        dispatch!(self, p => p.list().await)
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod scim2_server;
+pub mod slapd;
 
 use emulators::fixture::{Department, Org, Scope, Status, User};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
@@ -15,10 +16,84 @@ use orgsync::pullers::dingtalk::{DingtalkPuller, DingtalkSourceConfig};
 use orgsync::pullers::feishu::{FeishuPuller, FeishuSourceConfig};
 use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
 use orgsync::pushers::AnyPusher;
+use orgsync::pushers::ldap::{LdapPusher, LdapTargetConfig};
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
 use std::time::Duration;
 
 pub const AGENT_ID: i64 = 1_000_002;
+
+/// `orgsync --config config/EXAMPLE diff hq --format json`, the example's hosts and ids
+/// overridden by `env`, its `credential:` secrets given as files (name, content). Returns the
+/// JSON report; panics with orgsync's stderr when the diff fails. Call it from a multi-threaded
+/// runtime inside `block_in_place`, so the in-process emulators keep serving meanwhile.
+pub fn diff_example(
+    example: &str,
+    env: &[(&str, String)],
+    credentials: &[(&str, &str)],
+) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials_dir = dir.path().join("credentials");
+    std::fs::create_dir(&credentials_dir).unwrap();
+    for (name, content) in credentials {
+        std::fs::write(credentials_dir.join(name), content).unwrap();
+    }
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(example);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["diff", "hq", "--format", "json"])
+        .env("CREDENTIALS_DIRECTORY", &credentials_dir)
+        .env("ORGSYNC__STATE_DIR", dir.path().join("state"))
+        .env("ORGSYNC_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{example}: orgsync diff failed: {stderr}"
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{example}: not a JSON report ({e}): {stderr}"))
+}
+
+/// What a WeCom example config needs overridden to pull from the emulator.
+pub fn wecom_example_env(wecom: &emulators::wecom::WecomHandle) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "ORGSYNC__CONNECTORS__HQ__SOURCE__API_BASE",
+            wecom.base_url(),
+        ),
+        (
+            "ORGSYNC__CONNECTORS__HQ__SOURCE__CORP_ID",
+            wecom.config().corpid.clone(),
+        ),
+        ("ORGSYNC_WECOM_SECRET", wecom.config().corpsecret.clone()),
+    ]
+}
+
+/// The people a report has steps of this kind for, in report order.
+pub fn users_with(report: &orgsync::report::Report, kind: orgsync::plan::StepKind) -> Vec<&str> {
+    report
+        .steps
+        .iter()
+        .filter(|s| s.step.kind() == kind)
+        .map(|s| s.step.user().as_str())
+        .collect()
+}
+
+/// Fails with the rendered report unless every step was applied.
+pub fn assert_applied(report: &orgsync::report::Report) {
+    assert_eq!(
+        report.outcome,
+        orgsync::report::RunOutcome::Applied,
+        "report:\n{}",
+        orgsync::report::render_text(report)
+    );
+}
 
 /// Retries fast enough for tests, patient enough for injected faults.
 pub fn quick_retries() -> RetryConfig {
@@ -134,6 +209,34 @@ pub fn connector(puller: WecomPuller, pusher: ScimPusher, policy: Policy) -> Con
         policy,
         concurrency: 4,
     }
+}
+
+/// A connector to any target.
+pub fn connector_to(puller: WecomPuller, pusher: AnyPusher, policy: Policy) -> Connector {
+    Connector {
+        name: "test".into(),
+        puller: AnyPuller::Wecom(puller),
+        pusher,
+        policy,
+        concurrency: 4,
+    }
+}
+
+/// The default LDAP layout on a test slapd: people under `ou=people`, bound as the root DN.
+pub fn ldap_config(url: &str) -> LdapTargetConfig {
+    let mut config = LdapTargetConfig::new(
+        url.parse().unwrap(),
+        slapd::ADMIN,
+        SecretRef::Env("UNUSED".into()),
+        slapd::PEOPLE,
+    );
+    config.retry = quick_retries();
+    config.timeout = HumanDuration(Duration::from_secs(5));
+    config
+}
+
+pub fn ldap_pusher(config: LdapTargetConfig) -> LdapPusher {
+    LdapPusher::new(config, Secret::new(slapd::PASSWORD)).unwrap()
 }
 
 pub fn department(id: i64, parent: Option<i64>, name: &str, leaders: &[&str]) -> Department {

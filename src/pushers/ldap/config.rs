@@ -1,0 +1,465 @@
+use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// `[connectors.NAME.target]` with `kind = "ldap"`: people as `inetOrgPerson` entries.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapTargetConfig {
+    /// `ldap://host[:389]` or `ldaps://host[:636]`.
+    pub url: Url,
+    /// Upgrade an `ldap://` connection with StartTLS before binding.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Certificate verification for `ldaps://` and StartTLS. Turning it off is possible only
+    /// here, explicitly, and orgsync warns about it at every start.
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+    /// PEM file of the CA certificates that sign the server's certificate (an internal CA),
+    /// trusted instead of the system store, like `TLS_CACERT` in ldap.conf.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    pub bind_dn: String,
+    pub bind_password: SecretRef,
+    /// Where people live, e.g. `ou=people,dc=example,dc=com`. It must exist.
+    pub base_dn: String,
+    /// The attribute that names each entry (its RDN). Its source must be `key` or `user_name`:
+    /// values that can collide (display names) would make two people fight over one DN.
+    #[serde(default = "default_uid")]
+    pub rdn_attribute: String,
+    /// The attribute holding the upstream key: how a rerun finds an entry it created before,
+    /// and the `external_id` of listed accounts. It must be mapped to `key`.
+    #[serde(default = "default_uid")]
+    pub key_attribute: String,
+    /// Object classes of a new entry; the last one is the structural class searched for.
+    #[serde(default = "default_object_classes")]
+    pub object_classes: Vec<String>,
+    /// LDAP attribute → what it holds. Merged over the defaults (see [`default_attributes`]);
+    /// map an attribute to `"none"` to stop writing it.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Source>,
+    /// Holds the manager's DN.
+    #[serde(default = "default_manager_attribute")]
+    pub manager_attribute: String,
+    /// One `ou=<department name>` under `base_dn` per main department, created on demand; a
+    /// department change moves the entry (modrdn with newSuperior).
+    #[serde(default)]
+    pub department_ous: bool,
+    #[serde(default)]
+    pub deactivation: Deactivation,
+    /// Per operation, and for connecting.
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// Operations in flight at once (multiplexed over one connection).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Entries per page when listing (paged results control, RFC 2696).
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    /// Retries when the server is busy or unavailable (51, 52) or an operation times out.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// What an LDAP attribute holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The upstream key (WeCom userid): stable and unique.
+    Key,
+    UserName,
+    DisplayName,
+    Email,
+    Mobile,
+    Title,
+    EmployeeNumber,
+    Department,
+    /// Not written (removes a default mapping).
+    None,
+}
+
+impl Source {
+    /// Sources that every person has, so attributes the schema requires can use them.
+    pub fn always_present(self) -> bool {
+        matches!(self, Source::Key | Source::UserName | Source::DisplayName)
+    }
+}
+
+/// How a deactivated person looks in the directory. Reactivation reverses it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Deactivation {
+    /// Move the entry under this OU (which must exist); the DN changes.
+    Move { ou: String },
+    /// Add `value` to `attribute` (e.g. `employeeType: disabled`); other values are kept.
+    Attribute { attribute: String, value: String },
+}
+
+impl Default for Deactivation {
+    fn default() -> Self {
+        Deactivation::Attribute {
+            attribute: "employeeType".into(),
+            value: "disabled".into(),
+        }
+    }
+}
+
+/// The default mapping. `sn` is required by the `person` schema and upstreams have no reliable
+/// surname, so it holds the display name, like `cn`.
+pub fn default_attributes() -> BTreeMap<String, Source> {
+    [
+        ("uid", Source::Key),
+        ("cn", Source::DisplayName),
+        ("sn", Source::DisplayName),
+        ("displayName", Source::DisplayName),
+        ("mail", Source::Email),
+        ("mobile", Source::Mobile),
+        ("title", Source::Title),
+        ("employeeNumber", Source::EmployeeNumber),
+        ("departmentNumber", Source::Department),
+    ]
+    .into_iter()
+    .map(|(a, s)| (a.to_owned(), s))
+    .collect()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_uid() -> String {
+    "uid".into()
+}
+
+fn default_manager_attribute() -> String {
+    "manager".into()
+}
+
+fn default_object_classes() -> Vec<String> {
+    ["top", "person", "organizationalPerson", "inetOrgPerson"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_page_size() -> usize {
+    500
+}
+
+impl LdapTargetConfig {
+    pub fn new(url: Url, bind_dn: &str, bind_password: SecretRef, base_dn: &str) -> Self {
+        LdapTargetConfig {
+            url,
+            starttls: false,
+            tls_verify: true,
+            tls_ca_file: None,
+            bind_dn: bind_dn.to_owned(),
+            bind_password,
+            base_dn: base_dn.to_owned(),
+            rdn_attribute: default_uid(),
+            key_attribute: default_uid(),
+            object_classes: default_object_classes(),
+            attributes: BTreeMap::new(),
+            manager_attribute: default_manager_attribute(),
+            department_ous: false,
+            deactivation: Deactivation::default(),
+            timeout: default_timeout(),
+            concurrency: default_concurrency(),
+            page_size: default_page_size(),
+            retry: RetryConfig::default(),
+        }
+    }
+
+    /// The defaults with the configured entries laid over them, `none` entries dropped. LDAP
+    /// attribute names are case-insensitive, so an override matches a default in any case.
+    pub fn mapping(&self) -> Vec<(String, Source)> {
+        let mut merged: Vec<(String, Source)> = default_attributes().into_iter().collect();
+        for (attribute, source) in &self.attributes {
+            merged.retain(|(a, _)| !a.eq_ignore_ascii_case(attribute));
+            merged.push((attribute.clone(), *source));
+        }
+        merged.retain(|(_, s)| *s != Source::None);
+        merged.sort_by_key(|(a, _)| a.to_ascii_lowercase());
+        merged
+    }
+
+    pub fn source_of(&self, attribute: &str) -> Option<Source> {
+        self.mapping()
+            .into_iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(attribute))
+            .map(|(_, s)| s)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        match self.url.scheme() {
+            "ldap" => {}
+            "ldaps" if self.starttls => {
+                return Err("starttls is for ldap:// URLs; ldaps:// is TLS already".into());
+            }
+            "ldaps" => {}
+            other => return Err(format!("url scheme {other:?} is not ldap or ldaps")),
+        }
+        if self.tls_ca_file.is_some() {
+            if self.url.scheme() == "ldap" && !self.starttls {
+                return Err(
+                    "tls_ca_file is for TLS: use an ldaps:// URL or starttls = true".into(),
+                );
+            }
+            if !self.tls_verify {
+                return Err("tls_ca_file and tls_verify = false contradict each other".into());
+            }
+        }
+        if self.url.host_str().is_none_or(str::is_empty) {
+            return Err("url names no host".into());
+        }
+        for (name, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
+            super::dn::split(dn).map_err(|e| format!("{name}: {e}"))?;
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for attribute in self.attributes.keys() {
+            check_attribute_name(attribute)?;
+            let lower = attribute.to_ascii_lowercase();
+            if seen.contains(&lower) {
+                return Err(format!("attributes: {attribute} is mapped twice"));
+            }
+            seen.push(lower);
+        }
+        for name in [
+            &self.rdn_attribute,
+            &self.key_attribute,
+            &self.manager_attribute,
+        ] {
+            check_attribute_name(name)?;
+        }
+        if self.source_of(&self.key_attribute) != Some(Source::Key) {
+            return Err(format!(
+                "key_attribute {} must be mapped to \"key\" in attributes",
+                self.key_attribute
+            ));
+        }
+        match self.source_of(&self.rdn_attribute) {
+            Some(Source::Key | Source::UserName) => {}
+            _ => {
+                return Err(format!(
+                    "rdn_attribute {} must be mapped to \"key\" or \"user_name\" (values that \
+                     cannot collide)",
+                    self.rdn_attribute
+                ));
+            }
+        }
+        for required in ["cn", "sn"] {
+            if !self.source_of(required).is_some_and(Source::always_present) {
+                return Err(format!(
+                    "{required} is required by the person schema: map it to key, user_name or \
+                     display_name"
+                ));
+            }
+        }
+        if self.source_of(&self.manager_attribute).is_some() {
+            return Err(format!(
+                "manager_attribute {} must not also be in attributes",
+                self.manager_attribute
+            ));
+        }
+        if self.department_ous
+            && !self
+                .mapping()
+                .iter()
+                .any(|(_, source)| *source == Source::Department)
+        {
+            return Err(
+                "department_ous needs an attribute mapped to \"department\" (reactivation reads it)"
+                    .into(),
+            );
+        }
+        if self.object_classes.is_empty() {
+            return Err("object_classes is empty".into());
+        }
+        match &self.deactivation {
+            Deactivation::Move { ou } => {
+                super::dn::split(ou).map_err(|e| format!("deactivation.ou: {e}"))?;
+                if super::dn::same(ou, &self.base_dn) {
+                    return Err("deactivation.ou must differ from base_dn".into());
+                }
+            }
+            Deactivation::Attribute { attribute, value } => {
+                check_attribute_name(attribute)?;
+                if value.is_empty() {
+                    return Err("deactivation.value is empty".into());
+                }
+                if self.source_of(attribute).is_some()
+                    || attribute.eq_ignore_ascii_case(&self.manager_attribute)
+                {
+                    return Err(format!(
+                        "deactivation.attribute {attribute} is already mapped; pick another"
+                    ));
+                }
+            }
+        }
+        if self.concurrency == 0 || self.page_size == 0 {
+            return Err("concurrency and page_size must be at least 1".into());
+        }
+        if self.page_size > i32::MAX as usize {
+            return Err("page_size is too large".into());
+        }
+        Ok(())
+    }
+}
+
+/// RFC 4512 `descr`: a letter, then letters, digits and hyphens (OIDs are not accepted).
+fn check_attribute_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not an LDAP attribute name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LdapTargetConfig {
+        LdapTargetConfig::new(
+            "ldap://127.0.0.1:389".parse().unwrap(),
+            "cn=admin,dc=example,dc=com",
+            SecretRef::Env("X".into()),
+            "ou=people,dc=example,dc=com",
+        )
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        config().validate().unwrap();
+        let mapping = config().mapping();
+        assert!(mapping.contains(&("sn".into(), Source::DisplayName)));
+        assert!(mapping.contains(&("uid".into(), Source::Key)));
+    }
+
+    #[test]
+    fn overrides_merge_in_any_case_and_none_drops() {
+        let mut c = config();
+        c.attributes.insert("MAIL".into(), Source::None);
+        c.attributes.insert("givenName".into(), Source::DisplayName);
+        let mapping = c.mapping();
+        assert!(!mapping.iter().any(|(a, _)| a.eq_ignore_ascii_case("mail")));
+        assert!(mapping.contains(&("givenName".into(), Source::DisplayName)));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_unsafe_layouts() {
+        let refuse = |edit: &dyn Fn(&mut LdapTargetConfig), needle: &str| {
+            let mut c = config();
+            edit(&mut c);
+            let error = c.validate().expect_err(needle);
+            assert!(error.contains(needle), "{error}");
+        };
+        refuse(&|c| c.rdn_attribute = "cn".into(), "rdn_attribute cn");
+        refuse(&|c| c.key_attribute = "mail".into(), "key_attribute mail");
+        refuse(
+            &|c| {
+                c.attributes.insert("sn".into(), Source::Email);
+            },
+            "sn is required",
+        );
+        refuse(
+            &|c| {
+                c.attributes.insert("manager".into(), Source::Title);
+            },
+            "manager_attribute",
+        );
+        refuse(&|c| c.url = "http://x".parse().unwrap(), "scheme");
+        refuse(
+            &|c| {
+                c.url = "ldaps://x".parse().unwrap();
+                c.starttls = true;
+            },
+            "starttls",
+        );
+        refuse(
+            &|c| c.tls_ca_file = Some("/etc/ssl/ca.pem".into()),
+            "tls_ca_file is for TLS",
+        );
+        refuse(
+            &|c| {
+                c.url = "ldaps://x".parse().unwrap();
+                c.tls_ca_file = Some("/etc/ssl/ca.pem".into());
+                c.tls_verify = false;
+            },
+            "contradict",
+        );
+        refuse(&|c| c.base_dn = "not a dn".into(), "base_dn");
+        refuse(
+            &|c| {
+                c.deactivation = Deactivation::Attribute {
+                    attribute: "title".into(),
+                    value: "x".into(),
+                }
+            },
+            "already mapped",
+        );
+        refuse(
+            &|c| {
+                c.deactivation = Deactivation::Move {
+                    ou: "ou=People,dc=example,dc=com".into(),
+                }
+            },
+            "differ",
+        );
+        refuse(
+            &|c| {
+                c.attributes.insert("bad name".into(), Source::Title);
+            },
+            "not an LDAP attribute name",
+        );
+    }
+
+    #[test]
+    fn parses_from_toml() {
+        let config: LdapTargetConfig = toml::from_str(
+            r#"
+            url = "ldaps://ldap.example.com"
+            bind_dn = "cn=orgsync,dc=example,dc=com"
+            bind_password = "env:LDAP_PASSWORD"
+            base_dn = "ou=people,dc=example,dc=com"
+            deactivation = { mode = "move", ou = "ou=disabled,dc=example,dc=com" }
+            attributes = { givenName = "display_name", mobile = "none" }
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.deactivation,
+            Deactivation::Move {
+                ou: "ou=disabled,dc=example,dc=com".into()
+            }
+        );
+        assert!(
+            toml::from_str::<LdapTargetConfig>(
+                r#"
+                url = "ldap://x"
+                bind_dn = "cn=a"
+                bind_password = "env:P"
+                base_dn = "dc=x"
+                deactivation = { mode = "attribute", attribute = "employeeType", value = "x", extra = 1 }
+                "#
+            )
+            .is_err(),
+            "unknown keys are refused"
+        );
+    }
+}

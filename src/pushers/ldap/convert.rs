@@ -1,0 +1,514 @@
+//! Model attributes ⇄ LDAP entries, modifications, DNs and filters, as the configured layout
+//! says. No IO.
+
+use super::config::{Deactivation, LdapTargetConfig, Source};
+use super::dn;
+use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
+use crate::pushers::TargetAccount;
+use ldap3::{Mod, SearchEntry, ldap_escape};
+use std::collections::HashSet;
+
+/// The directory layout of one target, compiled from its (validated) config.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    pub base_dn: String,
+    pub mapping: Vec<(String, Source)>,
+    pub rdn_attribute: String,
+    pub rdn_source: Source,
+    pub key_attribute: String,
+    pub manager_attribute: String,
+    pub object_classes: Vec<String>,
+    pub department_ous: bool,
+    pub deactivation: Deactivation,
+}
+
+/// An add request's attributes.
+pub(super) type Entry = Vec<(String, HashSet<String>)>;
+
+impl Source {
+    fn field(self) -> Option<Field> {
+        match self {
+            Source::Key | Source::None => None,
+            Source::UserName => Some(Field::UserName),
+            Source::DisplayName => Some(Field::DisplayName),
+            Source::Email => Some(Field::Email),
+            Source::Mobile => Some(Field::Mobile),
+            Source::Title => Some(Field::Title),
+            Source::EmployeeNumber => Some(Field::EmployeeNumber),
+            Source::Department => Some(Field::Department),
+        }
+    }
+}
+
+fn set(value: Option<&str>) -> HashSet<String> {
+    value.map(str::to_owned).into_iter().collect()
+}
+
+impl Layout {
+    pub fn new(config: &LdapTargetConfig) -> Self {
+        Layout {
+            base_dn: config.base_dn.clone(),
+            mapping: config.mapping(),
+            rdn_attribute: config.rdn_attribute.clone(),
+            rdn_source: config
+                .source_of(&config.rdn_attribute)
+                .unwrap_or(Source::Key),
+            key_attribute: config.key_attribute.clone(),
+            manager_attribute: config.manager_attribute.clone(),
+            object_classes: config.object_classes.clone(),
+            department_ous: config.department_ous,
+            deactivation: config.deactivation.clone(),
+        }
+    }
+
+    fn value<'a>(source: Source, key: &'a UserKey, attributes: &'a Attributes) -> Option<&'a str> {
+        match source.field() {
+            Some(field) => attributes.get(field),
+            None if source == Source::Key => Some(key.as_str()),
+            None => None,
+        }
+    }
+
+    /// The structural class, searched for when listing and finding entries.
+    pub fn structural_class(&self) -> &str {
+        self.object_classes
+            .last()
+            .map_or("inetOrgPerson", String::as_str)
+    }
+
+    pub fn rdn(&self, key: &UserKey, attributes: &Attributes) -> String {
+        // The source is key or user_name (validated), both always present.
+        let value = Self::value(self.rdn_source, key, attributes).unwrap_or(key.as_str());
+        dn::rdn(&self.rdn_attribute, value)
+    }
+
+    /// Where an active person with this main department lives.
+    pub fn home(&self, department: Option<&str>) -> String {
+        match self.department_ou(department) {
+            Some(ou) => ou,
+            None => self.base_dn.clone(),
+        }
+    }
+
+    /// The department's OU under the base, when the layout has one per department.
+    pub fn department_ou(&self, department: Option<&str>) -> Option<String> {
+        let department = department.filter(|d| !d.is_empty() && self.department_ous)?;
+        Some(dn::child(&dn::rdn("ou", department), &self.base_dn))
+    }
+
+    pub fn disabled_ou(&self) -> Option<&str> {
+        match &self.deactivation {
+            Deactivation::Move { ou } => Some(ou),
+            Deactivation::Attribute { .. } => None,
+        }
+    }
+
+    pub fn container(&self, department: Option<&str>, active: bool) -> String {
+        match self.disabled_ou() {
+            Some(ou) if !active => ou.to_owned(),
+            _ => self.home(department),
+        }
+    }
+
+    pub fn dn(&self, key: &UserKey, attributes: &Attributes, active: bool) -> String {
+        dn::child(
+            &self.rdn(key, attributes),
+            &self.container(attributes.get(Field::Department), active),
+        )
+    }
+
+    /// Whether an entry under `parent` counts as deactivated by being there.
+    pub fn in_disabled_ou(&self, parent: &str) -> bool {
+        self.disabled_ou().is_some_and(|ou| dn::same(parent, ou))
+    }
+
+    /// The subtrees holding orgsync's people: the base, and the disabled OU when it lies outside.
+    pub fn containers(&self) -> Vec<String> {
+        let mut containers = vec![self.base_dn.clone()];
+        if let Some(ou) = self.disabled_ou()
+            && !dn::within(ou, &self.base_dn)
+        {
+            containers.push(ou.to_owned());
+        }
+        containers
+    }
+
+    /// A new entry: object classes, every mapped attribute that has a value, and the deactivation
+    /// marker for an inactive person.
+    pub fn entry(&self, key: &UserKey, attributes: &Attributes, active: bool) -> Entry {
+        let mut entry: Entry = vec![(
+            "objectClass".to_owned(),
+            self.object_classes.iter().cloned().collect(),
+        )];
+        for (attribute, source) in &self.mapping {
+            if let Some(value) = Self::value(*source, key, attributes) {
+                entry.push((attribute.clone(), set(Some(value))));
+            }
+        }
+        if let Deactivation::Attribute { attribute, value } = &self.deactivation
+            && !active
+        {
+            entry.push((attribute.clone(), set(Some(value))));
+        }
+        entry
+    }
+
+    /// Every mapped attribute set to the desired value (or removed), and the manager cleared: the
+    /// state a fresh create would leave, for an existing entry being taken over.
+    pub fn replace_all(&self, key: &UserKey, attributes: &Attributes) -> Vec<Mod<String>> {
+        let mut mods: Vec<Mod<String>> = self
+            .mapping
+            .iter()
+            .map(|(attribute, source)| {
+                Mod::Replace(
+                    attribute.clone(),
+                    set(Self::value(*source, key, attributes)),
+                )
+            })
+            .collect();
+        mods.push(self.manager_mod(None));
+        mods
+    }
+
+    /// One replace per attribute mapped to a changed field; a cleared field removes the attribute.
+    pub fn changes(&self, changes: &[FieldChange]) -> Vec<Mod<String>> {
+        let mut mods = Vec::new();
+        for change in changes {
+            for (attribute, source) in &self.mapping {
+                if source.field() == Some(change.field) {
+                    mods.push(Mod::Replace(
+                        attribute.clone(),
+                        set(change.after.as_deref()),
+                    ));
+                }
+            }
+        }
+        mods
+    }
+
+    pub fn manager_mod(&self, manager: Option<&str>) -> Mod<String> {
+        Mod::Replace(self.manager_attribute.clone(), set(manager))
+    }
+
+    /// The field the RDN is built from, if a field change can rename the entry.
+    pub fn rdn_field(&self) -> Option<Field> {
+        self.rdn_source.field()
+    }
+
+    /// The attribute holding the department, read back to find a reactivated person's home OU.
+    pub fn department_attribute(&self) -> Option<&str> {
+        self.mapping
+            .iter()
+            .find(|(_, s)| *s == Source::Department)
+            .map(|(a, _)| a.as_str())
+    }
+
+    pub fn key_filter(&self, key: &UserKey) -> String {
+        format!(
+            "(&(objectClass={})({}={}))",
+            ldap_escape(self.structural_class()),
+            self.key_attribute,
+            ldap_escape(key.as_str())
+        )
+    }
+
+    pub fn manager_filter(&self, manager_dn: &str) -> String {
+        format!("({}={})", self.manager_attribute, ldap_escape(manager_dn))
+    }
+
+    pub fn list_filter(&self) -> String {
+        format!("(objectClass={})", ldap_escape(self.structural_class()))
+    }
+
+    /// The attributes `list` asks for.
+    pub fn read_attributes(&self) -> Vec<String> {
+        let mut attributes: Vec<String> = self.mapping.iter().map(|(a, _)| a.clone()).collect();
+        attributes.push(self.manager_attribute.clone());
+        if let Deactivation::Attribute { attribute, .. } = &self.deactivation {
+            attributes.push(attribute.clone());
+        }
+        attributes
+    }
+
+    /// An entry as a target account. Servers spell attribute names as their schema does, so
+    /// names are matched without case. With no attribute mapped to `user_name`, the key stands in.
+    pub fn account(&self, entry: &SearchEntry) -> TargetAccount {
+        let values = |attribute: &str| -> &[String] {
+            entry
+                .attrs
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                .map_or(&[], |(_, v)| v.as_slice())
+        };
+        let first = |attribute: &str| values(attribute).first().cloned();
+        // A field several attributes hold (display name: cn, sn, displayName) reads as the
+        // first value of the first one, cn and sn last (they often hold several spellings).
+        // When another of them lacks that value (edited by hand) the field reads as the values
+        // joined, which equals no upstream value: the planner then updates the field, and that
+        // update rewrites every attribute mapped to it.
+        let read = |field: Field| {
+            let mut candidates: Vec<&str> = self
+                .mapping
+                .iter()
+                .filter(|(_, s)| s.field() == Some(field))
+                .map(|(a, _)| a.as_str())
+                .collect();
+            candidates.sort_by_key(|a| ["cn", "sn"].iter().any(|r| a.eq_ignore_ascii_case(r)));
+            let present: Vec<&[String]> = candidates
+                .into_iter()
+                .map(values)
+                .filter(|v| !v.is_empty())
+                .collect();
+            let value = present.first()?[0].clone();
+            let drifted: Vec<&str> = present
+                .iter()
+                .filter(|v| !v.contains(&value))
+                .map(|v| v[0].as_str())
+                .collect();
+            if drifted.is_empty() {
+                Some(value)
+            } else {
+                Some(
+                    std::iter::once(value.as_str())
+                        .chain(drifted)
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                )
+            }
+        };
+        let key = first(&self.key_attribute);
+        let user_name = read(Field::UserName)
+            .or_else(|| key.clone())
+            .or_else(|| dn::rdn_value(&entry.dn))
+            .unwrap_or_default();
+        let mut attributes =
+            Attributes::new(user_name, read(Field::DisplayName).unwrap_or_default());
+        for field in [
+            Field::Email,
+            Field::Mobile,
+            Field::Title,
+            Field::EmployeeNumber,
+            Field::Department,
+        ] {
+            attributes.set(field, read(field));
+        }
+        let active = match &self.deactivation {
+            Deactivation::Move { ou } => !dn::same(dn::parent(&entry.dn).1, ou),
+            Deactivation::Attribute { attribute, value } => !values(attribute)
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case(value)),
+        };
+        TargetAccount {
+            id: TargetId::new(entry.dn.clone()),
+            external_id: key.filter(|k| !k.is_empty()).map(UserKey::new),
+            attributes,
+            active,
+            manager: first(&self.manager_attribute)
+                .filter(|m| !m.is_empty())
+                .map(TargetId::new),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretRef;
+    use std::collections::HashMap;
+
+    fn config() -> LdapTargetConfig {
+        LdapTargetConfig::new(
+            "ldap://127.0.0.1".parse().unwrap(),
+            "cn=admin,dc=example,dc=com",
+            SecretRef::Env("X".into()),
+            "ou=people,dc=example,dc=com",
+        )
+    }
+
+    fn full() -> Attributes {
+        Attributes::new("lin", "林晓")
+            .with(Field::Email, Some("lin@example.cn".into()))
+            .with(Field::Title, Some("工程师".into()))
+            .with(Field::Department, Some("研发部".into()))
+    }
+
+    fn sorted(entry: Entry) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = entry
+            .into_iter()
+            .map(|(a, v)| {
+                let mut v: Vec<String> = v.into_iter().collect();
+                v.sort();
+                (a, v)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_default_entry_is_exact() {
+        let layout = Layout::new(&config());
+        let key = UserKey::new("lin");
+        assert_eq!(
+            layout.dn(&key, &full(), true),
+            "uid=lin,ou=people,dc=example,dc=com"
+        );
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            sorted(layout.entry(&key, &full(), true)),
+            vec![
+                ("cn".into(), strings(&["林晓"])),
+                ("departmentNumber".into(), strings(&["研发部"])),
+                ("displayName".into(), strings(&["林晓"])),
+                ("mail".into(), strings(&["lin@example.cn"])),
+                (
+                    "objectClass".into(),
+                    strings(&["inetOrgPerson", "organizationalPerson", "person", "top"])
+                ),
+                ("sn".into(), strings(&["林晓"])),
+                ("title".into(), strings(&["工程师"])),
+                ("uid".into(), strings(&["lin"])),
+            ]
+        );
+        let inactive = sorted(layout.entry(&key, &full(), false));
+        assert!(inactive.contains(&("employeeType".into(), strings(&["disabled"]))));
+    }
+
+    #[test]
+    fn departments_and_the_disabled_ou_place_entries() {
+        let mut c = config();
+        c.department_ous = true;
+        c.deactivation = Deactivation::Move {
+            ou: "ou=disabled,dc=example,dc=com".into(),
+        };
+        let layout = Layout::new(&c);
+        let key = UserKey::new("lin");
+        assert_eq!(
+            layout.dn(&key, &full(), true),
+            "uid=lin,ou=研发部,ou=people,dc=example,dc=com"
+        );
+        assert_eq!(
+            layout.dn(&key, &full(), false),
+            "uid=lin,ou=disabled,dc=example,dc=com"
+        );
+        let no_department = Attributes::new("lin", "林晓");
+        assert_eq!(
+            layout.dn(&key, &no_department, true),
+            "uid=lin,ou=people,dc=example,dc=com"
+        );
+        assert_eq!(
+            layout.containers(),
+            [
+                "ou=people,dc=example,dc=com",
+                "ou=disabled,dc=example,dc=com"
+            ]
+        );
+        assert!(
+            !layout
+                .entry(&key, &full(), false)
+                .iter()
+                .any(|(a, _)| a == "employeeType"),
+            "the move is the marker"
+        );
+    }
+
+    #[test]
+    fn changes_touch_every_attribute_of_the_field() {
+        let layout = Layout::new(&config());
+        let mods = layout.changes(&[
+            FieldChange {
+                field: Field::DisplayName,
+                before: Some("a".into()),
+                after: Some("b".into()),
+            },
+            FieldChange {
+                field: Field::Title,
+                before: Some("t".into()),
+                after: None,
+            },
+        ]);
+        let b: HashSet<String> = ["b".to_owned()].into();
+        assert_eq!(
+            mods,
+            vec![
+                Mod::Replace("cn".into(), b.clone()),
+                Mod::Replace("displayName".into(), b.clone()),
+                Mod::Replace("sn".into(), b),
+                Mod::Replace("title".into(), HashSet::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn filters_escape_hostile_values() {
+        let layout = Layout::new(&config());
+        assert_eq!(
+            layout.key_filter(&UserKey::new("*)(uid=*")),
+            "(&(objectClass=inetOrgPerson)(uid=\\2a\\29\\28uid=\\2a))"
+        );
+        assert_eq!(
+            layout.manager_filter("uid=a\\2cb,dc=x"),
+            "(manager=uid=a\\5c2cb,dc=x)"
+        );
+    }
+
+    #[test]
+    fn attributes_that_disagree_read_as_drift() {
+        let layout = Layout::new(&config());
+        let entry = |cn: &str| SearchEntry {
+            dn: "uid=lin,ou=people,dc=example,dc=com".into(),
+            attrs: [
+                ("uid", vec!["lin"]),
+                ("cn", vec![cn]),
+                ("sn", vec!["林晓"]),
+                ("displayName", vec!["林晓"]),
+            ]
+            .into_iter()
+            .map(|(a, v)| (a.to_owned(), v.into_iter().map(str::to_owned).collect()))
+            .collect(),
+            bin_attrs: HashMap::new(),
+        };
+        let read = |cn: &str| {
+            layout
+                .account(&entry(cn))
+                .attributes
+                .get(Field::DisplayName)
+                .map(str::to_owned)
+        };
+        assert_eq!(read("林晓").as_deref(), Some("林晓"));
+        assert_eq!(read("Hacked").as_deref(), Some("林晓 | Hacked"));
+    }
+
+    #[test]
+    fn entries_read_back_as_accounts() {
+        let layout = Layout::new(&config());
+        let attrs: HashMap<String, Vec<String>> = [
+            ("uid", vec!["lin"]),
+            ("cn", vec!["Lin X", "林晓"]),
+            ("displayName", vec!["林晓"]),
+            ("mail", vec!["lin@example.cn"]),
+            ("Title", vec!["工程师"]),
+            ("departmentNumber", vec!["研发部"]),
+            ("employeeType", vec!["contractor", "Disabled"]),
+            ("manager", vec!["uid=boss,ou=people,dc=example,dc=com"]),
+        ]
+        .into_iter()
+        .map(|(a, v)| (a.to_owned(), v.into_iter().map(str::to_owned).collect()))
+        .collect();
+        let account = layout.account(&SearchEntry {
+            dn: "uid=lin,ou=people,dc=example,dc=com".into(),
+            attrs,
+            bin_attrs: HashMap::new(),
+        });
+        assert_eq!(
+            account,
+            TargetAccount {
+                id: TargetId::new("uid=lin,ou=people,dc=example,dc=com"),
+                external_id: Some(UserKey::new("lin")),
+                attributes: full(),
+                active: false,
+                manager: Some(TargetId::new("uid=boss,ou=people,dc=example,dc=com")),
+            }
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! The webhook pusher: every step POSTed to one URL as a signed JSON event (docs/webhooks.md).
+//! A step counts as applied only when the receiver answers 2xx. The target id of a person is
+//! their upstream key: a receiver has no ids of its own to give back.
+
+mod client;
+mod config;
+mod ids;
+mod wire;
+
+pub use config::WebhookTargetConfig;
+
+use super::{PushError, Pusher, TargetAccount, TargetKind};
+use crate::config::Secret;
+use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use client::Deliverer;
+use ids::DeliveryIds;
+use tracing::{debug, instrument};
+use wire::{Data, Event};
+
+/// The header names, for receivers written in Rust and for tests.
+pub mod headers {
+    pub use super::client::{
+        DELIVERY_HEADER as DELIVERY, EVENT_HEADER as EVENT, IDEMPOTENCY_HEADER as IDEMPOTENCY_KEY,
+        SIGNATURE_HEADER as SIGNATURE, TIMESTAMP_HEADER as TIMESTAMP,
+    };
+}
+
+pub struct WebhookPusher {
+    deliverer: Deliverer,
+    ids: DeliveryIds,
+    connector: String,
+}
+
+impl WebhookPusher {
+    /// `connector` goes into every event and into the delivery ids.
+    pub fn new(
+        config: WebhookTargetConfig,
+        secret: Secret,
+        connector: &str,
+    ) -> Result<Self, PushError> {
+        config
+            .validate()
+            .map_err(|detail| PushError::Setup { detail })?;
+        Ok(WebhookPusher {
+            deliverer: Deliverer::new(&config, secret)?,
+            ids: DeliveryIds::new(),
+            connector: connector.to_owned(),
+        })
+    }
+
+    async fn send(&self, kind: &'static str, user: &str, data: Data) -> Result<(), PushError> {
+        let content = serde_json::to_vec(&data).map_err(|e| PushError::Malformed {
+            detail: e.to_string(),
+        })?;
+        let change = DeliveryIds::change(&self.connector, user, kind, &content);
+        let event = Event {
+            id: self.ids.id_for(&change),
+            kind,
+            version: wire::EVENT_VERSION,
+            connector: &self.connector,
+            user,
+            occurred_at: jiff::Timestamp::now(),
+            data,
+        };
+        let body = serde_json::to_vec(&event).map_err(|e| PushError::Malformed {
+            detail: e.to_string(),
+        })?;
+        self.deliverer.deliver(&event.id, kind, &body).await?;
+        self.ids.acknowledged(&change);
+        debug!(delivery = %event.id, event = kind, user, "The receiver acknowledged the event.");
+        Ok(())
+    }
+}
+
+impl Pusher for WebhookPusher {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Webhook
+    }
+
+    /// Called once per run before its first write: a receiver given up on in the last run is
+    /// tried again. Nothing is sent; a receiver has no way to be checked without an event.
+    async fn check(&self) -> Result<(), PushError> {
+        self.deliverer.reset();
+        Ok(())
+    }
+
+    #[instrument(level = "debug", skip(self, attributes), fields(target = "webhook"))]
+    async fn create(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<TargetId, PushError> {
+        let data = Data::Created {
+            attributes: attributes.clone(),
+            active,
+        };
+        self.send("user.created", key.as_str(), data).await?;
+        Ok(TargetId::new(key.as_str()))
+    }
+
+    #[instrument(level = "debug", skip(self, changes), fields(target = "webhook"))]
+    async fn update(
+        &self,
+        id: &TargetId,
+        changes: &[FieldChange],
+    ) -> Result<Option<TargetId>, PushError> {
+        let data = Data::Updated {
+            changes: changes.to_vec(),
+        };
+        self.send("user.updated", id.as_str(), data).await?;
+        Ok(None)
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "webhook"))]
+    async fn set_manager(
+        &self,
+        id: &TargetId,
+        manager: Option<&TargetId>,
+    ) -> Result<(), PushError> {
+        let data = Data::Manager {
+            manager: manager.map(|m| m.as_str().to_owned()),
+        };
+        self.send("manager.changed", id.as_str(), data).await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "webhook"))]
+    async fn set_active(&self, id: &TargetId, active: bool) -> Result<Option<TargetId>, PushError> {
+        let kind = if active {
+            "user.reactivated"
+        } else {
+            "user.deactivated"
+        };
+        self.send(kind, id.as_str(), Data::Empty {}).await?;
+        Ok(None)
+    }
+
+    /// Never planned: adoption needs `list`, which a receiver cannot answer.
+    async fn link(&self, _id: &TargetId, _key: &UserKey) -> Result<(), PushError> {
+        Err(PushError::Unsupported {
+            detail: "a webhook target has no existing accounts to adopt".into(),
+        })
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "webhook"))]
+    async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
+        self.send("user.deleted", id.as_str(), Data::Empty {}).await
+    }
+
+    /// A receiver cannot be read back, so adoption of existing accounts and drift repair
+    /// (`--full`) are not available for webhook targets.
+    async fn list(&self) -> Result<Vec<TargetAccount>, PushError> {
+        Err(PushError::Unsupported {
+            detail: "a webhook target cannot list accounts: adoption and drift repair need a \
+                     target that can be read back"
+                .into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Field;
+    use serde_json::json;
+
+    #[test]
+    fn event_bodies_are_exact() {
+        let data = Data::Created {
+            attributes: Attributes::new("lin", "林晓").with(Field::Email, Some("l@x.cn".into())),
+            active: true,
+        };
+        let event = Event {
+            id: "abc".into(),
+            kind: "user.created",
+            version: 1,
+            connector: "hq",
+            user: "lin",
+            occurred_at: "2025-01-02T03:04:05Z".parse().unwrap(),
+            data,
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            json!({
+                "id": "abc", "type": "user.created", "version": 1, "connector": "hq",
+                "user": "lin", "occurred_at": "2025-01-02T03:04:05Z",
+                "data": {
+                    "attributes": { "user_name": "lin", "display_name": "林晓", "email": "l@x.cn" },
+                    "active": true
+                }
+            })
+        );
+        let updated = Data::Updated {
+            changes: vec![FieldChange {
+                field: Field::Title,
+                before: Some("a".into()),
+                after: None,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&updated).unwrap(),
+            json!({ "changes": [{ "field": "title", "before": "a", "after": null }] })
+        );
+        assert_eq!(
+            serde_json::to_value(Data::Manager { manager: None }).unwrap(),
+            json!({ "manager": null })
+        );
+        assert_eq!(serde_json::to_value(Data::Empty {}).unwrap(), json!({}));
+    }
+}

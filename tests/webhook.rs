@@ -1,0 +1,490 @@
+//! The webhook pusher end to end: the WeCom emulator → orgsync → a local receiver
+//! (emulators::webhook) that checks signatures, stores each event once per idempotency key and
+//! misbehaves on demand.
+
+mod common;
+
+use common::{AGENT_ID, assert_applied, connector_to, quick_retries, small_org, wecom_puller};
+use emulators::fixture::Status;
+use emulators::webhook::{Behaviour, ReceiverConfig, ReceiverHandle};
+use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
+use orgsync::engine::{Connector, Engine, RunMode, StepOutcome};
+use orgsync::plan::{Policy, RemovalPolicy};
+use orgsync::pushers::webhook::{WebhookPusher, WebhookTargetConfig};
+use orgsync::pushers::{AnyPusher, PushError, Pusher};
+use orgsync::report::{Report, RunOutcome};
+use orgsync::snapshot::{MemoryStore, SnapshotStore};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SECRET: &str = "whsec_test_0123456789";
+
+fn pusher(url: &str, secret: &str, timeout: Duration, retry: RetryConfig) -> WebhookPusher {
+    let mut config =
+        WebhookTargetConfig::new(url.parse().unwrap(), SecretRef::Env("UNUSED".into()));
+    config.timeout = HumanDuration(timeout);
+    config.retry = retry;
+    WebhookPusher::new(config, Secret::new(secret), "test").unwrap()
+}
+
+struct World {
+    receiver: ReceiverHandle,
+    wecom: emulators::wecom::WecomHandle,
+    engine: Engine<MemoryStore>,
+    connector: Connector,
+}
+
+impl World {
+    async fn new(policy: Policy, secret: &str, timeout: Duration, retry: RetryConfig) -> World {
+        let receiver = emulators::webhook::start(ReceiverConfig::new(SECRET))
+            .await
+            .unwrap();
+        let wecom = emulators::wecom::start(small_org(), Default::default())
+            .await
+            .unwrap();
+        let connector = connector_to(
+            wecom_puller(&wecom, Some(AGENT_ID)),
+            AnyPusher::Webhook(pusher(&receiver.url(), secret, timeout, retry)),
+            policy.without_guard(),
+        );
+        World {
+            receiver,
+            wecom,
+            engine: Engine::new(Arc::new(MemoryStore::new())),
+            connector,
+        }
+    }
+
+    async fn default() -> World {
+        World::new(
+            Policy::default(),
+            SECRET,
+            Duration::from_secs(5),
+            quick_retries(),
+        )
+        .await
+    }
+
+    async fn run(&self) -> Report {
+        self.engine
+            .run(&self.connector, RunMode::Apply)
+            .await
+            .unwrap()
+    }
+
+    /// The (type, user) of the events stored after the first `skip` are `expected`, in any order.
+    #[track_caller]
+    fn assert_events_since(&self, skip: usize, expected: &[(&str, &str)]) {
+        let mut events: Vec<(String, String)> = self
+            .receiver
+            .events()
+            .into_iter()
+            .skip(skip)
+            .map(|d| {
+                (
+                    d.event,
+                    d.body["user"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        events.sort();
+        let mut expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(events, expected);
+    }
+
+    fn acknowledged(&self) -> usize {
+        self.engine.store().load("test").unwrap().users.len()
+    }
+}
+
+fn failures(report: &Report) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StepOutcome::Failed { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn user_index(org: &emulators::fixture::Org, id: &str) -> usize {
+    org.users.iter().position(|u| u.id == id).unwrap()
+}
+
+#[tokio::test]
+async fn every_step_is_a_signed_event_and_a_rerun_sends_nothing() {
+    let world = World::default().await;
+    assert_applied(&world.run().await);
+    world.assert_events_since(
+        0,
+        &[
+            ("manager.changed", "boss2"),
+            ("manager.changed", "leaver"),
+            ("manager.changed", "lin"),
+            ("manager.changed", "wang"),
+            ("manager.changed", "zhou"),
+            ("user.created", "boss2"),
+            ("user.created", "ceo"),
+            ("user.created", "leaver"),
+            ("user.created", "lin"),
+            ("user.created", "sales1"),
+            ("user.created", "wang"),
+            ("user.created", "zhou"),
+        ],
+    );
+    assert_eq!(world.receiver.counters().rejected, 0);
+    let events = world.receiver.events();
+    let created = events
+        .iter()
+        .find(|d| d.event == "user.created" && d.body["user"] == "lin")
+        .unwrap();
+    let body = &created.body;
+    assert_eq!(body["id"], json!(created.id));
+    assert_eq!(body["type"], "user.created");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["connector"], "test");
+    assert!(body["occurred_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        body["data"],
+        json!({
+            "attributes": {
+                "user_name": "lin", "display_name": "林晓", "email": "lin@example.cn",
+                "title": "工程师", "department": "研发部"
+            },
+            "active": true
+        })
+    );
+    let link = events
+        .iter()
+        .find(|d| d.event == "manager.changed" && d.body["user"] == "lin")
+        .unwrap();
+    assert_eq!(link.body["data"], json!({ "manager": "boss2" }));
+
+    let seen = events.len();
+    world.wecom.update_org(|org| {
+        let i = user_index(org, "lin");
+        org.users[i].name = "林晓晓".into();
+        org.users[i].title = None;
+        let i = user_index(org, "zhou");
+        org.users[i].manager = Some("lin".into());
+        let i = user_index(org, "wang");
+        org.users[i].status = Status::Disabled;
+    });
+    assert_applied(&world.run().await);
+    world.assert_events_since(
+        seen,
+        &[
+            // wang is deactivated: the link to wang goes first, and wang's own link too
+            ("manager.changed", "leaver"),
+            ("manager.changed", "wang"),
+            ("manager.changed", "zhou"),
+            ("user.deactivated", "wang"),
+            ("user.updated", "lin"),
+        ],
+    );
+    let events = world.receiver.events();
+    let updated = events.iter().find(|d| d.event == "user.updated").unwrap();
+    assert_eq!(
+        updated.body["data"],
+        json!({ "changes": [
+            { "field": "display_name", "before": "林晓", "after": "林晓晓" },
+            { "field": "title", "before": "工程师", "after": null }
+        ]})
+    );
+    let cleared = events
+        .iter()
+        .find(|d| {
+            d.event == "manager.changed"
+                && d.body["user"] == "leaver"
+                && d.body["data"]["manager"].is_null()
+        })
+        .expect("leaver's link to wang is removed");
+    assert_eq!(cleared.body["data"], json!({ "manager": null }));
+
+    let requests = world.receiver.counters().requests;
+    let again = world.run().await;
+    assert_applied(&again);
+    assert!(again.steps.is_empty());
+    assert_eq!(
+        world.receiver.counters().requests,
+        requests,
+        "a rerun sent events"
+    );
+
+    let seen = world.receiver.events().len();
+    world.wecom.update_org(|org| {
+        let i = user_index(org, "wang");
+        org.users[i].status = Status::Active;
+    });
+    assert_applied(&world.run().await);
+    // The links are set again exactly as the first sync set them: same content, yet new
+    // deliveries that a receiver skipping known ids must not drop.
+    world.assert_events_since(
+        seen,
+        &[
+            ("manager.changed", "leaver"),
+            ("manager.changed", "wang"),
+            ("user.reactivated", "wang"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn deletions_are_events_too() {
+    let policy = Policy {
+        resigned: RemovalPolicy::Delete,
+        ..Policy::default()
+    };
+    let world = World::new(policy, SECRET, Duration::from_secs(5), quick_retries()).await;
+    assert_applied(&world.run().await);
+    let seen = world.receiver.events().len();
+    world.wecom.update_org(|org| {
+        let i = user_index(org, "leaver");
+        org.users[i].status = Status::Resigned;
+    });
+    assert_applied(&world.run().await);
+    // Their own link goes with them: no manager.changed for someone being deleted.
+    world.assert_events_since(seen, &[("user.deleted", "leaver")]);
+}
+
+/// 503s and 429s are retried with backoff until the receiver recovers; an acknowledgement lost
+/// after the event was stored is retried with the same idempotency key, so the receiver stores
+/// each event exactly once.
+#[tokio::test]
+async fn failures_are_retried_and_each_event_is_stored_once() {
+    let world = World::default().await;
+    world.receiver.set_behaviour(Behaviour::FailTimes {
+        times: 3,
+        status: 503,
+    });
+    let first = world.run().await;
+    assert_applied(&first);
+    let steps = first.steps.len() as u64;
+    assert_eq!(world.receiver.events().len() as u64, steps);
+    assert_eq!(world.receiver.counters().requests, steps + 3);
+
+    world.receiver.set_behaviour(Behaviour::FailTimes {
+        times: 2,
+        status: 429,
+    });
+    world.wecom.update_org(|org| {
+        let i = user_index(org, "lin");
+        org.users[i].title = Some("架构师".into());
+    });
+    assert_applied(&world.run().await);
+
+    world
+        .receiver
+        .set_behaviour(Behaviour::StoreThenFail { times: 2 });
+    world.wecom.update_org(|org| {
+        let i = user_index(org, "zhou");
+        org.users[i].title = Some("架构师".into());
+    });
+    let before = world.receiver.events().len();
+    assert_applied(&world.run().await);
+    assert_eq!(world.receiver.events().len(), before + 1, "stored once");
+    assert_eq!(world.receiver.counters().duplicates, 2);
+}
+
+/// Acknowledgements lost for a whole run: every delivery fails, nothing is recorded, and the
+/// next run sends the same events with the same ids, which the receiver recognises.
+#[tokio::test]
+async fn delivery_ids_are_stable_across_runs() {
+    let retry = RetryConfig {
+        max_attempts: 2,
+        ..quick_retries()
+    };
+    let world = World::new(Policy::default(), SECRET, Duration::from_secs(5), retry).await;
+    world
+        .receiver
+        .set_behaviour(Behaviour::StoreThenFail { times: 1000 });
+    let failed = world.run().await;
+    assert!(matches!(
+        failed.outcome,
+        RunOutcome::PartiallyApplied { .. }
+    ));
+    assert_eq!(
+        world.acknowledged(),
+        0,
+        "nothing unacknowledged is recorded"
+    );
+    // Each create sent reached the receiver and was stored once (its retry was a duplicate);
+    // after a few deliveries ran out of retries the run sent no more.
+    let sent = world.receiver.events().len();
+    assert!(sent >= 3, "{sent}");
+    assert_eq!(world.receiver.counters().duplicates, sent as u64);
+
+    world.receiver.set_behaviour(Behaviour::Normal);
+    assert_applied(&world.run().await);
+    assert_eq!(
+        world.receiver.counters().duplicates,
+        2 * sent as u64,
+        "the stored creates came again under the same ids"
+    );
+    assert_eq!(
+        world.receiver.events().len(),
+        12,
+        "the rest of the creates and the links are new"
+    );
+}
+
+/// A 200 whose body is neither empty nor JSON (a proxy's HTML page) is not an acknowledgement:
+/// each step fails once with a clear error, nothing is recorded, and once the receiver answers
+/// properly the next run sends the same deliveries again, which the receiver recognises.
+#[tokio::test]
+async fn a_200_with_a_garbage_body_fails_the_step_and_the_next_run_converges() {
+    let world = World::default().await;
+    world.receiver.set_behaviour(Behaviour::Garbage);
+    let report = world.run().await;
+    let errors = failures(&report);
+    assert_eq!(errors.len(), 7, "the creates were tried, the links held");
+    assert!(
+        errors.iter().all(
+            |e| e.starts_with("malformed response: the receiver answered OK")
+                && e.contains("is not an acknowledgement")
+        ),
+        "{errors:?}"
+    );
+    assert_eq!(
+        world.receiver.counters().requests,
+        7,
+        "not retried in the run"
+    );
+    assert_eq!(
+        world.acknowledged(),
+        0,
+        "nothing unacknowledged is recorded"
+    );
+
+    world.receiver.set_behaviour(Behaviour::Normal);
+    assert_applied(&world.run().await);
+    assert_eq!(world.acknowledged(), 7);
+    assert_eq!(
+        world.receiver.counters().duplicates,
+        7,
+        "same ids as before"
+    );
+    assert_eq!(world.receiver.events().len(), 12);
+    assert!(world.run().await.steps.is_empty());
+}
+
+/// A receiver that accepts the connection and never answers: each delivery times out, is
+/// retried, then fails; after a few deliveries in a row ran out of retries the rest of the run
+/// is not sent (a receiver that is down must not cost every step its backoff). The snapshot
+/// records nothing, and the next run delivers everything.
+#[tokio::test]
+async fn a_receiver_that_never_answers_fails_steps_and_the_next_run_delivers_them() {
+    let retry = RetryConfig {
+        max_attempts: 2,
+        ..quick_retries()
+    };
+    let world = World::new(Policy::default(), SECRET, Duration::from_millis(200), retry).await;
+    world.receiver.set_behaviour(Behaviour::Hang);
+    let report = world.run().await;
+    let RunOutcome::PartiallyApplied { failed } = report.outcome else {
+        panic!("expected failed steps, got {:?}", report.outcome);
+    };
+    assert_eq!(failed, report.steps.len());
+    let errors = failures(&report);
+    assert_eq!(errors.len(), 7, "the creates were tried, the links held");
+    let timed_out = errors
+        .iter()
+        .filter(|e| e.contains("gave up after 2 attempts") && e.contains("timed out"))
+        .count();
+    let not_sent = errors
+        .iter()
+        .filter(|e| e.contains("not sent: the receiver failed the last"))
+        .count();
+    assert_eq!(timed_out + not_sent, 7, "{errors:?}");
+    assert!(timed_out >= 3 && not_sent >= 1, "{errors:?}");
+    assert_eq!(
+        world.receiver.counters().requests,
+        2 * timed_out as u64,
+        "skipped steps sent nothing"
+    );
+    assert_eq!(world.acknowledged(), 0);
+    assert!(world.receiver.events().is_empty());
+
+    world.receiver.set_behaviour(Behaviour::Normal);
+    assert_applied(&world.run().await);
+    assert_eq!(world.receiver.events().len(), 12);
+}
+
+/// 4xx other than 429 is final: one attempt per step, no retries.
+#[tokio::test]
+async fn a_client_error_is_final() {
+    let world = World::default().await;
+    world.receiver.set_behaviour(Behaviour::Always(422));
+    let report = world.run().await;
+    let errors = failures(&report);
+    assert_eq!(errors.len(), 7);
+    assert!(
+        errors.iter().all(|e| e.starts_with("HTTP 422")),
+        "{errors:?}"
+    );
+    assert_eq!(world.receiver.counters().requests, 7, "not retried");
+    assert_eq!(world.acknowledged(), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_by_the_receiver() {
+    let world = World::new(
+        Policy::default(),
+        "not-the-shared-secret",
+        Duration::from_secs(5),
+        quick_retries(),
+    )
+    .await;
+    let report = world.run().await;
+    let errors = failures(&report);
+    assert_eq!(errors.len(), 7);
+    assert!(
+        errors.iter().all(|e| e.starts_with("HTTP 401")),
+        "{errors:?}"
+    );
+    assert!(
+        !orgsync::report::render_text(&report).contains("not-the-shared-secret"),
+        "the secret leaked"
+    );
+    assert_eq!(world.receiver.counters().rejected, 7);
+    assert!(world.receiver.events().is_empty());
+    assert_eq!(world.acknowledged(), 0);
+}
+
+#[tokio::test]
+async fn listing_is_not_supported() {
+    let pusher = pusher(
+        "http://127.0.0.1:9/hook",
+        SECRET,
+        Duration::from_secs(1),
+        quick_retries(),
+    );
+    let error = pusher.list().await.expect_err("a webhook cannot be listed");
+    assert!(matches!(error, PushError::Unsupported { .. }));
+    assert!(
+        error.to_string().contains("cannot list accounts"),
+        "{error}"
+    );
+}
+
+/// config/wecom-webhook.toml as an admin would use it, only the URL changed: `orgsync diff`
+/// plans every in-scope person and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_config_diffs() {
+    let world = World::default().await;
+    let mut env = common::wecom_example_env(&world.wecom);
+    env.push(("ORGSYNC__CONNECTORS__HQ__TARGET__URL", world.receiver.url()));
+    let report = tokio::task::block_in_place(|| {
+        common::diff_example("wecom-webhook.toml", &env, &[("webhook-secret", SECRET)])
+    });
+    assert_eq!(report["target"], "webhook");
+    assert_eq!(report["outcome"]["state"], "planned");
+    assert_eq!(report["counts"]["create"], 7, "{}", report["counts"]);
+    assert_eq!(world.receiver.counters().requests, 0, "a diff sent events");
+}
