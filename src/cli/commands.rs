@@ -158,6 +158,7 @@ fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
                 RunOutcome::Running
                 | RunOutcome::PartiallyApplied { .. }
                 | RunOutcome::Interrupted { .. }
+                | RunOutcome::BreakerTripped { .. }
                 | RunOutcome::Failed { .. } => Exit::RunFailed,
             }
         }
