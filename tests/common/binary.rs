@@ -34,17 +34,33 @@ pub fn wecom_scim_config(
 ) -> BinaryConfig {
     let state_dir = dir.join(format!("{name}-state"));
     let path = dir.join(format!("{name}.toml"));
+    let source = format!(
+        "kind = \"wecom\"\ncorp_id = \"{}\"\nsecret = \"env:{WECOM_SECRET_VAR}\"\napi_base = \"{}\"",
+        wecom.config().corpid,
+        wecom.base_url()
+    );
+    write_config(&path, &state_dir, &source, scim_url, extra);
+    BinaryConfig {
+        path,
+        state_dir,
+        env: vec![
+            (WECOM_SECRET_VAR.into(), wecom.config().corpsecret.clone()),
+            (SCIM_TOKEN_VAR.into(), scim_token.into()),
+        ],
+    }
+}
+
+/// Writes a config for connector `hq`: this source section, the SCIM target at `scim_url` with
+/// its token from `$TEST_SCIM_TOKEN`, quick retries on both sides.
+pub fn write_config(path: &Path, state_dir: &Path, source: &str, scim_url: &str, extra: Extra<'_>) {
     std::fs::write(
-        &path,
+        path,
         format!(
             r#"
 state_dir = "{state}"
 
 [connectors.hq.source]
-kind = "wecom"
-corp_id = "{corp}"
-secret = "env:{WECOM_SECRET_VAR}"
-api_base = "{wecom}"
+{source}
 retry = {{ max_attempts = 3, min_delay = "1ms", max_delay = "10ms" }}
 
 [connectors.hq.target]
@@ -58,21 +74,11 @@ retry = {{ max_attempts = 3, min_delay = "1ms", max_delay = "10ms" }}
 {policy}
 "#,
             state = state_dir.display(),
-            corp = wecom.config().corpid,
-            wecom = wecom.base_url(),
             target = extra.target,
             policy = extra.policy,
         ),
     )
     .unwrap();
-    BinaryConfig {
-        path,
-        state_dir,
-        env: vec![
-            (WECOM_SECRET_VAR.into(), wecom.config().corpsecret.clone()),
-            (SCIM_TOKEN_VAR.into(), scim_token.into()),
-        ],
-    }
 }
 
 impl BinaryConfig {

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod scim2_server;
+pub mod secrets;
 
 use emulators::fixture::{Department, Org, Scope, Status, User};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};

@@ -328,7 +328,10 @@ pub(super) fn check_head(endpoint: &str, status: StatusCode, body: &[u8]) -> Res
 
 /// Reads `result.result`, `result_error`, `result_total` and `result_next` for every command.
 /// One failed command fails the batch: a partial page set is never returned as complete.
-fn answers(body: &[u8], commands: &[Command]) -> Result<BTreeMap<String, Answer>, PullError> {
+pub(super) fn answers(
+    body: &[u8],
+    commands: &[Command],
+) -> Result<BTreeMap<String, Answer>, PullError> {
     let malformed = |detail: String| PullError::Malformed {
         platform: PLATFORM,
         endpoint: BATCH.to_owned(),
