@@ -257,10 +257,7 @@ impl Bitrix24Client {
             .await
             .map_err(|e| PullError::transport(PLATFORM, BATCH, e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| PullError::transport(PLATFORM, BATCH, e))?;
+        let bytes = crate::pullers::http::read_body(response, PLATFORM, BATCH).await?;
         check_head(BATCH, status, &bytes)?;
         answers(&bytes, commands)
     }

@@ -24,3 +24,32 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, PullError> {
             detail: e.without_url().to_string(),
         })
 }
+
+/// The largest answer a puller reads. The biggest real page (100 people with every field) is a
+/// few hundred kilobytes; anything near this is a broken or hostile server, refused before it
+/// fills the memory.
+pub const MAX_BODY: usize = 64 << 20;
+
+/// Reads an answer's body, at most [`MAX_BODY`] bytes.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    platform: crate::pullers::Platform,
+    endpoint: &str,
+) -> Result<bytes::Bytes, PullError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| PullError::transport(platform, endpoint, e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(PullError::Malformed {
+                platform,
+                endpoint: endpoint.to_owned(),
+                detail: format!("the answer is larger than {} MiB; refused", MAX_BODY >> 20),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
