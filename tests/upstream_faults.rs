@@ -223,3 +223,70 @@ async fn a_pull_that_fails_part_way_writes_nothing_and_removes_nobody() {
         "the snapshot did not move"
     );
 }
+
+/// A TLS server with a self-signed certificate (the `openssl` command line tool): every puller
+/// and the SCIM pusher refuse the handshake; there is no option to turn verification off. If verification were off, the puller would reach the server's HTML status
+/// page and say so instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_certificates_are_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl command line tool");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-www", "-quiet", "-accept", &port.to_string()])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let base = format!("https://127.0.0.1:{port}");
+    for puller in pullers(&base) {
+        let error = puller.pull().await.err().map(|e| e.to_string());
+        let error = error
+            .unwrap_or_else(|| panic!("{} pulled from a self-signed server", puller.platform()));
+        assert!(
+            error.to_lowercase().contains("certificate"),
+            "{}: {error}",
+            puller.platform()
+        );
+    }
+    // The target side too.
+    let target = scim_pusher(&format!("{base}/scim/v2"), "token-1");
+    let error = orgsync::pushers::Pusher::list(&target)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("certificate"), "scim: {error}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
