@@ -149,6 +149,14 @@ async fn connection_resets_are_clean_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_answer_is_refused_at_the_size_limit() {
     every_puller_fails_cleanly(Hostile::Endless, "larger than 64 MiB").await;
+    // The target side too: a listing that never ends.
+    let base = hostile(Hostile::Endless).await;
+    let target = scim_pusher(&format!("{base}/scim/v2"), "token-1");
+    let error = orgsync::pushers::Pusher::list(&target)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("larger than 64 MiB"), "scim: {error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
