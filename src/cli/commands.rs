@@ -6,7 +6,7 @@ use crate::engine::{
 use crate::history::History;
 use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
-use crate::snapshot::SledStore;
+use crate::snapshot::{SledStore, SnapshotError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -185,6 +185,7 @@ pub(super) fn exit_of(outcome: &RunOutcome) -> Exit {
         RunOutcome::Running
         | RunOutcome::PartiallyApplied { .. }
         | RunOutcome::Interrupted { .. }
+        | RunOutcome::BreakerTripped { .. }
         | RunOutcome::Failed { .. } => Exit::RunFailed,
     }
 }
@@ -197,7 +198,42 @@ fn run_error(error: RunError) -> Exit {
             Exit::StalePlan
         }
     };
-    fail(exit, error)
+    let hint = match &error {
+        RunError::Snapshot(SnapshotError::Corrupt { connector, .. }) => Some(format!(
+            "hint: rebuild the snapshot from the target with `orgsync snapshot rebuild {connector}`"
+        )),
+        _ => None,
+    };
+    fail(exit, error);
+    if let Some(hint) = hint {
+        eprintln!("{hint}");
+    }
+    exit
+}
+
+pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
+    let opened = match open(config_path, name) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
+    };
+    match opened.engine.rebuild_snapshot(&opened.connector).await {
+        Ok(Ok(rebuilt)) => {
+            println!(
+                "Rebuilt the snapshot of connector {name} from the target: {} account(s) linked by \
+                 externalId; {} account(s) without an externalId left out.",
+                rebuilt.linked, rebuilt.unlinked
+            );
+            for problem in &rebuilt.problems {
+                println!("  problem: {problem}");
+            }
+            Exit::Ok
+        }
+        Ok(Err(e)) => fail(
+            Exit::RunFailed,
+            format!("cannot list the target's accounts; the snapshot is unchanged: {e}"),
+        ),
+        Err(e) => run_error(e),
+    }
 }
 
 pub(super) fn check_config(config_path: &Path) -> Exit {

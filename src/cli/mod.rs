@@ -93,6 +93,11 @@ pub enum Command {
     Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
     CheckConfig,
+    /// Manage a connector's snapshot (what orgsync last applied to the target).
+    Snapshot {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
     /// Sync an emulated org into an emulated SCIM app, all on loopback: no set-up needed.
     Demo {
         /// The emulated upstream platform.
@@ -140,6 +145,13 @@ pub enum ReportsCommand {
         #[command(flatten)]
         output: ReportArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotAction {
+    /// Replace the snapshot with the target's accounts that carry an externalId (after the state
+    /// directory was lost or corrupted); the next sync repairs any difference.
+    Rebuild { connector: String },
 }
 
 /// How to print a report; shared by every command that prints one.
@@ -257,6 +269,9 @@ pub async fn run(cli: Cli) -> Exit {
             commands::explain(&cli.config, &connector, &user).await
         }
         Command::CheckConfig => commands::check_config(&cli.config),
+        Command::Snapshot {
+            action: SnapshotAction::Rebuild { connector },
+        } => commands::rebuild_snapshot(&cli.config, &connector).await,
         Command::Run => service::run(&cli.config).await,
         Command::Status { format } => service::status(&cli.config, format).await,
         Command::Reports(ReportsCommand::List {

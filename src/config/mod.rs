@@ -11,3 +11,20 @@ pub use file::{
 };
 pub use retry::RetryConfig;
 pub use secret::{Secret, SecretError, SecretRef};
+
+/// Fuzzing entry point (fuzz/ and tests/fuzz_smoke.rs); not an API. Loads `bytes` (as far as
+/// they are UTF-8) the way a config file is loaded, validation included; must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    if let Ok(config) = Config::from_toml(&text, std::path::Path::new("fuzz.toml")) {
+        for (name, connector) in &config.connectors {
+            std::hint::black_box(
+                config
+                    .connector(name, std::path::Path::new("fuzz.toml"))
+                    .ok(),
+            );
+            std::hint::black_box(connector.source.secret_refs());
+        }
+    }
+}

@@ -38,6 +38,7 @@ pub fn outcome_label(outcome: &RunOutcome) -> &'static str {
         RunOutcome::Applied => "applied",
         RunOutcome::PartiallyApplied { .. } => "partially_applied",
         RunOutcome::Interrupted { .. } => "interrupted",
+        RunOutcome::BreakerTripped { .. } => "breaker_tripped",
         RunOutcome::Refused { .. } => "refused",
         RunOutcome::Failed { .. } => "failed",
     }

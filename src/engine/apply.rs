@@ -7,6 +7,7 @@ use crate::pushers::{PushError, Pusher};
 use crate::snapshot::{Snapshot, SnapshotChange, SnapshotError, SnapshotStore};
 use futures_util::{StreamExt, stream};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::{debug, warn};
 
 /// Acknowledged steps are flushed to the snapshot at least this often.
@@ -64,10 +65,58 @@ pub(super) struct Applier<'a, P, S> {
     /// Once true, no new step starts; steps in flight finish and are recorded.
     pub(super) stop: &'a tokio::sync::watch::Receiver<bool>,
     pub(super) context: &'a super::RunContext,
+    pub(super) breaker: Breaker,
+}
+
+/// Counts target failures in a row; once `limit` is reached no new step starts (steps in flight
+/// finish and are recorded). Per-person failures (a 409 for one account) are isolated as long as
+/// successes come between them; a target that fails everything stops the run early.
+pub(super) struct Breaker {
+    limit: usize,
+    consecutive: AtomicUsize,
+    /// The run of failures that tripped it, once tripped.
+    tripped_at: AtomicUsize,
+}
+
+impl Breaker {
+    /// `limit` 0 never trips.
+    pub(super) fn new(limit: usize) -> Self {
+        Breaker {
+            limit,
+            consecutive: AtomicUsize::new(0),
+            tripped_at: AtomicUsize::new(0),
+        }
+    }
+
+    fn record(&self, ok: bool) {
+        if ok {
+            self.consecutive.store(0, Ordering::Relaxed);
+            return;
+        }
+        let run = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.limit > 0 && run >= self.limit && self.tripped().is_none() {
+            self.tripped_at.store(run, Ordering::Relaxed);
+        }
+    }
+
+    /// The number of failures in a row that tripped the breaker, if it tripped.
+    pub(super) fn tripped(&self) -> Option<usize> {
+        match self.tripped_at.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
 }
 
 /// Why steps were not attempted when orgsync stopped part-way.
 pub(super) const STOPPED: &str = "orgsync was shutting down; the next run applies it";
+
+/// Why steps were not attempted after the circuit breaker tripped.
+pub(super) fn breaker_reason(consecutive: usize) -> String {
+    format!(
+        "not attempted: the target failed {consecutive} steps in a row (circuit breaker); the next run applies it"
+    )
+}
 
 impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     /// Applies `steps` (sorted by phase) starting from `snapshot`, which it keeps equal to what the
@@ -81,10 +130,10 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
         let mut pending = Vec::new();
         let mut start = 0;
         while start < steps.len() {
-            if *self.stop.borrow() {
+            if let Some(reason) = self.halted() {
                 for outcome in &mut outcomes[start..] {
                     *outcome = StepOutcome::Held {
-                        reason: STOPPED.into(),
+                        reason: reason.clone(),
                     };
                 }
                 break;
@@ -102,6 +151,14 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
             start = end;
         }
         Ok(outcomes)
+    }
+
+    /// Why no new step may start, if one may not: shutdown or the circuit breaker.
+    fn halted(&self) -> Option<String> {
+        if *self.stop.borrow() {
+            return Some(STOPPED.into());
+        }
+        self.breaker.tripped().map(breaker_reason)
     }
 
     async fn apply_phase(
@@ -125,13 +182,15 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
             }
         }
         let stop = self.stop.clone();
+        let breaker = &self.breaker;
         let mut results = stream::iter(ops)
-            .take_while(move |_| std::future::ready(!*stop.borrow()))
+            .take_while(move |_| std::future::ready(!*stop.borrow() && breaker.tripped().is_none()))
             .map(|(index, op)| async move { (index, self.execute(op).await) })
             .buffer_unordered(self.concurrency);
         while let Some((index, result)) = results.next().await {
             self.context.publish(|p| p.done += 1);
             let step = &steps[index];
+            self.breaker.record(result.is_ok());
             match result {
                 Ok(target_id) => {
                     let key = step.user().clone();
@@ -157,11 +216,12 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 }
             }
         }
-        // Steps the stop kept from starting.
+        // Steps the stop or the breaker kept from starting.
+        let reason = self.halted().unwrap_or_else(|| STOPPED.into());
         for outcome in &mut outcomes[range] {
             if *outcome == StepOutcome::Planned {
                 *outcome = StepOutcome::Held {
-                    reason: STOPPED.into(),
+                    reason: reason.clone(),
                 };
             }
         }

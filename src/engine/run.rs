@@ -319,8 +319,10 @@ impl<S: SnapshotStore> Engine<S> {
             concurrency: connector.concurrency,
             stop: &self.stop,
             context,
+            breaker: super::apply::Breaker::new(connector.policy.max_consecutive_failures),
         };
         let outcomes = applier.apply(&plan.steps, &mut start).await?;
+        let tripped = applier.breaker.tripped();
         for (step, outcome) in report.steps.iter_mut().zip(outcomes) {
             step.outcome = outcome;
         }
@@ -333,10 +335,29 @@ impl<S: SnapshotStore> Engine<S> {
             .steps
             .iter()
             .any(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == super::apply::STOPPED));
-        let outcome = match (failed, interrupted) {
-            (0, _) => RunOutcome::Applied,
-            (_, true) => RunOutcome::Interrupted { left: failed },
-            (_, false) => RunOutcome::PartiallyApplied { failed },
+        let outcome = match (failed, interrupted, tripped) {
+            (0, _, _) => RunOutcome::Applied,
+            (_, true, _) => RunOutcome::Interrupted { left: failed },
+            (_, false, Some(consecutive_failures)) => {
+                let reason = super::apply::breaker_reason(consecutive_failures);
+                let left = report
+                    .steps
+                    .iter()
+                    .filter(
+                        |s| matches!(&s.outcome, StepOutcome::Held { reason: r } if *r == reason),
+                    )
+                    .count();
+                error!(
+                    consecutive_failures,
+                    left,
+                    "The target failed too many steps in a row; the run stopped early (circuit breaker)."
+                );
+                RunOutcome::BreakerTripped {
+                    consecutive_failures,
+                    left,
+                }
+            }
+            (_, false, None) => RunOutcome::PartiallyApplied { failed },
         };
         finish(&mut report, outcome);
         info!(steps = plan.steps.len(), failed, "Run finished.");

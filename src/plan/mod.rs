@@ -15,7 +15,7 @@ mod values;
 pub use explain::explain;
 pub use guard::{Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
-pub use observe::{Observed, observe};
+pub use observe::{Observed, observe, rebuild};
 pub use policy::{
     DisabledPolicy, MatchBy, NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
 };

@@ -42,12 +42,35 @@ pub fn observe(
         .chain(directory.users.keys())
         .chain(directory.held.iter())
         .collect();
+    link(stored, directory, accounts, policy, |key| {
+        ours.contains(key)
+    })
+}
+
+/// The snapshot rebuilt from the target alone (`orgsync snapshot rebuild`), with no pull: every
+/// account carrying an externalId is linked to that key; the grace-period clocks the stored
+/// snapshot knows are kept. Nothing is adopted by matching.
+pub fn rebuild(stored: &Snapshot, accounts: &[TargetAccount]) -> Observed {
+    let policy = Policy {
+        match_by: MatchBy::None,
+        ..Policy::default()
+    };
+    link(stored, &Directory::default(), accounts, &policy, |_| true)
+}
+
+fn link(
+    stored: &Snapshot,
+    directory: &Directory,
+    accounts: &[TargetAccount],
+    policy: &Policy,
+    ours: impl Fn(&UserKey) -> bool,
+) -> Observed {
     let mut problems = Vec::new();
 
     // Linked accounts; several carrying one key is a target-side duplicate: keep the lowest id.
     let mut by_key: BTreeMap<&UserKey, Vec<&TargetAccount>> = BTreeMap::new();
     for account in accounts {
-        if let Some(key) = account.external_id.as_ref().filter(|k| ours.contains(k)) {
+        if let Some(key) = account.external_id.as_ref().filter(|k| ours(k)) {
             by_key.entry(key).or_default().push(account);
         }
     }

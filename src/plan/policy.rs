@@ -26,6 +26,9 @@ pub struct Policy {
     /// On a first sync, existing target accounts without an externalId are adopted when this
     /// attribute matches exactly one person.
     pub match_by: MatchBy,
+    /// Circuit breaker: after this many target failures in a row the run stops starting steps,
+    /// so a broken target is not hammered with every remaining step. 0 never stops.
+    pub max_consecutive_failures: usize,
 }
 
 impl Default for Policy {
@@ -40,6 +43,7 @@ impl Default for Policy {
             max_deletions: 100,
             max_deletion_ratio: 0.3,
             match_by: MatchBy::default(),
+            max_consecutive_failures: 20,
         }
     }
 }

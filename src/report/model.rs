@@ -53,6 +53,12 @@ pub enum RunOutcome {
     Interrupted {
         left: usize,
     },
+    /// The circuit breaker stopped the run after `consecutive_failures` target failures in a row:
+    /// what was applied is recorded, `left` steps were not attempted and wait for the next run.
+    BreakerTripped {
+        consecutive_failures: usize,
+        left: usize,
+    },
     /// Nothing was written: the deletion guard refused the plan (see `guard`).
     Refused {
         reasons: Vec<String>,

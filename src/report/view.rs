@@ -51,6 +51,14 @@ pub fn outcome_line(r: &Report) -> String {
         RunOutcome::Interrupted { left } => format!(
             "interrupted by shutdown: {left} step(s) not attempted; the next run applies them"
         ),
+        RunOutcome::BreakerTripped {
+            consecutive_failures,
+            left,
+        } => format!(
+            "STOPPED EARLY: the target failed {consecutive_failures} steps in a row (circuit breaker, \
+             policy max_consecutive_failures); {left} step(s) not attempted; check the target, the next \
+             run retries them"
+        ),
         RunOutcome::Refused { reasons } => format!(
             "REFUSED by the deletion guard, nothing was written: {}. Check the upstream; if the removals \
              are right, approve them with `orgsync sync {} --allow-deletions`",
@@ -67,6 +75,7 @@ pub fn outcome_is_bad(r: &Report) -> bool {
         r.outcome,
         RunOutcome::PartiallyApplied { .. }
             | RunOutcome::Interrupted { .. }
+            | RunOutcome::BreakerTripped { .. }
             | RunOutcome::Refused { .. }
             | RunOutcome::Failed { .. }
     )

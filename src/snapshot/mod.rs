@@ -36,6 +36,11 @@ pub enum SnapshotError {
         found: String,
         expected: u32,
     },
+    #[error(
+        "state database {path} is unreadable ({detail}); it may be damaged: move it aside and rebuild \
+         each connector's snapshot from the target with `orgsync snapshot rebuild NAME`"
+    )]
+    Unreadable { path: PathBuf, detail: String },
     #[error("snapshot of connector {connector} is corrupt at user {key:?}: {detail}")]
     Corrupt {
         connector: String,

@@ -137,6 +137,10 @@ fn open_error(path: &Path, error: sled::Error) -> SnapshotError {
             path: path.to_owned(),
             source,
         },
-        other => SnapshotError::Storage(other.to_string()),
+        // Corruption, or a layout sled cannot read: not a passing storage failure.
+        other => SnapshotError::Unreadable {
+            path: path.to_owned(),
+            detail: other.to_string(),
+        },
     }
 }

@@ -1,7 +1,9 @@
 //! Shared set-up for the integration tests: emulators on port 0, connectors wired to them.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod binary;
 pub mod scim2_server;
+pub mod secrets;
 pub mod slapd;
 
 use emulators::fixture::{Department, Org, Scope, Status, User};

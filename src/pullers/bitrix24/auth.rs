@@ -163,10 +163,7 @@ impl OAuth {
             .await
             .map_err(|e| PullError::transport(PLATFORM, TOKEN_ENDPOINT, e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| PullError::transport(PLATFORM, TOKEN_ENDPOINT, e))?;
+        let body = crate::pullers::http::read_body(response, PLATFORM, TOKEN_ENDPOINT).await?;
         check_head(TOKEN_ENDPOINT, status, &body)?;
         let token: wire::Token = serde_json::from_slice(&body)
             .map_err(|e| PullError::malformed(PLATFORM, TOKEN_ENDPOINT, &body, &e))?;

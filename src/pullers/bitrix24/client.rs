@@ -257,10 +257,7 @@ impl Bitrix24Client {
             .await
             .map_err(|e| PullError::transport(PLATFORM, BATCH, e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| PullError::transport(PLATFORM, BATCH, e))?;
+        let bytes = crate::pullers::http::read_body(response, PLATFORM, BATCH).await?;
         check_head(BATCH, status, &bytes)?;
         answers(&bytes, commands)
     }
@@ -328,7 +325,10 @@ pub(super) fn check_head(endpoint: &str, status: StatusCode, body: &[u8]) -> Res
 
 /// Reads `result.result`, `result_error`, `result_total` and `result_next` for every command.
 /// One failed command fails the batch: a partial page set is never returned as complete.
-fn answers(body: &[u8], commands: &[Command]) -> Result<BTreeMap<String, Answer>, PullError> {
+pub(super) fn answers(
+    body: &[u8],
+    commands: &[Command],
+) -> Result<BTreeMap<String, Answer>, PullError> {
     let malformed = |detail: String| PullError::Malformed {
         platform: PLATFORM,
         endpoint: BATCH.to_owned(),

@@ -9,6 +9,8 @@ mod auth;
 mod client;
 mod config;
 mod convert;
+#[doc(hidden)]
+pub mod fuzz;
 mod pages;
 mod wire;
 

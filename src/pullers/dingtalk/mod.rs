@@ -14,6 +14,8 @@
 mod client;
 mod config;
 mod convert;
+#[doc(hidden)]
+pub mod fuzz;
 mod wire;
 
 pub use config::{DingtalkSourceConfig, default_rate_limits};

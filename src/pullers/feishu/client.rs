@@ -312,10 +312,7 @@ impl FeishuClient {
             .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
+        let body = crate::pullers::http::read_body(response, PLATFORM, endpoint).await?;
         let by_status = || Failure {
             error: PullError::HttpStatus {
                 platform: PLATFORM,

@@ -10,6 +10,8 @@
 mod client;
 mod config;
 mod convert;
+#[doc(hidden)]
+pub mod fuzz;
 mod wire;
 
 pub use config::{DepartmentIdType, FeishuSourceConfig, UserIdType, default_rate_limits};

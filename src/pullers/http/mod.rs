@@ -24,3 +24,43 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, PullError> {
             detail: e.without_url().to_string(),
         })
 }
+
+/// The largest answer orgsync reads (pullers and pushers). The biggest real page (100 people with
+/// every field) is a few hundred kilobytes; anything near this is a broken or hostile server,
+/// refused before it fills the memory.
+pub const MAX_BODY: usize = 64 << 20;
+
+/// Reads an answer's body; `Ok(None)` when it grows past [`MAX_BODY`].
+pub async fn read_limited(
+    mut response: reqwest::Response,
+) -> Result<Option<bytes::Bytes>, reqwest::Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
+}
+
+/// Why an answer was refused unread.
+pub fn too_large() -> String {
+    format!("the answer is larger than {} MiB; refused", MAX_BODY >> 20)
+}
+
+/// Reads an answer's body, at most [`MAX_BODY`] bytes.
+pub async fn read_body(
+    response: reqwest::Response,
+    platform: crate::pullers::Platform,
+    endpoint: &str,
+) -> Result<bytes::Bytes, PullError> {
+    read_limited(response)
+        .await
+        .map_err(|e| PullError::transport(platform, endpoint, e))?
+        .ok_or_else(|| PullError::Malformed {
+            platform,
+            endpoint: endpoint.to_owned(),
+            detail: too_large(),
+        })
+}

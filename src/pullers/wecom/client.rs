@@ -176,10 +176,7 @@ impl WecomClient {
                 status: status.as_u16(),
             });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
+        let body = crate::pullers::http::read_body(response, PLATFORM, endpoint).await?;
         let head: wire::Head = serde_json::from_slice(&body)
             .map_err(|e| PullError::malformed(PLATFORM, endpoint, &body, &e))?;
         match head.errcode {

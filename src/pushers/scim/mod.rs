@@ -3,6 +3,8 @@
 mod client;
 mod config;
 mod convert;
+#[doc(hidden)]
+pub mod fuzz;
 mod wire;
 
 pub use config::ScimTargetConfig;
