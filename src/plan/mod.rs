@@ -5,6 +5,7 @@ mod desired;
 mod explain;
 mod guard;
 mod links;
+mod merge;
 mod observe;
 mod policy;
 mod step;
@@ -59,30 +60,36 @@ pub fn plan(
     let links = links::resolve(directory, &desired.dispositions, snapshot);
     let releases = values::release_contested(snapshot, &desired.dispositions);
 
-    let removed: BTreeSet<&UserKey> = desired
-        .dispositions
-        .iter()
-        .filter(|(key, d)| leaves_active_set(d, snapshot.users.get(*key)))
-        .map(|(key, _)| key)
+    // Every person's disposition with their snapshot entry, in key order (the dispositions
+    // cover every snapshot key).
+    let people = || {
+        merge::outer_join(&desired.dispositions, &snapshot.users)
+            .filter_map(|(key, disposition, applied)| Some((key, disposition?, applied)))
+    };
+    let removed: BTreeSet<&UserKey> = people()
+        .filter(|(_, d, applied)| leaves_active_set(d, *applied))
+        .map(|(key, _, _)| key)
         .collect();
 
     let mut steps = releases.steps;
-    for (key, disposition) in &desired.dispositions {
-        let applied = snapshot.users.get(key);
-        let current = releases
-            .released
-            .get(key)
-            .or(applied.map(|a| &a.attributes));
+    let mut managers = merge::Cursor::new(&links.managers);
+    for (key, disposition, applied) in people() {
+        let released = if releases.released.is_empty() {
+            None
+        } else {
+            releases.released.get(key)
+        };
+        let current = released.or(applied.map(|a| &a.attributes));
         let person = Person {
             key,
             disposition,
             applied,
             current_attributes: current,
-            desired_manager: links.managers.get(key),
+            desired_manager: managers.get(key),
         };
         diff_user(person, &removed, &mut steps);
     }
-    steps.sort_by(|a, b| (a.phase(), a.user()).cmp(&(b.phase(), b.user())));
+    sort_steps(&mut steps);
 
     let mut skipped_links = links.skipped;
     skipped_links.sort();
@@ -92,6 +99,17 @@ pub fn plan(
         steps,
         skipped_links,
         problems,
+    }
+}
+
+/// By phase, then by user key. Steps come out of the diff in key order within each phase, so
+/// after a stable sort by phase each phase is usually sorted already and is only checked.
+fn sort_steps(steps: &mut [Step]) {
+    steps.sort_by_key(Step::phase);
+    for phase in steps.chunk_by_mut(|a, b| a.phase() == b.phase()) {
+        if !phase.is_sorted_by(|a, b| a.user() <= b.user()) {
+            phase.sort_by(|a, b| a.user().cmp(b.user()));
+        }
     }
 }
 
