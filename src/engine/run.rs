@@ -292,6 +292,7 @@ impl<S: SnapshotStore> Engine<S> {
             store: self.store.as_ref(),
             connector: &connector.name,
             concurrency: connector.concurrency,
+            target_listed: rebuild,
             stop: &self.stop,
             context,
         };
