@@ -211,7 +211,8 @@ fn dedupe_unique_values(
     for field in [Field::UserName, Field::Email] {
         // The first holder of each value, and the others only where a value is held twice: no
         // allocation per person beyond a lowercased copy of values that have capitals.
-        let mut first: HashMap<Cow<'_, str>, (u8, &UserKey)> = HashMap::new();
+        let mut first: HashMap<Cow<'_, str>, (u8, &UserKey)> =
+            HashMap::with_capacity(dispositions.len());
         let mut more: HashMap<Cow<'_, str>, Vec<(u8, &UserKey)>> = HashMap::new();
         for (key, disposition) in dispositions.iter() {
             let (rank, value) = match disposition {

@@ -62,30 +62,29 @@ pub fn plan(
 
     // Every person's disposition with their snapshot entry, in key order (the dispositions
     // cover every snapshot key).
-    let people = || {
-        merge::outer_join(&desired.dispositions, &snapshot.users)
-            .filter_map(|(key, disposition, applied)| Some((key, disposition?, applied)))
-    };
-    let removed: BTreeSet<&UserKey> = people()
-        .filter(|(_, d, applied)| leaves_active_set(d, *applied))
-        .map(|(key, _, _)| key)
+    let removed: BTreeSet<UserKey> = merge::outer_join(&desired.dispositions, &snapshot.users)
+        .filter(|(_, d, applied)| d.is_some_and(|d| leaves_active_set(d, *applied)))
+        .map(|(key, _, _)| key.clone())
         .collect();
 
     let mut steps = releases.steps;
+    let mut applied_users = merge::Cursor::new(&snapshot.users);
     let mut managers = merge::Cursor::new(&links.managers);
-    for (key, disposition, applied) in people() {
+    // Consumed: a person's desired attributes move into their create step, not copied.
+    for (key, disposition) in desired.dispositions {
+        let applied = applied_users.get(&key);
         let released = if releases.released.is_empty() {
             None
         } else {
-            releases.released.get(key)
+            releases.released.get(&key)
         };
         let current = released.or(applied.map(|a| &a.attributes));
         let person = Person {
-            key,
+            key: &key,
             disposition,
             applied,
             current_attributes: current,
-            desired_manager: managers.get(key),
+            desired_manager: managers.get(&key),
         };
         diff_user(person, &removed, &mut steps);
     }
@@ -126,14 +125,14 @@ fn leaves_active_set(disposition: &Disposition, applied: Option<&AppliedUser>) -
 /// What the planner knows about one person when diffing them.
 struct Person<'a> {
     key: &'a UserKey,
-    disposition: &'a Disposition,
+    disposition: Disposition,
     applied: Option<&'a AppliedUser>,
     /// The target's attributes once this run's value releases are applied.
     current_attributes: Option<&'a crate::model::Attributes>,
     desired_manager: Option<&'a UserKey>,
 }
 
-fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<Step>) {
+fn diff_user(person: Person<'_>, removed: &BTreeSet<UserKey>, steps: &mut Vec<Step>) {
     let user = person.key.clone();
     match (person.disposition, person.applied) {
         (
@@ -145,7 +144,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
             steps.push(Step::Create {
                 user: user.clone(),
                 attributes: attributes.clone(),
-                active: *active,
+                active,
             });
             if let Some(manager) = person.desired_manager {
                 steps.push(Step::SetManager {
@@ -165,7 +164,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
             Some(applied),
         ) => {
             let current = person.current_attributes.unwrap_or(&applied.attributes);
-            let changes = current.changes_to(attributes);
+            let changes = current.changes_to(&attributes);
             if !changes.is_empty() {
                 steps.push(Step::Update {
                     user: user.clone(),
@@ -178,7 +177,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
                 person.desired_manager,
                 steps,
             );
-            match (applied.active, *active) {
+            match (applied.active, active) {
                 (false, true) => steps.push(Step::Reactivate { user }),
                 (true, false) => steps.push(Step::Deactivate {
                     user,
@@ -188,10 +187,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
             }
         }
         // The deleted person's own link goes with them; links *to* them are cleared by the others.
-        (Disposition::Deleted(reason), Some(_)) => steps.push(Step::Delete {
-            user,
-            reason: *reason,
-        }),
+        (Disposition::Deleted(reason), Some(_)) => steps.push(Step::Delete { user, reason }),
         // A held person keeps everything, except a link to someone this run removes: that link
         // would dangle (or block the removal in strict targets).
         (Disposition::Held, Some(applied)) => {

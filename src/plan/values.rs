@@ -33,7 +33,8 @@ pub(super) fn release_contested(
     if snapshot.users.is_empty() {
         return releases;
     }
-    let mut wanted: HashMap<(Field, Cow<'_, str>), &UserKey> = HashMap::new();
+    let mut wanted: HashMap<(Field, Cow<'_, str>), &UserKey> =
+        HashMap::with_capacity(2 * dispositions.len());
     for (key, disposition) in dispositions {
         if let Some(attributes) = disposition.attributes() {
             for field in [Field::UserName, Field::Email] {
