@@ -51,7 +51,7 @@ impl Platform {
         match (self, size) {
             (Platform::Wecom, _) => 1.0,
             (_, Size::Smoke) => 50.0,
-            (Platform::Dingtalk, _) => 20.0,
+            (Platform::Dingtalk, _) => 10.0,
             _ => 1.0,
         }
     }
@@ -177,7 +177,7 @@ pub fn run(rt: &Runtimes, platform: Platform, size: Size) -> Outcome {
     let people_pulled = pulled.as_ref().map_or(0, |p| p.directory.users.len());
     let (floor_s, basis) = floor(platform, &calls, LATENCY);
     let compressed = if speedup > 1.0 {
-        format!("; clock compressed {speedup}× (limits, latency, floor)")
+        format!("; clock compressed {speedup}× (windows, latency, limiter, floor)")
     } else {
         String::new()
     };
