@@ -74,8 +74,14 @@ async fn scenario(guard: ManagerGuard) {
     );
 
     // First sync: everyone in scope, managers inside scope only.
+    scim.reset_counters();
     let first = engine.run(&connector, RunMode::Apply).await.unwrap();
     assert_applied(&first);
+    assert_eq!(
+        scim.counters().gets,
+        1,
+        "one listing of the target, no lookup before each create"
+    );
     let target = by_external_id(&scim.users());
     let keys: Vec<&str> = target.keys().map(String::as_str).collect();
     assert_eq!(

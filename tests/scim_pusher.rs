@@ -114,6 +114,32 @@ async fn create_stores_exact_attributes() {
 }
 
 #[tokio::test]
+async fn create_unlisted_posts_without_a_lookup_and_still_adopts_its_own_account() {
+    let scim = start().await;
+    let pusher = pusher(&scim, |_| {});
+    let id = pusher
+        .create_unlisted(&key("lin.xiao"), &full_attributes(), true)
+        .await
+        .expect("create succeeds");
+    let stored = scim.user(id.as_str()).expect("the account exists");
+    assert_eq!(stored, full_user(id.as_str(), stored.version));
+    let counters = scim.counters();
+    assert_eq!((counters.gets, counters.posts), (0, 1), "no lookup first");
+
+    // The same create again (a retry whose first attempt landed) meets the userName clash and
+    // takes over its own account instead of failing or duplicating it.
+    scim.reset_counters();
+    let again = pusher
+        .create_unlisted(&key("lin.xiao"), &full_attributes(), true)
+        .await
+        .expect("the repeated create adopts");
+    assert_eq!(again, id);
+    assert_eq!(with_external_id(&scim, "lin.xiao").len(), 1);
+    let counters = scim.counters();
+    assert_eq!((counters.posts, counters.gets, counters.puts), (1, 1, 1));
+}
+
+#[tokio::test]
 async fn create_inactive_and_minimal() {
     let scim = start().await;
     let pusher = pusher(&scim, |_| {});

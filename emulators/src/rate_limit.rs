@@ -26,6 +26,21 @@ pub struct Rule {
     pub per_endpoint: bool,
 }
 
+/// Fixed windows counted per endpoint: `(requests, window in seconds)` each, as WeCom and Feishu
+/// document theirs.
+pub fn per_endpoint_windows(limits: &[(u32, u64)]) -> Vec<Rule> {
+    limits
+        .iter()
+        .map(|&(requests, secs)| Rule {
+            policy: Policy::FixedWindow {
+                requests,
+                window: Duration::from_secs(secs),
+            },
+            per_endpoint: true,
+        })
+        .collect()
+}
+
 /// Decides, request by request, whether a limit is exceeded. Thread-safe.
 #[derive(Debug)]
 pub struct Enforcer {

@@ -62,6 +62,9 @@ pub(super) struct Applier<'a, P, S> {
     pub(super) store: &'a S,
     pub(super) connector: &'a str,
     pub(super) concurrency: usize,
+    /// The plan was made against the target's accounts as listed in this run, so people to
+    /// create are known not to be there: no lookup before each create.
+    pub(super) target_listed: bool,
     /// Once true, no new step starts; steps in flight finish and are recorded.
     pub(super) stop: &'a tokio::sync::watch::Receiver<bool>,
     pub(super) context: &'a super::RunContext,
@@ -231,6 +234,15 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     async fn execute(&self, op: Op) -> Result<Option<TargetId>, PushError> {
         match op {
             Op::Link { id, key } => self.pusher.link(&id, &key).await.map(|_| None),
+            Op::Create {
+                key,
+                attributes,
+                active,
+            } if self.target_listed => self
+                .pusher
+                .create_unlisted(&key, &attributes, active)
+                .await
+                .map(Some),
             Op::Create {
                 key,
                 attributes,

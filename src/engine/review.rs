@@ -38,7 +38,8 @@ impl<S: SnapshotStore> Engine<S> {
             format: super::saved::FORMAT.to_owned(),
             connector: connector.name.clone(),
             created_at: jiff::Timestamp::now(),
-            snapshot_digest: prepared.stored_digest.clone(),
+            // Prepared as a dry run, so the digest is there; without it the plan could never apply.
+            snapshot_digest: prepared.stored_digest.clone().unwrap_or_default(),
             rebuilt_snapshot: prepared.rebuild.then(|| prepared.start.clone()),
             verdict: prepared.verdict.clone(),
             plan: prepared.plan.clone(),
@@ -90,7 +91,7 @@ impl<S: SnapshotStore> Engine<S> {
             verdict: saved.verdict,
             directory: crate::model::Directory::default(),
             baseline: stored,
-            stored_digest: saved.snapshot_digest,
+            stored_digest: Some(saved.snapshot_digest),
         };
         info!(connector = %connector.name, "Applying a reviewed plan.");
         self.execute(

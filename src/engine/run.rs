@@ -64,8 +64,9 @@ pub(crate) struct Prepared {
     pub(crate) directory: crate::model::Directory,
     /// What the plan was computed against.
     pub(crate) baseline: crate::snapshot::Snapshot,
-    /// Digest of the stored snapshot when planning started.
-    pub(crate) stored_digest: String,
+    /// Digest of the stored snapshot when planning started; only a dry run (which a saved plan
+    /// is made from) computes it, as it serializes the whole snapshot.
+    pub(crate) stored_digest: Option<String>,
 }
 
 impl<S: SnapshotStore> Engine<S> {
@@ -171,6 +172,8 @@ impl<S: SnapshotStore> Engine<S> {
         report.pull = Some(PullSummary::new(&pulled));
         context.publish(|p| p.stage = Stage::Planning);
         let stored = self.store.load(&connector.name)?;
+        let stored_digest =
+            (options.mode == RunMode::DryRun).then(|| super::snapshot_digest(&stored));
 
         // A first sync adopts accounts the target already has; `--full` repairs drift. Both plan
         // against the target's real accounts instead of the snapshot.
@@ -213,7 +216,7 @@ impl<S: SnapshotStore> Engine<S> {
         };
         let (baseline, start) = match &observed {
             Some(observed) => (observed.baseline(), observed.linked.clone()),
-            None => (stored.clone(), stored.clone()),
+            None => (stored.clone(), stored),
         };
 
         let mut plan = plan::plan(
@@ -236,7 +239,7 @@ impl<S: SnapshotStore> Engine<S> {
             verdict,
             directory: pulled.directory,
             baseline,
-            stored_digest: super::snapshot_digest(&stored),
+            stored_digest,
         }))
     }
 
@@ -317,6 +320,7 @@ impl<S: SnapshotStore> Engine<S> {
             store: self.store.as_ref(),
             connector: &connector.name,
             concurrency: connector.concurrency,
+            target_listed: rebuild,
             stop: &self.stop,
             context,
             breaker: super::apply::Breaker::new(connector.policy.max_consecutive_failures),

@@ -1,11 +1,14 @@
 //! What the target should hold for each person: the status policy, staged deprovisioning and the
 //! attribute mapping applied, and upstream uniqueness clashes settled.
 
+use super::merge::{lowercase, outer_join};
 use super::policy::{NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource};
 use super::step::RemovalReason;
 use crate::model::{Attributes, Directory, Field, Problem, Status, User, UserKey};
 use crate::snapshot::{AppliedUser, Snapshot};
 use jiff::Timestamp;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 /// The fate of one person known to the upstream or to the snapshot.
@@ -53,40 +56,34 @@ pub(super) fn compute(
     now: Timestamp,
 ) -> Desired {
     let mut problems = Vec::new();
-    let mut dispositions = BTreeMap::new();
-
-    for (key, user) in &directory.users {
-        let disposition = if directory.held.contains(key) {
-            Disposition::Held
-        } else {
-            by_status(
-                user,
-                snapshot.users.get(key),
-                policy,
-                directory,
-                now,
-                &mut problems,
-            )
-        };
-        dispositions.insert(key.clone(), disposition);
-    }
-    for key in &directory.held {
-        dispositions.insert(key.clone(), Disposition::Held);
-    }
-    for (key, applied) in &snapshot.users {
-        if !dispositions.contains_key(key) {
-            let kept = applied.attributes.clone();
-            let disposition = removal(
+    // One pass over the pull and the snapshot side by side, in key order.
+    let check_held = !directory.held.is_empty();
+    let mut entries: Vec<(UserKey, Disposition)> = Vec::with_capacity(directory.users.len());
+    for (key, user, applied) in outer_join(&directory.users, &snapshot.users) {
+        let disposition = match (user, applied) {
+            _ if check_held && directory.held.contains(key) => Disposition::Held,
+            (Some(user), applied) => {
+                by_status(user, applied, policy, directory, now, &mut problems)
+            }
+            (None, Some(applied)) => removal(
                 applied,
                 RemovalReason::Vanished,
                 policy.vanished,
-                kept,
+                applied.attributes.clone(),
                 policy,
                 now,
-            );
-            dispositions.insert(key.clone(), disposition);
+            ),
+            (None, None) => continue,
+        };
+        entries.push((key.clone(), disposition));
+    }
+    for key in &directory.held {
+        if !directory.users.contains_key(key) && !snapshot.users.contains_key(key) {
+            entries.push((key.clone(), Disposition::Held));
         }
     }
+    // Keys are unique; from sorted entries the map is built without searching.
+    let mut dispositions: BTreeMap<UserKey, Disposition> = entries.into_iter().collect();
 
     dedupe_unique_values(&mut dispositions, snapshot, &mut problems);
     Desired {
@@ -212,7 +209,11 @@ fn dedupe_unique_values(
     problems: &mut Vec<Problem>,
 ) {
     for field in [Field::UserName, Field::Email] {
-        let mut holders: HashMap<String, Vec<(u8, UserKey)>> = HashMap::new();
+        // The first holder of each value, and the others only where a value is held twice: no
+        // allocation per person beyond a lowercased copy of values that have capitals.
+        let mut first: HashMap<Cow<'_, str>, (u8, &UserKey)> =
+            HashMap::with_capacity(dispositions.len());
+        let mut more: HashMap<Cow<'_, str>, Vec<(u8, &UserKey)>> = HashMap::new();
         for (key, disposition) in dispositions.iter() {
             let (rank, value) = match disposition {
                 Disposition::Held => (
@@ -240,16 +241,31 @@ fn dedupe_unique_values(
                 Disposition::Deleted(_) | Disposition::Absent => continue,
             };
             if let Some(value) = value {
-                holders
-                    .entry(value.to_lowercase())
-                    .or_default()
-                    .push((rank, key.clone()));
+                match first.entry(lowercase(value)) {
+                    Entry::Vacant(slot) => {
+                        slot.insert((rank, key));
+                    }
+                    Entry::Occupied(slot) => {
+                        more.entry(slot.key().clone())
+                            .or_default()
+                            .push((rank, key));
+                    }
+                }
             }
         }
-        let mut clashes: Vec<(String, Vec<(u8, UserKey)>)> = holders
+        let mut clashes: Vec<(String, Vec<(u8, UserKey)>)> = more
             .into_iter()
-            .filter(|(_, users)| users.len() > 1)
+            .map(|(value, others)| {
+                let users = first
+                    .get(&value)
+                    .into_iter()
+                    .chain(&others)
+                    .map(|&(rank, key)| (rank, key.clone()))
+                    .collect();
+                (value.into_owned(), users)
+            })
             .collect();
+        drop(first);
         clashes.sort();
         for (value, mut users) in clashes {
             users.sort();

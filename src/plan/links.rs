@@ -1,10 +1,11 @@
 //! The scope rule and cycle breaking: which manager links may exist in the target.
 
 use super::desired::Disposition;
+use super::merge::Cursor;
 use crate::model::{Directory, Status, UserKey};
 use crate::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// A manager link the upstream has but the target will not get, and why.
@@ -57,13 +58,14 @@ pub(super) fn resolve(
     dispositions: &BTreeMap<UserKey, Disposition>,
     snapshot: &Snapshot,
 ) -> Links {
-    let mut managers = BTreeMap::new();
+    let mut managers = Vec::new();
     let mut skipped = Vec::new();
+    let mut own = Cursor::new(dispositions);
     for (key, user) in &directory.users {
         let Some(manager) = &user.manager else {
             continue;
         };
-        if !dispositions.get(key).is_some_and(Disposition::is_active) {
+        if !own.get(key).is_some_and(Disposition::is_active) {
             continue;
         }
         let reason = match (directory.users.get(manager), dispositions.get(manager)) {
@@ -79,9 +81,7 @@ pub(super) fn resolve(
             (Some(m), _) => Some(LinkSkipReason::ManagerNotSynced(m.status)),
         };
         match reason {
-            None => {
-                managers.insert(key.clone(), manager.clone());
-            }
+            None => managers.push((key.clone(), manager.clone())),
             Some(reason) => skipped.push(SkippedLink {
                 user: key.clone(),
                 manager: manager.clone(),
@@ -89,6 +89,8 @@ pub(super) fn resolve(
             }),
         }
     }
+    // Pushed in key order: the map is built without searching.
+    let mut managers: BTreeMap<UserKey, UserKey> = managers.into_iter().collect();
     break_cycles(&mut managers, &mut skipped);
     Links { managers, skipped }
 }
@@ -97,32 +99,40 @@ pub(super) fn resolve(
 /// a walk either ends or meets a person already on its own path; the link that reached that person
 /// closes the loop and is dropped. Deterministic because starts and walks follow key order.
 fn break_cycles(managers: &mut BTreeMap<UserKey, UserKey>, skipped: &mut Vec<SkippedLink>) {
-    let mut finished: BTreeSet<UserKey> = BTreeSet::new();
-    let starts: Vec<UserKey> = managers.keys().cloned().collect();
-    for start in starts {
-        let mut path: Vec<UserKey> = Vec::new();
-        let mut on_path: BTreeSet<UserKey> = BTreeSet::new();
-        let mut current = start;
-        loop {
-            if finished.contains(&current) {
-                break;
+    // Each walk marks the people it passes with its number: meeting its own mark again closes a
+    // loop, meeting an earlier walk's mark joins a chain already known to end.
+    let mut closing: Vec<(UserKey, UserKey)> = Vec::new();
+    {
+        let mut walked: HashMap<&UserKey, usize> = HashMap::with_capacity(managers.len());
+        for (walk, start) in managers.keys().enumerate() {
+            if walked.contains_key(start) {
+                continue;
             }
-            path.push(current.clone());
-            on_path.insert(current.clone());
-            let Some(next) = managers.get(&current).cloned() else {
-                break;
-            };
-            if on_path.contains(&next) {
-                managers.remove(&current);
-                skipped.push(SkippedLink {
-                    user: current,
-                    manager: next,
-                    reason: LinkSkipReason::Cycle,
-                });
-                break;
+            walked.insert(start, walk);
+            let mut current = start;
+            while let Some(next) = managers.get(current) {
+                match walked.get(next) {
+                    Some(&mark) if mark == walk => {
+                        closing.push((current.clone(), next.clone()));
+                        break;
+                    }
+                    Some(_) => break,
+                    None => {
+                        walked.insert(next, walk);
+                        current = next;
+                    }
+                }
             }
-            current = next;
         }
-        finished.extend(path);
+    }
+    // Later walks stop at people an earlier walk passed, so they never follow a closing link:
+    // removing them afterwards gives what removing them on the way would.
+    for (user, manager) in closing {
+        managers.remove(&user);
+        skipped.push(SkippedLink {
+            user,
+            manager,
+            reason: LinkSkipReason::Cycle,
+        });
     }
 }

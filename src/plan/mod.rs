@@ -5,6 +5,7 @@ mod desired;
 mod explain;
 mod guard;
 mod links;
+mod merge;
 mod observe;
 mod policy;
 mod step;
@@ -59,30 +60,35 @@ pub fn plan(
     let links = links::resolve(directory, &desired.dispositions, snapshot);
     let releases = values::release_contested(snapshot, &desired.dispositions);
 
-    let removed: BTreeSet<&UserKey> = desired
-        .dispositions
-        .iter()
-        .filter(|(key, d)| leaves_active_set(d, snapshot.users.get(*key)))
-        .map(|(key, _)| key)
+    // Every person's disposition with their snapshot entry, in key order (the dispositions
+    // cover every snapshot key).
+    let removed: BTreeSet<UserKey> = merge::outer_join(&desired.dispositions, &snapshot.users)
+        .filter(|(_, d, applied)| d.is_some_and(|d| leaves_active_set(d, *applied)))
+        .map(|(key, _, _)| key.clone())
         .collect();
 
     let mut steps = releases.steps;
-    for (key, disposition) in &desired.dispositions {
-        let applied = snapshot.users.get(key);
-        let current = releases
-            .released
-            .get(key)
-            .or(applied.map(|a| &a.attributes));
+    let mut applied_users = merge::Cursor::new(&snapshot.users);
+    let mut managers = merge::Cursor::new(&links.managers);
+    // Consumed: a person's desired attributes move into their create step, not copied.
+    for (key, disposition) in desired.dispositions {
+        let applied = applied_users.get(&key);
+        let released = if releases.released.is_empty() {
+            None
+        } else {
+            releases.released.get(&key)
+        };
+        let current = released.or(applied.map(|a| &a.attributes));
         let person = Person {
-            key,
+            key: &key,
             disposition,
             applied,
             current_attributes: current,
-            desired_manager: links.managers.get(key),
+            desired_manager: managers.get(&key),
         };
         diff_user(person, &removed, &mut steps);
     }
-    steps.sort_by(|a, b| (a.phase(), a.user()).cmp(&(b.phase(), b.user())));
+    sort_steps(&mut steps);
 
     let mut skipped_links = links.skipped;
     skipped_links.sort();
@@ -92,6 +98,17 @@ pub fn plan(
         steps,
         skipped_links,
         problems,
+    }
+}
+
+/// By phase, then by user key. Steps come out of the diff in key order within each phase, so
+/// after a stable sort by phase each phase is usually sorted already and is only checked.
+fn sort_steps(steps: &mut [Step]) {
+    steps.sort_by_key(Step::phase);
+    for phase in steps.chunk_by_mut(|a, b| a.phase() == b.phase()) {
+        if !phase.is_sorted_by(|a, b| a.user() <= b.user()) {
+            phase.sort_by(|a, b| a.user().cmp(b.user()));
+        }
     }
 }
 
@@ -108,14 +125,14 @@ fn leaves_active_set(disposition: &Disposition, applied: Option<&AppliedUser>) -
 /// What the planner knows about one person when diffing them.
 struct Person<'a> {
     key: &'a UserKey,
-    disposition: &'a Disposition,
+    disposition: Disposition,
     applied: Option<&'a AppliedUser>,
     /// The target's attributes once this run's value releases are applied.
     current_attributes: Option<&'a crate::model::Attributes>,
     desired_manager: Option<&'a UserKey>,
 }
 
-fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<Step>) {
+fn diff_user(person: Person<'_>, removed: &BTreeSet<UserKey>, steps: &mut Vec<Step>) {
     let user = person.key.clone();
     match (person.disposition, person.applied) {
         (
@@ -127,7 +144,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
             steps.push(Step::Create {
                 user: user.clone(),
                 attributes: attributes.clone(),
-                active: *active,
+                active,
             });
             if let Some(manager) = person.desired_manager {
                 steps.push(Step::SetManager {
@@ -147,7 +164,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
             Some(applied),
         ) => {
             let current = person.current_attributes.unwrap_or(&applied.attributes);
-            let changes = current.changes_to(attributes);
+            let changes = current.changes_to(&attributes);
             if !changes.is_empty() {
                 steps.push(Step::Update {
                     user: user.clone(),
@@ -160,7 +177,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
                 person.desired_manager,
                 steps,
             );
-            match (applied.active, *active) {
+            match (applied.active, active) {
                 (false, true) => steps.push(Step::Reactivate { user }),
                 (true, false) => steps.push(Step::Deactivate {
                     user,
@@ -170,10 +187,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<&UserKey>, steps: &mut Vec<S
             }
         }
         // The deleted person's own link goes with them; links *to* them are cleared by the others.
-        (Disposition::Deleted(reason), Some(_)) => steps.push(Step::Delete {
-            user,
-            reason: *reason,
-        }),
+        (Disposition::Deleted(reason), Some(_)) => steps.push(Step::Delete { user, reason }),
         // A held person keeps everything, except a link to someone this run removes: that link
         // would dangle (or block the removal in strict targets).
         (Disposition::Held, Some(applied)) => {

@@ -5,9 +5,11 @@
 //! survives a run that completes.
 
 use super::desired::Disposition;
+use super::merge::{Cursor, lowercase};
 use super::step::Step;
 use crate::model::{Attributes, Field, FieldChange, UserKey};
 use crate::snapshot::Snapshot;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// The domain of placeholders: `.invalid` can never be a real address (RFC 2606).
@@ -23,21 +25,27 @@ pub(super) fn release_contested(
     snapshot: &Snapshot,
     dispositions: &BTreeMap<UserKey, Disposition>,
 ) -> Releases {
-    let mut wanted: HashMap<(Field, String), &UserKey> = HashMap::new();
+    let mut releases = Releases {
+        steps: Vec::new(),
+        released: HashMap::new(),
+    };
+    // Nothing in the target yet (a first sync): nothing to release.
+    if snapshot.users.is_empty() {
+        return releases;
+    }
+    let mut wanted: HashMap<(Field, Cow<'_, str>), &UserKey> =
+        HashMap::with_capacity(2 * dispositions.len());
     for (key, disposition) in dispositions {
         if let Some(attributes) = disposition.attributes() {
             for field in [Field::UserName, Field::Email] {
                 if let Some(value) = attributes.get(field) {
-                    wanted.insert((field, value.to_lowercase()), key);
+                    wanted.insert((field, lowercase(value)), key);
                 }
             }
         }
     }
 
-    let mut releases = Releases {
-        steps: Vec::new(),
-        released: HashMap::new(),
-    };
+    let mut dispositions = Cursor::new(dispositions);
     for (holder, applied) in &snapshot.users {
         let final_attributes = match dispositions.get(holder) {
             Some(Disposition::Present { attributes, .. }) => Some(attributes),
@@ -49,13 +57,13 @@ pub(super) fn release_contested(
             let Some(current) = applied.attributes.get(field) else {
                 continue;
             };
-            let lower = current.to_lowercase();
-            let taker = wanted.get(&(field, lower.clone()));
+            let lower = (field, lowercase(current));
+            let taker = wanted.get(&lower);
             if taker.is_none_or(|taker| *taker == holder) {
                 continue;
             }
             let final_value = final_attributes.and_then(|a| a.get(field));
-            if final_value.is_some_and(|v| v.to_lowercase() == lower) {
+            if final_value.is_some_and(|v| lowercase(v) == lower.1) {
                 continue;
             }
             // Clearing is final for optional fields; a required one (userName), or a field the

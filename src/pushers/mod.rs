@@ -53,6 +53,19 @@ pub trait Pusher: Send + Sync {
         active: bool,
     ) -> impl Future<Output = Result<TargetId, PushError>> + Send;
 
+    /// Creates a person the target was just listed without: the engine planned this run against
+    /// the target's own accounts, listed in this run. A target whose `create` first looks the key
+    /// up may skip that lookup here (one request per person on a first sync); it must still adopt
+    /// the account when the create meets one holding the key. The default is `create`.
+    fn create_unlisted(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> impl Future<Output = Result<TargetId, PushError>> + Send {
+        self.create(key, attributes, active)
+    }
+
     /// Changes the listed fields. Returns the account's new id when the change moved it (an LDAP
     /// rename changes the DN); the engine records it.
     fn update(
@@ -123,6 +136,15 @@ impl Pusher for AnyPusher {
         active: bool,
     ) -> Result<TargetId, PushError> {
         dispatch!(self, p => p.create(key, attributes, active).await)
+    }
+
+    async fn create_unlisted(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<TargetId, PushError> {
+        dispatch!(self, p => p.create_unlisted(key, attributes, active).await)
     }
 
     async fn update(

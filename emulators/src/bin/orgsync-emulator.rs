@@ -149,6 +149,7 @@ async fn run_wecom(args: impl Iterator<Item = String>) -> Result<(), Failure> {
             .take("token-ttl")?
             .map(Duration::from_secs)
             .unwrap_or(defaults.token_ttl),
+        ..defaults
     };
     flags.finish()?;
 

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
 
@@ -13,7 +12,7 @@ use super::wire::ApiError;
 use super::{FeishuConfig, PagingDefect};
 use crate::faults::{CallLog, FaultInjector, TokenBook, TokenStatus};
 use crate::fixture::{Department, Org, User, Visibility};
-use crate::rate_limit::{Enforcer, Policy, Rule};
+use crate::rate_limit::{Enforcer, Rule, per_endpoint_windows};
 
 pub(super) struct Shared {
     pub config: FeishuConfig,
@@ -29,16 +28,7 @@ pub(super) struct Shared {
 
 /// The documented tier of the contact reads: 1 000 requests/min and 50 requests/s, per API.
 fn contact_read_limits() -> Vec<Rule> {
-    [(1000, 60), (50, 1)]
-        .into_iter()
-        .map(|(requests, secs)| Rule {
-            policy: Policy::FixedWindow {
-                requests,
-                window: Duration::from_secs(secs),
-            },
-            per_endpoint: true,
-        })
-        .collect()
+    per_endpoint_windows(&[(1000, 60), (50, 1)])
 }
 
 impl Shared {

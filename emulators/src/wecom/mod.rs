@@ -32,13 +32,18 @@ use crate::faults::Faults;
 use crate::fixture::Org;
 use state::Shared;
 
-/// The app's credentials and token lifetime.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The app's credentials, token lifetime and rate limits.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WecomConfig {
     pub corpid: String,
     pub corpsecret: String,
     pub agentid: i64,
     pub token_ttl: Duration,
+    /// Enforce WeCom's per-corp, per-API limits: 10 000 calls a minute and 150 000 an hour
+    /// (answered with errcode 45009).
+    pub enforce_rate_limits: bool,
+    /// Runs the rate-limit windows this many times faster (60.0: a one-second "minute").
+    pub rate_limit_speedup: f64,
 }
 
 impl Default for WecomConfig {
@@ -48,6 +53,8 @@ impl Default for WecomConfig {
             corpsecret: "emulated-secret".to_owned(),
             agentid: 1_000_002,
             token_ttl: Duration::from_secs(7200),
+            enforce_rate_limits: true,
+            rate_limit_speedup: 1.0,
         }
     }
 }
@@ -110,6 +117,11 @@ impl WecomHandle {
 
     pub fn config(&self) -> &WecomConfig {
         &self.shared.config
+    }
+
+    /// Requests refused by the enforced rate limits (not the injected rate-limit faults).
+    pub fn rate_limit_rejections(&self) -> u64 {
+        self.shared.limits.rejections()
     }
 
     /// Replaces the injected faults. Their schedules, and every token's call budget, restart now.

@@ -53,6 +53,10 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let known = is_data_call || path == GETTOKEN;
+    if known && shared.limits.check(path).is_err() {
+        return ApiError::RATE_LIMITED.into_response();
+    }
     if !is_data_call {
         return next.run(request).await;
     }

@@ -7,6 +7,7 @@ use super::WecomConfig;
 use super::wire::ApiError;
 use crate::faults::{CallLog, FaultInjector, TokenBook, TokenStatus};
 use crate::fixture::{Department, Org, User, Visibility};
+use crate::rate_limit::{Enforcer, Rule, per_endpoint_windows};
 
 pub(super) struct Shared {
     pub config: WecomConfig,
@@ -15,11 +16,23 @@ pub(super) struct Shared {
     pub calls: CallLog,
     pub faults: FaultInjector,
     pub tokens: TokenBook,
+    pub limits: Enforcer,
+}
+
+/// WeCom's documented per-corp limits, counted per API: 10 000 a minute and 150 000 an hour.
+fn per_api_limits() -> Vec<Rule> {
+    per_endpoint_windows(&[(10_000, 60), (150_000, 3600)])
 }
 
 impl Shared {
     pub fn new(org: Org, config: WecomConfig) -> Self {
+        let limits = if config.enforce_rate_limits {
+            Enforcer::new(per_api_limits(), config.rate_limit_speedup)
+        } else {
+            Enforcer::unlimited()
+        };
         Shared {
+            limits,
             config,
             directory: RwLock::new(Arc::new(Directory::new(org))),
             calls: CallLog::new(),
@@ -214,5 +227,24 @@ impl<K: std::hash::Hash + Eq, V> InsertFirst<K, V> for HashMap<K, V> {
                 true
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_api_gets_ten_thousand_calls_a_minute() {
+        let limits = Enforcer::new(per_api_limits(), 1.0);
+        for _ in 0..10_000 {
+            assert!(limits.check("/cgi-bin/user/list").is_ok());
+        }
+        assert!(limits.check("/cgi-bin/user/list").is_err());
+        assert!(
+            limits.check("/cgi-bin/department/list").is_ok(),
+            "another API has its own budget"
+        );
+        assert_eq!(limits.rejections(), 1);
     }
 }

@@ -17,7 +17,8 @@ pub struct DingtalkSourceConfig {
     pub api_base: Url,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
-    /// Requests in flight at once (department walks, member lists, per-person reads).
+    /// Requests in flight at once per API: department walks, then member lists and per-person
+    /// reads side by side (each API has its own rate limit).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     #[serde(default)]

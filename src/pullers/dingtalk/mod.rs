@@ -23,9 +23,10 @@ pub use config::{DingtalkSourceConfig, default_rate_limits};
 use super::{Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
 use client::{DingtalkClient, Method};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Instant;
 use tracing::{info, instrument, warn};
 use wire::Record;
@@ -228,6 +229,54 @@ impl DingtalkPuller {
         }
     }
 
+    /// Member lists, and the people to read one by one, read as each list arrives: user/list and
+    /// user/get have separate rate limits, so the reads run while the lists are still coming in.
+    /// `members` keeps the walk's order, so the result does not depend on timing.
+    async fn members_and_details(
+        &self,
+        walked: Vec<i64>,
+        scope: &wire::OrgScopes,
+    ) -> Result<(Vec<(i64, Vec<Record>)>, BTreeMap<String, Option<Record>>), PullError> {
+        let mut lists = stream::iter(walked)
+            .map(|id| self.members(id, scope.authed_dept.contains(&id)))
+            .buffered(self.concurrency);
+        let mut reads = FuturesUnordered::new();
+        let mut queue: VecDeque<String> = VecDeque::new();
+        let mut to_read = ToRead::default();
+        let mut members = Vec::new();
+        let mut details = BTreeMap::new();
+        let mut lists_done = false;
+        loop {
+            while reads.len() < self.concurrency {
+                let Some(userid) = queue.pop_front() else {
+                    break;
+                };
+                reads.push(self.user(userid));
+            }
+            // The queue is empty whenever no read is in flight.
+            if lists_done && reads.is_empty() {
+                return Ok((members, details));
+            }
+            tokio::select! {
+                list = lists.next(), if !lists_done => match list {
+                    Some(list) => {
+                        let (id, records) = list?;
+                        queue.extend(to_read.listed(&records));
+                        members.push((id, records));
+                    }
+                    None => {
+                        lists_done = true;
+                        queue.extend(to_read.granted(&scope.authed_user));
+                    }
+                },
+                Some(read) = reads.next(), if !reads.is_empty() => {
+                    let (userid, record) = read?;
+                    details.insert(userid, record);
+                }
+            }
+        }
+    }
+
     /// One person read by id; `None` when they are gone or out of scope.
     async fn user(&self, userid: String) -> Result<(String, Option<Record>), PullError> {
         let body = json!({ "userid": userid, "language": "zh_CN" });
@@ -246,26 +295,40 @@ impl DingtalkPuller {
     }
 }
 
-/// People to read one by one: listed people whose items lack `manager_userid`, then individually
-/// authorized people no listing showed, each once.
-fn to_read(members: &[(i64, Vec<Record>)], authed_users: &[String]) -> Vec<String> {
-    let mut listed: BTreeSet<&str> = BTreeSet::new();
-    let mut ids = Vec::new();
-    for record in members.iter().flat_map(|(_, records)| records) {
-        let Some(userid) = record.userid() else {
-            continue;
-        };
-        let lacks_manager = matches!(record, Record::Read(u) if u.manager_userid.is_none());
-        if listed.insert(userid) && lacks_manager {
-            ids.push(userid.to_owned());
+/// People to read one by one, found as the member lists arrive: listed people whose items lack
+/// `manager_userid`, then individually authorized people no listing showed — each once.
+#[derive(Default)]
+struct ToRead {
+    listed: HashSet<String>,
+    queued: HashSet<String>,
+}
+
+impl ToRead {
+    /// The people of one member list still to read.
+    fn listed(&mut self, records: &[Record]) -> Vec<String> {
+        let mut ids = Vec::new();
+        for record in records {
+            let Some(userid) = record.userid() else {
+                continue;
+            };
+            let lacks_manager = matches!(record, Record::Read(u) if u.manager_userid.is_none());
+            if self.listed.insert(userid.to_owned()) && lacks_manager {
+                self.queued.insert(userid.to_owned());
+                ids.push(userid.to_owned());
+            }
         }
+        ids
     }
-    for userid in authed_users {
-        if !userid.trim().is_empty() && !listed.contains(userid.as_str()) && !ids.contains(userid) {
-            ids.push(userid.clone());
-        }
+
+    /// The individually authorized people no list showed; asked once every list is in.
+    fn granted(&mut self, authed_users: &[String]) -> Vec<String> {
+        authed_users
+            .iter()
+            .filter(|id| !id.trim().is_empty() && !self.listed.contains(*id))
+            .filter(|id| self.queued.insert((*id).clone()))
+            .cloned()
+            .collect()
     }
-    ids
 }
 
 impl Puller for DingtalkPuller {
@@ -286,17 +349,7 @@ impl Puller for DingtalkPuller {
         let scope = scopes.auth_org_scopes;
         // With a partial scope the root answers 50004: start from what was granted.
         let (departments, walked) = self.departments(&scope.authed_dept).await?;
-        let members: Vec<(i64, Vec<Record>)> = stream::iter(walked)
-            .map(|id| self.members(id, scope.authed_dept.contains(&id)))
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
-        let details: BTreeMap<String, Option<Record>> =
-            stream::iter(to_read(&members, &scope.authed_user))
-                .map(|id| self.user(id))
-                .buffered(self.concurrency)
-                .try_collect()
-                .await?;
+        let (members, details) = self.members_and_details(walked, &scope).await?;
         let directory = convert::directory(convert::Raw {
             scope: Some(scope),
             departments,
@@ -345,7 +398,7 @@ mod tests {
     #[test]
     fn people_are_read_once_when_their_items_lack_a_manager_or_they_are_granted_alone() {
         let item = |json: serde_json::Value| Record::parse(json);
-        let members = vec![
+        let members = [
             (
                 2,
                 vec![
@@ -358,6 +411,12 @@ mod tests {
             (3, vec![item(serde_json::json!({"userid": "a"}))]),
         ];
         let granted = ["b".to_owned(), "solo".to_owned(), " ".to_owned()];
-        assert_eq!(to_read(&members, &granted), ["a", "solo"]);
+        let mut to_read = ToRead::default();
+        let mut ids: Vec<String> = members
+            .iter()
+            .flat_map(|(_, r)| to_read.listed(r))
+            .collect();
+        ids.extend(to_read.granted(&granted));
+        assert_eq!(ids, ["a", "solo"]);
     }
 }

@@ -76,6 +76,37 @@ impl ScimPusher {
     }
 }
 
+impl ScimPusher {
+    /// POSTs the new account. A POST retried after an ambiguous failure (applied, but answered
+    /// after the timeout) meets its own account holding the userName: that account is adopted
+    /// rather than reported as a clash.
+    async fn post(
+        &self,
+        key: &UserKey,
+        resource: &wire::UserResource,
+    ) -> Result<TargetId, PushError> {
+        let answer = match self
+            .client
+            .request(Method::POST, "/Users", &[], Some(resource))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(conflict @ PushError::Conflict { .. }) => {
+                return match self.find_by_external_id(key).await? {
+                    Some(existing) => {
+                        debug!(user = %key, id = %existing, "The create was applied before it failed; adopting the account.");
+                        self.adopt(existing, resource).await
+                    }
+                    None => Err(conflict),
+                };
+            }
+            Err(error) => return Err(error),
+        };
+        let created: wire::ReadUser = client::parse(&answer.body)?;
+        Ok(TargetId::new(created.id))
+    }
+}
+
 fn user_path(id: &TargetId) -> String {
     // Ids are opaque: escape anything that would change the path.
     let escaped: String = url::form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
@@ -99,27 +130,19 @@ impl Pusher for ScimPusher {
             debug!(user = %key, id = %existing, "The account already exists in the target; adopting it.");
             return self.adopt(existing, &resource).await;
         }
-        let answer = match self
-            .client
-            .request(Method::POST, "/Users", &[], Some(&resource))
+        self.post(key, &resource).await
+    }
+
+    /// No lookup first: the engine listed the target in this run and it had no such account.
+    #[instrument(level = "debug", skip(self, attributes), fields(target = "scim"))]
+    async fn create_unlisted(
+        &self,
+        key: &UserKey,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<TargetId, PushError> {
+        self.post(key, &convert::resource(key, attributes, active))
             .await
-        {
-            Ok(answer) => answer,
-            // A POST retried after an ambiguous failure (applied, but answered after the timeout)
-            // meets its own account holding the userName: adopt it rather than report a clash.
-            Err(conflict @ PushError::Conflict { .. }) => {
-                return match self.find_by_external_id(key).await? {
-                    Some(existing) => {
-                        debug!(user = %key, id = %existing, "The create was applied before it failed; adopting the account.");
-                        self.adopt(existing, &resource).await
-                    }
-                    None => Err(conflict),
-                };
-            }
-            Err(error) => return Err(error),
-        };
-        let created: wire::ReadUser = client::parse(&answer.body)?;
-        Ok(TargetId::new(created.id))
     }
 
     #[instrument(level = "debug", skip(self, changes), fields(target = "scim"))]

@@ -1,0 +1,133 @@
+//! The planner alone on a synthetic directory: a first sync (everyone created) and a resync with
+//! 1 % of the people changed, timed around `plan::plan` only.
+
+use crate::measure;
+use crate::outcome::Outcome;
+use orgsync::model::TargetId;
+use orgsync::model::{Department, DepartmentId, Directory, Status, User, UserKey};
+use orgsync::plan::{self, Plan, Policy};
+use orgsync::snapshot::{Snapshot, SnapshotChange};
+use std::time::Instant;
+
+/// `people` in departments of about 50, each reporting to the first person of their department,
+/// who reports to the first person of the parent department.
+pub fn directory(people: usize) -> Directory {
+    let departments = (people / 50).max(1);
+    let mut directory = Directory::default();
+    for d in 0..departments {
+        let id = DepartmentId::new(format!("{}", d + 1));
+        directory.departments.insert(
+            id.clone(),
+            Department {
+                id,
+                name: format!("部门 {}", d + 1),
+                parent: (d > 0).then(|| DepartmentId::new(format!("{}", (d - 1) / 8 + 1))),
+            },
+        );
+    }
+    let head = |d: usize| d; // person index heading department d
+    for p in 0..people {
+        let d = if p < departments { p } else { p % departments };
+        let manager = if p < departments {
+            (d > 0).then(|| head((d - 1) / 8))
+        } else {
+            Some(head(d))
+        };
+        let key = UserKey::new(format!("u{p:07}"));
+        directory.users.insert(
+            key.clone(),
+            User {
+                key,
+                display_name: format!("员工 {p}"),
+                email: Some(format!("u{p:07}@example.cn")),
+                mobile: Some(format!("138{p:08}")),
+                title: Some("工程师".to_owned()),
+                employee_no: Some(format!("E{p:07}")),
+                departments: vec![DepartmentId::new(format!("{}", d + 1))],
+                status: Status::Active,
+                manager: manager.map(|m| UserKey::new(format!("u{m:07}"))),
+            },
+        );
+    }
+    directory
+}
+
+/// The snapshot the engine would leave after applying every step of `plan`.
+pub fn applied(plan: &Plan, mut snapshot: Snapshot) -> Snapshot {
+    let now = jiff::Timestamp::now();
+    for (n, step) in plan.steps.iter().enumerate() {
+        let key = step.user().clone();
+        let target_id = Some(TargetId::new(format!("t{n}")));
+        let target_id = snapshot
+            .users
+            .get(&key)
+            .map(|u| u.target_id.clone())
+            .or(target_id);
+        let change = match plan::applied_after(step, snapshot.users.get(&key), target_id, now) {
+            Some(entry) => SnapshotChange::Upsert(key, entry),
+            None => SnapshotChange::Remove(key),
+        };
+        snapshot.apply(change);
+    }
+    snapshot
+}
+
+/// Changes every hundredth person: a new title, and every fifth of those a new manager.
+pub fn change_one_percent(directory: &mut Directory) -> usize {
+    let keys: Vec<UserKey> = directory.users.keys().step_by(100).cloned().collect();
+    let first = directory.users.keys().next().cloned();
+    for (n, key) in keys.iter().enumerate() {
+        let user = directory.users.get_mut(key).expect("listed key");
+        user.title = Some(format!("高级工程师 {n}"));
+        if n % 5 == 0 && first.as_ref() != Some(key) {
+            user.manager = first.clone();
+        }
+    }
+    keys.len()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    FirstSync,
+    Resync,
+}
+
+pub fn run(people: usize, kind: Kind) -> Outcome {
+    let policy = Policy::default().without_guard();
+    let mut directory = directory(people);
+    let mut snapshot = Snapshot::default();
+    let mut changed = 0;
+    if kind == Kind::Resync {
+        let first = plan::plan(&snapshot, &directory, &policy, jiff::Timestamp::now());
+        snapshot = applied(&first, snapshot);
+        drop(first);
+        changed = change_one_percent(&mut directory);
+    }
+    let inputs_rss = measure::current_rss();
+    measure::reset_peak_rss();
+    let cpu = measure::thread_cpu();
+    let process_cpu = measure::process_cpu();
+    let started = Instant::now();
+    let plan = plan::plan(&snapshot, &directory, &policy, jiff::Timestamp::now());
+    let wall = started.elapsed();
+    let cpu = measure::thread_cpu() - cpu;
+    let process_cpu = measure::process_cpu() - process_cpu;
+    let peak = measure::peak_rss();
+    let label = match kind {
+        Kind::FirstSync => "first sync",
+        Kind::Resync => "resync, 1 % changed",
+    };
+    Outcome {
+        case: format!("plan {} people, {label}", crate::thousands(people as u64)),
+        wall_s: wall.as_secs_f64(),
+        cpu_s: cpu.as_secs_f64(),
+        process_cpu_s: process_cpu.as_secs_f64(),
+        peak_rss: peak,
+        note: format!(
+            "{} steps ({changed} people changed); inputs resident before planning: {} MiB",
+            plan.steps.len(),
+            inputs_rss / 1024 / 1024
+        ),
+        ..Outcome::default()
+    }
+}
