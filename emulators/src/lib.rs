@@ -13,5 +13,6 @@ pub mod fixture;
 pub mod generator;
 pub mod rate_limit;
 pub mod scim;
+mod server;
 pub mod webhook;
 pub mod wecom;

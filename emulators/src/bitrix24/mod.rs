@@ -25,14 +25,11 @@ mod wire;
 
 pub use ids::derive_user_id;
 
+use crate::server::{Bound, Server};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
-
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::Faults;
 use crate::fixture::Org;
@@ -100,38 +97,18 @@ pub async fn start_on(
     org: Org,
     config: Bitrix24Config,
 ) -> std::io::Result<Bitrix24Handle> {
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(org, config, format!("http://{addr}")));
-    let app = routes::router(shared.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(error) = server.await {
-            tracing::error!(%error, "Bitrix24 emulator stopped");
-        }
-    });
-    tracing::debug!(%addr, "Bitrix24 emulator listening");
-    Ok(Bitrix24Handle {
-        addr,
-        shared,
-        stop: Some(stop),
-        task,
-    })
+    let bound = Bound::bind(addr).await?;
+    let shared = Arc::new(Shared::new(org, config, format!("http://{}", bound.addr())));
+    let server = bound.serve(routes::router(shared.clone()), "Bitrix24");
+    Ok(Bitrix24Handle { server, shared })
 }
 
 /// A running emulator. Dropping it stops the server at once; [`Bitrix24Handle::shutdown`] lets
 /// in-flight requests finish first.
 pub struct Bitrix24Handle {
-    addr: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
 }
-
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl Bitrix24Handle {
     /// The inbound webhook's REST base, `http://127.0.0.1:PORT/rest/1/<code>/`; append a method.
@@ -146,7 +123,7 @@ impl Bitrix24Handle {
 
     /// The portal, `http://127.0.0.1:PORT` (an OAuth app's `portal`).
     pub fn portal_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The OAuth REST base, `http://127.0.0.1:PORT/rest/`.
@@ -160,7 +137,7 @@ impl Bitrix24Handle {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub fn config(&self) -> &Bitrix24Config {
@@ -259,21 +236,7 @@ impl Bitrix24Handle {
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
-            .await
-            .is_err()
-        {
-            self.task.abort();
-        }
-    }
-}
-
-impl Drop for Bitrix24Handle {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }

@@ -22,14 +22,11 @@ mod routes;
 mod state;
 mod wire;
 
+use crate::server::Server;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::Faults;
 use crate::fixture::Org;
@@ -107,50 +104,27 @@ pub async fn start_on(
     org: Org,
     config: DingtalkConfig,
 ) -> std::io::Result<DingtalkHandle> {
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
     let shared = Arc::new(Shared::new(org, config));
-    let app = routes::router(shared.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            // A dropped sender also stops the server.
-            let _ = stopped.await;
-        });
-        if let Err(error) = server.await {
-            tracing::error!(%error, "DingTalk emulator stopped.");
-        }
-    });
-    tracing::debug!(%addr, "DingTalk emulator listening.");
-    Ok(DingtalkHandle {
-        addr,
-        shared,
-        stop: Some(stop),
-        task,
-    })
+    let server = Server::start(addr, routes::router(shared.clone()), "DingTalk").await?;
+    Ok(DingtalkHandle { server, shared })
 }
 
 /// A running emulator. Dropping it stops the server at once; [`DingtalkHandle::shutdown`] lets
 /// in-flight requests finish first.
 pub struct DingtalkHandle {
-    addr: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
 }
-
-/// How long [`DingtalkHandle::shutdown`] waits for in-flight requests before aborting.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl DingtalkHandle {
     /// `http://127.0.0.1:PORT`, without a trailing slash. Serves both hosts' paths (`oapi` and
     /// `api.dingtalk.com`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub fn config(&self) -> &DingtalkConfig {
@@ -212,21 +186,7 @@ impl DingtalkHandle {
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
-            .await
-            .is_err()
-        {
-            self.task.abort();
-        }
-    }
-}
-
-impl Drop for DingtalkHandle {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }

@@ -29,19 +29,13 @@ mod state;
 mod store;
 mod wire;
 
+use crate::server::{Bound, Server};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
 use state::Shared;
-
-/// How long [`ScimHandle::shutdown`] lets in-flight requests finish before cutting them off.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How the emulator behaves; fixed for the server's life.
 #[derive(Clone, PartialEq, Eq)]
@@ -175,35 +169,17 @@ pub async fn start_on(
     addr: std::net::SocketAddr,
     config: ScimConfig,
 ) -> std::io::Result<ScimHandle> {
-    let listener = TcpListener::bind(addr).await?;
-    let base_url = format!("http://{}{}", listener.local_addr()?, routes::PREFIX);
+    let bound = Bound::bind(addr).await?;
+    let base_url = format!("http://{}{}", bound.addr(), routes::PREFIX);
     let shared = Arc::new(Shared::new(config, base_url));
-    let app = routes::router(Arc::clone(&shared));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let signal = async {
-            // A dropped sender means the handle is gone: stop as well.
-            let _ = stopped.await;
-        };
-        if let Err(err) = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await
-        {
-            tracing::warn!(%err, "scim emulator stopped serving");
-        }
-    });
-    Ok(ScimHandle {
-        shared,
-        stop: Some(stop),
-        server: Some(server),
-    })
+    let server = bound.serve(routes::router(Arc::clone(&shared)), "SCIM");
+    Ok(ScimHandle { shared, server })
 }
 
 /// A running emulator. Dropping it stops the server; [`ScimHandle::shutdown`] also waits for it.
 pub struct ScimHandle {
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl ScimHandle {
@@ -265,30 +241,8 @@ impl ScimHandle {
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most a few seconds), and waits.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut server) = self.server.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
-                .await
-                .is_err()
-        {
-            server.abort();
-        }
-    }
-}
-
-impl Drop for ScimHandle {
-    fn drop(&mut self) {
-        // The signal also closes idle keep-alive connections, which aborting the accept loop alone
-        // would leave open.
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

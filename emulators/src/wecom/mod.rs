@@ -19,14 +19,11 @@ mod routes;
 mod state;
 mod wire;
 
+use crate::server::Server;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::Faults;
 use crate::fixture::Org;
@@ -70,49 +67,26 @@ pub async fn start_on(
     org: Org,
     config: WecomConfig,
 ) -> std::io::Result<WecomHandle> {
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
     let shared = Arc::new(Shared::new(org, config));
-    let app = routes::router(shared.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            // A dropped sender also stops the server.
-            let _ = stopped.await;
-        });
-        if let Err(error) = server.await {
-            tracing::error!(%error, "WeCom emulator stopped");
-        }
-    });
-    tracing::debug!(%addr, "WeCom emulator listening");
-    Ok(WecomHandle {
-        addr,
-        shared,
-        stop: Some(stop),
-        task,
-    })
+    let server = Server::start(addr, routes::router(shared.clone()), "WeCom").await?;
+    Ok(WecomHandle { server, shared })
 }
 
 /// A running emulator. Dropping it stops the server at once; [`WecomHandle::shutdown`] lets
 /// in-flight requests finish first.
 pub struct WecomHandle {
-    addr: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
 }
-
-/// How long [`WecomHandle::shutdown`] waits for in-flight requests before aborting.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl WecomHandle {
     /// `http://127.0.0.1:PORT`, without a trailing slash; clients append `/cgi-bin/...`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub fn config(&self) -> &WecomConfig {
@@ -168,21 +142,7 @@ impl WecomHandle {
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
-            .await
-            .is_err()
-        {
-            self.task.abort();
-        }
-    }
-}
-
-impl Drop for WecomHandle {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }

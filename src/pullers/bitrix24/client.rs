@@ -228,10 +228,8 @@ impl Bitrix24Client {
         token: Option<&str>,
     ) -> Result<BTreeMap<String, Answer>, PullError> {
         let result = self.send_once(commands, token).await;
-        if let Err(error) = &result
-            && let Some(code) = error.metric_code()
-        {
-            self.calls.record_error(&code);
+        if let Err(error) = &result {
+            self.calls.count_error(error);
         }
         result
     }

@@ -202,10 +202,8 @@ impl DingtalkClient {
         query: &[(&str, &str)],
     ) -> Result<T, PullError> {
         let result = self.send_once(endpoint, method, query).await;
-        if let Err(error) = &result
-            && let Some(code) = error.metric_code()
-        {
-            self.calls.record_error(&code);
+        if let Err(error) = &result {
+            self.calls.count_error(error);
         }
         result
     }
@@ -231,15 +229,7 @@ impl DingtalkClient {
             .send()
             .await
             .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(PullError::HttpStatus {
-                platform: PLATFORM,
-                endpoint: endpoint.into(),
-                status: status.as_u16(),
-            });
-        }
-        let body = crate::pullers::http::read_body(response, PLATFORM, endpoint).await?;
+        let body = crate::pullers::http::success_body(response, PLATFORM, endpoint).await?;
         let head: wire::Head = serde_json::from_slice(&body)
             .map_err(|e| PullError::malformed(PLATFORM, endpoint, &body, &e))?;
         check(endpoint, head)?;

@@ -291,10 +291,8 @@ impl FeishuClient {
         request: RequestBuilder,
     ) -> Result<bytes::Bytes, Failure> {
         let result = self.exchange_once(endpoint, request).await;
-        if let Err(failure) = &result
-            && let Some(code) = failure.error.metric_code()
-        {
-            self.calls.record_error(&code);
+        if let Err(failure) = &result {
+            self.calls.count_error(&failure.error);
         }
         result
     }

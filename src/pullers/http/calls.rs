@@ -1,3 +1,4 @@
+use super::PullError;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,13 @@ impl CallCounter {
     pub fn record(&self, endpoint: &str) {
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         *calls.entry(endpoint.to_owned()).or_default() += 1;
+    }
+
+    /// Counts a failed call under its error's code, when it has one.
+    pub fn count_error(&self, error: &PullError) {
+        if let Some(code) = error.metric_code() {
+            self.record_error(&code);
+        }
     }
 
     /// Counts an error answer by code, e.g. `45009`, `http_502`, `transport`, `malformed`.

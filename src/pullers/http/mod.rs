@@ -49,6 +49,24 @@ pub fn too_large() -> String {
     format!("the answer is larger than {} MiB; refused", MAX_BODY >> 20)
 }
 
+/// The body of a 2xx answer (at most [`MAX_BODY`] bytes); any other status is the error, for
+/// platforms whose errors never hide in a non-2xx body.
+pub async fn success_body(
+    response: reqwest::Response,
+    platform: crate::pullers::Platform,
+    endpoint: &str,
+) -> Result<bytes::Bytes, PullError> {
+    let status = response.status();
+    if !status.is_success() {
+        return Err(PullError::HttpStatus {
+            platform,
+            endpoint: endpoint.to_owned(),
+            status: status.as_u16(),
+        });
+    }
+    read_body(response, platform, endpoint).await
+}
+
 /// Reads an answer's body, at most [`MAX_BODY`] bytes.
 pub async fn read_body(
     response: reqwest::Response,
