@@ -18,16 +18,12 @@ impl CallCounter {
     }
 
     /// Counts a failed call under its error's code, when it has one.
+    /// The code is `45009`, `http_502`, `transport`, `malformed`, … ([`PullError::metric_code`]).
     pub fn count_error(&self, error: &PullError) {
         if let Some(code) = error.metric_code() {
-            self.record_error(&code);
+            let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+            *errors.entry(code).or_default() += 1;
         }
-    }
-
-    /// Counts an error answer by code, e.g. `45009`, `http_502`, `transport`, `malformed`.
-    pub fn record_error(&self, code: &str) {
-        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-        *errors.entry(code.to_owned()).or_default() += 1;
     }
 
     pub fn record_retry(&self) {
