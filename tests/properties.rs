@@ -170,8 +170,8 @@ fn directory(people: &[Person]) -> Directory {
         };
         directory.insert_user(User {
             key: key(i),
-            display_name: format!("Person {i} v{}", p.name),
-            email: p.email.map(|e| format!("mail{e}@example.cn")),
+            display_name: format!("Person {i} v{}", p.name).into(),
+            email: p.email.map(|e| format!("mail{e}@example.cn").into()),
             mobile: None,
             title: None,
             employee_no: None,

@@ -135,10 +135,10 @@ fn user(
 ) -> User {
     User {
         key: UserKey::new(key),
-        display_name: name.to_owned(),
-        email: email.map(str::to_owned),
-        mobile: mobile.map(str::to_owned),
-        title: title.map(str::to_owned),
+        display_name: name.into(),
+        email: email.map(Into::into),
+        mobile: mobile.map(Into::into),
+        title: title.map(Into::into),
         // WeCom's user/get has no employee number.
         employee_no: None,
         departments: departments.iter().map(|d| DepartmentId::new(*d)).collect(),

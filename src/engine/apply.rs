@@ -286,7 +286,7 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             active,
         } => Op::Create {
             key: user.clone(),
-            attributes: attributes.clone(),
+            attributes: (**attributes).clone(),
             active: *active,
         },
         Step::FreeValues { user, changes } | Step::Update { user, changes } => Op::Update {

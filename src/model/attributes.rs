@@ -1,14 +1,18 @@
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use compact_str::CompactString;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A person's attributes as orgsync writes them to a target, independent of the target kind.
 ///
-/// Kept as a map so that diffs, reports and the snapshot treat every field the same way;
-/// `user_name` and `display_name` are always present (see [`Attributes::new`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Attributes(BTreeMap<Field, String>);
+/// One slot per [`Field`], each value inline when it is short (most names, numbers and titles):
+/// a directory of a million people holds two copies of every person's attributes (the pull's and
+/// the snapshot's), so they must not cost a map and an allocation per value. Serialized as a map
+/// of the fields that are set, in field order. `user_name` and `display_name` are always present
+/// (see [`Attributes::new`]).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Attributes([Option<CompactString>; Field::ALL.len()]);
 
 /// One target attribute orgsync manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -53,6 +57,11 @@ impl Field {
             Field::Department => "department",
         }
     }
+
+    /// The field's slot in [`Attributes`]: its place in [`Field::ALL`].
+    fn slot(self) -> usize {
+        self as usize
+    }
 }
 
 impl fmt::Display for Field {
@@ -62,37 +71,44 @@ impl fmt::Display for Field {
 }
 
 impl Attributes {
-    pub fn new(user_name: impl Into<String>, display_name: impl Into<String>) -> Self {
-        let mut values = BTreeMap::new();
-        values.insert(Field::UserName, user_name.into());
-        values.insert(Field::DisplayName, display_name.into());
-        Attributes(values)
+    pub fn new(
+        user_name: impl Into<CompactString>,
+        display_name: impl Into<CompactString>,
+    ) -> Self {
+        Attributes::default()
+            .with(Field::UserName, Some(user_name.into()))
+            .with(Field::DisplayName, Some(display_name.into()))
     }
 
     pub fn get(&self, field: Field) -> Option<&str> {
-        self.0.get(&field).map(String::as_str)
+        self.0[field.slot()].as_deref()
     }
 
     /// Sets or clears a field. Empty strings count as absent, so "" and a missing field never
     /// produce a change.
-    pub fn set(&mut self, field: Field, value: Option<String>) {
-        match value.filter(|v| !v.is_empty()) {
-            Some(v) => {
-                self.0.insert(field, v);
-            }
-            None => {
-                self.0.remove(&field);
-            }
-        }
+    pub fn set(&mut self, field: Field, value: Option<CompactString>) {
+        self.0[field.slot()] = value.filter(|v| !v.is_empty());
     }
 
-    pub fn with(mut self, field: Field, value: Option<String>) -> Self {
+    /// Clears a field.
+    pub fn clear(&mut self, field: Field) {
+        self.0[field.slot()] = None;
+    }
+
+    pub fn with(mut self, field: Field, value: Option<CompactString>) -> Self {
         self.set(field, value);
         self
     }
 
     pub fn user_name(&self) -> &str {
         self.get(Field::UserName).unwrap_or_default()
+    }
+
+    /// The fields that are set, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, &str)> {
+        Field::ALL
+            .iter()
+            .filter_map(|&field| Some((field, self.get(field)?)))
     }
 
     /// The changes that turn `self` into `desired`, in field order.
@@ -113,7 +129,88 @@ impl Attributes {
 
     pub fn apply(&mut self, changes: &[FieldChange]) {
         for change in changes {
-            self.set(change.field, change.after.clone());
+            self.set(
+                change.field,
+                change.after.as_deref().map(CompactString::from),
+            );
+        }
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let set = self.0.iter().filter(|v| v.is_some()).count();
+        let mut map = serializer.serialize_map(Some(set))?;
+        for (field, value) in self.iter() {
+            map.serialize_entry(&field, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Attributes;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from attribute name to text")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+                let mut attributes = Attributes::default();
+                while let Some((field, value)) = map.next_entry::<Field, CompactString>()? {
+                    attributes.set(field, Some(value));
+                }
+                Ok(attributes)
+            }
+        }
+
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_a_map_of_the_set_fields_in_field_order() {
+        let attributes = Attributes::new("lin", "林晓")
+            .with(Field::Department, Some("研发部".into()))
+            .with(Field::Email, Some("lin@example.cn".into()))
+            .with(Field::Title, Some("".into()));
+        let json = serde_json::to_string(&attributes).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"user_name":"lin","display_name":"林晓","email":"lin@example.cn","department":"研发部"}"#
+        );
+        let back: Attributes = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, attributes);
+    }
+
+    #[test]
+    fn reading_drops_empty_values_and_refuses_unknown_fields() {
+        let read: Attributes =
+            serde_json::from_str(r#"{"user_name":"a","title":""}"#).expect("reads");
+        assert_eq!(read.get(Field::Title), None);
+        assert_eq!(read.user_name(), "a");
+        let unknown = serde_json::from_str::<Attributes>(r#"{"nickname":"a"}"#);
+        assert!(unknown.is_err(), "{unknown:?}");
+    }
+
+    #[test]
+    fn slots_follow_field_order() {
+        for (n, field) in Field::ALL.iter().enumerate() {
+            assert_eq!(field.slot(), n, "{field}");
         }
     }
 }

@@ -55,10 +55,4 @@ impl Directory {
             }
         }
     }
-
-    /// The name of a person's main department, used as the target's `department` attribute.
-    pub fn main_department_name(&self, user: &User) -> Option<&str> {
-        let id = user.departments.first()?;
-        self.departments.get(id).map(|d| d.name.as_str())
-    }
 }

@@ -1,15 +1,18 @@
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Ids are short (upstream ids, SCIM ids) and there are millions of copies of them in a big
+/// run: kept inline up to 24 bytes, so most are never allocated and a clone is a copy.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
-            pub fn new(value: impl Into<String>) -> Self {
+            pub fn new(value: impl Into<CompactString>) -> Self {
                 $name(value.into())
             }
 
@@ -26,7 +29,7 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                $name(value.to_owned())
+                $name(CompactString::from(value))
             }
         }
     };

@@ -1,16 +1,18 @@
 use super::{DepartmentId, UserKey};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
-/// One person as the upstream holds them, after conversion.
+/// One person as the upstream holds them, after conversion. Text is kept inline when short (see
+/// [`Attributes`](super::Attributes)): a pull of a million people holds a million of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub key: UserKey,
-    pub display_name: String,
+    pub display_name: CompactString,
     /// Absent when the upstream withholds it (e.g. WeCom apps created after 2022-06-20): never invented.
-    pub email: Option<String>,
-    pub mobile: Option<String>,
-    pub title: Option<String>,
-    pub employee_no: Option<String>,
+    pub email: Option<CompactString>,
+    pub mobile: Option<CompactString>,
+    pub title: Option<CompactString>,
+    pub employee_no: Option<CompactString>,
     /// Departments the person belongs to, main department first.
     pub departments: Vec<DepartmentId>,
     pub status: Status,

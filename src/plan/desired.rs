@@ -1,28 +1,37 @@
 //! What the target should hold for each person: the status policy, staged deprovisioning and the
 //! attribute mapping applied, and upstream uniqueness clashes settled.
+//!
+//! A disposition records where a person's attributes come from instead of holding a copy: the
+//! diff compares them value by value, and only a create builds them.
 
-use super::merge::{lowercase, outer_join};
+use super::merge::lowercase;
 use super::policy::{NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource};
+use super::roster::{Index, Roster, Row};
 use super::step::RemovalReason;
-use crate::model::{Attributes, Directory, Field, Problem, Status, User, UserKey};
-use crate::snapshot::{AppliedUser, Snapshot};
+use crate::model::{
+    Attributes, DepartmentId, Directory, Field, FieldChange, Problem, Status, User,
+};
+use crate::snapshot::AppliedUser;
+use compact_str::CompactString;
+use foldhash::HashMap;
 use jiff::Timestamp;
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
 /// The fate of one person known to the upstream or to the snapshot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Disposition {
     /// The person has an account in the target after this run.
     Present {
-        attributes: Attributes,
+        source: Source,
         active: bool,
         /// Why the account is inactive, when it is.
         inactive_reason: Option<RemovalReason>,
         /// True when the upstream no longer describes the person and the account is kept as last
         /// applied (deactivated); such accounts give way first in uniqueness clashes.
         retained: bool,
+        /// Unique values lost to someone else in a clash.
+        lost: Lost,
     },
     Deleted(RemovalReason),
     /// Not wanted in the target and not there.
@@ -31,64 +40,116 @@ pub(super) enum Disposition {
     Held,
 }
 
-impl Disposition {
-    pub(super) fn is_active(&self) -> bool {
-        matches!(self, Disposition::Present { active: true, .. })
+/// Where a present person's attributes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The upstream record, through the attribute mapping.
+    Upstream,
+    /// The snapshot, as last applied (accounts kept while the upstream no longer describes them).
+    Applied,
+}
+
+/// The unique values a person gave up in a clash: their userName falls back to their upstream
+/// id, their email is cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Lost {
+    user_name: bool,
+    email: bool,
+}
+
+impl Lost {
+    fn field(&mut self, field: Field) -> &mut bool {
+        match field {
+            Field::UserName => &mut self.user_name,
+            _ => &mut self.email,
+        }
     }
 
-    pub(super) fn attributes(&self) -> Option<&Attributes> {
-        match self {
-            Disposition::Present { attributes, .. } => Some(attributes),
-            _ => None,
+    fn has(self, field: Field) -> bool {
+        match field {
+            Field::UserName => self.user_name,
+            Field::Email => self.email,
+            _ => false,
         }
     }
 }
 
-pub(super) struct Desired {
-    pub(super) dispositions: BTreeMap<UserKey, Disposition>,
-    pub(super) problems: Vec<Problem>,
+impl Disposition {
+    pub(super) fn is_active(&self) -> bool {
+        matches!(self, Disposition::Present { active: true, .. })
+    }
 }
 
-pub(super) fn compute(
-    snapshot: &Snapshot,
-    directory: &Directory,
-    policy: &Policy,
+/// Every person's disposition, under their roster index.
+pub(super) struct Desired<'a> {
+    pub(super) dispositions: Vec<Disposition>,
+    pub(super) problems: Vec<Problem>,
+    /// Department names by id, hashed once: every person's `department` attribute is looked
+    /// up here, and a tree search per person cost more than building their attributes.
+    department_names: HashMap<&'a DepartmentId, &'a str>,
+    policy: &'a Policy,
+}
+
+pub(super) fn compute<'a>(
+    roster: &Roster<'a>,
+    directory: &'a Directory,
+    policy: &'a Policy,
     now: Timestamp,
-) -> Desired {
+) -> Desired<'a> {
     let mut problems = Vec::new();
-    // One pass over the pull and the snapshot side by side, in key order.
     let check_held = !directory.held.is_empty();
-    let mut entries: Vec<(UserKey, Disposition)> = Vec::with_capacity(directory.users.len());
-    for (key, user, applied) in outer_join(&directory.users, &snapshot.users) {
-        let disposition = match (user, applied) {
-            _ if check_held && directory.held.contains(key) => Disposition::Held,
+    let dispositions = roster
+        .rows()
+        .iter()
+        .map(|row| match (row.upstream, row.applied) {
+            _ if check_held && directory.held.contains(row.key) => Disposition::Held,
             (Some(user), applied) => {
-                by_status(user, applied, policy, directory, now, &mut problems)
+                let disposition = by_status(user, applied, policy, now);
+                if maps_upstream(user.status, applied, policy)
+                    && policy.user_name == UserNameSource::Email
+                    && non_empty(&user.email).is_none()
+                {
+                    problems.push(Problem::UserNameFallback {
+                        user: user.key.clone(),
+                        attribute: "email".into(),
+                    });
+                }
+                disposition
             }
             (None, Some(applied)) => removal(
                 applied,
                 RemovalReason::Vanished,
                 policy.vanished,
-                applied.attributes.clone(),
+                Source::Applied,
                 policy,
                 now,
             ),
-            (None, None) => continue,
-        };
-        entries.push((key.clone(), disposition));
-    }
-    for key in &directory.held {
-        if !directory.users.contains_key(key) && !snapshot.users.contains_key(key) {
-            entries.push((key.clone(), Disposition::Held));
-        }
-    }
-    // Keys are unique; from sorted entries the map is built without searching.
-    let mut dispositions: BTreeMap<UserKey, Disposition> = entries.into_iter().collect();
-
-    dedupe_unique_values(&mut dispositions, snapshot, &mut problems);
-    Desired {
+            // Held and unknown to both: caught by the first arm.
+            (None, None) => Disposition::Held,
+        })
+        .collect();
+    let mut desired = Desired {
         dispositions,
         problems,
+        department_names: directory
+            .departments
+            .iter()
+            .map(|(id, department)| (id, department.name.as_str()))
+            .collect(),
+        policy,
+    };
+    desired.dedupe_unique_values(roster);
+    desired
+}
+
+/// A person of the pull who is wanted in the target with their upstream attributes.
+fn from_upstream(active: bool, inactive_reason: Option<RemovalReason>) -> Disposition {
+    Disposition::Present {
+        source: Source::Upstream,
+        active,
+        inactive_reason,
+        retained: false,
+        lost: Lost::default(),
     }
 }
 
@@ -96,43 +157,43 @@ fn by_status(
     user: &User,
     applied: Option<&AppliedUser>,
     policy: &Policy,
-    directory: &Directory,
     now: Timestamp,
-    problems: &mut Vec<Problem>,
 ) -> Disposition {
     let reason = RemovalReason::Status(user.status);
-    let inactive = |attributes| Disposition::Present {
-        attributes,
-        active: false,
-        inactive_reason: Some(reason),
-        retained: false,
-    };
     match (user.status, applied) {
-        (Status::Active, _) => Disposition::Present {
-            attributes: attributes(user, policy, directory, problems),
-            active: true,
-            inactive_reason: None,
-            retained: false,
-        },
+        (Status::Active, _) => from_upstream(true, None),
         // Disabled and resigned people are never created: there is nothing to keep for them.
         (Status::Disabled | Status::Resigned, None) => Disposition::Absent,
-        (Status::Disabled, Some(_)) => inactive(attributes(user, policy, directory, problems)),
+        (Status::Disabled, Some(_)) => from_upstream(false, Some(reason)),
         (Status::NotActivated, applied) => match (policy.not_activated, applied) {
-            (NotActivatedPolicy::CreateInactive, _) => {
-                inactive(attributes(user, policy, directory, problems))
-            }
+            (NotActivatedPolicy::CreateInactive, _) => from_upstream(false, Some(reason)),
             (NotActivatedPolicy::Skip, None) => Disposition::Absent,
-            (NotActivatedPolicy::Skip, Some(applied)) => Disposition::Present {
-                attributes: applied.attributes.clone(),
+            (NotActivatedPolicy::Skip, Some(_)) => Disposition::Present {
+                source: Source::Applied,
                 active: false,
                 inactive_reason: Some(reason),
                 retained: true,
+                lost: Lost::default(),
             },
         },
-        (Status::Resigned, Some(applied)) => {
-            let fresh = attributes(user, policy, directory, problems);
-            removal(applied, reason, policy.resigned, fresh, policy, now)
-        }
+        (Status::Resigned, Some(applied)) => removal(
+            applied,
+            reason,
+            policy.resigned,
+            Source::Upstream,
+            policy,
+            now,
+        ),
+    }
+}
+
+/// Whether the person's upstream record is mapped to target attributes this run (even when the
+/// account is then deleted): only then is a userName fallback worth reporting.
+fn maps_upstream(status: Status, applied: Option<&AppliedUser>, policy: &Policy) -> bool {
+    match status {
+        Status::Active => true,
+        Status::Disabled | Status::Resigned => applied.is_some(),
+        Status::NotActivated => policy.not_activated == NotActivatedPolicy::CreateInactive,
     }
 }
 
@@ -142,15 +203,16 @@ fn removal(
     applied: &AppliedUser,
     reason: RemovalReason,
     action: RemovalPolicy,
-    attributes: Attributes,
+    source: Source,
     policy: &Policy,
     now: Timestamp,
 ) -> Disposition {
     let keep_inactive = Disposition::Present {
-        attributes,
+        source,
         active: false,
         inactive_reason: Some(reason),
         retained: matches!(reason, RemovalReason::Vanished),
+        lost: Lost::default(),
     };
     match (action, policy.delete_after) {
         (RemovalPolicy::Deactivate, _) => keep_inactive,
@@ -170,119 +232,174 @@ fn removal(
     }
 }
 
-fn attributes(
-    user: &User,
-    policy: &Policy,
-    directory: &Directory,
-    problems: &mut Vec<Problem>,
-) -> Attributes {
-    let user_name = match (policy.user_name, &user.email) {
-        (UserNameSource::Key, _) => user.key.as_str().to_owned(),
-        (UserNameSource::Email, Some(email)) if !email.is_empty() => email.clone(),
-        (UserNameSource::Email, _) => {
-            problems.push(Problem::UserNameFallback {
-                user: user.key.clone(),
-                attribute: "email".into(),
-            });
-            user.key.as_str().to_owned()
-        }
-    };
-    Attributes::new(user_name, &user.display_name)
-        .with(Field::Email, user.email.clone())
-        .with(Field::Mobile, user.mobile.clone())
-        .with(Field::Title, user.title.clone())
-        .with(Field::EmployeeNumber, user.employee_no.clone())
-        .with(
-            Field::Department,
-            directory.main_department_name(user).map(str::to_owned),
-        )
+/// Empty text counts as absent, as in [`Attributes::set`].
+fn non_empty(value: &Option<CompactString>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
-/// Targets refuse two accounts with one userName or email (compared without case). When the
-/// desired state has such a clash, the winner is: a held account (it cannot be changed), then an
-/// active person, then an inactive one the upstream still describes, then a retained account;
-/// ties go to the lower key. The others lose the value (email cleared, userName back to the
-/// upstream id) and the clash is reported.
-fn dedupe_unique_values(
-    dispositions: &mut BTreeMap<UserKey, Disposition>,
-    snapshot: &Snapshot,
-    problems: &mut Vec<Problem>,
-) {
-    for field in [Field::UserName, Field::Email] {
-        // The first holder of each value, and the others only where a value is held twice: no
-        // allocation per person beyond a lowercased copy of values that have capitals.
-        let mut first: HashMap<Cow<'_, str>, (u8, &UserKey)> =
-            HashMap::with_capacity(dispositions.len());
-        let mut more: HashMap<Cow<'_, str>, Vec<(u8, &UserKey)>> = HashMap::new();
-        for (key, disposition) in dispositions.iter() {
-            let (rank, value) = match disposition {
-                Disposition::Held => (
-                    0,
-                    snapshot
-                        .users
-                        .get(key)
-                        .and_then(|a| a.attributes.get(field)),
-                ),
-                Disposition::Present {
-                    attributes,
-                    active,
-                    retained,
-                    ..
-                } => (
-                    if *active {
-                        1
-                    } else if !retained {
-                        2
-                    } else {
-                        3
-                    },
-                    attributes.get(field),
-                ),
-                Disposition::Deleted(_) | Disposition::Absent => continue,
-            };
-            if let Some(value) = value {
-                match first.entry(lowercase(value)) {
-                    Entry::Vacant(slot) => {
-                        slot.insert((rank, key));
-                    }
-                    Entry::Occupied(slot) => {
-                        more.entry(slot.key().clone())
-                            .or_default()
-                            .push((rank, key));
-                    }
-                }
+impl<'a> Desired<'a> {
+    /// The attributes a present person should have in the target; `None` for anyone else.
+    pub(super) fn attributes(&self, index: Index, row: Row<'a>) -> Option<Attributes> {
+        let Disposition::Present { .. } = self.dispositions[index as usize] else {
+            return None;
+        };
+        let mut attributes = Attributes::default();
+        for field in Field::ALL {
+            attributes.set(
+                field,
+                self.value(index, row, field).map(CompactString::from),
+            );
+        }
+        Some(attributes)
+    }
+
+    /// The changes that take `current` to what a present person should have, in field order,
+    /// compared value by value without building the desired attributes.
+    pub(super) fn changes_from(
+        &self,
+        current: &Attributes,
+        index: Index,
+        row: Row<'a>,
+    ) -> Vec<FieldChange> {
+        let mut changes = Vec::new();
+        for field in Field::ALL {
+            let before = current.get(field);
+            let after = self.value(index, row, field);
+            if before != after {
+                changes.push(FieldChange {
+                    field,
+                    before: before.map(str::to_owned),
+                    after: after.map(str::to_owned),
+                });
             }
         }
-        let mut clashes: Vec<(String, Vec<(u8, UserKey)>)> = more
-            .into_iter()
-            .map(|(value, others)| {
-                let users = first
-                    .get(&value)
-                    .into_iter()
-                    .chain(&others)
-                    .map(|&(rank, key)| (rank, key.clone()))
-                    .collect();
-                (value.into_owned(), users)
-            })
-            .collect();
-        drop(first);
-        clashes.sort();
-        for (value, mut users) in clashes {
-            users.sort();
-            for (_, loser) in &users[1..] {
-                if let Some(Disposition::Present { attributes, .. }) = dispositions.get_mut(loser) {
-                    let fallback = match field {
-                        Field::UserName => Some(loser.as_str().to_owned()),
-                        _ => None,
-                    };
-                    attributes.set(field, fallback);
+        changes
+    }
+
+    /// One attribute a present person should have in the target. Empty text counts as absent,
+    /// as in [`Attributes::set`].
+    pub(super) fn value(&self, index: Index, row: Row<'a>, field: Field) -> Option<&'a str> {
+        let Disposition::Present { source, lost, .. } = self.dispositions[index as usize] else {
+            return None;
+        };
+        let value = if lost.has(field) {
+            match field {
+                Field::UserName => Some(row.key.as_str()),
+                _ => None,
+            }
+        } else {
+            match (source, row.upstream, row.applied) {
+                (Source::Upstream, Some(user), _) => self.mapped(user, field),
+                (Source::Applied, _, Some(applied)) => applied.attributes.get(field),
+                // A disposition is only given a source its row has.
+                _ => None,
+            }
+        };
+        value.filter(|v| !v.is_empty())
+    }
+
+    /// The attribute mapping: what the target gets from an upstream record.
+    fn mapped(&self, user: &'a User, field: Field) -> Option<&'a str> {
+        match field {
+            Field::UserName => Some(self.user_name(user)),
+            Field::DisplayName => Some(user.display_name.as_str()),
+            Field::Email => user.email.as_deref(),
+            Field::Mobile => user.mobile.as_deref(),
+            Field::Title => user.title.as_deref(),
+            Field::EmployeeNumber => user.employee_no.as_deref(),
+            Field::Department => user
+                .departments
+                .first()
+                .and_then(|id| self.department_names.get(id).copied()),
+        }
+    }
+
+    fn user_name(&self, user: &'a User) -> &'a str {
+        match (self.policy.user_name, non_empty(&user.email)) {
+            (UserNameSource::Email, Some(email)) => email,
+            _ => user.key.as_str(),
+        }
+    }
+
+    /// Targets refuse two accounts with one userName or email (compared without case). When the
+    /// desired state has such a clash, the winner is: a held account (it cannot be changed), then
+    /// an active person, then an inactive one the upstream still describes, then a retained
+    /// account; ties go to the lower key. The others lose the value (email cleared, userName back
+    /// to the upstream id) and the clash is reported.
+    fn dedupe_unique_values(&mut self, roster: &Roster<'a>) {
+        // Values are grouped by sorting their hashes (16 bytes a person) rather than in a map
+        // of the values themselves; equal hashes are then compared by value.
+        let hasher = foldhash::fast::RandomState::default();
+        for field in [Field::UserName, Field::Email] {
+            let mut hashed: Vec<(u64, Index)> = Vec::with_capacity(roster.len());
+            for (i, row) in roster.rows().iter().enumerate() {
+                let index = i as Index;
+                if let Some(value) = self.held_or_unique_value(index, *row, field) {
+                    hashed.push((hasher.hash_one(lowercase(value)), index));
                 }
             }
-            problems.push(Problem::DuplicateValue {
-                attribute: field.as_str().to_owned(),
-                value,
-                users: users.into_iter().map(|(_, key)| key).collect(),
-            });
+            hashed.sort_unstable();
+            let mut clashes: Vec<(String, Vec<(u8, Index)>)> = Vec::new();
+            for run in hashed
+                .chunk_by(|a, b| a.0 == b.0)
+                .filter(|run| run.len() > 1)
+            {
+                // Usually one value; a hash collision between different values splits here.
+                let mut values: Vec<(Cow<'_, str>, u8, Index)> = run
+                    .iter()
+                    .filter_map(|&(_, index)| {
+                        let row = roster.row(index);
+                        let value = self.held_or_unique_value(index, row, field)?;
+                        Some((lowercase(value), self.rank(index), index))
+                    })
+                    .collect();
+                values.sort();
+                for same in values.chunk_by(|a, b| a.0 == b.0).filter(|s| s.len() > 1) {
+                    let holders = same
+                        .iter()
+                        .map(|(_, rank, index)| (*rank, *index))
+                        .collect();
+                    clashes.push((same[0].0.clone().into_owned(), holders));
+                }
+            }
+            clashes.sort();
+            for (value, holders) in clashes {
+                for &(_, loser) in &holders[1..] {
+                    if let Disposition::Present { lost, .. } =
+                        &mut self.dispositions[loser as usize]
+                    {
+                        *lost.field(field) = true;
+                    }
+                }
+                self.problems.push(Problem::DuplicateValue {
+                    attribute: field.as_str().to_owned(),
+                    value,
+                    users: holders
+                        .into_iter()
+                        .map(|(_, index)| roster.row(index).key.clone())
+                        .collect(),
+                });
+            }
+        }
+    }
+
+    /// The value a person holds or will hold, for uniqueness: a held account keeps the target's.
+    fn held_or_unique_value(&self, index: Index, row: Row<'a>, field: Field) -> Option<&'a str> {
+        match self.dispositions[index as usize] {
+            Disposition::Held => row.applied.and_then(|a| a.attributes.get(field)),
+            _ => self.value(index, row, field),
+        }
+    }
+
+    /// Who keeps a contested value: lower ranks win.
+    fn rank(&self, index: Index) -> u8 {
+        match self.dispositions[index as usize] {
+            Disposition::Held => 0,
+            Disposition::Present { active: true, .. } => 1,
+            Disposition::Present {
+                retained: false, ..
+            } => 2,
+            _ => 3,
         }
     }
 }

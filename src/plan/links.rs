@@ -1,11 +1,10 @@
 //! The scope rule and cycle breaking: which manager links may exist in the target.
 
-use super::desired::Disposition;
-use super::merge::Cursor;
-use crate::model::{Directory, Status, UserKey};
-use crate::snapshot::Snapshot;
+use super::desired::{Desired, Disposition};
+use super::roster::{Index, Roster};
+use crate::model::{Status, UserKey};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// A manager link the upstream has but the target will not get, and why.
@@ -47,91 +46,98 @@ impl fmt::Display for LinkSkipReason {
 }
 
 pub(super) struct Links {
-    /// Desired manager per active person.
-    pub(super) managers: BTreeMap<UserKey, UserKey>,
+    /// Desired manager per active person, under their roster index.
+    pub(super) managers: Vec<Option<Index>>,
     pub(super) skipped: Vec<SkippedLink>,
 }
 
 /// Applies the scope rule to every active person's upstream manager, then breaks cycles.
-pub(super) fn resolve(
-    directory: &Directory,
-    dispositions: &BTreeMap<UserKey, Disposition>,
-    snapshot: &Snapshot,
-) -> Links {
-    let mut managers = Vec::new();
+pub(super) fn resolve(roster: &Roster<'_>, desired: &Desired<'_>) -> Links {
+    let dispositions = &desired.dispositions;
+    let mut managers: Vec<Option<Index>> = vec![None; roster.len()];
     let mut skipped = Vec::new();
-    let mut own = Cursor::new(dispositions);
-    for (key, user) in &directory.users {
-        let Some(manager) = &user.manager else {
+    // Many people share a manager: each manager is searched for once.
+    let mut found_managers: HashMap<&UserKey, Option<Index>> = HashMap::default();
+    for (i, row) in roster.rows().iter().enumerate() {
+        let Some(manager) = row.upstream.and_then(|user| user.manager.as_ref()) else {
             continue;
         };
-        if !own.get(key).is_some_and(Disposition::is_active) {
+        if !dispositions[i].is_active() {
             continue;
         }
-        let reason = match (directory.users.get(manager), dispositions.get(manager)) {
+        let found = *found_managers
+            .entry(manager)
+            .or_insert_with(|| roster.index_of(manager));
+        let their = found.map(|m| (roster.row(m).upstream, &dispositions[m as usize]));
+        let reason = match their {
             // A link already in the target stays while its manager's record is unreadable.
-            (_, Some(Disposition::Held))
-                if snapshot.users.get(key).and_then(|u| u.manager.as_ref()) == Some(manager) =>
+            Some((_, Disposition::Held))
+                if row.applied.and_then(|u| u.manager.as_ref()) == Some(manager) =>
             {
                 None
             }
-            (_, Some(Disposition::Held)) => Some(LinkSkipReason::ManagerHeld),
-            (None, _) => Some(LinkSkipReason::OutsideScope),
-            (Some(_), Some(d)) if d.is_active() => None,
-            (Some(m), _) => Some(LinkSkipReason::ManagerNotSynced(m.status)),
+            Some((_, Disposition::Held)) => Some(LinkSkipReason::ManagerHeld),
+            None | Some((None, _)) => Some(LinkSkipReason::OutsideScope),
+            Some((Some(_), d)) if d.is_active() => None,
+            Some((Some(m), _)) => Some(LinkSkipReason::ManagerNotSynced(m.status)),
         };
         match reason {
-            None => managers.push((key.clone(), manager.clone())),
+            None => managers[i] = found,
             Some(reason) => skipped.push(SkippedLink {
-                user: key.clone(),
+                user: row.key.clone(),
                 manager: manager.clone(),
                 reason,
             }),
         }
     }
-    // Pushed in key order: the map is built without searching.
-    let mut managers: BTreeMap<UserKey, UserKey> = managers.into_iter().collect();
-    break_cycles(&mut managers, &mut skipped);
+    break_cycles(roster, &mut managers, &mut skipped);
     Links { managers, skipped }
 }
 
 /// Walks the manager graph from each person in key order. Every person has at most one manager, so
 /// a walk either ends or meets a person already on its own path; the link that reached that person
 /// closes the loop and is dropped. Deterministic because starts and walks follow key order.
-fn break_cycles(managers: &mut BTreeMap<UserKey, UserKey>, skipped: &mut Vec<SkippedLink>) {
+fn break_cycles(
+    roster: &Roster<'_>,
+    managers: &mut [Option<Index>],
+    skipped: &mut Vec<SkippedLink>,
+) {
     // Each walk marks the people it passes with its number: meeting its own mark again closes a
     // loop, meeting an earlier walk's mark joins a chain already known to end.
-    let mut closing: Vec<(UserKey, UserKey)> = Vec::new();
-    {
-        let mut walked: HashMap<&UserKey, usize> = HashMap::with_capacity(managers.len());
-        for (walk, start) in managers.keys().enumerate() {
-            if walked.contains_key(start) {
-                continue;
-            }
-            walked.insert(start, walk);
-            let mut current = start;
-            while let Some(next) = managers.get(current) {
-                match walked.get(next) {
-                    Some(&mark) if mark == walk => {
-                        closing.push((current.clone(), next.clone()));
-                        break;
-                    }
-                    Some(_) => break,
-                    None => {
-                        walked.insert(next, walk);
-                        current = next;
-                    }
+    const UNWALKED: Index = Index::MAX;
+    let mut walked: Vec<Index> = vec![UNWALKED; managers.len()];
+    let mut closing: Vec<Index> = Vec::new();
+    for start in 0..managers.len() {
+        if managers[start].is_none() || walked[start] != UNWALKED {
+            continue;
+        }
+        let walk = start as Index;
+        walked[start] = walk;
+        let mut current = start;
+        while let Some(next) = managers[current] {
+            let next = next as usize;
+            match walked[next] {
+                UNWALKED => {
+                    walked[next] = walk;
+                    current = next;
                 }
+                mark if mark == walk => {
+                    closing.push(current as Index);
+                    break;
+                }
+                _ => break,
             }
         }
     }
     // Later walks stop at people an earlier walk passed, so they never follow a closing link:
     // removing them afterwards gives what removing them on the way would.
-    for (user, manager) in closing {
-        managers.remove(&user);
+    for user in closing {
+        let Some(manager) = managers[user as usize].take() else {
+            continue;
+        };
         skipped.push(SkippedLink {
-            user,
-            manager,
+            user: roster.row(user).key.clone(),
+            manager: roster.row(manager).key.clone(),
             reason: LinkSkipReason::Cycle,
         });
     }

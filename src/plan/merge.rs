@@ -1,5 +1,5 @@
 //! Walking two maps sorted by the same key side by side: one pass over both instead of a tree
-//! lookup per person, which at a million people is most of the planner's time.
+//! lookup per person.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -50,34 +50,6 @@ impl<'a, K: Ord, A, B> Iterator for OuterJoin<'a, K, A, B> {
     }
 }
 
-/// A sorted map read in ascending key order: `get` for keys asked in ascending order, each answer
-/// found by moving forward, never by searching from the root.
-pub(super) struct Cursor<'a, K, V> {
-    entries: Peekable<btree_map::Iter<'a, K, V>>,
-}
-
-impl<'a, K: Ord, V> Cursor<'a, K, V> {
-    pub(super) fn new(map: &'a BTreeMap<K, V>) -> Self {
-        Cursor {
-            entries: map.iter().peekable(),
-        }
-    }
-
-    /// The value at `key`; keys must be asked in ascending order.
-    pub(super) fn get(&mut self, key: &K) -> Option<&'a V> {
-        while let Some((k, v)) = self.entries.peek() {
-            match (*k).cmp(key) {
-                std::cmp::Ordering::Less => {
-                    self.entries.next();
-                }
-                std::cmp::Ordering::Equal => return Some(*v),
-                std::cmp::Ordering::Greater => return None,
-            }
-        }
-        None
-    }
-}
-
 /// The value as uniqueness is compared (without case), allocating only when it has to change.
 pub(super) fn lowercase(value: &str) -> Cow<'_, str> {
     if value
@@ -111,18 +83,6 @@ mod tests {
                 (5, None, Some("five")),
             ]
         );
-    }
-
-    #[test]
-    fn cursor_answers_ascending_lookups_like_get() {
-        let map: BTreeMap<u32, u32> = (0..50)
-            .filter(|k| k % 3 == 0)
-            .map(|k| (k, k * 10))
-            .collect();
-        let mut cursor = Cursor::new(&map);
-        for key in 0..60 {
-            assert_eq!(cursor.get(&key), map.get(&key), "key {key}");
-        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod links;
 mod merge;
 mod observe;
 mod policy;
+mod roster;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -23,11 +24,12 @@ pub use policy::{
 pub use step::{Phase, RemovalReason, Step, StepKind};
 pub use values::{is_placeholder, placeholder};
 
-use crate::model::{Directory, Problem, UserKey};
+use crate::model::{Attributes, Directory, Problem, UserKey};
 use crate::snapshot::{AppliedUser, Snapshot};
-use desired::Disposition;
+use desired::{Desired, Disposition};
+use roster::{Index, Roster, Row};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -56,59 +58,94 @@ pub fn plan(
     policy: &Policy,
     now: jiff::Timestamp,
 ) -> Plan {
-    let desired = desired::compute(snapshot, directory, policy, now);
-    let links = links::resolve(directory, &desired.dispositions, snapshot);
-    let releases = values::release_contested(snapshot, &desired.dispositions);
+    let roster = Roster::new(directory, snapshot);
+    let desired = desired::compute(&roster, directory, policy, now);
+    let links = links::resolve(&roster, &desired);
+    let releases = values::release_contested(&roster, &desired);
 
-    // Every person's disposition with their snapshot entry, in key order (the dispositions
-    // cover every snapshot key).
-    let removed: BTreeSet<UserKey> = merge::outer_join(&desired.dispositions, &snapshot.users)
-        .filter(|(_, d, applied)| d.is_some_and(|d| leaves_active_set(d, *applied)))
-        .map(|(key, _, _)| key.clone())
+    // Who this run deactivates or deletes while the target has them active or at all.
+    let removed: Vec<bool> = roster
+        .rows()
+        .iter()
+        .zip(&desired.dispositions)
+        .map(|(row, d)| leaves_active_set(d, row.applied))
         .collect();
 
-    let mut steps = releases.steps;
-    let mut applied_users = merge::Cursor::new(&snapshot.users);
-    let mut managers = merge::Cursor::new(&links.managers);
-    // Consumed: a person's desired attributes move into their create step, not copied.
-    for (key, disposition) in desired.dispositions {
-        let applied = applied_users.get(&key);
-        let released = if releases.released.is_empty() {
-            None
-        } else {
-            releases.released.get(&key)
-        };
-        let current = released.or(applied.map(|a| &a.attributes));
+    let mut steps = Steps::default();
+    steps.push_all(releases.steps);
+    for (i, row) in roster.rows().iter().enumerate() {
+        let index = i as Index;
         let person = Person {
-            key: &key,
-            disposition,
-            applied,
-            current_attributes: current,
-            desired_manager: managers.get(&key),
+            index,
+            row: *row,
+            current_attributes: releases
+                .released
+                .get(&index)
+                .or(row.applied.map(|a| &a.attributes)),
+            desired_manager: links.managers[i].map(|m| roster.row(m).key),
         };
-        diff_user(person, &removed, &mut steps);
+        diff_user(person, &desired, &roster, &removed, &mut steps);
     }
-    sort_steps(&mut steps);
 
     let mut skipped_links = links.skipped;
     skipped_links.sort();
     let mut problems = directory.problems.clone();
     problems.extend(desired.problems);
     Plan {
-        steps,
+        steps: steps.into_ordered(),
         skipped_links,
         problems,
     }
 }
 
-/// By phase, then by user key. Steps come out of the diff in key order within each phase, so
-/// after a stable sort by phase each phase is usually sorted already and is only checked.
-fn sort_steps(steps: &mut [Step]) {
-    steps.sort_by_key(Step::phase);
-    for phase in steps.chunk_by_mut(|a, b| a.phase() == b.phase()) {
-        if !phase.is_sorted_by(|a, b| a.user() <= b.user()) {
-            phase.sort_by(|a, b| a.user().cmp(b.user()));
+/// Steps collected per phase. The diff visits people in key order, so each phase's steps arrive
+/// sorted by user and the plan is their concatenation: no sort of the whole plan.
+struct Steps {
+    by_phase: [Vec<Step>; Phase::ALL.len()],
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Steps {
+            by_phase: std::array::from_fn(|_| Vec::new()),
         }
+    }
+}
+
+impl Steps {
+    fn push(&mut self, step: Step) {
+        self.by_phase[step.phase() as usize].push(step);
+    }
+
+    fn push_all(&mut self, steps: Vec<Step>) {
+        for step in steps {
+            self.push(step);
+        }
+    }
+
+    /// By phase, then by user key. The largest phase's vector becomes the plan, so its steps
+    /// are moved at most once and never copied to fresh memory (at a million people that
+    /// copy cost as much as planning the creates).
+    fn into_ordered(self) -> Vec<Step> {
+        let mut phases = self.by_phase;
+        debug_assert!(
+            phases
+                .iter()
+                .all(|phase| phase.is_sorted_by(|a, b| a.user() <= b.user()))
+        );
+        let largest = (0..phases.len())
+            .max_by_key(|&p| phases[p].len())
+            .unwrap_or_default();
+        let mut ordered = std::mem::take(&mut phases[largest]);
+        let (earlier, later) = phases.split_at_mut(largest);
+        let later = &mut later[1..];
+        ordered.reserve_exact(earlier.iter().chain(later.iter()).map(Vec::len).sum());
+        let earlier: Vec<Step> = earlier.iter_mut().flat_map(std::mem::take).collect();
+        ordered.splice(0..0, earlier);
+        for phase in later {
+            ordered.append(phase);
+        }
+        ordered
     }
 }
 
@@ -124,26 +161,30 @@ fn leaves_active_set(disposition: &Disposition, applied: Option<&AppliedUser>) -
 
 /// What the planner knows about one person when diffing them.
 struct Person<'a> {
-    key: &'a UserKey,
-    disposition: Disposition,
-    applied: Option<&'a AppliedUser>,
+    index: Index,
+    row: Row<'a>,
     /// The target's attributes once this run's value releases are applied.
-    current_attributes: Option<&'a crate::model::Attributes>,
+    current_attributes: Option<&'a Attributes>,
     desired_manager: Option<&'a UserKey>,
 }
 
-fn diff_user(person: Person<'_>, removed: &BTreeSet<UserKey>, steps: &mut Vec<Step>) {
-    let user = person.key.clone();
-    match (person.disposition, person.applied) {
-        (
-            Disposition::Present {
-                attributes, active, ..
-            },
-            None,
-        ) => {
+fn diff_user<'a>(
+    person: Person<'a>,
+    desired: &Desired<'a>,
+    roster: &Roster<'a>,
+    removed: &[bool],
+    steps: &mut Steps,
+) {
+    let user = person.row.key.clone();
+    let disposition = desired.dispositions[person.index as usize];
+    match (disposition, person.row.applied) {
+        (Disposition::Present { active, .. }, None) => {
+            let attributes = desired
+                .attributes(person.index, person.row)
+                .unwrap_or_default();
             steps.push(Step::Create {
                 user: user.clone(),
-                attributes: attributes.clone(),
+                attributes: Box::new(attributes),
                 active,
             });
             if let Some(manager) = person.desired_manager {
@@ -156,7 +197,6 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<UserKey>, steps: &mut Vec<St
         }
         (
             Disposition::Present {
-                attributes,
                 active,
                 inactive_reason,
                 ..
@@ -164,7 +204,7 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<UserKey>, steps: &mut Vec<St
             Some(applied),
         ) => {
             let current = person.current_attributes.unwrap_or(&applied.attributes);
-            let changes = current.changes_to(&attributes);
+            let changes = desired.changes_from(current, person.index, person.row);
             if !changes.is_empty() {
                 steps.push(Step::Update {
                     user: user.clone(),
@@ -191,14 +231,19 @@ fn diff_user(person: Person<'_>, removed: &BTreeSet<UserKey>, steps: &mut Vec<St
         // A held person keeps everything, except a link to someone this run removes: that link
         // would dangle (or block the removal in strict targets).
         (Disposition::Held, Some(applied)) => {
-            if let Some(previous) = applied.manager.as_ref().filter(|m| removed.contains(m)) {
+            let dangling = applied.manager.as_ref().filter(|m| {
+                roster
+                    .index_of(m)
+                    .is_some_and(|index| removed[index as usize])
+            });
+            if let Some(previous) = dangling {
                 steps.push(Step::ClearManager {
                     user,
                     previous: previous.clone(),
                 });
             }
         }
-        (Disposition::Deleted(_), None) | (Disposition::Absent | Disposition::Held, _) => {}
+        _ => {}
     }
 }
 
@@ -206,7 +251,7 @@ fn link_step(
     user: &UserKey,
     current: Option<&UserKey>,
     desired: Option<&UserKey>,
-    steps: &mut Vec<Step>,
+    steps: &mut Steps,
 ) {
     match (current, desired) {
         (current, Some(desired)) if current != Some(desired) => steps.push(Step::SetManager {
@@ -232,12 +277,12 @@ pub fn applied_after(
     now: jiff::Timestamp,
 ) -> Option<AppliedUser> {
     match step {
-        Step::Adopt { account, .. } => Some(account.clone()),
+        Step::Adopt { account, .. } => Some((**account).clone()),
         Step::Create {
             attributes, active, ..
         } => Some(AppliedUser {
             target_id: target_id?,
-            attributes: attributes.clone(),
+            attributes: (**attributes).clone(),
             active: *active,
             manager: None,
             deactivated_at: (!active).then_some(now),

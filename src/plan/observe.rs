@@ -23,7 +23,7 @@ impl Observed {
         let mut baseline = self.linked.clone();
         for step in &self.adoptions {
             if let Step::Adopt { user, account, .. } = step {
-                baseline.users.insert(user.clone(), account.clone());
+                baseline.users.insert(user.clone(), (**account).clone());
             }
         }
         baseline
@@ -119,7 +119,7 @@ fn link(
     for (key, account, matched_by) in &adopted {
         observed.adoptions.push(Step::Adopt {
             user: (*key).clone(),
-            account: applied(key, account),
+            account: Box::new(applied(key, account)),
             matched_by: *matched_by,
         });
     }
@@ -151,8 +151,8 @@ fn match_unlinked<'a>(
     let value_of = |key: &UserKey| -> Option<String> {
         let user = directory.users.get(key)?;
         let value = match (field, policy.user_name) {
-            (Field::UserName, UserNameSource::Key) => Some(key.as_str().to_owned()),
-            _ => user.email.clone(),
+            (Field::UserName, UserNameSource::Key) => Some(key.as_str()),
+            _ => user.email.as_deref(),
         };
         value.map(|v| v.to_lowercase())
     };

@@ -9,14 +9,16 @@ pub enum Step {
     /// Link an existing target account to the person (it had no externalId but matched them).
     Adopt {
         user: UserKey,
-        /// The account as listed; it becomes the person's snapshot entry once linked.
-        account: crate::snapshot::AppliedUser,
+        /// The account as listed; it becomes the person's snapshot entry once linked. Boxed, as
+        /// are a create's attributes, so that every step is small: a first sync of a million
+        /// people plans two million steps.
+        account: Box<crate::snapshot::AppliedUser>,
         matched_by: crate::model::Field,
     },
     /// Create the person (without a manager; links come in a later phase).
     Create {
         user: UserKey,
-        attributes: Attributes,
+        attributes: Box<Attributes>,
         active: bool,
     },
     /// Release unique values (userName, email) another person takes over in this run, by setting
@@ -139,6 +141,20 @@ impl Step {
             StepKind::Delete => Phase::Delete,
         }
     }
+}
+
+impl Phase {
+    /// Every phase, in the order they run.
+    pub const ALL: [Phase; 8] = [
+        Phase::Adopt,
+        Phase::FreeValues,
+        Phase::Update,
+        Phase::Reactivate,
+        Phase::Create,
+        Phase::Link,
+        Phase::Deactivate,
+        Phase::Delete,
+    ];
 }
 
 impl StepKind {

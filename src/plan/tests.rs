@@ -135,8 +135,8 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     opts.get("user_name").unwrap_or(&key.as_str()).to_string(),
                     opts.get("name").unwrap_or(&key.as_str()).to_string(),
                 );
-                attributes.set(Field::Email, opts.get("email").map(|s| s.to_string()));
-                attributes.set(Field::Title, opts.get("title").map(|s| s.to_string()));
+                attributes.set(Field::Email, opts.get("email").map(|s| (*s).into()));
+                attributes.set(Field::Title, opts.get("title").map(|s| (*s).into()));
                 snapshot.users.insert(
                     key.clone(),
                     AppliedUser {
@@ -161,10 +161,10 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     other => return Err(format!("unknown status {other}")),
                 };
                 directory.insert_user(User {
-                    display_name: opts.get("name").unwrap_or(&key.as_str()).to_string(),
-                    email: opts.get("email").map(|s| s.to_string()),
+                    display_name: (*opts.get("name").unwrap_or(&key.as_str())).into(),
+                    email: opts.get("email").map(|s| (*s).into()),
                     mobile: None,
-                    title: opts.get("title").map(|s| s.to_string()),
+                    title: opts.get("title").map(|s| (*s).into()),
                     employee_no: None,
                     departments: opts
                         .get("dept")
@@ -213,4 +213,43 @@ fn head<'a>(words: &[&'a str]) -> Result<(UserKey, &'a str, Options<'a>), String
         })
         .collect::<Result<_, _>>()?;
     Ok((UserKey::new(*key), state, opts))
+}
+
+#[test]
+fn phases_are_listed_in_running_order() {
+    for (n, phase) in Phase::ALL.iter().enumerate() {
+        assert_eq!(*phase as usize, n, "{phase:?}");
+    }
+    assert!(Phase::ALL.is_sorted());
+}
+
+#[test]
+fn steps_come_out_by_phase_then_user_whichever_phase_is_largest() {
+    let key = |n: u32| UserKey::new(format!("u{n:03}"));
+    let step = |kind: u32, n: u32| match kind {
+        0 => Step::Delete {
+            user: key(n),
+            reason: RemovalReason::Vanished,
+        },
+        1 => Step::Reactivate { user: key(n) },
+        _ => Step::ClearManager {
+            user: key(n),
+            previous: key(0),
+        },
+    };
+    for largest in 0..3 {
+        let mut steps = Steps::default();
+        for n in 0..20 {
+            for kind in 0..3 {
+                if kind == largest || n % 5 == 0 {
+                    steps.push(step(kind, n));
+                }
+            }
+        }
+        let ordered = steps.into_ordered();
+        let mut expected = ordered.clone();
+        expected.sort_by(|a, b| (a.phase(), a.user()).cmp(&(b.phase(), b.user())));
+        assert_eq!(ordered, expected, "largest phase {largest}");
+        assert_eq!(ordered.len(), 20 + 2 * 4);
+    }
 }

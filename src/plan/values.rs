@@ -4,13 +4,13 @@
 //! update or create. The holder's own final value follows in the update phase, so no placeholder
 //! survives a run that completes.
 
-use super::desired::Disposition;
-use super::merge::{Cursor, lowercase};
+use super::desired::{Desired, Disposition};
+use super::merge::lowercase;
+use super::roster::{Index, Roster};
 use super::step::Step;
 use crate::model::{Attributes, Field, FieldChange, UserKey};
-use crate::snapshot::Snapshot;
+use foldhash::{HashMap, HashMapExt};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
 
 /// The domain of placeholders: `.invalid` can never be a real address (RFC 2606).
 pub const PLACEHOLDER_DOMAIN: &str = "placeholder.invalid";
@@ -18,75 +18,104 @@ pub const PLACEHOLDER_DOMAIN: &str = "placeholder.invalid";
 pub(super) struct Releases {
     pub(super) steps: Vec<Step>,
     /// Each releasing person's attributes once their release is applied.
-    pub(super) released: HashMap<UserKey, Attributes>,
+    pub(super) released: HashMap<Index, Attributes>,
 }
 
-pub(super) fn release_contested(
-    snapshot: &Snapshot,
-    dispositions: &BTreeMap<UserKey, Disposition>,
-) -> Releases {
+/// A value a target account holds now and gives up in this run.
+struct Vacated<'a> {
+    holder: Index,
+    field: Field,
+    current: &'a str,
+    /// What the holder ends with: the placeholder path is needed unless it is cleared.
+    final_value: Option<&'a str>,
+}
+
+pub(super) fn release_contested<'a>(roster: &Roster<'a>, desired: &Desired<'a>) -> Releases {
     let mut releases = Releases {
         steps: Vec::new(),
         released: HashMap::new(),
     };
-    // Nothing in the target yet (a first sync): nothing to release.
-    if snapshot.users.is_empty() {
-        return releases;
-    }
-    let mut wanted: HashMap<(Field, Cow<'_, str>), &UserKey> =
-        HashMap::with_capacity(2 * dispositions.len());
-    for (key, disposition) in dispositions {
-        if let Some(attributes) = disposition.attributes() {
-            for field in [Field::UserName, Field::Email] {
-                if let Some(value) = attributes.get(field) {
-                    wanted.insert((field, lowercase(value)), key);
-                }
-            }
-        }
-    }
-
-    let mut dispositions = Cursor::new(dispositions);
-    for (holder, applied) in &snapshot.users {
-        let final_attributes = match dispositions.get(holder) {
-            Some(Disposition::Present { attributes, .. }) => Some(attributes),
-            Some(Disposition::Deleted(_)) => None,
+    // Values that change hands are among the values that change at all: collect those first
+    // (few, in a resync), then look for anyone else who wants one of them.
+    let mut vacated: Vec<Vacated<'a>> = Vec::new();
+    for (i, row) in roster.rows().iter().enumerate() {
+        let Some(applied) = row.applied else { continue };
+        let index = i as Index;
+        let ends_present = match desired.dispositions[i] {
+            Disposition::Present { .. } => true,
+            Disposition::Deleted(_) => false,
             _ => continue,
         };
-        let mut changes = Vec::new();
         for field in [Field::UserName, Field::Email] {
             let Some(current) = applied.attributes.get(field) else {
                 continue;
             };
-            let lower = (field, lowercase(current));
-            let taker = wanted.get(&lower);
-            if taker.is_none_or(|taker| *taker == holder) {
-                continue;
-            }
-            let final_value = final_attributes.and_then(|a| a.get(field));
-            if final_value.is_some_and(|v| lowercase(v) == lower.1) {
-                continue;
-            }
-            // Clearing is final for optional fields; a required one (userName), or a field the
-            // holder will set to another value, passes through a placeholder.
-            let interim = match (field, final_value) {
-                (Field::Email, None) => None,
-                _ => Some(placeholder(holder)),
+            let final_value = if ends_present {
+                desired.value(index, *row, field)
+            } else {
+                None
             };
-            changes.push(FieldChange {
+            if final_value.is_some_and(|v| v == current || lowercase(v) == lowercase(current)) {
+                continue;
+            }
+            vacated.push(Vacated {
+                holder: index,
                 field,
-                before: Some(current.to_owned()),
-                after: interim,
+                current,
+                final_value,
             });
         }
-        if !changes.is_empty() {
-            let mut released = applied.attributes.clone();
-            released.apply(&changes);
-            releases.released.insert(holder.clone(), released);
-            releases.steps.push(Step::FreeValues {
-                user: holder.clone(),
-                changes,
-            });
+    }
+    if vacated.is_empty() {
+        return releases;
+    }
+
+    let mut wanted: HashMap<(Field, Cow<'a, str>), bool> = vacated
+        .iter()
+        .map(|v| ((v.field, lowercase(v.current)), false))
+        .collect();
+    for (i, row) in roster.rows().iter().enumerate() {
+        for field in [Field::UserName, Field::Email] {
+            if let Some(value) = desired.value(i as Index, *row, field)
+                && let Some(taken) = wanted.get_mut(&(field, lowercase(value)))
+            {
+                *taken = true;
+            }
         }
+    }
+
+    // Vacated values come in roster (key) order, each holder's fields together.
+    for holder in vacated.chunk_by(|a, b| a.holder == b.holder) {
+        let changes: Vec<FieldChange> = holder
+            .iter()
+            .filter(|v| wanted[&(v.field, lowercase(v.current))])
+            .map(|v| {
+                // Clearing is final for optional fields; a required one (userName), or a field
+                // the holder will set to another value, passes through a placeholder.
+                let key = roster.row(v.holder).key;
+                let interim = match (v.field, v.final_value) {
+                    (Field::Email, None) => None,
+                    _ => Some(placeholder(key)),
+                };
+                FieldChange {
+                    field: v.field,
+                    before: Some(v.current.to_owned()),
+                    after: interim,
+                }
+            })
+            .collect();
+        if changes.is_empty() {
+            continue;
+        }
+        let row = roster.row(holder[0].holder);
+        let Some(applied) = row.applied else { continue };
+        let mut released = applied.attributes.clone();
+        released.apply(&changes);
+        releases.released.insert(holder[0].holder, released);
+        releases.steps.push(Step::FreeValues {
+            user: row.key.clone(),
+            changes,
+        });
     }
     releases
 }

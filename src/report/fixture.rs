@@ -68,13 +68,13 @@ pub fn sample() -> Report {
         step(
             Step::Adopt {
                 user: k("wu.lei"),
-                account: crate::snapshot::AppliedUser {
+                account: Box::new(crate::snapshot::AppliedUser {
                     target_id: crate::model::TargetId::from("2819c223-7f76-453a-919d-413861904646"),
                     attributes: Attributes::default(),
                     active: true,
                     manager: None,
                     deactivated_at: None,
-                },
+                }),
                 matched_by: Field::Email,
             },
             "吴磊",
@@ -104,10 +104,12 @@ pub fn sample() -> Report {
         step(
             Step::Create {
                 user: k("sales1"),
-                attributes: Attributes::new("sales1", "<img src=x onerror=alert(1)>")
-                    .with(Field::Email, Some("sales1@example.cn".into()))
-                    .with(Field::Title, Some("销售 | `lead` *".into()))
-                    .with(Field::Department, Some("销售部".into())),
+                attributes: Box::new(
+                    Attributes::new("sales1", "<img src=x onerror=alert(1)>")
+                        .with(Field::Email, Some("sales1@example.cn".into()))
+                        .with(Field::Title, Some("销售 | `lead` *".into()))
+                        .with(Field::Department, Some("销售部".into())),
+                ),
                 active: true,
             },
             "<img src=x onerror=alert(1)>",
@@ -243,10 +245,12 @@ pub fn large(n: usize) -> Report {
             let manager = UserKey::new(format!("user{:06}", i / 8));
             let s = match i % 10 {
                 0..=4 => Step::Create {
-                    attributes: Attributes::new(key.as_str(), name.clone())
-                        .with(Field::Email, Some(format!("{key}@example.cn")))
-                        .with(Field::Title, Some(["工程师", "经理", "销售"][i % 3].into()))
-                        .with(Field::Department, Some(format!("部门{}", i % 40))),
+                    attributes: Box::new(
+                        Attributes::new(key.as_str(), name.clone())
+                            .with(Field::Email, Some(format!("{key}@example.cn").into()))
+                            .with(Field::Title, Some(["工程师", "经理", "销售"][i % 3].into()))
+                            .with(Field::Department, Some(format!("部门{}", i % 40).into())),
+                    ),
                     user: key,
                     active: true,
                 },

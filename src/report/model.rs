@@ -176,14 +176,14 @@ impl Report {
             directory
                 .users
                 .get(key)
-                .map(|u| u.display_name.clone())
+                .map(|u| u.display_name.as_str())
                 .or_else(|| {
-                    snapshot.users.get(key).and_then(|u| {
-                        u.attributes
-                            .get(crate::model::Field::DisplayName)
-                            .map(str::to_owned)
-                    })
+                    snapshot
+                        .users
+                        .get(key)
+                        .and_then(|u| u.attributes.get(crate::model::Field::DisplayName))
                 })
+                .map(str::to_owned)
         };
         self.counts = plan::counts(&plan.steps);
         self.steps = plan

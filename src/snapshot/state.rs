@@ -21,7 +21,9 @@ pub struct AppliedUser {
     pub deactivated_at: Option<Timestamp>,
 }
 
-/// One acknowledged change to record.
+/// One acknowledged change to record. Upserts are nearly all of them, so the entry is kept inline
+/// rather than boxed (an allocation per change).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SnapshotChange {
     Upsert(UserKey, AppliedUser),

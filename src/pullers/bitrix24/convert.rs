@@ -5,6 +5,7 @@
 
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Status, User, UserKey};
+use crate::pullers::text::non_empty;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tracing::debug;
@@ -149,10 +150,10 @@ fn add_user(directory: &mut Directory, tree: &Tree<'_>, user: wire::User, includ
     }
     directory.insert_user(User {
         key,
-        display_name: name,
-        email: user.email,
-        mobile: user.personal_mobile,
-        title: user.work_position,
+        display_name: name.into(),
+        email: non_empty(user.email),
+        mobile: non_empty(user.personal_mobile),
+        title: non_empty(user.work_position),
         employee_no: None,
         departments,
         status,

@@ -6,6 +6,7 @@
 
 use super::wire::{self, Record};
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
+use crate::pullers::text::non_empty;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What one pull read, before conversion.
@@ -212,10 +213,6 @@ fn status(raw: Option<&serde_json::Value>) -> Result<Status, String> {
         Some(false) => Ok(Status::NotActivated),
         None => Err(raw.map_or_else(|| "missing".to_owned(), |v| v.to_string())),
     }
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::config::{DepartmentIdType, UserIdType};
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
+use crate::pullers::text::non_empty;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use tracing::warn;
@@ -67,7 +68,7 @@ fn add_department(directory: &mut Directory, dept: wire::Department, kind: Depar
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty() && p != ROOT)
         .map(DepartmentId::new);
-    let name = non_empty(dept.name).unwrap_or_else(|| id.to_string());
+    let name = non_empty(dept.name).map_or_else(|| id.to_string(), String::from);
     directory
         .departments
         .entry(id.clone())
@@ -195,10 +196,6 @@ fn status(raw: Option<&Value>) -> Result<Status, String> {
     } else {
         Err(unknown())
     }
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

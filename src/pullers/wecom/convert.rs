@@ -2,6 +2,7 @@
 
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
+use crate::pullers::text::non_empty;
 use std::collections::BTreeSet;
 
 /// Builds the directory from the department tree, each department's members, the individually
@@ -115,7 +116,7 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str) {
     }
     directory.insert_user(User {
         key,
-        display_name: name,
+        display_name: name.into(),
         email: non_empty(user.email),
         mobile: non_empty(user.mobile),
         title: non_empty(user.position),
@@ -146,10 +147,6 @@ fn status(raw: Option<&serde_json::Value>) -> Result<Status, String> {
         Some(5) => Ok(Status::Resigned),
         _ => Err(raw.map_or_else(|| "missing".to_owned(), |v| v.to_string())),
     }
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -290,7 +290,7 @@ impl Layout {
             Field::EmployeeNumber,
             Field::Department,
         ] {
-            attributes.set(field, read(field));
+            attributes.set(field, read(field).map(Into::into));
         }
         let active = match &self.deactivation {
             Deactivation::Move { ou } => !dn::same(dn::parent(&entry.dn).1, ou),

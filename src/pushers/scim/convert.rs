@@ -117,11 +117,14 @@ pub(super) fn account(user: wire::ReadUser) -> TargetAccount {
         .or_else(|| user.name.and_then(|n| n.formatted))
         .unwrap_or_default();
     let attributes = Attributes::new(user.user_name.unwrap_or_default(), display_name)
-        .with(Field::Email, primary(&user.emails))
-        .with(Field::Mobile, primary(&user.phone_numbers))
-        .with(Field::Title, user.title)
-        .with(Field::EmployeeNumber, enterprise.employee_number)
-        .with(Field::Department, enterprise.department);
+        .with(Field::Email, primary(&user.emails).map(Into::into))
+        .with(Field::Mobile, primary(&user.phone_numbers).map(Into::into))
+        .with(Field::Title, user.title.map(Into::into))
+        .with(
+            Field::EmployeeNumber,
+            enterprise.employee_number.map(Into::into),
+        )
+        .with(Field::Department, enterprise.department.map(Into::into));
     TargetAccount {
         id: TargetId::new(user.id),
         external_id: user.external_id.filter(|e| !e.is_empty()).map(UserKey::new),
