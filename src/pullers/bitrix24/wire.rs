@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// The part of every answer read before anything else: an error, or where the result is.
@@ -18,16 +19,18 @@ pub(super) struct Head {
 /// `batch`: `{"result": {"result": {...}, "result_error": {...}, "result_total": {...},
 /// "result_next": {...}}}`.
 #[derive(Debug, Deserialize)]
-pub(super) struct BatchEnvelope {
-    #[serde(default)]
-    pub result: Option<BatchResult>,
+pub(super) struct BatchEnvelope<'a> {
+    #[serde(default, borrow)]
+    pub result: Option<BatchResult<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct BatchResult {
-    /// `None` when the field is absent: a malformed answer, not an empty one.
-    #[serde(default, deserialize_with = "opt_keyed")]
-    pub result: Option<BTreeMap<String, Value>>,
+pub(super) struct BatchResult<'a> {
+    /// The answers by command key, left as JSON text so each page is parsed once, straight into
+    /// its row type ([`keyed_raw`] reads the keys). `None` when absent or `null`: a malformed
+    /// answer, not an empty one.
+    #[serde(default, borrow)]
+    pub result: Option<&'a RawValue>,
     #[serde(default, deserialize_with = "keyed")]
     pub result_error: BTreeMap<String, Value>,
     #[serde(default, deserialize_with = "keyed")]
@@ -134,6 +137,21 @@ fn keyed<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Value>, D::
     Ok(opt_keyed(d)?.unwrap_or_default())
 }
 
+/// [`keyed`] for JSON left as text: an object's entries, a list's items keyed "0", "1", …, and
+/// nothing for any other value.
+pub(super) fn keyed_raw(raw: &RawValue) -> Result<BTreeMap<String, &RawValue>, serde_json::Error> {
+    let text = raw.get();
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => serde_json::from_str(text),
+        Some(b'[') => Ok(serde_json::from_str::<Vec<&RawValue>>(text)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect()),
+        _ => Ok(BTreeMap::new()),
+    }
+}
+
 fn opt_keyed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, Value>>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Object(map) => Some(map.into_iter().collect()),
@@ -210,11 +228,26 @@ mod tests {
         )
         .unwrap();
         let result = batch.result.unwrap();
-        assert!(result.result.unwrap().contains_key("u0"));
+        assert!(
+            keyed_raw(result.result.unwrap())
+                .unwrap()
+                .contains_key("u0")
+        );
         assert!(result.result_error.is_empty() && result.result_next.is_empty());
         assert_eq!(counter(&result.result_total["u0"]), Some(0));
-        let missing: BatchEnvelope =
-            serde_json::from_str(r#"{"result": {"result_error": []}}"#).unwrap();
-        assert!(missing.result.unwrap().result.is_none());
+        for absent in [
+            r#"{"result": {"result_error": []}}"#,
+            r#"{"result": {"result": null}}"#,
+        ] {
+            let missing: BatchEnvelope = serde_json::from_str(absent).unwrap();
+            assert!(missing.result.unwrap().result.is_none(), "{absent}");
+        }
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        assert!(keyed_raw(&raw("[]")).unwrap().is_empty());
+        let listed = raw(r#"[[{"ID": "1"}], []]"#);
+        let listed = keyed_raw(&listed).unwrap();
+        assert_eq!(listed["0"].get(), r#"[{"ID": "1"}]"#);
+        assert_eq!(listed["1"].get(), "[]");
+        assert!(keyed_raw(&raw("false")).unwrap().is_empty());
     }
 }
