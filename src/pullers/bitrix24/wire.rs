@@ -2,10 +2,12 @@
 //! types. Bitrix24 sends most numbers as strings, PHP sends empty maps as `[]` and empty fields as
 //! `false` or `""`: every field here accepts those forms, and unknown fields are ignored.
 
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The part of every answer read before anything else: an error, or where the result is.
 #[derive(Debug, Deserialize)]
@@ -99,12 +101,75 @@ pub(super) struct User {
 
 /// Text in any scalar form; `null`, `false` and `""` read as `None`, objects and arrays too.
 pub(super) fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(scalar_text(&Value::deserialize(d)?))
+    d.deserialize_any(ScalarText)
 }
 
 /// An id as a string or a number; `0`, `""`, `false` and `null` mean none.
 pub(super) fn loose_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(scalar_text(&Value::deserialize(d)?).filter(|id| id != "0"))
+    Ok(loose_string(d)?.filter(|id| id != "0"))
+}
+
+/// [`scalar_text`] read straight from the parser: every field of every row goes through it, and
+/// building a `Value` first would allocate twice per field.
+struct ScalarText;
+
+impl<'de> Visitor<'de> for ScalarText {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let text = v.trim();
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        if v.trim().len() == v.len() {
+            Ok((!v.is_empty()).then_some(v))
+        } else {
+            self.visit_str(&v)
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map(|n| n.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.then(|| "true".to_owned()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
 }
 
 /// A list of ids; a single id reads as a list of one, `false`/`null`/`""` as empty.
@@ -199,6 +264,35 @@ mod tests {
         }
         let single: User = serde_json::from_str(r#"{"ID": "3", "UF_DEPARTMENT": 7}"#).unwrap();
         assert_eq!(single.departments, ["7"]);
+    }
+
+    #[test]
+    fn loose_text_reads_like_a_value() {
+        #[derive(Deserialize)]
+        struct Field {
+            #[serde(default, deserialize_with = "loose_string")]
+            v: Option<String>,
+        }
+        for json in [
+            r#"" x ""#,
+            r#""""#,
+            r#"" ""#,
+            "17",
+            "-3",
+            "2.5",
+            "1e3",
+            "true",
+            "false",
+            "null",
+            "[1]",
+            r#"{"a": [1]}"#,
+            r#""a\nb""#,
+            r#""\u00e9 ""#,
+        ] {
+            let value: Value = serde_json::from_str(json).unwrap();
+            let field: Field = serde_json::from_str(&format!(r#"{{"v": {json}}}"#)).unwrap();
+            assert_eq!(field.v, scalar_text(&value), "{json}");
+        }
     }
 
     #[test]
