@@ -141,10 +141,17 @@ fn floor(platform: Platform, calls: &BTreeMap<String, u64>, latency: Duration) -
         Platform::Wecom => (busiest as f64 / (10_000.0 / 60.0), 4.0),
         Platform::Feishu => (busiest as f64 / (1_000.0 / 60.0), 4.0),
         Platform::Dingtalk => (busiest as f64 / 20.0, 4.0),
-        // One leaky bucket for the portal: 50 free, then 2 a second. Batches go one at a time.
-        Platform::Bitrix24 => (total.saturating_sub(50) as f64 / 2.0, 1.0),
+        // One leaky bucket for the portal: 50 free, then 2 a second. 4 batches in flight.
+        Platform::Bitrix24 => (total.saturating_sub(50) as f64 / 2.0, 4.0),
     };
-    let latency = total as f64 * latency.as_secs_f64() / concurrency;
+    let round_trips = match platform {
+        // The first batch learns `total`; only then are the other pages known.
+        Platform::Bitrix24 => {
+            (total.min(1) + total.saturating_sub(1).div_ceil(concurrency as u64)) as f64
+        }
+        _ => total as f64 / concurrency,
+    };
+    let latency = round_trips * latency.as_secs_f64();
     if rate >= latency {
         (rate, "rate limit".to_owned())
     } else {

@@ -1,7 +1,10 @@
 //! The REST methods: `user.get` and `department.get` (50 rows a page, by `start`) and `batch`.
 //! Each takes the request's parameters and answers an [`Answer`] or an [`ApiError`].
 
+use serde::Serialize;
+use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 use super::PagingQuirk;
 use super::params::{self, Params};
@@ -20,7 +23,7 @@ pub(super) fn call(
     method: &str,
     params: &Params,
 ) -> Result<Answer, ApiError> {
-    let (rows, scopes): (&[Value], &[&str]) = match method {
+    let (rows, scopes): (&[Box<RawValue>], &[&str]) = match method {
         "user.get" => (&directory.users, &["user", "user_basic", "user_brief"]),
         "department.get" => (&directory.departments, &["department"]),
         _ => return Err(ApiError::METHOD_NOT_FOUND),
@@ -40,11 +43,11 @@ pub(super) fn call(
 
 /// One page of a list. No `start` means the first page, so a client that never forwards `start`
 /// gets the same 50 rows forever. `start=-1` skips counting: the first page, no `total`/`next`.
-fn page(rows: &[Value], start: Option<i64>, quirk: PagingQuirk) -> Answer {
+fn page(rows: &[Box<RawValue>], start: Option<i64>, quirk: PagingQuirk) -> Answer {
     let total = rows.len();
     if start == Some(-1) {
         return Answer {
-            result: Value::Array(rows.iter().take(PAGE).cloned().collect()),
+            result: wire::raw_list(rows.iter().take(PAGE).map(|r| &**r)),
             total: None,
             next: None,
         };
@@ -54,13 +57,13 @@ fn page(rows: &[Value], start: Option<i64>, quirk: PagingQuirk) -> Answer {
         PagingQuirk::IgnoreStart => 0,
         PagingQuirk::None | PagingQuirk::NextBackwards => requested,
     };
-    let result: Vec<Value> = rows.iter().skip(offset).take(PAGE).cloned().collect();
+    let result = wire::raw_list(rows.iter().skip(offset).take(PAGE).map(|r| &**r));
     let mut next = (offset.saturating_add(PAGE) < total).then_some(offset + PAGE);
     if quirk == PagingQuirk::NextBackwards && requested >= PAGE {
         next = Some(requested - PAGE);
     }
     Answer {
-        result: Value::Array(result),
+        result,
         total: Some(total as u64),
         next: next.map(|n| n as u64),
     }
@@ -90,7 +93,7 @@ pub(super) fn batch(
         return Err(ApiError::BATCH_LENGTH_EXCEEDED);
     }
     let halt = params.flag("halt");
-    let mut results = Map::new();
+    let mut results = BTreeMap::new();
     let mut errors = Map::new();
     let mut totals = Map::new();
     let mut nexts = Map::new();
@@ -122,17 +125,27 @@ pub(super) fn batch(
             }
         }
     }
-    let mut body = Map::new();
-    body.insert("result".into(), wire::php_map(results));
-    body.insert("result_error".into(), wire::php_map(errors));
-    body.insert("result_total".into(), wire::php_map(totals));
-    body.insert("result_next".into(), wire::php_map(nexts));
-    body.insert("result_time".into(), wire::php_map(times));
+    let body = BatchBody {
+        result: wire::raw_php_map(results),
+        result_error: wire::php_map(errors),
+        result_total: wire::php_map(totals),
+        result_next: wire::php_map(nexts),
+        result_time: wire::php_map(times),
+    };
     Ok(Answer {
-        result: Value::Object(body),
+        result: to_raw_value(&body).expect("a batch answer serializes"),
         total: None,
         next: None,
     })
+}
+
+#[derive(Serialize)]
+struct BatchBody {
+    result: Box<RawValue>,
+    result_error: Value,
+    result_total: Value,
+    result_next: Value,
+    result_time: Value,
 }
 
 #[cfg(test)]
@@ -140,13 +153,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rows(n: usize) -> Vec<Value> {
-        (1..=n).map(|id| json!({"ID": id.to_string()})).collect()
+    fn rows(n: usize) -> Vec<Box<RawValue>> {
+        (1..=n)
+            .map(|id| to_raw_value(&json!({"ID": id.to_string()})).unwrap())
+            .collect()
     }
 
     fn ids(answer: &Answer) -> Vec<String> {
-        answer
-            .result
+        serde_json::from_str::<Value>(answer.result.get())
+            .unwrap()
             .as_array()
             .unwrap()
             .iter()

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Value, json};
 
 use super::wire::ApiError;
@@ -174,12 +175,13 @@ impl Shared {
     }
 }
 
-/// An org rendered once as Bitrix24 rows, each list in `ID` order (the API's default sort).
+/// An org rendered once as Bitrix24 rows, each list in `ID` order (the API's default sort). Rows
+/// are kept as JSON text: a page is its rows joined, not a tree cloned and serialized per request.
 pub(super) struct Directory {
     pub org: Org,
     pub ids: HashMap<String, u64>,
-    pub users: Vec<Value>,
-    pub departments: Vec<Value>,
+    pub users: Vec<Box<RawValue>>,
+    pub departments: Vec<Box<RawValue>>,
 }
 
 impl Directory {
@@ -214,11 +216,15 @@ impl Directory {
             departments.push((dept.id, row));
         }
         departments.sort_by_key(|(id, _)| *id);
+        let render = |row: Value| to_raw_value(&row).expect("a JSON value serializes");
         Directory {
             org,
             ids,
-            users: users.into_iter().map(|(_, row)| row).collect(),
-            departments: departments.into_iter().map(|(_, row)| row).collect(),
+            users: users.into_iter().map(|(_, row)| render(row)).collect(),
+            departments: departments
+                .into_iter()
+                .map(|(_, row)| render(row))
+                .collect(),
         }
     }
 }

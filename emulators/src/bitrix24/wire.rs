@@ -5,7 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// A Bitrix24 failure: an HTTP status and `{"error": CODE, "error_description": text}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,27 +84,48 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A method's answer: `result`, and for lists `total` and (when more rows follow) `next`.
-#[derive(Debug, Clone, PartialEq)]
+/// A method's answer: `result` (JSON text), and for lists `total` and (when more rows follow)
+/// `next`.
+#[derive(Debug, Clone)]
 pub(super) struct Answer {
-    pub result: Value,
+    pub result: Box<RawValue>,
     pub total: Option<u64>,
     pub next: Option<u64>,
 }
 
+#[derive(Serialize)]
+struct AnswerBody<'a> {
+    result: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<u64>,
+    time: Value,
+}
+
 impl Answer {
     pub fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert("result".into(), self.result);
-        if let Some(total) = self.total {
-            body.insert("total".into(), total.into());
-        }
-        if let Some(next) = self.next {
-            body.insert("next".into(), next.into());
-        }
-        body.insert("time".into(), time());
-        Json(Value::Object(body)).into_response()
+        Json(AnswerBody {
+            result: &self.result,
+            total: self.total,
+            next: self.next,
+            time: time(),
+        })
+        .into_response()
     }
+}
+
+/// A list of rows already rendered as JSON: `[row,row,…]`.
+pub(super) fn raw_list<'a>(rows: impl IntoIterator<Item = &'a RawValue>) -> Box<RawValue> {
+    let mut text = String::from("[");
+    for (i, row) in rows.into_iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(row.get());
+    }
+    text.push(']');
+    RawValue::from_string(text).expect("rows joined by commas in brackets are JSON")
 }
 
 /// PHP encodes an empty associative array as `[]`, and Bitrix24's batch answers show it.
@@ -110,6 +134,15 @@ pub(super) fn php_map(map: Map<String, Value>) -> Value {
         Value::Array(Vec::new())
     } else {
         Value::Object(map)
+    }
+}
+
+/// [`php_map`] for answers kept as JSON text.
+pub(super) fn raw_php_map(map: BTreeMap<String, Box<RawValue>>) -> Box<RawValue> {
+    if map.is_empty() {
+        raw_list([])
+    } else {
+        to_raw_value(&map).expect("a map of JSON texts serializes")
     }
 }
 
@@ -161,5 +194,9 @@ mod tests {
     #[test]
     fn empty_maps_are_php_lists() {
         assert_eq!(php_map(Map::new()), json!([]));
+        assert_eq!(raw_php_map(BTreeMap::new()).get(), "[]");
+        let rows = [raw_list([]), to_raw_value(&json!({"ID": "1"})).unwrap()];
+        let listed = raw_list(rows.iter().map(|r| &**r));
+        assert_eq!(listed.get(), r#"[[],{"ID":"1"}]"#);
     }
 }

@@ -11,6 +11,7 @@ use backon::Retryable;
 use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::{debug, instrument, warn};
@@ -43,10 +44,11 @@ impl Command {
     }
 }
 
-/// A list method's answer inside a batch.
-#[derive(Debug, Clone, PartialEq)]
+/// A list method's answer inside a batch. `result` stays JSON text until the listing parses it
+/// into its row type, so no page is built as a `Value` tree first.
+#[derive(Debug, Clone)]
 pub(super) struct Answer {
-    pub result: Value,
+    pub result: Box<RawValue>,
     pub total: Option<u64>,
     pub next: Option<u64>,
 }
@@ -337,9 +339,11 @@ pub(super) fn answers(
     let batch = envelope
         .result
         .ok_or_else(|| malformed("field `result` is missing".into()))?;
-    let mut results = batch
+    let results = batch
         .result
         .ok_or_else(|| malformed("field `result.result` is missing".into()))?;
+    let mut results = wire::keyed_raw(results)
+        .map_err(|e| malformed(format!("field `result.result` is not a map: {e}")))?;
     let mut failures = Vec::new();
     for command in commands {
         if let Some(error) = batch.result_error.get(&command.key) {
@@ -383,7 +387,7 @@ pub(super) fn answers(
         answers.insert(
             command.key.clone(),
             Answer {
-                result,
+                result: result.to_owned(),
                 total: counter(&batch.result_total),
                 next: counter(&batch.result_next),
             },
@@ -419,7 +423,8 @@ mod tests {
         let answers = answers(body, &commands()).unwrap();
         assert_eq!(answers["u1"].total, Some(51));
         assert_eq!(answers["u1"].next, None);
-        assert_eq!(answers["d1"].result, Value::Array(vec![]));
+        assert_eq!(answers["d1"].result.get(), "[]");
+        assert_eq!(answers["u1"].result.get(), r#"[{"ID": "1"}]"#);
     }
 
     #[test]

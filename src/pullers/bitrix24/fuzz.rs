@@ -1,10 +1,10 @@
 //! Fuzzing entry point (fuzz/ and tests/fuzz_smoke.rs); not an API.
 
 use super::client::{self, Command};
-use super::pages::Listing;
+use super::pages::{Listing, Row};
 use super::{convert, wire};
 use reqwest::StatusCode;
-use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Reads `body` as every answer the Bitrix24 client parses — the error head under any status,
 /// a token refresh, a first batch of `user.get` and `department.get` with its paging counters —
@@ -29,11 +29,15 @@ pub fn parse(body: &[u8]) {
     let Ok(mut answers) = client::answers(body, &commands) else {
         return;
     };
-    let mut rows = |key: &str, method: &'static str| -> Vec<Value> {
+    fn rows<T: Row>(
+        answers: &mut BTreeMap<String, client::Answer>,
+        key: &str,
+        method: &'static str,
+    ) -> Vec<T> {
         let Some(answer) = answers.remove(key) else {
             return Vec::new();
         };
-        let Ok((mut listing, starts)) = Listing::first(method, answer.clone()) else {
+        let Ok((mut listing, starts)) = Listing::<T>::first(method, answer.clone()) else {
             return Vec::new();
         };
         // Every later page answered like the first: duplicates and short pages are caught.
@@ -43,14 +47,8 @@ pub fn parse(body: &[u8]) {
             }
         }
         listing.finish().unwrap_or_default()
-    };
-    let users: Vec<wire::User> = rows("u0", "user.get")
-        .into_iter()
-        .filter_map(|row| serde_json::from_value(row).ok())
-        .collect();
-    let departments: Vec<wire::Department> = rows("d0", "department.get")
-        .into_iter()
-        .filter_map(|row| serde_json::from_value(row).ok())
-        .collect();
+    }
+    let users: Vec<wire::User> = rows(&mut answers, "u0", "user.get");
+    let departments: Vec<wire::Department> = rows(&mut answers, "d0", "department.get");
     std::hint::black_box(convert::directory(departments, users, true));
 }

@@ -1,27 +1,46 @@
 //! One list method (`user.get`, `department.get`) read page by page, with the checks that keep a
 //! pull from looping or from passing a partial list off as complete: `next` must advance by the
 //! rows received, `total` must not change, no row may come twice, and the rows must add up.
+//! Each page is parsed once, from the batch's JSON text straight into its row type.
 
 use super::client::{Answer, PLATFORM};
 use super::wire;
 use crate::pullers::http::PullError;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use std::collections::HashSet;
 
 /// More rows than any portal holds: a `total` above it is garbage, not a reason to plan millions
 /// of page requests.
 const MAX_ROWS: u64 = 5_000_000;
 
-pub(super) struct Listing {
+/// A row of a list method: what repeats are recognised by.
+pub(super) trait Row: DeserializeOwned {
+    fn id(&self) -> Option<&str>;
+}
+
+impl Row for wire::User {
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+impl Row for wire::Department {
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+pub(super) struct Listing<T> {
     method: &'static str,
     total: u64,
     /// Rows per page, as the first page's `next` showed (50 today).
     step: u64,
-    rows: Vec<Value>,
+    rows: Vec<T>,
     ids: HashSet<String>,
 }
 
-impl Listing {
+impl<T: Row> Listing<T> {
     /// Reads the first page (start 0) and returns the listing with the starts of the other pages.
     pub(super) fn first(
         method: &'static str,
@@ -43,10 +62,11 @@ impl Listing {
             method,
             total,
             step: 0,
-            rows: Vec::new(),
-            ids: HashSet::new(),
+            // `total` is bounded above, but not yet known to be true.
+            rows: Vec::with_capacity(total.min(100_000) as usize),
+            ids: HashSet::with_capacity(total.min(100_000) as usize),
         };
-        let received = listing.take_rows(0, answer.result)?;
+        let received = listing.take_rows(0, &answer.result)?;
         let starts = match answer.next {
             None if received < total => {
                 return Err(listing.paging(format!(
@@ -78,7 +98,7 @@ impl Listing {
                 self.total
             )));
         }
-        let received = self.take_rows(start, answer.result)?;
+        let received = self.take_rows(start, &answer.result)?;
         let expected_end = start + received;
         let is_last = start + self.step >= self.total;
         match answer.next {
@@ -103,7 +123,7 @@ impl Listing {
     }
 
     /// All rows, once they add up to `total`.
-    pub(super) fn finish(self) -> Result<Vec<Value>, PullError> {
+    pub(super) fn finish(self) -> Result<Vec<T>, PullError> {
         if self.rows.len() as u64 != self.total {
             return Err(self.paging(format!(
                 "read {} rows, but `total` is {}",
@@ -114,22 +134,22 @@ impl Listing {
         Ok(self.rows)
     }
 
-    fn take_rows(&mut self, start: u64, result: Value) -> Result<u64, PullError> {
-        let Value::Array(rows) = result else {
-            return Err(PullError::Malformed {
-                platform: PLATFORM,
-                endpoint: self.method.to_owned(),
-                detail: format!("`result` at start {start} is not a list"),
-            });
-        };
+    fn take_rows(&mut self, start: u64, result: &RawValue) -> Result<u64, PullError> {
+        let text = result.get();
+        let rows: Vec<T> = serde_json::from_str(text).map_err(|e| PullError::Malformed {
+            platform: PLATFORM,
+            endpoint: self.method.to_owned(),
+            detail: if text.trim_start().starts_with('[') {
+                format!("a row at start {start} is not a record: {e}")
+            } else {
+                format!("`result` at start {start} is not a list")
+            },
+        })?;
         let received = rows.len() as u64;
         for row in &rows {
-            let id = row
-                .get("ID")
-                .and_then(|id| wire::loose_id(id.clone()).ok().flatten());
             // Rows without an ID are reported by `convert`; they cannot be checked for repeats.
-            if let Some(id) = id
-                && !self.ids.insert(id.clone())
+            if let Some(id) = row.id()
+                && !self.ids.insert(id.to_owned())
             {
                 return Err(self.paging(format!(
                     "ID {id} came twice (at start {start}): `start` was ignored or the list moved"
@@ -154,9 +174,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rows(ids: std::ops::Range<u64>) -> Value {
-        Value::Array(ids.map(|id| json!({"ID": id.to_string()})).collect())
+    fn raw(value: serde_json::Value) -> Box<RawValue> {
+        RawValue::from_string(value.to_string()).unwrap()
     }
+
+    fn rows(ids: std::ops::Range<u64>) -> Box<RawValue> {
+        raw(json!(
+            ids.map(|id| json!({"ID": id.to_string()}))
+                .collect::<Vec<_>>()
+        ))
+    }
+
+    type Users = Listing<wire::User>;
 
     fn answer(ids: std::ops::Range<u64>, total: u64, next: Option<u64>) -> Answer {
         Answer {
@@ -168,8 +197,7 @@ mod tests {
 
     #[test]
     fn pages_add_up() {
-        let (mut listing, starts) =
-            Listing::first("user.get", answer(0..50, 120, Some(50))).unwrap();
+        let (mut listing, starts) = Users::first("user.get", answer(0..50, 120, Some(50))).unwrap();
         assert_eq!(starts, [50, 100]);
         listing.add(50, answer(50..100, 120, Some(100))).unwrap();
         listing.add(100, answer(100..120, 120, None)).unwrap();
@@ -178,7 +206,7 @@ mod tests {
 
     #[test]
     fn a_single_page_needs_no_more() {
-        let (listing, starts) = Listing::first("user.get", answer(0..7, 7, None)).unwrap();
+        let (listing, starts) = Users::first("user.get", answer(0..7, 7, None)).unwrap();
         assert!(starts.is_empty());
         assert_eq!(listing.finish().unwrap().len(), 7);
     }
@@ -186,7 +214,7 @@ mod tests {
     #[test]
     fn ignored_start_backwards_next_and_short_lists_are_errors() {
         let first = || {
-            Listing::first("user.get", answer(0..50, 120, Some(50)))
+            Users::first("user.get", answer(0..50, 120, Some(50)))
                 .unwrap()
                 .0
         };
@@ -205,22 +233,30 @@ mod tests {
         short.add(50, answer(50..100, 120, Some(100))).unwrap();
         short.add(100, answer(100..110, 120, None)).unwrap();
         assert!(short.finish().is_err());
-        let error = Listing::first("user.get", answer(0..50, 120, None))
+        let error = Users::first("user.get", answer(0..50, 120, None))
             .err()
             .unwrap();
         assert!(error.to_string().contains("no `next`"), "{error}");
-        assert!(Listing::first("user.get", answer(0..50, u64::MAX, Some(50))).is_err());
+        assert!(Users::first("user.get", answer(0..50, u64::MAX, Some(50))).is_err());
         let missing_total = Answer {
             result: rows(0..3),
             total: None,
             next: None,
         };
-        assert!(Listing::first("user.get", missing_total).is_err());
+        assert!(Users::first("user.get", missing_total).is_err());
         let not_a_list = Answer {
-            result: json!({"ID": "1"}),
+            result: raw(json!({"ID": "1"})),
             total: Some(1),
             next: None,
         };
-        assert!(Listing::first("user.get", not_a_list).is_err());
+        let error = Users::first("user.get", not_a_list).err().unwrap();
+        assert!(error.to_string().contains("not a list"), "{error}");
+        let not_records = Answer {
+            result: raw(json!([{"ID": "1"}, 7])),
+            total: Some(2),
+            next: None,
+        };
+        let error = Users::first("user.get", not_records).err().unwrap();
+        assert!(error.to_string().contains("not a record"), "{error}");
     }
 }

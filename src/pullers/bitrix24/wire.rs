@@ -2,9 +2,12 @@
 //! types. Bitrix24 sends most numbers as strings, PHP sends empty maps as `[]` and empty fields as
 //! `false` or `""`: every field here accepts those forms, and unknown fields are ignored.
 
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The part of every answer read before anything else: an error, or where the result is.
 #[derive(Debug, Deserialize)]
@@ -18,16 +21,18 @@ pub(super) struct Head {
 /// `batch`: `{"result": {"result": {...}, "result_error": {...}, "result_total": {...},
 /// "result_next": {...}}}`.
 #[derive(Debug, Deserialize)]
-pub(super) struct BatchEnvelope {
-    #[serde(default)]
-    pub result: Option<BatchResult>,
+pub(super) struct BatchEnvelope<'a> {
+    #[serde(default, borrow)]
+    pub result: Option<BatchResult<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct BatchResult {
-    /// `None` when the field is absent: a malformed answer, not an empty one.
-    #[serde(default, deserialize_with = "opt_keyed")]
-    pub result: Option<BTreeMap<String, Value>>,
+pub(super) struct BatchResult<'a> {
+    /// The answers by command key, left as JSON text so each page is parsed once, straight into
+    /// its row type ([`keyed_raw`] reads the keys). `None` when absent or `null`: a malformed
+    /// answer, not an empty one.
+    #[serde(default, borrow)]
+    pub result: Option<&'a RawValue>,
     #[serde(default, deserialize_with = "keyed")]
     pub result_error: BTreeMap<String, Value>,
     #[serde(default, deserialize_with = "keyed")]
@@ -96,12 +101,75 @@ pub(super) struct User {
 
 /// Text in any scalar form; `null`, `false` and `""` read as `None`, objects and arrays too.
 pub(super) fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(scalar_text(&Value::deserialize(d)?))
+    d.deserialize_any(ScalarText)
 }
 
 /// An id as a string or a number; `0`, `""`, `false` and `null` mean none.
 pub(super) fn loose_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(scalar_text(&Value::deserialize(d)?).filter(|id| id != "0"))
+    Ok(loose_string(d)?.filter(|id| id != "0"))
+}
+
+/// [`scalar_text`] read straight from the parser: every field of every row goes through it, and
+/// building a `Value` first would allocate twice per field.
+struct ScalarText;
+
+impl<'de> Visitor<'de> for ScalarText {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let text = v.trim();
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        if v.trim().len() == v.len() {
+            Ok((!v.is_empty()).then_some(v))
+        } else {
+            self.visit_str(&v)
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map(|n| n.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.then(|| "true".to_owned()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
 }
 
 /// A list of ids; a single id reads as a list of one, `false`/`null`/`""` as empty.
@@ -132,6 +200,21 @@ fn scalar_text(value: &Value) -> Option<String> {
 /// A PHP associative array: an object, or `[]` when empty (a non-empty list is keyed "0", "1", …).
 fn keyed<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Value>, D::Error> {
     Ok(opt_keyed(d)?.unwrap_or_default())
+}
+
+/// [`keyed`] for JSON left as text: an object's entries, a list's items keyed "0", "1", …, and
+/// nothing for any other value.
+pub(super) fn keyed_raw(raw: &RawValue) -> Result<BTreeMap<String, &RawValue>, serde_json::Error> {
+    let text = raw.get();
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => serde_json::from_str(text),
+        Some(b'[') => Ok(serde_json::from_str::<Vec<&RawValue>>(text)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect()),
+        _ => Ok(BTreeMap::new()),
+    }
 }
 
 fn opt_keyed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, Value>>, D::Error> {
@@ -184,6 +267,35 @@ mod tests {
     }
 
     #[test]
+    fn loose_text_reads_like_a_value() {
+        #[derive(Deserialize)]
+        struct Field {
+            #[serde(default, deserialize_with = "loose_string")]
+            v: Option<String>,
+        }
+        for json in [
+            r#"" x ""#,
+            r#""""#,
+            r#"" ""#,
+            "17",
+            "-3",
+            "2.5",
+            "1e3",
+            "true",
+            "false",
+            "null",
+            "[1]",
+            r#"{"a": [1]}"#,
+            r#""a\nb""#,
+            r#""\u00e9 ""#,
+        ] {
+            let value: Value = serde_json::from_str(json).unwrap();
+            let field: Field = serde_json::from_str(&format!(r#"{{"v": {json}}}"#)).unwrap();
+            assert_eq!(field.v, scalar_text(&value), "{json}");
+        }
+    }
+
+    #[test]
     fn department_heads_of_zero_or_empty_mean_none() {
         for head in ["\"0\"", "0", "\"\"", "null", "false"] {
             let dept: Department =
@@ -210,11 +322,26 @@ mod tests {
         )
         .unwrap();
         let result = batch.result.unwrap();
-        assert!(result.result.unwrap().contains_key("u0"));
+        assert!(
+            keyed_raw(result.result.unwrap())
+                .unwrap()
+                .contains_key("u0")
+        );
         assert!(result.result_error.is_empty() && result.result_next.is_empty());
         assert_eq!(counter(&result.result_total["u0"]), Some(0));
-        let missing: BatchEnvelope =
-            serde_json::from_str(r#"{"result": {"result_error": []}}"#).unwrap();
-        assert!(missing.result.unwrap().result.is_none());
+        for absent in [
+            r#"{"result": {"result_error": []}}"#,
+            r#"{"result": {"result": null}}"#,
+        ] {
+            let missing: BatchEnvelope = serde_json::from_str(absent).unwrap();
+            assert!(missing.result.unwrap().result.is_none(), "{absent}");
+        }
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        assert!(keyed_raw(&raw("[]")).unwrap().is_empty());
+        let listed = raw(r#"[[{"ID": "1"}], []]"#);
+        let listed = keyed_raw(&listed).unwrap();
+        assert_eq!(listed["0"].get(), r#"[{"ID": "1"}]"#);
+        assert_eq!(listed["1"].get(), "[]");
+        assert!(keyed_raw(&raw("false")).unwrap().is_empty());
     }
 }

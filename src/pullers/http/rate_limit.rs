@@ -102,7 +102,10 @@ impl RateLimiter {
             }
             start
         };
-        tokio::time::sleep_until(wait_until).await;
+        // A timer rounds up to the next millisecond tick: only wait when there is a wait.
+        if wait_until > Instant::now() {
+            tokio::time::sleep_until(wait_until).await;
+        }
     }
 }
 
