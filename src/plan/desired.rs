@@ -9,7 +9,7 @@ use super::policy::{NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource};
 use super::roster::{Index, Roster, Row};
 use super::step::RemovalReason;
 use crate::model::{
-    Attributes, DepartmentId, Directory, Field, FieldChange, Problem, Status, User,
+    Attributes, DepartmentId, Directory, Field, FieldChange, Problem, Status, User, UserKey,
 };
 use crate::snapshot::AppliedUser;
 use compact_str::CompactString;
@@ -85,8 +85,9 @@ pub(super) struct Desired<'a> {
     pub(super) dispositions: Vec<Disposition>,
     pub(super) problems: Vec<Problem>,
     /// Department names by id, hashed once: every person's `department` attribute is looked
-    /// up here, and a tree search per person cost more than building their attributes.
-    department_names: HashMap<&'a DepartmentId, &'a str>,
+    /// up here, and a tree search per person cost more than building their attributes. The ids
+    /// are copies (inline), so a lookup does not follow a pointer into the department tree.
+    department_names: HashMap<DepartmentId, &'a str>,
     policy: &'a Policy,
 }
 
@@ -134,7 +135,7 @@ pub(super) fn compute<'a>(
         department_names: directory
             .departments
             .iter()
-            .map(|(id, department)| (id, department.name.as_str()))
+            .map(|(id, department)| (id.clone(), department.name.as_str()))
             .collect(),
         policy,
     };
@@ -232,6 +233,57 @@ fn removal(
     }
 }
 
+/// A present person's attributes as the target should have them, read field by field.
+#[derive(Clone, Copy)]
+struct Values<'d, 'a> {
+    desired: &'d Desired<'a>,
+    key: &'a UserKey,
+    from: From<'a>,
+    lost: Lost,
+}
+
+#[derive(Clone, Copy)]
+enum From<'a> {
+    Upstream(&'a User),
+    Applied(&'a Attributes),
+    Nowhere,
+}
+
+impl<'a> Values<'_, 'a> {
+    /// One field. Empty text counts as absent, as in [`Attributes::set`].
+    fn get(&self, field: Field) -> Option<&'a str> {
+        let value = if self.lost.has(field) {
+            match field {
+                Field::UserName => Some(self.key.as_str()),
+                _ => None,
+            }
+        } else {
+            match self.from {
+                From::Upstream(user) => self.mapped(user, field),
+                From::Applied(attributes) => attributes.get(field),
+                From::Nowhere => None,
+            }
+        };
+        value.filter(|v| !v.is_empty())
+    }
+
+    /// The attribute mapping: what the target gets from an upstream record.
+    fn mapped(&self, user: &'a User, field: Field) -> Option<&'a str> {
+        match field {
+            Field::UserName => Some(self.desired.user_name(user)),
+            Field::DisplayName => Some(user.display_name.as_str()),
+            Field::Email => user.email.as_deref(),
+            Field::Mobile => user.mobile.as_deref(),
+            Field::Title => user.title.as_deref(),
+            Field::EmployeeNumber => user.employee_no.as_deref(),
+            Field::Department => user
+                .departments
+                .first()
+                .and_then(|id| self.desired.department_names.get(id).copied()),
+        }
+    }
+}
+
 /// Empty text counts as absent, as in [`Attributes::set`].
 fn non_empty(value: &Option<CompactString>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
@@ -240,15 +292,10 @@ fn non_empty(value: &Option<CompactString>) -> Option<&str> {
 impl<'a> Desired<'a> {
     /// The attributes a present person should have in the target; `None` for anyone else.
     pub(super) fn attributes(&self, index: Index, row: Row<'a>) -> Option<Attributes> {
-        let Disposition::Present { .. } = self.dispositions[index as usize] else {
-            return None;
-        };
+        let values = self.values(index, row)?;
         let mut attributes = Attributes::default();
         for field in Field::ALL {
-            attributes.set(
-                field,
-                self.value(index, row, field).map(CompactString::from),
-            );
+            attributes.set(field, values.get(field).map(CompactString::from));
         }
         Some(attributes)
     }
@@ -261,10 +308,13 @@ impl<'a> Desired<'a> {
         index: Index,
         row: Row<'a>,
     ) -> Vec<FieldChange> {
+        let Some(values) = self.values(index, row) else {
+            return Vec::new();
+        };
         let mut changes = Vec::new();
         for field in Field::ALL {
             let before = current.get(field);
-            let after = self.value(index, row, field);
+            let after = values.get(field);
             if before != after {
                 changes.push(FieldChange {
                     field,
@@ -276,42 +326,28 @@ impl<'a> Desired<'a> {
         changes
     }
 
-    /// One attribute a present person should have in the target. Empty text counts as absent,
-    /// as in [`Attributes::set`].
+    /// One attribute a present person should have in the target.
     pub(super) fn value(&self, index: Index, row: Row<'a>, field: Field) -> Option<&'a str> {
+        self.values(index, row)?.get(field)
+    }
+
+    /// Where a present person's attributes are read from, worked out once for all their fields.
+    fn values(&self, index: Index, row: Row<'a>) -> Option<Values<'_, 'a>> {
         let Disposition::Present { source, lost, .. } = self.dispositions[index as usize] else {
             return None;
         };
-        let value = if lost.has(field) {
-            match field {
-                Field::UserName => Some(row.key.as_str()),
-                _ => None,
-            }
-        } else {
-            match (source, row.upstream, row.applied) {
-                (Source::Upstream, Some(user), _) => self.mapped(user, field),
-                (Source::Applied, _, Some(applied)) => applied.attributes.get(field),
-                // A disposition is only given a source its row has.
-                _ => None,
-            }
+        let from = match (source, row.upstream, row.applied) {
+            (Source::Upstream, Some(user), _) => From::Upstream(user),
+            (Source::Applied, _, Some(applied)) => From::Applied(&applied.attributes),
+            // A disposition is only given a source its row has.
+            _ => From::Nowhere,
         };
-        value.filter(|v| !v.is_empty())
-    }
-
-    /// The attribute mapping: what the target gets from an upstream record.
-    fn mapped(&self, user: &'a User, field: Field) -> Option<&'a str> {
-        match field {
-            Field::UserName => Some(self.user_name(user)),
-            Field::DisplayName => Some(user.display_name.as_str()),
-            Field::Email => user.email.as_deref(),
-            Field::Mobile => user.mobile.as_deref(),
-            Field::Title => user.title.as_deref(),
-            Field::EmployeeNumber => user.employee_no.as_deref(),
-            Field::Department => user
-                .departments
-                .first()
-                .and_then(|id| self.department_names.get(id).copied()),
-        }
+        Some(Values {
+            desired: self,
+            key: row.key,
+            from,
+            lost,
+        })
     }
 
     fn user_name(&self, user: &'a User) -> &'a str {
@@ -338,7 +374,8 @@ impl<'a> Desired<'a> {
                     hashed.push((hasher.hash_one(lowercase(value)), index));
                 }
             }
-            hashed.sort_unstable();
+            // Order within equal hashes does not matter: runs are sorted by value below.
+            hashed.sort_unstable_by_key(|&(hash, _)| hash);
             let mut clashes: Vec<(String, Vec<(u8, Index)>)> = Vec::new();
             for run in hashed
                 .chunk_by(|a, b| a.0 == b.0)

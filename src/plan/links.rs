@@ -56,8 +56,10 @@ pub(super) fn resolve(roster: &Roster<'_>, desired: &Desired<'_>) -> Links {
     let dispositions = &desired.dispositions;
     let mut managers: Vec<Option<Index>> = vec![None; roster.len()];
     let mut skipped = Vec::new();
-    // Many people share a manager: each manager is searched for once.
-    let mut found_managers: HashMap<&UserKey, Option<Index>> = HashMap::default();
+    // Many people share a manager: each manager is searched for once. The memo holds its own
+    // copies of the keys (inline, 24 bytes) so a lookup compares within the table instead of
+    // following a pointer into some person's record.
+    let mut found_managers: HashMap<UserKey, Option<Index>> = HashMap::default();
     for (i, row) in roster.rows().iter().enumerate() {
         let Some(manager) = row.upstream.and_then(|user| user.manager.as_ref()) else {
             continue;
@@ -65,9 +67,14 @@ pub(super) fn resolve(roster: &Roster<'_>, desired: &Desired<'_>) -> Links {
         if !dispositions[i].is_active() {
             continue;
         }
-        let found = *found_managers
-            .entry(manager)
-            .or_insert_with(|| roster.index_of(manager));
+        let found = match found_managers.get(manager) {
+            Some(found) => *found,
+            None => {
+                let found = roster.index_of(manager);
+                found_managers.insert(manager.clone(), found);
+                found
+            }
+        };
         let their = found.map(|m| (roster.row(m).upstream, &dispositions[m as usize]));
         let reason = match their {
             // A link already in the target stays while its manager's record is unreadable.
