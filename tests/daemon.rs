@@ -890,3 +890,63 @@ async fn sigterm_during_the_target_listing_does_not_wait_for_it() {
     assert_eq!(report["outcome"]["state"], "failed", "{report}");
     assert!(s.scim.users().is_empty());
 }
+
+/// No admin API answer, and nothing the daemon logs, carries a secret the config names or one the
+/// upstream hands out: for a run that applied and for one that failed on the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_api_answers_carry_no_secrets() {
+    let s = setup().await;
+    let _daemon = Daemon::start(&s).await;
+    let http = unix_client(&s);
+    let mut scan = common::secrets::SecretScan::default();
+    scan.secret("the SCIM bearer token", s.scim.bearer_token())
+        .secret(
+            "the WeCom corp secret",
+            &emulators::wecom::WecomConfig::default().corpsecret,
+        )
+        .secret("a WeCom access token (prefix)", "wc-tok-")
+        .secret("the admin TCP token", TCP_TOKEN);
+
+    let (_, applied) = post_sync(&http, r#"{"mode": "apply"}"#).await;
+    let applied = applied["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_run(&http, &applied).await["state"], "finished");
+    // Every data call answered by a failing gateway: the run fails and says why.
+    s.wecom.set_faults(Faults {
+        http_5xx_every: Some(1),
+        ..Faults::default()
+    });
+    let (_, failing) = post_sync(&http, r#"{"mode": "dry-run"}"#).await;
+    let failing = failing["run_id"].as_str().unwrap().to_owned();
+    let failed = wait_run(&http, &failing).await;
+    assert_eq!(failed["outcome"]["state"], "failed", "{failed}");
+    s.wecom.set_faults(Faults::default());
+
+    for url in ["/healthz", "/metrics", "/connectors", "/runs"] {
+        let answer = get_text(&http, &format!("http://orgsync{url}")).await;
+        scan.check(&format!("GET {url}"), &answer);
+    }
+    for run in [&applied, &failing] {
+        let view = get_text(&http, &format!("http://orgsync/runs/{run}")).await;
+        scan.check(&format!("GET /runs/{run}"), &view);
+        for format in ["text", "json", "markdown", "html"] {
+            let url = format!("http://orgsync/runs/{run}/report?format={format}");
+            let response = http.get(&url).send().await.unwrap();
+            let answer = response.text().await.unwrap();
+            scan.check(&format!("GET {url}"), &answer);
+        }
+    }
+    scan.check("the daemon's log", &s.log());
+    // The failed run's answer does explain the failure (so the scan read a real error).
+    let error = failed["outcome"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("HTTP status 502"), "{failed}");
+    assert!(
+        scan.scanned >= 15 && scan.bytes > 10_000,
+        "{} texts, {} bytes",
+        scan.scanned,
+        scan.bytes
+    );
+    eprintln!(
+        "secrets in admin API answers: {} answers, {} bytes scanned, none found",
+        scan.scanned, scan.bytes
+    );
+}

@@ -1,5 +1,5 @@
-//! A scan for secret values in anything orgsync prints: logs, reports, error messages (and, when
-//! the daemon lands, admin API answers — add them with [`SecretScan::check`]).
+//! A scan for secret values in anything orgsync prints: logs, reports, error messages and the
+//! daemon's admin API answers.
 
 /// The values that must never be printed, with a label for the failure message.
 #[derive(Default, Clone)]
