@@ -90,11 +90,6 @@ impl Attributes {
         self.0[field.slot()] = value.filter(|v| !v.is_empty());
     }
 
-    /// Clears a field.
-    pub fn clear(&mut self, field: Field) {
-        self.0[field.slot()] = None;
-    }
-
     pub fn with(mut self, field: Field, value: Option<CompactString>) -> Self {
         self.set(field, value);
         self
@@ -111,13 +106,14 @@ impl Attributes {
             .filter_map(|&field| Some((field, self.get(field)?)))
     }
 
-    /// The changes that turn `self` into `desired`, in field order.
-    pub fn changes_to(&self, desired: &Attributes) -> Vec<FieldChange> {
+    /// The changes that turn `self` into the desired values, read field by field (so the desired
+    /// attributes need not be built to be compared), in field order.
+    pub fn changes_to<'v>(&self, desired: impl Fn(Field) -> Option<&'v str>) -> Vec<FieldChange> {
         Field::ALL
             .iter()
             .filter_map(|&field| {
                 let before = self.get(field);
-                let after = desired.get(field);
+                let after = desired(field);
                 (before != after).then(|| FieldChange {
                     field,
                     before: before.map(str::to_owned),

@@ -104,19 +104,7 @@ pub(super) fn compute<'a>(
         .iter()
         .map(|row| match (row.upstream, row.applied) {
             _ if check_held && directory.held.contains(row.key) => Disposition::Held,
-            (Some(user), applied) => {
-                let disposition = by_status(user, applied, policy, now);
-                if maps_upstream(user.status, applied, policy)
-                    && policy.user_name == UserNameSource::Email
-                    && non_empty(&user.email).is_none()
-                {
-                    problems.push(Problem::UserNameFallback {
-                        user: user.key.clone(),
-                        attribute: "email".into(),
-                    });
-                }
-                disposition
-            }
+            (Some(user), applied) => by_status(user, applied, policy, now, &mut problems),
             (None, Some(applied)) => removal(
                 applied,
                 RemovalReason::Vanished,
@@ -143,10 +131,10 @@ pub(super) fn compute<'a>(
     desired
 }
 
-/// A person of the pull who is wanted in the target with their upstream attributes.
-fn from_upstream(active: bool, inactive_reason: Option<RemovalReason>) -> Disposition {
+/// A person of the pull who is wanted in the target.
+fn present(source: Source, active: bool, inactive_reason: Option<RemovalReason>) -> Disposition {
     Disposition::Present {
-        source: Source::Upstream,
+        source,
         active,
         inactive_reason,
         retained: false,
@@ -159,15 +147,28 @@ fn by_status(
     applied: Option<&AppliedUser>,
     policy: &Policy,
     now: Timestamp,
+    problems: &mut Vec<Problem>,
 ) -> Disposition {
     let reason = RemovalReason::Status(user.status);
+    // Every arm that maps the upstream record to target attributes goes through here, so a
+    // userName fallback is reported exactly when it is used (or would have been, for an
+    // account this run deletes).
+    let mut mapped = || {
+        if policy.user_name == UserNameSource::Email && non_empty(&user.email).is_none() {
+            problems.push(Problem::UserNameFallback {
+                user: user.key.clone(),
+                attribute: "email".into(),
+            });
+        }
+        Source::Upstream
+    };
     match (user.status, applied) {
-        (Status::Active, _) => from_upstream(true, None),
+        (Status::Active, _) => present(mapped(), true, None),
         // Disabled and resigned people are never created: there is nothing to keep for them.
         (Status::Disabled | Status::Resigned, None) => Disposition::Absent,
-        (Status::Disabled, Some(_)) => from_upstream(false, Some(reason)),
+        (Status::Disabled, Some(_)) => present(mapped(), false, Some(reason)),
         (Status::NotActivated, applied) => match (policy.not_activated, applied) {
-            (NotActivatedPolicy::CreateInactive, _) => from_upstream(false, Some(reason)),
+            (NotActivatedPolicy::CreateInactive, _) => present(mapped(), false, Some(reason)),
             (NotActivatedPolicy::Skip, None) => Disposition::Absent,
             (NotActivatedPolicy::Skip, Some(_)) => Disposition::Present {
                 source: Source::Applied,
@@ -177,24 +178,9 @@ fn by_status(
                 lost: Lost::default(),
             },
         },
-        (Status::Resigned, Some(applied)) => removal(
-            applied,
-            reason,
-            policy.resigned,
-            Source::Upstream,
-            policy,
-            now,
-        ),
-    }
-}
-
-/// Whether the person's upstream record is mapped to target attributes this run (even when the
-/// account is then deleted): only then is a userName fallback worth reporting.
-fn maps_upstream(status: Status, applied: Option<&AppliedUser>, policy: &Policy) -> bool {
-    match status {
-        Status::Active => true,
-        Status::Disabled | Status::Resigned => applied.is_some(),
-        Status::NotActivated => policy.not_activated == NotActivatedPolicy::CreateInactive,
+        (Status::Resigned, Some(applied)) => {
+            removal(applied, reason, policy.resigned, mapped(), policy, now)
+        }
     }
 }
 
@@ -308,22 +294,10 @@ impl<'a> Desired<'a> {
         index: Index,
         row: Row<'a>,
     ) -> Vec<FieldChange> {
-        let Some(values) = self.values(index, row) else {
-            return Vec::new();
-        };
-        let mut changes = Vec::new();
-        for field in Field::ALL {
-            let before = current.get(field);
-            let after = values.get(field);
-            if before != after {
-                changes.push(FieldChange {
-                    field,
-                    before: before.map(str::to_owned),
-                    after: after.map(str::to_owned),
-                });
-            }
+        match self.values(index, row) {
+            Some(values) => current.changes_to(|field| values.get(field)),
+            None => Vec::new(),
         }
-        changes
     }
 
     /// One attribute a present person should have in the target.
