@@ -26,7 +26,7 @@ use orgsync::pullers::http::{LimitScope, RateLimit};
 use orgsync::pullers::{AnyPuller, PullError, Pulled, Puller};
 use orgsync::pushers::AnyPusher;
 use orgsync::report::{Report, RunOutcome};
-use orgsync::snapshot::SledStore;
+use orgsync::state::StateDb;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -768,7 +768,7 @@ async fn sync_and_resync(oauth: bool) {
         .await
         .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let connector = Connector {
         name: "bitrix24".into(),
         puller: AnyPuller::Bitrix24(bitrix24_puller(&portal, oauth)),

@@ -15,7 +15,8 @@ use common::binary::{BinaryConfig, Extra, Rng, text, wecom_scim_config};
 use emulators::fixture::{Org, Status};
 use emulators::generator::{GeneratorConfig, generate};
 use emulators::scim::{ScimConfig, ScimCounters, ScimFaults, ScimHandle, ScimUser};
-use orgsync::snapshot::{SledStore, SnapshotStore};
+use orgsync::snapshot::SnapshotStore;
+use orgsync::state::StateDb;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -104,7 +105,7 @@ fn target_state(scim: &ScimHandle, label: &str) -> BTreeMap<String, Account> {
 
 /// The snapshot must name every account of the target by its id, with the same manager and status.
 fn assert_snapshot_matches(config: &BinaryConfig, scim: &ScimHandle, round: usize) {
-    let store = SledStore::open(&config.state_dir).unwrap();
+    let store = StateDb::open(&config.state_dir).unwrap();
     let snapshot = store.load("hq").unwrap();
     drop(store);
     let users = scim.users();

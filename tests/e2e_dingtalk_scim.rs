@@ -11,7 +11,7 @@ use orgsync::plan::{LinkSkipReason, Policy};
 use orgsync::pullers::AnyPuller;
 use orgsync::pushers::AnyPusher;
 use orgsync::report::{Report, RunOutcome};
-use orgsync::snapshot::SledStore;
+use orgsync::state::StateDb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -73,7 +73,7 @@ fn assert_applied(report: &Report) {
     );
 }
 
-async fn assert_converged(engine: &Engine<SledStore>, connector: &Connector, scim: &ScimHandle) {
+async fn assert_converged(engine: &Engine<StateDb>, connector: &Connector, scim: &ScimHandle) {
     scim.reset_counters();
     let again = engine.run(connector, RunMode::Apply).await.unwrap();
     assert_applied(&again);
@@ -101,7 +101,7 @@ async fn dingtalk_to_scim_syncs_and_a_second_run_plans_nothing() {
     let dingtalk = start(small_org()).await;
     let scim = emulators::scim::start(ScimConfig::default()).await.unwrap();
     let state = tempfile::tempdir().unwrap();
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let connector = connector(&dingtalk, &scim);
 
     let first = engine.run(&connector, RunMode::Apply).await.unwrap();
@@ -164,7 +164,7 @@ async fn a_generated_org_converges_in_one_run() {
     let dingtalk = start(org).await;
     let scim = emulators::scim::start(ScimConfig::default()).await.unwrap();
     let state = tempfile::tempdir().unwrap();
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let connector = connector(&dingtalk, &scim);
     let first = engine.run(&connector, RunMode::Apply).await.unwrap();
     assert_applied(&first);

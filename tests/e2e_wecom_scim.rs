@@ -8,7 +8,8 @@ use emulators::scim::{ManagerGuard, ScimConfig, ScimUser};
 use orgsync::engine::{Engine, RunMode};
 use orgsync::plan::Policy;
 use orgsync::report::{Report, RunOutcome};
-use orgsync::snapshot::{SledStore, SnapshotStore};
+use orgsync::snapshot::SnapshotStore;
+use orgsync::state::StateDb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -55,7 +56,7 @@ async fn scenario(guard: ManagerGuard) {
     .await
     .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(state.path()).unwrap());
+    let store = Arc::new(StateDb::open(state.path()).unwrap());
     let engine = Engine::new(store.clone());
     let connector = connector(
         wecom_puller(&wecom, Some(AGENT_ID)),
@@ -199,7 +200,7 @@ async fn second_run_without_changes_is_empty_on_a_generated_org() {
         .unwrap();
     let scim = emulators::scim::start(ScimConfig::default()).await.unwrap();
     let state = tempfile::tempdir().unwrap();
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let connector = connector(
         wecom_puller(&wecom, None),
         scim_pusher(scim.base_url(), scim.bearer_token()),
@@ -232,10 +233,10 @@ async fn snapshot_persists_across_engines() {
         )
     };
     {
-        let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+        let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
         assert_applied(&engine.run(&make(), RunMode::Apply).await.unwrap());
     }
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let report = engine.run(&make(), RunMode::DryRun).await.unwrap();
     assert!(report.steps.is_empty());
 }

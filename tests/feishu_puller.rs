@@ -15,7 +15,7 @@ use orgsync::pullers::feishu::{DepartmentIdType, UserIdType, default_rate_limits
 use orgsync::pullers::{AnyPuller, PullError, Pulled, Puller};
 use orgsync::pushers::AnyPusher;
 use orgsync::report::RunOutcome;
-use orgsync::snapshot::SledStore;
+use orgsync::state::StateDb;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -800,7 +800,7 @@ async fn sync_into_scim_then_resync_plans_nothing() {
         .await
         .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).unwrap()));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let connector = Connector {
         name: "feishu-test".into(),
         puller: AnyPuller::Feishu(feishu_puller(&feishu, |_| {})),

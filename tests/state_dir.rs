@@ -6,7 +6,8 @@ mod common;
 
 use common::binary::{BinaryConfig, Extra, Rng, text, wecom_scim_config};
 use common::small_org;
-use orgsync::snapshot::{SledStore, SnapshotStore};
+use orgsync::snapshot::SnapshotStore;
+use orgsync::state::StateDb;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Output;
@@ -82,7 +83,7 @@ fn assert_synced(s: &Setup) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_locked_state_directory_exits_4() {
     let s = setup().await;
-    let held = SledStore::open(&s.config.state_dir).unwrap();
+    let held = StateDb::open(&s.config.state_dir).unwrap();
     let output = s.config.run(&["sync", "hq"]);
     assert_state_error(&output, "in use by another orgsync process");
     drop(held);
@@ -94,10 +95,11 @@ async fn a_corrupt_snapshot_exits_4_and_rebuild_repairs_it() {
     let s = setup().await;
     assert_synced(&s);
     {
-        let store = SledStore::open(&s.config.state_dir).unwrap();
-        let tree = store.db().open_tree("snapshot/hq").unwrap();
+        // Damage as a disk fault would: raw bytes under the database, past orgsync's own code.
+        let db = sled::open(s.config.state_dir.join("state.sled")).unwrap();
+        let tree = db.open_tree("snapshot/hq").unwrap();
         tree.insert("lin", &b"{ not json"[..]).unwrap();
-        store.db().flush().unwrap();
+        db.flush().unwrap();
     }
     let output = s.config.run(&["sync", "hq"]);
     assert_state_error(
@@ -126,14 +128,14 @@ async fn a_corrupt_snapshot_exits_4_and_rebuild_repairs_it() {
 async fn a_lost_state_directory_is_rebuilt_from_the_target() {
     let s = setup().await;
     assert_synced(&s);
-    let store = SledStore::open(&s.config.state_dir).unwrap();
+    let store = StateDb::open(&s.config.state_dir).unwrap();
     let before = store.load("hq").unwrap();
     drop(store);
     std::fs::remove_dir_all(&s.config.state_dir).unwrap();
 
     let rebuild = s.config.run(&["snapshot", "rebuild", "hq"]);
     assert!(rebuild.status.success(), "{}", text(&rebuild));
-    let store = SledStore::open(&s.config.state_dir).unwrap();
+    let store = StateDb::open(&s.config.state_dir).unwrap();
     assert_eq!(store.load("hq").unwrap(), before, "the same snapshot again");
     drop(store);
     let diff = s.config.run(&["diff", "hq", "--format", "json"]);
@@ -144,7 +146,7 @@ async fn a_lost_state_directory_is_rebuilt_from_the_target() {
 async fn rebuild_against_an_unreachable_target_leaves_the_snapshot_alone() {
     let s = setup().await;
     assert_synced(&s);
-    let store = SledStore::open(&s.config.state_dir).unwrap();
+    let store = StateDb::open(&s.config.state_dir).unwrap();
     let before = store.load("hq").unwrap();
     drop(store);
     let broken = BinaryConfig {
@@ -161,7 +163,7 @@ async fn rebuild_against_an_unreachable_target_leaves_the_snapshot_alone() {
         "{}",
         text(&rebuild)
     );
-    let store = SledStore::open(&s.config.state_dir).unwrap();
+    let store = StateDb::open(&s.config.state_dir).unwrap();
     assert_eq!(store.load("hq").unwrap(), before);
 }
 
@@ -260,17 +262,25 @@ async fn a_state_path_that_is_a_file_exits_4() {
 
 /// Runs as an unprivileged user when the tests run as root (root ignores permission bits).
 fn unprivileged(s: &Setup, args: &[&str]) -> Output {
-    let mut command = s.config.command(args);
     // Who we are: the owner of a file we just created.
     let probe = s.dir.path().join("whoami");
     std::fs::write(&probe, "").unwrap();
     let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&probe).unwrap());
-    if uid == 0 {
-        // nobody:nogroup must read the config file and reach the state directory's parent.
-        std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(&s.config.path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        command.uid(65534).gid(65534);
+    if uid != 0 {
+        return s.config.command(args).output().unwrap();
     }
+    // nobody:nogroup must read the config file, reach the state directory's parent and run
+    // the binary. The build's own binary may sit in a private checkout (a 0700 home or mktemp
+    // directory) nobody cannot enter, so nobody runs a copy kept beside the config.
+    std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&s.config.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let binary = s.dir.path().join("orgsync");
+    if !binary.exists() {
+        std::fs::copy(env!("CARGO_BIN_EXE_orgsync"), &binary).unwrap();
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut command = s.config.command_of(&binary, args);
+    command.uid(65534).gid(65534);
     command.output().unwrap()
 }
 

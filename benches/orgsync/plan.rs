@@ -102,7 +102,7 @@ pub fn run(people: usize, kind: Kind) -> Outcome {
         let first = plan::plan(&snapshot, &directory, &policy, jiff::Timestamp::now());
         snapshot = applied(&first, snapshot);
         drop(first);
-        // Held as a run holds it: `SledStore::load` builds the map from sorted entries.
+        // Held as a run holds it: `StateDb::load` builds the map from sorted entries.
         snapshot.users = std::mem::take(&mut snapshot.users).into_iter().collect();
         changed = change_one_percent(&mut directory);
     }

@@ -10,7 +10,7 @@ use futures_util::{StreamExt, stream};
 use orgsync::engine::Engine;
 use orgsync::model::Field;
 use orgsync::plan::Step;
-use orgsync::snapshot::SledStore;
+use orgsync::state::StateDb;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ pub fn run(rt: &Runtimes, people: usize, departments: usize) -> Vec<Outcome> {
     });
     let server = rt.orgsync.block_on(Scim2Server::start());
     let state = tempfile::tempdir().expect("temporary state directory");
-    let engine = Engine::new(Arc::new(SledStore::open(state.path()).expect("sled opens")));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).expect("sled opens")));
     let connector = sync::connector(&wecom, &server.base_url("orgsync"), TOKEN);
     let run = sync::measured_run(rt, &engine, &connector);
     let orgsync_time = run.wall.saturating_sub(sync::pull_time(&run.report));

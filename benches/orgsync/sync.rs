@@ -13,7 +13,7 @@ use orgsync::plan::Policy;
 use orgsync::pullers::AnyPuller;
 use orgsync::pushers::AnyPusher;
 use orgsync::report::{Report, RunOutcome};
-use orgsync::snapshot::SledStore;
+use orgsync::state::StateDb;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,7 @@ pub struct Measured {
     pub peak_rss: u64,
 }
 
-pub fn measured_run(rt: &Runtimes, engine: &Engine<SledStore>, connector: &Connector) -> Measured {
+pub fn measured_run(rt: &Runtimes, engine: &Engine<StateDb>, connector: &Connector) -> Measured {
     measure::reset_peak_rss();
     let cpu = measure::thread_cpu();
     let process_cpu = measure::process_cpu();
@@ -118,7 +118,7 @@ pub fn emulator(rt: &Runtimes, people: usize, departments: usize) -> Vec<Outcome
         )
     });
     let state = tempfile::tempdir().expect("temporary state directory");
-    let store = Arc::new(SledStore::open(state.path()).expect("sled opens"));
+    let store = Arc::new(StateDb::open(state.path()).expect("sled opens"));
     let engine = Engine::new(store);
     let connector = connector(&wecom, scim.base_url(), scim.bearer_token());
     let size = format!("{} people", thousands(people as u64));

@@ -6,14 +6,15 @@ use crate::engine::{
 use crate::history::History;
 use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
-use crate::snapshot::{SledStore, SnapshotError};
+use crate::snapshot::SnapshotError;
+use crate::state::StateDb;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Everything a command needs to run a connector.
 struct Opened {
     connector: Connector,
-    engine: Engine<SledStore>,
+    engine: Engine<StateDb>,
     history: History,
 }
 
@@ -35,9 +36,10 @@ fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
         .map_err(|e| fail(Exit::Config, e))?;
     let connector =
         Connector::from_config(name, connector_config).map_err(|e| fail(Exit::Config, e))?;
-    let store = SledStore::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
-    let history =
-        History::open(store.db(), config.history.keep).map_err(|e| fail(Exit::State, e))?;
+    let store = StateDb::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    let history = store
+        .history(config.history.keep)
+        .map_err(|e| fail(Exit::State, e))?;
     Ok(Opened {
         connector,
         engine: Engine::new(Arc::new(store)),

@@ -17,7 +17,7 @@ use crate::pullers::{AnyPuller, Platform};
 use crate::pushers::scim::{ScimPusher, ScimTargetConfig};
 use crate::pushers::{AnyPusher, Pusher};
 use crate::report::{RenderOptions, Report, RunOutcome, render_text_with};
-use crate::snapshot::SledStore;
+use crate::state::StateDb;
 use emulators::fixture::Org;
 use emulators::generator::{GeneratorConfig, generate};
 use emulators::scim::ScimHandle;
@@ -202,7 +202,7 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         policy: Policy::default(),
         concurrency: concurrency.max(1),
     };
-    let engine = Engine::new(Arc::new(SledStore::open(state.path())?));
+    let engine = Engine::new(Arc::new(StateDb::open(state.path())?));
 
     let options = RenderOptions {
         limit: Some(SECTION_LIMIT),

@@ -9,7 +9,7 @@ use crate::daemon::{self, DaemonError};
 use crate::engine::{Approval, Baseline, RunMode, RunOptions, Stage};
 use crate::history::{History, RunSummary};
 use crate::report::{self, Format, Report};
-use crate::snapshot::SledStore;
+use crate::state::StateDb;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -227,9 +227,10 @@ async fn source(config_path: &Path) -> Result<(Config, Source), Exit> {
     if let Some(client) = client {
         return Ok((config, Source::Daemon(client)));
     }
-    let store = SledStore::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
-    let history =
-        History::open(store.db(), config.history.keep).map_err(|e| fail(Exit::State, e))?;
+    let store = StateDb::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    let history = store
+        .history(config.history.keep)
+        .map_err(|e| fail(Exit::State, e))?;
     Ok((config, Source::Local(history)))
 }
 

@@ -15,8 +15,9 @@ pub use metrics::outcome_label;
 
 use crate::config::{Config, ConfigError, SecretError};
 use crate::engine::BuildError;
-use crate::history::{History, HistoryError};
-use crate::snapshot::{SledStore, SnapshotError};
+use crate::history::HistoryError;
+use crate::snapshot::SnapshotError;
+use crate::state::StateDb;
 use api::{ApiState, ListenError};
 use notify::Notifier;
 use scheduler::Scheduler;
@@ -58,8 +59,8 @@ pub async fn run(
         Some(reference) => Some(reference.resolve().map_err(DaemonError::Token)?),
         None => None,
     };
-    let store = SledStore::open(&config.state_dir)?;
-    let history = History::open(store.db(), config.history.keep)?;
+    let store = StateDb::open(&config.state_dir)?;
+    let history = store.history(config.history.keep)?;
     let socket = config.daemon.socket_path();
     let unix = api::bind_unix(&socket)?;
     let tcp = match config.daemon.tcp {
@@ -157,7 +158,7 @@ pub async fn run(
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }
-    if let Err(e) = shared.store().db().flush() {
+    if let Err(e) = shared.store().flush() {
         error!(error = %e, "Cannot flush the state database.");
     }
     let _ = std::fs::remove_file(&socket);

@@ -10,7 +10,7 @@ use crate::history::{History, RunSummary};
 use crate::pullers::Puller;
 use crate::pushers::Pusher;
 use crate::report::{Report, RunOutcome, new_run_id};
-use crate::snapshot::SledStore;
+use crate::state::StateDb;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 const FINISHED_KEPT: usize = 256;
 
 pub struct Shared {
-    engine: Engine<SledStore>,
+    engine: Engine<StateDb>,
     stop: watch::Sender<bool>,
     inner: Mutex<Inner>,
     pub metrics: Metrics,
@@ -82,7 +82,7 @@ impl Shared {
     pub fn new(
         config: Config,
         connectors: BTreeMap<String, Arc<Connector>>,
-        store: Arc<SledStore>,
+        store: Arc<StateDb>,
         history: History,
         notifier: Notifier,
     ) -> Arc<Self> {
@@ -129,7 +129,7 @@ impl Shared {
         self.lock().history.clone()
     }
 
-    pub fn store(&self) -> &Arc<SledStore> {
+    pub fn store(&self) -> &Arc<StateDb> {
         self.engine.store()
     }
 

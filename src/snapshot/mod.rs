@@ -1,11 +1,9 @@
 //! What orgsync last applied to each connector's target, and where it is kept.
 
 mod memory;
-mod sled_store;
 mod state;
 
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
 pub use state::{AppliedUser, Snapshot, SnapshotChange};
 
 use std::path::PathBuf;
@@ -21,8 +19,12 @@ pub trait SnapshotStore: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("state directory {path} is in use by another orgsync process")]
-    Locked { path: PathBuf },
+    #[error("state directory {path} is in use by {}", holder(owner))]
+    Locked {
+        path: PathBuf,
+        /// The process holding it, when it noted itself and is still alive.
+        owner: Option<crate::state::Owner>,
+    },
     #[error("cannot open state directory {path}: {source}")]
     Open {
         path: PathBuf,
@@ -47,6 +49,18 @@ pub enum SnapshotError {
         key: String,
         detail: String,
     },
+    #[error("cannot use the plan key {path}: {source}")]
+    Key {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state storage failed: {0}")]
     Storage(String),
+}
+
+fn holder(owner: &Option<crate::state::Owner>) -> String {
+    match owner {
+        Some(owner) => format!("another orgsync process, {owner}"),
+        None => "another orgsync process".into(),
+    }
 }

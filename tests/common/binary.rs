@@ -84,7 +84,12 @@ retry = {{ max_attempts = 3, min_delay = "1ms", max_delay = "10ms" }}
 impl BinaryConfig {
     /// `orgsync --config FILE ARGS…` with the secrets in its environment and warnings-only logs.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+        self.command_of(std::path::Path::new(env!("CARGO_BIN_EXE_orgsync")), args)
+    }
+
+    /// The same command, run from a copy of the binary at `binary`.
+    pub fn command_of(&self, binary: &std::path::Path, args: &[&str]) -> Command {
+        let mut command = Command::new(binary);
         command
             .arg("--config")
             .arg(&self.path)

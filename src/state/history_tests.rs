@@ -1,5 +1,7 @@
-use super::*;
-use crate::report::fixture;
+use super::StateDb;
+use crate::history::History;
+use crate::report::{Report, RunOutcome, fixture};
+use jiff::Timestamp;
 
 fn report(connector: &str, second: i64, outcome: RunOutcome) -> Report {
     let mut report = fixture::sample();
@@ -10,10 +12,10 @@ fn report(connector: &str, second: i64, outcome: RunOutcome) -> Report {
     report
 }
 
-fn open(keep: usize) -> (tempfile::TempDir, sled::Db, History) {
+fn open(keep: usize) -> (tempfile::TempDir, StateDb, History) {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path().join("db")).unwrap();
-    let history = History::open(&db, keep).unwrap();
+    let db = StateDb::open(dir.path()).unwrap();
+    let history = db.history(keep).unwrap();
     (dir, db, history)
 }
 
@@ -72,18 +74,18 @@ fn a_connector_named_like_the_prefix_of_another_is_listed_apart() {
 #[test]
 fn recording_a_run_again_replaces_it_and_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
+    let path = dir.path();
     let first = report("hq", 1, RunOutcome::Running);
     {
-        let db = sled::open(&path).unwrap();
-        let history = History::open(&db, 5).unwrap();
+        let db = StateDb::open(path).unwrap();
+        let history = db.history(5).unwrap();
         history.record(&first).unwrap();
         let mut done = first.clone();
         done.outcome = RunOutcome::Applied;
         history.record(&done).unwrap();
     }
-    let db = sled::open(&path).unwrap();
-    let history = History::open(&db, 5).unwrap();
+    let db = StateDb::open(path).unwrap();
+    let history = db.history(5).unwrap();
     let runs = history.list(Some("hq"), 10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, RunOutcome::Applied);
@@ -91,4 +93,18 @@ fn recording_a_run_again_replaces_it_and_survives_reopening() {
         history.get(&first.run_id).unwrap().unwrap().outcome,
         RunOutcome::Applied
     );
+}
+
+#[test]
+fn a_run_older_than_the_retention_is_dropped_with_its_id() {
+    let (_dir, _db, history) = open(2);
+    for second in [5, 6] {
+        history
+            .record(&report("hq", second, RunOutcome::Planned))
+            .unwrap();
+    }
+    let late = report("hq", 1, RunOutcome::Applied);
+    history.record(&late).unwrap();
+    assert_eq!(history.list(Some("hq"), 10).unwrap().len(), 2);
+    assert!(history.get(&late.run_id).unwrap().is_none());
 }

@@ -1,0 +1,148 @@
+//! The state directory: one [`StateDb`] owns the database file lock, the snapshots, the run
+//! history and the key that seals saved plans. It is the only module that names sled, so the
+//! rest of orgsync never depends on how state is stored.
+
+mod history;
+#[cfg(test)]
+mod history_tests;
+mod key;
+mod owner;
+mod snapshots;
+
+pub use history::History;
+pub use key::{KEY_FILE, PlanKey};
+pub use owner::Owner;
+
+use crate::snapshot::SnapshotError;
+use std::fs::{DirBuilder, Permissions};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The on-disk layout version. Bump it, with a migration, whenever the layout changes.
+const FORMAT_VERSION: u32 = 1;
+const META_TREE: &str = "meta";
+const FORMAT_KEY: &str = "format_version";
+/// The database inside the state directory.
+const DB_DIR: &str = "state.sled";
+
+/// The state directory, opened: sled's exclusive file lock is held for as long as a clone lives,
+/// so a second process on the same directory gets [`SnapshotError::Locked`].
+#[derive(Debug, Clone)]
+pub struct StateDb {
+    db: sled::Db,
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl StateDb {
+    /// Opens (or creates) the state database under `dir`. The directory and the database are
+    /// private to orgsync's user (0700): they hold names, e-mail addresses and the plan key.
+    pub fn open(dir: &Path) -> Result<Self, SnapshotError> {
+        let path = dir.join(DB_DIR);
+        let open_error = |source| SnapshotError::Open {
+            path: dir.to_owned(),
+            source,
+        };
+        create_private_dir(dir).map_err(open_error)?;
+        // Made here rather than by sled, so it never exists at the process umask.
+        create_private_dir(&path).map_err(open_error)?;
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| sled_open_error(dir, &path, e))?;
+        let state = StateDb {
+            db,
+            dir: dir.to_owned(),
+            path,
+        };
+        state.check_format()?;
+        // Ours now: say who holds the lock, for the next process that finds it taken.
+        if let Err(e) = Owner::current().write(dir) {
+            tracing::debug!(error = %e, "Cannot note this process as the state directory's owner.");
+        }
+        Ok(state)
+    }
+
+    /// The state directory this database lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The run history, keeping at most `keep` runs per connector.
+    pub fn history(&self, keep: usize) -> Result<History, crate::history::HistoryError> {
+        History::open(&self.db, keep)
+    }
+
+    /// The key that seals saved plans, made on first use.
+    pub fn plan_key(&self) -> Result<PlanKey, SnapshotError> {
+        PlanKey::load_or_create(&self.dir)
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), SnapshotError> {
+        self.db.flush().map(|_| ()).map_err(storage)
+    }
+
+    fn check_format(&self) -> Result<(), SnapshotError> {
+        let meta = self.db.open_tree(META_TREE).map_err(storage)?;
+        match meta.get(FORMAT_KEY).map_err(storage)? {
+            None => {
+                meta.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())
+                    .map_err(storage)?;
+                self.db.flush().map_err(storage)?;
+                Ok(())
+            }
+            Some(found) if found.as_ref() == FORMAT_VERSION.to_string().as_bytes() => Ok(()),
+            Some(found) => Err(SnapshotError::UnsupportedFormat {
+                path: self.path.clone(),
+                found: String::from_utf8_lossy(&found).into_owned(),
+                expected: FORMAT_VERSION,
+            }),
+        }
+    }
+}
+
+/// Creates `dir` (and missing parents) as 0700. An existing directory that others can enter
+/// (made by an older orgsync at the umask, or by systemd's default `StateDirectoryMode`) is
+/// narrowed to 0700 where we may; where we may not, a warning says what to run.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0
+        && let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(mode & 0o700))
+    {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            error = %e,
+            "The state directory can be read by other users and cannot be made private; run `chmod 700` on it."
+        );
+    }
+    Ok(())
+}
+
+fn storage(error: sled::Error) -> SnapshotError {
+    SnapshotError::Storage(error.to_string())
+}
+
+fn sled_open_error(dir: &Path, path: &Path, error: sled::Error) -> SnapshotError {
+    match error {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+        {
+            SnapshotError::Locked {
+                path: path.to_owned(),
+                owner: Owner::read(dir),
+            }
+        }
+        sled::Error::Io(source) => SnapshotError::Open {
+            path: path.to_owned(),
+            source,
+        },
+        // Corruption, or a layout sled cannot read: not a passing storage failure.
+        other => SnapshotError::Unreadable {
+            path: path.to_owned(),
+            detail: other.to_string(),
+        },
+    }
+}
