@@ -1,7 +1,8 @@
 use super::{Exit, ReportArgs};
 use crate::config::Config;
 use crate::engine::{
-    Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
+    Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, plan_connector,
+    verify_plan,
 };
 use crate::history::History;
 use crate::model::UserKey;
@@ -69,6 +70,16 @@ pub(super) async fn diff_and_save(
     save: &Path,
     output: ReportArgs,
 ) -> Exit {
+    // Checked first, so the dry run is not made for nothing; write_private checks again.
+    if save.exists() {
+        return fail(
+            Exit::Usage,
+            format!(
+                "{} already exists; a saved plan is never overwritten: choose another file or remove it",
+                save.display()
+            ),
+        );
+    }
     let opened = match open(config_path, name) {
         Ok(opened) => opened,
         Err(exit) => return exit,
@@ -87,15 +98,15 @@ pub(super) async fn diff_and_save(
         Err(e) => return run_error(e),
     };
     opened.record(&Ok(saved.report.clone()));
-    let json = match serde_json::to_vec_pretty(&saved) {
-        Ok(json) => json,
-        Err(e) => return fail(Exit::RunFailed, format!("cannot encode the plan: {e}")),
+    let sealed = match opened.engine.store().plan_key() {
+        Ok(key) => saved.seal(&key).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
-    if let Err(e) = std::fs::write(save, json) {
-        return fail(
-            Exit::RunFailed,
-            format!("cannot write {}: {e}", save.display()),
-        );
+    let written = sealed.and_then(|bytes| {
+        write_private(save, &bytes).map_err(|e| format!("cannot write {}: {e}", save.display()))
+    });
+    if let Err(e) = written {
+        return fail(Exit::RunFailed, e);
     }
     eprintln!(
         "Saved the plan ({} steps) to {}. Review it, then run `orgsync apply {}`.",
@@ -112,24 +123,32 @@ pub(super) async fn apply(
     approval: Approval,
     output: ReportArgs,
 ) -> Exit {
-    let saved: SavedPlan = match std::fs::read(plan_path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
-    {
-        Ok(saved) => saved,
+    let bytes = match std::fs::read(plan_path) {
+        Ok(bytes) => bytes,
         Err(e) => {
             return fail(
                 Exit::StalePlan,
-                format!(
-                    "{} is not a readable orgsync plan: {e}",
-                    plan_path.display()
-                ),
+                format!("cannot read the plan {}: {e}", plan_path.display()),
             );
         }
     };
-    let opened = match open(config_path, &saved.connector) {
+    // The seal's key lives in the state directory of the connector the plan names: that much
+    // of the file is read before the seal is checked, nothing more.
+    let connector = match plan_connector(&bytes) {
+        Ok(connector) => connector,
+        Err(e) => return fail(Exit::StalePlan, format!("{}: {e}", plan_path.display())),
+    };
+    let opened = match open(config_path, &connector) {
         Ok(opened) => opened,
         Err(exit) => return exit,
+    };
+    let verified = match opened.engine.store().plan_key() {
+        Ok(key) => verify_plan(&bytes, &key),
+        Err(e) => return fail(Exit::State, e),
+    };
+    let saved = match verified {
+        Ok(saved) => saved,
+        Err(e) => return fail(Exit::StalePlan, format!("{}: {e}", plan_path.display())),
     };
     let result = opened
         .engine
@@ -196,7 +215,7 @@ fn run_error(error: RunError) -> Exit {
     let exit = match &error {
         RunError::AlreadyRunning(_) => Exit::Busy,
         RunError::Snapshot(_) => Exit::State,
-        RunError::StalePlan { .. } | RunError::WrongConnector { .. } | RunError::NotAPlan(..) => {
+        RunError::StalePlan { .. } | RunError::WrongConnector { .. } | RunError::PlanFile(_) => {
             Exit::StalePlan
         }
     };
@@ -294,4 +313,18 @@ pub(super) fn options(mode: RunMode, full: bool, allow_deletions: bool) -> RunOp
             Baseline::Snapshot
         },
     }
+}
+
+/// Writes a new file only orgsync's user can read (plans carry names and e-mail addresses); an
+/// existing file is never overwritten, so a plan under review cannot be swapped silently.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }

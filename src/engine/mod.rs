@@ -16,4 +16,6 @@ pub use progress::{Progress, RunContext, Stage};
 pub use rebuild::Rebuilt;
 pub use review::Explained;
 pub use run::{Engine, RunError};
-pub use saved::{SavedPlan, snapshot_digest};
+pub use saved::{
+    PlanFileError, SavedPlan, VerifiedPlan, plan_connector, snapshot_digest, verify_plan,
+};

@@ -3,6 +3,7 @@
 use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::RunContext;
 use super::run::{Engine, Prepared, RunError};
+use super::saved::VerifiedPlan;
 use super::{Connector, SavedPlan};
 use crate::plan;
 use crate::pullers::Puller;
@@ -35,13 +36,12 @@ impl<S: SnapshotStore> Engine<S> {
             Err(report) => return Ok(Err(report)),
         };
         let saved = SavedPlan {
-            format: super::saved::FORMAT.to_owned(),
             connector: connector.name.clone(),
             created_at: jiff::Timestamp::now(),
             // Prepared as a dry run, so the digest is there; without it the plan could never apply.
             snapshot_digest: prepared.stored_digest.clone().unwrap_or_default(),
             rebuilt_snapshot: prepared.rebuild.then(|| prepared.start.clone()),
-            verdict: prepared.verdict.clone(),
+            pulled: plan::Pulled::of(&prepared.directory),
             plan: prepared.plan.clone(),
             report: self
                 .execute(
@@ -56,16 +56,15 @@ impl<S: SnapshotStore> Engine<S> {
         Ok(Ok(saved))
     }
 
-    /// Applies a reviewed plan exactly, provided nothing was applied since it was made.
+    /// Applies a reviewed plan exactly, provided nothing was applied since it was made. The
+    /// deletion guard judges it again, from its sealed content and the policy in force now.
     pub async fn apply_saved<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
-        saved: SavedPlan,
+        saved: VerifiedPlan,
         approval: Approval,
     ) -> Result<Report, RunError> {
-        if saved.format != super::saved::FORMAT {
-            return Err(RunError::NotAPlan(saved.connector, saved.format));
-        }
+        let saved = saved.into_inner();
         if saved.connector != connector.name {
             return Err(RunError::WrongConnector {
                 plan: saved.connector,
@@ -83,14 +82,22 @@ impl<S: SnapshotStore> Engine<S> {
         report.restart(RunMode::Apply);
         let rebuild = saved.rebuilt_snapshot.is_some();
         let start = saved.rebuilt_snapshot.unwrap_or_else(|| stored.clone());
+        // What the plan was computed against: the stored snapshot (the digest proved it is the
+        // same), or the target's accounts it was made from plus the ones it adopts.
+        let baseline = if rebuild {
+            plan::with_adoptions(&start, &saved.plan.steps)
+        } else {
+            stored
+        };
+        let verdict = plan::guard(&saved.plan, &baseline, saved.pulled, &connector.policy);
         let prepared = Prepared {
             report,
             plan: saved.plan,
             start,
             rebuild,
-            verdict: saved.verdict,
+            verdict,
             directory: crate::model::Directory::default(),
-            baseline: stored,
+            baseline,
             stored_digest: Some(saved.snapshot_digest),
         };
         info!(connector = %connector.name, "Applying a reviewed plan.");

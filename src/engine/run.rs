@@ -23,8 +23,8 @@ pub enum RunError {
          make a new plan with `orgsync diff {connector} --save FILE` and review it again"
     )]
     StalePlan { connector: String },
-    #[error("{0} is not an orgsync plan file (format {1:?})")]
-    NotAPlan(String, String),
+    #[error(transparent)]
+    PlanFile(#[from] super::saved::PlanFileError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
 }
@@ -230,7 +230,12 @@ impl<S: SnapshotStore> Engine<S> {
             plan.problems.extend(observed.problems.iter().cloned());
         }
         report.set_plan(&plan, &pulled.directory, &baseline);
-        let verdict = plan::guard(&plan, &baseline, &pulled.directory, &connector.policy);
+        let verdict = plan::guard(
+            &plan,
+            &baseline,
+            plan::Pulled::of(&pulled.directory),
+            &connector.policy,
+        );
         Ok(Ok(Prepared {
             report,
             plan,

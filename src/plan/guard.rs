@@ -6,6 +6,25 @@ use crate::model::Directory;
 use crate::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 
+/// How many people a pull returned: all the guard needs of the directory, and what a saved plan
+/// keeps (sealed) so that apply can judge it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pulled {
+    /// People in scope, synced.
+    pub people: usize,
+    /// People in scope held back (unknown status, missing name).
+    pub held: usize,
+}
+
+impl Pulled {
+    pub fn of(directory: &Directory) -> Self {
+        Pulled {
+            people: directory.users.len(),
+            held: directory.held.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
@@ -33,18 +52,13 @@ impl Verdict {
 }
 
 /// Counts deactivations and deletions against the policy's limits.
-pub fn check(
-    plan: &Plan,
-    snapshot: &Snapshot,
-    directory: &Directory,
-    policy: &super::Policy,
-) -> Verdict {
+pub fn check(plan: &Plan, snapshot: &Snapshot, pulled: Pulled, policy: &super::Policy) -> Verdict {
     let removals = plan.count(StepKind::Deactivate) + plan.count(StepKind::Delete);
     let managed = snapshot.users.len();
     if removals == 0 {
         return Verdict::Pass { removals };
     }
-    if directory.users.is_empty() && directory.held.is_empty() {
+    if pulled.people == 0 && pulled.held == 0 {
         return Verdict::Refused {
             removals,
             managed,

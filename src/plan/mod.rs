@@ -15,9 +15,9 @@ mod tests;
 mod values;
 
 pub use explain::explain;
-pub use guard::{Verdict, approve, check as guard};
+pub use guard::{Pulled, Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
-pub use observe::{Observed, observe, rebuild};
+pub use observe::{Observed, observe, rebuild, with_adoptions};
 pub use policy::{
     DisabledPolicy, MatchBy, NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
 };

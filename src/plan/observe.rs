@@ -20,14 +20,20 @@ pub struct Observed {
 impl Observed {
     /// What to plan against: the linked accounts plus the ones about to be adopted.
     pub fn baseline(&self) -> Snapshot {
-        let mut baseline = self.linked.clone();
-        for step in &self.adoptions {
-            if let Step::Adopt { user, account, .. } = step {
-                baseline.users.insert(user.clone(), (**account).clone());
-            }
-        }
-        baseline
+        with_adoptions(&self.linked, &self.adoptions)
     }
+}
+
+/// `linked` plus the accounts the `Adopt` steps among `steps` take over: what a plan made against
+/// the target's accounts was computed against (and what a saved plan's guard is judged on).
+pub fn with_adoptions(linked: &Snapshot, steps: &[Step]) -> Snapshot {
+    let mut baseline = linked.clone();
+    for step in steps {
+        if let Step::Adopt { user, account, .. } = step {
+            baseline.users.insert(user.clone(), (**account).clone());
+        }
+    }
+    baseline
 }
 
 pub fn observe(

@@ -41,7 +41,10 @@ fn data_driven_cases() {
         let mut actual = render(&first);
         if input.contains("\nguard") || input.starts_with("guard") {
             actual.push_str(&render_guard(&guard(
-                &first, &snapshot, &directory, &policy,
+                &first,
+                &snapshot,
+                super::Pulled::of(&directory),
+                &policy,
             )));
         }
         if update {
