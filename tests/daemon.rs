@@ -302,6 +302,21 @@ async fn wait_run(client: &reqwest::Client, run_id: &str) -> serde_json::Value {
     }
 }
 
+/// The process set itself up at start: umask 0077 and no core file.
+fn assert_hardened(pid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Umask:\t0077"), "{status}");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().skip(4).take(2).all(|v| v == "0"),
+        "{core}"
+    );
+}
+
 async fn post_sync(client: &reqwest::Client, body: &str) -> (u16, serde_json::Value) {
     let response = client
         .post("http://orgsync/connectors/hq/sync")
@@ -320,6 +335,7 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     let mut daemon = Daemon::start(&s).await;
     let mode = std::fs::metadata(s.socket()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660, "admin socket mode {mode:o}");
+    assert_hardened(daemon.child.id());
     // WATCHDOG_USEC is set: the daemon pings.
     daemon.wait_notify("WATCHDOG=1").await;
 

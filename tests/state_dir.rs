@@ -262,6 +262,11 @@ async fn a_state_path_that_is_a_file_exits_4() {
 
 /// Runs as an unprivileged user when the tests run as root (root ignores permission bits).
 fn unprivileged(s: &Setup, args: &[&str]) -> Output {
+    unprivileged_with_config_mode(s, args, 0o644)
+}
+
+/// The same, with the config file at `config_mode` (for root; other users run as themselves).
+fn unprivileged_with_config_mode(s: &Setup, args: &[&str], config_mode: u32) -> Output {
     // Who we are: the owner of a file we just created.
     let probe = s.dir.path().join("whoami");
     std::fs::write(&probe, "").unwrap();
@@ -273,7 +278,7 @@ fn unprivileged(s: &Setup, args: &[&str]) -> Output {
     // the binary. The build's own binary may sit in a private checkout (a 0700 home or mktemp
     // directory) nobody cannot enter, so nobody runs a copy kept beside the config.
     std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&s.config.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&s.config.path, std::fs::Permissions::from_mode(config_mode)).unwrap();
     let binary = s.dir.path().join("orgsync");
     if !binary.exists() {
         std::fs::copy(env!("CARGO_BIN_EXE_orgsync"), &binary).unwrap();
@@ -305,6 +310,46 @@ async fn a_read_only_state_directory_exits_4() {
     }
     let output = unprivileged(&s, &["sync", "hq"]);
     assert_state_error(&output, "state directory");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_file_the_user_cannot_read_is_named_as_such_not_as_missing() {
+    let s = setup().await;
+    std::fs::set_permissions(&s.config.path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = unprivileged_with_config_mode(&s, &["sync", "hq"], 0o600);
+    let all = text(&output);
+    if output.status.code() == Some(0) {
+        // Not root and the file is ours: nothing to prove here.
+        return;
+    }
+    assert_eq!(output.status.code(), Some(3), "{all}");
+    assert!(all.contains("Permission denied"), "{all}");
+    assert!(!all.contains("file not found"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_directory_and_its_files_are_private() {
+    let s = setup().await;
+    assert_synced(&s);
+    let plan = s.dir.path().join("plan.json");
+    let saved = s
+        .config
+        .run(&["diff", "hq", "--save", plan.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", text(&saved));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&s.config.state_dir), 0o700);
+    let files = walk(&s.config.state_dir);
+    assert!(files.len() > 3, "{files:?}");
+    for file in files {
+        // Directories 0700, files 0600: nothing for group or others.
+        assert_eq!(
+            mode(&file) & 0o077,
+            0,
+            "{} is {:o}",
+            file.display(),
+            mode(&file)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod exit;
+pub mod process;
 mod service;
 
 pub use exit::Exit;

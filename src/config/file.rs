@@ -173,10 +173,19 @@ impl Config {
             path: path.to_owned(),
             detail,
         };
-        if !path.exists() {
-            return Err(invalid(
-                "file not found (give another one with --config)".into(),
-            ));
+        // Opened once here for the real reason it cannot be read: a file the service user may
+        // not read is not a missing file.
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(invalid(match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "file not found (give another one with --config)".into()
+                }
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "cannot read it ({e}): the user orgsync runs as needs read access to the file \
+                     and every directory above it (README, \"Running as a service\")"
+                ),
+                _ => format!("cannot read it: {e}"),
+            }));
         }
         let built = config::Config::builder()
             .add_source(

@@ -21,7 +21,8 @@ pub enum ListenError {
     },
 }
 
-/// Binds the Unix socket with mode 0660. A socket file left by a crashed daemon is replaced; one
+/// Binds the Unix socket, then opens it to the group (0660): it is created at the umask set at
+/// start-up (0077), so it is never wider than meant. A socket file left by a crashed daemon is replaced; one
 /// that still answers is refused.
 pub fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, ListenError> {
     let fail = |source| ListenError::Socket {
