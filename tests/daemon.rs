@@ -572,6 +572,16 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
         "{}",
         text(&second_daemon)
     );
+    // A command that needs the state itself names the daemon and says what to do.
+    let explain = cli(&s, &["explain", "hq", "lin"]);
+    assert_eq!(explain.status.code(), Some(4), "{}", text(&explain));
+    let said = text(&explain);
+    assert!(
+        said.contains(&format!("process {} (`orgsync run`)", daemon.child.id())),
+        "{said}"
+    );
+    assert!(said.contains("the orgsync daemon holds it"), "{said}");
+    assert!(said.contains("systemctl stop orgsync"), "{said}");
 
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;

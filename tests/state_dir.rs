@@ -86,6 +86,9 @@ async fn a_locked_state_directory_exits_4() {
     let held = StateDb::open(&s.config.state_dir).unwrap();
     let output = s.config.run(&["sync", "hq"]);
     assert_state_error(&output, "in use by another orgsync process");
+    // Which one: this test process noted itself when it took the lock; no daemon answers.
+    assert_state_error(&output, &format!("process {}", std::process::id()));
+    assert_state_error(&output, "another orgsync command is using it");
     drop(held);
     assert_synced(&s);
 }

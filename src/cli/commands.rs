@@ -30,14 +30,14 @@ impl Opened {
     }
 }
 
-fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
+async fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
     let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
     let connector_config = config
         .connector(name, config_path)
         .map_err(|e| fail(Exit::Config, e))?;
     let connector =
         Connector::from_config(name, connector_config).map_err(|e| fail(Exit::Config, e))?;
-    let store = StateDb::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    let store = open_state(&config).await?;
     let history = store
         .history(config.history.keep)
         .map_err(|e| fail(Exit::State, e))?;
@@ -54,7 +54,7 @@ pub(super) struct SyncArgs {
 }
 
 pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit {
-    let opened = match open(config_path, name) {
+    let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
@@ -80,7 +80,7 @@ pub(super) async fn diff_and_save(
             ),
         );
     }
-    let opened = match open(config_path, name) {
+    let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
@@ -138,7 +138,7 @@ pub(super) async fn apply(
         Ok(connector) => connector,
         Err(e) => return fail(Exit::StalePlan, format!("{}: {e}", plan_path.display())),
     };
-    let opened = match open(config_path, &connector) {
+    let opened = match open(config_path, &connector).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
@@ -159,7 +159,7 @@ pub(super) async fn apply(
 }
 
 pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit {
-    let opened = match open(config_path, name) {
+    let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
@@ -233,7 +233,7 @@ fn run_error(error: RunError) -> Exit {
 }
 
 pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
-    let opened = match open(config_path, name) {
+    let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
@@ -327,4 +327,37 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Opens the state directory. When another process holds it, says which and what to do: the
+/// daemon (its socket answers) serves `sync`, `diff`, `status` and `reports` itself and must be
+/// stopped for the rest; another command is waited for.
+pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
+    let error = match StateDb::open(&config.state_dir) {
+        Ok(store) => return Ok(store),
+        Err(error) => error,
+    };
+    if !matches!(error, SnapshotError::Locked { .. }) {
+        return Err(fail(Exit::State, error));
+    }
+    let socket = crate::daemon::socket_of(config);
+    let daemon = matches!(
+        crate::daemon::client::Client::connect(&socket).await,
+        Ok(Some(_))
+    );
+    fail(Exit::State, &error);
+    if daemon {
+        eprintln!(
+            "hint: the orgsync daemon holds it (its socket {} answers). `sync`, `diff`, `status` \
+             and `reports` go through the daemon; `apply`, `explain` and `snapshot rebuild` need it \
+             stopped: `systemctl stop orgsync`, run the command, then `systemctl start orgsync`.",
+            socket.display()
+        );
+    } else {
+        eprintln!(
+            "hint: another orgsync command is using it; run this one again when that one has \
+             finished (or stop it)."
+        );
+    }
+    Err(Exit::State)
 }

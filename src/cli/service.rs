@@ -9,7 +9,6 @@ use crate::daemon::{self, DaemonError};
 use crate::engine::{Approval, Baseline, RunMode, RunOptions, Stage};
 use crate::history::{History, RunSummary};
 use crate::report::{self, Format, Report};
-use crate::state::StateDb;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -227,7 +226,7 @@ async fn source(config_path: &Path) -> Result<(Config, Source), Exit> {
     if let Some(client) = client {
         return Ok((config, Source::Daemon(client)));
     }
-    let store = StateDb::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
+    let store = super::commands::open_state(&config).await?;
     let history = store
         .history(config.history.keep)
         .map_err(|e| fail(Exit::State, e))?;
