@@ -59,7 +59,7 @@ enum Op {
 
 pub(super) struct Applier<'a, P, S> {
     pub(super) pusher: &'a P,
-    pub(super) store: &'a S,
+    pub(super) store: &'a std::sync::Arc<S>,
     pub(super) connector: &'a str,
     pub(super) concurrency: usize,
     /// The plan was made against the target's accounts as listed in this run, so people to
@@ -149,8 +149,8 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
             self.apply_phase(steps, start..end, snapshot, &mut outcomes, &mut pending)
                 .await?;
             // Each phase's results are durable before the next phase builds on them.
-            self.store
-                .commit(self.connector, &std::mem::take(&mut pending))?;
+            super::storage::commit(self.store, self.connector, std::mem::take(&mut pending))
+                .await?;
             start = end;
         }
         Ok(outcomes)
@@ -207,8 +207,8 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                     pending.push(change);
                     outcomes[index] = StepOutcome::Applied;
                     if pending.len() >= COMMIT_BATCH {
-                        self.store
-                            .commit(self.connector, &std::mem::take(pending))?;
+                        super::storage::commit(self.store, self.connector, std::mem::take(pending))
+                            .await?;
                     }
                 }
                 Err(error) => {

@@ -8,6 +8,7 @@ mod rebuild;
 mod review;
 mod run;
 mod saved;
+mod storage;
 
 pub use apply::StepOutcome;
 pub use connector::{BuildError, Connector, build_pusher};

@@ -28,15 +28,20 @@ impl<S: SnapshotStore> Engine<S> {
     ) -> Result<Result<Rebuilt, PushError>, RunError> {
         let _guard = self.lock(&connector.name)?;
         // A corrupt snapshot is what a rebuild repairs: only its grace-period clocks would be kept.
-        let stored = self.store().load(&connector.name).unwrap_or_default();
+        let stored = self
+            .load_snapshot(&connector.name)
+            .await
+            .unwrap_or_default();
         let accounts = match connector.pusher.list().await {
             Ok(accounts) => accounts,
             Err(e) => return Ok(Err(e)),
         };
         let observed = crate::plan::rebuild(&stored, &accounts);
-        self.store().replace(&connector.name, &observed.linked)?;
+        let linked = self
+            .replace_snapshot(&connector.name, observed.linked)
+            .await?;
         let rebuilt = Rebuilt {
-            linked: observed.linked.users.len(),
+            linked: linked.users.len(),
             unlinked: accounts.iter().filter(|a| a.external_id.is_none()).count(),
             problems: observed.problems,
         };

@@ -72,7 +72,7 @@ impl<S: SnapshotStore> Engine<S> {
             });
         }
         let _guard = self.lock(&connector.name)?;
-        let stored = self.store().load(&connector.name)?;
+        let stored = self.load_snapshot(&connector.name).await?;
         if super::snapshot_digest(&stored) != saved.snapshot_digest {
             return Err(RunError::StalePlan {
                 connector: connector.name.clone(),

@@ -171,7 +171,7 @@ impl<S: SnapshotStore> Engine<S> {
         };
         report.pull = Some(PullSummary::new(&pulled));
         context.publish(|p| p.stage = Stage::Planning);
-        let stored = self.store.load(&connector.name)?;
+        let stored = self.load_snapshot(&connector.name).await?;
         let stored_digest =
             (options.mode == RunMode::DryRun).then(|| super::snapshot_digest(&stored));
 
@@ -297,7 +297,7 @@ impl<S: SnapshotStore> Engine<S> {
         }
         if rebuild {
             // The target's accounts are the truth now; steps are recorded on top as they land.
-            self.store.replace(&connector.name, &start)?;
+            start = self.replace_snapshot(&connector.name, start).await?;
         }
         if plan.is_empty() {
             finish(&mut report, RunOutcome::Applied);
@@ -322,7 +322,7 @@ impl<S: SnapshotStore> Engine<S> {
         });
         let applier = Applier {
             pusher: &connector.pusher,
-            store: self.store.as_ref(),
+            store: &self.store,
             connector: &connector.name,
             concurrency: connector.concurrency,
             target_listed: rebuild,

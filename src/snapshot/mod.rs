@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// Persistence of snapshots. `commit` must be durable when it returns: the engine calls it only
 /// with changes the target acknowledged, and a crash right after must not lose them.
-pub trait SnapshotStore: Send + Sync {
+pub trait SnapshotStore: Send + Sync + 'static {
     fn load(&self, connector: &str) -> Result<Snapshot, SnapshotError>;
     fn commit(&self, connector: &str, changes: &[SnapshotChange]) -> Result<(), SnapshotError>;
     /// Replaces a connector's whole snapshot (used when rebuilding it from the target).
