@@ -4,7 +4,7 @@
 
 mod history;
 #[cfg(test)]
-mod history_tests;
+mod tests;
 mod key;
 mod owner;
 mod snapshots;
