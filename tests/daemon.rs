@@ -165,6 +165,11 @@ impl Drop for Daemon {
 
 impl Daemon {
     async fn start(s: &Setup) -> Daemon {
+        Daemon::start_with(s, &[]).await
+    }
+
+    /// Started with these extra environment variables.
+    async fn start_with(s: &Setup, env: &[(&str, &str)]) -> Daemon {
         let notify_path = s.dir.path().join(format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         let notes = Arc::new(Mutex::new(Vec::new()));
@@ -185,6 +190,7 @@ impl Daemon {
             .arg("run")
             .env("NOTIFY_SOCKET", &notify_path)
             .env("WATCHDOG_USEC", "400000")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -949,4 +955,79 @@ async fn admin_api_answers_carry_no_secrets() {
         "secrets in admin API answers: {} answers, {} bytes scanned, none found",
         scan.scanned, scan.bytes
     );
+}
+
+/// A run whose task panics (here through the debug-build-only hook `ORGSYNC_DEBUG_PANIC_RUN`)
+/// becomes a failed run — in the run view, the history, `last_error` and the metrics — and frees
+/// its connector: the next trigger starts a new run instead of queueing behind one that never
+/// ends. Other connectors are untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_run_fails_and_frees_its_connector() {
+    let s = setup().await;
+    s.write_config(&connector_text(&s, "boom", "0 0 4 * * *"));
+    let daemon = Daemon::start_with(&s, &[("ORGSYNC_DEBUG_PANIC_RUN", "boom")]).await;
+    let http = unix_client(&s);
+    let trigger = |name: &'static str| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .post(format!("http://orgsync/connectors/{name}/sync"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 202);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    for _ in 0..2 {
+        let accepted = trigger("boom").await;
+        assert_eq!(
+            accepted["queued"], false,
+            "the connector is free: {accepted}"
+        );
+        let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
+        assert_eq!(view["outcome"]["state"], "failed", "{view}");
+        assert!(
+            view["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("run panicked: "),
+            "{view}"
+        );
+    }
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    let boom = connectors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "boom")
+        .unwrap();
+    assert!(boom["running"].is_null(), "{boom}");
+    assert!(
+        boom["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("run panicked: "),
+        "{boom}"
+    );
+    let metrics = get_text(&http, "http://orgsync/metrics").await;
+    assert!(
+        metrics.contains(r#"orgsync_runs_total{connector="boom",outcome="failed"} 2"#),
+        "{metrics}"
+    );
+    let listed = cli(&s, &["reports", "list", "boom"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert_eq!(
+        text(&listed).matches("failed").count(),
+        2,
+        "both runs are in the history: {}",
+        text(&listed)
+    );
+
+    // The other connector runs as ever.
+    let accepted = trigger("hq").await;
+    let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"]["state"], "applied", "{view}");
+    assert!(s.log().contains("A run ended in a panic"), "{}", s.log());
+    drop(daemon);
 }

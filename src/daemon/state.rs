@@ -226,7 +226,22 @@ impl Shared {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let _alive = ActiveGuard(&this.active);
-            let result = this.engine.run_with(&connector, options, &context).await;
+            let started_at = Timestamp::now();
+            // The run in a task of its own, so a panic in it ends only that task: its join handle
+            // turns the panic into a failed run, and the connector is freed, never left "running".
+            let run = tokio::spawn({
+                let (this, connector, context) =
+                    (Arc::clone(&this), Arc::clone(&connector), context.clone());
+                async move {
+                    #[cfg(debug_assertions)]
+                    panic_hook::maybe_panic(&connector.name);
+                    this.engine.run_with(&connector, options, &context).await
+                }
+            });
+            let result = match run.await {
+                Ok(result) => result,
+                Err(joined) => Ok(panicked(&connector, options, &context, started_at, joined)),
+            };
             this.finished(&connector.name, &context, result);
         });
     }
@@ -443,6 +458,62 @@ impl Shared {
         drop(inner);
         let report = history.get(run_id).ok().flatten()?;
         Some(RunView::from_summary(&RunSummary::of(&report)))
+    }
+}
+
+/// The report of a run whose task panicked (or was cancelled): failed, with the panic's message,
+/// so the history, the metrics and `last_error` show it like any failed run.
+fn panicked(
+    connector: &Connector,
+    options: RunOptions,
+    context: &RunContext,
+    started_at: Timestamp,
+    joined: tokio::task::JoinError,
+) -> Report {
+    let why = if joined.is_panic() {
+        let payload = joined.into_panic();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        format!("run panicked: {message}")
+    } else {
+        "run task was cancelled".to_owned()
+    };
+    error!(
+        connector = connector.name,
+        run_id = context.run_id.as_deref().unwrap_or_default(),
+        error = why,
+        "A run ended in a panic; it counts as failed. This is a bug in orgsync: please report it with the log."
+    );
+    let mut report = Report::start(
+        &connector.name,
+        connector.puller.platform(),
+        connector.pusher.kind(),
+        options.mode,
+    );
+    if let Some(id) = &context.run_id {
+        report.run_id = id.clone();
+    }
+    report.started_at = started_at;
+    report.finish(RunOutcome::Failed { error: why });
+    report
+}
+
+/// A test-only way to make a run panic (tests/daemon.rs proves a panicking run is recorded as
+/// failed and frees its connector; no input can make a run panic on purpose, the bugs that did
+/// are fixed). Compiled only into debug builds, so no environment can make a release binary
+/// panic; and not a config key, so it cannot be set by accident in a deployment.
+#[cfg(debug_assertions)]
+mod panic_hook {
+    /// Names the connector whose every run panics.
+    const VARIABLE: &str = "ORGSYNC_DEBUG_PANIC_RUN";
+
+    pub(super) fn maybe_panic(connector: &str) {
+        if std::env::var(VARIABLE).is_ok_and(|name| name == connector) {
+            panic!("{VARIABLE} names connector {connector}");
+        }
     }
 }
 
