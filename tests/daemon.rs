@@ -1031,3 +1031,67 @@ async fn a_panicking_run_fails_and_frees_its_connector() {
     assert!(s.log().contains("A run ended in a panic"), "{}", s.log());
     drop(daemon);
 }
+
+/// A reload whose schedules cannot be installed (here through the debug-build-only hook
+/// `ORGSYNC_DEBUG_FAIL_SCHEDULE`, naming a connector the new file adds) changes nothing: the old
+/// connectors with their old settings, and their old schedules, keep running; the next good
+/// reload applies in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_whose_schedule_cannot_be_installed_keeps_the_old_config() {
+    let s = setup().await;
+    let mut daemon = Daemon::start_with(&s, &[("ORGSYNC_DEBUG_FAIL_SCHEDULE", "zfail")]).await;
+    let http = unix_client(&s);
+    let hq = |connectors: serde_json::Value| {
+        let list = connectors.as_array().unwrap();
+        let names: Vec<String> = list
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        let hq = list.iter().find(|c| c["name"] == "hq").unwrap().clone();
+        (names, hq)
+    };
+    let (_, before) = hq(get_json(&http, "http://orgsync/connectors").await);
+    assert!(
+        before["next_run"].as_str().unwrap().ends_with("T03:00:00Z"),
+        "{before}"
+    );
+
+    // hq moves to 05:00 and a new connector comes whose schedule cannot be installed.
+    let changed = config_text(&s, &connector_text(&s, "zfail", "0 0 4 * * *"))
+        .replace("0 0 3 * * *", "0 0 5 * * *");
+    std::fs::write(&s.config, changed).unwrap();
+    daemon.signal("HUP");
+    let started = Instant::now();
+    while !s
+        .log()
+        .contains("Cannot schedule the connectors of the new configuration")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "{}", s.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (names, after) = hq(get_json(&http, "http://orgsync/connectors").await);
+    assert_eq!(names, ["hq"], "the new connector is not there");
+    assert_eq!(after["schedule"], "0 0 3 * * *", "{after}");
+    assert_eq!(
+        after["next_run"], before["next_run"],
+        "the old schedule runs"
+    );
+    let (code, run) = post_sync(&http, "").await;
+    assert_eq!(code, 202);
+    let view = wait_run(&http, run["run_id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"]["state"], "applied", "{view}");
+
+    // Without the connector that cannot be scheduled, the same change applies in full.
+    let good = config_text(&s, &connector_text(&s, "west", "0 0 4 * * *"))
+        .replace("0 0 3 * * *", "0 0 5 * * *");
+    std::fs::write(&s.config, good).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_notify("Reloaded").await;
+    let (names, after) = hq(get_json(&http, "http://orgsync/connectors").await);
+    assert_eq!(names, ["hq", "west"]);
+    assert_eq!(after["schedule"], "0 0 5 * * *", "{after}");
+    assert!(
+        after["next_run"].as_str().unwrap().ends_with("T05:00:00Z"),
+        "{after}"
+    );
+}

@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod client;
+#[cfg(debug_assertions)]
+mod debug_hooks;
 mod metrics;
 pub mod notify;
 mod scheduler;
@@ -177,24 +179,36 @@ async fn reload_config(path: &Path, api: &ApiState) {
             return;
         }
     };
-    if let Err(e) = api.shared.reload(config.clone()) {
-        error!(error = %e, "Cannot apply the new configuration; still running with the previous one.");
-        return;
+    // All or nothing: the new connectors are built and the new schedules installed beside the
+    // running ones before either takes effect; a failure in either leaves both as they were.
+    let prepared = match api.shared.prepare_reload(config) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            error!(error = %e, "Cannot apply the new configuration; still running with the previous one.");
+            return;
+        }
+    };
+    let mut scheduler = api.scheduler.lock().await;
+    let staged = match scheduler.as_mut() {
+        Some(scheduler) => match scheduler.stage(&api.shared, prepared.config()).await {
+            Ok(staged) => Some(staged),
+            Err(e) => {
+                error!(error = %e, "Cannot schedule the connectors of the new configuration; still running with the previous one.");
+                return;
+            }
+        },
+        None => None, // stopping: no schedules any more
+    };
+    let connectors = prepared.config().connectors.len();
+    api.shared.apply_reload(prepared);
+    if let (Some(scheduler), Some(staged)) = (scheduler.as_mut(), staged) {
+        scheduler.commit(staged).await;
     }
-    if let Some(scheduler) = api.scheduler.lock().await.as_mut()
-        && let Err(e) = scheduler.replace(&api.shared, &config).await
-    {
-        error!(error = %e, "Cannot reschedule the connectors after the reload.");
-        return;
-    }
+    drop(scheduler);
     api.shared.notifier.notify(&format!(
-        "READY=1\nSTATUS=Reloaded: {} connector(s)",
-        config.connectors.len()
+        "READY=1\nSTATUS=Reloaded: {connectors} connector(s)"
     ));
-    info!(
-        connectors = config.connectors.len(),
-        "Configuration reloaded."
-    );
+    info!(connectors, "Configuration reloaded.");
 }
 
 async fn turned_true(mut flag: watch::Receiver<bool>) {
