@@ -1095,3 +1095,78 @@ async fn a_reload_whose_schedule_cannot_be_installed_keeps_the_old_config() {
         "{after}"
     );
 }
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Many idle connections (three times `daemon.max_connections`, on the socket and on TCP) cannot
+/// take the daemon's file descriptors: it serves at most the cap per listener (the rest wait in
+/// the accept queue), closes each connection that sends no request within `daemon.idle_timeout`,
+/// and so still answers everyone in turn.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_admin_connections_are_capped_and_closed() {
+    const CAP: usize = 4;
+    let s = setup().await;
+    let daemon = Daemon::start_with(
+        &s,
+        &[
+            ("ORGSYNC__DAEMON__MAX_CONNECTIONS", "4"),
+            ("ORGSYNC__DAEMON__IDLE_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let pid = daemon.child.id();
+    let baseline = open_fds(pid);
+
+    let mut idle_unix = Vec::new();
+    let mut idle_tcp = Vec::new();
+    for _ in 0..3 * CAP {
+        idle_unix.push(tokio::net::UnixStream::connect(s.socket()).await.unwrap());
+        idle_tcp.push(tokio::net::TcpStream::connect(s.tcp).await.unwrap());
+    }
+    // The daemon takes connections up to the cap on each listener...
+    let started = Instant::now();
+    while open_fds(pid) < baseline + 2 * CAP {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never at the cap"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...and answers requests queued behind the idle ones, as those time out, never holding
+    // more than the cap.
+    let bound = Duration::from_secs(60);
+    let http = unix_client(&s);
+    let healthz = tokio::time::timeout(bound, get_text(&http, "http://orgsync/healthz"));
+    let tcp = reqwest::Client::new()
+        .get(format!("http://{}/healthz", s.tcp))
+        .bearer_auth(TCP_TOKEN)
+        .send();
+    let (healthz, tcp) = tokio::join!(healthz, tokio::time::timeout(bound, tcp));
+    assert!(!healthz.expect("the socket answers").is_empty());
+    assert!(tcp.expect("TCP answers").unwrap().status().is_success());
+    assert!(
+        open_fds(pid) <= baseline + 2 * CAP,
+        "{} descriptors open, {baseline} before the flood, cap {CAP} per listener",
+        open_fds(pid)
+    );
+
+    // Every idle connection is closed by the daemon (end of stream), none left hanging.
+    for mut stream in idle_unix {
+        let mut buf = [0u8; 16];
+        let read =
+            tokio::time::timeout(bound, tokio::io::AsyncReadExt::read(&mut stream, &mut buf));
+        assert_eq!(read.await.expect("closed by the daemon").unwrap(), 0);
+    }
+    for mut stream in idle_tcp {
+        let mut buf = [0u8; 16];
+        let read =
+            tokio::time::timeout(bound, tokio::io::AsyncReadExt::read(&mut stream, &mut buf));
+        assert_eq!(read.await.expect("closed by the daemon").unwrap(), 0);
+    }
+    drop(daemon);
+}

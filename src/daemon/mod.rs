@@ -23,7 +23,7 @@ use api::{ApiState, ListenError};
 use notify::Notifier;
 use scheduler::Scheduler;
 use state::Shared;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,18 +85,24 @@ pub async fn run(
     };
 
     let (api_stop, api_stopped) = watch::channel(false);
+    let limits = api::Limits {
+        max_connections: config.daemon.max_connections,
+        idle_timeout: config.daemon.idle_timeout.0,
+    };
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(
-        axum::serve(unix, api::router(api_state.clone()))
-            .with_graceful_shutdown(turned_true(api_stopped.clone()))
-            .into_future(),
-    );
+    servers.spawn(api::serve(
+        unix,
+        api::router(api_state.clone()),
+        limits,
+        api_stopped.clone(),
+    ));
     if let (Some(listener), Some(token)) = (tcp, tcp_token) {
-        servers.spawn(
-            axum::serve(listener, api::tcp_router(api_state.clone(), token))
-                .with_graceful_shutdown(turned_true(api_stopped.clone()))
-                .into_future(),
-        );
+        servers.spawn(api::serve(
+            listener,
+            api::tcp_router(api_state.clone(), token),
+            limits,
+            api_stopped.clone(),
+        ));
     }
     let watchdog = notify::watchdog_interval().map(|every| {
         let notifier = notifier.clone();
@@ -209,10 +215,6 @@ async fn reload_config(path: &Path, api: &ApiState) {
         "READY=1\nSTATUS=Reloaded: {connectors} connector(s)"
     ));
     info!(connectors, "Configuration reloaded.");
-}
-
-async fn turned_true(mut flag: watch::Receiver<bool>) {
-    let _ = flag.wait_for(|v| *v).await;
 }
 
 /// Where the admin socket of the configuration at `config_path` is, for the CLI.
