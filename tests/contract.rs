@@ -412,3 +412,34 @@ async fn every_puller_survives_every_fault_kind() {
         );
     }
 }
+
+/// An upstream announcing an absurd token lifetime — 2^64−1 seconds (which overflowed the clock
+/// and panicked the pull), or 0 — is read like any other: the lifetime is clamped (a day at most,
+/// 0 means fetch a new token for the next call) and the pull reads what a clean pull reads.
+/// Bitrix24 runs as an OAuth app here, since a webhook has no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_puller_survives_absurd_token_lifetimes() {
+    let org = small_org();
+    for platform in ALL {
+        let upstream = Upstream::start(platform, org.clone()).await;
+        let puller = || match &upstream {
+            Upstream::Bitrix24(h) => AnyPuller::Bitrix24(bitrix24_puller(h, true)),
+            other => other.puller(),
+        };
+        let clean = puller().pull().await.unwrap().directory;
+        for lifetime in [u64::MAX, 0] {
+            upstream.set_faults(Faults {
+                announced_token_lifetime: Some(lifetime),
+                ..Faults::default()
+            });
+            let pulled = puller()
+                .pull()
+                .await
+                .unwrap_or_else(|e| panic!("{platform:?} with lifetime {lifetime}: {e}"));
+            assert_eq!(
+                pulled.directory.users, clean.users,
+                "{platform:?} with lifetime {lifetime}: a different directory"
+            );
+        }
+    }
+}

@@ -165,6 +165,11 @@ impl Drop for Daemon {
 
 impl Daemon {
     async fn start(s: &Setup) -> Daemon {
+        Daemon::start_with(s, &[]).await
+    }
+
+    /// Started with these extra environment variables.
+    async fn start_with(s: &Setup, env: &[(&str, &str)]) -> Daemon {
         let notify_path = s.dir.path().join(format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         let notes = Arc::new(Mutex::new(Vec::new()));
@@ -185,6 +190,7 @@ impl Daemon {
             .arg("run")
             .env("NOTIFY_SOCKET", &notify_path)
             .env("WATCHDOG_USEC", "400000")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -975,4 +981,218 @@ async fn admin_api_answers_carry_no_secrets() {
         "secrets in admin API answers: {} answers, {} bytes scanned, none found",
         scan.scanned, scan.bytes
     );
+}
+
+/// A run whose task panics (here through the debug-build-only hook `ORGSYNC_DEBUG_PANIC_RUN`)
+/// becomes a failed run — in the run view, the history, `last_error` and the metrics — and frees
+/// its connector: the next trigger starts a new run instead of queueing behind one that never
+/// ends. Other connectors are untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_run_fails_and_frees_its_connector() {
+    let s = setup().await;
+    s.write_config(&connector_text(&s, "boom", "0 0 4 * * *"));
+    let daemon = Daemon::start_with(&s, &[("ORGSYNC_DEBUG_PANIC_RUN", "boom")]).await;
+    let http = unix_client(&s);
+    let trigger = |name: &'static str| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .post(format!("http://orgsync/connectors/{name}/sync"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 202);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    for _ in 0..2 {
+        let accepted = trigger("boom").await;
+        assert_eq!(
+            accepted["queued"], false,
+            "the connector is free: {accepted}"
+        );
+        let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
+        assert_eq!(view["outcome"]["state"], "failed", "{view}");
+        assert!(
+            view["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("run panicked: "),
+            "{view}"
+        );
+    }
+    let connectors = get_json(&http, "http://orgsync/connectors").await;
+    let boom = connectors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "boom")
+        .unwrap();
+    assert!(boom["running"].is_null(), "{boom}");
+    assert!(
+        boom["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("run panicked: "),
+        "{boom}"
+    );
+    let metrics = get_text(&http, "http://orgsync/metrics").await;
+    assert!(
+        metrics.contains(r#"orgsync_runs_total{connector="boom",outcome="failed"} 2"#),
+        "{metrics}"
+    );
+    let listed = cli(&s, &["reports", "list", "boom"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert_eq!(
+        text(&listed).matches("failed").count(),
+        2,
+        "both runs are in the history: {}",
+        text(&listed)
+    );
+
+    // The other connector runs as ever.
+    let accepted = trigger("hq").await;
+    let view = wait_run(&http, accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"]["state"], "applied", "{view}");
+    assert!(s.log().contains("A run ended in a panic"), "{}", s.log());
+    drop(daemon);
+}
+
+/// A reload whose schedules cannot be installed (here through the debug-build-only hook
+/// `ORGSYNC_DEBUG_FAIL_SCHEDULE`, naming a connector the new file adds) changes nothing: the old
+/// connectors with their old settings, and their old schedules, keep running; the next good
+/// reload applies in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_whose_schedule_cannot_be_installed_keeps_the_old_config() {
+    let s = setup().await;
+    let mut daemon = Daemon::start_with(&s, &[("ORGSYNC_DEBUG_FAIL_SCHEDULE", "zfail")]).await;
+    let http = unix_client(&s);
+    let hq = |connectors: serde_json::Value| {
+        let list = connectors.as_array().unwrap();
+        let names: Vec<String> = list
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        let hq = list.iter().find(|c| c["name"] == "hq").unwrap().clone();
+        (names, hq)
+    };
+    let (_, before) = hq(get_json(&http, "http://orgsync/connectors").await);
+    assert!(
+        before["next_run"].as_str().unwrap().ends_with("T03:00:00Z"),
+        "{before}"
+    );
+
+    // hq moves to 05:00 and a new connector comes whose schedule cannot be installed.
+    let changed = config_text(&s, &connector_text(&s, "zfail", "0 0 4 * * *"))
+        .replace("0 0 3 * * *", "0 0 5 * * *");
+    std::fs::write(&s.config, changed).unwrap();
+    daemon.signal("HUP");
+    let started = Instant::now();
+    while !s
+        .log()
+        .contains("Cannot schedule the connectors of the new configuration")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "{}", s.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (names, after) = hq(get_json(&http, "http://orgsync/connectors").await);
+    assert_eq!(names, ["hq"], "the new connector is not there");
+    assert_eq!(after["schedule"], "0 0 3 * * *", "{after}");
+    assert_eq!(
+        after["next_run"], before["next_run"],
+        "the old schedule runs"
+    );
+    let (code, run) = post_sync(&http, "").await;
+    assert_eq!(code, 202);
+    let view = wait_run(&http, run["run_id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"]["state"], "applied", "{view}");
+
+    // Without the connector that cannot be scheduled, the same change applies in full.
+    let good = config_text(&s, &connector_text(&s, "west", "0 0 4 * * *"))
+        .replace("0 0 3 * * *", "0 0 5 * * *");
+    std::fs::write(&s.config, good).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_notify("Reloaded").await;
+    let (names, after) = hq(get_json(&http, "http://orgsync/connectors").await);
+    assert_eq!(names, ["hq", "west"]);
+    assert_eq!(after["schedule"], "0 0 5 * * *", "{after}");
+    assert!(
+        after["next_run"].as_str().unwrap().ends_with("T05:00:00Z"),
+        "{after}"
+    );
+}
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Many idle connections (three times `daemon.max_connections`, on the socket and on TCP) cannot
+/// take the daemon's file descriptors: it serves at most the cap per listener (the rest wait in
+/// the accept queue), closes each connection that sends no request within `daemon.idle_timeout`,
+/// and so still answers everyone in turn.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_admin_connections_are_capped_and_closed() {
+    const CAP: usize = 4;
+    let s = setup().await;
+    let daemon = Daemon::start_with(
+        &s,
+        &[
+            ("ORGSYNC__DAEMON__MAX_CONNECTIONS", "4"),
+            ("ORGSYNC__DAEMON__IDLE_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let pid = daemon.child.id();
+    let baseline = open_fds(pid);
+
+    let mut idle_unix = Vec::new();
+    let mut idle_tcp = Vec::new();
+    for _ in 0..3 * CAP {
+        idle_unix.push(tokio::net::UnixStream::connect(s.socket()).await.unwrap());
+        idle_tcp.push(tokio::net::TcpStream::connect(s.tcp).await.unwrap());
+    }
+    // The daemon takes connections up to the cap on each listener...
+    let started = Instant::now();
+    while open_fds(pid) < baseline + 2 * CAP {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never at the cap"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...and answers requests queued behind the idle ones, as those time out, never holding
+    // more than the cap.
+    let bound = Duration::from_secs(60);
+    let http = unix_client(&s);
+    let healthz = tokio::time::timeout(bound, get_text(&http, "http://orgsync/healthz"));
+    let tcp = reqwest::Client::new()
+        .get(format!("http://{}/healthz", s.tcp))
+        .bearer_auth(TCP_TOKEN)
+        .send();
+    let (healthz, tcp) = tokio::join!(healthz, tokio::time::timeout(bound, tcp));
+    assert!(!healthz.expect("the socket answers").is_empty());
+    assert!(tcp.expect("TCP answers").unwrap().status().is_success());
+    assert!(
+        open_fds(pid) <= baseline + 2 * CAP,
+        "{} descriptors open, {baseline} before the flood, cap {CAP} per listener",
+        open_fds(pid)
+    );
+
+    // Every idle connection is closed by the daemon (end of stream), none left hanging.
+    for mut stream in idle_unix {
+        let mut buf = [0u8; 16];
+        let read =
+            tokio::time::timeout(bound, tokio::io::AsyncReadExt::read(&mut stream, &mut buf));
+        assert_eq!(read.await.expect("closed by the daemon").unwrap(), 0);
+    }
+    for mut stream in idle_tcp {
+        let mut buf = [0u8; 16];
+        let read =
+            tokio::time::timeout(bound, tokio::io::AsyncReadExt::read(&mut stream, &mut buf));
+        assert_eq!(read.await.expect("closed by the daemon").unwrap(), 0);
+    }
+    drop(daemon);
 }

@@ -735,3 +735,96 @@ async fn wrong_bearer_token_is_a_401_without_the_token() {
     assert_eq!(scim.counters().gets, 2);
     assert!(scim.users().is_empty());
 }
+
+/// A target that hands out the id `..` (or `.`): every request it receives is recorded, so the
+/// test sees whether anything was aimed at the base URL instead of one account.
+struct DotTarget {
+    base: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn dot_target(id: &'static str) -> DotTarget {
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    async fn answer(
+        State((id, seen)): State<(&'static str, Seen)>,
+        request: Request,
+    ) -> axum::response::Response {
+        let line = format!("{} {}", request.method(), request.uri().path());
+        seen.lock().unwrap().push(line);
+        let user = serde_json::json!({ "id": id, "externalId": "a", "userName": "a" });
+        let body = if request.method() == axum::http::Method::GET {
+            serde_json::json!({ "totalResults": 1, "Resources": [user] })
+        } else {
+            user
+        };
+        (axum::http::StatusCode::OK, axum::Json(body)).into_response()
+    }
+    let requests = Seen::default();
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state((id, requests.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    DotTarget {
+        base: format!("http://{addr}/scim/v2"),
+        requests,
+    }
+}
+
+/// A target-supplied id of `.` or `..` would be normalised out of `/Users/{id}` and aim PATCH or
+/// DELETE at the base URL: such ids are refused where they are read (create answers, lookups,
+/// listings) and where a path is built from one (an id kept from before), with a clear error
+/// and no request sent to the base URL.
+#[tokio::test]
+async fn target_ids_that_are_dot_segments_are_refused() {
+    for id in ["..", ".", "%2e%2E", "a/b", "a?b", "x#"] {
+        let target = dot_target(id).await;
+        let mut config = ScimTargetConfig::new(
+            url::Url::parse(&target.base).unwrap(),
+            SecretRef::Env("ORGSYNC_TEST_UNUSED".into()),
+        );
+        config.retry = fast_retry(1);
+        let pusher = ScimPusher::new(config, Secret::new("t")).unwrap();
+
+        // The lookup before a create lists an account holding the key under the bad id.
+        let error = pusher
+            .create(&key("a"), &simple_attributes("a"), true)
+            .await
+            .expect_err("the looked-up id is refused");
+        assert!(
+            error.to_string().contains("cannot name one account"),
+            "{id:?}: {error}"
+        );
+        // A create answered with the bad id.
+        let error = pusher
+            .create_unlisted(&key("a"), &simple_attributes("a"), true)
+            .await
+            .expect_err("the created id is refused");
+        assert!(
+            error.to_string().contains("cannot name one account"),
+            "{id:?}: {error}"
+        );
+        let error = pusher.list().await.expect_err("the listed id is refused");
+        assert!(
+            error.to_string().contains("cannot name one account"),
+            "{id:?}: {error}"
+        );
+        // An id already in a snapshot: nothing is sent at all.
+        let held = TargetId::new(id);
+        let before = target.requests.lock().unwrap().len();
+        assert!(pusher.delete(&held).await.is_err(), "{id:?}");
+        assert!(pusher.set_active(&held, false).await.is_err(), "{id:?}");
+        assert!(pusher.set_manager(&held, None).await.is_err(), "{id:?}");
+        let requests = target.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), before, "{id:?}: {requests:?}");
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.starts_with("GET /scim/v2/Users") || r == "POST /scim/v2/Users"),
+            "{id:?}: {requests:?}"
+        );
+    }
+}

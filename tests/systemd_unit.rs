@@ -68,6 +68,8 @@ fn unit_has_what_the_service_relies_on() {
         "PrivateTmp=yes",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "SystemCallFilter=@system-service",
+        // Room for upstream and target connections, the state database and admin API clients.
+        "LimitNOFILE=65536",
     ] {
         assert!(
             UNIT.lines().any(|l| l.starts_with(line)),

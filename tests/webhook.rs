@@ -488,3 +488,34 @@ async fn the_example_config_diffs() {
     assert_eq!(report["counts"]["create"], 7, "{}", report["counts"]);
     assert_eq!(world.receiver.counters().requests, 0, "a diff sent events");
 }
+
+/// A receiver that answers 200 and then streams its body without end (65 MiB, then it holds the
+/// connection open): the answer is refused once it passes the 64 MiB every answer is capped at,
+/// long before the timeout, and the step fails instead of filling the memory.
+#[tokio::test]
+async fn an_endless_answer_is_refused_past_64_mib() {
+    use axum::body::{Body, Bytes};
+    use futures_util::StreamExt;
+    async fn endless() -> axum::response::Response {
+        let chunk = Bytes::from(vec![b' '; 1 << 20]);
+        let stream = futures_util::stream::iter(
+            std::iter::repeat_n(chunk, 65).map(Ok::<_, std::convert::Infallible>),
+        )
+        .chain(futures_util::stream::pending());
+        axum::response::Response::new(Body::from_stream(stream))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(endless)).await });
+    // Without the cap the read would end only at this timeout, as a retried timeout error.
+    let pusher = pusher(&url, SECRET, Duration::from_secs(20), quick_retries());
+    let attributes = orgsync::model::Attributes::new("a", "A");
+    let error = pusher
+        .create(&orgsync::model::UserKey::new("a"), &attributes, true)
+        .await
+        .expect_err("the answer is too large");
+    assert!(
+        matches!(&error, PushError::Malformed { detail } if detail.contains("larger than 64 MiB")),
+        "{error}"
+    );
+}

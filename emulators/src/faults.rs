@@ -30,6 +30,9 @@ pub struct Faults {
     pub malformed_json_every: Option<u64>,
     /// Sleep this long before answering every call, token requests included.
     pub delay: Duration,
+    /// Announce this lifetime (seconds) in every token answer instead of the real one, which the
+    /// token keeps: `u64::MAX` and `0` are the absurd values a broken upstream sends.
+    pub announced_token_lifetime: Option<u64>,
 }
 
 /// A fault chosen for one data call.
@@ -138,6 +141,12 @@ impl FaultInjector {
         state.1 += 1;
         let ordinal = state.1;
         state.0.fault_for_call(ordinal)
+    }
+
+    /// The lifetime a token answer announces for a token living `real` seconds: that, unless
+    /// [`Faults::announced_token_lifetime`] says otherwise.
+    pub fn announced_lifetime(&self, real: u64) -> u64 {
+        lock(&self.state).0.announced_token_lifetime.unwrap_or(real)
     }
 
     /// After how many data calls a token dies, if that fault is on.

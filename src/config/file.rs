@@ -39,6 +39,12 @@ pub struct DaemonConfig {
     pub tcp_token: Option<SecretRef>,
     /// How long SIGTERM waits for the step in flight before exiting anyway.
     pub shutdown_timeout: HumanDuration,
+    /// Admin API connections served at once (Unix and TCP each); more wait to be accepted, so
+    /// idle clients cannot use up the daemon's file descriptors.
+    pub max_connections: usize,
+    /// An admin API connection that has not sent a complete request head this long after it
+    /// opened, or after its last answer, is closed.
+    pub idle_timeout: HumanDuration,
 }
 
 impl Default for DaemonConfig {
@@ -48,6 +54,8 @@ impl Default for DaemonConfig {
             tcp: None,
             tcp_token: None,
             shutdown_timeout: HumanDuration(std::time::Duration::from_secs(30)),
+            max_connections: 64,
+            idle_timeout: HumanDuration(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -239,6 +247,12 @@ impl Config {
             if self.daemon.tcp_token.is_none() {
                 return Err(invalid("daemon.tcp needs daemon.tcp_token".into()));
             }
+        }
+        if self.daemon.max_connections == 0 {
+            return Err(invalid("daemon.max_connections must be at least 1".into()));
+        }
+        if self.daemon.idle_timeout.0.is_zero() {
+            return Err(invalid("daemon.idle_timeout must be longer than 0".into()));
         }
         if self.history.keep == 0 {
             return Err(invalid("history.keep must be at least 1".into()));

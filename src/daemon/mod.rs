@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod client;
+#[cfg(debug_assertions)]
+mod debug_hooks;
 mod metrics;
 pub mod notify;
 mod scheduler;
@@ -22,7 +24,7 @@ use api::{ApiState, ListenError};
 use notify::Notifier;
 use scheduler::Scheduler;
 use state::Shared;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,18 +86,24 @@ pub async fn run(
     };
 
     let (api_stop, api_stopped) = watch::channel(false);
+    let limits = api::Limits {
+        max_connections: config.daemon.max_connections,
+        idle_timeout: config.daemon.idle_timeout.0,
+    };
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(
-        axum::serve(unix, api::router(api_state.clone()))
-            .with_graceful_shutdown(turned_true(api_stopped.clone()))
-            .into_future(),
-    );
+    servers.spawn(api::serve(
+        unix,
+        api::router(api_state.clone()),
+        limits,
+        api_stopped.clone(),
+    ));
     if let (Some(listener), Some(token)) = (tcp, tcp_token) {
-        servers.spawn(
-            axum::serve(listener, api::tcp_router(api_state.clone(), token))
-                .with_graceful_shutdown(turned_true(api_stopped.clone()))
-                .into_future(),
-        );
+        servers.spawn(api::serve(
+            listener,
+            api::tcp_router(api_state.clone(), token),
+            limits,
+            api_stopped.clone(),
+        ));
     }
     let watchdog = notify::watchdog_interval().map(|every| {
         let notifier = notifier.clone();
@@ -178,28 +186,36 @@ async fn reload_config(path: &Path, api: &ApiState) {
             return;
         }
     };
-    if let Err(e) = api.shared.reload(config.clone()) {
-        error!(error = %e, "Cannot apply the new configuration; still running with the previous one.");
-        return;
+    // All or nothing: the new connectors are built and the new schedules installed beside the
+    // running ones before either takes effect; a failure in either leaves both as they were.
+    let prepared = match api.shared.prepare_reload(config) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            error!(error = %e, "Cannot apply the new configuration; still running with the previous one.");
+            return;
+        }
+    };
+    let mut scheduler = api.scheduler.lock().await;
+    let staged = match scheduler.as_mut() {
+        Some(scheduler) => match scheduler.stage(&api.shared, prepared.config()).await {
+            Ok(staged) => Some(staged),
+            Err(e) => {
+                error!(error = %e, "Cannot schedule the connectors of the new configuration; still running with the previous one.");
+                return;
+            }
+        },
+        None => None, // stopping: no schedules any more
+    };
+    let connectors = prepared.config().connectors.len();
+    api.shared.apply_reload(prepared);
+    if let (Some(scheduler), Some(staged)) = (scheduler.as_mut(), staged) {
+        scheduler.commit(staged).await;
     }
-    if let Some(scheduler) = api.scheduler.lock().await.as_mut()
-        && let Err(e) = scheduler.replace(&api.shared, &config).await
-    {
-        error!(error = %e, "Cannot reschedule the connectors after the reload.");
-        return;
-    }
+    drop(scheduler);
     api.shared.notifier.notify(&format!(
-        "READY=1\nSTATUS=Reloaded: {} connector(s)",
-        config.connectors.len()
+        "READY=1\nSTATUS=Reloaded: {connectors} connector(s)"
     ));
-    info!(
-        connectors = config.connectors.len(),
-        "Configuration reloaded."
-    );
-}
-
-async fn turned_true(mut flag: watch::Receiver<bool>) {
-    let _ = flag.wait_for(|v| *v).await;
+    info!(connectors, "Configuration reloaded.");
 }
 
 /// Where the admin socket of the configuration at `config_path` is, for the CLI.

@@ -10,11 +10,16 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 pub struct Scheduler {
     inner: JobScheduler,
+    jobs: BTreeMap<String, Uuid>,
+}
+
+/// The jobs of a new configuration, installed but not yet the running ones.
+pub struct Staged {
     jobs: BTreeMap<String, Uuid>,
 }
 
@@ -25,39 +30,70 @@ impl Scheduler {
             inner,
             jobs: BTreeMap::new(),
         };
-        scheduler.add_jobs(shared, config).await?;
+        scheduler.jobs = scheduler.stage(shared, config).await?.jobs;
         scheduler.inner.start().await?;
         Ok(scheduler)
     }
 
-    async fn add_jobs(
+    /// Installs the jobs of `config` beside the running ones; they take over at
+    /// [`Scheduler::commit`]. On an error, the jobs installed so far are removed again and the
+    /// running ones are untouched. (A staged job that ticks before the commit only triggers a
+    /// run, which coalesces with the old job's or names a connector not there yet.)
+    pub async fn stage(
         &mut self,
         shared: &Arc<Shared>,
         config: &Config,
+    ) -> Result<Staged, JobSchedulerError> {
+        let mut staged = Staged {
+            jobs: BTreeMap::new(),
+        };
+        match self.install(shared, config, &mut staged).await {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                self.remove_all(staged.jobs, "staged").await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn install(
+        &self,
+        shared: &Arc<Shared>,
+        config: &Config,
+        staged: &mut Staged,
     ) -> Result<(), JobSchedulerError> {
         for (name, connector) in &config.connectors {
             let Some(schedule) = &connector.schedule else {
                 continue;
             };
+            #[cfg(debug_assertions)]
+            if super::debug_hooks::schedule_fails(name) {
+                return Err(JobSchedulerError::CantAdd);
+            }
             let jitter = connector.jitter.map(|j| j.0).unwrap_or_default();
             let job = job(schedule, Arc::downgrade(shared), name.clone(), jitter)?;
             let id = self.inner.add(job).await?;
-            self.jobs.insert(name.clone(), id);
+            staged.jobs.insert(name.clone(), id);
             info!(connector = name, schedule, "Connector scheduled.");
         }
         Ok(())
     }
 
-    /// Replaces every job with those of `config` (after a reload).
-    pub async fn replace(
-        &mut self,
-        shared: &Arc<Shared>,
-        config: &Config,
-    ) -> Result<(), JobSchedulerError> {
-        for (_, id) in std::mem::take(&mut self.jobs) {
-            self.inner.remove(&id).await?;
+    /// The staged jobs become the running ones; the old are removed.
+    pub async fn commit(&mut self, staged: Staged) {
+        let old = std::mem::replace(&mut self.jobs, staged.jobs);
+        self.remove_all(old, "replaced").await;
+    }
+
+    async fn remove_all(&self, jobs: BTreeMap<String, Uuid>, which: &str) {
+        for (name, id) in jobs {
+            if let Err(e) = self.inner.remove(&id).await {
+                error!(
+                    connector = name, jobs = which, error = %e,
+                    "Cannot remove a schedule; it may still trigger runs until orgsync restarts."
+                );
+            }
         }
-        self.add_jobs(shared, config).await
     }
 
     /// The next tick of each scheduled connector (jitter not included).

@@ -58,6 +58,19 @@ struct RunEntry {
     error: Option<String>,
 }
 
+/// A new configuration checked and its changed connectors built, not yet in effect.
+pub struct PreparedReload {
+    config: Config,
+    /// Every connector of `config`: `None` when its settings did not change.
+    connectors: BTreeMap<String, Option<Arc<Connector>>>,
+}
+
+impl PreparedReload {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
 /// Why a trigger was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -226,7 +239,22 @@ impl Shared {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let _alive = ActiveGuard(&this.active);
-            let result = this.engine.run_with(&connector, options, &context).await;
+            let started_at = Timestamp::now();
+            // The run in a task of its own, so a panic in it ends only that task: its join handle
+            // turns the panic into a failed run, and the connector is freed, never left "running".
+            let run = tokio::spawn({
+                let (this, connector, context) =
+                    (Arc::clone(&this), Arc::clone(&connector), context.clone());
+                async move {
+                    #[cfg(debug_assertions)]
+                    super::debug_hooks::maybe_panic(&connector.name);
+                    this.engine.run_with(&connector, options, &context).await
+                }
+            });
+            let result = match run.await {
+                Ok(result) => result,
+                Err(joined) => Ok(panicked(&connector, options, &context, started_at, joined)),
+            };
             this.finished(&connector.name, &context, result);
         });
     }
@@ -329,10 +357,10 @@ impl Shared {
         let _ = active.wait_for(|n| *n == 0).await;
     }
 
-    /// Replaces the configuration. Connectors whose settings changed are rebuilt first; if any
-    /// fails, nothing changes. A run in progress finishes with the connector it started with.
-    pub fn reload(&self, config: Config) -> Result<(), String> {
-        let mut inner = self.lock();
+    /// A reload, first half: checks `config` against the running one and builds every connector
+    /// whose settings changed. Nothing changes yet; an error leaves everything as it is.
+    pub fn prepare_reload(&self, config: Config) -> Result<PreparedReload, String> {
+        let inner = self.lock();
         if config.state_dir != inner.config.state_dir {
             return Err(format!(
                 "state_dir changed from {} to {}; restart orgsync to move it",
@@ -343,19 +371,30 @@ impl Shared {
         if config.daemon != inner.config.daemon {
             warn!("The [daemon] settings changed; they take effect when orgsync restarts.");
         }
-        let mut rebuilt = BTreeMap::new();
+        let mut connectors = BTreeMap::new();
         for (name, c) in &config.connectors {
-            match inner.connectors.get(name) {
-                Some(slot) if &slot.config == c => {}
-                _ => {
-                    let connector = Connector::from_config(name, c).map_err(|e| e.to_string())?;
-                    rebuilt.insert(name.clone(), Arc::new(connector));
-                }
-            }
+            let built = match inner.connectors.get(name) {
+                Some(slot) if &slot.config == c => None,
+                _ => Some(Arc::new(
+                    Connector::from_config(name, c).map_err(|e| e.to_string())?,
+                )),
+            };
+            connectors.insert(name.clone(), built);
         }
+        Ok(PreparedReload { config, connectors })
+    }
+
+    /// A reload, second half (cannot fail): the prepared connectors replace the running ones. A
+    /// run in progress finishes with the connector it started with.
+    pub fn apply_reload(&self, prepared: PreparedReload) {
+        let PreparedReload { config, connectors } = prepared;
+        let mut inner = self.lock();
         let mut old = std::mem::take(&mut inner.connectors);
-        for (name, c) in &config.connectors {
-            let slot = match (old.remove(name), rebuilt.remove(name)) {
+        for (name, built) in connectors {
+            let Some(c) = config.connectors.get(&name) else {
+                continue;
+            };
+            let slot = match (old.remove(&name), built) {
                 (Some(mut slot), Some(connector)) => {
                     slot.connector = connector;
                     slot.config = c.clone();
@@ -369,9 +408,16 @@ impl Shared {
                     queued: None,
                     last_error: None,
                 },
-                (None, None) => unreachable!("every new or changed connector was rebuilt"),
+                (None, None) => {
+                    // Reloads run one at a time, so an unchanged connector is still there.
+                    error!(
+                        connector = name,
+                        "A connector vanished during the reload; it is not configured until the next one."
+                    );
+                    continue;
+                }
             };
-            inner.connectors.insert(name.clone(), slot);
+            inner.connectors.insert(name, slot);
         }
         for (name, slot) in old {
             info!(
@@ -384,7 +430,6 @@ impl Shared {
         }
         inner.history.set_keep(config.history.keep);
         inner.config = config;
-        Ok(())
     }
 
     pub fn is_running(&self) -> BTreeMap<String, bool> {
@@ -444,6 +489,46 @@ impl Shared {
         let report = history.get(run_id).ok().flatten()?;
         Some(RunView::from_summary(&RunSummary::of(&report)))
     }
+}
+
+/// The report of a run whose task panicked (or was cancelled): failed, with the panic's message,
+/// so the history, the metrics and `last_error` show it like any failed run.
+fn panicked(
+    connector: &Connector,
+    options: RunOptions,
+    context: &RunContext,
+    started_at: Timestamp,
+    joined: tokio::task::JoinError,
+) -> Report {
+    let why = if joined.is_panic() {
+        let payload = joined.into_panic();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        format!("run panicked: {message}")
+    } else {
+        "run task was cancelled".to_owned()
+    };
+    error!(
+        connector = connector.name,
+        run_id = context.run_id.as_deref().unwrap_or_default(),
+        error = why,
+        "A run ended in a panic; it counts as failed. This is a bug in orgsync: please report it with the log."
+    );
+    let mut report = Report::start(
+        &connector.name,
+        connector.puller.platform(),
+        connector.pusher.kind(),
+        options.mode,
+    );
+    if let Some(id) = &context.run_id {
+        report.run_id = id.clone();
+    }
+    report.started_at = started_at;
+    report.finish(RunOutcome::Failed { error: why });
+    report
 }
 
 fn cancel(inner: &mut Inner, run_id: &str) {

@@ -24,7 +24,7 @@ pub struct Progress {
 
 /// What a caller supplies besides the options: a run id chosen in advance (the daemon answers
 /// "sync now" with it before the run starts) and where to publish progress.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RunContext {
     pub run_id: Option<String>,
     pub progress: Option<watch::Sender<Progress>>,

@@ -191,7 +191,7 @@ async fn oauth_token(
             let rest = format!("{}/rest/", shared.origin());
             axum::Json(json!({
                 "access_token": access.token,
-                "expires_in": access.expires_in,
+                "expires_in": shared.faults.announced_lifetime(access.expires_in),
                 "refresh_token": refresh_token,
                 "scope": config.scopes.join(","),
                 "domain": "oauth.bitrix.info",

@@ -111,7 +111,7 @@ pub(super) async fn gettoken(State(shared): AppState, params: Params) -> Result<
     let issued = shared.tokens.issue(shared.config.token_ttl);
     Ok(ok(wire::Token {
         access_token: issued.token,
-        expires_in: issued.expires_in,
+        expires_in: shared.faults.announced_lifetime(issued.expires_in),
     }))
 }
 

@@ -37,7 +37,7 @@ pub(super) async fn access_token(State(shared): AppState, body: Bytes) -> Result
     let issued = shared.tokens.issue(shared.config.token_ttl);
     Ok(Json(wire::OpenApiToken {
         access_token: issued.token,
-        expire_in: issued.expires_in,
+        expire_in: shared.faults.announced_lifetime(issued.expires_in),
     })
     .into_response())
 }

@@ -111,7 +111,7 @@ pub(super) async fn tenant_access_token(State(shared): AppState, body: Bytes) ->
         code: 0,
         msg: "ok",
         tenant_access_token: issued.token,
-        expire: issued.expires_in,
+        expire: shared.faults.announced_lifetime(issued.expires_in),
     })
     .into_response())
 }

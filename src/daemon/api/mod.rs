@@ -4,8 +4,10 @@
 mod auth;
 mod handlers;
 mod listen;
+mod serve;
 
 pub use listen::{ListenError, bind_tcp, bind_unix};
+pub use serve::{Limits, serve};
 
 use super::scheduler::Scheduler;
 use super::state::Shared;

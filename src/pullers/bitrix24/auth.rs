@@ -172,9 +172,9 @@ impl OAuth {
         {
             self.keep(rotated);
         }
-        let lifetime = token
-            .expires_in
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        let lifetime = token.expires_in.map_or(DEFAULT_TOKEN_LIFETIME, |s| {
+            crate::pullers::http::lifetime_from_secs(s.into())
+        });
         Ok((token.access_token, lifetime))
     }
 

@@ -133,8 +133,7 @@ impl DingtalkClient {
                     }
                     let lifetime = token
                         .expires_in
-                        .filter(|&s| s > 0)
-                        .map_or(TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
+                        .map_or(TOKEN_LIFETIME, http::lifetime_from_secs);
                     Ok::<_, PullError>((token.access_token, lifetime))
                 };
                 self.with_retries(TOKEN_ENDPOINT, fetch).await

@@ -2,7 +2,7 @@
 //! types. Every field a client can live without is optional, ids may come as numbers or strings,
 //! and unknown fields are ignored.
 
-use crate::pullers::http::wire::{id_strings, opt_id_string};
+use crate::pullers::http::wire::{id_strings, opt_id_string, opt_lifetime_secs};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
@@ -28,9 +28,10 @@ pub(super) struct Head {
 #[derive(Debug, Deserialize)]
 pub(super) struct Token {
     pub access_token: String,
-    /// Documented as 7200 s; a missing value is read as that.
-    #[serde(default, deserialize_with = "opt_int")]
-    pub expires_in: Option<i64>,
+    /// Documented as 7200 s; a missing value is read as that. Any sign and size is read (and
+    /// clamped by the client): a lifetime is no reason to fail a pull.
+    #[serde(default, deserialize_with = "opt_lifetime_secs")]
+    pub expires_in: Option<i128>,
 }
 
 /// The `topapi` payload wrapper.

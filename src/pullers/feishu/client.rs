@@ -224,7 +224,7 @@ impl FeishuClient {
                         .filter(|t| !t.is_empty())
                         .ok_or_else(|| missing("tenant_access_token"))?;
                     let expire = token.expire.ok_or_else(|| missing("expire"))?;
-                    Ok::<_, Failure>((value, usable_for(Duration::from_secs(expire))))
+                    Ok::<_, Failure>((value, usable_for(http::lifetime_from_secs(expire.into()))))
                 };
                 self.with_retries(TOKEN_ENDPOINT, fetch).await
             })

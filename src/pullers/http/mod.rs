@@ -9,7 +9,7 @@ pub mod wire;
 pub use calls::CallCounter;
 pub use error::PullError;
 pub use rate_limit::{LimitScope, RateLimit, RateLimiter};
-pub use token::TokenCache;
+pub use token::{MAX_TOKEN_LIFETIME, TokenCache, lifetime_from_secs};
 
 use std::time::Duration;
 

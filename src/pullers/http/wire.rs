@@ -35,3 +35,28 @@ pub fn opt_id_string<'de, D: Deserializer<'de>>(
     let value: Option<Wrapped> = Option::deserialize(deserializer)?;
     Ok(value.map(|w| w.0).filter(|s| !s.is_empty()))
 }
+
+/// A token lifetime in seconds, any sign and any size (`-1`, `0`, `18446744073709551615`, or a
+/// string of one, all seen from broken upstreams), for [`super::token::lifetime_from_secs`] to
+/// clamp; `null`, a missing field and `""` read as `None`.
+pub fn opt_lifetime_secs<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i128>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Secs {
+        Int(i64),
+        UInt(u64),
+        Float(f64),
+        Text(String),
+    }
+    Ok(match Option::<Secs>::deserialize(deserializer)? {
+        None => None,
+        Some(Secs::Int(n)) => Some(i128::from(n)),
+        Some(Secs::UInt(n)) => Some(i128::from(n)),
+        // `as` saturates: NaN is 0, infinities the extremes; the clamp does the rest.
+        Some(Secs::Float(f)) => Some(f as i128),
+        Some(Secs::Text(t)) if t.trim().is_empty() => None,
+        Some(Secs::Text(t)) => Some(t.trim().parse().map_err(serde::de::Error::custom)?),
+    })
+}

@@ -90,7 +90,10 @@ impl WecomClient {
                 ];
                 let fetch = || async {
                     let token: wire::Token = self.send(TOKEN_ENDPOINT, &query, None).await?;
-                    Ok::<_, PullError>((token.access_token, Duration::from_secs(token.expires_in)))
+                    Ok::<_, PullError>((
+                        token.access_token,
+                        http::lifetime_from_secs(token.expires_in.into()),
+                    ))
                 };
                 self.with_retries(TOKEN_ENDPOINT, fetch).await
             })

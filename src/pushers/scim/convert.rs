@@ -2,7 +2,7 @@
 
 use super::wire::{self, ENTERPRISE_SCHEMA, MultiValue, USER_SCHEMA};
 use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
-use crate::pushers::TargetAccount;
+use crate::pushers::{PushError, TargetAccount};
 use serde_json::{Value, json};
 
 pub(super) fn resource(key: &UserKey, attributes: &Attributes, active: bool) -> wire::UserResource {
@@ -103,7 +103,33 @@ pub(super) fn manager_operation(manager: Option<&TargetId>) -> wire::PatchOperat
     }
 }
 
-pub(super) fn account(user: wire::ReadUser) -> TargetAccount {
+/// A target-supplied account id, checked before it can aim a request. Ids are opaque, but the path
+/// `/Users/{id}` must name one account: `.` and `..` (even percent-encoded, URL parsers treat
+/// `%2e` as a dot) would be normalised away and aim a PATCH or DELETE at the base URL, and `/`,
+/// `?`, `#` or control characters would change the path or end it.
+pub(super) fn target_id(id: &str) -> Result<TargetId, PushError> {
+    let dots = |s: &str| {
+        let decoded = s.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    };
+    if id.is_empty()
+        || dots(id)
+        || id.contains(['/', '?', '#', '\\'])
+        || id.chars().any(char::is_control)
+    {
+        return Err(PushError::Malformed {
+            detail: format!(
+                "the target gave the account id {:?}, which cannot name one account in a URL \
+                 (empty, `.`, `..`, or holding `/`, `?`, `#`, `\\` or a control character); refused",
+                id.chars().take(64).collect::<String>()
+            ),
+        });
+    }
+    Ok(TargetId::new(id))
+}
+
+pub(super) fn account(user: wire::ReadUser) -> Result<TargetAccount, PushError> {
+    let id = target_id(&user.id)?;
     let primary = |values: &[MultiValue]| {
         values
             .iter()
@@ -125,8 +151,8 @@ pub(super) fn account(user: wire::ReadUser) -> TargetAccount {
             enterprise.employee_number.map(Into::into),
         )
         .with(Field::Department, enterprise.department.map(Into::into));
-    TargetAccount {
-        id: TargetId::new(user.id),
+    Ok(TargetAccount {
+        id,
         external_id: user.external_id.filter(|e| !e.is_empty()).map(UserKey::new),
         attributes,
         // RFC 7643: `active` absent means the service provider did not say; treat as active.
@@ -136,7 +162,7 @@ pub(super) fn account(user: wire::ReadUser) -> TargetAccount {
             .and_then(|m| m.value)
             .filter(|v| !v.is_empty())
             .map(TargetId::new),
-    }
+    })
 }
 
 /// A filter string literal: JSON string syntax, so quotes and backslashes in hostile values are
@@ -197,7 +223,7 @@ mod wire_tests {
     }
 
     fn read(value: Value) -> TargetAccount {
-        account(serde_json::from_value(value).expect("a SCIM user parses"))
+        account(serde_json::from_value(value).expect("a SCIM user parses")).expect("a valid id")
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub fn parse(body: &[u8]) {
         std::hint::black_box(accounts);
     }
     if let Ok(user) = client::parse::<wire::ReadUser>(body) {
-        std::hint::black_box(convert::account(user));
+        let _ = std::hint::black_box(convert::account(user));
     }
     let _ = client::parse::<wire::ErrorBody>(body).map_err(|e| e.to_string());
 }

@@ -27,21 +27,21 @@ impl ScimPusher {
         })
     }
 
-    async fn find_by_external_id(&self, key: &UserKey) -> Result<Option<String>, PushError> {
+    async fn find_by_external_id(&self, key: &UserKey) -> Result<Option<TargetId>, PushError> {
         let filter = format!("externalId eq {}", convert::filter_literal(key.as_str()));
         let list: wire::ListResponse = self
             .client
             .get_json("/Users", &[("filter", &filter)])
             .await?;
         // externalId is not unique on every server; the lowest id is chosen so reruns agree.
-        let mut ids: Vec<String> = list
+        let mut ids: Vec<&str> = list
             .resources
-            .into_iter()
+            .iter()
             .filter(|u| u.external_id.as_deref() == Some(key.as_str()))
-            .map(|u| u.id)
+            .map(|u| u.id.as_str())
             .collect();
-        ids.sort();
-        Ok(ids.into_iter().next())
+        ids.sort_unstable();
+        ids.first().map(|id| convert::target_id(id)).transpose()
     }
 
     async fn patch(
@@ -57,7 +57,7 @@ impl ScimPusher {
             operations,
         };
         self.client
-            .request(Method::PATCH, &user_path(id), &[], Some(&body))
+            .request(Method::PATCH, &user_path(id)?, &[], Some(&body))
             .await?;
         Ok(())
     }
@@ -65,12 +65,11 @@ impl ScimPusher {
     /// Takes over an account that already carries the person's key, replacing its attributes.
     async fn adopt(
         &self,
-        existing: String,
+        id: TargetId,
         resource: &wire::UserResource,
     ) -> Result<TargetId, PushError> {
-        let id = TargetId::new(existing);
         self.client
-            .request(Method::PUT, &user_path(&id), &[], Some(resource))
+            .request(Method::PUT, &user_path(&id)?, &[], Some(resource))
             .await?;
         Ok(id)
     }
@@ -103,14 +102,16 @@ impl ScimPusher {
             Err(error) => return Err(error),
         };
         let created: wire::ReadUser = client::parse(&answer.body)?;
-        Ok(TargetId::new(created.id))
+        convert::target_id(&created.id)
     }
 }
 
-fn user_path(id: &TargetId) -> String {
-    // Ids are opaque: escape anything that would change the path.
+/// `/Users/{id}`, the id checked again (a snapshot written before ids were checked may hold a bad
+/// one) and percent-encoded: ids are opaque, nothing in one may change the path.
+fn user_path(id: &TargetId) -> Result<String, PushError> {
+    convert::target_id(id.as_str())?;
     let escaped: String = url::form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
-    format!("/Users/{}", escaped.replace('+', "%20"))
+    Ok(format!("/Users/{}", escaped.replace('+', "%20")))
 }
 
 impl Pusher for ScimPusher {
@@ -190,7 +191,7 @@ impl Pusher for ScimPusher {
     async fn delete(&self, id: &TargetId) -> Result<(), PushError> {
         match self
             .client
-            .request::<()>(Method::DELETE, &user_path(id), &[], None)
+            .request::<()>(Method::DELETE, &user_path(id)?, &[], None)
             .await
         {
             Err(PushError::Status { status: 404, .. }) => Ok(()),
@@ -211,7 +212,9 @@ impl Pusher for ScimPusher {
                 .get_json("/Users", &[("startIndex", &start_text), ("count", &count)])
                 .await?;
             let fetched = page.resources.len();
-            accounts.extend(page.resources.into_iter().map(convert::account));
+            for user in page.resources {
+                accounts.push(convert::account(user)?);
+            }
             let total = page.total_results.unwrap_or(accounts.len());
             if fetched == 0 || accounts.len() >= total {
                 break;

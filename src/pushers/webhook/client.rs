@@ -4,6 +4,7 @@
 
 use super::config::WebhookTargetConfig;
 use crate::config::{RetryConfig, Secret};
+use crate::pullers::http;
 use crate::pushers::PushError;
 use backon::Retryable;
 use hmac::{Hmac, KeyInit, Mac};
@@ -125,8 +126,15 @@ impl Deliverer {
         let status = response.status();
         let retry_after = retry_after(response.headers());
         // Reading the body is bounded by the same timeout: a receiver that sends its status and
-        // then stalls fails (and is retried) like one that never answers.
-        let quoted = response.text().await.map_err(PushError::transport)?;
+        // then stalls fails (and is retried) like one that never answers. And by size, like every
+        // other answer: a receiver streaming without end must not fill the memory first.
+        let body = http::read_limited(response)
+            .await
+            .map_err(PushError::transport)?
+            .ok_or_else(|| PushError::Malformed {
+                detail: http::too_large(),
+            })?;
+        let quoted = String::from_utf8_lossy(&body);
         if status.is_success() {
             return acknowledgement(status, &quoted);
         }
