@@ -230,3 +230,34 @@ fn the_demo_runs_on_every_upstream() {
         );
     }
 }
+
+/// An empty pull is never applied, not even with `--allow-deletions`: no renderer offers that
+/// approval, every one says to check the app's scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_pull_gives_scope_advice_and_never_offers_an_approval() {
+    let s = setup("").await;
+    assert!(orgsync(&s.config, &["sync", "hq"]).status.success());
+    s._wecom.update_org(|org| org.users.clear());
+    for format in ["text", "markdown", "html"] {
+        for args in [
+            vec!["sync", "hq", "--format", format],
+            vec!["diff", "hq", "--format", format],
+        ] {
+            let output = orgsync(&s.config, &args);
+            let out = text(&output);
+            let expected = if args[0] == "sync" { 6 } else { 0 };
+            assert_eq!(output.status.code(), Some(expected), "{args:?}: {out}");
+            assert!(!out.contains("--allow-deletions"), "{args:?}: {out}");
+            assert!(out.contains("never applied"), "{args:?}: {out}");
+            assert!(out.contains("authorized scope"), "{args:?}: {out}");
+        }
+    }
+    let forced = orgsync(&s.config, &["sync", "hq", "--allow-deletions"]);
+    assert_eq!(forced.status.code(), Some(6), "{}", text(&forced));
+    assert!(
+        !text(&forced).contains("--allow-deletions"),
+        "{}",
+        text(&forced)
+    );
+    assert!(s.scim.users().iter().all(|u| u.active));
+}
