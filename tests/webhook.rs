@@ -488,3 +488,41 @@ async fn the_example_config_diffs() {
     assert_eq!(report["counts"]["create"], 7, "{}", report["counts"]);
     assert_eq!(world.receiver.counters().requests, 0, "a diff sent events");
 }
+
+/// A receiver cannot be listed by nature: a first sync skips adoption, and every renderer of
+/// the report says so; once people are recorded the note is gone.
+#[tokio::test]
+async fn a_first_sync_says_existing_accounts_were_not_looked_for() {
+    let world = World::default().await;
+    let note = "cannot be listed";
+    let dry = world
+        .engine
+        .run(&world.connector, RunMode::DryRun)
+        .await
+        .unwrap();
+    assert_eq!(dry.outcome, RunOutcome::Planned);
+    let json = serde_json::to_value(&dry).unwrap();
+    assert!(
+        json["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "target_not_listed"),
+        "{json}"
+    );
+    for format in [
+        orgsync::report::Format::Text,
+        orgsync::report::Format::Markdown,
+        orgsync::report::Format::Html,
+    ] {
+        let rendered = orgsync::report::render(&dry, format);
+        assert!(rendered.contains(note), "{format:?}: {rendered}");
+    }
+    assert_applied(&world.run().await);
+    let again = world.run().await;
+    assert!(
+        !orgsync::report::render_text(&again).contains(note),
+        "{}",
+        orgsync::report::render_text(&again)
+    );
+}

@@ -1,7 +1,7 @@
 use super::{Exit, ReportArgs};
 use crate::config::Config;
 use crate::engine::{
-    Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
+    Approval, Baseline, Connector, Engine, Reached, RunError, RunMode, RunOptions, SavedPlan,
 };
 use crate::history::History;
 use crate::model::UserKey;
@@ -76,8 +76,8 @@ pub(super) async fn diff_and_save(
         .plan_for_review(&opened.connector, baseline)
         .await
     {
-        Ok(Ok(saved)) => saved,
-        Ok(Err(report)) => {
+        Ok(Reached::Ready(saved)) => saved,
+        Ok(Reached::Ended(report)) => {
             let result = Ok(report);
             opened.record(&result);
             return finish(result, output);
@@ -147,13 +147,13 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
         .explain(&opened.connector, &UserKey::new(user))
         .await
     {
-        Ok(Ok(explained)) => {
+        Ok(Reached::Ready(explained)) => {
             for line in explained.lines {
                 println!("{line}");
             }
             Exit::Ok
         }
-        Ok(Err(report)) => finish(
+        Ok(Reached::Ended(report)) => finish(
             Ok(report),
             ReportArgs {
                 format: Format::Text,

@@ -15,5 +15,5 @@ pub use options::{Approval, Baseline, RunMode, RunOptions};
 pub use progress::{Progress, RunContext, Stage};
 pub use rebuild::Rebuilt;
 pub use review::Explained;
-pub use run::{Engine, RunError};
+pub use run::{Engine, Reached, RunError};
 pub use saved::{SavedPlan, snapshot_digest};

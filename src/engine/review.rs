@@ -2,7 +2,7 @@
 
 use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::RunContext;
-use super::run::{Engine, Prepared, RunError};
+use super::run::{Engine, Prepared, Reached, RunError, TargetCheck};
 use super::{Connector, SavedPlan};
 use crate::plan;
 use crate::pullers::Puller;
@@ -23,7 +23,7 @@ impl<S: SnapshotStore> Engine<S> {
         &self,
         connector: &Connector<P, Q>,
         baseline: Baseline,
-    ) -> Result<Result<SavedPlan, Report>, RunError> {
+    ) -> Result<Reached<SavedPlan>, RunError> {
         let options = RunOptions {
             baseline,
             ..RunOptions::new(RunMode::DryRun)
@@ -31,8 +31,8 @@ impl<S: SnapshotStore> Engine<S> {
         let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
         let prepared = match self.prepare(connector, options, &context).await? {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(Err(report)),
+            Reached::Ready(prepared) => *prepared,
+            Reached::Ended(report) => return Ok(Reached::Ended(report)),
         };
         let saved = SavedPlan {
             format: super::saved::FORMAT.to_owned(),
@@ -53,7 +53,7 @@ impl<S: SnapshotStore> Engine<S> {
                 )
                 .await?,
         };
-        Ok(Ok(saved))
+        Ok(Reached::Ready(saved))
     }
 
     /// Applies a reviewed plan exactly, provided nothing was applied since it was made.
@@ -92,6 +92,7 @@ impl<S: SnapshotStore> Engine<S> {
             directory: crate::model::Directory::default(),
             baseline: stored,
             stored_digest: Some(saved.snapshot_digest),
+            target_check: TargetCheck::Pending,
         };
         info!(connector = %connector.name, "Applying a reviewed plan.");
         self.execute(
@@ -109,15 +110,15 @@ impl<S: SnapshotStore> Engine<S> {
         &self,
         connector: &Connector<P, Q>,
         user: &crate::model::UserKey,
-    ) -> Result<Result<Explained, Report>, RunError> {
+    ) -> Result<Reached<Explained>, RunError> {
         let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
         let prepared = match self
             .prepare(connector, RunOptions::new(RunMode::DryRun), &context)
             .await?
         {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(Err(report)),
+            Reached::Ready(prepared) => *prepared,
+            Reached::Ended(report) => return Ok(Reached::Ended(report)),
         };
         let lines = plan::explain(
             user,
@@ -136,6 +137,6 @@ impl<S: SnapshotStore> Engine<S> {
                 &context,
             )
             .await?;
-        Ok(Ok(Explained { report, lines }))
+        Ok(Reached::Ready(Explained { report, lines }))
     }
 }
