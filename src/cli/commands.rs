@@ -236,43 +236,7 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
     }
 }
 
-pub(super) fn check_config(config_path: &Path) -> Exit {
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(e) => return fail(Exit::Config, e),
-    };
-    let mut ok = true;
-    for (name, connector) in &config.connectors {
-        let secrets = connector
-            .source
-            .secret_refs()
-            .into_iter()
-            .chain(connector.target.secret_refs());
-        for secret in secrets {
-            if let Err(e) = secret.resolve() {
-                eprintln!("error: connector {name}: {e}");
-                ok = false;
-            }
-        }
-    }
-    if !ok {
-        return Exit::Config;
-    }
-    println!(
-        "{}: valid; {} connector(s): {}",
-        config_path.display(),
-        config.connectors.len(),
-        config
-            .connectors
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Exit::Ok
-}
-
-fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
+pub(super) fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
     eprintln!("error: {error}");
     exit
 }

@@ -1,5 +1,6 @@
 //! The command line: parses arguments and calls into the library. `main.rs` only sets up logging.
 
+mod check;
 mod commands;
 mod demo;
 mod exit;
@@ -92,7 +93,12 @@ pub enum Command {
     /// Explain from a fresh pull why one person is synced the way they are.
     Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
-    CheckConfig,
+    CheckConfig {
+        /// Also check each connector's upstream token and scope and the target's access, with
+        /// reads only; one line per check.
+        #[arg(long)]
+        online: bool,
+    },
     /// Manage a connector's snapshot (what orgsync last applied to the target).
     Snapshot {
         #[command(subcommand)]
@@ -268,7 +274,14 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Explain { connector, user } => {
             commands::explain(&cli.config, &connector, &user).await
         }
-        Command::CheckConfig => commands::check_config(&cli.config),
+        Command::CheckConfig { online } => {
+            let depth = if online {
+                check::Depth::Online
+            } else {
+                check::Depth::Offline
+            };
+            check::check_config(&cli.config, depth).await
+        }
         Command::Snapshot {
             action: SnapshotAction::Rebuild { connector },
         } => commands::rebuild_snapshot(&cli.config, &connector).await,
