@@ -1,7 +1,8 @@
 use super::{Exit, ReportArgs};
 use crate::config::Config;
 use crate::engine::{
-    Approval, Baseline, Connector, Engine, Reached, RunError, RunMode, RunOptions, SavedPlan,
+    Approval, Baseline, Connector, Engine, Reached, Rebuild, RunError, RunMode, RunOptions,
+    SavedPlan, Unmanaged,
 };
 use crate::history::History;
 use crate::model::UserKey;
@@ -217,21 +218,21 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
         Err(exit) => return exit,
     };
     match opened.engine.rebuild_snapshot(&opened.connector).await {
-        Ok(Ok(rebuilt)) => {
+        Ok(Rebuild::Rebuilt(rebuilt)) => {
             println!(
                 "Rebuilt the snapshot of connector {name} from the target: {} account(s) linked by \
-                 externalId; {} account(s) without an externalId left out.",
+                 externalId to people of the pull; {} account(s) without an externalId left out.",
                 rebuilt.linked, rebuilt.unlinked
             );
+            for line in unmanaged_lines(&rebuilt.unmanaged, UNMANAGED_SHOWN) {
+                println!("{line}");
+            }
             for problem in &rebuilt.problems {
                 println!("  problem: {problem}");
             }
             Exit::Ok
         }
-        Ok(Err(e)) => fail(
-            Exit::RunFailed,
-            format!("cannot list the target's accounts; the snapshot is unchanged: {e}"),
-        ),
+        Ok(Rebuild::Failed(e)) => fail(Exit::RunFailed, format!("{e}; the snapshot is unchanged")),
         Err(e) => run_error(e),
     }
 }
@@ -239,6 +240,32 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
 pub(super) fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
     eprintln!("error: {error}");
     exit
+}
+
+/// Unmanaged accounts listed after a rebuild; the rest are counted.
+const UNMANAGED_SHOWN: usize = 20;
+
+/// The accounts a rebuild left unmanaged, by target id and key (what an admin needs to find
+/// them, no personal field); beyond `shown`, a count.
+fn unmanaged_lines(unmanaged: &[Unmanaged], shown: usize) -> Vec<String> {
+    if unmanaged.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "{} account(s) with an externalId no person of the pull has were left unmanaged \
+         (another system's; orgsync will not change or remove them):",
+        unmanaged.len()
+    )];
+    lines.extend(
+        unmanaged
+            .iter()
+            .take(shown)
+            .map(|u| format!("  {}  {}", u.id, u.key)),
+    );
+    if unmanaged.len() > shown {
+        lines.push(format!("  … and {} more", unmanaged.len() - shown));
+    }
+    lines
 }
 
 /// Maps the command-line switches onto run options.
@@ -255,5 +282,27 @@ pub(super) fn options(mode: RunMode, full: bool, allow_deletions: bool) -> RunOp
         } else {
             Baseline::Snapshot
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TargetId;
+
+    #[test]
+    fn a_long_unmanaged_list_is_truncated_with_a_count() {
+        let unmanaged: Vec<Unmanaged> = (0..25)
+            .map(|n| Unmanaged {
+                id: TargetId::new(format!("id-{n}")),
+                key: UserKey::new(format!("key-{n}")),
+            })
+            .collect();
+        let lines = unmanaged_lines(&unmanaged, 20);
+        assert_eq!(lines.len(), 22, "{lines:?}");
+        assert!(lines[0].starts_with("25 account(s)"), "{lines:?}");
+        assert_eq!(lines[1], "  id-0  key-0");
+        assert_eq!(lines[21], "  … and 5 more");
+        assert!(unmanaged_lines(&[], 20).is_empty());
     }
 }

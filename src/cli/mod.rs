@@ -155,8 +155,9 @@ pub enum ReportsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotAction {
-    /// Replace the snapshot with the target's accounts that carry an externalId (after the state
-    /// directory was lost or corrupted); the next sync repairs any difference.
+    /// Pull, then replace the snapshot with the target's accounts whose externalId is a pulled
+    /// person's (after the state directory was lost or corrupted); accounts of other systems are
+    /// listed and left alone. The next sync repairs any difference.
     Rebuild { connector: String },
 }
 

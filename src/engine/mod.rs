@@ -13,7 +13,7 @@ pub use apply::StepOutcome;
 pub use connector::{BuildError, Connector, build_pusher};
 pub use options::{Approval, Baseline, RunMode, RunOptions};
 pub use progress::{Progress, RunContext, Stage};
-pub use rebuild::Rebuilt;
+pub use rebuild::{Rebuild, RebuildError, Rebuilt, Unmanaged};
 pub use review::Explained;
 pub use run::{Engine, Reached, RunError};
 pub use saved::{SavedPlan, snapshot_digest};
