@@ -2,6 +2,7 @@
 
 mod apply;
 mod connector;
+mod held;
 mod options;
 mod progress;
 mod rebuild;
@@ -11,6 +12,7 @@ mod saved;
 
 pub use apply::StepOutcome;
 pub use connector::{BuildError, Connector, build_pusher};
+pub use held::HeldReason;
 pub use options::{Approval, Baseline, RunMode, RunOptions};
 pub use progress::{Progress, RunContext, Stage};
 pub use rebuild::{Rebuild, RebuildError, Rebuilt, Unmanaged};

@@ -1,4 +1,5 @@
 use super::Connector;
+use super::HeldReason;
 use super::apply::{Applier, StepOutcome};
 use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::{RunContext, Stage, stopped};
@@ -378,22 +379,21 @@ impl<S: SnapshotStore> Engine<S> {
             .iter()
             .filter(|s| !matches!(s.outcome, StepOutcome::Applied))
             .count();
-        let interrupted = report
-            .steps
-            .iter()
-            .any(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == super::apply::STOPPED));
+        let held = |cause: &HeldReason| {
+            report
+                .steps
+                .iter()
+                .filter(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == cause))
+                .count()
+        };
+        let interrupted = held(&HeldReason::Stopped) > 0;
         let outcome = match (failed, interrupted, tripped) {
             (0, _, _) => RunOutcome::Applied,
             (_, true, _) => RunOutcome::Interrupted { left: failed },
             (_, false, Some(consecutive_failures)) => {
-                let reason = super::apply::breaker_reason(consecutive_failures);
-                let left = report
-                    .steps
-                    .iter()
-                    .filter(
-                        |s| matches!(&s.outcome, StepOutcome::Held { reason: r } if *r == reason),
-                    )
-                    .count();
+                let left = held(&HeldReason::Breaker {
+                    consecutive_failures,
+                });
                 error!(
                     consecutive_failures,
                     left,

@@ -269,10 +269,10 @@ pub fn outcome_word(outcome: &StepOutcome) -> &'static str {
     }
 }
 
-pub fn outcome_detail(outcome: &StepOutcome) -> Option<&str> {
+pub fn outcome_detail(outcome: &StepOutcome) -> Option<std::borrow::Cow<'_, str>> {
     match outcome {
-        StepOutcome::Failed { error } => Some(error),
-        StepOutcome::Held { reason } => Some(reason),
+        StepOutcome::Failed { error } => Some(error.into()),
+        StepOutcome::Held { reason } => Some(reason.to_string().into()),
         StepOutcome::Planned | StepOutcome::Applied => None,
     }
 }
