@@ -172,7 +172,16 @@ impl<S: SnapshotStore> Engine<S> {
         }
         // Every run, dry runs included, proves the target accepts its credentials before
         // anything is planned: with a wrong token nothing changes would otherwise read "in sync".
-        if let Err(e) = connector.pusher.check().await {
+        context.publish(|p| p.stage = Stage::Checking);
+        // A read: abandoning it on a stop loses nothing.
+        let checked = tokio::select! {
+            checked = connector.pusher.check() => checked,
+            () = stopped(self.stop.clone()) => {
+                report.finish(RunOutcome::Failed { error: "orgsync stopped while checking the target; nothing was written".into() });
+                return Ok(Reached::Ended(report));
+            }
+        };
+        if let Err(e) = checked {
             error!(error = %e, "The target refused its check; nothing was planned or written.");
             report.finish(RunOutcome::Failed {
                 error: format!("target: {e}"),
