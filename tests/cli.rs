@@ -304,6 +304,7 @@ async fn check_config_online_checks_each_side_one_line_per_check() {
     let secret = emulators::wecom::WecomConfig::default().corpsecret;
     let good = check_online(&s.config, &secret);
     let out = text(&good);
+    eprintln!("{out}");
     assert!(good.status.success(), "{out}");
     for line in [
         "hq  upstream token  ok",
@@ -324,6 +325,7 @@ async fn check_config_online_checks_each_side_one_line_per_check() {
     std::fs::write(s.dir.path().join("scim-token"), format!("{WRONG_TOKEN}\n")).unwrap();
     let wrong_target = check_online(&s.config, &secret);
     let out = text(&wrong_target);
+    eprintln!("{out}");
     assert_eq!(wrong_target.status.code(), Some(1), "{out}");
     assert!(out.contains("hq  upstream token  ok"), "{out}");
     assert!(out.contains("hq  target  FAILED: "), "{out}");
