@@ -526,3 +526,42 @@ async fn a_first_sync_says_existing_accounts_were_not_looked_for() {
         orgsync::report::render_text(&again)
     );
 }
+
+/// `check-config --online` on the example config: the upstream is checked, the receiver is not
+/// (that would take an event) and the line says so; nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_online_says_a_receiver_is_not_checked() {
+    let world = World::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("webhook-secret"), SECRET).unwrap();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wecom-webhook.toml");
+    let mut env = common::wecom_example_env(&world.wecom);
+    env.push(("ORGSYNC__CONNECTORS__HQ__TARGET__URL", world.receiver.url()));
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
+            .arg("--config")
+            .arg(&config)
+            .args(["check-config", "--online"])
+            .env("CREDENTIALS_DIRECTORY", &credentials)
+            .env("ORGSYNC__STATE_DIR", dir.path().join("state"))
+            .env("ORGSYNC_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    });
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("hq  upstream token  ok"), "{out}");
+    assert!(
+        out.contains("hq  target  not checked: a receiver cannot be checked"),
+        "{out}"
+    );
+    assert!(!out.contains(SECRET), "{out}");
+    assert_eq!(world.receiver.counters().requests, 0, "a check sent events");
+}
