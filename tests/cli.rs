@@ -230,3 +230,105 @@ fn the_demo_runs_on_every_upstream() {
         );
     }
 }
+
+/// An empty pull is never applied, not even with `--allow-deletions`: no renderer offers that
+/// approval, every one says to check the app's scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_pull_gives_scope_advice_and_never_offers_an_approval() {
+    let s = setup("").await;
+    assert!(orgsync(&s.config, &["sync", "hq"]).status.success());
+    s._wecom.update_org(|org| org.users.clear());
+    for format in ["text", "markdown", "html"] {
+        for args in [
+            vec!["sync", "hq", "--format", format],
+            vec!["diff", "hq", "--format", format],
+        ] {
+            let output = orgsync(&s.config, &args);
+            let out = text(&output);
+            let expected = if args[0] == "sync" { 6 } else { 0 };
+            assert_eq!(output.status.code(), Some(expected), "{args:?}: {out}");
+            assert!(!out.contains("--allow-deletions"), "{args:?}: {out}");
+            assert!(out.contains("never applied"), "{args:?}: {out}");
+            assert!(out.contains("authorized scope"), "{args:?}: {out}");
+        }
+    }
+    let forced = orgsync(&s.config, &["sync", "hq", "--allow-deletions"]);
+    assert_eq!(forced.status.code(), Some(6), "{}", text(&forced));
+    assert!(
+        !text(&forced).contains("--allow-deletions"),
+        "{}",
+        text(&forced)
+    );
+    assert!(s.scim.users().iter().all(|u| u.active));
+}
+
+const WRONG_TOKEN: &str = "not-the-token-5f1c9e";
+
+/// A wrong target token is noticed by every run, even one with nothing to change and a dry run:
+/// the target is checked with an authenticated read before planning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_target_token_fails_every_run_even_with_nothing_to_change() {
+    let s = setup("").await;
+    assert!(orgsync(&s.config, &["sync", "hq"]).status.success());
+    std::fs::write(s.dir.path().join("scim-token"), format!("{WRONG_TOKEN}\n")).unwrap();
+    for args in [
+        vec!["sync", "hq"],
+        vec!["diff", "hq"],
+        vec!["sync", "hq", "--format", "json"],
+    ] {
+        let output = orgsync(&s.config, &args);
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {out}");
+        assert!(!out.contains("in sync"), "{args:?}: {out}");
+        assert!(out.contains("401"), "{args:?}: {out}");
+        assert!(!out.contains(WRONG_TOKEN), "{args:?}: {out}");
+    }
+}
+
+fn check_online(config: &Path, wecom_secret: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(config)
+        .args(["check-config", "--online"])
+        .env("TEST_WECOM_SECRET", wecom_secret)
+        .env("ORGSYNC_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// `check-config --online` checks each side of each connector, one line per check, and exits
+/// non-zero naming the side whose credentials are wrong, never printing a secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_online_checks_each_side_one_line_per_check() {
+    let s = setup("").await;
+    let secret = emulators::wecom::WecomConfig::default().corpsecret;
+    let good = check_online(&s.config, &secret);
+    let out = text(&good);
+    eprintln!("{out}");
+    assert!(good.status.success(), "{out}");
+    for line in [
+        "hq  upstream token  ok",
+        "hq  upstream scope  ok",
+        "hq  target  ok",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    assert!(s.scim.users().is_empty(), "a check writes nothing");
+
+    let wrong_upstream = check_online(&s.config, WRONG_TOKEN);
+    let out = text(&wrong_upstream);
+    assert_eq!(wrong_upstream.status.code(), Some(1), "{out}");
+    assert!(out.contains("hq  upstream token  FAILED: "), "{out}");
+    assert!(out.contains("hq  target  ok"), "{out}");
+    assert!(!out.contains(WRONG_TOKEN), "{out}");
+
+    std::fs::write(s.dir.path().join("scim-token"), format!("{WRONG_TOKEN}\n")).unwrap();
+    let wrong_target = check_online(&s.config, &secret);
+    let out = text(&wrong_target);
+    eprintln!("{out}");
+    assert_eq!(wrong_target.status.code(), Some(1), "{out}");
+    assert!(out.contains("hq  upstream token  ok"), "{out}");
+    assert!(out.contains("hq  target  FAILED: "), "{out}");
+    assert!(out.contains("401"), "{out}");
+    assert!(!out.contains(WRONG_TOKEN), "{out}");
+}

@@ -891,36 +891,87 @@ async fn reports_show_and_compare_runs_from_the_history() {
     assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
 }
 
-/// A stop while the target's accounts are being listed (a first sync) abandons the listing: it
-/// is a read, and the shutdown does not wait for it.
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_during_the_target_listing_does_not_wait_for_it() {
+/// Which read of the target a stop lands in.
+#[derive(Clone, Copy, PartialEq)]
+enum TargetRead {
+    /// The check before the pull: every target request is slow from the start.
+    Check,
+    /// The listing of a first sync, after the pull: the target turns slow while the (slowed)
+    /// pull runs, after the check answered.
+    Listing,
+}
+
+/// A stop while the target is being read abandons the read: it is a read, and the shutdown does
+/// not wait for it.
+async fn sigterm_while_reading_the_target(read: TargetRead) {
     let s = setup().await;
-    s.scim.set_faults(ScimFaults {
+    let slow_target = ScimFaults {
         delay: Duration::from_secs(30),
         ..ScimFaults::default()
-    });
+    };
+    match read {
+        TargetRead::Check => s.scim.set_faults(slow_target.clone()),
+        TargetRead::Listing => s.wecom.set_faults(Faults {
+            delay: Duration::from_millis(500),
+            ..Faults::default()
+        }),
+    }
     let mut daemon = Daemon::start(&s).await;
     let http = unix_client(&s);
     let (_, run) = post_sync(&http, "").await;
     let run_id = run["run_id"].as_str().unwrap().to_owned();
-    let started = Instant::now();
-    while get_json(&http, &format!("http://orgsync/runs/{run_id}")).await["progress"]["stage"]
-        != "planning"
-    {
-        assert!(started.elapsed() < Duration::from_secs(20));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let wait_for = |stage: &'static str| {
+        let http = &http;
+        let run_id = &run_id;
+        async move {
+            let started = Instant::now();
+            while get_json(http, &format!("http://orgsync/runs/{run_id}")).await["progress"]["stage"]
+                != stage
+            {
+                assert!(started.elapsed() < Duration::from_secs(20), "never {stage}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    match read {
+        TargetRead::Check => wait_for("checking").await,
+        TargetRead::Listing => {
+            wait_for("pulling").await;
+            s.scim.set_faults(slow_target);
+            wait_for("planning").await;
+        }
     }
     daemon.signal("TERM");
-    // Well inside both the listing's 30 s and the 10 s shutdown timeout.
+    // Well inside both the read's 30 s and the 10 s shutdown timeout.
     let (status, latency) = daemon.wait_exit(Duration::from_secs(8)).await;
     assert!(status.success(), "{}", s.log());
-    eprintln!("SIGTERM while listing the target: exited in {latency:?}");
+    eprintln!("SIGTERM while reading the target: exited in {latency:?}");
     s.scim.set_faults(ScimFaults::default());
     let shown = cli(&s, &["reports", "show", &run_id, "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(report["outcome"]["state"], "failed", "{report}");
+    let stopped_in = match read {
+        TargetRead::Check => "orgsync stopped while checking the target",
+        TargetRead::Listing => "orgsync stopped while listing the target's accounts",
+    };
+    assert!(
+        report["outcome"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(stopped_in),
+        "{report}"
+    );
     assert!(s.scim.users().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_target_check_does_not_wait_for_it() {
+    sigterm_while_reading_the_target(TargetRead::Check).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_target_listing_does_not_wait_for_it() {
+    sigterm_while_reading_the_target(TargetRead::Listing).await;
 }
 
 /// No admin API answer, and nothing the daemon logs, carries a secret the config names or one the

@@ -80,8 +80,8 @@ async fn scenario(guard: ManagerGuard) {
     assert_applied(&first);
     assert_eq!(
         scim.counters().gets,
-        1,
-        "one listing of the target, no lookup before each create"
+        2,
+        "the target's check and one listing, no lookup before each create"
     );
     let target = by_external_id(&scim.users());
     let keys: Vec<&str> = target.keys().map(String::as_str).collect();

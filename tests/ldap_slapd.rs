@@ -11,7 +11,7 @@ use common::{
 use emulators::fixture::{Org, Status};
 use ldap3::Mod;
 use orgsync::config::Secret;
-use orgsync::engine::{Connector, Engine, RunMode};
+use orgsync::engine::{Connector, Engine, Rebuild, RunMode};
 use orgsync::plan::{Policy, RemovalPolicy, StepKind, UserNameSource};
 use orgsync::pushers::ldap::{Deactivation, LdapPusher, LdapTargetConfig, Source};
 use orgsync::pushers::{AnyPusher, Pusher};
@@ -867,4 +867,62 @@ async fn the_example_config_diffs_against_a_slapd() {
     assert_eq!(report["outcome"]["state"], "planned");
     assert_eq!(report["counts"]["create"], 7, "{}", report["counts"]);
     assert!(slapd.people().await.is_empty(), "a diff wrote");
+}
+
+/// `snapshot rebuild` on LDAP, where every entry under the base carries the key attribute: the
+/// entries of people the pull does not have (a service account, a contractor another tool
+/// manages) stay unmanaged and are listed, and the next sync leaves them as they are.
+#[tokio::test]
+async fn rebuild_leaves_entries_of_people_outside_the_pull_alone() {
+    let world = World::new(false, small_org(), Policy::default(), |_| {}).await;
+    assert_applied(&world.run().await);
+    let mut admin = world.slapd.admin().await;
+    let values = |v: &str| HashSet::from([v.to_owned()]);
+    for uid in ["svc.backup", "contractor.li"] {
+        admin
+            .add(
+                &format!("uid={uid},{PEOPLE}"),
+                vec![
+                    ("objectClass".to_owned(), values("inetOrgPerson")),
+                    ("uid".to_owned(), values(uid)),
+                    ("cn".to_owned(), values(uid)),
+                    ("sn".to_owned(), values(uid)),
+                ],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+    }
+    let before = world.people().await;
+
+    // The state directory is lost: a new engine with an empty snapshot rebuilds it.
+    let fresh = Engine::new(Arc::new(MemoryStore::new()));
+    let Rebuild::Rebuilt(rebuilt) = fresh.rebuild_snapshot(&world.connector).await.unwrap() else {
+        panic!("the rebuild failed")
+    };
+    assert_eq!(rebuilt.linked, 7);
+    let mut unmanaged: Vec<&str> = rebuilt.unmanaged.iter().map(|u| u.key.as_str()).collect();
+    unmanaged.sort();
+    assert_eq!(unmanaged, ["contractor.li", "svc.backup"]);
+    assert!(
+        rebuilt
+            .unmanaged
+            .iter()
+            .all(|u| u.id.as_str() == format!("uid={},{PEOPLE}", u.key)),
+        "{:?}",
+        rebuilt.unmanaged
+    );
+
+    let report = fresh.run(&world.connector, RunMode::Apply).await.unwrap();
+    assert_applied(&report);
+    assert!(
+        report.steps.is_empty(),
+        "{}",
+        orgsync::report::render_text(&report)
+    );
+    let after = world.people().await;
+    for uid in ["svc.backup", "contractor.li"] {
+        assert_eq!(after[uid], before[uid], "{uid} is left as it was");
+    }
 }

@@ -185,6 +185,19 @@ fn scenario(
             "{name}, {what}: the failure is said: {}",
             text(&output)
         );
+        // The online check logs in on both sides and prints each side's error.
+        let check = run.orgsync(
+            &format!("{name}, {what}, check-config --online"),
+            &source,
+            scim_url,
+            env,
+            &["check-config", "--online"],
+        );
+        assert!(
+            text(&check).contains("FAILED: "),
+            "{name}, {what}: {}",
+            text(&check)
+        );
     }
     run.scan
 }

@@ -392,3 +392,84 @@ async fn a_full_disk_exits_4() {
     let diff = s.config.run(&["diff", "hq", "--format", "json"]);
     assert_eq!(steps(&diff), 0, "{}", text(&diff));
 }
+
+/// Accounts another system created (an externalId orgsync's upstream never returns) are not
+/// taken over by a rebuild: they stay unmanaged, are listed by id and key, and the next sync
+/// leaves them alone even with no deletion limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuild_leaves_foreign_accounts_unmanaged_and_the_next_sync_keeps_them() {
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = wecom_scim_config(
+        dir.path(),
+        "orgsync",
+        &wecom,
+        scim.base_url(),
+        scim.bearer_token(),
+        Extra {
+            policy: "max_deletion_ratio = 1.0\nmax_deletions = 1000",
+            ..Extra::default()
+        },
+    );
+    let sync = config.run(&["sync", "hq"]);
+    assert!(sync.status.success(), "{}", text(&sync));
+    let mut foreign = Vec::new();
+    for (name, key) in [("vpn.robot", "okta-00u1"), ("hr.export", "workday-77")] {
+        let id = scim.insert_user(emulators::scim::ScimUser {
+            external_id: Some(key.into()),
+            emails: vec![format!("{name}@example.com")],
+            ..emulators::scim::ScimUser::new(name)
+        });
+        foreign.push((id, key));
+    }
+    std::fs::remove_dir_all(&config.state_dir).unwrap();
+
+    let rebuild = config.run(&["snapshot", "rebuild", "hq"]);
+    let out = text(&rebuild);
+    assert!(rebuild.status.success(), "{out}");
+    assert!(out.contains("6 account(s) linked"), "{out}");
+    assert!(out.contains("2 account(s) with an externalId"), "{out}");
+    for (id, key) in &foreign {
+        assert!(out.contains(&format!("{id}  {key}")), "{out}");
+    }
+    assert!(!out.contains("@example.com"), "no personal fields: {out}");
+
+    let sync = config.run(&["sync", "hq", "--format", "json"]);
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(steps(&sync), 0, "{}", text(&sync));
+    for (id, _) in &foreign {
+        let account = scim.user(id).expect("the foreign account survives");
+        assert!(account.active, "{id} is left active");
+    }
+}
+
+/// A rebuild pulls first, to know which keys are orgsync's: a failed pull fails the rebuild and
+/// leaves the snapshot as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuild_with_a_failing_pull_leaves_the_snapshot_alone() {
+    let s = setup().await;
+    assert_synced(&s);
+    let store = StateDb::open(&s.config.state_dir).unwrap();
+    let before = store.load("hq").unwrap();
+    drop(store);
+    let broken = BinaryConfig {
+        env: vec![
+            (
+                common::binary::WECOM_SECRET_VAR.into(),
+                "wrong-secret".into(),
+            ),
+            s.config.env[1].clone(),
+        ],
+        ..clone_config(&s.config)
+    };
+    let rebuild = broken.run(&["snapshot", "rebuild", "hq"]);
+    let out = text(&rebuild);
+    assert_eq!(rebuild.status.code(), Some(1), "{out}");
+    assert!(out.contains("the snapshot is unchanged"), "{out}");
+    assert!(out.contains("wecom"), "{out}");
+    let store = StateDb::open(&s.config.state_dir).unwrap();
+    assert_eq!(store.load("hq").unwrap(), before);
+}

@@ -11,7 +11,7 @@ use orgsync::engine::{Connector, Engine, RunMode, RunOptions, StepOutcome};
 use orgsync::plan::Policy;
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
 use orgsync::report::{Report, RunOutcome, StepReport};
-use orgsync::snapshot::MemoryStore;
+use orgsync::snapshot::{MemoryStore, SnapshotStore};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -267,4 +267,37 @@ async fn a_breaker_of_zero_never_stops_the_run() {
         IN_SCOPE as u64,
         "every create was tried"
     );
+}
+
+/// A first sync against a target that already holds people plans against its listing. When the
+/// listing fails part-way (a server that gives up on deep paging), the run fails with the
+/// target's error, in a dry run as in an apply: a "create everyone" plan would mislead the
+/// reviewer and duplicate every account.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_sync_whose_target_listing_fails_fails_the_run_and_writes_nothing() {
+    let s = setup(Policy::default(), |target| target.page_size = 2).await;
+    for name in ["a.foreign", "b.foreign", "c.foreign", "d.foreign"] {
+        s.scim.insert_user(ScimUser::new(name));
+    }
+    s.scim.set_faults(ScimFaults {
+        max_start_index: Some(1),
+        ..ScimFaults::default()
+    });
+    s.scim.reset_counters();
+    for mode in [RunMode::DryRun, RunMode::Apply] {
+        let report = s.engine.run(&s.connector, mode).await.unwrap();
+        let RunOutcome::Failed { error } = &report.outcome else {
+            panic!("{mode}: {}", text(&report))
+        };
+        assert!(
+            error.contains("cannot list the target's accounts"),
+            "{error}"
+        );
+        assert!(error.contains("503"), "{error}");
+        assert!(report.steps.is_empty(), "{mode}: nothing planned");
+    }
+    let counters = s.scim.counters();
+    assert_eq!(counters.posts + counters.puts + counters.patches, 0);
+    assert_eq!(s.scim.users().len(), 4);
+    assert!(s.engine.store().load("test").unwrap().users.is_empty());
 }

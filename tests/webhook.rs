@@ -519,3 +519,80 @@ async fn an_endless_answer_is_refused_past_64_mib() {
         "{error}"
     );
 }
+
+/// A receiver cannot be listed by nature: a first sync skips adoption, and every renderer of
+/// the report says so; once people are recorded the note is gone.
+#[tokio::test]
+async fn a_first_sync_says_existing_accounts_were_not_looked_for() {
+    let world = World::default().await;
+    let note = "cannot be listed";
+    let dry = world
+        .engine
+        .run(&world.connector, RunMode::DryRun)
+        .await
+        .unwrap();
+    assert_eq!(dry.outcome, RunOutcome::Planned);
+    let json = serde_json::to_value(&dry).unwrap();
+    assert!(
+        json["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "target_not_listed"),
+        "{json}"
+    );
+    for format in [
+        orgsync::report::Format::Text,
+        orgsync::report::Format::Markdown,
+        orgsync::report::Format::Html,
+    ] {
+        let rendered = orgsync::report::render(&dry, format);
+        assert!(rendered.contains(note), "{format:?}: {rendered}");
+    }
+    assert_applied(&world.run().await);
+    let again = world.run().await;
+    assert!(
+        !orgsync::report::render_text(&again).contains(note),
+        "{}",
+        orgsync::report::render_text(&again)
+    );
+}
+
+/// `check-config --online` on the example config: the upstream is checked, the receiver is not
+/// (that would take an event) and the line says so; nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_online_says_a_receiver_is_not_checked() {
+    let world = World::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("webhook-secret"), SECRET).unwrap();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wecom-webhook.toml");
+    let mut env = common::wecom_example_env(&world.wecom);
+    env.push(("ORGSYNC__CONNECTORS__HQ__TARGET__URL", world.receiver.url()));
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
+            .arg("--config")
+            .arg(&config)
+            .args(["check-config", "--online"])
+            .env("CREDENTIALS_DIRECTORY", &credentials)
+            .env("ORGSYNC__STATE_DIR", dir.path().join("state"))
+            .env("ORGSYNC_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    });
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("hq  upstream token  ok"), "{out}");
+    assert!(
+        out.contains("hq  target  not checked: a receiver cannot be checked"),
+        "{out}"
+    );
+    assert!(!out.contains(SECRET), "{out}");
+    assert_eq!(world.receiver.counters().requests, 0, "a check sent events");
+}

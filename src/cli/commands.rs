@@ -1,8 +1,8 @@
 use super::{Exit, ReportArgs};
 use crate::config::Config;
 use crate::engine::{
-    Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, plan_connector,
-    verify_plan,
+    Approval, Baseline, Connector, Engine, Reached, Rebuild, RunError, RunMode, RunOptions,
+    Unmanaged, plan_connector, verify_plan,
 };
 use crate::history::History;
 use crate::model::UserKey;
@@ -89,8 +89,8 @@ pub(super) async fn diff_and_save(
         .plan_for_review(&opened.connector, baseline)
         .await
     {
-        Ok(Ok(saved)) => saved,
-        Ok(Err(report)) => {
+        Ok(Reached::Ready(saved)) => saved,
+        Ok(Reached::Ended(report)) => {
             let result = Ok(report);
             opened.record(&result);
             return finish(result, output);
@@ -168,13 +168,13 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
         .explain(&opened.connector, &UserKey::new(user))
         .await
     {
-        Ok(Ok(explained)) => {
+        Ok(Reached::Ready(explained)) => {
             for line in explained.lines {
                 println!("{line}");
             }
             Exit::Ok
         }
-        Ok(Err(report)) => finish(
+        Ok(Reached::Ended(report)) => finish(
             Ok(report),
             ReportArgs {
                 format: Format::Text,
@@ -238,64 +238,54 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
         Err(exit) => return exit,
     };
     match opened.engine.rebuild_snapshot(&opened.connector).await {
-        Ok(Ok(rebuilt)) => {
+        Ok(Rebuild::Rebuilt(rebuilt)) => {
             println!(
                 "Rebuilt the snapshot of connector {name} from the target: {} account(s) linked by \
-                 externalId; {} account(s) without an externalId left out.",
+                 externalId to people of the pull; {} account(s) without an externalId left out.",
                 rebuilt.linked, rebuilt.unlinked
             );
+            for line in unmanaged_lines(&rebuilt.unmanaged, UNMANAGED_SHOWN) {
+                println!("{line}");
+            }
             for problem in &rebuilt.problems {
                 println!("  problem: {problem}");
             }
             Exit::Ok
         }
-        Ok(Err(e)) => fail(
-            Exit::RunFailed,
-            format!("cannot list the target's accounts; the snapshot is unchanged: {e}"),
-        ),
+        Ok(Rebuild::Failed(e)) => fail(Exit::RunFailed, format!("{e}; the snapshot is unchanged")),
         Err(e) => run_error(e),
     }
 }
 
-pub(super) fn check_config(config_path: &Path) -> Exit {
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(e) => return fail(Exit::Config, e),
-    };
-    let mut ok = true;
-    for (name, connector) in &config.connectors {
-        let secrets = connector
-            .source
-            .secret_refs()
-            .into_iter()
-            .chain(connector.target.secret_refs());
-        for secret in secrets {
-            if let Err(e) = secret.resolve() {
-                eprintln!("error: connector {name}: {e}");
-                ok = false;
-            }
-        }
-    }
-    if !ok {
-        return Exit::Config;
-    }
-    println!(
-        "{}: valid; {} connector(s): {}",
-        config_path.display(),
-        config.connectors.len(),
-        config
-            .connectors
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Exit::Ok
-}
-
-fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
+pub(super) fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
     eprintln!("error: {error}");
     exit
+}
+
+/// Unmanaged accounts listed after a rebuild; the rest are counted.
+const UNMANAGED_SHOWN: usize = 20;
+
+/// The accounts a rebuild left unmanaged, by target id and key (what an admin needs to find
+/// them, no personal field); beyond `shown`, a count.
+fn unmanaged_lines(unmanaged: &[Unmanaged], shown: usize) -> Vec<String> {
+    if unmanaged.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "{} account(s) with an externalId no person of the pull has were left unmanaged \
+         (another system's; orgsync will not change or remove them):",
+        unmanaged.len()
+    )];
+    lines.extend(
+        unmanaged
+            .iter()
+            .take(shown)
+            .map(|u| format!("  {}  {}", u.id, u.key)),
+    );
+    if unmanaged.len() > shown {
+        lines.push(format!("  … and {} more", unmanaged.len() - shown));
+    }
+    lines
 }
 
 /// Maps the command-line switches onto run options.
@@ -360,4 +350,26 @@ pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
         );
     }
     Err(Exit::State)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TargetId;
+
+    #[test]
+    fn a_long_unmanaged_list_is_truncated_with_a_count() {
+        let unmanaged: Vec<Unmanaged> = (0..25)
+            .map(|n| Unmanaged {
+                id: TargetId::new(format!("id-{n}")),
+                key: UserKey::new(format!("key-{n}")),
+            })
+            .collect();
+        let lines = unmanaged_lines(&unmanaged, 20);
+        assert_eq!(lines.len(), 22, "{lines:?}");
+        assert!(lines[0].starts_with("25 account(s)"), "{lines:?}");
+        assert_eq!(lines[1], "  id-0  key-0");
+        assert_eq!(lines[21], "  … and 5 more");
+        assert!(unmanaged_lines(&[], 20).is_empty());
+    }
 }

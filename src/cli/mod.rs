@@ -1,5 +1,6 @@
 //! The command line: parses arguments and calls into the library. `main.rs` only sets up logging.
 
+mod check;
 mod commands;
 mod demo;
 mod exit;
@@ -93,7 +94,12 @@ pub enum Command {
     /// Explain from a fresh pull why one person is synced the way they are.
     Explain { connector: String, user: String },
     /// Validate the configuration file and check that every secret can be read.
-    CheckConfig,
+    CheckConfig {
+        /// Also check each connector's upstream token and scope and the target's access, with
+        /// reads only; one line per check.
+        #[arg(long)]
+        online: bool,
+    },
     /// Manage a connector's snapshot (what orgsync last applied to the target).
     Snapshot {
         #[command(subcommand)]
@@ -150,8 +156,9 @@ pub enum ReportsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotAction {
-    /// Replace the snapshot with the target's accounts that carry an externalId (after the state
-    /// directory was lost or corrupted); the next sync repairs any difference.
+    /// Pull, then replace the snapshot with the target's accounts whose externalId is a pulled
+    /// person's (after the state directory was lost or corrupted); accounts of other systems are
+    /// listed and left alone. The next sync repairs any difference.
     Rebuild { connector: String },
 }
 
@@ -269,7 +276,14 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Explain { connector, user } => {
             commands::explain(&cli.config, &connector, &user).await
         }
-        Command::CheckConfig => commands::check_config(&cli.config),
+        Command::CheckConfig { online } => {
+            let depth = if online {
+                check::Depth::Online
+            } else {
+                check::Depth::Offline
+            };
+            check::check_config(&cli.config, depth).await
+        }
         Command::Snapshot {
             action: SnapshotAction::Rebuild { connector },
         } => commands::rebuild_snapshot(&cli.config, &connector).await,

@@ -173,6 +173,7 @@ fn progress_line(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) -
         (RunState::Queued, _) => "queued",
         (RunState::Cancelled, _) => "cancelled",
         (_, Stage::Queued) => "starting",
+        (_, Stage::Checking) => "checking the target",
         (_, Stage::Pulling) => "pulling",
         (_, Stage::Planning) => "planning",
         (_, Stage::Applying) => "applying",

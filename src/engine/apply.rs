@@ -1,6 +1,7 @@
 //! Applying a plan: phase by phase, steps of one phase concurrently, every acknowledged step
 //! recorded in the snapshot in durable batches.
 
+use super::HeldReason;
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
 use crate::plan::{self, Phase, Step};
 use crate::pushers::{PushError, Pusher};
@@ -23,9 +24,9 @@ pub enum StepOutcome {
     Failed {
         error: String,
     },
-    /// Not attempted because an earlier step it depends on failed.
+    /// Not attempted: shutdown, the circuit breaker, or an earlier step it depends on failed.
     Held {
-        reason: String,
+        reason: HeldReason,
     },
 }
 
@@ -111,16 +112,6 @@ impl Breaker {
     }
 }
 
-/// Why steps were not attempted when orgsync stopped part-way.
-pub(super) const STOPPED: &str = "orgsync was shutting down; the next run applies it";
-
-/// Why steps were not attempted after the circuit breaker tripped.
-pub(super) fn breaker_reason(consecutive: usize) -> String {
-    format!(
-        "not attempted: the target failed {consecutive} steps in a row (circuit breaker); the next run applies it"
-    )
-}
-
 impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     /// Applies `steps` (sorted by phase) starting from `snapshot`, which it keeps equal to what the
     /// target acknowledged. Returns one outcome per step, in plan order.
@@ -157,11 +148,15 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
     }
 
     /// Why no new step may start, if one may not: shutdown or the circuit breaker.
-    fn halted(&self) -> Option<String> {
+    fn halted(&self) -> Option<HeldReason> {
         if *self.stop.borrow() {
-            return Some(STOPPED.into());
+            return Some(HeldReason::Stopped);
         }
-        self.breaker.tripped().map(breaker_reason)
+        self.breaker
+            .tripped()
+            .map(|consecutive_failures| HeldReason::Breaker {
+                consecutive_failures,
+            })
     }
 
     async fn apply_phase(
@@ -220,7 +215,7 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
             }
         }
         // Steps the stop or the breaker kept from starting.
-        let reason = self.halted().unwrap_or_else(|| STOPPED.into());
+        let reason = self.halted().unwrap_or(HeldReason::Stopped);
         for outcome in &mut outcomes[range] {
             if *outcome == StepOutcome::Planned {
                 *outcome = StepOutcome::Held {
@@ -267,13 +262,13 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
 /// Turns a step into a target operation using the ids the target acknowledged so far. A step
 /// whose preconditions do not hold (its person or manager never made it into the target, or
 /// someone still reports to a person about to be removed) is held back with the reason.
-fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<Op, String> {
+fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<Op, HeldReason> {
     let id_of = |key: &UserKey| {
         snapshot
             .users
             .get(key)
             .map(|u| u.target_id.clone())
-            .ok_or_else(|| format!("{key} is not in the target (an earlier step for them failed)"))
+            .ok_or_else(|| HeldReason::DependsOnFailedStep { user: key.clone() })
     };
     Ok(match step {
         Step::Adopt { user, account, .. } => Op::Link {
@@ -334,20 +329,9 @@ fn reports_index(snapshot: &Snapshot, phase: Phase) -> ReportsIndex<'_> {
     index
 }
 
-fn still_managing(user: &UserKey, reports: &ReportsIndex) -> Result<(), String> {
+fn still_managing(user: &UserKey, reports: &ReportsIndex) -> Result<(), HeldReason> {
     match reports.get(user) {
         None => Ok(()),
-        Some(keys) => {
-            let names: Vec<&str> = keys.iter().take(5).map(|k| k.as_str()).collect();
-            let more = if keys.len() > 5 {
-                format!(" and {} more", keys.len() - 5)
-            } else {
-                String::new()
-            };
-            Err(format!(
-                "{}{more} still report to {user} in the target (unlinking failed)",
-                names.join(", ")
-            ))
-        }
+        Some(keys) => Err(HeldReason::still_managing(user, keys)),
     }
 }

@@ -2,6 +2,7 @@
 
 mod apply;
 mod connector;
+mod held;
 mod options;
 mod progress;
 mod rebuild;
@@ -12,11 +13,12 @@ mod storage;
 
 pub use apply::StepOutcome;
 pub use connector::{BuildError, Connector, build_pusher};
+pub use held::HeldReason;
 pub use options::{Approval, Baseline, RunMode, RunOptions};
 pub use progress::{Progress, RunContext, Stage};
-pub use rebuild::Rebuilt;
+pub use rebuild::{Rebuild, RebuildError, Rebuilt, Unmanaged};
 pub use review::Explained;
-pub use run::{Engine, RunError};
+pub use run::{Engine, Reached, RunError};
 pub use saved::{
     PlanFileError, SavedPlan, VerifiedPlan, plan_connector, snapshot_digest, verify_plan,
 };

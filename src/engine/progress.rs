@@ -8,6 +8,8 @@ use tokio::sync::watch;
 pub enum Stage {
     #[default]
     Queued,
+    /// Checking the target accepts the credentials, before anything is pulled.
+    Checking,
     Pulling,
     Planning,
     Applying,

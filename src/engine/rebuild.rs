@@ -1,55 +1,104 @@
-//! `orgsync snapshot rebuild`: the snapshot replaced by what the target holds, without a pull.
+//! `orgsync snapshot rebuild`: the snapshot replaced by the target's accounts that belong to the
+//! people of a fresh pull.
 
 use super::{Connector, Engine, RunError};
-use crate::model::Problem;
-use crate::pullers::Puller;
+use crate::model::{Problem, TargetId, UserKey};
+use crate::pullers::{PullError, Puller};
 use crate::pushers::{PushError, Pusher};
 use crate::snapshot::SnapshotStore;
-use tracing::{info, instrument};
+use tracing::{error, info, instrument};
 
 /// What a rebuild found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rebuilt {
-    /// Accounts linked by externalId, now the snapshot.
+    /// Accounts linked by externalId to a pulled person, now the snapshot.
     pub linked: usize,
     /// Accounts without an externalId, left out (a `--full` sync may adopt them).
     pub unlinked: usize,
+    /// Accounts whose externalId is no key of the pull: another system's, left unmanaged.
+    pub unmanaged: Vec<Unmanaged>,
     /// Several accounts carrying one key (the lowest id was kept).
     pub problems: Vec<Problem>,
 }
 
+/// An account a rebuild left alone: what an admin needs to find it, nothing personal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmanaged {
+    pub id: TargetId,
+    pub key: UserKey,
+}
+
+/// How a rebuild ended.
+#[derive(Debug)]
+pub enum Rebuild {
+    Rebuilt(Rebuilt),
+    /// Nothing was replaced: the snapshot is as it was.
+    Failed(RebuildError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("the pull failed: {0}")]
+    Pull(#[source] PullError),
+    #[error("cannot list the target's accounts: {0}")]
+    List(#[source] PushError),
+}
+
 impl<S: SnapshotStore> Engine<S> {
-    /// Lists the target's accounts and replaces the connector's snapshot with those carrying an
-    /// externalId. `Ok(Err(_))`: the target could not be listed; the snapshot is unchanged.
+    /// Pulls, lists the target's accounts and replaces the connector's snapshot with those linked
+    /// to a pulled person. A failed pull or listing leaves the snapshot unchanged.
     #[instrument(level = "info", skip(self, connector), fields(connector = %connector.name))]
     pub async fn rebuild_snapshot<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
-    ) -> Result<Result<Rebuilt, PushError>, RunError> {
+    ) -> Result<Rebuild, RunError> {
         let _guard = self.lock(&connector.name)?;
-        // A corrupt snapshot is what a rebuild repairs: only its grace-period clocks would be kept.
+        // A corrupt snapshot is what a rebuild repairs: only its keys and grace-period clocks
+        // would be kept.
         let stored = self
             .load_snapshot(&connector.name)
             .await
             .unwrap_or_default();
+        let pulled = match connector.puller.pull().await {
+            Ok(pulled) => pulled,
+            Err(e) => {
+                error!(error = %e, "The pull failed; the snapshot was not rebuilt.");
+                return Ok(Rebuild::Failed(RebuildError::Pull(e)));
+            }
+        };
         let accounts = match connector.pusher.list().await {
             Ok(accounts) => accounts,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                error!(error = %e, "Cannot list the target's accounts; the snapshot was not rebuilt.");
+                return Ok(Rebuild::Failed(RebuildError::List(e)));
+            }
         };
-        let observed = crate::plan::rebuild(&stored, &accounts);
+        let observed = crate::plan::rebuild(&stored, &pulled.directory, &accounts);
+        let unmanaged: Vec<Unmanaged> = accounts
+            .iter()
+            .filter_map(|a| {
+                let key = a.external_id.as_ref()?;
+                (!observed.linked.users.contains_key(key)).then(|| Unmanaged {
+                    id: a.id.clone(),
+                    key: key.clone(),
+                })
+            })
+            .collect();
         let linked = self
             .replace_snapshot(&connector.name, observed.linked)
             .await?;
         let rebuilt = Rebuilt {
             linked: linked.users.len(),
             unlinked: accounts.iter().filter(|a| a.external_id.is_none()).count(),
+            unmanaged,
             problems: observed.problems,
         };
         info!(
             linked = rebuilt.linked,
             unlinked = rebuilt.unlinked,
+            unmanaged = rebuilt.unmanaged.len(),
             "Snapshot rebuilt from the target."
         );
-        Ok(Ok(rebuilt))
+        Ok(Rebuild::Rebuilt(rebuilt))
     }
 }

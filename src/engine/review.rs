@@ -2,7 +2,7 @@
 
 use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::RunContext;
-use super::run::{Engine, Prepared, RunError};
+use super::run::{Engine, Prepared, Reached, RunError, TargetCheck};
 use super::saved::VerifiedPlan;
 use super::{Connector, SavedPlan};
 use crate::plan;
@@ -24,7 +24,7 @@ impl<S: SnapshotStore> Engine<S> {
         &self,
         connector: &Connector<P, Q>,
         baseline: Baseline,
-    ) -> Result<Result<SavedPlan, Report>, RunError> {
+    ) -> Result<Reached<SavedPlan>, RunError> {
         let options = RunOptions {
             baseline,
             ..RunOptions::new(RunMode::DryRun)
@@ -32,8 +32,8 @@ impl<S: SnapshotStore> Engine<S> {
         let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
         let prepared = match self.prepare(connector, options, &context).await? {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(Err(report)),
+            Reached::Ready(prepared) => *prepared,
+            Reached::Ended(report) => return Ok(Reached::Ended(report)),
         };
         let saved = SavedPlan {
             connector: connector.name.clone(),
@@ -53,7 +53,7 @@ impl<S: SnapshotStore> Engine<S> {
                 )
                 .await?,
         };
-        Ok(Ok(saved))
+        Ok(Reached::Ready(saved))
     }
 
     /// Applies a reviewed plan exactly, provided nothing was applied since it was made. The
@@ -99,6 +99,7 @@ impl<S: SnapshotStore> Engine<S> {
             directory: crate::model::Directory::default(),
             baseline,
             stored_digest: Some(saved.snapshot_digest),
+            target_check: TargetCheck::Pending,
         };
         info!(connector = %connector.name, "Applying a reviewed plan.");
         self.execute(
@@ -116,15 +117,15 @@ impl<S: SnapshotStore> Engine<S> {
         &self,
         connector: &Connector<P, Q>,
         user: &crate::model::UserKey,
-    ) -> Result<Result<Explained, Report>, RunError> {
+    ) -> Result<Reached<Explained>, RunError> {
         let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
         let prepared = match self
             .prepare(connector, RunOptions::new(RunMode::DryRun), &context)
             .await?
         {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(Err(report)),
+            Reached::Ready(prepared) => *prepared,
+            Reached::Ended(report) => return Ok(Reached::Ended(report)),
         };
         let lines = plan::explain(
             user,
@@ -143,6 +144,6 @@ impl<S: SnapshotStore> Engine<S> {
                 &context,
             )
             .await?;
-        Ok(Ok(Explained { report, lines }))
+        Ok(Reached::Ready(Explained { report, lines }))
     }
 }

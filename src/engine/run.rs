@@ -1,7 +1,9 @@
 use super::Connector;
+use super::HeldReason;
 use super::apply::{Applier, StepOutcome};
 use super::options::{Approval, Baseline, RunMode, RunOptions};
 use super::progress::{RunContext, Stage, stopped};
+use crate::model::Problem;
 use crate::plan;
 use crate::pullers::Puller;
 use crate::pushers::{PushError, Pusher};
@@ -10,7 +12,7 @@ use crate::snapshot::{SnapshotError, SnapshotStore};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-use tracing::{debug, error, info, instrument, warn};
+use tracing::{debug, error, info, instrument};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -52,6 +54,26 @@ impl Drop for RunGuard<'_> {
     }
 }
 
+/// How far a run got: as far as the caller asked (`Ready`), or it ended early with its report
+/// (the pull failed, the target refused its check or its listing, orgsync is stopping).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per run, returned once: its size does not matter"
+)]
+pub enum Reached<T> {
+    Ready(T),
+    Ended(Report),
+}
+
+/// Whether the target's check already ran in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TargetCheck {
+    /// Checked before planning.
+    Passed,
+    /// Not yet (a reviewed plan applied later): checked before the first write.
+    Pending,
+}
+
 /// A run planned and judged by the guard, not yet applied.
 pub(crate) struct Prepared {
     pub(crate) report: Report,
@@ -67,6 +89,7 @@ pub(crate) struct Prepared {
     /// Digest of the stored snapshot when planning started; only a dry run (which a saved plan
     /// is made from) computes it, as it serializes the whole snapshot.
     pub(crate) stored_digest: Option<String>,
+    pub(crate) target_check: TargetCheck,
 }
 
 impl<S: SnapshotStore> Engine<S> {
@@ -122,21 +145,22 @@ impl<S: SnapshotStore> Engine<S> {
         let _guard = self.lock(&connector.name)?;
         info!(mode = %options.mode, "Run started.");
         let prepared = match self.prepare(connector, options, context).await? {
-            Ok(prepared) => prepared,
-            Err(report) => return Ok(report),
+            Reached::Ready(prepared) => *prepared,
+            Reached::Ended(report) => return Ok(report),
         };
         self.execute(connector, prepared, options.mode, options.approval, context)
             .await
     }
 
-    /// Pulls, reads the baseline (snapshot, or the target's accounts) and plans. `Err(report)` is a
-    /// run that already ended (the pull or the target listing failed, or orgsync is stopping).
+    /// Checks the target, pulls, reads the baseline (snapshot, or the target's accounts) and
+    /// plans. `Ended` is a run that already ended (the target refused its check, the pull or the
+    /// target listing failed, or orgsync is stopping).
     pub(crate) async fn prepare<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
         options: RunOptions,
         context: &RunContext,
-    ) -> Result<Result<Prepared, Report>, RunError> {
+    ) -> Result<Reached<Box<Prepared>>, RunError> {
         let mut report = Report::start(
             &connector.name,
             connector.puller.platform(),
@@ -146,12 +170,30 @@ impl<S: SnapshotStore> Engine<S> {
         if let Some(id) = &context.run_id {
             report.run_id = id.clone();
         }
+        // Every run, dry runs included, proves the target accepts its credentials before
+        // anything is planned: with a wrong token nothing changes would otherwise read "in sync".
+        context.publish(|p| p.stage = Stage::Checking);
+        // A read: abandoning it on a stop loses nothing.
+        let checked = tokio::select! {
+            checked = connector.pusher.check() => checked,
+            () = stopped(self.stop.clone()) => {
+                report.finish(RunOutcome::Failed { error: "orgsync stopped while checking the target; nothing was written".into() });
+                return Ok(Reached::Ended(report));
+            }
+        };
+        if let Err(e) = checked {
+            error!(error = %e, "The target refused its check; nothing was planned or written.");
+            report.finish(RunOutcome::Failed {
+                error: format!("target: {e}"),
+            });
+            return Ok(Reached::Ended(report));
+        }
         context.publish(|p| p.stage = Stage::Pulling);
         let pulled = tokio::select! {
             pulled = connector.puller.pull() => pulled,
             () = stopped(self.stop.clone()) => {
                 report.finish(RunOutcome::Failed { error: "orgsync stopped during the pull; nothing was written".into() });
-                return Ok(Err(report));
+                return Ok(Reached::Ended(report));
             }
         };
         let pulled = match pulled {
@@ -166,7 +208,7 @@ impl<S: SnapshotStore> Engine<S> {
                 report.finish(RunOutcome::Failed {
                     error: e.to_string(),
                 });
-                return Ok(Err(report));
+                return Ok(Reached::Ended(report));
             }
         };
         report.pull = Some(PullSummary::new(&pulled));
@@ -178,13 +220,14 @@ impl<S: SnapshotStore> Engine<S> {
         // A first sync adopts accounts the target already has; `--full` repairs drift. Both plan
         // against the target's real accounts instead of the snapshot.
         let observe = options.baseline == Baseline::Target || stored.users.is_empty();
+        let mut not_listed = None;
         let observed = if observe {
             // Listing is a read: abandoning it on a stop loses nothing.
             let listed = tokio::select! {
                 listed = connector.pusher.list() => listed,
                 () = stopped(self.stop.clone()) => {
                     report.finish(RunOutcome::Failed { error: "orgsync stopped while listing the target's accounts; nothing was written".into() });
-                    return Ok(Err(report));
+                    return Ok(Reached::Ended(report));
                 }
             };
             match listed {
@@ -194,21 +237,25 @@ impl<S: SnapshotStore> Engine<S> {
                     &accounts,
                     &connector.policy,
                 )),
-                Err(e) if options.baseline == Baseline::Target => {
+                // A target that cannot be listed by nature (a webhook) has nothing to adopt;
+                // the report says existing accounts were not looked for.
+                Err(e @ PushError::Unsupported { .. })
+                    if options.baseline == Baseline::Snapshot =>
+                {
+                    debug!(error = %e, "The target cannot be listed; nothing to adopt.");
+                    not_listed = Some(Problem::TargetNotListed {
+                        target: connector.pusher.kind().to_string(),
+                    });
+                    None
+                }
+                // Any other failure fails the run: a plan made as if the target were empty
+                // would create everyone it already holds, and a reviewed dry run would mislead.
+                Err(e) => {
                     error!(error = %e, "Cannot list the target's accounts; nothing was planned or written.");
                     report.finish(RunOutcome::Failed {
                         error: format!("cannot list the target's accounts: {e}"),
                     });
-                    return Ok(Err(report));
-                }
-                // A target that cannot be listed at all (a webhook) has nothing to adopt.
-                Err(e @ PushError::Unsupported { .. }) => {
-                    debug!(error = %e, "The target cannot be listed; nothing to adopt.");
-                    None
-                }
-                Err(e) => {
-                    warn!(error = %e, "Cannot list the target's accounts; existing accounts will not be adopted.");
-                    None
+                    return Ok(Reached::Ended(report));
                 }
             }
         } else {
@@ -229,6 +276,7 @@ impl<S: SnapshotStore> Engine<S> {
             plan.steps.splice(0..0, observed.adoptions.iter().cloned());
             plan.problems.extend(observed.problems.iter().cloned());
         }
+        plan.problems.extend(not_listed);
         report.set_plan(&plan, &pulled.directory, &baseline);
         let verdict = plan::guard(
             &plan,
@@ -236,7 +284,7 @@ impl<S: SnapshotStore> Engine<S> {
             plan::Pulled::of(&pulled.directory),
             &connector.policy,
         );
-        Ok(Ok(Prepared {
+        Ok(Reached::Ready(Box::new(Prepared {
             report,
             plan,
             start,
@@ -245,7 +293,8 @@ impl<S: SnapshotStore> Engine<S> {
             directory: pulled.directory,
             baseline,
             stored_digest,
-        }))
+            target_check: TargetCheck::Passed,
+        })))
     }
 
     /// Applies a prepared plan (or only reports it, for a dry run), after the deletion guard.
@@ -263,6 +312,7 @@ impl<S: SnapshotStore> Engine<S> {
             mut start,
             rebuild,
             verdict,
+            target_check,
             ..
         } = prepared;
         let verdict = match approval {
@@ -304,9 +354,12 @@ impl<S: SnapshotStore> Engine<S> {
             info!("Run finished; nothing to do.");
             return Ok(report);
         }
-        // One check before the first write: a refused bind or a missing base fails the run
-        // once, instead of every step the same way (and a directory locking the account).
-        if let Err(e) = connector.pusher.check().await {
+        // A reviewed plan applied later was not checked in this run: one check before the first
+        // write fails the run once, instead of every step the same way (and a directory
+        // locking the account).
+        if target_check == TargetCheck::Pending
+            && let Err(e) = connector.pusher.check().await
+        {
             error!(error = %e, "The target cannot be written; nothing was written.");
             finish(
                 &mut report,
@@ -340,22 +393,21 @@ impl<S: SnapshotStore> Engine<S> {
             .iter()
             .filter(|s| !matches!(s.outcome, StepOutcome::Applied))
             .count();
-        let interrupted = report
-            .steps
-            .iter()
-            .any(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == super::apply::STOPPED));
+        let held = |cause: &HeldReason| {
+            report
+                .steps
+                .iter()
+                .filter(|s| matches!(&s.outcome, StepOutcome::Held { reason } if reason == cause))
+                .count()
+        };
+        let interrupted = held(&HeldReason::Stopped) > 0;
         let outcome = match (failed, interrupted, tripped) {
             (0, _, _) => RunOutcome::Applied,
             (_, true, _) => RunOutcome::Interrupted { left: failed },
             (_, false, Some(consecutive_failures)) => {
-                let reason = super::apply::breaker_reason(consecutive_failures);
-                let left = report
-                    .steps
-                    .iter()
-                    .filter(
-                        |s| matches!(&s.outcome, StepOutcome::Held { reason: r } if *r == reason),
-                    )
-                    .count();
+                let left = held(&HeldReason::Breaker {
+                    consecutive_failures,
+                });
                 error!(
                     consecutive_failures,
                     left,

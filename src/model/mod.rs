@@ -4,6 +4,7 @@
 //! ever see these.
 
 mod attributes;
+mod check;
 mod directory;
 mod ids;
 mod problem;
@@ -11,6 +12,7 @@ mod target;
 mod user;
 
 pub use attributes::{Attributes, Field, FieldChange};
+pub use check::Checked;
 pub use directory::{Department, Directory, Scope};
 pub use ids::{DepartmentId, TargetId, UserKey};
 pub use problem::Problem;

@@ -41,6 +41,9 @@ pub enum Problem {
     },
     /// A person would get a generated userName because the configured source field is empty.
     UserNameFallback { user: UserKey, attribute: String },
+    /// A first sync to a target that cannot be listed by nature (a webhook receiver): accounts it
+    /// may already hold were not looked for, so nobody was adopted.
+    TargetNotListed { target: String },
 }
 
 impl Problem {
@@ -54,7 +57,9 @@ impl Problem {
             | Problem::AmbiguousMatch { user, .. }
             | Problem::UserNameFallback { user, .. } => user == key,
             Problem::DuplicateValue { users, .. } => users.contains(key),
-            Problem::EmptyUserId { .. } | Problem::MissingParentDepartment { .. } => false,
+            Problem::EmptyUserId { .. }
+            | Problem::MissingParentDepartment { .. }
+            | Problem::TargetNotListed { .. } => false,
         }
     }
 }
@@ -116,6 +121,11 @@ impl fmt::Display for Problem {
             Problem::UserNameFallback { user, attribute } => write!(
                 f,
                 "user {user} has no {attribute}; the upstream id is used as userName"
+            ),
+            Problem::TargetNotListed { target } => write!(
+                f,
+                "the {target} target cannot be listed, so accounts it may already hold were not \
+                 looked for: nobody was adopted and everyone new to orgsync is sent as created"
             ),
         }
     }

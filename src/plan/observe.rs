@@ -53,15 +53,17 @@ pub fn observe(
     })
 }
 
-/// The snapshot rebuilt from the target alone (`orgsync snapshot rebuild`), with no pull: every
-/// account carrying an externalId is linked to that key; the grace-period clocks the stored
-/// snapshot knows are kept. Nothing is adopted by matching.
-pub fn rebuild(stored: &Snapshot, accounts: &[TargetAccount]) -> Observed {
+/// The snapshot rebuilt from the target (`orgsync snapshot rebuild`): an account is linked when
+/// its externalId is a key of this pull (or of what is left of the stored snapshot); one whose
+/// key orgsync never had belongs to another system and is left out, or the next sync would
+/// remove it as "no longer in scope". The grace-period clocks the stored snapshot knows are
+/// kept. Nothing is adopted by matching.
+pub fn rebuild(stored: &Snapshot, directory: &Directory, accounts: &[TargetAccount]) -> Observed {
     let policy = Policy {
         match_by: MatchBy::None,
         ..Policy::default()
     };
-    link(stored, &Directory::default(), accounts, &policy, |_| true)
+    observe(stored, directory, accounts, &policy)
 }
 
 fn link(

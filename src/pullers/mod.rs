@@ -7,7 +7,7 @@ pub mod http;
 mod text;
 pub mod wecom;
 
-use crate::model::Directory;
+use crate::model::{Checked, Directory};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,6 +77,11 @@ pub trait Puller: Send + Sync {
     fn platform(&self) -> Platform;
     fn pull(&self) -> impl Future<Output = Result<Pulled, PullError>> + Send;
 
+    /// Fetches an access token without reading the directory (`check-config --online`).
+    fn check_token(&self) -> impl Future<Output = Result<Checked, PullError>> + Send {
+        async { Ok(Checked::NotChecked("this upstream has no token to fetch")) }
+    }
+
     /// After a failed pull: the counts gathered until it failed (for metrics and the report).
     fn drain_stats(&self) -> Option<PullStats> {
         None
@@ -111,6 +116,15 @@ impl Puller for AnyPuller {
             AnyPuller::Bitrix24(p) => p.pull().await,
             AnyPuller::Feishu(p) => p.pull().await,
             AnyPuller::Dingtalk(p) => p.pull().await,
+        }
+    }
+
+    async fn check_token(&self) -> Result<Checked, PullError> {
+        match self {
+            AnyPuller::Wecom(p) => p.check_token().await,
+            AnyPuller::Bitrix24(p) => p.check_token().await,
+            AnyPuller::Feishu(p) => p.check_token().await,
+            AnyPuller::Dingtalk(p) => p.check_token().await,
         }
     }
 

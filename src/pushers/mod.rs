@@ -5,7 +5,7 @@ pub mod scim;
 pub mod webhook;
 
 pub use crate::model::TargetAccount;
-use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, FieldChange, TargetId, UserKey};
 use serde::Serialize;
 use std::fmt;
 use std::future::Future;
@@ -37,11 +37,12 @@ impl fmt::Display for TargetKind {
 pub trait Pusher: Send + Sync {
     fn kind(&self) -> TargetKind;
 
-    /// Verifies, before a run writes anything, that the target can be written at all (it
-    /// accepts the credentials, its base exists). A failure fails the run with nothing written,
-    /// rather than failing every step the same way and hammering a bind that will not succeed.
-    fn check(&self) -> impl Future<Output = Result<(), PushError>> + Send {
-        async { Ok(()) }
+    /// Verifies, before a run plans anything, that the target can be written at all (it
+    /// accepts the credentials, its base exists), with a read that needs them. A failure fails
+    /// the run with nothing planned or written: a wrong token must not pass for "in sync", nor
+    /// fail every step the same way and hammer a bind that will not succeed.
+    fn check(&self) -> impl Future<Output = Result<Checked, PushError>> + Send {
+        async { Ok(Checked::NotChecked("this target has no check")) }
     }
 
     /// Creates the person without a manager, or adopts the account that already carries their
@@ -125,7 +126,7 @@ impl Pusher for AnyPusher {
         dispatch!(self, p => p.kind())
     }
 
-    async fn check(&self) -> Result<(), PushError> {
+    async fn check(&self) -> Result<Checked, PushError> {
         dispatch!(self, p => p.check().await)
     }
 

@@ -6,7 +6,7 @@ use super::{
     ProblemReport, PullStatsReport, PullSummary, Report, RunOutcome, SCHEMA_VERSION,
     SkippedLinkReport, StepReport,
 };
-use crate::engine::{RunMode, StepOutcome};
+use crate::engine::{HeldReason, RunMode, StepOutcome};
 use crate::model::{Attributes, DepartmentId, Field, FieldChange, Problem, Status, UserKey};
 use crate::plan::{self, LinkSkipReason, RemovalReason, SkippedLink, Step, Verdict};
 use std::collections::BTreeMap;
@@ -228,7 +228,11 @@ pub fn applied_sample() -> Report {
         error: "SCIM 409 uniqueness: userName \"sales1\" <taken>".into(),
     };
     r.steps[8].outcome = StepOutcome::Held {
-        reason: "zhou.ming still reports to wang in the target (unlinking failed)".into(),
+        reason: HeldReason::StillManaging {
+            user: UserKey::new("wang"),
+            reports: vec![UserKey::new("zhou.ming")],
+            more: 0,
+        },
     };
     r.outcome = RunOutcome::PartiallyApplied { failed: 2 };
     r

@@ -60,12 +60,37 @@ pub fn outcome_line(r: &Report) -> String {
              run retries them"
         ),
         RunOutcome::Refused { reasons } => format!(
-            "REFUSED by the deletion guard, nothing was written: {}. Check the upstream; if the removals \
-             are right, approve them with `orgsync sync {} --allow-deletions`",
+            "REFUSED by the deletion guard, nothing was written: {}. {}",
             reasons.join("; "),
-            r.connector
+            refusal_advice(r)
         ),
         RunOutcome::Failed { error } => format!("FAILED, nothing was written: {error}"),
+    }
+}
+
+/// What to do about an empty pull. It is never applied, so no approval is offered: the fix is
+/// upstream (the app's scope was narrowed or revoked, or the platform is down).
+const EMPTY_PULL_ADVICE: &str = "an empty pull is never applied, not even with an approval: check \
+     that the app's authorized scope in the platform's admin console still covers the people, then \
+     run again";
+
+/// What an operator can do about a refusal: approve an overridable one, fix the upstream otherwise.
+fn refusal_advice(r: &Report) -> String {
+    let overridable = match &r.guard {
+        Some(Verdict::Refused { overridable, .. }) => *overridable,
+        // A refused run always carries its verdict; without one, offer no approval.
+        _ => false,
+    };
+    if overridable {
+        format!(
+            "Check the upstream; if the removals are right, approve them with `orgsync sync {} \
+             --allow-deletions`",
+            r.connector
+        )
+    } else {
+        let mut advice = EMPTY_PULL_ADVICE.to_owned();
+        advice[..1].make_ascii_uppercase();
+        advice
     }
 }
 
@@ -128,15 +153,15 @@ pub fn guard_line(r: &Report) -> Option<String> {
             } else {
                 "REFUSED"
             };
-            let approve = if *overridable {
+            let advice = if *overridable {
                 format!(
                     "; approve with `orgsync sync {} --allow-deletions` once checked",
                     r.connector
                 )
             } else {
-                String::new()
+                format!("; {EMPTY_PULL_ADVICE}")
             };
-            format!("{would}: {}{approve}", reasons.join("; "))
+            format!("{would}: {}{advice}", reasons.join("; "))
         }
         Verdict::Approved { removals, reasons } => format!(
             "approved by the operator: {removals} removal(s) despite: {}",
@@ -244,10 +269,10 @@ pub fn outcome_word(outcome: &StepOutcome) -> &'static str {
     }
 }
 
-pub fn outcome_detail(outcome: &StepOutcome) -> Option<&str> {
+pub fn outcome_detail(outcome: &StepOutcome) -> Option<std::borrow::Cow<'_, str>> {
     match outcome {
-        StepOutcome::Failed { error } => Some(error),
-        StepOutcome::Held { reason } => Some(reason),
+        StepOutcome::Failed { error } => Some(error.into()),
+        StepOutcome::Held { reason } => Some(reason.to_string().into()),
         StepOutcome::Planned | StepOutcome::Applied => None,
     }
 }

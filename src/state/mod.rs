@@ -3,11 +3,11 @@
 //! rest of orgsync never depends on how state is stored.
 
 mod history;
-#[cfg(test)]
-mod tests;
 mod key;
 mod owner;
 mod snapshots;
+#[cfg(test)]
+mod tests;
 
 pub use history::History;
 pub use key::{KEY_FILE, PlanKey};

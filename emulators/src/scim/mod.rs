@@ -96,6 +96,9 @@ pub struct ScimFaults {
     /// a shorter timeout sees an ambiguous outcome.
     pub apply_then_timeout_every: Option<u64>,
     pub delay_after_apply: Duration,
+    /// List requests whose `startIndex` is beyond this answer 503, like servers that give up on
+    /// deep paging: the first page of a listing answers, a later one fails.
+    pub max_start_index: Option<usize>,
 }
 
 /// Requests received per method (including refused ones) and error answers, since start or the

@@ -106,6 +106,17 @@ fn find_by_id(resources: Vec<Value>, id: Id, kind: &str) -> Reply {
 
 async fn list_users(State(shared): State<Arc<Shared>>, params: Params) -> Reply {
     let query = ListQuery::parse(params, shared.config.max_page_size)?;
+    if let Some(max) = shared.max_start_index()
+        && query.start_index > max
+    {
+        return Err(ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "injected fault: startIndex {} is beyond {max}",
+                query.start_index
+            ),
+        ));
+    }
     let store = shared.store();
     // An equality on an indexed attribute (the pusher's externalId lookups) avoids a full scan.
     let candidates: Vec<&Entry> = query

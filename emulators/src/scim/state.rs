@@ -53,6 +53,11 @@ impl Shared {
         };
     }
 
+    /// The deepest `startIndex` a list request may ask for, if paging is limited.
+    pub(crate) fn max_start_index(&self) -> Option<usize> {
+        lock(&self.faults).faults.max_start_index
+    }
+
     pub(crate) fn plan_request(&self, is_write: bool) -> Planned {
         lock(&self.faults).plan(is_write)
     }

@@ -5,6 +5,7 @@
 use super::auth::Auth;
 use super::wire;
 use crate::config::RetryConfig;
+use crate::model::Checked;
 use crate::pullers::Platform;
 use crate::pullers::http::{CallCounter, PullError, RateLimiter};
 use backon::Retryable;
@@ -155,6 +156,16 @@ impl Bitrix24Client {
             retry,
             limiter,
             calls: CallCounter::default(),
+        }
+    }
+
+    /// Fetches an OAuth access token; a webhook URL has none to fetch.
+    pub(super) async fn check_token(&self) -> Result<Checked, PullError> {
+        match self.auth.access_token(self).await? {
+            Some(_) => Ok(Checked::Verified(String::new())),
+            None => Ok(Checked::NotChecked(
+                "a webhook URL carries its own secret; the scope read uses it",
+            )),
         }
     }
 

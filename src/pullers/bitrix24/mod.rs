@@ -17,6 +17,7 @@ mod wire;
 pub use config::{Bitrix24Auth, Bitrix24Secrets, Bitrix24SourceConfig};
 
 use super::{Platform, PullError, PullStats, Pulled, Puller};
+use crate::model::Checked;
 use crate::pullers::http::{self, RateLimiter};
 use auth::Auth;
 use client::{Answer, Bitrix24Client, Command, MAX_BATCH, PLATFORM};
@@ -115,6 +116,10 @@ fn take(answers: &mut BTreeMap<String, Answer>, command: &Command) -> Result<Ans
 impl Puller for Bitrix24Puller {
     fn platform(&self) -> Platform {
         Platform::Bitrix24
+    }
+
+    async fn check_token(&self) -> Result<Checked, PullError> {
+        self.client.check_token().await
     }
 
     fn drain_stats(&self) -> Option<PullStats> {

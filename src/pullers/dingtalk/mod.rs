@@ -22,6 +22,7 @@ pub use config::{DingtalkSourceConfig, default_rate_limits};
 
 use super::{Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
+use crate::model::Checked;
 use client::{DingtalkClient, Method};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -334,6 +335,11 @@ impl ToRead {
 impl Puller for DingtalkPuller {
     fn platform(&self) -> Platform {
         Platform::Dingtalk
+    }
+
+    async fn check_token(&self) -> Result<Checked, PullError> {
+        self.client.token().await?;
+        Ok(Checked::Verified(String::new()))
     }
 
     fn drain_stats(&self) -> Option<PullStats> {

@@ -197,7 +197,7 @@ impl FeishuClient {
         self.exchange(endpoint, request).await
     }
 
-    async fn token(&self) -> Result<String, PullError> {
+    pub(super) async fn token(&self) -> Result<String, PullError> {
         self.tokens
             .get(Duration::ZERO, || async {
                 let fetch = || async {

@@ -18,6 +18,7 @@ pub use config::{DepartmentIdType, FeishuSourceConfig, UserIdType, default_rate_
 
 use super::{Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
+use crate::model::Checked;
 use crate::model::{DepartmentId, Problem, Scope, UserKey};
 use client::FeishuClient;
 use convert::{IdTypes, ROOT, Read};
@@ -281,6 +282,11 @@ impl FeishuPuller {
 impl Puller for FeishuPuller {
     fn platform(&self) -> Platform {
         Platform::Feishu
+    }
+
+    async fn check_token(&self) -> Result<Checked, PullError> {
+        self.client.token().await?;
+        Ok(Checked::Verified(String::new()))
     }
 
     fn drain_stats(&self) -> Option<PullStats> {

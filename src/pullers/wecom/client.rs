@@ -81,7 +81,7 @@ impl WecomClient {
         self.with_retries(endpoint, attempt).await
     }
 
-    async fn token(&self) -> Result<String, PullError> {
+    pub(super) async fn token(&self) -> Result<String, PullError> {
         self.tokens
             .get(TOKEN_MARGIN, || async {
                 let query = [

@@ -13,6 +13,7 @@ pub use config::WecomSourceConfig;
 
 use super::{Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
+use crate::model::Checked;
 use client::WecomClient;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::collections::BTreeSet;
@@ -85,6 +86,11 @@ impl WecomPuller {
 impl Puller for WecomPuller {
     fn platform(&self) -> Platform {
         Platform::Wecom
+    }
+
+    async fn check_token(&self) -> Result<Checked, PullError> {
+        self.client.token().await?;
+        Ok(Checked::Verified(String::new()))
     }
 
     fn drain_stats(&self) -> Option<PullStats> {

@@ -11,7 +11,7 @@ pub use config::{Deactivation, LdapTargetConfig, Source, default_attributes};
 
 use super::{PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, Field, FieldChange, TargetId, UserKey};
 use connection::{Connection, OpError};
 use convert::{Entry, Layout};
 use ldap3::{Mod, Scope};
@@ -355,7 +355,7 @@ impl Pusher for LdapPusher {
 
     /// Binds, and checks the base (and the disabled OU) exist, before a run writes.
     #[instrument(level = "debug", skip(self), fields(target = "ldap"))]
-    async fn check(&self) -> Result<(), PushError> {
+    async fn check(&self) -> Result<Checked, PushError> {
         let mut containers = vec![self.layout.base_dn.clone()];
         containers.extend(self.layout.disabled_ou().map(str::to_owned));
         for container in containers {
@@ -369,7 +369,10 @@ impl Pusher for LdapPusher {
                 });
             }
         }
-        Ok(())
+        Ok(Checked::Verified(format!(
+            "bound, {} exists",
+            self.layout.base_dn
+        )))
     }
 
     #[instrument(level = "debug", skip(self, attributes), fields(target = "ldap"))]

@@ -11,7 +11,7 @@ pub use config::ScimTargetConfig;
 
 use super::{PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, FieldChange, TargetId, UserKey};
 use client::ScimClient;
 use reqwest::Method;
 use tracing::{debug, instrument};
@@ -117,6 +117,20 @@ fn user_path(id: &TargetId) -> Result<String, PushError> {
 impl Pusher for ScimPusher {
     fn kind(&self) -> TargetKind {
         TargetKind::Scim
+    }
+
+    /// One page of one account: a read that needs the token (discovery endpoints such as
+    /// `/ServiceProviderConfig` are often served without one).
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn check(&self) -> Result<Checked, PushError> {
+        let page: wire::ListResponse = self
+            .client
+            .get_json("/Users", &[("startIndex", "1"), ("count", "1")])
+            .await?;
+        Ok(Checked::Verified(match page.total_results {
+            Some(total) => format!("{total} account(s)"),
+            None => String::new(),
+        }))
     }
 
     #[instrument(level = "debug", skip(self, attributes), fields(target = "scim"))]

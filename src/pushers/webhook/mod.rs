@@ -11,7 +11,7 @@ pub use config::WebhookTargetConfig;
 
 use super::{PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, FieldChange, TargetId, UserKey};
 use client::Deliverer;
 use ids::DeliveryIds;
 use tracing::{debug, instrument};
@@ -79,9 +79,12 @@ impl Pusher for WebhookPusher {
 
     /// Called once per run before its first write: a receiver given up on in the last run is
     /// tried again. Nothing is sent; a receiver has no way to be checked without an event.
-    async fn check(&self) -> Result<(), PushError> {
+    async fn check(&self) -> Result<Checked, PushError> {
+        // Called once per run: the per-run give-up state starts afresh.
         self.deliverer.reset();
-        Ok(())
+        Ok(Checked::NotChecked(
+            "a receiver cannot be checked without sending it an event",
+        ))
     }
 
     #[instrument(level = "debug", skip(self, attributes), fields(target = "webhook"))]

@@ -41,7 +41,7 @@ struct StepRow<'a> {
     changes: Vec<(usize, Val<'a>, Val<'a>)>,
     note: Val<'a>,
     outcome: u8,
-    detail: Option<&'a str>,
+    detail: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(Clone, Copy)]

@@ -162,7 +162,11 @@ pub(crate) fn write_steps(
                 } else {
                     match view::outcome_detail(&s.outcome) {
                         Some(detail) => {
-                            format!("**{}**: {}", view::outcome_word(&s.outcome), escape(detail))
+                            format!(
+                                "**{}**: {}",
+                                view::outcome_word(&s.outcome),
+                                escape(&detail)
+                            )
                         }
                         None => view::outcome_word(&s.outcome).to_owned(),
                     }
