@@ -14,3 +14,4 @@ pub mod pullers;
 pub mod pushers;
 pub mod report;
 pub mod snapshot;
+pub mod terminal;

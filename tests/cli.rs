@@ -188,6 +188,49 @@ async fn configuration_errors_name_the_key_and_the_file() {
     );
 }
 
+/// Plain http:// to a host other than loopback is refused (exit 3, the key and host named) unless
+/// the table opts in; the opt-in is warned about, naming connector and side, whenever it runs.
+/// 0.0.0.0 is not a loopback address, yet Linux delivers a connection to it locally: the SCIM
+/// emulator stands in for a remote app.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_to_another_host_needs_the_opt_in_and_is_warned_about() {
+    let s = setup("").await;
+    let remote = s.scim.base_url().replace("127.0.0.1", "0.0.0.0");
+    let original = std::fs::read_to_string(&s.config).unwrap();
+    let written = original.replace(s.scim.base_url(), &remote);
+    assert_ne!(written, original);
+    std::fs::write(&s.config, &written).unwrap();
+    let out = orgsync(&s.config, &["check-config"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains(
+            "connector \"hq\": target: base_url is plain http:// to 0.0.0.0, which is not loopback"
+        ) && message.contains("allow_plain_http = true"),
+        "{message}"
+    );
+
+    let opted_in = written.replace(
+        "[connectors.hq.target]\n",
+        "[connectors.hq.target]\nallow_plain_http = true\n",
+    );
+    std::fs::write(&s.config, opted_in).unwrap();
+    let check = orgsync(&s.config, &["check-config"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let diff = orgsync(&s.config, &["diff", "hq"]);
+    assert!(diff.status.success(), "{}", text(&diff));
+    let log = String::from_utf8_lossy(&diff.stderr);
+    assert!(
+        log.contains("WARN")
+            && log.contains("connector=\"hq\"")
+            && log.contains("side=\"target\"")
+            && log.contains("hosts=0.0.0.0")
+            && log.contains("allow_plain_http = true"),
+        "{log}"
+    );
+    assert!(!log.contains("side=\"source\""), "{log}");
+}
+
 /// `orgsync demo` on every emulated upstream: a dry run that writes nothing, the sync, and a
 /// second run with nothing to do (exit 0 only when all three hold).
 #[test]

@@ -1,5 +1,5 @@
 use super::{Exit, ReportArgs};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::engine::{
     Approval, Baseline, Connector, Engine, RunError, RunMode, RunOptions, SavedPlan,
 };
@@ -7,6 +7,7 @@ use crate::history::History;
 use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::{SledStore, SnapshotError};
+use crate::terminal::{visible, visible_lines};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,10 +30,8 @@ impl Opened {
 }
 
 fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
-    let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
-    let connector_config = config
-        .connector(name, config_path)
-        .map_err(|e| fail(Exit::Config, e))?;
+    let config = Config::load(config_path).map_err(fail_config)?;
+    let connector_config = config.connector(name, config_path).map_err(fail_config)?;
     let connector =
         Connector::from_config(name, connector_config).map_err(|e| fail(Exit::Config, e))?;
     let store = SledStore::open(&config.state_dir).map_err(|e| fail(Exit::State, e))?;
@@ -148,8 +147,9 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
         .await
     {
         Ok(Ok(explained)) => {
+            // The sentences quote upstream names as they are: shown, never acted on.
             for line in explained.lines {
-                println!("{line}");
+                println!("{}", visible(&line));
             }
             Exit::Ok
         }
@@ -206,7 +206,7 @@ fn run_error(error: RunError) -> Exit {
     };
     fail(exit, error);
     if let Some(hint) = hint {
-        eprintln!("{hint}");
+        eprintln!("{}", visible(&hint));
     }
     exit
 }
@@ -224,7 +224,7 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
                 rebuilt.linked, rebuilt.unlinked
             );
             for problem in &rebuilt.problems {
-                println!("  problem: {problem}");
+                println!("  problem: {}", visible(&problem.to_string()));
             }
             Exit::Ok
         }
@@ -239,7 +239,7 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
 pub(super) fn check_config(config_path: &Path) -> Exit {
     let config = match Config::load(config_path) {
         Ok(config) => config,
-        Err(e) => return fail(Exit::Config, e),
+        Err(e) => return fail_config(e),
     };
     let mut ok = true;
     for (name, connector) in &config.connectors {
@@ -250,7 +250,7 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
             .chain(connector.target.secret_refs());
         for secret in secrets {
             if let Err(e) = secret.resolve() {
-                eprintln!("error: connector {name}: {e}");
+                eprintln!("error: {}", visible(&format!("connector {name}: {e}")));
                 ok = false;
             }
         }
@@ -272,9 +272,18 @@ pub(super) fn check_config(config_path: &Path) -> Exit {
     Exit::Ok
 }
 
-fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {error}");
+/// Prints the error and gives its exit code. Errors quote upstream and target messages as they
+/// came (an `errmsg`, a SCIM `detail`), so they are shown only as visible text, on one line.
+pub(super) fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {}", visible(&error.to_string()));
     exit
+}
+
+/// A configuration error: from the operator's own file and environment, and a TOML syntax error
+/// spans several lines (the line, a caret under the column), which are kept.
+pub(super) fn fail_config(error: ConfigError) -> Exit {
+    eprintln!("error: {}", visible_lines(&error.to_string()));
+    Exit::Config
 }
 
 /// Maps the command-line switches onto run options.

@@ -1,3 +1,4 @@
+use super::transport::{self, Side};
 use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::Bitrix24SourceConfig;
@@ -114,6 +115,18 @@ pub enum TargetConfig {
 }
 
 impl SourceConfig {
+    /// The hosts other than loopback this source reaches over plain http://, having opted in.
+    pub fn plain_http_hosts(&self) -> Vec<String> {
+        match self {
+            SourceConfig::Wecom(s) => transport::allowed_hosts(s.allow_plain_http, [&s.api_base]),
+            SourceConfig::Feishu(s) => transport::allowed_hosts(s.allow_plain_http, [&s.api_base]),
+            SourceConfig::Dingtalk(s) => {
+                transport::allowed_hosts(s.allow_plain_http, [&s.api_base])
+            }
+            SourceConfig::Bitrix24(s) => s.plain_http_hosts(),
+        }
+    }
+
     /// Every secret the source needs, for `check-config`.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
@@ -126,6 +139,16 @@ impl SourceConfig {
 }
 
 impl TargetConfig {
+    /// The hosts other than loopback this target reaches over plain http://, having opted in.
+    /// (LDAP has its own warnings, about `ldap://` and `tls_verify = false`.)
+    pub fn plain_http_hosts(&self) -> Vec<String> {
+        match self {
+            TargetConfig::Scim(t) => transport::allowed_hosts(t.allow_plain_http, [&t.base_url]),
+            TargetConfig::Webhook(t) => transport::allowed_hosts(t.allow_plain_http, [&t.url]),
+            TargetConfig::Ldap(_) => Vec::new(),
+        }
+    }
+
     /// Every secret the target needs, for `check-config`.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
@@ -141,6 +164,15 @@ impl TargetConfig {
             TargetConfig::Ldap(target) => target.validate(),
             TargetConfig::Webhook(target) => target.validate(),
         }
+    }
+}
+
+impl ConnectorConfig {
+    /// A WARN for each side that opted into plain http:// to another host: at every start (the
+    /// connector is built) and, in the daemon, at every run, so the journal keeps saying it.
+    pub fn warn_plain_http(&self, name: &str) {
+        transport::warn_allowed(name, Side::Source, &self.source.plain_http_hosts());
+        transport::warn_allowed(name, Side::Target, &self.target.plain_http_hosts());
     }
 }
 
@@ -307,6 +339,69 @@ fn validate_schedule(schedule: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connector whose source and target tables carry these lines.
+    fn with(source: &str, target: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            &format!(
+                "[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\n{source}\n\
+                 [connectors.hq.target]\n{target}\n"
+            ),
+            Path::new("orgsync.toml"),
+        )
+    }
+
+    const SCIM: &str = "kind = \"scim\"\ntoken = \"env:T\"\nbase_url = ";
+    const WEBHOOK: &str = "kind = \"webhook\"\nsecret = \"env:T\"\nurl = ";
+
+    #[test]
+    fn plain_http_to_another_host_is_refused_on_every_side() {
+        let https = format!("{SCIM}\"https://scim.example.com/v2\"");
+        for (source, target, says) in [
+            (
+                "api_base = \"http://qyapi.example.com\"",
+                https.clone(),
+                "connector \"hq\": source: api_base is plain http:// to qyapi.example.com",
+            ),
+            (
+                "",
+                format!("{SCIM}\"http://scim.example.com/v2\""),
+                "connector \"hq\": target: base_url is plain http:// to scim.example.com",
+            ),
+            (
+                "",
+                format!("{WEBHOOK}\"http://10.1.2.3/hook\""),
+                "connector \"hq\": target: url is plain http:// to 10.1.2.3",
+            ),
+        ] {
+            let error = with(source, &target).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(error.contains("allow_plain_http = true"), "{error}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_accepted_to_loopback_or_when_the_table_opts_in() {
+        let local = format!("{SCIM}\"http://127.0.0.1:8080/v2\"");
+        with("api_base = \"http://localhost:9000\"", &local).unwrap();
+        with("", &format!("{WEBHOOK}\"http://[::1]:9/hook\"")).unwrap();
+        let config = with(
+            "api_base = \"http://qyapi.example.com\"\nallow_plain_http = true",
+            &format!("{SCIM}\"http://scim.example.com/v2\"\nallow_plain_http = true"),
+        )
+        .unwrap();
+        let hq = &config.connectors["hq"];
+        assert_eq!(hq.source.plain_http_hosts(), ["qyapi.example.com"]);
+        assert_eq!(hq.target.plain_http_hosts(), ["scim.example.com"]);
+        // The key is per table: the target's opt-in does not cover the source.
+        assert!(
+            with(
+                "api_base = \"http://qyapi.example.com\"",
+                &format!("{SCIM}\"http://scim.example.com/v2\"\nallow_plain_http = true"),
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn example_configs_load() {

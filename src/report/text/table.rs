@@ -2,6 +2,7 @@
 //! added after padding so escape codes never count towards a width.
 
 use super::style::{Style, paint};
+use crate::terminal::visible;
 use std::fmt::Write as _;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -18,7 +19,7 @@ pub(crate) struct Cell {
 impl Cell {
     pub(crate) fn new(text: impl AsRef<str>, style: Style) -> Self {
         Cell {
-            text: truncate(&clean(text.as_ref()), MAX_CELL),
+            text: truncate(&visible(text.as_ref()), MAX_CELL),
             style,
         }
     }
@@ -29,7 +30,7 @@ impl Cell {
 
     pub(crate) fn long(text: impl AsRef<str>, style: Style) -> Self {
         Cell {
-            text: truncate(&clean(text.as_ref()), MAX_LONG_CELL),
+            text: truncate(&visible(text.as_ref()), MAX_LONG_CELL),
             style,
         }
     }
@@ -115,20 +116,6 @@ fn char_width(c: char) -> usize {
     UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
-/// Upstream strings are hostile input: a control character could move the cursor or recolour the
-/// terminal, and a bidi override could make one name look like another. Both are shown escaped.
-pub(crate) fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || matches!(c as u32, 0x202A..=0x202E | 0x2066..=0x2069) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn truncate(text: &str, max: usize) -> String {
     if display_width(text) <= max {
         return text.to_owned();
@@ -183,9 +170,9 @@ mod tests {
     }
 
     #[test]
-    fn control_and_bidi_characters_are_escaped() {
-        assert_eq!(clean("a\u{1b}[31mb"), "a\\u{1b}[31mb");
-        assert_eq!(clean("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
+    fn control_and_bidi_characters_in_cells_are_escaped() {
+        assert_eq!(Cell::plain("a\u{1b}[31mb").text, "a\\u{1b}[31mb");
+        assert_eq!(Cell::plain("x\u{202e}y\n").text, "x\\u{202e}y\\u{a}");
     }
 
     #[test]
