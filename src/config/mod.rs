@@ -1,6 +1,7 @@
 //! Typed configuration: defaults → TOML file → `ORGSYNC__…` environment overrides.
 
 mod duration;
+mod env;
 mod file;
 mod retry;
 mod secret;
