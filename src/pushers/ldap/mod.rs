@@ -70,7 +70,8 @@ impl LdapPusher {
         dns.sort();
         if dns.len() > 1 {
             // The lowest DN is chosen so reruns agree; the others are left for an admin.
-            warn!(user = %key, entries = dns.len(), chosen = %dns[0], "Several entries carry this key; using the first.");
+            // The DNs are left out: they are made of people's values (a name, an address).
+            warn!(user = %key, entries = dns.len(), "Several entries carry this key; using the first.");
         }
         Ok(dns.into_iter().next())
     }
