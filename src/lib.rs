@@ -15,3 +15,4 @@ pub mod pushers;
 pub mod report;
 pub mod snapshot;
 pub mod state;
+pub mod terminal;

@@ -64,6 +64,12 @@ token = "file:{token_file}"
     }
 }
 
+impl Setup {
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config).unwrap()
+    }
+}
+
 fn orgsync(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orgsync"))
         .arg("--config")
@@ -185,6 +191,112 @@ async fn configuration_errors_name_the_key_and_the_file() {
         text(&out).contains("env:TEST_WECOM_SECRET"),
         "{}",
         text(&out)
+    );
+}
+
+/// Plain http:// to a host other than loopback is refused (exit 3, the key and host named) unless
+/// the table opts in; the opt-in is warned about, naming connector and side, whenever it runs.
+/// 0.0.0.0 is not a loopback address, yet Linux delivers a connection to it locally: the SCIM
+/// emulator stands in for a remote app.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_to_another_host_needs_the_opt_in_and_is_warned_about() {
+    let s = setup("").await;
+    let remote = s.scim.base_url().replace("127.0.0.1", "0.0.0.0");
+    let original = std::fs::read_to_string(&s.config).unwrap();
+    let written = original.replace(s.scim.base_url(), &remote);
+    assert_ne!(written, original);
+    std::fs::write(&s.config, &written).unwrap();
+    let out = orgsync(&s.config, &["check-config"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains(
+            "connector \"hq\": target: base_url is plain http:// to 0.0.0.0, which is not loopback"
+        ) && message.contains("allow_plain_http = true"),
+        "{message}"
+    );
+
+    let opted_in = written.replace(
+        "[connectors.hq.target]\n",
+        "[connectors.hq.target]\nallow_plain_http = true\n",
+    );
+    std::fs::write(&s.config, opted_in).unwrap();
+    let check = orgsync(&s.config, &["check-config"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let diff = orgsync(&s.config, &["diff", "hq"]);
+    assert!(diff.status.success(), "{}", text(&diff));
+    let log = String::from_utf8_lossy(&diff.stderr);
+    assert!(
+        log.contains("WARN")
+            && log.contains("connector=\"hq\"")
+            && log.contains("side=\"target\"")
+            && log.contains("hosts=0.0.0.0")
+            && log.contains("allow_plain_http = true"),
+        "{log}"
+    );
+    assert!(!log.contains("side=\"source\""), "{log}");
+}
+
+/// `ORGSYNC__…` overrides reach a connector whatever the case of its name (`HR` here), and a
+/// mistyped or invalid override is an error that names the variable, not the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn environment_overrides_reach_upper_case_connectors_and_errors_name_the_variable() {
+    let s = setup("").await;
+    let wecom = s.config_text().replace("[connectors.hq", "[connectors.HR");
+    // The file points the source at a port nothing listens on; the environment repairs it.
+    let api_base = wecom
+        .lines()
+        .find_map(|l| l.strip_prefix("api_base = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    std::fs::write(&s.config, wecom.replace(&api_base, "http://127.0.0.1:9")).unwrap();
+    let with = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+        command
+            .arg("--config")
+            .arg(&s.config)
+            .args(args)
+            .env(
+                "TEST_WECOM_SECRET",
+                emulators::wecom::WecomConfig::default().corpsecret,
+            )
+            .env("ORGSYNC_LOG", "warn")
+            .envs(vars.iter().copied());
+        tokio::task::block_in_place(|| command.output().unwrap())
+    };
+
+    let repaired = with(
+        &[("ORGSYNC__CONNECTORS__HR__SOURCE__API_BASE", &api_base)],
+        &["diff", "HR"],
+    );
+    assert!(repaired.status.success(), "{}", text(&repaired));
+
+    let typo = with(
+        &[("ORGSYNC__CONNECTORS__HR__SORCE__CORP_ID", "ww1")],
+        &["check-config"],
+    );
+    assert_eq!(typo.status.code(), Some(3), "{}", text(&typo));
+    assert!(
+        text(&typo).starts_with(
+            "error: environment variable ORGSYNC__CONNECTORS__HR__SORCE__CORP_ID (an override of config file"
+        ) && text(&typo).contains("unknown field `sorce`"),
+        "{}",
+        text(&typo)
+    );
+    let invalid = with(
+        &[
+            ("ORGSYNC__CONNECTORS__HR__SOURCE__API_BASE", &api_base),
+            ("ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY", "none"),
+        ],
+        &["check-config"],
+    );
+    assert_eq!(invalid.status.code(), Some(3), "{}", text(&invalid));
+    assert!(
+        text(&invalid)
+            .contains("environment variable ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY"),
+        "{}",
+        text(&invalid)
     );
 }
 

@@ -316,6 +316,140 @@ async fn bitrix24_webhook_code_stays_out_of_logs_reports_and_errors() {
     report("bitrix24", &scenario(&upstream, &scim, scan));
 }
 
+/// People's personal data stays out of the log (the journal keeps it; reports, for admins, may
+/// show it): the real binary syncs a WeCom org into SCIM at debug level, with distinctive names,
+/// e-mails, mobiles and titles on people who set off every warning the data can — a duplicate
+/// e-mail, a person held for a missing name, a manager outside the scope, a manager cycle, and a
+/// create the target refuses because another account holds the e-mail — and stderr must carry
+/// none of those values, only keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn personal_data_stays_out_of_the_log() {
+    use emulators::fixture::Status;
+    let person = |id: &str, name: &str, manager: Option<&str>, department: i64| {
+        let mut user = common::person(id, name, &[department], manager);
+        user.email = Some(format!("{id}.private-mail@personal.example"));
+        user.mobile = Some(format!("+86 139 {:04}", id.len() * 1111));
+        user.title = Some(format!("Title-of-{id}"));
+        user
+    };
+    let mut org = small_org();
+    org.users.extend([
+        person("pd-ana", "Anastasia Quixotepersonal", Some("pd-out"), 2),
+        person("pd-bo", "Bohumil Zzyzxname", Some("pd-ana"), 2),
+        person("pd-cy1", "Cyprian Loopington", Some("pd-cy2"), 2),
+        person("pd-cy2", "Cecilia Roundabout", Some("pd-cy1"), 3),
+        person("pd-held", "", None, 3),
+        person("pd-cf", "Conrad Clashworthy", None, 3),
+        person("pd-out", "Ottilie Outofscope", None, 4),
+        person("pd-gone", "Gwendolyn Resignedperson", Some("pd-ana"), 2),
+    ]);
+    // pd-bo shares pd-ana's address: a uniqueness clash.
+    let shared = org
+        .users
+        .iter()
+        .find(|u| u.id == "pd-ana")
+        .unwrap()
+        .email
+        .clone();
+    org.users
+        .iter_mut()
+        .find(|u| u.id == "pd-bo")
+        .unwrap()
+        .email = shared;
+    org.users
+        .iter_mut()
+        .find(|u| u.id == "pd-gone")
+        .unwrap()
+        .status = Status::Resigned;
+    let private: Vec<String> = org
+        .users
+        .iter()
+        .filter(|u| u.id.starts_with("pd-"))
+        .flat_map(|u| {
+            [
+                Some(u.name.clone()),
+                u.email.clone(),
+                u.mobile.clone(),
+                u.title.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|v| !v.is_empty())
+        })
+        .collect();
+    let wecom = emulators::wecom::start(org, Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    // An account created by hand holds pd-cf's e-mail: the target refuses pd-cf's create.
+    let mut squatter = emulators::scim::ScimUser::new("squatter");
+    squatter.emails = vec!["pd-cf.private-mail@personal.example".into()];
+    scim.insert_user(squatter);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsync.toml");
+    let source = format!(
+        "kind = \"wecom\"\ncorp_id = \"{}\"\nsecret = \"env:{UPSTREAM_SECRET}\"\nagent_id = {}\napi_base = \"{}\"",
+        wecom.config().corpid,
+        common::AGENT_ID,
+        wecom.base_url()
+    );
+    write_config(
+        &path,
+        &dir.path().join("state"),
+        &source,
+        scim.base_url(),
+        Extra {
+            policy: "match_by = \"none\"\nmax_deletion_ratio = 1.0",
+            ..Extra::default()
+        },
+    );
+    let orgsync = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+        command
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env("ORGSYNC_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .env(UPSTREAM_SECRET, &wecom.config().corpsecret)
+            .env(SCIM_TOKEN, scim.bearer_token());
+        tokio::task::block_in_place(|| command.output().unwrap())
+    };
+    let mut logs = Vec::new();
+    for args in [
+        &["sync", "hq"][..],
+        &["sync", "hq"],
+        &["diff", "hq", "--full"],
+    ] {
+        let output = orgsync(args);
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        logs.push((
+            args.join(" "),
+            log,
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ));
+    }
+    let (_, first_log, first_report) = &logs[0];
+    assert!(
+        first_log.contains("WARN") && first_log.contains("pd-cf"),
+        "the refused create is warned about, by key:\n{first_log}"
+    );
+    assert!(
+        first_report.contains("Conrad Clashworthy") && first_report.contains("Cyprian Loopington"),
+        "the report still names people:\n{first_report}"
+    );
+    for (what, log, _) in &logs {
+        assert!(log.contains("DEBUG"), "{what}: debug logs were captured");
+        for value in &private {
+            assert!(
+                !log.contains(value.as_str()),
+                "{what}: the log carries the personal value {value:?}:\n{log}"
+            );
+        }
+    }
+}
+
 #[test]
 #[should_panic(expected = "printed the secret the planted secret")]
 fn the_scan_finds_a_planted_secret() {

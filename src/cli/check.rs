@@ -2,12 +2,13 @@
 //! connector's upstream and target accept their credentials, one line per check.
 
 use super::Exit;
-use super::commands::fail;
+use super::commands::fail_config;
 use crate::config::Config;
 use crate::engine::Connector;
 use crate::model::Checked;
 use crate::pullers::Puller;
 use crate::pushers::Pusher;
+use crate::terminal::visible;
 use std::fmt::Display;
 use std::path::Path;
 
@@ -23,7 +24,7 @@ pub enum Depth {
 pub(super) async fn check_config(config_path: &Path, depth: Depth) -> Exit {
     let config = match Config::load(config_path) {
         Ok(config) => config,
-        Err(e) => return fail(Exit::Config, e),
+        Err(e) => return fail_config(e),
     };
     let mut ok = true;
     for (name, connector) in &config.connectors {
@@ -34,7 +35,7 @@ pub(super) async fn check_config(config_path: &Path, depth: Depth) -> Exit {
             .chain(connector.target.secret_refs());
         for secret in secrets {
             if let Err(e) = secret.resolve() {
-                eprintln!("error: connector {name}: {e}");
+                eprintln!("error: {}", visible(&format!("connector {name}: {e}")));
                 ok = false;
             }
         }
@@ -107,7 +108,8 @@ fn line(name: &str, what: &str, result: Result<Checked, impl Display>) -> bool {
             true
         }
         Err(e) => {
-            println!("{name}  {what}  FAILED: {e}");
+            // The target's and upstream's own words: shown, never acted on.
+            println!("{name}  {what}  FAILED: {}", visible(&e.to_string()));
             false
         }
     }

@@ -1,5 +1,5 @@
 use super::{Exit, ReportArgs};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::engine::{
     Approval, Baseline, Connector, Engine, Reached, Rebuild, RunError, RunMode, RunOptions,
     Unmanaged, plan_connector, verify_plan,
@@ -9,6 +9,7 @@ use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::SnapshotError;
 use crate::state::StateDb;
+use crate::terminal::{visible, visible_lines};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,10 +32,8 @@ impl Opened {
 }
 
 async fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
-    let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
-    let connector_config = config
-        .connector(name, config_path)
-        .map_err(|e| fail(Exit::Config, e))?;
+    let config = Config::load(config_path).map_err(fail_config)?;
+    let connector_config = config.connector(name, config_path).map_err(fail_config)?;
     let connector =
         Connector::from_config(name, connector_config).map_err(|e| fail(Exit::Config, e))?;
     let store = open_state(&config).await?;
@@ -169,8 +168,9 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
         .await
     {
         Ok(Reached::Ready(explained)) => {
+            // The sentences quote upstream names as they are: shown, never acted on.
             for line in explained.lines {
-                println!("{line}");
+                println!("{}", visible(&line));
             }
             Exit::Ok
         }
@@ -227,7 +227,7 @@ fn run_error(error: RunError) -> Exit {
     };
     fail(exit, error);
     if let Some(hint) = hint {
-        eprintln!("{hint}");
+        eprintln!("{}", visible(&hint));
     }
     exit
 }
@@ -248,7 +248,7 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
                 println!("{line}");
             }
             for problem in &rebuilt.problems {
-                println!("  problem: {problem}");
+                println!("  problem: {}", visible(&problem.to_string()));
             }
             Exit::Ok
         }
@@ -257,9 +257,18 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
     }
 }
 
+/// Prints the error and gives its exit code. Errors quote upstream and target messages as they
+/// came (an `errmsg`, a SCIM `detail`), so they are shown only as visible text, on one line.
 pub(super) fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {error}");
+    eprintln!("error: {}", visible(&error.to_string()));
     exit
+}
+
+/// A configuration error: from the operator's own file and environment, and a TOML syntax error
+/// spans several lines (the line, a caret under the column), which are kept.
+pub(super) fn fail_config(error: ConfigError) -> Exit {
+    eprintln!("error: {}", visible_lines(&error.to_string()));
+    Exit::Config
 }
 
 /// Unmanaged accounts listed after a rebuild; the rest are counted.

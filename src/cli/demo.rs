@@ -144,7 +144,8 @@ pub(super) async fn run(args: DemoArgs) -> Exit {
     match demo(args).await {
         Ok(exit) => exit,
         Err(error) => {
-            eprintln!("error: the demo could not run: {error:#}");
+            let message = format!("the demo could not run: {error:#}");
+            eprintln!("error: {}", crate::terminal::visible(&message));
             Exit::RunFailed
         }
     }

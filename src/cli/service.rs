@@ -13,9 +13,13 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {error}");
-    exit
+use super::commands::{fail, fail_config};
+use crate::terminal::visible;
+
+/// One line of output. Names, run ids and messages come from the configuration, the daemon and,
+/// through error messages, from upstreams and targets: shown, never acted on by the terminal.
+fn say(line: &str) {
+    println!("{}", visible(line));
 }
 
 /// `orgsync run`: the daemon, until SIGTERM or SIGINT; SIGHUP reloads.
@@ -44,6 +48,7 @@ pub(super) async fn run(config_path: &Path) -> Exit {
     };
     match daemon::run(config_path, shutdown, reload).await {
         Ok(()) => Exit::Ok,
+        Err(DaemonError::Config(e)) => fail_config(e),
         Err(e) => {
             let exit = match &e {
                 DaemonError::Config(_) | DaemonError::Build(_) | DaemonError::Token(_) => {
@@ -61,11 +66,14 @@ pub(super) async fn run(config_path: &Path) -> Exit {
 
 /// The daemon of this configuration, if one answers on its socket.
 async fn daemon_of(config_path: &Path) -> Result<(Config, Option<Client>), Exit> {
-    let config = Config::load(config_path).map_err(|e| fail(Exit::Config, e))?;
+    let config = Config::load(config_path).map_err(fail_config)?;
     let client = match Client::connect(&daemon::socket_of(&config)).await {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("warning: {e}; working on the state directory directly");
+            eprintln!(
+                "warning: {}; working on the state directory directly",
+                visible(&e.to_string())
+            );
             None
         }
     };
@@ -104,11 +112,14 @@ pub(super) async fn sync_via_daemon(
         (false, false) => "started",
     };
     eprintln!(
-        "Run {} ({}) {how} by the orgsync daemon.",
-        accepted.run_id, accepted.mode
+        "{}",
+        visible(&format!(
+            "Run {} ({}) {how} by the orgsync daemon.",
+            accepted.run_id, accepted.mode
+        ))
     );
     if !wait {
-        println!("{}", accepted.run_id);
+        say(&accepted.run_id);
         return Some(Exit::Ok);
     }
     let view = match follow(&client, &accepted.run_id).await {
@@ -270,8 +281,11 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
     };
     let Some(client) = client else {
         eprintln!(
-            "orgsync is not running (no daemon answers on {}).",
-            daemon::socket_of(&config).display()
+            "{}",
+            visible(&format!(
+                "orgsync is not running (no daemon answers on {}).",
+                daemon::socket_of(&config).display()
+            ))
         );
         let (_, source) = match source(config_path).await {
             Ok(found) => found,
@@ -280,8 +294,8 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
         for name in config.connectors.keys() {
             match source.list(Some(name), 1).await {
                 Ok(runs) => match runs.first() {
-                    Some(run) => println!("{name}: last run {}", summary_line(run)),
-                    None => println!("{name}: never run"),
+                    Some(run) => say(&format!("{name}: last run {}", summary_line(run))),
+                    None => say(&format!("{name}: never run")),
                 },
                 Err(exit) => return exit,
             }
@@ -299,33 +313,41 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
         );
         return Exit::Ok;
     }
-    println!("orgsync is running ({} connector(s)).", connectors.len());
+    say(&format!(
+        "orgsync is running ({} connector(s)).",
+        connectors.len()
+    ));
     for c in &connectors {
-        println!("\n{} ({} → {})", c.name, c.source, c.target);
-        println!(
+        println!();
+        say(&format!("{} ({} → {})", c.name, c.source, c.target));
+        say(&format!(
             "  schedule  {}",
             c.schedule.as_deref().unwrap_or("on demand only")
-        );
+        ));
         if let Some(next) = c.next_run {
-            println!("  next run  {}", next.strftime("%Y-%m-%d %H:%M:%S UTC"));
+            say(&format!(
+                "  next run  {}",
+                next.strftime("%Y-%m-%d %H:%M:%S UTC")
+            ));
         }
         if let Some(run) = &c.running {
-            println!("  running   {run}");
+            say(&format!("  running   {run}"));
         }
         if let Some(run) = &c.queued {
-            println!("  queued    {run}");
+            say(&format!("  queued    {run}"));
         }
         match &c.last_run {
-            Some(run) => println!("  last run  {}", summary_line(run)),
-            None => println!("  last run  none"),
+            Some(run) => say(&format!("  last run  {}", summary_line(run))),
+            None => say("  last run  none"),
         }
+        // The message quotes the upstream's or the target's own words.
         if let Some(e) = &c.last_error {
-            println!(
+            say(&format!(
                 "  last error {} ({}): {}",
                 e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                 e.run_id,
                 e.message
-            );
+            ));
         }
     }
     Exit::Ok
@@ -374,7 +396,11 @@ pub(super) async fn list(
         eprintln!("No runs in the history yet.");
         return Exit::Ok;
     }
-    let width = runs.iter().map(|r| r.run_id.len()).max().unwrap_or(6);
+    let width = runs
+        .iter()
+        .map(|r| visible(&r.run_id).len())
+        .max()
+        .unwrap_or(6);
     println!(
         "{:<width$}  {:<23}  {:<7}  {:<17}  STEPS",
         "RUN", "STARTED", "MODE", "OUTCOME"
@@ -382,7 +408,7 @@ pub(super) async fn list(
     for r in &runs {
         println!(
             "{:<width$}  {:<23}  {:<7}  {:<17}  {}",
-            r.run_id,
+            visible(&r.run_id),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
             r.mode.to_string(),
             crate::daemon::outcome_label(&r.outcome),
@@ -422,8 +448,11 @@ pub(super) async fn compare(config_path: &Path, a: &str, b: &str, output: Report
     };
     if a.connector != b.connector {
         eprintln!(
-            "warning: comparing runs of two connectors ({} and {})",
-            a.connector, b.connector
+            "{}",
+            visible(&format!(
+                "warning: comparing runs of two connectors ({} and {})",
+                a.connector, b.connector
+            ))
         );
     }
     let comparison = report::compare(&a, &b);

@@ -1,3 +1,5 @@
+use super::env;
+use super::transport::{self, Side};
 use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
 use crate::pullers::bitrix24::Bitrix24SourceConfig;
@@ -9,6 +11,7 @@ use crate::pushers::scim::ScimTargetConfig;
 use crate::pushers::webhook::WebhookTargetConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file.
@@ -122,6 +125,18 @@ pub enum TargetConfig {
 }
 
 impl SourceConfig {
+    /// The hosts other than loopback this source reaches over plain http://, having opted in.
+    pub fn plain_http_hosts(&self) -> Vec<String> {
+        match self {
+            SourceConfig::Wecom(s) => transport::allowed_hosts(s.allow_plain_http, [&s.api_base]),
+            SourceConfig::Feishu(s) => transport::allowed_hosts(s.allow_plain_http, [&s.api_base]),
+            SourceConfig::Dingtalk(s) => {
+                transport::allowed_hosts(s.allow_plain_http, [&s.api_base])
+            }
+            SourceConfig::Bitrix24(s) => s.plain_http_hosts(),
+        }
+    }
+
     /// Every secret the source needs, for `check-config`.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
@@ -134,6 +149,16 @@ impl SourceConfig {
 }
 
 impl TargetConfig {
+    /// The hosts other than loopback this target reaches over plain http://, having opted in.
+    /// (LDAP has its own warnings, about `ldap://` and `tls_verify = false`.)
+    pub fn plain_http_hosts(&self) -> Vec<String> {
+        match self {
+            TargetConfig::Scim(t) => transport::allowed_hosts(t.allow_plain_http, [&t.base_url]),
+            TargetConfig::Webhook(t) => transport::allowed_hosts(t.allow_plain_http, [&t.url]),
+            TargetConfig::Ldap(_) => Vec::new(),
+        }
+    }
+
     /// Every secret the target needs, for `check-config`.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
@@ -150,6 +175,21 @@ impl TargetConfig {
             TargetConfig::Webhook(target) => target.validate(),
         }
     }
+}
+
+impl ConnectorConfig {
+    /// A WARN for each side that opted into plain http:// to another host: at every start (the
+    /// connector is built) and, in the daemon, at every run, so the journal keeps saying it.
+    pub fn warn_plain_http(&self, name: &str) {
+        transport::warn_allowed(name, Side::Source, &self.source.plain_http_hosts());
+        transport::warn_allowed(name, Side::Target, &self.target.plain_http_hosts());
+    }
+}
+
+fn file_source(path: &Path) -> config::File<config::FileSourceFile, config::FileFormat> {
+    config::File::from(path)
+        .format(config::FileFormat::Toml)
+        .required(true)
 }
 
 fn default_state_dir() -> PathBuf {
@@ -172,11 +212,52 @@ pub enum ConfigError {
         name: String,
         known: String,
     },
+    /// An `ORGSYNC__…` override made a valid file invalid, or cannot be applied.
+    #[error("environment variable {variable} (an override of config file {path}): {detail}")]
+    Environment {
+        path: PathBuf,
+        variable: String,
+        detail: String,
+    },
+    /// Several overrides together make the file invalid; none alone does.
+    #[error("config file {path} with the environment overrides {variables}: {detail}")]
+    Environments {
+        path: PathBuf,
+        variables: String,
+        detail: String,
+    },
+}
+
+impl ConfigError {
+    /// The message without the file it is about, for wrapping.
+    fn detail(&self) -> String {
+        match self {
+            ConfigError::Invalid { detail, .. } => detail.clone(),
+            ConfigError::Connector {
+                connector, detail, ..
+            } => format!("connector {connector:?}: {detail}"),
+            ConfigError::UnknownConnector { name, known, .. } => {
+                format!("no connector named {name:?} (configured: {known})")
+            }
+            ConfigError::Environment {
+                variable, detail, ..
+            } => format!("{variable}: {detail}"),
+            ConfigError::Environments { detail, .. } => detail.clone(),
+        }
+    }
 }
 
 impl Config {
     /// Reads `path`, applies `ORGSYNC__SECTION__KEY` environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, std::env::vars_os())
+    }
+
+    /// [`Config::load`] with these environment variables (tests cannot safely set the process's).
+    pub fn load_with_env(
+        path: &Path,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Config, ConfigError> {
         let invalid = |detail: String| ConfigError::Invalid {
             path: path.to_owned(),
             detail,
@@ -195,25 +276,77 @@ impl Config {
                 _ => format!("cannot read it: {e}"),
             }));
         }
-        let built = config::Config::builder()
-            .add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            )
-            .add_source(
-                config::Environment::with_prefix("ORGSYNC")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
+        let file = config::Config::builder()
+            .add_source(file_source(path))
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        let config: Config = built
+        let table = config::Source::collect(&file).map_err(|e| invalid(e.to_string()))?;
+        let overrides = env::overrides(&table, vars).map_err(|e| match e {
+            env::OverrideError::Unusable { variable, detail } => ConfigError::Environment {
+                path: path.to_owned(),
+                variable,
+                detail,
+            },
+        })?;
+        let error = match Config::assemble(path, &overrides) {
+            Ok(config) => return Ok(config),
+            Err(error) if overrides.is_empty() => return Err(error),
+            Err(error) => error,
+        };
+        Err(Config::blame(path, &overrides, error))
+    }
+
+    /// The file with these overrides, deserialized and validated.
+    fn assemble(path: &Path, overrides: &[env::Override]) -> Result<Config, ConfigError> {
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            detail,
+        };
+        let mut builder = config::Config::builder().add_source(file_source(path));
+        for o in overrides {
+            builder = builder
+                .set_override(&o.key, o.typed())
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        let config: Config = builder
+            .build()
+            .map_err(|e| invalid(e.to_string()))?
             .try_deserialize()
             .map_err(|e| invalid(e.to_string()))?;
         config.validate(path)?;
         Ok(config)
+    }
+
+    /// Who is to blame for `error`: the override without which the config is valid, else the
+    /// file when it is invalid on its own with the same error, else the overrides together.
+    fn blame(path: &Path, overrides: &[env::Override], error: ConfigError) -> ConfigError {
+        for (i, culprit) in overrides.iter().enumerate() {
+            let others: Vec<env::Override> = overrides
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, o)| o.clone())
+                .collect();
+            if Config::assemble(path, &others).is_ok() {
+                return ConfigError::Environment {
+                    path: path.to_owned(),
+                    variable: culprit.variable.clone(),
+                    detail: error.detail(),
+                };
+            }
+        }
+        match Config::assemble(path, &[]) {
+            Err(alone) if alone.to_string() == error.to_string() => error,
+            _ => ConfigError::Environments {
+                path: path.to_owned(),
+                variables: overrides
+                    .iter()
+                    .map(|o| o.variable.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                detail: error.detail(),
+            },
+        }
     }
 
     /// Reads a config from TOML text (tests, the demo).
@@ -330,6 +463,167 @@ fn validate_schedule(schedule: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connector whose source and target tables carry these lines.
+    fn with(source: &str, target: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            &format!(
+                "[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\n{source}\n\
+                 [connectors.hq.target]\n{target}\n"
+            ),
+            Path::new("orgsync.toml"),
+        )
+    }
+
+    const SCIM: &str = "kind = \"scim\"\ntoken = \"env:T\"\nbase_url = ";
+    const WEBHOOK: &str = "kind = \"webhook\"\nsecret = \"env:T\"\nurl = ";
+
+    /// `text` as a config file, loaded with these environment variables.
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orgsync.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(
+            &path,
+            vars.iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        )
+    }
+
+    const HR: &str = "[connectors.HR.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\n\
+                      [connectors.HR.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
+                      base_url = \"https://scim.example.com/v2\"\n";
+
+    #[test]
+    fn overrides_reach_a_connector_whatever_the_case_of_its_name() {
+        let config = load(
+            HR,
+            &[
+                ("ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY", "3"),
+                ("ORGSYNC__CONNECTORS__HR__SOURCE__CORP_ID", "12345"),
+                ("ORGSYNC__HISTORY__KEEP", "7"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.connectors.keys().collect::<Vec<_>>(), ["HR"]);
+        let TargetConfig::Scim(target) = &config.connectors["HR"].target else {
+            panic!("scim")
+        };
+        assert_eq!(target.concurrency, 3);
+        // The file holds text there: digits stay text.
+        let SourceConfig::Wecom(source) = &config.connectors["HR"].source else {
+            panic!("wecom")
+        };
+        assert_eq!(source.corp_id, "12345");
+        assert_eq!(config.history.keep, 7);
+    }
+
+    #[test]
+    fn an_override_that_breaks_the_config_is_named() {
+        for (variable, value, says) in [
+            (
+                "ORGSYNC__CONNECTORS__HR__SORCE__CORP_ID",
+                "ww2",
+                "unknown field `sorce`",
+            ),
+            (
+                "ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY",
+                "0",
+                "concurrency and page_size",
+            ),
+            (
+                "ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY",
+                "many",
+                "expected usize",
+            ),
+            ("ORGSYNC__HISTORRY__KEEP", "3", "unknown field `historry`"),
+        ] {
+            let error = load(HR, &[("ORGSYNC__HISTORY__KEEP", "7"), (variable, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!(
+                    "environment variable {variable} (an override of config file"
+                )),
+                "{error}"
+            );
+            assert!(error.contains(says), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_file_is_blamed_for_its_own_errors_and_the_breaking_override_for_its() {
+        let broken = HR.replace("corp_id", "crop_id");
+        let error = load(&broken, &[("ORGSYNC__HISTORY__KEEP", "7")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("config file "), "{error}");
+        assert!(error.contains("unknown field `crop_id`"), "{error}");
+        // The file needs one override (its page size is 0) and another breaks it: that one is named.
+        let with_page_size = HR.replace("base_url", "page_size = 0\nbase_url");
+        let error = load(
+            &with_page_size,
+            &[
+                ("ORGSYNC__CONNECTORS__HR__TARGET__PAGE_SIZE", "5"),
+                ("ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY", "0"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("ORGSYNC__CONNECTORS__HR__TARGET__CONCURRENCY"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn plain_http_to_another_host_is_refused_on_every_side() {
+        let https = format!("{SCIM}\"https://scim.example.com/v2\"");
+        for (source, target, says) in [
+            (
+                "api_base = \"http://qyapi.example.com\"",
+                https.clone(),
+                "connector \"hq\": source: api_base is plain http:// to qyapi.example.com",
+            ),
+            (
+                "",
+                format!("{SCIM}\"http://scim.example.com/v2\""),
+                "connector \"hq\": target: base_url is plain http:// to scim.example.com",
+            ),
+            (
+                "",
+                format!("{WEBHOOK}\"http://10.1.2.3/hook\""),
+                "connector \"hq\": target: url is plain http:// to 10.1.2.3",
+            ),
+        ] {
+            let error = with(source, &target).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(error.contains("allow_plain_http = true"), "{error}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_accepted_to_loopback_or_when_the_table_opts_in() {
+        let local = format!("{SCIM}\"http://127.0.0.1:8080/v2\"");
+        with("api_base = \"http://localhost:9000\"", &local).unwrap();
+        with("", &format!("{WEBHOOK}\"http://[::1]:9/hook\"")).unwrap();
+        let config = with(
+            "api_base = \"http://qyapi.example.com\"\nallow_plain_http = true",
+            &format!("{SCIM}\"http://scim.example.com/v2\"\nallow_plain_http = true"),
+        )
+        .unwrap();
+        let hq = &config.connectors["hq"];
+        assert_eq!(hq.source.plain_http_hosts(), ["qyapi.example.com"]);
+        assert_eq!(hq.target.plain_http_hosts(), ["scim.example.com"]);
+        // The key is per table: the target's opt-in does not cover the source.
+        assert!(
+            with(
+                "api_base = \"http://qyapi.example.com\"",
+                &format!("{SCIM}\"http://scim.example.com/v2\"\nallow_plain_http = true"),
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn example_configs_load() {

@@ -1,9 +1,11 @@
 //! Typed configuration: defaults → TOML file → `ORGSYNC__…` environment overrides.
 
 mod duration;
+mod env;
 mod file;
 mod retry;
 mod secret;
+pub mod transport;
 
 pub use duration::HumanDuration;
 pub use file::{
@@ -11,6 +13,7 @@ pub use file::{
 };
 pub use retry::RetryConfig;
 pub use secret::{Secret, SecretError, SecretRef};
+pub use transport::PlainHttp;
 
 /// Fuzzing entry point (fuzz/ and tests/fuzz_smoke.rs); not an API. Loads `bytes` (as far as
 /// they are UTF-8) the way a config file is loaded, validation included; must never panic.

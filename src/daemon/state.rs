@@ -228,6 +228,7 @@ impl Shared {
             return;
         };
         slot.running = Some(run_id.to_owned());
+        slot.config.warn_plain_http(name);
         let connector = slot.connector.clone();
         entry.state = RunState::Running;
         let context = RunContext {

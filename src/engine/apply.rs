@@ -173,7 +173,9 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
             match resolve(&steps[index], snapshot, &reports) {
                 Ok(op) => ops.push((index, op)),
                 Err(reason) => {
-                    debug!(step = %steps[index], %reason, "Step held back.");
+                    // Ids only: a step's values are people's data (the report has them).
+                    let step = &steps[index];
+                    debug!(step = %step.kind(), user = %step.user(), %reason, "Step held back.");
                     outcomes[index] = StepOutcome::Held { reason };
                     self.context.publish(|p| p.done += 1);
                 }
@@ -207,7 +209,9 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                     }
                 }
                 Err(error) => {
-                    warn!(connector = self.connector, step = %step, %error, "The target refused a step; the others go on.");
+                    // Ids and the kind of error only: the step's values and the target's words
+                    // are people's data. The report has both.
+                    warn!(connector = self.connector, step = %step.kind(), user = %step.user(), error = %error.for_log(), "The target refused a step; the others go on (the run's report has the target's answer).");
                     outcomes[index] = StepOutcome::Failed {
                         error: error.to_string(),
                     };

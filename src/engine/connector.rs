@@ -42,6 +42,7 @@ pub enum BuildError {
 
 impl Connector {
     pub fn from_config(name: &str, config: &ConnectorConfig) -> Result<Self, BuildError> {
+        config.warn_plain_http(name);
         let secret = |e| BuildError::Secret {
             connector: name.to_owned(),
             source: e,

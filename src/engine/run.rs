@@ -199,7 +199,7 @@ impl<S: SnapshotStore> Engine<S> {
         let pulled = match pulled {
             Ok(pulled) => pulled,
             Err(e) => {
-                error!(error = %e, "The pull failed; nothing was planned or written.");
+                error!(error = %e.for_log(), "The pull failed; nothing was planned or written.");
                 report.pull_errors = connector
                     .puller
                     .drain_stats()

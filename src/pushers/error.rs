@@ -48,6 +48,35 @@ impl PushError {
         }
     }
 
+    /// The error for the log: what kind of failure it was, without the target's own words or the
+    /// entry it names, which quote people's values (`email "ana@…" is already in use`, a DN made
+    /// of a name). The journal keeps ids; the run's report keeps the whole message for admins.
+    pub fn for_log(&self) -> String {
+        match self {
+            // Set-up and transport messages are orgsync's and the HTTP stack's (URLs stripped).
+            PushError::Setup { .. }
+            | PushError::Transport { .. }
+            | PushError::Unsupported { .. } => self.to_string(),
+            PushError::Conflict { .. } => {
+                "conflict: a unique value is held by another account".into()
+            }
+            PushError::Status {
+                status, scim_type, ..
+            } => match scim_type {
+                Some(t) => format!("HTTP {status} ({t})"),
+                None => format!("HTTP {status}"),
+            },
+            PushError::Malformed { .. } => "malformed response".into(),
+            PushError::Directory { code, .. } => {
+                format!("LDAP {code} {}", ldap_result_name(*code))
+            }
+            PushError::Exhausted { attempts, last } => format!(
+                "gave up after {attempts} attempts; last error: {}",
+                last.for_log()
+            ),
+        }
+    }
+
     /// The wait the target asked for (Retry-After), if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -109,5 +138,55 @@ pub fn ldap_result_name(code: u32) -> &'static str {
         71 => "affectsMultipleDSAs",
         80 => "other",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_form_keeps_the_kind_and_drops_the_target_s_words() {
+        let errors = [
+            PushError::Conflict {
+                detail: "email \"ana@personal.example\" is already in use".into(),
+            },
+            PushError::Status {
+                status: 400,
+                scim_type: Some("invalidValue".into()),
+                detail: "displayName 'Ana Personal' is too long".into(),
+                retry_after: None,
+            },
+            PushError::Directory {
+                code: 68,
+                detail: "add cn=Ana Personal,ou=people".into(),
+            },
+            PushError::Exhausted {
+                attempts: 3,
+                last: Box::new(PushError::Malformed {
+                    detail: "expected `,` near \"Ana Personal\"".into(),
+                }),
+            },
+        ];
+        let logged: Vec<String> = errors.iter().map(PushError::for_log).collect();
+        assert_eq!(
+            logged,
+            [
+                "conflict: a unique value is held by another account",
+                "HTTP 400 (invalidValue)",
+                "LDAP 68 entryAlreadyExists",
+                "gave up after 3 attempts; last error: malformed response",
+            ]
+        );
+        for (error, logged) in errors.iter().zip(&logged) {
+            assert!(
+                !logged.contains("Ana") && !logged.contains("ana@"),
+                "{logged}"
+            );
+            assert!(
+                error.to_string().contains("na"),
+                "the full message keeps them"
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 use super::client::{Bitrix24Client, PLATFORM, check_head};
 use super::config::{Bitrix24Auth, Bitrix24Secrets};
 use super::wire;
-use crate::config::{Secret, SecretRef};
+use crate::config::{PlainHttp, Secret, SecretRef, transport};
 use crate::pullers::http::{PullError, TokenCache};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -54,7 +54,11 @@ fn rest_base(portal: &Url) -> String {
 }
 
 impl Auth {
-    pub(super) fn new(config: &Bitrix24Auth, secrets: Bitrix24Secrets) -> Result<Self, PullError> {
+    pub(super) fn new(
+        config: &Bitrix24Auth,
+        plain: PlainHttp,
+        secrets: Bitrix24Secrets,
+    ) -> Result<Self, PullError> {
         match (config, secrets) {
             (
                 Bitrix24Auth::Webhook {
@@ -75,6 +79,9 @@ impl Auth {
                 if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
                     return Err(setup("the webhook URL (a secret) is not an http(s) URL"));
                 }
+                // Only known once the secret is read; the message names the host, never the code.
+                transport::check("the webhook URL (a secret)", &parsed, plain)
+                    .map_err(|detail| setup(&detail))?;
                 Ok(Auth::Webhook {
                     base: Secret::new(base),
                 })
@@ -243,6 +250,7 @@ mod tests {
     fn webhook_forms_give_the_same_base_and_errors_hide_it() {
         let by_url = Auth::new(
             &Bitrix24Auth::webhook_url(SecretRef::Env("X".into())),
+            PlainHttp::Refused,
             Bitrix24Secrets::Webhook(Secret::new("https://corp.bitrix24.com/rest/1/s3cr3t")),
         )
         .unwrap();
@@ -253,6 +261,7 @@ mod tests {
                 user_id: Some(1),
                 code: Some(SecretRef::Env("X".into())),
             },
+            PlainHttp::Refused,
             Bitrix24Secrets::Webhook(Secret::new("s3cr3t")),
         )
         .unwrap();
@@ -262,11 +271,31 @@ mod tests {
 
         let Err(error) = Auth::new(
             &Bitrix24Auth::webhook_url(SecretRef::Env("X".into())),
+            PlainHttp::Refused,
             Bitrix24Secrets::Webhook(Secret::new("ftp://s3cr3t")),
         ) else {
             panic!("an ftp URL must be refused")
         };
         assert!(!error.to_string().contains("s3cr3t"), "{error}");
+    }
+
+    #[test]
+    fn a_plain_http_webhook_url_to_another_host_is_refused_without_showing_it() {
+        let hook =
+            || Bitrix24Secrets::Webhook(Secret::new("http://corp.bitrix24.com/rest/1/s3cr3t"));
+        let auth = Bitrix24Auth::webhook_url(SecretRef::Env("X".into()));
+        let Err(error) = Auth::new(&auth, PlainHttp::Refused, hook()) else {
+            panic!("plain http to a portal must be refused")
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("plain http:// to corp.bitrix24.com"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(Auth::new(&auth, PlainHttp::Allowed, hook()).is_ok());
+        let local = Bitrix24Secrets::Webhook(Secret::new("http://127.0.0.1:8080/rest/1/s3cr3t"));
+        assert!(Auth::new(&auth, PlainHttp::Refused, local).is_ok());
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl Bitrix24Client {
             .when(|e: &PullError| e.is_retryable())
             .notify(|error: &PullError, delay: Duration| {
                 self.calls.record_retry();
-                warn!(endpoint, %error, delay_ms = delay.as_millis() as u64, "Bitrix24 call failed; retrying.");
+                warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "Bitrix24 call failed; retrying.");
             })
             .await
             .map_err(|last| {

@@ -1,4 +1,6 @@
-use crate::config::{HumanDuration, RetryConfig, Secret, SecretError, SecretRef};
+use crate::config::{
+    HumanDuration, PlainHttp, RetryConfig, Secret, SecretError, SecretRef, transport,
+};
 use crate::pullers::http::{LimitScope, RateLimit};
 use serde::Deserialize;
 use std::time::Duration;
@@ -13,6 +15,10 @@ pub struct Bitrix24SourceConfig {
     /// department, so they never get a manager.
     #[serde(default)]
     pub include_extranet: bool,
+    /// `true` lets this side talk plain `http://` to a host other than loopback; warned about at
+    /// every start and run.
+    #[serde(default)]
+    pub allow_plain_http: PlainHttp,
     /// Bitrix24 aborts a request after 60 s; a batch of 50 pages can take a while.
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
@@ -86,6 +92,7 @@ impl Bitrix24SourceConfig {
         Bitrix24SourceConfig {
             auth,
             include_extranet: false,
+            allow_plain_http: PlainHttp::Refused,
             timeout: default_timeout(),
             retry: RetryConfig::default(),
             rate_limits: default_rate_limits(),
@@ -96,7 +103,26 @@ impl Bitrix24SourceConfig {
         for limit in &self.rate_limits {
             limit.validate()?;
         }
-        self.auth.validate()
+        self.auth.validate(self.allow_plain_http)
+    }
+
+    /// The hosts other than loopback reached over plain http://, having opted in. A webhook URL
+    /// given whole is a secret, not read here: it is named as such.
+    pub fn plain_http_hosts(&self) -> Vec<String> {
+        let mut hosts = match &self.auth {
+            Bitrix24Auth::Webhook { portal, .. } => {
+                transport::allowed_hosts(self.allow_plain_http, portal.iter())
+            }
+            Bitrix24Auth::Oauth {
+                portal, oauth_url, ..
+            } => transport::allowed_hosts(self.allow_plain_http, [portal, oauth_url]),
+        };
+        if self.allow_plain_http == PlainHttp::Allowed
+            && matches!(self.auth, Bitrix24Auth::Webhook { url: Some(_), .. })
+        {
+            hosts.push("the webhook URL's host, if it is http:// (a secret)".into());
+        }
+        hosts
     }
 
     /// Every secret reference, for `check-config`.
@@ -159,10 +185,10 @@ impl Bitrix24Auth {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self, plain: PlainHttp) -> Result<(), String> {
         let http = |name: &str, url: &Url| {
             if matches!(url.scheme(), "http" | "https") {
-                Ok(())
+                transport::check(&format!("auth.{name}"), url, plain)
             } else {
                 Err(format!("auth.{name} {url} is not an http(s) URL"))
             }

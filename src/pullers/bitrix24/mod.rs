@@ -42,7 +42,7 @@ pub struct Bitrix24Puller {
 
 impl Bitrix24Puller {
     pub fn new(config: Bitrix24SourceConfig, secrets: Bitrix24Secrets) -> Result<Self, PullError> {
-        let auth = Auth::new(&config.auth, secrets)?;
+        let auth = Auth::new(&config.auth, config.allow_plain_http, secrets)?;
         let client = Bitrix24Client::new(
             http::client(config.timeout.0)?,
             auth,

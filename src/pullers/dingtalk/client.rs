@@ -160,7 +160,7 @@ impl DingtalkClient {
             })
             .notify(|error: &PullError, delay: Duration| {
                 self.calls.record_retry();
-                warn!(endpoint, %error, delay_ms = delay.as_millis() as u64, "DingTalk call failed; retrying.");
+                warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "DingTalk call failed; retrying.");
             })
             .await
             .map_err(|last| {

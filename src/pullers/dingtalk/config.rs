@@ -1,4 +1,4 @@
-use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use crate::pullers::http::{LimitScope, RateLimit};
 use serde::Deserialize;
 use std::time::Duration;
@@ -15,6 +15,10 @@ pub struct DingtalkSourceConfig {
     /// The old OpenAPI host (`oapi`), where all contact reads live.
     #[serde(default = "default_api_base")]
     pub api_base: Url,
+    /// `true` lets this side talk plain `http://` to a host other than loopback; warned about at
+    /// every start and run.
+    #[serde(default)]
+    pub allow_plain_http: PlainHttp,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
     /// Requests in flight at once per API: department walks, then member lists and per-person
@@ -57,6 +61,7 @@ impl DingtalkSourceConfig {
             app_key: app_key.into(),
             app_secret,
             api_base,
+            allow_plain_http: PlainHttp::Refused,
             timeout: default_timeout(),
             concurrency: default_concurrency(),
             retry: RetryConfig::default(),
@@ -77,7 +82,7 @@ impl DingtalkSourceConfig {
         if !matches!(self.api_base.scheme(), "http" | "https") {
             return Err(format!("api_base {} is not an http(s) URL", self.api_base));
         }
-        Ok(())
+        transport::check("api_base", &self.api_base, self.allow_plain_http)
     }
 }
 

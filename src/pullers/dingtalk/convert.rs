@@ -121,7 +121,8 @@ fn add(directory: &mut Directory, record: Record, listed_under: &str) {
     let user = match record {
         Record::Read(user) => user,
         Record::Unreadable { error, .. } => {
-            tracing::warn!(user = %key, %error, "A DingTalk user record has an unexpected shape; holding the person.");
+            // The record's error quotes the value it could not read: the report has it, the log not.
+            tracing::warn!(user = %key, "A DingTalk user record has an unexpected shape; holding the person.");
             hold(
                 directory,
                 key.clone(),

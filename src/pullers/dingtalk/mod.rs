@@ -101,7 +101,7 @@ impl DingtalkPuller {
         {
             Ok(answer) => Ok(Some(answer.result)),
             Err(e) if department_unreadable(&e, granted) => {
-                warn!(dept_id, error = %e, "A DingTalk department cannot be read; leaving it out.");
+                warn!(dept_id, error = %e.for_log(), "A DingTalk department cannot be read; leaving it out.");
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -169,7 +169,7 @@ impl DingtalkPuller {
         {
             Ok(answer) => Ok(Some(answer.result)),
             Err(e) if department_unreadable(&e, true) => {
-                warn!(dept_id, error = %e, "A DingTalk department cannot be read; leaving it out.");
+                warn!(dept_id, error = %e.for_log(), "A DingTalk department cannot be read; leaving it out.");
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -196,7 +196,7 @@ impl DingtalkPuller {
             {
                 Ok(answer) => answer.result,
                 Err(e) if department_unreadable(&e, granted) => {
-                    warn!(dept_id, error = %e, "A DingTalk department's members cannot be read; leaving them out.");
+                    warn!(dept_id, error = %e.for_log(), "A DingTalk department's members cannot be read; leaving them out.");
                     return Ok((dept_id, Vec::new()));
                 }
                 Err(e) => return Err(e),
@@ -288,7 +288,7 @@ impl DingtalkPuller {
         {
             Ok(answer) => Ok((userid, Some(Record::parse(answer.result)))),
             Err(e) if user_unreadable(&e) => {
-                info!(user = %userid, error = %e, "A DingTalk user cannot be read; leaving them out.");
+                info!(user = %userid, error = %e.for_log(), "A DingTalk user cannot be read; leaving them out.");
                 Ok((userid, None))
             }
             Err(e) => Err(e),

@@ -248,7 +248,7 @@ impl FeishuClient {
             .adjust(|f: &Failure, delay| delay.map(|d| f.wait.map_or(d, |w| w.max(d))))
             .notify(|f: &Failure, delay: Duration| {
                 self.calls.record_retry();
-                warn!(endpoint, error = %f.error, delay_ms = delay.as_millis() as u64, "Feishu call failed; retrying.");
+                warn!(endpoint, error = %f.error.for_log(), delay_ms = delay.as_millis() as u64, "Feishu call failed; retrying.");
             })
             .await
             .map_err(|last| {

@@ -1,4 +1,4 @@
-use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use crate::pullers::http::{LimitScope, RateLimit};
 use serde::Deserialize;
 use std::time::Duration;
@@ -15,6 +15,10 @@ pub struct FeishuSourceConfig {
     /// `https://open.feishu.cn` (China) or `https://open.larksuite.com` (Lark); paths are the same.
     #[serde(default = "default_api_base")]
     pub api_base: Url,
+    /// `true` lets this side talk plain `http://` to a host other than loopback; warned about at
+    /// every start and run.
+    #[serde(default)]
+    pub allow_plain_http: PlainHttp,
     /// Which id becomes a person's key (and their manager's). `user_id` is stable across apps but
     /// needs the permission `contact:user.employee_id:readonly`.
     #[serde(default)]
@@ -103,6 +107,7 @@ impl FeishuSourceConfig {
             app_id: app_id.into(),
             app_secret,
             api_base,
+            allow_plain_http: PlainHttp::Refused,
             user_id_type: UserIdType::default(),
             department_id_type: DepartmentIdType::default(),
             timeout: default_timeout(),
@@ -125,7 +130,7 @@ impl FeishuSourceConfig {
         if !matches!(self.api_base.scheme(), "http" | "https") || self.api_base.cannot_be_a_base() {
             return Err(format!("api_base {} is not an http(s) URL", self.api_base));
         }
-        Ok(())
+        transport::check("api_base", &self.api_base, self.allow_plain_http)
     }
 }
 

@@ -101,7 +101,7 @@ impl FeishuPuller {
                 })
             }
             Err(e) if not_visible(&e) => {
-                info!(error = %e, "The Feishu app's contact scope is partial; reading the granted departments and people.");
+                info!(error = %e.for_log(), "The Feishu app's contact scope is partial; reading the granted departments and people.");
                 self.partial_crawl().await
             }
             Err(e) => Err(e),
@@ -140,7 +140,7 @@ impl FeishuPuller {
             {
                 Ok(found) => found.department,
                 Err(e) if not_visible(&e) => {
-                    warn!(department = %id, error = %e, "A granted Feishu department cannot be read; it is left out.");
+                    warn!(department = %id, error = %e.for_log(), "A granted Feishu department cannot be read; it is left out.");
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -57,6 +57,27 @@ pub enum PullError {
 }
 
 impl PullError {
+    /// The error for the log. A malformed answer's detail is serde's message, which quotes the
+    /// value it could not read (`invalid type: string "林晓"…`) — people's data — so the log
+    /// keeps only where and what kind; the run's report keeps the whole message.
+    pub fn for_log(&self) -> String {
+        match self {
+            PullError::Malformed {
+                platform, endpoint, ..
+            } => format!("{platform} {endpoint}: malformed response"),
+            PullError::Exhausted {
+                platform,
+                endpoint,
+                attempts,
+                last,
+            } => format!(
+                "{platform} {endpoint}: gave up after {attempts} attempts; last error: {}",
+                last.for_log()
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether trying the same request again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -117,7 +117,7 @@ impl WecomClient {
             .notify(|error: &PullError, delay: Duration| {
                 failures += 1;
                 self.calls.record_retry();
-                warn!(endpoint, %error, delay_ms = delay.as_millis() as u64, "WeCom call failed; retrying.");
+                warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "WeCom call failed; retrying.");
             })
             .await
             .map_err(|last| {

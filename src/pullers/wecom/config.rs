@@ -1,4 +1,4 @@
-use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use crate::pullers::http::{LimitScope, RateLimit};
 use serde::Deserialize;
 use std::time::Duration;
@@ -18,6 +18,10 @@ pub struct WecomSourceConfig {
     pub agent_id: Option<i64>,
     #[serde(default = "default_api_base")]
     pub api_base: Url,
+    /// `true` lets this side talk plain `http://` to a host other than loopback; warned about at
+    /// every start and run.
+    #[serde(default)]
+    pub allow_plain_http: PlainHttp,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
     /// Department member lists fetched at once. WeCom caps concurrent calls per API (45033).
@@ -59,6 +63,7 @@ impl WecomSourceConfig {
             secret,
             agent_id: None,
             api_base,
+            allow_plain_http: PlainHttp::Refused,
             timeout: default_timeout(),
             concurrency: default_concurrency(),
             retry: RetryConfig::default(),
@@ -79,6 +84,6 @@ impl WecomSourceConfig {
         if !matches!(self.api_base.scheme(), "http" | "https") {
             return Err(format!("api_base {} is not an http(s) URL", self.api_base));
         }
-        Ok(())
+        transport::check("api_base", &self.api_base, self.allow_plain_http)
     }
 }

@@ -54,6 +54,21 @@ impl OpError {
         }
     }
 
+    /// The error for the log: the result code, without the entry or the server's text, which
+    /// quote people's values.
+    pub fn for_log(&self) -> String {
+        match self {
+            OpError::Code(result) => {
+                format!(
+                    "LDAP {} {}",
+                    result.rc,
+                    crate::pushers::ldap_result_name(result.rc)
+                )
+            }
+            OpError::Failed(error) => error.for_log(),
+        }
+    }
+
     /// A complete error naming the operation and the entry.
     pub fn into_push(self, operation: &str, dn: &str) -> PushError {
         match self {
@@ -208,7 +223,7 @@ impl Connection {
             .retry(self.retry.backoff())
             .when(OpError::is_retryable)
             .notify(|error: &OpError, delay: Duration| {
-                warn!(operation = what, error = ?error, delay_ms = delay.as_millis() as u64, "The LDAP operation failed; retrying.");
+                warn!(operation = what, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "The LDAP operation failed; retrying.");
             })
             .await
     }

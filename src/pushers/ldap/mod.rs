@@ -36,7 +36,7 @@ impl LdapPusher {
         if tls && !config.tls_verify {
             warn!(url = %config.url, "TLS certificate verification is off for this LDAP target (tls_verify = false): anyone on the network path can pose as the server and read the bind password.");
         }
-        if !tls && !is_loopback(&config.url) {
+        if !tls && !crate::config::transport::is_loopback(&config.url) {
             warn!(url = %config.url, "The LDAP bind password travels unencrypted: use ldaps:// or starttls = true.");
         }
         Ok(LdapPusher {
@@ -70,7 +70,8 @@ impl LdapPusher {
         dns.sort();
         if dns.len() > 1 {
             // The lowest DN is chosen so reruns agree; the others are left for an admin.
-            warn!(user = %key, entries = dns.len(), chosen = %dns[0], "Several entries carry this key; using the first.");
+            // The DNs are left out: they are made of people's values (a name, an address).
+            warn!(user = %key, entries = dns.len(), "Several entries carry this key; using the first.");
         }
         Ok(dns.into_iter().next())
     }
@@ -336,15 +337,6 @@ fn missing_container(error: OpError, operation: &str, container: &str) -> PushEr
         }
     } else {
         error.into_push(operation, container)
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

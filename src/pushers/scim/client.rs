@@ -62,7 +62,7 @@ impl ScimClient {
             .when(PushError::is_retryable)
             .adjust(|error: &PushError, delay| delay.map(|d| error.retry_after().unwrap_or(d)))
             .notify(|error: &PushError, delay: Duration| {
-                warn!(%method, path, %error, delay_ms = delay.as_millis() as u64, "SCIM request failed; retrying.");
+                warn!(%method, path, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "SCIM request failed; retrying.");
             })
             .await
             .map_err(|last| {

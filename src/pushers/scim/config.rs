@@ -1,4 +1,4 @@
-use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use serde::Deserialize;
 use std::time::Duration;
 use url::Url;
@@ -11,6 +11,10 @@ pub struct ScimTargetConfig {
     pub base_url: Url,
     /// Bearer token.
     pub token: SecretRef,
+    /// `true` lets this side talk plain `http://` to a host other than loopback; warned about at
+    /// every start and run.
+    #[serde(default)]
+    pub allow_plain_http: PlainHttp,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
     /// Requests in flight at once.
@@ -40,6 +44,7 @@ impl ScimTargetConfig {
         ScimTargetConfig {
             base_url,
             token,
+            allow_plain_http: PlainHttp::Refused,
             timeout: default_timeout(),
             concurrency: default_concurrency(),
             page_size: default_page_size(),
@@ -54,6 +59,6 @@ impl ScimTargetConfig {
         if self.concurrency == 0 || self.page_size == 0 {
             return Err("concurrency and page_size must be at least 1".into());
         }
-        Ok(())
+        transport::check("base_url", &self.base_url, self.allow_plain_http)
     }
 }

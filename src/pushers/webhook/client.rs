@@ -88,7 +88,7 @@ impl Deliverer {
             .when(PushError::is_retryable)
             .adjust(|error: &PushError, delay| delay.map(|d| error.retry_after().unwrap_or(d)))
             .notify(|error: &PushError, delay: Duration| {
-                warn!(delivery, event = kind, %error, delay_ms = delay.as_millis() as u64, "The webhook delivery failed; retrying.");
+                warn!(delivery, event = kind, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "The webhook delivery failed; retrying.");
             })
             .await;
         match result {

@@ -1,4 +1,4 @@
-use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use serde::Deserialize;
 use std::time::Duration;
 use url::Url;
@@ -11,6 +11,10 @@ pub struct WebhookTargetConfig {
     pub url: Url,
     /// The HMAC-SHA256 key that signs every delivery (`X-Orgsync-Signature`).
     pub secret: SecretRef,
+    /// `true` lets this side talk plain `http://` to a host other than loopback; warned about at
+    /// every start and run.
+    #[serde(default)]
+    pub allow_plain_http: PlainHttp,
     /// How long one delivery may take before it counts as failed (and is retried).
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
@@ -35,6 +39,7 @@ impl WebhookTargetConfig {
         WebhookTargetConfig {
             url,
             secret,
+            allow_plain_http: PlainHttp::Refused,
             timeout: default_timeout(),
             concurrency: default_concurrency(),
             retry: RetryConfig::default(),
@@ -53,6 +58,6 @@ impl WebhookTargetConfig {
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
         }
-        Ok(())
+        transport::check("url", &self.url, self.allow_plain_http)
     }
 }

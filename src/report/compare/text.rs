@@ -5,15 +5,16 @@ use crate::plan::StepKind;
 use crate::report::RenderOptions;
 use crate::report::StepReport;
 use crate::report::text::{
-    Cell, Style, Table, clean, more, paint, section, timestamp, write_skipped, write_steps,
+    Cell, Style, Table, more, paint, section, timestamp, write_skipped, write_steps,
 };
 use crate::report::view;
+use crate::terminal::visible;
 
 pub fn render_comparison_text(c: &Comparison, options: &RenderOptions) -> String {
     let color = options.color;
     let mut out = String::new();
     out.push_str(&paint(
-        &clean(&format!(
+        &visible(&format!(
             "Comparison of two runs of connector {}",
             c.b.connector
         )),
@@ -100,13 +101,14 @@ pub fn render_comparison_text(c: &Comparison, options: &RenderOptions) -> String
 }
 
 fn run_line(run: &RunRef) -> String {
-    clean(&format!(
+    visible(&format!(
         "{}  {}  started {}  {} step(s)",
         run.run_id,
         run.mode,
         timestamp(run.started_at),
         run.counts.values().sum::<usize>()
     ))
+    .into_owned()
 }
 
 fn count(run: &RunRef, kind: StepKind) -> usize {

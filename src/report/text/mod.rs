@@ -4,8 +4,9 @@
 mod style;
 mod table;
 
+use crate::terminal::visible;
 pub(crate) use style::{Style, paint};
-pub(crate) use table::{Cell, Table, clean};
+pub(crate) use table::{Cell, Table};
 
 use super::{RenderOptions, Report, SkippedLinkReport, StepReport, view};
 use crate::engine::StepOutcome;
@@ -58,7 +59,7 @@ pub fn render_text_with(r: &Report, options: &RenderOptions) -> String {
         let title = format!("Problems in the upstream data ({})", r.problems.len());
         section(&mut out, &title, color);
         for p in r.problems.iter().take(cap(options)) {
-            line(&mut out, &format!("  {}", clean(&p.message)));
+            line(&mut out, &format!("  {}", visible(&p.message)));
         }
         more(&mut out, view::left_out(r.problems.len(), options.limit));
     }
@@ -67,7 +68,7 @@ pub fn render_text_with(r: &Report, options: &RenderOptions) -> String {
 
 /// The title, then one labelled line each for the run, its timing, outcome, pull and guard.
 fn write_summary(out: &mut String, r: &Report, color: bool) {
-    line(out, &paint(&clean(&view::title(r)), Style::Bold, color));
+    line(out, &paint(&visible(&view::title(r)), Style::Bold, color));
     let mut summary = vec![
         ("Run", r.run_id.clone(), Style::Plain),
         ("Mode", r.mode.to_string(), Style::Plain),
@@ -99,7 +100,7 @@ fn write_summary(out: &mut String, r: &Report, color: bool) {
         summary.push(("Guard", guard, bad(refused)));
     }
     for (label, value, style) in summary {
-        let value = paint(&clean(&value), style, color);
+        let value = paint(&visible(&value), style, color);
         line(out, &format!("{label:<9} {value}"));
     }
 }
@@ -233,7 +234,7 @@ const NONE: &str = "(none)";
 
 pub(crate) fn section(out: &mut String, title: &str, color: bool) {
     out.push('\n');
-    line(out, &paint(&clean(title), Style::Bold, color));
+    line(out, &paint(&visible(title), Style::Bold, color));
 }
 
 pub(crate) fn more(out: &mut String, left_out: usize) {

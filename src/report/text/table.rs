@@ -2,7 +2,9 @@
 //! added after padding so escape codes never count towards a width.
 
 use super::style::{Style, paint};
+use crate::terminal::visible;
 use std::fmt::Write as _;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Longest cell shown, in columns; longer upstream values are cut with "…" (JSON has them whole).
 const MAX_CELL: usize = 60;
@@ -17,7 +19,7 @@ pub(crate) struct Cell {
 impl Cell {
     pub(crate) fn new(text: impl AsRef<str>, style: Style) -> Self {
         Cell {
-            text: truncate(&clean(text.as_ref()), MAX_CELL),
+            text: truncate(&visible(text.as_ref()), MAX_CELL),
             style,
         }
     }
@@ -28,7 +30,7 @@ impl Cell {
 
     pub(crate) fn long(text: impl AsRef<str>, style: Style) -> Self {
         Cell {
-            text: truncate(&clean(text.as_ref()), MAX_LONG_CELL),
+            text: truncate(&visible(text.as_ref()), MAX_LONG_CELL),
             style,
         }
     }
@@ -102,41 +104,16 @@ fn write_line(out: &mut String, cells: &[Cell], widths: &[usize], color: bool) {
     out.push('\n');
 }
 
-/// Terminal columns: CJK and other wide characters take two, combining marks none.
+/// Terminal columns, as terminals count them (Unicode's East Asian Width, emoji presentation,
+/// ZWJ sequences and flags as one picture, combining marks and zero-width characters as none):
+/// the `unicode-width` tables, not a hand-made list that misses whole blocks.
 pub(crate) fn display_width(text: &str) -> usize {
-    text.chars().map(char_width).sum()
+    UnicodeWidthStr::width(text)
 }
 
+/// One character's columns, for cutting a cell; control characters are escaped before this.
 fn char_width(c: char) -> usize {
-    match c as u32 {
-        0x0300..=0x036F | 0x200B..=0x200F | 0xFE00..=0xFE0F => 0,
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F300..=0x1F64F
-        | 0x1F900..=0x1F9FF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
-    }
-}
-
-/// Upstream strings are hostile input: a control character could move the cursor or recolour the
-/// terminal, and a bidi override could make one name look like another. Both are shown escaped.
-pub(crate) fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || matches!(c as u32, 0x202A..=0x202E | 0x2066..=0x2069) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -168,9 +145,34 @@ mod tests {
     }
 
     #[test]
-    fn control_and_bidi_characters_are_escaped() {
-        assert_eq!(clean("a\u{1b}[31mb"), "a\\u{1b}[31mb");
-        assert_eq!(clean("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
+    fn emoji_and_combining_marks_take_their_terminal_columns() {
+        // Emoji outside the two blocks a hand-made table knew: transport, symbols, newer ones.
+        assert_eq!(display_width("🚀"), 2);
+        assert_eq!(display_width("🫠"), 2);
+        assert_eq!(display_width("☕"), 2);
+        // A ZWJ sequence and a flag are one picture, two columns.
+        assert_eq!(display_width("👩\u{200d}💻"), 2);
+        assert_eq!(display_width("🇨🇳"), 2);
+        // Combining marks outside U+0300–U+036F: Thai, Devanagari, Arabic, an enclosing circle.
+        assert_eq!(display_width("ก\u{e31}"), 1);
+        assert_eq!(display_width("क\u{94d}"), 1);
+        assert_eq!(display_width("ب\u{651}"), 1);
+        assert_eq!(display_width("a\u{20dd}"), 1);
+        let mut table = Table::new(vec!["NAME", "USER"]);
+        table.row(vec![Cell::plain("Ana 🚀"), Cell::plain("ana")]);
+        table.row(vec![Cell::plain("Somchai ก\u{e31}"), Cell::plain("som")]);
+        let mut out = String::new();
+        table.write(&mut out, false);
+        assert_eq!(
+            out,
+            "  NAME       USER\n  Ana 🚀     ana\n  Somchai กั  som\n"
+        );
+    }
+
+    #[test]
+    fn control_and_bidi_characters_in_cells_are_escaped() {
+        assert_eq!(Cell::plain("a\u{1b}[31mb").text, "a\\u{1b}[31mb");
+        assert_eq!(Cell::plain("x\u{202e}y\n").text, "x\\u{202e}y\\u{a}");
     }
 
     #[test]
