@@ -179,19 +179,27 @@ pub async fn run(
 
 async fn reload_config(path: &Path, api: &ApiState) {
     info!(path = %path.display(), "Reloading the configuration.");
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
+    // Reading the file and the secrets the changed connectors name is file IO: it runs on the
+    // blocking pool, never on the threads serving the API and the runs.
+    let (shared, file) = (Arc::clone(&api.shared), path.to_owned());
+    let loaded = tokio::task::spawn_blocking(move || {
+        Config::load(&file).map(|config| shared.prepare_reload(config))
+    })
+    .await;
+    // All or nothing: the new connectors are built and the new schedules installed beside the
+    // running ones before either takes effect; a failure in either leaves both as they were.
+    let prepared = match loaded {
+        Ok(Ok(Ok(prepared))) => prepared,
+        Ok(Err(e)) => {
             error!(error = %e, "The new configuration is invalid; still running with the previous one.");
             return;
         }
-    };
-    // All or nothing: the new connectors are built and the new schedules installed beside the
-    // running ones before either takes effect; a failure in either leaves both as they were.
-    let prepared = match api.shared.prepare_reload(config) {
-        Ok(prepared) => prepared,
-        Err(e) => {
+        Ok(Ok(Err(e))) => {
             error!(error = %e, "Cannot apply the new configuration; still running with the previous one.");
+            return;
+        }
+        Err(e) => {
+            error!(error = %e, "The reload stopped unexpectedly; still running with the previous one.");
             return;
         }
     };

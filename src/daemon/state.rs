@@ -256,8 +256,24 @@ impl Shared {
                 Ok(result) => result,
                 Err(joined) => Ok(panicked(&connector, options, &context, started_at, joined)),
             };
+            if let Ok(report) = &result {
+                this.record(report.clone()).await;
+            }
             this.finished(&connector.name, &context, result);
         });
+    }
+
+    /// Keeps a finished run's report in the history, on the blocking pool (a write and an fsync).
+    async fn record(&self, report: Report) {
+        let history = self.history();
+        let run_id = report.run_id.clone();
+        let recorded =
+            tokio::task::spawn_blocking(move || history.record(&report).map_err(|e| e.to_string()))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = recorded {
+            error!(error = %e, run_id, "Cannot keep the report in the run history.");
+        }
     }
 
     fn finished(
@@ -267,12 +283,8 @@ impl Shared {
         result: Result<Report, crate::engine::RunError>,
     ) {
         let run_id = context.run_id.clone().unwrap_or_default();
-        let history = self.history();
         let (summary, error) = match &result {
             Ok(report) => {
-                if let Err(e) = history.record(report) {
-                    error!(error = %e, run_id, "Cannot keep the report in the run history.");
-                }
                 self.metrics.observe(report);
                 let failure = match &report.outcome {
                     RunOutcome::Failed { error } => Some(error.clone()),
@@ -442,9 +454,11 @@ impl Shared {
     }
 
     /// Connectors without scheduling information (the scheduler adds the next run).
+    /// Reads the history (each connector's last run): call it off the runtime's threads.
     pub fn connectors(&self) -> Vec<ConnectorView> {
         let inner = self.lock();
-        inner
+        let history = inner.history.clone();
+        let mut views: Vec<ConnectorView> = inner
             .connectors
             .iter()
             .map(|(name, slot)| ConnectorView {
@@ -456,10 +470,16 @@ impl Shared {
                 next_run: None,
                 running: slot.running.clone(),
                 queued: slot.queued.clone(),
-                last_run: inner.history.latest(name).ok().flatten(),
+                last_run: None,
                 last_error: slot.last_error.clone(),
             })
-            .collect()
+            .collect();
+        // Read after the lock is released: a slow disk must not hold up triggers and runs.
+        drop(inner);
+        for view in &mut views {
+            view.last_run = history.latest(&view.name).ok().flatten();
+        }
+        views
     }
 
     pub fn has_connector(&self, name: &str) -> bool {

@@ -177,7 +177,7 @@ impl<S: SnapshotStore> Engine<S> {
         let checked = tokio::select! {
             checked = connector.pusher.check() => checked,
             () = stopped(self.stop.clone()) => {
-                report.finish(RunOutcome::Failed { error: "orgsync stopped while checking the target; nothing was written".into() });
+                report.finish(stopped_before_applying(Stage::Checking));
                 return Ok(Reached::Ended(report));
             }
         };
@@ -192,7 +192,7 @@ impl<S: SnapshotStore> Engine<S> {
         let pulled = tokio::select! {
             pulled = connector.puller.pull() => pulled,
             () = stopped(self.stop.clone()) => {
-                report.finish(RunOutcome::Failed { error: "orgsync stopped during the pull; nothing was written".into() });
+                report.finish(stopped_before_applying(Stage::Pulling));
                 return Ok(Reached::Ended(report));
             }
         };
@@ -226,7 +226,7 @@ impl<S: SnapshotStore> Engine<S> {
             let listed = tokio::select! {
                 listed = connector.pusher.list() => listed,
                 () = stopped(self.stop.clone()) => {
-                    report.finish(RunOutcome::Failed { error: "orgsync stopped while listing the target's accounts; nothing was written".into() });
+                    report.finish(stopped_before_applying(Stage::Planning));
                     return Ok(Reached::Ended(report));
                 }
             };
@@ -403,7 +403,10 @@ impl<S: SnapshotStore> Engine<S> {
         let interrupted = held(&HeldReason::Stopped) > 0;
         let outcome = match (failed, interrupted, tripped) {
             (0, _, _) => RunOutcome::Applied,
-            (_, true, _) => RunOutcome::Interrupted { left: failed },
+            (_, true, _) => RunOutcome::Interrupted {
+                left: failed,
+                stage: None,
+            },
             (_, false, Some(consecutive_failures)) => {
                 let left = held(&HeldReason::Breaker {
                     consecutive_failures,
@@ -435,5 +438,15 @@ impl StepReport {
             previous_manager_name: None,
             outcome: StepOutcome::Planned,
         }
+    }
+}
+
+/// A run orgsync stopped (shutdown, a restart) before it applied anything: interrupted, not
+/// failed, so a deploy does not look like a failure; the next run starts over.
+fn stopped_before_applying(stage: Stage) -> RunOutcome {
+    info!(stage = ?stage, "Stopped before applying; nothing was written.");
+    RunOutcome::Interrupted {
+        left: 0,
+        stage: Some(stage),
     }
 }

@@ -52,6 +52,10 @@ pub enum RunOutcome {
     /// the next run.
     Interrupted {
         left: usize,
+        /// Where the run was when stopped, if before applying (checking, pulling, planning):
+        /// then nothing was planned or written, and the next run starts over.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<crate::engine::Stage>,
     },
     /// The circuit breaker stopped the run after `consecutive_failures` target failures in a row:
     /// what was applied is recorded, `left` steps were not attempted and wait for the next run.

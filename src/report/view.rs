@@ -48,7 +48,17 @@ pub fn outcome_line(r: &Report) -> String {
         RunOutcome::PartiallyApplied { failed } => format!(
             "partially applied: {failed} step(s) failed or were held back; the next run retries them"
         ),
-        RunOutcome::Interrupted { left } => format!(
+        RunOutcome::Interrupted {
+            stage: Some(stage), ..
+        } => format!(
+            "interrupted by shutdown while {}: nothing was written; the next run starts over",
+            match stage {
+                crate::engine::Stage::Checking => "checking the target",
+                crate::engine::Stage::Pulling => "pulling",
+                _ => "planning",
+            }
+        ),
+        RunOutcome::Interrupted { left, stage: None } => format!(
             "interrupted by shutdown: {left} step(s) not attempted; the next run applies them"
         ),
         RunOutcome::BreakerTripped {

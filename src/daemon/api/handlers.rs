@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::sync::Arc;
 
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
@@ -48,7 +49,11 @@ pub async fn connectors(State(state): State<ApiState>) -> Response {
         Some(scheduler) => scheduler.next_runs().await,
         None => Default::default(),
     };
-    let mut views = state.shared.connectors();
+    let shared = Arc::clone(&state.shared);
+    let mut views = match blocking(move || shared.connectors()).await {
+        Ok(views) => views,
+        Err(response) => return response,
+    };
     for view in &mut views {
         view.next_run = next.get(&view.name).copied();
     }
@@ -129,30 +134,57 @@ pub async fn runs(
             );
         }
     };
-    if let Some(name) = &query.connector
-        && !state.shared.has_connector(name)
-        && state.shared.history().latest(name).ok().flatten().is_none()
-    {
-        return error(
+    let known = query
+        .connector
+        .as_ref()
+        .is_none_or(|name| state.shared.has_connector(name));
+    let history = state.shared.history();
+    /// What the history says, as plain data; the responses are built on this side.
+    enum Listed {
+        Runs(Vec<crate::history::RunSummary>),
+        UnknownConnector(String),
+        Failed(String),
+    }
+    let listed = blocking(move || {
+        if let Some(name) = query.connector.as_deref().filter(|_| !known)
+            && history.latest(name).ok().flatten().is_none()
+        {
+            return Listed::UnknownConnector(name.to_owned());
+        }
+        match history.list(query.connector.as_deref(), query.limit.unwrap_or(50)) {
+            Ok(runs) => Listed::Runs(runs),
+            Err(e) => Listed::Failed(e.to_string()),
+        }
+    })
+    .await;
+    match listed {
+        Ok(Listed::Runs(runs)) => Json(runs).into_response(),
+        Ok(Listed::UnknownConnector(name)) => error(
             StatusCode::NOT_FOUND,
             format!("no connector named {name:?}"),
-        );
-    }
-    match state
-        .shared
-        .history()
-        .list(query.connector.as_deref(), query.limit.unwrap_or(50))
-    {
-        Ok(runs) => Json(runs).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        ),
+        Ok(Listed::Failed(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(response) => response,
     }
 }
 
 pub async fn run(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    match state.shared.run(&id) {
-        Some(view) => Json(view).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no run {id:?}")),
+    let shared = Arc::clone(&state.shared);
+    match blocking(move || shared.run(&id).ok_or(id)).await {
+        Ok(Ok(view)) => Json(view).into_response(),
+        Ok(Err(id)) => error(StatusCode::NOT_FOUND, format!("no run {id:?}")),
+        Err(response) => response,
     }
+}
+
+/// Runs a call that reads the state database on the blocking pool: a slow disk must not stall
+/// the runtime's threads, which serve every other request and run the connectors.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,7 +211,13 @@ pub async fn report(
             );
         }
     };
-    match state.shared.history().get(&id) {
+    let history = state.shared.history();
+    let lookup = id.clone();
+    let found = match blocking(move || history.get(&lookup)).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match found {
         Ok(Some(report)) => {
             let content_type = match format {
                 Format::Text => "text/plain; charset=utf-8",
