@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod hex;
 pub mod history;
 pub mod model;
 pub mod plan;

@@ -538,15 +538,7 @@ fn panicked(
         error = why,
         "A run ended in a panic; it counts as failed. This is a bug in orgsync: please report it with the log."
     );
-    let mut report = Report::start(
-        &connector.name,
-        connector.puller.platform(),
-        connector.pusher.kind(),
-        options.mode,
-    );
-    if let Some(id) = &context.run_id {
-        report.run_id = id.clone();
-    }
+    let mut report = crate::engine::start_report(connector, options.mode, context);
     report.started_at = started_at;
     report.finish(RunOutcome::Failed { error: why });
     report

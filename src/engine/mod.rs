@@ -18,7 +18,7 @@ pub use options::{Approval, Baseline, RunMode, RunOptions};
 pub use progress::{Progress, RunContext, Stage};
 pub use rebuild::{Rebuild, RebuildError, Rebuilt, Unmanaged};
 pub use review::Explained;
-pub use run::{Engine, Reached, RunError};
+pub use run::{Engine, Reached, RunError, start_report};
 pub use saved::{
     PlanFileError, SavedPlan, VerifiedPlan, plan_connector, snapshot_digest, verify_plan,
 };

@@ -161,15 +161,7 @@ impl<S: SnapshotStore> Engine<S> {
         options: RunOptions,
         context: &RunContext,
     ) -> Result<Reached<Box<Prepared>>, RunError> {
-        let mut report = Report::start(
-            &connector.name,
-            connector.puller.platform(),
-            connector.pusher.kind(),
-            options.mode,
-        );
-        if let Some(id) = &context.run_id {
-            report.run_id = id.clone();
-        }
+        let mut report = start_report(connector, options.mode, context);
         // Every run, dry runs included, proves the target accepts its credentials before
         // anything is planned: with a wrong token nothing changes would otherwise read "in sync".
         context.publish(|p| p.stage = Stage::Checking);
@@ -449,4 +441,22 @@ fn stopped_before_applying(stage: Stage) -> RunOutcome {
         left: 0,
         stage: Some(stage),
     }
+}
+
+/// The report a run of `connector` starts with, under the run id the caller chose, if any.
+pub fn start_report<P: Puller, Q: Pusher>(
+    connector: &Connector<P, Q>,
+    mode: RunMode,
+    context: &RunContext,
+) -> Report {
+    let mut report = Report::start(
+        &connector.name,
+        connector.puller.platform(),
+        connector.pusher.kind(),
+        mode,
+    );
+    if let Some(id) = &context.run_id {
+        report.run_id = id.clone();
+    }
+    report
 }

@@ -97,7 +97,7 @@ impl SavedPlan {
             RawValue::from_string(content).map_err(|e| PlanFileError::Encode(e.to_string()))?;
         let file = PlanFile {
             format: FORMAT,
-            seal: hex(&mac(key, content.get().as_bytes()).finalize().into_bytes()),
+            seal: crate::hex::encode(&mac(key, content.get().as_bytes()).finalize().into_bytes()),
             content: &content,
         };
         serde_json::to_vec_pretty(&file).map_err(|e| PlanFileError::Encode(e.to_string()))
@@ -116,7 +116,7 @@ pub fn plan_connector(bytes: &[u8]) -> Result<String, PlanFileError> {
 /// Checks the seal of a plan file with `key`, then reads it.
 pub fn verify_plan(bytes: &[u8], key: &PlanKey) -> Result<VerifiedPlan, PlanFileError> {
     let file = parse(bytes)?;
-    let seal = unhex(&file.seal).ok_or_else(|| PlanFileError::BadSeal {
+    let seal = crate::hex::decode(&file.seal).ok_or_else(|| PlanFileError::BadSeal {
         connector: plan_connector(bytes).unwrap_or_else(|_| "NAME".into()),
     })?;
     // verify_slice compares in constant time.
@@ -157,20 +157,6 @@ fn mac(key: &PlanKey, content: &[u8]) -> HmacSha256 {
     mac
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// A stable fingerprint of a snapshot: SHA-256 of its canonical JSON (maps are ordered),
 /// streamed into the hash rather than built as one buffer, plus the number of people.
 pub fn snapshot_digest(snapshot: &Snapshot) -> String {
@@ -189,7 +175,7 @@ pub fn snapshot_digest(snapshot: &Snapshot) -> String {
     let _ = serde_json::to_writer(&mut hashing, snapshot);
     format!(
         "sha256:{}-{}",
-        hex(&hashing.0.finalize()),
+        crate::hex::encode(&hashing.0.finalize()),
         snapshot.users.len()
     )
 }
@@ -264,6 +250,9 @@ mod tests {
         assert_eq!(empty.len(), "sha256:".len() + 64 + "-0".len());
         // SHA-256 of `{"users":{}}`, the empty snapshot's JSON.
         let json = serde_json::to_vec(&Snapshot::default()).unwrap();
-        assert_eq!(empty, format!("sha256:{}-0", hex(&Sha256::digest(&json))));
+        assert_eq!(
+            empty,
+            format!("sha256:{}-0", crate::hex::encode(&Sha256::digest(&json)))
+        );
     }
 }

@@ -174,7 +174,7 @@ pub(super) fn sign(secret: &str, timestamp: &str, body: &[u8]) -> Result<String,
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(super::ids::hex(&mac.finalize().into_bytes()))
+    Ok(crate::hex::encode(&mac.finalize().into_bytes()))
 }
 
 /// The status and the start of the receiver's body, control characters removed.

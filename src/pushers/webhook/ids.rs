@@ -56,7 +56,7 @@ impl DeliveryIds {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part);
         }
-        hex(&hash.finalize())
+        crate::hex::encode(&hash.finalize())
     }
 
     /// The id of the change's delivery: the pending one if the change was sent before and not
@@ -74,7 +74,7 @@ impl DeliveryIds {
         hash.update(self.nonce);
         hash.update(sequence.to_be_bytes());
         hash.update(change.as_bytes());
-        let id = hex(&hash.finalize()[..16]);
+        let id = crate::hex::encode(&hash.finalize()[..16]);
         pending.insert(change.to_owned(), id.clone());
         id
     }
@@ -86,16 +86,6 @@ impl DeliveryIds {
             .unwrap_or_else(|p| p.into_inner())
             .remove(change);
     }
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
-    }
-    out
 }
 
 #[cfg(test)]
