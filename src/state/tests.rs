@@ -108,3 +108,28 @@ fn a_run_older_than_the_retention_is_dropped_with_its_id() {
     assert_eq!(history.list(Some("hq"), 10).unwrap().len(), 2);
     assert!(history.get(&late.run_id).unwrap().is_none());
 }
+
+/// Only `src/state/` names sled: the rest of orgsync goes through `StateDb`, so the storage can
+/// change without touching it.
+#[test]
+fn only_the_state_module_names_sled() {
+    fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with("state") {
+                    walk(&path, found);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains("sled::") || text.contains("use sled") {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    walk(&src, &mut found);
+    assert!(found.is_empty(), "sled named outside src/state: {found:?}");
+}
