@@ -588,6 +588,13 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     );
     assert!(said.contains("the orgsync daemon holds it"), "{said}");
     assert!(said.contains("systemctl stop orgsync"), "{said}");
+    // So does saving a plan: it is sealed with the state directory's key, not made by the daemon.
+    let plan = s.dir.path().join("plan.json");
+    let save = cli(&s, &["diff", "hq", "--save", plan.to_str().unwrap()]);
+    assert_eq!(save.status.code(), Some(4), "{}", text(&save));
+    let said = text(&save);
+    assert!(said.contains("`diff --save`, `apply`"), "{said}");
+    assert!(!plan.exists(), "nothing is saved");
 
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;

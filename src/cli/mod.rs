@@ -14,6 +14,9 @@ use crate::report::{Format, RenderOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The configuration file when neither `--config` nor `$ORGSYNC_CONFIG` names one.
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/orgsync/orgsync.toml";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "orgsync",
@@ -26,7 +29,7 @@ pub struct Cli {
         long,
         global = true,
         env = "ORGSYNC_CONFIG",
-        default_value = "/etc/orgsync/orgsync.toml"
+        default_value = DEFAULT_CONFIG
     )]
     pub config: PathBuf,
     /// Log filter (tracing syntax, e.g. `info` or `orgsync=debug`); logs go to stderr. Defaults to
