@@ -968,6 +968,19 @@ async fn sigterm_while_reading_the_target(read: TargetRead) {
             .starts_with(stopped_in),
         "{report}"
     );
+    // The outcome line says "nothing was written" once: the stop's message does not repeat it.
+    let shown = cli(&s, &["reports", "show", &run_id]);
+    let outcome = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .find(|line| line.starts_with("Outcome"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(outcome.contains(stopped_in), "{outcome}");
+    assert_eq!(
+        outcome.matches("nothing was written").count(),
+        1,
+        "{outcome}"
+    );
     assert!(s.scim.users().is_empty());
 }
 

@@ -177,7 +177,7 @@ impl<S: SnapshotStore> Engine<S> {
         let checked = tokio::select! {
             checked = connector.pusher.check() => checked,
             () = stopped(self.stop.clone()) => {
-                report.finish(RunOutcome::Failed { error: "orgsync stopped while checking the target; nothing was written".into() });
+                report.finish(RunOutcome::Failed { error: "orgsync stopped while checking the target".into() });
                 return Ok(Reached::Ended(report));
             }
         };
@@ -192,7 +192,7 @@ impl<S: SnapshotStore> Engine<S> {
         let pulled = tokio::select! {
             pulled = connector.puller.pull() => pulled,
             () = stopped(self.stop.clone()) => {
-                report.finish(RunOutcome::Failed { error: "orgsync stopped during the pull; nothing was written".into() });
+                report.finish(RunOutcome::Failed { error: "orgsync stopped during the pull".into() });
                 return Ok(Reached::Ended(report));
             }
         };
@@ -226,7 +226,7 @@ impl<S: SnapshotStore> Engine<S> {
             let listed = tokio::select! {
                 listed = connector.pusher.list() => listed,
                 () = stopped(self.stop.clone()) => {
-                    report.finish(RunOutcome::Failed { error: "orgsync stopped while listing the target's accounts; nothing was written".into() });
+                    report.finish(RunOutcome::Failed { error: "orgsync stopped while listing the target's accounts".into() });
                     return Ok(Reached::Ended(report));
                 }
             };
