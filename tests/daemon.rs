@@ -588,6 +588,13 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     );
     assert!(said.contains("the orgsync daemon holds it"), "{said}");
     assert!(said.contains("systemctl stop orgsync"), "{said}");
+    // So does saving a plan: it is sealed with the state directory's key, not made by the daemon.
+    let plan = s.dir.path().join("plan.json");
+    let save = cli(&s, &["diff", "hq", "--save", plan.to_str().unwrap()]);
+    assert_eq!(save.status.code(), Some(4), "{}", text(&save));
+    let said = text(&save);
+    assert!(said.contains("`diff --save`, `apply`"), "{said}");
+    assert!(!plan.exists(), "nothing is saved");
 
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
@@ -957,6 +964,22 @@ async fn sigterm_while_reading_the_target(read: TargetRead) {
     };
     assert_eq!(report["outcome"]["stage"], stopped_in, "{report}");
     assert_eq!(report["outcome"]["left"], 0, "{report}");
+    // The outcome line says "nothing was written" once, and where the run was stopped.
+    let shown = cli(&s, &["reports", "show", &run_id]);
+    let outcome = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .find(|line| line.starts_with("Outcome"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        outcome.contains("interrupted by shutdown while"),
+        "{outcome}"
+    );
+    assert_eq!(
+        outcome.matches("nothing was written").count(),
+        1,
+        "{outcome}"
+    );
     assert!(s.scim.users().is_empty());
 }
 

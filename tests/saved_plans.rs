@@ -164,10 +164,51 @@ async fn a_plan_from_another_state_directory_is_refused() {
     assert!(s.scim.users().is_empty());
 }
 
+/// A plan applied with a configuration that lacks its connector (made with another file) does
+/// not apply: exit 7, naming the connector, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_for_a_connector_the_configuration_lacks_does_not_apply() {
+    let s = setup("").await;
+    let plan = s.save("plan.json");
+    let other = s.dir.path().join("ops.toml");
+    let text_of_file = std::fs::read_to_string(&s.config.path).unwrap();
+    std::fs::write(
+        &other,
+        text_of_file.replace("connectors.hq", "connectors.ops"),
+    )
+    .unwrap();
+    let ops = BinaryConfig {
+        path: other,
+        state_dir: s.config.state_dir.clone(),
+        env: s.config.env.clone(),
+    };
+    let out = ops.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(STALE_PLAN_EXIT), "{}", text(&out));
+    assert!(
+        text(&out).contains("the plan is for connector hq")
+            && text(&out).contains("(configured: ops)"),
+        "{}",
+        text(&out)
+    );
+    assert!(s.scim.users().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_files_are_private_and_never_overwritten() {
     let s = setup("").await;
-    let plan = s.save("plan.json");
+    let path = s.plan_path("plan.json");
+    let saved = s
+        .config
+        .run(&["diff", "hq", "--save", path.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", text(&saved));
+    // The next command to run names the configuration the plan was made with.
+    let next = format!(
+        "run `orgsync --config {} apply {}`",
+        s.config.path.display(),
+        path.display()
+    );
+    assert!(text(&saved).contains(&next), "{}", text(&saved));
+    let plan = path;
     let mode = std::fs::metadata(&plan).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
 

@@ -446,6 +446,34 @@ async fn rebuild_leaves_foreign_accounts_unmanaged_and_the_next_sync_keeps_them(
     }
 }
 
+/// Another system's externalId is the target's text: a rebuild lists it with its control
+/// characters shown as escapes, so an ESC sequence in it never reaches the terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuild_lists_a_hostile_foreign_external_id_escaped() {
+    let s = setup().await;
+    assert_synced(&s);
+    s.scim.insert_user(emulators::scim::ScimUser {
+        external_id: Some("evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}".into()),
+        ..emulators::scim::ScimUser::new("intruder")
+    });
+    std::fs::remove_dir_all(&s.config.state_dir).unwrap();
+
+    let rebuild = s.config.run(&["snapshot", "rebuild", "hq"]);
+    let out = text(&rebuild);
+    assert!(rebuild.status.success(), "{out}");
+    assert!(out.contains("1 account(s) with an externalId"), "{out}");
+    assert!(
+        out.contains("evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}"),
+        "{out}"
+    );
+    // The listing is on stdout; the log on stderr is the program's own.
+    let listing = String::from_utf8_lossy(&rebuild.stdout);
+    assert!(
+        !listing.contains('\u{1b}') && !listing.contains('\u{7}') && !listing.contains('\u{202e}'),
+        "{listing:?}"
+    );
+}
+
 /// A rebuild pulls first, to know which keys are orgsync's: a failed pull fails the rebuild and
 /// leaves the snapshot as it was.
 #[tokio::test(flavor = "multi_thread")]

@@ -107,8 +107,15 @@ pub(super) async fn diff_and_save(
     if let Err(e) = written {
         return fail(Exit::RunFailed, e);
     }
+    // The command to run next, with the configuration this plan was made with: `apply` without
+    // it would read the default file, and another state directory's key refuses the plan.
+    let config_option = if config_path == Path::new(super::DEFAULT_CONFIG) {
+        String::new()
+    } else {
+        format!("--config {} ", config_path.display())
+    };
     eprintln!(
-        "Saved the plan ({} steps) to {}. Review it, then run `orgsync apply {}`.",
+        "Saved the plan ({} steps) to {}. Review it, then run `orgsync {config_option}apply {}`.",
         saved.plan.steps.len(),
         save.display(),
         save.display()
@@ -137,6 +144,28 @@ pub(super) async fn apply(
         Ok(connector) => connector,
         Err(e) => return fail(Exit::StalePlan, format!("{}: {e}", plan_path.display())),
     };
+    // A plan of a connector this configuration does not have was made with another one: the
+    // plan does not apply here (exit 7), the configuration is not wrong.
+    if let Ok(config) = Config::load(config_path)
+        && !config.connectors.contains_key(&connector)
+    {
+        let configured: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
+        return fail(
+            Exit::StalePlan,
+            format!(
+                "{}: the plan is for connector {connector}, which {} does not have (configured: \
+                 {}); nothing was applied. Apply it with the configuration it was made with \
+                 (`--config`)",
+                plan_path.display(),
+                config_path.display(),
+                if configured.is_empty() {
+                    "none".to_owned()
+                } else {
+                    configured.join(", ")
+                }
+            ),
+        );
+    }
     let opened = match open(config_path, &connector).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
@@ -244,8 +273,9 @@ pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
                  externalId to people of the pull; {} account(s) without an externalId left out.",
                 rebuilt.linked, rebuilt.unlinked
             );
+            // Another system's ids and externalIds: the target's text, shown, never acted on.
             for line in unmanaged_lines(&rebuilt.unmanaged, UNMANAGED_SHOWN) {
-                println!("{line}");
+                println!("{}", visible(&line));
             }
             for problem in &rebuilt.problems {
                 println!("  problem: {}", visible(&problem.to_string()));
@@ -330,7 +360,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Opens the state directory. When another process holds it, says which and what to do: the
 /// daemon (its socket answers) serves `sync`, `diff`, `status` and `reports` itself and must be
-/// stopped for the rest; another command is waited for.
+/// stopped for the rest (`diff --save` included: the plan is sealed with the state directory's
+/// key); another command is waited for.
 pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
     let error = match StateDb::open(&config.state_dir) {
         Ok(store) => return Ok(store),
@@ -348,8 +379,9 @@ pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
     if daemon {
         eprintln!(
             "hint: the orgsync daemon holds it (its socket {} answers). `sync`, `diff`, `status` \
-             and `reports` go through the daemon; `apply`, `explain` and `snapshot rebuild` need it \
-             stopped: `systemctl stop orgsync`, run the command, then `systemctl start orgsync`.",
+             and `reports` go through the daemon; `diff --save`, `apply`, `explain` and `snapshot \
+             rebuild` need it stopped: `systemctl stop orgsync`, run the command, then \
+             `systemctl start orgsync`.",
             socket.display()
         );
     } else {

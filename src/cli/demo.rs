@@ -278,11 +278,23 @@ fn load_target(path: &Path) -> Result<TargetConfig, String> {
     if !path.exists() {
         return Err(fail("file not found".into()));
     }
-    let config: TargetConfig = config::Config::builder()
+    let built = config::Config::builder()
         .add_source(config::File::from(path).format(config::FileFormat::Toml))
         .build()
-        .and_then(config::Config::try_deserialize)
         .map_err(|e| fail(e.to_string()))?;
+    // A whole configuration, or the table under its `[connectors.NAME.target]` header: say what
+    // the file should hold rather than only that `kind` is missing.
+    let nested = ["connectors", "target"]
+        .into_iter()
+        .find(|table| built.get_table(table).is_ok());
+    let config: TargetConfig = built.try_deserialize().map_err(|e| match nested {
+        Some(table) => fail(format!(
+            "{e}. The file holds a [{table}…] table: it should hold one target's keys at its top \
+             level, without a table header (kind = \"ldap\", url = …), as \
+             config/demo-ldap.toml does"
+        )),
+        None => fail(e.to_string()),
+    })?;
     config.validate().map_err(fail)?;
     Ok(config)
 }
@@ -322,5 +334,19 @@ mod tests {
         std::fs::write(&path, "kind = \"ldap\"\nurl = \"http://x\"\n").unwrap();
         let error = load_target(&path).unwrap_err();
         assert!(error.contains("target.toml"), "{error}");
+        // A whole configuration, or a target table under its header: the error says what the
+        // file should hold.
+        for text in [
+            "state_dir = \"/x\"\n[connectors.hq.target]\nkind = \"scim\"\n",
+            "[target]\nkind = \"scim\"\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = load_target(&path).unwrap_err();
+            assert!(
+                error.contains("one target's keys at its top level")
+                    && error.contains("config/demo-ldap.toml"),
+                "{error}"
+            );
+        }
     }
 }

@@ -14,6 +14,9 @@ use crate::report::{Format, RenderOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The configuration file when neither `--config` nor `$ORGSYNC_CONFIG` names one.
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/orgsync/orgsync.toml";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "orgsync",
@@ -26,11 +29,12 @@ pub struct Cli {
         long,
         global = true,
         env = "ORGSYNC_CONFIG",
-        default_value = "/etc/orgsync/orgsync.toml"
+        default_value = DEFAULT_CONFIG
     )]
     pub config: PathBuf,
     /// Log filter (tracing syntax, e.g. `info` or `orgsync=debug`); logs go to stderr. Defaults to
-    /// `info`, and to `warn` for the demo, whose reports say the same thing.
+    /// `info`, and to `warn` for the demo, `check-config` and `explain`, whose output says the
+    /// same thing.
     #[arg(long, global = true, env = "ORGSYNC_LOG")]
     pub log: Option<String>,
     #[command(subcommand)]
@@ -201,6 +205,9 @@ impl Cli {
         match (&self.log, &self.command) {
             (Some(filter), _) => filter,
             (None, Command::Demo { .. }) => "warn",
+            // Their output is the answer, line by line: the pull's own log lines would only
+            // interleave with it on a terminal.
+            (None, Command::CheckConfig { .. } | Command::Explain { .. }) => "warn",
             // The scheduler narrates its own housekeeping at info.
             (None, Command::Run) => "info,tokio_cron_scheduler=warn",
             (None, _) => "info",
@@ -331,6 +338,25 @@ mod tests {
         assert!(wants_color(true, Some("".as_ref())));
         assert!(!wants_color(true, Some("1".as_ref())));
         assert!(!wants_color(false, None));
+    }
+
+    #[test]
+    fn check_config_and_explain_log_warnings_only_unless_asked() {
+        for args in [
+            &["orgsync", "check-config", "--online"][..],
+            &["orgsync", "explain", "hq", "lin"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            if cli.log.is_none() {
+                assert_eq!(cli.log_filter(), "warn", "{args:?}");
+            }
+        }
+        let cli = Cli::try_parse_from(["orgsync", "--log", "debug", "check-config"]).unwrap();
+        assert_eq!(cli.log_filter(), "debug");
+        let cli = Cli::try_parse_from(["orgsync", "sync", "hq"]).unwrap();
+        if cli.log.is_none() {
+            assert_eq!(cli.log_filter(), "info");
+        }
     }
 
     #[test]

@@ -43,9 +43,9 @@ impl StateDb {
             path: dir.to_owned(),
             source,
         };
-        create_private_dir(dir).map_err(open_error)?;
+        create_private_dir(dir, Holds::Anything).map_err(open_error)?;
         // Made here rather than by sled, so it never exists at the process umask.
-        create_private_dir(&path).map_err(open_error)?;
+        create_private_dir(&path, Holds::OursOnly).map_err(open_error)?;
         let db = sled::Config::new()
             .path(&path)
             .open()
@@ -104,13 +104,29 @@ impl StateDb {
 
 /// Creates `dir` (and missing parents) as 0700. An existing directory that others can enter
 /// (made by an older orgsync at the umask, or by systemd's default `StateDirectoryMode`) is
-/// narrowed to 0700 where we may; where we may not, a warning says what to run.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+/// narrowed to 0700 where we may; where we may not, a warning says what to run. A directory
+/// that also holds files that are not orgsync's (`state_dir = "/tmp"`, `"/var/lib"`, a home
+/// directory, by mistake) is never changed: narrowing it would lock out its other users (and
+/// drop `/tmp`'s sticky bit). A warning asks for a directory of orgsync's own instead; orgsync's
+/// own files in it are private anyway.
+fn create_private_dir(dir: &Path, holds: Holds) -> std::io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let mode = std::fs::metadata(dir)?.permissions().mode();
-    if mode & 0o077 != 0
-        && let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(mode & 0o700))
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    if holds == Holds::Anything
+        && let Some(other) = foreign_entry(dir)
     {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{:o}", mode & 0o7777),
+            other = %crate::terminal::visible(&other),
+            "The state directory holds files that are not orgsync's and other users can enter it; its mode is left as it is. Set state_dir to a directory of orgsync's own (e.g. /var/lib/orgsync)."
+        );
+        return Ok(());
+    }
+    if let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(mode & 0o700)) {
         tracing::warn!(
             path = %dir.display(),
             mode = format!("{:o}", mode & 0o777),
@@ -119,6 +135,41 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What a directory may hold besides orgsync's files.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// The state directory: whatever the operator named, so possibly a shared one.
+    Anything,
+    /// The database directory inside it: only ever the database's files.
+    OursOnly,
+}
+
+/// The name of an entry of `dir` that orgsync does not make there, if there is one.
+/// A directory that cannot be listed is not taken for orgsync's own either.
+fn foreign_entry(dir: &Path) -> Option<String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Some(format!("(cannot list it: {e})")),
+    };
+    for entry in entries {
+        let name = match entry {
+            Ok(entry) => entry.file_name().to_string_lossy().into_owned(),
+            Err(e) => return Some(format!("(cannot list it: {e})")),
+        };
+        let ours = name == DB_DIR
+            || name == KEY_FILE
+            || name == owner::OWNER_FILE
+            || name
+                .strip_prefix(owner::OWNER_FILE)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit()));
+        if !ours {
+            return Some(name);
+        }
+    }
+    None
 }
 
 fn storage(error: sled::Error) -> SnapshotError {

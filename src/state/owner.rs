@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-const OWNER_FILE: &str = "owner";
+pub(super) const OWNER_FILE: &str = "owner";
 
 /// The process holding the state directory's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -133,3 +133,37 @@ fn only_the_state_module_names_sled() {
     walk(&src, &mut found);
     assert!(found.is_empty(), "sled named outside src/state: {found:?}");
 }
+
+#[test]
+fn a_shared_directory_named_as_state_dir_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    // `state_dir = "/tmp"` by mistake: a sticky, world-writable directory of other users' files.
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("someone-elses-file"), b"x").unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    drop(StateDb::open(shared.path()).unwrap());
+    assert_eq!(
+        mode(shared.path()),
+        0o1777,
+        "a shared directory is left alone"
+    );
+    assert_eq!(mode(&shared.path().join("state.sled")), 0o700);
+
+    // orgsync's own directory, made at a wide umask by an older orgsync: narrowed.
+    let own = tempfile::tempdir().unwrap();
+    drop(StateDb::open(own.path()).unwrap());
+    std::fs::set_permissions(own.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(StateDb::open(own.path()).unwrap());
+    assert_eq!(
+        mode(own.path()),
+        0o700,
+        "orgsync's own directory is made private"
+    );
+
+    // An empty one (systemd's StateDirectory= at its default mode): narrowed too.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(empty.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(StateDb::open(empty.path()).unwrap());
+    assert_eq!(mode(empty.path()), 0o700);
+}
