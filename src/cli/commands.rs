@@ -380,8 +380,8 @@ pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
         eprintln!(
             "hint: the orgsync daemon holds it (its socket {} answers). `sync`, `diff`, `status` \
              and `reports` go through the daemon; `diff --save`, `apply`, `explain` and `snapshot \
-             rebuild` need it stopped: `systemctl stop orgsync`, run the command, then \
-             `systemctl start orgsync`.",
+             rebuild` need it stopped (`systemctl stop orgsync`, or end the `orgsync run` \
+             process), then run the command and start the daemon again.",
             socket.display()
         );
     } else {

@@ -21,7 +21,8 @@ pub enum RunError {
     #[error("the plan was made for connector {plan}, not {connector}")]
     WrongConnector { plan: String, connector: String },
     #[error(
-        "the snapshot of connector {connector} has changed since the plan was made (another sync ran); \
+        "the snapshot of connector {connector} has changed since the plan was made (another sync ran, or this plan was applied \
+         already); \
          make a new plan with `orgsync diff {connector} --save FILE` and review it again"
     )]
     StalePlan { connector: String },

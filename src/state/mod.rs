@@ -181,8 +181,9 @@ fn sled_open_error(dir: &Path, path: &Path, error: sled::Error) -> SnapshotError
         sled::Error::Io(io)
             if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
         {
+            // Named as the admin configured it: the state directory, not sled's folder in it.
             SnapshotError::Locked {
-                path: path.to_owned(),
+                path: dir.to_owned(),
                 owner: Owner::read(dir),
             }
         }
