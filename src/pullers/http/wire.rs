@@ -60,3 +60,33 @@ pub fn opt_lifetime_secs<'de, D: Deserializer<'de>>(
         Some(Secs::Text(t)) => Some(t.trim().parse().map_err(serde::de::Error::custom)?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Token {
+        #[serde(default, deserialize_with = "opt_lifetime_secs")]
+        expires_in: Option<i128>,
+    }
+
+    fn lifetime(json: &str) -> Option<i128> {
+        serde_json::from_str::<Token>(json).unwrap().expires_in
+    }
+
+    #[test]
+    fn lifetimes_of_any_sign_and_size_are_read() {
+        assert_eq!(
+            lifetime(r#"{"expires_in": 18446744073709551615}"#),
+            Some(i128::from(u64::MAX))
+        );
+        assert_eq!(lifetime(r#"{"expires_in": -1}"#), Some(-1));
+        assert_eq!(lifetime(r#"{"expires_in": "7200"}"#), Some(7200));
+        assert_eq!(lifetime(r#"{"expires_in": 1e300}"#), Some(i128::MAX));
+        assert_eq!(lifetime(r#"{"expires_in": ""}"#), None);
+        assert_eq!(lifetime(r#"{"expires_in": null}"#), None);
+        assert_eq!(lifetime("{}"), None);
+        assert!(serde_json::from_str::<Token>(r#"{"expires_in": "soon"}"#).is_err());
+    }
+}
