@@ -46,10 +46,7 @@ impl StateDb {
         create_private_dir(dir, Holds::Anything).map_err(open_error)?;
         // Made here rather than by sled, so it never exists at the process umask.
         create_private_dir(&path, Holds::OursOnly).map_err(open_error)?;
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|e| sled_open_error(dir, &path, e))?;
+        let db = open_sled(dir, &path)?;
         let state = StateDb {
             db,
             dir: dir.to_owned(),
@@ -170,6 +167,33 @@ fn foreign_entry(dir: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// How long a reopen in the same process waits for sled to let go of the file lock.
+const SAME_PROCESS_RELEASE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled's database. sled releases its file lock only when the last of its internal
+/// handles goes, which can be a moment after the last `StateDb` clone was dropped (its flusher
+/// and deferred frees run on other threads). So when the holder is this very process — a state
+/// directory closed and opened again, as tests and tools built on the library do — the open is
+/// tried again for a short while; a lock held by another process fails at once.
+fn open_sled(dir: &Path, path: &Path) -> Result<sled::Db, SnapshotError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(e) => match sled_open_error(dir, path, e) {
+                SnapshotError::Locked {
+                    owner: Some(owner), ..
+                } if owner.pid == std::process::id()
+                    && started.elapsed() < SAME_PROCESS_RELEASE =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return Err(other),
+            },
+        }
+    }
 }
 
 fn storage(error: sled::Error) -> SnapshotError {

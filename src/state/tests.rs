@@ -167,3 +167,28 @@ fn a_shared_directory_named_as_state_dir_keeps_its_mode() {
     drop(StateDb::open(empty.path()).unwrap());
     assert_eq!(mode(empty.path()), 0o700);
 }
+
+/// A state directory this process is still letting go of opens as soon as it is free; one this
+/// process keeps holding is refused after a bounded wait.
+#[test]
+fn a_reopen_in_the_same_process_waits_for_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = StateDb::open(dir.path()).unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(held);
+    });
+    let reopened = StateDb::open(dir.path());
+    releaser.join().unwrap();
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+
+    let kept = reopened.unwrap();
+    let started = std::time::Instant::now();
+    let refused = StateDb::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(refused, crate::snapshot::SnapshotError::Locked { .. }),
+        "{refused}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(kept);
+}
