@@ -119,6 +119,7 @@ pub(super) fn overrides(
                 "a level of the name is empty (levels are separated by exactly two '_')".into(),
             ));
         }
+        unknown_connector(file, &levels).map_err(unusable)?;
         let (key, replaces) = spell(file, &levels).map_err(unusable)?;
         found.push(Override {
             variable: variable.to_owned(),
@@ -129,6 +130,40 @@ pub(super) fn overrides(
     }
     found.sort_by(|a, b| a.variable.cmp(&b.variable));
     Ok(found)
+}
+
+/// An override below `connectors` must name a connector the file defines: a misspelt name would
+/// otherwise make a connector of its own, and the error would be about its missing keys.
+fn unknown_connector(
+    file: &config::Map<String, config::Value>,
+    levels: &[&str],
+) -> Result<(), String> {
+    let [section, name, ..] = levels else {
+        return Ok(());
+    };
+    if !section.eq_ignore_ascii_case("connectors") {
+        return Ok(());
+    }
+    let configured: Vec<String> = file
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("connectors"))
+        .and_then(|(_, value)| value.clone().into_table().ok())
+        .map(|table| table.into_keys().collect())
+        .unwrap_or_default();
+    if configured.iter().any(|key| key.eq_ignore_ascii_case(name)) {
+        return Ok(());
+    }
+    let mut configured = configured;
+    configured.sort_unstable();
+    Err(format!(
+        "names connector {name:?}, which the file does not have (configured: {}); an override \
+         changes a connector of the file, it does not add one",
+        if configured.is_empty() {
+            "none".to_owned()
+        } else {
+            configured.join(", ")
+        }
+    ))
 }
 
 /// The key path for these levels: at each level the file's key that equals it without case, if
@@ -208,6 +243,31 @@ mod tests {
                 "state_dir"
             ]
         );
+    }
+
+    #[test]
+    fn an_override_of_a_connector_the_file_lacks_is_refused_naming_both() {
+        let file = file("[connectors.hq.source]\ncorp_id = \"x\"\n");
+        let error = overrides(
+            &file,
+            vars(&[("ORGSYNC__CONNECTORS__HQQ__SOURCE__CORP_ID", "y")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("ORGSYNC__CONNECTORS__HQQ__SOURCE__CORP_ID")
+                && error.contains("names connector \"HQQ\"")
+                && error.contains("configured: hq"),
+            "{error}"
+        );
+        assert!(
+            overrides(
+                &file,
+                vars(&[("ORGSYNC__CONNECTORS__HQ__SOURCE__CORP_ID", "y")])
+            )
+            .is_ok()
+        );
+        assert!(overrides(&file, vars(&[("ORGSYNC__STATE_DIR", "/x")])).is_ok());
     }
 
     #[test]
