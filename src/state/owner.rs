@@ -78,11 +78,21 @@ fn command_of(args: impl Iterator<Item = String>) -> String {
             continue;
         }
         if let Some(option) = arg.strip_prefix('-') {
-            // `--config FILE`, `-c FILE`: the next word is the option's value.
+            // `--config FILE`: the next word is the option's value (the CLI's options that take
+            // one, in their spaced form).
             skip_value = !option.contains('=')
                 && matches!(
                     option,
-                    "c" | "-config" | "-save" | "-format" | "-limit" | "-person" | "-log"
+                    "-config"
+                        | "-log"
+                        | "-save"
+                        | "-format"
+                        | "-limit"
+                        | "-upstream"
+                        | "-people"
+                        | "-seed"
+                        | "-html"
+                        | "-target"
                 );
             continue;
         }
@@ -108,7 +118,7 @@ mod tests {
             "--format=json",
         ];
         assert_eq!(command_of(args.iter().map(|s| s.to_string())), "sync hq");
-        let args = ["-c", "x.toml", "snapshot", "rebuild", "hq"];
+        let args = ["--config", "x.toml", "snapshot", "rebuild", "hq"];
         assert_eq!(
             command_of(args.iter().map(|s| s.to_string())),
             "snapshot rebuild hq"
