@@ -28,6 +28,11 @@ async fn setup() -> Setup {
 }
 
 async fn setup_with(org: emulators::fixture::Org) -> Setup {
+    setup_with_policy(org, "").await
+}
+
+/// The same, with these lines in `[connectors.hq.policy]`.
+async fn setup_with_policy(org: emulators::fixture::Org, policy: &str) -> Setup {
     let wecom = emulators::wecom::start(org, Default::default())
         .await
         .unwrap();
@@ -39,7 +44,10 @@ async fn setup_with(org: emulators::fixture::Org) -> Setup {
         &wecom,
         scim.base_url(),
         scim.bearer_token(),
-        Extra::default(),
+        Extra {
+            policy,
+            ..Extra::default()
+        },
     );
     Setup {
         _wecom: wecom,
@@ -398,22 +406,12 @@ async fn a_full_disk_exits_4() {
 /// leaves them alone even with no deletion limit.
 #[tokio::test(flavor = "multi_thread")]
 async fn rebuild_leaves_foreign_accounts_unmanaged_and_the_next_sync_keeps_them() {
-    let wecom = emulators::wecom::start(small_org(), Default::default())
-        .await
-        .unwrap();
-    let scim = emulators::scim::start(Default::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = wecom_scim_config(
-        dir.path(),
-        "orgsync",
-        &wecom,
-        scim.base_url(),
-        scim.bearer_token(),
-        Extra {
-            policy: "max_deletion_ratio = 1.0\nmax_deletions = 1000",
-            ..Extra::default()
-        },
-    );
+    let s = setup_with_policy(
+        small_org(),
+        "max_deletion_ratio = 1.0\nmax_deletions = 1000",
+    )
+    .await;
+    let (scim, config) = (&s.scim, &s.config);
     let sync = config.run(&["sync", "hq"]);
     assert!(sync.status.success(), "{}", text(&sync));
     let mut foreign = Vec::new();

@@ -141,6 +141,17 @@ pub fn ldap_result_name(code: u32) -> &'static str {
     }
 }
 
+/// A target's answer, read whole up to the size every answer is capped at (64 MiB): past it the
+/// answer is refused as malformed rather than filling the memory.
+pub(crate) async fn read_capped(response: reqwest::Response) -> Result<bytes::Bytes, PushError> {
+    crate::pullers::http::read_limited(response)
+        .await
+        .map_err(PushError::transport)?
+        .ok_or_else(|| PushError::Malformed {
+            detail: crate::pullers::http::too_large(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,6 @@
 use super::config::ScimTargetConfig;
 use super::wire;
 use crate::config::Secret;
-use crate::pullers::http;
 use crate::pushers::PushError;
 use backon::Retryable;
 use reqwest::{Method, StatusCode, header};
@@ -109,12 +108,7 @@ impl ScimClient {
         let response = request.send().await.map_err(PushError::transport)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let body = http::read_limited(response)
-            .await
-            .map_err(PushError::transport)?
-            .ok_or_else(|| PushError::Malformed {
-                detail: http::too_large(),
-            })?;
+        let body = crate::pushers::error::read_capped(response).await?;
         if status.is_success() {
             return Ok(Answer { body });
         }

@@ -4,7 +4,6 @@
 
 use super::config::WebhookTargetConfig;
 use crate::config::{RetryConfig, Secret};
-use crate::pullers::http;
 use crate::pushers::PushError;
 use backon::Retryable;
 use hmac::{Hmac, KeyInit, Mac};
@@ -128,12 +127,7 @@ impl Deliverer {
         // Reading the body is bounded by the same timeout: a receiver that sends its status and
         // then stalls fails (and is retried) like one that never answers. And by size, like every
         // other answer: a receiver streaming without end must not fill the memory first.
-        let body = http::read_limited(response)
-            .await
-            .map_err(PushError::transport)?
-            .ok_or_else(|| PushError::Malformed {
-                detail: http::too_large(),
-            })?;
+        let body = crate::pushers::error::read_capped(response).await?;
         let quoted = String::from_utf8_lossy(&body);
         if status.is_success() {
             return acknowledgement(status, &quoted);
