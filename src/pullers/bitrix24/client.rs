@@ -210,6 +210,7 @@ impl Bitrix24Client {
         attempt
             .retry(self.retry.backoff())
             .when(|e: &PullError| e.is_retryable())
+            .adjust(|e: &PullError, delay| delay.map(|d| e.min_wait().map_or(d, |w| w.max(d))))
             .notify(|error: &PullError, delay: Duration| {
                 self.calls.record_retry();
                 warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "Bitrix24 call failed; retrying.");

@@ -156,7 +156,10 @@ impl DingtalkClient {
             .when(|e: &PullError| e.is_retryable())
             .adjust(|error: &PullError, delay: Option<Duration>| {
                 // A QPS refusal clears only when its window has passed.
-                delay.map(|d| if is_throttled(error) { d.max(self.qps_pause) } else { d })
+                delay.map(|d| {
+                    let d = error.min_wait().map_or(d, |w| w.max(d));
+                    if is_throttled(error) { d.max(self.qps_pause) } else { d }
+                })
             })
             .notify(|error: &PullError, delay: Duration| {
                 self.calls.record_retry();

@@ -245,7 +245,10 @@ impl FeishuClient {
             .retry(self.config.retry.backoff())
             .when(|f: &Failure| f.error.is_retryable())
             // Never sooner than Feishu asked; the backoff still bounds the number of attempts.
-            .adjust(|f: &Failure, delay| delay.map(|d| f.wait.map_or(d, |w| w.max(d))))
+            .adjust(|f: &Failure, delay| {
+                let asked = f.wait.max(f.error.min_wait());
+                delay.map(|d| asked.map_or(d, |w| w.max(d)))
+            })
             .notify(|f: &Failure, delay: Duration| {
                 self.calls.record_retry();
                 warn!(endpoint, error = %f.error.for_log(), delay_ms = delay.as_millis() as u64, "Feishu call failed; retrying.");

@@ -47,6 +47,15 @@ pub enum PullError {
         endpoint: String,
         detail: String,
     },
+    /// The platform asked orgsync to stop calling for a while (a ban, a blocked method, an
+    /// exhausted hourly budget): retried, never sooner than `wait`.
+    #[error("{platform} {endpoint}: throttled ({detail}); waiting at least {} s", wait.as_secs())]
+    Throttled {
+        platform: Platform,
+        endpoint: String,
+        detail: String,
+        wait: std::time::Duration,
+    },
     #[error("{platform} {endpoint}: gave up after {attempts} attempts; last error: {last}")]
     Exhausted {
         platform: Platform,
@@ -83,6 +92,7 @@ impl PullError {
         match self {
             PullError::Transport { retryable, .. } | PullError::Api { retryable, .. } => *retryable,
             PullError::HttpStatus { status, .. } => *status == 429 || *status >= 500,
+            PullError::Throttled { .. } => true,
             // Truncated or garbled bodies come from gateways and dropped connections.
             PullError::Malformed { .. } => true,
             PullError::Setup { .. }
@@ -102,7 +112,16 @@ impl PullError {
                 Some(code.to_string())
             }
             PullError::Paging { .. } => Some("paging".into()),
+            PullError::Throttled { .. } => Some("throttled".into()),
             PullError::Setup { .. } | PullError::Exhausted { .. } => None,
+        }
+    }
+
+    /// The shortest wait before this error's request may be sent again, when the platform set one.
+    pub fn min_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            PullError::Throttled { wait, .. } => Some(*wait),
+            _ => None,
         }
     }
 

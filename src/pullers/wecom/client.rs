@@ -114,6 +114,7 @@ impl WecomClient {
         attempt
             .retry(self.config.retry.backoff())
             .when(|e: &PullError| e.is_retryable())
+            .adjust(|e: &PullError, delay| delay.map(|d| e.min_wait().map_or(d, |w| w.max(d))))
             .notify(|error: &PullError, delay: Duration| {
                 failures += 1;
                 self.calls.record_retry();
