@@ -69,7 +69,8 @@ async fn webhook_paths_answer_rows_in_id_order_with_the_documented_fields() {
     let portal = start(Bitrix24Config::default()).await;
     let zoe = portal.user_id("zoe").unwrap();
     for suffix in ["user.get", "user.get.json"] {
-        let reply = get(format!("{}{suffix}", portal.base_url())).await;
+        let url = format!("{}{suffix}?sort=ID&order=ASC", portal.base_url());
+        let reply = get(url).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body["total"], 4);
         assert!(reply.body.get("next").is_none(), "one page only");
@@ -258,13 +259,141 @@ async fn errors_for_wrong_codes_unknown_methods_and_missing_scopes() {
     );
     assert_eq!(error(&get(rest3).await), (404, "ERROR_METHOD_NOT_FOUND"));
     let scope = format!("{}user.get", portal.base_url());
-    assert_eq!(error(&get(scope).await), (403, "insufficient_scope"));
+    assert_eq!(error(&get(scope).await), (401, "insufficient_scope"));
     assert_eq!(
         get(format!("{}department.get", portal.base_url()))
             .await
             .status,
         200
     );
+}
+
+/// Without both `sort` and `order`, pages of one listing come in orders of their own: read by
+/// `start`, they repeat some people and miss others. With both, `ID` order.
+#[tokio::test]
+async fn pages_are_unordered_unless_sort_and_order_are_both_sent() {
+    let org = emulators::generator::generate(&emulators::generator::GeneratorConfig {
+        people: 120,
+        departments: 3,
+        ..Default::default()
+    });
+    let portal = bitrix24::start(org, Bitrix24Config::default())
+        .await
+        .unwrap();
+    let ids = |query: String| {
+        let url = format!("{}user.get?{query}", portal.base_url());
+        async move {
+            get(url).await.body["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["ID"].as_str().unwrap().parse::<u64>().unwrap())
+                .collect::<Vec<u64>>()
+        }
+    };
+    for order in ["", "sort=ID&", "order=ASC&"] {
+        let mut seen = Vec::new();
+        for start in [0, 50, 100] {
+            seen.extend(ids(format!("{order}start={start}")).await);
+        }
+        assert_eq!(seen.len(), 120);
+        seen.sort_unstable();
+        seen.dedup();
+        assert!(seen.len() < 120, "{order:?}: pages covered everyone");
+    }
+    let mut sorted = Vec::new();
+    for start in [0, 50, 100] {
+        sorted.extend(ids(format!("sort=ID&order=ASC&start={start}")).await);
+    }
+    assert!(sorted.windows(2).all(|w| w[0] < w[1]) && sorted.len() == 120);
+    let descending = ids("SORT=ID&ORDER=DESC".into()).await;
+    assert_eq!(descending[0], *sorted.last().unwrap());
+}
+
+/// An invitee is `ACTIVE` with no `LAST_LOGIN`; only `user.search`'s `CONFIRM_CODE` filter
+/// tells them apart (`user.get` drops that filter), unless the portal predates it.
+#[tokio::test]
+async fn invitees_show_only_through_user_search_by_confirm_code() {
+    let mut org = org();
+    org.users[0].status = Status::NotActivated;
+    let invitee = |config: Bitrix24Config| {
+        let org = org.clone();
+        async move {
+            let portal = bitrix24::start(org, config).await.unwrap();
+            let list = |query: &str| {
+                let url = format!("{}{query}", portal.base_url());
+                async move {
+                    let body = get(url).await.body;
+                    let ids: Vec<String> = body["result"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|u| u["ID"].as_str().unwrap().to_owned())
+                        .collect();
+                    (body["total"].as_u64().unwrap(), ids)
+                }
+            };
+            let everyone = list("user.get?sort=ID&order=ASC").await;
+            let row = get(format!("{}user.get?FILTER[ID]=3", portal.base_url())).await;
+            let pending = list("user.search?FILTER[!CONFIRM_CODE]=0&sort=ID&order=ASC").await;
+            let accepted = list("user.search?FILTER[CONFIRM_CODE]=0&sort=ID&order=ASC").await;
+            let by_get = list("user.get?FILTER[!CONFIRM_CODE]=0&sort=ID&order=ASC").await;
+            (everyone, row.body, pending, accepted, by_get)
+        }
+    };
+    let (everyone, row, pending, accepted, by_get) = invitee(Bitrix24Config::default()).await;
+    assert_eq!(everyone.0, 4);
+    let row = row["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["ID"] == "3")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&row["ACTIVE"], &row["LAST_LOGIN"]),
+        (&json!(true), &Value::Null)
+    );
+    assert!(row.get("CONFIRM_CODE").is_none(), "never shown");
+    assert_eq!(pending, (1, vec!["3".to_owned()]));
+    assert_eq!(accepted.0, 3);
+    assert!(!accepted.1.contains(&"3".to_owned()));
+    assert_eq!(by_get, everyone, "user.get drops the filter");
+    let old = Bitrix24Config {
+        confirm_code_filter: bitrix24::ConfirmCodeFilter::Ignored,
+        ..Bitrix24Config::default()
+    };
+    let (everyone, _, pending, accepted, _) = invitee(old).await;
+    assert_eq!((&pending, &accepted), (&everyone, &everyone));
+}
+
+/// Refusals and blocks come back as 401 (`OPERATION_TIME_LIMIT` as 429, with its `time` block).
+#[tokio::test]
+async fn portal_errors_take_their_real_statuses() {
+    let portal = start(Bitrix24Config::default()).await;
+    let url = || format!("{}user.get", portal.base_url());
+    for (fault, code) in [
+        (
+            bitrix24::PortalError::InvalidCredentials,
+            "INVALID_CREDENTIALS",
+        ),
+        (bitrix24::PortalError::AccessDenied, "ACCESS_DENIED"),
+        (bitrix24::PortalError::OverloadLimit, "OVERLOAD_LIMIT"),
+    ] {
+        portal.set_portal_error(Some(fault));
+        assert_eq!(error(&get(url()).await), (401, code));
+    }
+    portal.set_portal_error(Some(bitrix24::PortalError::OperationTimeLimit {
+        reset_in_secs: 30,
+    }));
+    let reply = get(url()).await;
+    assert_eq!(error(&reply), (429, "OPERATION_TIME_LIMIT"));
+    let time = &reply.body["time"];
+    let wait = time["operating_reset_at"].as_f64().unwrap() - time["finish"].as_f64().unwrap();
+    assert!((29.0..=31.0).contains(&wait), "{time}");
+    assert!(time["operating"].as_f64().unwrap() > 480.0);
+    portal.set_portal_error(None);
+    assert_eq!(get(url()).await.status, 200);
 }
 
 #[tokio::test]

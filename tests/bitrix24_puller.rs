@@ -13,7 +13,9 @@
 mod common;
 
 use common::{bitrix24_puller, bitrix24_source, department, person, quick_retries, scim_pusher};
-use emulators::bitrix24::{self, Bitrix24Config, Bitrix24Handle, PagingQuirk};
+use emulators::bitrix24::{
+    self, Bitrix24Config, Bitrix24Handle, ConfirmCodeFilter, PagingQuirk, PortalError,
+};
 use emulators::faults::Faults;
 use emulators::fixture::{Org, Scope, Status};
 use emulators::generator::{GeneratorConfig, generate};
@@ -120,13 +122,25 @@ fn notes_minimum(users: u64, departments: u64) -> u64 {
     ceil_div(ceil_div(users, PAGE) + ceil_div(departments, PAGE), BATCH) + 1
 }
 
-/// What the puller sends: the request that learns `total` also carries the first page of both
-/// lists, so the remaining pages are `ceil(N/50) + ceil(D/50) − 2`:
-/// `1 + ceil((ceil(N/50) + ceil(D/50) − 2) / 50)`. Never more than the notes' figure; equal to it
-/// unless the page count is 1 or 2 above a multiple of 50.
-fn puller_requests(users: u64, departments: u64) -> u64 {
-    let pages = ceil_div(users, PAGE).max(1) + ceil_div(departments, PAGE).max(1);
-    1 + ceil_div(pages - 2, BATCH)
+/// What the puller sends: the request that learns `total` also carries the first page of every
+/// list — users, departments, the I pending invitees (`user.search` with a `CONFIRM_CODE`) and
+/// the check of that filter (one page) —, so the remaining pages are
+/// `ceil(N/50) + ceil(D/50) + max(1, ceil(I/50)) − 3`:
+/// `1 + ceil((ceil(N/50) + ceil(D/50) + max(1, ceil(I/50)) − 3) / 50)`. Never more than the
+/// notes' figure while I ≤ 50; equal to it unless the page count is 1 or 2 above a multiple of
+/// 50.
+fn puller_requests(users: u64, departments: u64, invitees: u64) -> u64 {
+    let pages = ceil_div(users, PAGE).max(1)
+        + ceil_div(departments, PAGE).max(1)
+        + ceil_div(invitees, PAGE).max(1);
+    1 + ceil_div(pages - 3, BATCH)
+}
+
+fn invitees(org: &Org) -> u64 {
+    org.users
+        .iter()
+        .filter(|u| u.status == Status::NotActivated)
+        .count() as u64
 }
 
 fn calls(pulled: &Pulled) -> BTreeMap<&str, u64> {
@@ -192,8 +206,8 @@ async fn full_pull_of_a_small_org_derives_managers_from_department_heads() {
     assert_eq!(status("32"), ModelStatus::Resigned);
     assert_eq!(
         status("33"),
-        ModelStatus::Active,
-        "Bitrix24 has no not-activated state: ACTIVE is true"
+        ModelStatus::NotActivated,
+        "ACTIVE is true, but user.search lists her CONFIRM_CODE: invited, not accepted"
     );
     assert_eq!(status("3"), ModelStatus::Active);
 
@@ -232,7 +246,7 @@ async fn full_pull_of_a_small_org_derives_managers_from_department_heads() {
     assert!(directory.held.is_empty());
 
     // 11 users and 5 departments fit in the first batch: one request.
-    assert_eq!(puller_requests(11, 5), 1);
+    assert_eq!(puller_requests(11, 5, 1), 1);
     assert_eq!(calls(&pulled), BTreeMap::from([("batch", 1)]));
     assert_eq!(portal.total_calls(), 1);
     assert_eq!(pulled.stats.retries, 0);
@@ -272,7 +286,11 @@ async fn extranet_users_are_excluded_by_default_and_included_on_request() {
 #[tokio::test]
 async fn paging_and_batching_read_every_page_once_at_the_minimum_call_count() {
     let org = generated(2_600, 60);
-    let (n, d) = (org.users.len() as u64, org.departments.len() as u64);
+    let (n, d, i) = (
+        org.users.len() as u64,
+        org.departments.len() as u64,
+        invitees(&org),
+    );
     let portal = portal(org).await;
     let pulled = bitrix24_puller(&portal, false).pull().await.unwrap();
 
@@ -280,7 +298,7 @@ async fn paging_and_batching_read_every_page_once_at_the_minimum_call_count() {
     assert_eq!(pulled.directory.users.len(), 2_600);
     assert_eq!(pulled.directory.departments.len(), 60);
 
-    let expected = puller_requests(n, d);
+    let expected = puller_requests(n, d, i);
     assert_eq!(expected, 3);
     assert_eq!(
         expected,
@@ -309,6 +327,11 @@ async fn paging_and_batching_read_every_page_once_at_the_minimum_call_count() {
     };
     assert_eq!(starts["user.get"], pages(52));
     assert_eq!(starts["department.get"], pages(2));
+    // The invitees' pages and the first page of the filter's check.
+    let mut searched = pages(ceil_div(i, PAGE).max(1));
+    searched.push(Some(0));
+    searched.sort();
+    assert_eq!(starts["user.search"], searched);
 
     // The managers are the department-head derivation, checked against the fixture.
     let org = portal.org();
@@ -367,8 +390,9 @@ async fn start_is_forwarded_so_no_page_repeats() {
         (&first, &next),
         "no start: the first page again"
     );
-    let (second, _, _) = page("?start=50").await;
-    assert!(second.iter().all(|id| !first.contains(id)));
+    let (second, _, _) = page("?start=50&sort=ID&order=ASC").await;
+    let (first_sorted, _, _) = page("?start=0&sort=ID&order=ASC").await;
+    assert!(second.iter().all(|id| !first_sorted.contains(id)));
 
     portal.reset_calls();
     let pulled = bitrix24_puller(&portal, false).pull().await.unwrap();
@@ -540,10 +564,137 @@ async fn a_missing_scope_is_a_credentials_error() {
     .unwrap();
     let error = bitrix24_puller(&portal, false).pull().await.unwrap_err();
     assert!(
-        matches!(error, PullError::Credentials { code: 403, .. }),
+        matches!(error, PullError::Credentials { code: 401, .. }),
         "{error}"
     );
-    assert!(error.to_string().contains("insufficient_scope"), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("insufficient_scope") && text.contains("`department`"),
+        "{text}"
+    );
+}
+
+/// Portals answer refusals and blocks with 401: the body's code says which is which.
+#[tokio::test]
+async fn refusals_and_blocks_in_401_answers_are_classified_by_their_code() {
+    let portal = portal(small_org()).await;
+    for (fault, code, hint) in [
+        (
+            PortalError::InvalidCredentials,
+            "INVALID_CREDENTIALS",
+            "may not read",
+        ),
+        (
+            PortalError::AccessDenied,
+            "ACCESS_DENIED",
+            "commercial plans",
+        ),
+    ] {
+        portal.set_portal_error(Some(fault));
+        portal.reset_calls();
+        let error = bitrix24_puller(&portal, false).pull().await.unwrap_err();
+        assert!(
+            matches!(error, PullError::Credentials { code: 401, .. }),
+            "{code}: {error}"
+        );
+        let text = error.to_string();
+        assert!(text.contains(code) && text.contains(hint), "{text}");
+        assert!(!text.contains(&portal.config().webhook_code), "{text}");
+        assert_eq!(portal.calls("batch"), 1, "{code}: not retried");
+    }
+    // A block is a throttle: waited out (here: a second), then the pull goes on.
+    portal.set_portal_error(Some(PortalError::OperationTimeLimit { reset_in_secs: 1 }));
+    portal.reset_calls();
+    let puller = bitrix24_puller(&portal, false);
+    let pull = tokio::spawn(async move { puller.pull().await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    portal.set_portal_error(None);
+    let pulled = pull.await.unwrap().unwrap();
+    assert_eq!(pulled.directory.users.len(), employee_ids(&portal).len());
+    assert!(pulled.stats.retries >= 1);
+}
+
+/// Unsorted pages come in orders of their own on a real portal (the emulator shuffles them):
+/// the puller asks for `ID` order, so every person comes exactly once.
+#[tokio::test]
+async fn unordered_pages_still_give_everyone_exactly_once() {
+    let portal = portal(generated(260, 14)).await;
+    let pulled = bitrix24_puller(&portal, false).pull().await.unwrap();
+    assert_eq!(keys(&pulled.directory), employee_ids(&portal));
+    assert_eq!(pulled.directory.users.len(), employee_ids(&portal).len());
+    let sorted = portal
+        .page_requests()
+        .iter()
+        .filter(|(method, _)| method == "user.get")
+        .count();
+    assert_eq!(sorted, 6, "ceil(260 / 50) pages, each read once");
+}
+
+/// An invited person who has not accepted is `ACTIVE` in `user.get`; the puller finds them with
+/// `user.search` by `CONFIRM_CODE`, and only trusts the filter when its halves add up.
+#[tokio::test]
+async fn invitees_come_out_not_activated_when_the_portal_filters_on_confirm_code() {
+    let org = small_org();
+    let invited: Vec<String> = org
+        .users
+        .iter()
+        .filter(|u| u.status == emulators::fixture::Status::NotActivated && !u.extranet)
+        .map(|u| u.id.clone())
+        .collect();
+    assert!(!invited.is_empty(), "the small org has an invitee");
+    let portal = portal(org).await;
+    let pulled = bitrix24_puller(&portal, false).pull().await.unwrap();
+    for id in &invited {
+        let key = UserKey::new(portal.user_id(id).unwrap());
+        assert_eq!(
+            pulled.directory.users[&key].status,
+            ModelStatus::NotActivated,
+            "{id}"
+        );
+    }
+    let active = pulled
+        .directory
+        .users
+        .values()
+        .filter(|u| u.status == ModelStatus::Active)
+        .count();
+    assert!(active > 0);
+
+    // A portal whose user.search drops the filter lists everyone as "invited": the halves do not
+    // add up, so nobody is marked, and the pull still succeeds.
+    let old = bitrix24::start(
+        small_org(),
+        Bitrix24Config {
+            confirm_code_filter: ConfirmCodeFilter::Ignored,
+            ..Bitrix24Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pulled = bitrix24_puller(&old, false).pull().await.unwrap();
+    assert!(
+        pulled
+            .directory
+            .users
+            .values()
+            .all(|u| u.status != ModelStatus::NotActivated)
+    );
+    for id in &invited {
+        let key = UserKey::new(old.user_id(id).unwrap());
+        assert_eq!(
+            pulled.directory.users[&key].status,
+            ModelStatus::Active,
+            "{id}"
+        );
+    }
+    assert_eq!(
+        old.page_requests()
+            .iter()
+            .filter(|(method, _)| method == "user.search")
+            .count(),
+        2,
+        "only the first page of each half: the rest is not read"
+    );
 }
 
 /// Every second request fails in one of the transient ways; each is retried after a backoff and
@@ -794,8 +945,9 @@ async fn sync_and_resync(oauth: bool) {
         ("20".to_owned(), active(Some("12"))),
         ("21".to_owned(), active(Some("17"))),
         ("22".to_owned(), active(Some("17"))),
-        // Nina's derived manager (32) is dismissed: the planner syncs her without one.
-        ("33".to_owned(), active(None)),
+        // Nina is invited and has not accepted: created inactive. Her derived manager (32) is
+        // dismissed: the planner syncs her without one.
+        ("33".to_owned(), (false, None)),
         (zoe.clone(), active(Some("12"))),
     ]);
     // 31 and 32 were dismissed before the first sync, so they are never created.

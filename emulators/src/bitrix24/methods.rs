@@ -1,15 +1,21 @@
-//! The REST methods: `user.get` and `department.get` (50 rows a page, by `start`) and `batch`.
-//! Each takes the request's parameters and answers an [`Answer`] or an [`ApiError`].
+//! The REST methods: `user.get`, `user.search` and `department.get` (50 rows a page, by
+//! `start`) and `batch`. Each takes the request's parameters and answers an [`Answer`] or an
+//! [`ApiError`].
+//!
+//! Order: Bitrix24 builds an `ORDER BY` only when both `sort` and `order` are given (older
+//! portals; see the notes' Corrections). Without them the emulator answers every page in an
+//! order of its own — a permutation seeded by the method and `start` — so a client that pages
+//! without sorting sees rows twice and misses others, as it may on a real portal.
 
 use serde::Serialize;
 use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-use super::PagingQuirk;
 use super::params::{self, Params};
 use super::state::{Directory, Shared};
 use super::wire::{self, Answer, ApiError};
+use super::{ConfirmCodeFilter, PagingQuirk};
 
 /// Rows per page; fixed by Bitrix24.
 pub(super) const PAGE: usize = 50;
@@ -24,7 +30,7 @@ pub(super) fn call(
     params: &Params,
 ) -> Result<Answer, ApiError> {
     let (rows, scopes): (&[Box<RawValue>], &[&str]) = match method {
-        "user.get" => (&directory.users, &["user", "user_basic", "user_brief"]),
+        "user.get" | "user.search" => (&directory.users, &["user", "user_basic", "user_brief"]),
         "department.get" => (&directory.departments, &["department"]),
         _ => return Err(ApiError::METHOD_NOT_FOUND),
     };
@@ -38,16 +44,124 @@ pub(super) fn call(
     }
     let start = params.start();
     shared.record_page(method, start);
-    Ok(page(rows, start, shared.quirk()))
+    // `CONFIRM_CODE` is a filter field of `user.search` only (Bitrix\Rest\Api\User::userGet
+    // allows it for that method); `user.get` drops it like any field it does not know.
+    let filtered: Vec<&RawValue>;
+    let rows: Vec<&RawValue> = match confirm_code_filter(params) {
+        Some(wanted)
+            if method == "user.search"
+                && shared.config.confirm_code_filter == ConfirmCodeFilter::Honoured =>
+        {
+            filtered = rows
+                .iter()
+                .zip(&directory.confirm_codes)
+                .filter(|(_, code)| wanted.matches(code.as_deref()))
+                .map(|(row, _)| &**row)
+                .collect();
+            filtered
+        }
+        _ => rows.iter().map(|r| &**r).collect(),
+    };
+    let rows = ordered(rows, method, start, params);
+    Ok(page(&rows, start, shared.quirk()))
+}
+
+/// A `CONFIRM_CODE` condition of `FILTER`: `CONFIRM_CODE` (equal) or `!CONFIRM_CODE` (not
+/// equal); the value `0` (or `false`, `""`) means "no code", as `prepareUserValue` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CodeCondition {
+    negated: bool,
+    value: Option<String>,
+}
+
+impl CodeCondition {
+    fn matches(&self, code: Option<&str>) -> bool {
+        let equal = match (&self.value, code) {
+            (None, None) => true,
+            (Some(wanted), Some(code)) => wanted == code,
+            _ => false,
+        };
+        equal != self.negated
+    }
+}
+
+fn confirm_code_filter(params: &Params) -> Option<CodeCondition> {
+    let filter = params.get("FILTER").or_else(|| params.get("filter"))?;
+    let Value::Object(filter) = filter else {
+        return None;
+    };
+    filter.iter().find_map(|(key, value)| {
+        let upper = key.to_ascii_uppercase();
+        let negated = match upper.as_str() {
+            "CONFIRM_CODE" | "=CONFIRM_CODE" => false,
+            "!CONFIRM_CODE" | "!=CONFIRM_CODE" => true,
+            _ => return None,
+        };
+        let value = match value {
+            Value::String(s) if s.is_empty() || s == "0" => None,
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(false) | Value::Null => None,
+            Value::Number(n) if n.as_i64() == Some(0) => None,
+            Value::Number(n) => Some(n.to_string()),
+            _ => return None,
+        };
+        Some(CodeCondition { negated, value })
+    })
+}
+
+/// The rows (kept in `ID` order) in the order asked for: `ID` ascending or descending when both
+/// `sort` and `order` are given (other fields sort as `ID` here), else an order of the page's own.
+fn ordered<'a>(
+    mut rows: Vec<&'a RawValue>,
+    method: &str,
+    start: Option<i64>,
+    params: &Params,
+) -> Vec<&'a RawValue> {
+    let text = |key: &str| {
+        params
+            .text(key)
+            .or_else(|| params.text(&key.to_ascii_uppercase()))
+            .filter(|v| !v.trim().is_empty())
+    };
+    match (text("sort"), text("order")) {
+        (Some(_), Some(order)) => {
+            if order.trim().eq_ignore_ascii_case("desc") {
+                rows.reverse();
+            }
+        }
+        _ => {
+            let seed = method.bytes().fold(start.unwrap_or(0) as u64, |h, b| {
+                h.wrapping_mul(31).wrapping_add(u64::from(b))
+            });
+            shuffle(&mut rows, seed);
+        }
+    }
+    rows
+}
+
+/// Fisher–Yates driven by splitmix64: deterministic for a seed, different across seeds.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    for i in (1..items.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
 }
 
 /// One page of a list. No `start` means the first page, so a client that never forwards `start`
 /// gets the same 50 rows forever. `start=-1` skips counting: the first page, no `total`/`next`.
-fn page(rows: &[Box<RawValue>], start: Option<i64>, quirk: PagingQuirk) -> Answer {
+fn page(rows: &[&RawValue], start: Option<i64>, quirk: PagingQuirk) -> Answer {
     let total = rows.len();
     if start == Some(-1) {
         return Answer {
-            result: wire::raw_list(rows.iter().take(PAGE).map(|r| &**r)),
+            result: wire::raw_list(rows.iter().take(PAGE).copied()),
             total: None,
             next: None,
         };
@@ -57,7 +171,7 @@ fn page(rows: &[Box<RawValue>], start: Option<i64>, quirk: PagingQuirk) -> Answe
         PagingQuirk::IgnoreStart => 0,
         PagingQuirk::None | PagingQuirk::NextBackwards => requested,
     };
-    let result = wire::raw_list(rows.iter().skip(offset).take(PAGE).map(|r| &**r));
+    let result = wire::raw_list(rows.iter().skip(offset).take(PAGE).copied());
     let mut next = (offset.saturating_add(PAGE) < total).then_some(offset + PAGE);
     if quirk == PagingQuirk::NextBackwards && requested >= PAGE {
         next = Some(requested - PAGE);
@@ -169,9 +283,14 @@ mod tests {
             .collect()
     }
 
+    fn refs(rows: &[Box<RawValue>]) -> Vec<&RawValue> {
+        rows.iter().map(|r| &**r).collect()
+    }
+
     #[test]
     fn pages_of_fifty_with_next_until_the_end() {
-        let rows = rows(120);
+        let owned = rows(120);
+        let rows = refs(&owned);
         let first = page(&rows, None, PagingQuirk::None);
         assert_eq!(
             (first.total, first.next, ids(&first).len()),
@@ -191,7 +310,8 @@ mod tests {
 
     #[test]
     fn quirks_repeat_the_first_page_or_send_next_backwards() {
-        let rows = rows(120);
+        let owned = rows(120);
+        let rows = refs(&owned);
         let ignored = page(&rows, Some(50), PagingQuirk::IgnoreStart);
         assert_eq!((ids(&ignored)[0].as_str(), ignored.next), ("1", Some(50)));
         let backwards = page(&rows, Some(100), PagingQuirk::NextBackwards);
@@ -199,5 +319,46 @@ mod tests {
             (ids(&backwards)[0].as_str(), backwards.next),
             ("101", Some(50))
         );
+    }
+
+    fn params(query: &str) -> Params {
+        Params::from_query(query)
+    }
+
+    #[test]
+    fn sorted_only_with_both_sort_and_order() {
+        let owned = rows(120);
+        let ids_of = |query: &str, start: i64| {
+            let rows = ordered(refs(&owned), "user.get", Some(start), &params(query));
+            ids(&page(&rows, Some(start), PagingQuirk::None))
+        };
+        let sorted = ids_of("sort=ID&order=ASC", 50);
+        assert_eq!(sorted[0], "51");
+        assert_eq!(ids_of("SORT=ID&ORDER=desc", 0)[0], "120");
+        // Unsorted: pages of one listing overlap and miss rows.
+        let mut seen: Vec<String> = [0, 50, 100]
+            .iter()
+            .flat_map(|&start| ids_of("sort=ID", start))
+            .collect();
+        assert_ne!(ids_of("", 0), ids_of("sort=ID&order=ASC", 0));
+        assert_eq!(ids_of("", 50), ids_of("order=ASC", 50), "deterministic");
+        seen.sort();
+        seen.dedup();
+        assert!(
+            seen.len() < 120,
+            "unsorted pages cover only {} rows",
+            seen.len()
+        );
+    }
+
+    #[test]
+    fn confirm_code_conditions_read_like_bitrix24() {
+        let condition = |query: &str| confirm_code_filter(&params(query)).unwrap();
+        let pending = condition("FILTER[!CONFIRM_CODE]=0");
+        assert!(pending.matches(Some("x1y2")) && !pending.matches(None));
+        let accepted = condition("filter[CONFIRM_CODE]=0");
+        assert!(accepted.matches(None) && !accepted.matches(Some("x1y2")));
+        assert!(condition("FILTER[CONFIRM_CODE]=x1y2").matches(Some("x1y2")));
+        assert!(confirm_code_filter(&params("FILTER[ACTIVE]=true")).is_none());
     }
 }

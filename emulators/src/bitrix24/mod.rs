@@ -5,6 +5,10 @@
 //! faults. Bitrix24 has no per-app contact range: the whole fixture is served and its `scope` is
 //! ignored. User IDs are derived from fixture ids as [`derive_user_id`] documents.
 //!
+//! Invitees: a fixture user who is `NotActivated` is an invited person who has not accepted:
+//! `ACTIVE` true, no `LAST_LOGIN`, and a `CONFIRM_CODE` that no answer shows but that
+//! `user.search` filters on (`FILTER[!CONFIRM_CODE]=0`: people with a code), as on a real portal.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use emulators::{bitrix24, generator};
@@ -55,6 +59,34 @@ pub struct Bitrix24Config {
     /// Runs the leaky bucket this many times faster (drains 2 × speedup per second).
     pub rate_limit_speedup: f64,
     pub enforce_rate_limits: bool,
+    /// Whether `user.search` honours a `CONFIRM_CODE` filter (portals before it was allowed
+    /// drop it and answer everyone).
+    pub confirm_code_filter: ConfirmCodeFilter,
+}
+
+/// How `user.search` treats `FILTER[CONFIRM_CODE]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConfirmCodeFilter {
+    /// Filters on it, as current portals do.
+    #[default]
+    Honoured,
+    /// Drops it like an unknown field, as older portals' `user.search` does.
+    Ignored,
+}
+
+/// An error the portal answers every REST call with, switched on for tests. Statuses as real
+/// portals send them (401 for all but `OPERATION_TIME_LIMIT`, 429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalError {
+    /// `INVALID_CREDENTIALS`: the webhook's or token's user lacks the rights.
+    InvalidCredentials,
+    /// `ACCESS_DENIED`: REST is available on commercial plans only.
+    AccessDenied,
+    /// `OVERLOAD_LIMIT`: the portal's REST API is blocked for overload.
+    OverloadLimit,
+    /// `OPERATION_TIME_LIMIT`: the method ran over 480 s in the last 10 minutes; the answer's
+    /// `time.operating_reset_at` is this many seconds after its `time.finish`.
+    OperationTimeLimit { reset_in_secs: u64 },
 }
 
 impl Default for Bitrix24Config {
@@ -70,6 +102,7 @@ impl Default for Bitrix24Config {
             scopes: vec!["user".to_owned(), "department".to_owned()],
             rate_limit_speedup: 1.0,
             enforce_rate_limits: true,
+            confirm_code_filter: ConfirmCodeFilter::Honoured,
         }
     }
 }
@@ -152,6 +185,15 @@ impl Bitrix24Handle {
 
     pub fn faults(&self) -> Faults {
         self.shared.faults.faults()
+    }
+
+    /// Answers every REST call with `error` from now on (`None`: back to normal).
+    pub fn set_portal_error(&self, error: Option<PortalError>) {
+        *self
+            .shared
+            .portal_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
     }
 
     pub fn set_paging_quirk(&self, quirk: PagingQuirk) {

@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::json;
 
+use super::PortalError;
 use super::methods;
 use super::params::{self, Params};
 use super::state::Shared;
-use super::wire::ApiError;
+use super::wire::{self, ApiError};
 use crate::faults::Fault;
 
 /// How the OAuth server's requests are counted.
@@ -102,10 +103,21 @@ async fn rest(
             &body,
         )
     };
+    if let Some(error) = shared.portal_error() {
+        return match error {
+            PortalError::InvalidCredentials => ApiError::INVALID_CREDENTIALS.into_response(),
+            PortalError::AccessDenied => ApiError::ACCESS_DENIED.into_response(),
+            PortalError::OverloadLimit => ApiError::OVERLOAD_LIMIT.into_response(),
+            PortalError::OperationTimeLimit { reset_in_secs } => {
+                wire::operation_time_limit(reset_in_secs)
+            }
+        };
+    }
     match shared.faults.next_data_call() {
         None => answer(),
         Some(Fault::RateLimit) => ApiError::QUERY_LIMIT_EXCEEDED.into_response(),
-        Some(Fault::ConcurrencyLimit) => ApiError::OPERATION_TIME_LIMIT.into_response(),
+        // A method over its run time, its oldest basket leaving the count a second later.
+        Some(Fault::ConcurrencyLimit) => wire::operation_time_limit(1),
         Some(Fault::Http5xx) => bad_gateway(),
         Some(Fault::MalformedJson) => truncated(answer()).await,
     }

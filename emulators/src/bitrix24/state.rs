@@ -8,7 +8,7 @@ use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Value, json};
 
 use super::wire::ApiError;
-use super::{Bitrix24Config, PagingQuirk, ids};
+use super::{Bitrix24Config, PagingQuirk, PortalError, ids};
 use crate::faults::{CallLog, FaultInjector, TokenBook, TokenStatus};
 use crate::fixture::{Org, Status, User};
 use crate::rate_limit::{Enforcer, Policy, Rule};
@@ -34,6 +34,7 @@ pub(super) struct Shared {
     salt: RandomState,
     pub limits: Enforcer,
     pub quirk: Mutex<PagingQuirk>,
+    pub portal_error: Mutex<Option<PortalError>>,
 }
 
 /// The refresh tokens the OAuth server accepts.
@@ -82,6 +83,7 @@ impl Shared {
             salt: RandomState::new(),
             limits,
             quirk: Mutex::new(PagingQuirk::None),
+            portal_error: Mutex::new(None),
             config,
         }
     }
@@ -109,6 +111,10 @@ impl Shared {
 
     pub fn quirk(&self) -> PagingQuirk {
         *lock(&self.quirk)
+    }
+
+    pub fn portal_error(&self) -> Option<PortalError> {
+        *lock(&self.portal_error)
     }
 
     pub fn record_page(&self, method: &str, start: Option<i64>) {
@@ -181,6 +187,9 @@ pub(super) struct Directory {
     pub org: Org,
     pub ids: HashMap<String, u64>,
     pub users: Vec<Box<RawValue>>,
+    /// Each user row's `CONFIRM_CODE` (same order as `users`): set for invitees who have not
+    /// accepted, never shown in a row.
+    pub confirm_codes: Vec<Option<String>>,
     pub departments: Vec<Box<RawValue>>,
 }
 
@@ -190,14 +199,17 @@ impl Directory {
             tracing::warn!(%error, "Bitrix24 emulator serving an inconsistent org");
         }
         let ids = ids::assign(&org);
-        let mut users: Vec<(u64, Value)> = Vec::with_capacity(org.users.len());
+        let mut users: Vec<(u64, Value, Option<String>)> = Vec::with_capacity(org.users.len());
         let mut seen = HashSet::new();
         for user in &org.users {
             if seen.insert(user.id.as_str()) {
-                users.push((ids[&user.id], user_row(user, ids[&user.id])));
+                let id = ids[&user.id];
+                // Bitrix24 sets an 8-character random code at invitation; any stable text will do.
+                let code = (user.status == Status::NotActivated).then(|| format!("c{id:07x}"));
+                users.push((id, user_row(user, id), code));
             }
         }
-        users.sort_by_key(|(id, _)| *id);
+        users.sort_by_key(|(id, _, _)| *id);
         let mut departments: Vec<(i64, Value)> = Vec::with_capacity(org.departments.len());
         let mut seen = HashSet::new();
         for dept in &org.departments {
@@ -220,7 +232,8 @@ impl Directory {
         Directory {
             org,
             ids,
-            users: users.into_iter().map(|(_, row)| render(row)).collect(),
+            confirm_codes: users.iter().map(|(_, _, code)| code.clone()).collect(),
+            users: users.into_iter().map(|(_, row, _)| render(row)).collect(),
             departments: departments
                 .into_iter()
                 .map(|(_, row)| render(row))
@@ -237,7 +250,8 @@ fn user_row(user: &User, id: u64) -> Value {
         .split_once(' ')
         .unwrap_or((user.name.as_str(), ""));
     let active = matches!(user.status, Status::Active | Status::NotActivated);
-    // An invited user who never registered has never logged in; that is all Bitrix24 shows.
+    // An invited user who never registered has never logged in and is `ACTIVE`; the confirm
+    // code that marks the invitation is kept apart (`Directory::confirm_codes`), never shown.
     let last_login = match user.status {
         Status::NotActivated => Value::Null,
         _ => Value::String("2024-05-02T08:11:00+02:00".into()),

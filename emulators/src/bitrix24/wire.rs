@@ -38,10 +38,19 @@ impl ApiError {
     );
     pub const NO_AUTH_FOUND: Self = Self::new(401, "NO_AUTH_FOUND", "Wrong authorization data");
     pub const INSUFFICIENT_SCOPE: Self = Self::new(
-        403,
+        401,
         "insufficient_scope",
         "The request requires higher privileges than provided by the webhook token",
     );
+    pub const INVALID_CREDENTIALS: Self =
+        Self::new(401, "INVALID_CREDENTIALS", "Invalid request credentials");
+    pub const ACCESS_DENIED: Self = Self::new(
+        401,
+        "ACCESS_DENIED",
+        "REST API is available only on commercial plans",
+    );
+    pub const OVERLOAD_LIMIT: Self =
+        Self::new(401, "OVERLOAD_LIMIT", "REST API is blocked due to overload");
     pub const METHOD_NOT_FOUND: Self =
         Self::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
     pub const OPERATION_TIME_LIMIT: Self = Self::new(
@@ -144,6 +153,19 @@ pub(super) fn raw_php_map(map: BTreeMap<String, Box<RawValue>>) -> Box<RawValue>
     } else {
         to_raw_value(&map).expect("a map of JSON texts serializes")
     }
+}
+
+/// `OPERATION_TIME_LIMIT` with a `time` block whose oldest basket leaves the count
+/// `reset_in_secs` after the answer (the limit: 480 s of run time per method in 10 minutes).
+pub(super) fn operation_time_limit(reset_in_secs: u64) -> Response {
+    let error = ApiError::OPERATION_TIME_LIMIT;
+    let mut body = error.body();
+    let mut time = time();
+    let finish = time["finish"].as_f64().unwrap_or_default();
+    time["operating"] = json!(480.5);
+    time["operating_reset_at"] = json!(finish.ceil() as i64 + reset_in_secs as i64);
+    body["time"] = time;
+    (error.status, Json(body)).into_response()
 }
 
 /// The `time` block every answer carries. Nothing is metered, so `operating` stays 0.

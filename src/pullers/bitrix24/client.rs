@@ -23,17 +23,30 @@ pub(super) const BATCH: &str = "batch";
 /// Commands one batch may carry (more is `ERROR_BATCH_LENGTH_EXCEEDED`).
 pub(super) const MAX_BATCH: usize = 50;
 
-/// One sub-call of a batch: `cmd[key] = method?start=N`.
+/// One sub-call of a batch: `cmd[key] = method?sort=ID&order=ASC&FILTER…&start=N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Command {
     pub key: String,
     pub method: &'static str,
+    /// More query parameters (`FILTER[…]=…&select[]=…`), or empty.
+    pub filter: &'static str,
     pub start: u64,
 }
 
 impl Command {
+    /// Every list is read in `ID` order. Bitrix24 builds an `ORDER BY` only when both `sort` and
+    /// `order` are given; without them pages come in no defined order and offset paging can
+    /// repeat some rows and skip others. The platform's other pattern for big lists (`>ID` =
+    /// last id seen, `start=-1`) saves the portal a count per page, but each page then waits for
+    /// the one before, so pages could no longer be packed 50 to a batch: a 10 000-person pull
+    /// would take over 200 requests (100 s at 2 a second) instead of 6. Sorted offset pages keep
+    /// the batches, and `total` is what the paging checks hold the listing to.
     fn query(&self) -> String {
-        format!("{}?start={}", self.method, self.start)
+        let filter = if self.filter.is_empty() { "" } else { "&" };
+        format!(
+            "{}?sort=ID&order=ASC{filter}{}&start={}",
+            self.method, self.filter, self.start
+        )
     }
 
     /// How errors name this command: method, batch key and page.
@@ -60,17 +73,23 @@ pub(super) enum Disposition {
     /// The OAuth access token is dead: refresh, then send once more.
     RefreshToken,
     Retry,
+    /// The portal asked for a pause: `OPERATION_TIME_LIMIT` (one method) or `OVERLOAD_LIMIT`
+    /// (the portal's REST API).
+    Throttle,
     Credentials,
     Fail,
 }
 
+/// The code decides, whatever HTTP status carried it: portals answer `insufficient_scope`,
+/// `INVALID_CREDENTIALS`, `ACCESS_DENIED` and `OVERLOAD_LIMIT` with 401 (the documentation's
+/// table says 403 and 503), and batch sub-errors carry no status at all.
 pub(super) fn classify(code: &str, status: u16) -> Disposition {
     match code {
         "expired_token" | "invalid_token" | "NO_AUTH_FOUND" => Disposition::RefreshToken,
-        "QUERY_LIMIT_EXCEEDED"
-        | "OPERATION_TIME_LIMIT"
-        | "INTERNAL_SERVER_ERROR"
-        | "ERROR_UNEXPECTED_ANSWER" => Disposition::Retry,
+        "QUERY_LIMIT_EXCEEDED" | "INTERNAL_SERVER_ERROR" | "ERROR_UNEXPECTED_ANSWER" => {
+            Disposition::Retry
+        }
+        "OPERATION_TIME_LIMIT" | "OVERLOAD_LIMIT" => Disposition::Throttle,
         "insufficient_scope"
         | "INVALID_CREDENTIALS"
         | "ACCESS_DENIED"
@@ -79,10 +98,57 @@ pub(super) fn classify(code: &str, status: u16) -> Disposition {
         | "invalid_client"
         | "PAYMENT_REQUIRED"
         | "INVALID_REQUEST" => Disposition::Credentials,
-        // The portal was blocked by hand: waiting will not help.
-        "OVERLOAD_LIMIT" => Disposition::Fail,
         _ if status >= 500 => Disposition::Retry,
         _ => Disposition::Fail,
+    }
+}
+
+/// What an operator should do about a refused credential, by code.
+fn credentials_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "insufficient_scope" => {
+            "the webhook or app lacks a scope: grant `user` (or `user_basic`/`user_brief`) and \
+             `department`"
+        }
+        "INVALID_CREDENTIALS" => {
+            "the user the webhook or app acts as may not read users and departments, or the \
+             webhook no longer exists"
+        }
+        "ACCESS_DENIED" => "the portal's plan has no REST API (commercial plans only)",
+        "user_access_error" => "the app is limited to some users; allow the user it acts as",
+        _ => return None,
+    })
+}
+
+/// How long a blocked method waits when the answer does not say (no `time` block): run time
+/// is counted in one-minute baskets, so a basket leaves the count at most a minute after the
+/// one before it; probing once a minute finds the method free again.
+pub(super) const OPERATION_TIME_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The longest `OPERATION_TIME_LIMIT` wait believed: the count covers 10 minutes.
+const OPERATION_TIME_LIMIT_MAX_WAIT: Duration = Duration::from_secs(600);
+/// How long to wait on `OVERLOAD_LIMIT`: the portal's REST API is blocked and the answer says
+/// nothing of when it ends, so the pull probes every 5 minutes until its time budget is spent.
+pub(super) const OVERLOAD_LIMIT_WAIT: Duration = Duration::from_secs(300);
+
+/// The wait an `OPERATION_TIME_LIMIT` answer asks for: until its `time.operating_reset_at` (when
+/// the oldest basket leaves the count), measured from the same answer's `time.finish` (or
+/// `start`), so the two clocks need not agree; [`OPERATION_TIME_LIMIT_WAIT`] without them.
+pub(super) fn operation_time_wait(time: Option<&Value>) -> Duration {
+    let number = |key: &str| -> Option<f64> {
+        let value = time?.get(key)?;
+        let n = match value {
+            Value::Number(n) => n.as_f64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        n.is_finite().then_some(n)
+    };
+    let now = number("finish").or_else(|| number("start"));
+    match (number("operating_reset_at"), now) {
+        (Some(reset), Some(now)) => Duration::from_secs_f64(
+            (reset - now).clamp(1.0, OPERATION_TIME_LIMIT_MAX_WAIT.as_secs_f64()),
+        ),
+        _ => OPERATION_TIME_LIMIT_WAIT,
     }
 }
 
@@ -90,22 +156,30 @@ pub(super) fn classify(code: &str, status: u16) -> Disposition {
 /// status of their own, so errors report this one.
 fn nominal_status(code: &str) -> u16 {
     match code {
-        "expired_token" | "invalid_token" | "NO_AUTH_FOUND" => 401,
-        "insufficient_scope" | "INVALID_CREDENTIALS" | "ACCESS_DENIED" | "user_access_error" => 403,
+        "expired_token"
+        | "invalid_token"
+        | "NO_AUTH_FOUND"
+        | "insufficient_scope"
+        | "INVALID_CREDENTIALS"
+        | "ACCESS_DENIED"
+        | "OVERLOAD_LIMIT" => 401,
+        "user_access_error" => 403,
         "ERROR_METHOD_NOT_FOUND" => 404,
         "OPERATION_TIME_LIMIT" => 429,
         "INTERNAL_SERVER_ERROR" | "ERROR_UNEXPECTED_ANSWER" => 500,
-        "QUERY_LIMIT_EXCEEDED" | "OVERLOAD_LIMIT" => 503,
+        "QUERY_LIMIT_EXCEEDED" => 503,
         _ => 400,
     }
 }
 
-/// The error for a Bitrix24 `error` code met at `endpoint`.
+/// The error for a Bitrix24 `error` code met at `endpoint`; `time` is the answer's `time` block,
+/// when it has one.
 pub(super) fn api_error(
     endpoint: &str,
     status: u16,
     code: &str,
     description: Option<&str>,
+    time: Option<&Value>,
 ) -> PullError {
     let message = match description {
         Some(text) if !text.is_empty() => format!("{code}: {text}"),
@@ -123,8 +197,30 @@ pub(super) fn api_error(
         Disposition::Credentials => PullError::Credentials {
             platform: PLATFORM,
             code: i64::from(status),
-            message,
+            message: match credentials_hint(code) {
+                Some(hint) => format!("{message} ({hint})"),
+                None => message,
+            },
         },
+        Disposition::Throttle => {
+            let (detail, wait) = if code == "OVERLOAD_LIMIT" {
+                (
+                    format!("{message}; the portal's REST API is blocked"),
+                    OVERLOAD_LIMIT_WAIT,
+                )
+            } else {
+                (
+                    format!("{message}; the method ran over 480 s in the last 10 minutes"),
+                    operation_time_wait(time),
+                )
+            };
+            PullError::Throttled {
+                platform: PLATFORM,
+                endpoint: endpoint.to_owned(),
+                detail,
+                wait,
+            }
+        }
         disposition => PullError::Api {
             platform: PLATFORM,
             endpoint: endpoint.to_owned(),
@@ -319,11 +415,13 @@ pub(super) fn check_head(endpoint: &str, status: StatusCode, body: &[u8]) -> Res
         Ok(wire::Head {
             error: Some(code),
             error_description,
+            time,
         }) => Err(api_error(
             endpoint,
             status.as_u16(),
             &code,
             error_description.as_deref(),
+            time.as_ref(),
         )),
         _ if !status.is_success() => Err(PullError::HttpStatus {
             platform: PLATFORM,
@@ -376,6 +474,7 @@ pub(super) fn answers(
                 nominal_status(&code),
                 &code,
                 error.error_description.as_deref(),
+                None,
             ));
         }
     }
@@ -417,11 +516,13 @@ mod tests {
             Command {
                 key: "u1".into(),
                 method: "user.get",
+                filter: "",
                 start: 50,
             },
             Command {
                 key: "d1".into(),
                 method: "department.get",
+                filter: "",
                 start: 50,
             },
         ]
@@ -445,7 +546,7 @@ mod tests {
             "result_error": {"u1": {"error": "insufficient_scope", "error_description": "no user"}}}}"#;
         let error = answers(body, &commands()).unwrap_err();
         assert!(
-            matches!(error, PullError::Credentials { code: 403, .. }),
+            matches!(error, PullError::Credentials { code: 401, .. }),
             "{error}"
         );
 
@@ -484,7 +585,7 @@ mod tests {
             br#"{"error": "OVERLOAD_LIMIT", "error_description": "blocked"}"#,
         )
         .unwrap_err();
-        assert!(!error.is_retryable(), "{error}");
+        assert_eq!(error.min_wait(), Some(OVERLOAD_LIMIT_WAIT), "{error}");
         let error = check_head(
             "batch",
             StatusCode::BAD_GATEWAY,
@@ -496,5 +597,95 @@ mod tests {
         let error = check_head("batch", ok, b"<html>oops</html>").unwrap_err();
         assert!(error.to_string().contains("HTML"), "{error}");
         assert!(check_head("batch", ok, br#"{"result": []}"#).is_ok());
+    }
+
+    /// Portals answer these with 401; the body's code decides, whatever the status.
+    #[test]
+    fn refusals_and_throttles_in_401_bodies_are_told_apart_by_code() {
+        let unauthorized = StatusCode::UNAUTHORIZED;
+        for (code, hint) in [
+            ("insufficient_scope", "`department`"),
+            ("INVALID_CREDENTIALS", "may not read users"),
+            ("ACCESS_DENIED", "commercial plans"),
+        ] {
+            for status in [unauthorized, StatusCode::FORBIDDEN, StatusCode::OK] {
+                let body = format!(r#"{{"error": "{code}", "error_description": "refused"}}"#);
+                let error = check_head("batch", status, body.as_bytes()).unwrap_err();
+                assert!(
+                    matches!(error, PullError::Credentials { .. }),
+                    "{code} at {status}: {error}"
+                );
+                let text = error.to_string();
+                assert!(text.contains(code) && text.contains(hint), "{text}");
+            }
+        }
+        for status in [unauthorized, StatusCode::SERVICE_UNAVAILABLE] {
+            let error = check_head(
+                "batch",
+                status,
+                br#"{"error": "OVERLOAD_LIMIT", "error_description": "REST API is blocked due to overload"}"#,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(error, PullError::Throttled { wait, .. } if wait == OVERLOAD_LIMIT_WAIT),
+                "{error}"
+            );
+            assert!(error.is_retryable());
+        }
+        // A dead webhook code stays a token refusal (refreshed with OAuth, else credentials).
+        let error =
+            check_head("batch", unauthorized, br#"{"error": "NO_AUTH_FOUND"}"#).unwrap_err();
+        assert!(token_refused(&error), "{error}");
+    }
+
+    #[test]
+    fn operation_time_limit_waits_for_the_oldest_basket() {
+        let body = br#"{"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked",
+            "time": {"start": 1778747192.91, "finish": 1778747193.53,
+                     "operating": 481.2, "operating_reset_at": 1778747237}}"#;
+        let error = check_head("batch", StatusCode::TOO_MANY_REQUESTS, body).unwrap_err();
+        let PullError::Throttled { wait, detail, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(wait.as_secs(), 43, "reset_at − finish, rounded down");
+        assert!(detail.contains("480 s"), "{detail}");
+        // No `time` block (a batch sub-error): the documented default.
+        let body = br#"{"result": {"result": {"d1": []},
+            "result_error": {"u1": {"error": "OPERATION_TIME_LIMIT"}}}}"#;
+        let error = answers(body, &commands()).unwrap_err();
+        assert_eq!(error.min_wait(), Some(OPERATION_TIME_LIMIT_WAIT), "{error}");
+        // Odd or hostile values stay within one 10-minute window and never go below a second.
+        let wait = |time: Value| operation_time_wait(Some(&time));
+        assert_eq!(
+            wait(serde_json::json!({"finish": 100.0, "operating_reset_at": 1e12})),
+            OPERATION_TIME_LIMIT_MAX_WAIT
+        );
+        assert_eq!(
+            wait(serde_json::json!({"finish": 100.0, "operating_reset_at": 50})),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            wait(serde_json::json!({"start": "100", "operating_reset_at": "130"})),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            wait(serde_json::json!({"operating_reset_at": "x"})),
+            OPERATION_TIME_LIMIT_WAIT
+        );
+    }
+
+    #[test]
+    fn commands_ask_for_id_order() {
+        let command = Command {
+            key: "i50".into(),
+            method: "user.search",
+            filter: "FILTER[!CONFIRM_CODE]=0",
+            start: 50,
+        };
+        assert_eq!(
+            command.query(),
+            "user.search?sort=ID&order=ASC&FILTER[!CONFIRM_CODE]=0&start=50"
+        );
+        assert_eq!(commands()[0].query(), "user.get?sort=ID&order=ASC&start=50");
     }
 }

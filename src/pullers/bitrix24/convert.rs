@@ -10,10 +10,12 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tracing::debug;
 
-/// Builds the directory from every department and every user `user.get` returned.
+/// Builds the directory from every department and every user `user.get` returned; `invitees`
+/// are the ids of invited people who have not accepted (`user.search` by `CONFIRM_CODE`).
 pub(super) fn directory(
     departments: Vec<wire::Department>,
     users: Vec<wire::User>,
+    invitees: &HashSet<String>,
     include_extranet: bool,
 ) -> Directory {
     let mut directory = Directory::default();
@@ -48,7 +50,7 @@ pub(super) fn directory(
     directory.problems.extend(missing);
 
     for user in users {
-        add_user(&mut directory, &tree, user, include_extranet);
+        add_user(&mut directory, &tree, user, invitees, include_extranet);
     }
     directory
 }
@@ -97,7 +99,13 @@ fn manager(tree: &Tree<'_>, user_id: &str, departments: &[String]) -> Option<Str
     }
 }
 
-fn add_user(directory: &mut Directory, tree: &Tree<'_>, user: wire::User, include_extranet: bool) {
+fn add_user(
+    directory: &mut Directory,
+    tree: &Tree<'_>,
+    user: wire::User,
+    invitees: &HashSet<String>,
+    include_extranet: bool,
+) {
     let Some(id) = user.id.clone() else {
         let department = user.departments.first().cloned().unwrap_or_default();
         directory.problems.push(Problem::EmptyUserId {
@@ -115,6 +123,9 @@ fn add_user(directory: &mut Directory, tree: &Tree<'_>, user: wire::User, includ
     }
     let key = UserKey::new(id.as_str());
     let status = match status(user.active.as_ref()) {
+        // Invited and not accepted: `ACTIVE` is true until then. A dismissed invitee stays
+        // dismissed.
+        Ok(Status::Active) if invitees.contains(&id) => Status::NotActivated,
         Ok(status) => status,
         Err(raw) => {
             directory.problems.push(Problem::UnknownStatus {
@@ -161,8 +172,8 @@ fn add_user(directory: &mut Directory, tree: &Tree<'_>, user: wire::User, includ
     });
 }
 
-/// `ACTIVE`: true is an active employee; false is a dismissed one (Bitrix24 has no separate
-/// "blocked" or "not activated" state in `user.get`). Events send `"Y"`/`"N"`. Anything else is
+/// `ACTIVE`: true is an active employee (or an invitee, told apart by the caller); false is a
+/// dismissed one (Bitrix24 has no separate "blocked" state). Events send `"Y"`/`"N"`. Anything else is
 /// reported and the person held, never guessed.
 fn status(raw: Option<&Value>) -> Result<Status, String> {
     let active = match raw {
@@ -229,6 +240,7 @@ mod tests {
                 {"ID": "22", "ACTIVE": true, "NAME": "Lost", "UF_DEPARTMENT": [404, 9]},
                 {"ID": "23", "ACTIVE": true, "NAME": "Nowhere", "UF_DEPARTMENT": [404]}
             ])),
+            &HashSet::new(),
             false,
         );
         assert_eq!(manager_of(&directory, "3"), None, "heads the root");
@@ -261,6 +273,7 @@ mod tests {
                 {"ID": "7", "ACTIVE": true, "NAME": "Loop", "UF_DEPARTMENT": [2]},
                 {"ID": "8", "ACTIVE": true, "NAME": "Orphan", "UF_DEPARTMENT": [4]}
             ])),
+            &HashSet::new(),
             false,
         );
         assert_eq!(manager_of(&directory, "7"), None);
@@ -292,6 +305,7 @@ mod tests {
                 {"ID": "43", "ACTIVE": "N", "NAME": "Gone", "UF_DEPARTMENT": [9]},
                 {"ID": "44", "ACTIVE": 1, "NAME": "Numeric", "UF_DEPARTMENT": [9]}
             ])),
+            &HashSet::new(),
             false,
         );
         let held: Vec<&str> = directory.held.iter().map(UserKey::as_str).collect();
@@ -335,13 +349,118 @@ mod tests {
             {"ID": "51", "ACTIVE": true, "NAME": "Mailbox", "USER_TYPE": "email"},
             {"ID": "52", "ACTIVE": true, "NAME": "Old portal", "UF_DEPARTMENT": [11]}
         ]);
-        let without = directory(tree(), users(rows.clone()), false);
+        let without = directory(tree(), users(rows.clone()), &HashSet::new(), false);
         let keys: Vec<&str> = without.users.keys().map(UserKey::as_str).collect();
         assert_eq!(keys, ["52"]);
-        let with = directory(tree(), users(rows), true);
+        let with = directory(tree(), users(rows), &HashSet::new(), true);
         let keys: Vec<&str> = with.users.keys().map(UserKey::as_str).collect();
         assert_eq!(keys, ["50", "52"]);
         assert_eq!(manager_of(&with, "50"), None, "no department, no manager");
         assert!(with.problems.is_empty());
+    }
+
+    #[test]
+    fn invitees_are_not_activated_unless_dismissed() {
+        let invitees: HashSet<String> = ["20", "43"].map(String::from).into();
+        let directory = directory(
+            tree(),
+            users(json!([
+                {"ID": "12", "ACTIVE": true, "NAME": "Eng", "UF_DEPARTMENT": [5]},
+                {"ID": "20", "ACTIVE": true, "NAME": "Quinn", "UF_DEPARTMENT": [11]},
+                {"ID": "43", "ACTIVE": false, "NAME": "Gone", "UF_DEPARTMENT": [9]}
+            ])),
+            &invitees,
+            false,
+        );
+        let status = |id: &str| directory.users[&UserKey::new(id)].status;
+        assert_eq!(status("12"), Status::Active);
+        assert_eq!(status("20"), Status::NotActivated);
+        assert_eq!(status("43"), Status::Resigned);
+        assert_eq!(manager_of(&directory, "20").as_deref(), Some("12"));
+    }
+
+    /// `tests/samples/bitrix24-user-get.json`: the documentation's `user.get` answer, read by the
+    /// puller's own paging and wire code (`TIMESTAMP_X: {}`, absent fields and all).
+    #[test]
+    fn the_documented_user_get_sample() {
+        use super::super::client::Answer;
+        use super::super::pages::Listing;
+        use serde_json::value::RawValue;
+
+        #[derive(serde::Deserialize)]
+        struct Body {
+            result: Box<RawValue>,
+            total: Option<u64>,
+            next: Option<u64>,
+        }
+        let text = include_str!("../../../tests/samples/bitrix24-user-get.json");
+        super::super::client::check_head("user.get", reqwest::StatusCode::OK, text.as_bytes())
+            .unwrap();
+        let body: Body = serde_json::from_str(text).unwrap();
+        let answer = Answer {
+            result: body.result,
+            total: body.total,
+            next: body.next,
+        };
+        let (listing, more) = Listing::<wire::User>::first("user.get", answer).unwrap();
+        assert!(more.is_empty(), "one page: total 2, no next");
+        let rows = listing.finish().unwrap();
+        let departments = departments(json!([{"ID": "1", "NAME": "Company", "UF_HEAD": "1"}]));
+        for invitees in [HashSet::new(), HashSet::from(["3".to_owned()])] {
+            let directory = directory(
+                departments_clone(&departments),
+                clone_users(&rows),
+                &invitees,
+                false,
+            );
+            assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+            let keys: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+            assert_eq!(keys, ["1", "3"]);
+            let vadim = &directory.users[&UserKey::new("1")];
+            assert_eq!(vadim.display_name, "Vadim Valeev");
+            assert_eq!(vadim.email.as_deref(), Some("v.r.valeev@bitrix.com"));
+            assert_eq!(vadim.title, None, "WORK_POSITION is empty");
+            assert_eq!(vadim.departments, [DepartmentId::new("1")]);
+            assert_eq!(vadim.status, Status::Active);
+            assert_eq!(vadim.manager, None, "heads department 1");
+            let john = &directory.users[&UserKey::new("3")];
+            assert_eq!(john.display_name, "John Doe");
+            assert_eq!(john.email.as_deref(), Some("test@gmail.com"));
+            assert_eq!(john.mobile, None);
+            assert_eq!(john.manager.as_ref().map(UserKey::as_str), Some("1"));
+            let expected = if invitees.is_empty() {
+                Status::Active
+            } else {
+                Status::NotActivated
+            };
+            assert_eq!(john.status, expected);
+        }
+    }
+
+    fn departments_clone(rows: &[wire::Department]) -> Vec<wire::Department> {
+        rows.iter()
+            .map(|d| wire::Department {
+                id: d.id.clone(),
+                name: d.name.clone(),
+                parent: d.parent.clone(),
+                head: d.head.clone(),
+            })
+            .collect()
+    }
+
+    fn clone_users(rows: &[wire::User]) -> Vec<wire::User> {
+        rows.iter()
+            .map(|u| wire::User {
+                id: u.id.clone(),
+                active: u.active.clone(),
+                name: u.name.clone(),
+                last_name: u.last_name.clone(),
+                email: u.email.clone(),
+                personal_mobile: u.personal_mobile.clone(),
+                work_position: u.work_position.clone(),
+                departments: u.departments.clone(),
+                user_type: u.user_type.clone(),
+            })
+            .collect()
     }
 }

@@ -18,11 +18,13 @@ pub fn parse(body: &[u8]) {
         Command {
             key: "u0".into(),
             method: "user.get",
+            filter: "",
             start: 0,
         },
         Command {
             key: "d0".into(),
             method: "department.get",
+            filter: "",
             start: 0,
         },
     ];
@@ -50,5 +52,10 @@ pub fn parse(body: &[u8]) {
     }
     let users: Vec<wire::User> = rows(&mut answers, "u0", "user.get");
     let departments: Vec<wire::Department> = rows(&mut answers, "d0", "department.get");
-    std::hint::black_box(convert::directory(departments, users, true));
+    std::hint::black_box(convert::directory(
+        departments,
+        users,
+        &Default::default(),
+        true,
+    ));
 }

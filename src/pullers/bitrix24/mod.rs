@@ -1,8 +1,10 @@
-//! The Bitrix24 puller: `user.get` and `department.get`, 50 rows a page, paged by `start` and
-//! packed into `batch` requests of up to 50 commands. The first request fetches the first page of
-//! both lists (learning `total`); the rest follow in batches, up to [`IN_FLIGHT`] at a time, so a
-//! full pull of N users and D departments costs `1 + ceil((ceil(N/50) + ceil(D/50) − 2) / 50)`
-//! HTTP requests, plus one token refresh an hour with OAuth. Managers are derived from department
+//! The Bitrix24 puller: `user.get` and `department.get`, sorted by `ID`, 50 rows a page, paged
+//! by `start` and packed into `batch` requests of up to 50 commands, and `user.search` for the
+//! invited people who have not accepted ([`INVITEES`]). The first request fetches the first page
+//! of every list (learning each `total`); the rest follow in batches, up to [`IN_FLIGHT`] at a
+//! time, so a full pull of N users, D departments and I pending invitees costs
+//! `1 + ceil((ceil(N/50) + ceil(D/50) + max(1, ceil(I/50)) − 3) / 50)` HTTP requests, plus one
+//! token refresh an hour with OAuth. Managers are derived from department
 //! heads (`convert`). See `shared/upstream-apis/bitrix24.md`.
 
 mod auth;
@@ -23,11 +25,12 @@ use auth::Auth;
 use client::{Answer, Bitrix24Client, Command, MAX_BATCH, PLATFORM};
 use futures_util::{StreamExt, stream};
 use pages::Listing;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 const USER_GET: &str = "user.get";
+const USER_SEARCH: &str = "user.search";
 const DEPARTMENT_GET: &str = "department.get";
 /// Batches sent before the first of them is answered. The portal's bucket counts requests, not
 /// concurrency, and holds 50 before it refuses any; the client's limiter books every request
@@ -55,51 +58,162 @@ impl Bitrix24Puller {
         })
     }
 
-    /// Both lists in full: first pages in one batch, the remaining pages packed 50 to a batch,
-    /// read in page order.
-    async fn lists(&self) -> Result<(Vec<wire::User>, Vec<wire::Department>), PullError> {
-        let first = [command(USER_GET, "u", 0), command(DEPARTMENT_GET, "d", 0)];
+    /// Both lists in full, and the ids of invited people who have not accepted: the first
+    /// pages of every list in one batch, the remaining pages packed 50 to a batch, read in page
+    /// order.
+    async fn lists(&self) -> Result<Lists, PullError> {
+        let first = [
+            List::Users.command(0),
+            List::Departments.command(0),
+            List::Invitees.command(0),
+            List::Accepted.command(0),
+        ];
         let mut answers = self.client.batch(&first).await?;
         let (mut users, user_starts) = Listing::first(USER_GET, take(&mut answers, &first[0])?)?;
         let (mut departments, department_starts) =
             Listing::first(DEPARTMENT_GET, take(&mut answers, &first[1])?)?;
-        let rest: Vec<Command> = user_starts
+        let invitee_answer = take(&mut answers, &first[2])?;
+        let accepted = take(&mut answers, &first[3])?.total;
+        let mut invitees = match invitee_filter(users.total(), invitee_answer.total, accepted) {
+            InviteeFilter::Honoured => Some(Listing::first(USER_SEARCH, invitee_answer)?),
+            InviteeFilter::Ignored => {
+                warn!(
+                    users = users.total(),
+                    with_code = ?invitee_answer.total,
+                    without_code = ?accepted,
+                    "Bitrix24 did not filter user.search on CONFIRM_CODE (the two halves do not add up to user.get's total); invited people who have not accepted are pulled as active."
+                );
+                None
+            }
+        };
+        let invitee_starts = invitees
+            .as_mut()
+            .map(|(_, starts)| std::mem::take(starts))
+            .unwrap_or_default();
+        let rest: Vec<(List, Command)> = user_starts
             .into_iter()
-            .map(|start| command(USER_GET, "u", start))
+            .map(|start| (List::Users, List::Users.command(start)))
             .chain(
                 department_starts
                     .into_iter()
-                    .map(|start| command(DEPARTMENT_GET, "d", start)),
+                    .map(|start| (List::Departments, List::Departments.command(start))),
+            )
+            .chain(
+                invitee_starts
+                    .into_iter()
+                    .map(|start| (List::Invitees, List::Invitees.command(start))),
             )
             .collect();
-        let chunks: Vec<Vec<Command>> = rest.chunks(MAX_BATCH).map(<[Command]>::to_vec).collect();
+        let chunks: Vec<Vec<(List, Command)>> = rest
+            .chunks(MAX_BATCH)
+            .map(<[(List, Command)]>::to_vec)
+            .collect();
         let mut batches = stream::iter(chunks)
             .map(|chunk| async move {
-                let answers = self.client.batch(&chunk).await?;
+                let commands: Vec<Command> = chunk.iter().map(|(_, c)| c.clone()).collect();
+                let answers = self.client.batch(&commands).await?;
                 Ok::<_, PullError>((chunk, answers))
             })
             .buffered(IN_FLIGHT);
         while let Some(batch) = batches.next().await {
             let (chunk, mut answers) = batch?;
-            for command in &chunk {
+            for (list, command) in &chunk {
                 let answer = take(&mut answers, command)?;
-                if command.method == USER_GET {
-                    users.add(command.start, answer)?;
-                } else {
-                    departments.add(command.start, answer)?;
+                match list {
+                    List::Users => users.add(command.start, answer)?,
+                    List::Departments => departments.add(command.start, answer)?,
+                    List::Invitees => {
+                        if let Some((listing, _)) = invitees.as_mut() {
+                            listing.add(command.start, answer)?;
+                        }
+                    }
+                    List::Accepted => {}
                 }
             }
         }
-        Ok((users.finish()?, departments.finish()?))
+        let invitees: HashSet<String> = match invitees {
+            Some((listing, _)) => listing
+                .finish()?
+                .into_iter()
+                .filter_map(|row: wire::User| row.id)
+                .collect(),
+            None => HashSet::new(),
+        };
+        Ok(Lists {
+            users: users.finish()?,
+            departments: departments.finish()?,
+            invitees,
+        })
     }
 }
 
-fn command(method: &'static str, prefix: &str, start: u64) -> Command {
-    // Keys must not be numbers: PHP would turn the result map into a list.
-    Command {
-        key: format!("{prefix}{start}"),
-        method,
-        start,
+/// What a pull read: every user, every department, and the ids `user.search` listed with a
+/// `CONFIRM_CODE` (invited, not accepted).
+struct Lists {
+    users: Vec<wire::User>,
+    departments: Vec<wire::Department>,
+    invitees: HashSet<String>,
+}
+
+/// The lists a pull reads: a method, its filter and its batch keys' prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Users,
+    Departments,
+    /// `user.search` for people with a `CONFIRM_CODE`: invited and not yet accepted.
+    Invitees,
+    /// `user.search` for people without one; only its `total` is read, to check the filter.
+    Accepted,
+}
+
+/// Invited people are created `ACTIVE` with a `CONFIRM_CODE` that is cleared when they accept.
+/// No answer shows the code, and `user.get` drops it as a filter; `user.search` accepts it
+/// (Bitrix24's `Bitrix\Rest\Api\User::userGet` allows `CONFIRM_CODE` for `user.search` only,
+/// and reads the value `0` as "empty"), though the REST documentation does not list it. Hence
+/// `!CONFIRM_CODE=0` lists the invitees, and `CONFIRM_CODE=0` the others, whose `total` proves
+/// the filter was applied (see [`invitee_filter`]). Only ids are selected.
+const INVITEES: &str = "FILTER[!CONFIRM_CODE]=0&select[]=ID";
+const ACCEPTED: &str = "FILTER[CONFIRM_CODE]=0&select[]=ID";
+
+impl List {
+    fn command(self, start: u64) -> Command {
+        let (method, filter, prefix) = match self {
+            List::Users => (USER_GET, "", "u"),
+            List::Departments => (DEPARTMENT_GET, "", "d"),
+            List::Invitees => (USER_SEARCH, INVITEES, "i"),
+            List::Accepted => (USER_SEARCH, ACCEPTED, "a"),
+        };
+        // Keys must not be numbers: PHP would turn the result map into a list.
+        Command {
+            key: format!("{prefix}{start}"),
+            method,
+            filter,
+            start,
+        }
+    }
+}
+
+/// Whether the portal applied the `CONFIRM_CODE` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InviteeFilter {
+    Honoured,
+    /// A portal whose `user.search` predates the filter drops it and lists everyone twice; one
+    /// that compares the text `0` literally lists nobody as accepted. Either way the halves do
+    /// not add up, and nobody is marked as an invitee.
+    Ignored,
+}
+
+/// The filter was applied when people with a code and people without add up to `user.get`'s
+/// total, and someone has accepted (the webhook's or app's own user has, so a portal with users
+/// has at least one).
+fn invitee_filter(users: u64, with_code: Option<u64>, without_code: Option<u64>) -> InviteeFilter {
+    match (with_code, without_code) {
+        (Some(with), Some(without))
+            if with.checked_add(without) == Some(users) && (without > 0 || users == 0) =>
+        {
+            InviteeFilter::Honoured
+        }
+        _ => InviteeFilter::Ignored,
     }
 }
 
@@ -131,7 +245,11 @@ impl Puller for Bitrix24Puller {
         let started = Instant::now();
         // Counts left over from a failed pull belong to no report.
         self.client.calls.take(std::time::Duration::ZERO);
-        let (users, departments) = self.lists().await?;
+        let Lists {
+            users,
+            departments,
+            invitees,
+        } = self.lists().await?;
         if departments.iter().any(|d| d.id.is_none()) {
             return Err(PullError::Malformed {
                 platform: PLATFORM,
@@ -139,7 +257,7 @@ impl Puller for Bitrix24Puller {
                 detail: "a department has no `ID`".into(),
             });
         }
-        let directory = convert::directory(departments, users, self.include_extranet);
+        let directory = convert::directory(departments, users, &invitees, self.include_extranet);
         let stats = self.client.calls.take(started.elapsed());
         info!(
             users = directory.users.len(),
@@ -149,5 +267,24 @@ impl Puller for Bitrix24Puller {
             "Pulled the Bitrix24 directory."
         );
         Ok(Pulled { directory, stats })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_invitee_filter_counts_only_when_the_halves_add_up() {
+        use InviteeFilter::{Honoured, Ignored};
+        assert_eq!(invitee_filter(260, Some(12), Some(248)), Honoured);
+        assert_eq!(invitee_filter(260, Some(0), Some(260)), Honoured);
+        assert_eq!(invitee_filter(0, Some(0), Some(0)), Honoured);
+        // Dropped filter: both halves are everyone.
+        assert_eq!(invitee_filter(260, Some(260), Some(260)), Ignored);
+        // `0` compared as text: nobody "without a code", everyone "with" one.
+        assert_eq!(invitee_filter(260, Some(260), Some(0)), Ignored);
+        assert_eq!(invitee_filter(260, None, Some(248)), Ignored);
+        assert_eq!(invitee_filter(u64::MAX, Some(u64::MAX), Some(1)), Ignored);
     }
 }

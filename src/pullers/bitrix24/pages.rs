@@ -87,6 +87,11 @@ impl<T: Row> Listing<T> {
         Ok((listing, starts))
     }
 
+    /// The `total` the first page announced.
+    pub(super) fn total(&self) -> u64 {
+        self.total
+    }
+
     /// Adds the page read at `start`.
     pub(super) fn add(&mut self, start: u64, answer: Answer) -> Result<(), PullError> {
         if let Some(total) = answer.total

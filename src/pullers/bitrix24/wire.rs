@@ -16,6 +16,10 @@ pub(super) struct Head {
     pub error: Option<String>,
     #[serde(default, deserialize_with = "loose_string")]
     pub error_description: Option<String>,
+    /// `{"start", "finish", "operating", "operating_reset_at", …}`; read for
+    /// `OPERATION_TIME_LIMIT`'s wait.
+    #[serde(default)]
+    pub time: Option<Value>,
 }
 
 /// `batch`: `{"result": {"result": {...}, "result_error": {...}, "result_total": {...},
