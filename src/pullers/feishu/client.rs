@@ -459,4 +459,137 @@ mod tests {
             assert_eq!(reset(&headers), expected, "{value}");
         }
     }
+
+    /// `tests/samples/feishu-99991400-rate-limited.json`, served the way Feishu documents it:
+    /// HTTP 429 with `x-ogw-ratelimit-limit: 100` and `x-ogw-ratelimit-reset: <reset>`. The first
+    /// `limited` member-list calls get it, later ones the find_by_department sample.
+    async fn rate_limited_server(
+        reset: &'static str,
+        limited: usize,
+    ) -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use axum::http::header::CONTENT_TYPE;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const LIMITED: &str =
+            include_str!("../../../tests/samples/feishu-99991400-rate-limited.json");
+        const MEMBERS: &str = include_str!("../../../tests/samples/feishu-find-by-department.json");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let app = axum::Router::new()
+            .route(
+                TOKEN_ENDPOINT,
+                axum::routing::post(|| async {
+                    axum::Json(serde_json::json!({
+                        "code": 0, "msg": "ok", "tenant_access_token": "t-sample", "expire": 7200
+                    }))
+                }),
+            )
+            .route(
+                "/open-apis/contact/v3/users/find_by_department",
+                axum::routing::get(move || {
+                    let call = counter.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if call < limited {
+                            (
+                                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                                [
+                                    (CONTENT_TYPE, "application/json"),
+                                    (
+                                        axum::http::HeaderName::from_static(
+                                            "x-ogw-ratelimit-limit",
+                                        ),
+                                        "100",
+                                    ),
+                                    (
+                                        axum::http::HeaderName::from_static(
+                                            "x-ogw-ratelimit-reset",
+                                        ),
+                                        reset,
+                                    ),
+                                ],
+                                LIMITED,
+                            )
+                        } else {
+                            (
+                                axum::http::StatusCode::OK,
+                                [
+                                    (CONTENT_TYPE, "application/json"),
+                                    (
+                                        axum::http::HeaderName::from_static(
+                                            "x-ogw-ratelimit-limit",
+                                        ),
+                                        "100",
+                                    ),
+                                    (
+                                        axum::http::HeaderName::from_static(
+                                            "x-ogw-ratelimit-reset",
+                                        ),
+                                        "0",
+                                    ),
+                                ],
+                                MEMBERS,
+                            )
+                        }
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, calls)
+    }
+
+    fn client(addr: std::net::SocketAddr) -> FeishuClient {
+        let mut config = FeishuSourceConfig::new(
+            "cli_sample",
+            crate::config::SecretRef::Env("UNUSED".into()),
+            format!("http://{addr}").parse().unwrap(),
+        );
+        config.retry.min_delay = crate::config::HumanDuration(Duration::from_millis(1));
+        config.retry.max_delay = crate::config::HumanDuration(Duration::from_millis(5));
+        config.rate_limits = Vec::new();
+        FeishuClient::new(config, Secret::new("sample-secret".to_owned())).unwrap()
+    }
+
+    const MEMBERS: &str = "/open-apis/contact/v3/users/find_by_department";
+
+    #[tokio::test]
+    async fn the_documented_rate_limit_sample_waits_for_its_reset() {
+        let (addr, _) = rate_limited_server("52", usize::MAX).await;
+        let client = client(addr);
+        let url = format!("http://{addr}{MEMBERS}");
+        let Err(failure) = client.exchange(MEMBERS, client.http.get(url)).await else {
+            panic!("a 429 is not a success");
+        };
+        assert_eq!(failure.wait, Some(Duration::from_secs(52)));
+        assert!(failure.error.is_retryable(), "{}", failure.error);
+        assert!(
+            failure.error.to_string().contains("99991400"),
+            "{}",
+            failure.error
+        );
+    }
+
+    /// The wait is honoured, not just read: with a reset of 1 s and retries set to a few
+    /// milliseconds, the second call comes no sooner than a second after the first.
+    #[tokio::test]
+    async fn a_rate_limited_call_is_sent_again_only_after_the_reset() {
+        let (addr, calls) = rate_limited_server("1", 1).await;
+        let client = client(addr);
+        let started = std::time::Instant::now();
+        let page: wire::Page<wire::Items<wire::User>> = client
+            .get(MEMBERS, None, &[("department_id", "0")])
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(page.body.items.len(), 1);
+    }
 }

@@ -453,4 +453,71 @@ mod tests {
         assert_eq!(directory.users.len(), 1);
         assert!(directory.problems.is_empty());
     }
+
+    /// `tests/samples/feishu-find-by-department.json`: the documented answer, read by the
+    /// puller's own envelope, page and record types, then converted under both id schemes.
+    #[test]
+    fn the_documented_find_by_department_sample() {
+        let text = include_str!("../../../tests/samples/feishu-find-by-department.json");
+        let head: wire::Head = serde_json::from_str(text).unwrap();
+        assert_eq!(head.code, Some(0));
+        let envelope: wire::Envelope<wire::Page<wire::Items<wire::User>>> =
+            serde_json::from_str(text).unwrap();
+        let page = envelope.data.unwrap();
+        assert_eq!(
+            page.has_more,
+            Some(false),
+            "a token may come with has_more false"
+        );
+        let department = "od-4e6ac4d14bcd5071a37a39de902c7141";
+        let read = |users| Read {
+            scope: Scope::default(),
+            departments: Vec::new(),
+            members: vec![(department.to_owned(), users)],
+            individuals: Vec::new(),
+        };
+        let open_ids = IdTypes {
+            user: UserIdType::OpenId,
+            department: DepartmentIdType::OpenDepartmentId,
+        };
+        let open_id = "ou_7dab8a3d3cdcc9da365777c7ad535d62";
+        let directory = directory(read(page.body.items), open_ids);
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+        assert!(directory.held.is_empty());
+        let keys: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+        assert_eq!(keys, [open_id]);
+        let john = &directory.users[&UserKey::new(open_id)];
+        assert_eq!(john.display_name, "John");
+        assert_eq!(john.email.as_deref(), Some("zhangsan@gmail.com"));
+        assert_eq!(john.mobile.as_deref(), Some("+41446681800"));
+        assert_eq!(john.title.as_deref(), Some("xxxxx"));
+        assert_eq!(john.employee_no.as_deref(), Some("1"));
+        assert_eq!(john.departments, [DepartmentId::new(department)]);
+        assert_eq!(john.status, Status::Active);
+        // The documented example names the person as their own leader. It is kept as Feishu
+        // gives it; the planner never links anyone to themselves (checked below).
+        assert_eq!(john.manager, Some(UserKey::new(open_id)));
+        let plan = crate::plan::plan(
+            &crate::snapshot::Snapshot::default(),
+            &directory,
+            &crate::plan::Policy::default(),
+            jiff::Timestamp::now(),
+        );
+        assert!(
+            !plan.steps.iter().any(|step| matches!(
+                step,
+                crate::plan::Step::SetManager { user, manager, .. } if user == manager
+            )),
+            "{:?}",
+            plan.steps
+        );
+
+        // Keyed by `user_id`, the tenant-wide id, the same record and its manager by open id.
+        let envelope: wire::Envelope<wire::Page<wire::Items<wire::User>>> =
+            serde_json::from_str(text).unwrap();
+        let users = envelope.data.unwrap().body.items;
+        let by_user_id = super::directory(read(users), IDS);
+        let keys: Vec<&str> = by_user_id.users.keys().map(UserKey::as_str).collect();
+        assert_eq!(keys, ["3e3cf96b"]);
+    }
 }
