@@ -78,6 +78,8 @@ struct Shape {
     members: BTreeMap<i64, u64>,
     people: u64,
     listed: u64,
+    /// Invited and not yet accepted (Bitrix24 lists them with `user.search`).
+    invitees: u64,
 }
 
 impl Shape {
@@ -97,6 +99,11 @@ impl Shape {
                 .users
                 .iter()
                 .filter(|u| u.status != Status::Resigned)
+                .count() as u64,
+            invitees: org
+                .users
+                .iter()
+                .filter(|u| u.status == Status::NotActivated)
                 .count() as u64,
         }
     }
@@ -124,10 +131,12 @@ fn min_calls(platform: Platform, shape: &Shape) -> u64 {
         Platform::Feishu => 1 + d.div_ceil(50) + shape.pages(50, true),
         // gettoken, auth/scopes, T = 1 granted root, D listsub, paged user/list, P user/get.
         Platform::Dingtalk => 2 + 1 + d + shape.pages(100, true) + shape.listed,
-        // Batches of 50 pages of 50; the first request carries both lists' first pages.
+        // Batches of 50 pages of 50; the first request carries the first page of every list:
+        // users, departments, the invitees (`user.search` by `CONFIRM_CODE`) and its check.
         Platform::Bitrix24 => {
-            let pages = shape.people.div_ceil(50) + d.div_ceil(50);
-            1 + pages.saturating_sub(2).div_ceil(50)
+            let pages =
+                shape.people.div_ceil(50) + d.div_ceil(50) + shape.invitees.div_ceil(50).max(1);
+            1 + pages.saturating_sub(3).div_ceil(50)
         }
     }
 }
