@@ -265,6 +265,7 @@ fn source_config(wecom: &WecomHandle) -> WecomSourceConfig {
         SecretRef::Env("ORGSYNC_TEST_UNUSED".into()),
         url::Url::parse(&wecom.base_url()).expect("emulator URL parses"),
     );
+    config.agent_id = Some(wecom.config().agentid);
     config.retry = fast_retry(4);
     config.timeout = HumanDuration(Duration::from_secs(10));
     config
@@ -317,16 +318,22 @@ async fn full_pull_reads_every_person_exactly() {
         "problems: {:?}",
         directory.problems
     );
-    // Without an agent id the visible range is not read.
-    assert!(directory.scope.departments.is_empty() && directory.scope.users.is_empty());
+    // The whole org is in range (department 1).
+    assert_eq!(directory.scope.departments, vec![DepartmentId::new("1")]);
+    assert!(directory.scope.users.is_empty());
 
-    // D + 2: gettoken, department/list, one user/list per visible department.
-    let expected = counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 1), (USER_LIST, 5)]);
+    // D + 3: gettoken, department/list, agent/get, one user/list per visible department.
+    let expected = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (USER_LIST, 5),
+    ]);
     assert_eq!(stats.calls, expected);
-    assert_eq!(stats.total_calls(), 5 + 2);
+    assert_eq!(stats.total_calls(), 5 + 3);
     assert_eq!(stats.retries, 0);
     assert_eq!(wecom.call_counts(), expected);
-    assert_eq!(wecom.total_calls(), 7);
+    assert_eq!(wecom.total_calls(), 8);
 }
 
 #[tokio::test]
@@ -371,7 +378,7 @@ async fn second_pull_with_the_same_puller_reuses_the_token() {
     // Stats are per pull: the second one needs no token.
     assert_eq!(
         second.stats.calls,
-        counts(&[(DEPARTMENT_LIST, 1), (USER_LIST, 5)])
+        counts(&[(DEPARTMENT_LIST, 1), (AGENT_GET, 1), (USER_LIST, 5)])
     );
     assert_eq!(wecom.calls(GETTOKEN), 1);
 }
@@ -437,7 +444,12 @@ async fn departments_out_of_scope_are_not_pulled() {
     );
     assert!(directory.problems.is_empty(), "{:?}", directory.problems);
 
-    let expected = counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 1), (USER_LIST, 2)]);
+    let expected = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (USER_LIST, 2),
+    ]);
     assert_eq!(stats.calls, expected);
     assert_eq!(wecom.call_counts(), expected);
 }
@@ -525,10 +537,15 @@ async fn token_expiring_after_n_calls_is_replaced_and_the_call_retried_once() {
         .expect("the pull survives token expiry");
     assert_eq!(directory, expected);
 
-    // Six data calls succeed (department/list + 5 user/list), two per token: three tokens, and
-    // each of the first two dies on the call after its second (42001, then 40014), which is sent
-    // again with the next token.
-    let want = counts(&[(GETTOKEN, 3), (DEPARTMENT_LIST, 1), (USER_LIST, 7)]);
+    // Seven data calls succeed (department/list, agent/get, 5 user/list), two per token: four
+    // tokens, and each of the first three dies on the call after its second (42001, then 40014),
+    // which is sent again with the next token.
+    let want = counts(&[
+        (GETTOKEN, 4),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (USER_LIST, 8),
+    ]);
     assert_eq!(stats.calls, want);
     assert_eq!(wecom.call_counts(), want);
 }
@@ -562,7 +579,12 @@ async fn tokens_revoked_between_pulls_are_replaced() {
     let second = puller.pull().await.expect("the cached token is replaced");
     assert_eq!(second.directory, first.directory);
     // department/list is refused (40014) with the cached token, then sent again once.
-    let want = counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 2), (USER_LIST, 5)]);
+    let want = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 2),
+        (AGENT_GET, 1),
+        (USER_LIST, 5),
+    ]);
     assert_eq!(second.stats.calls, want);
     assert_eq!(wecom.call_counts(), want);
 }
@@ -594,8 +616,8 @@ async fn tokens_revoked_mid_pull_are_replaced() {
     // One call was refused and sent again with the one new token.
     assert_eq!(stats.calls[GETTOKEN], 2, "{:?}", stats.calls);
     assert_eq!(
-        stats.calls[DEPARTMENT_LIST] + stats.calls[USER_LIST],
-        1 + 5 + 1
+        stats.calls[DEPARTMENT_LIST] + stats.calls[AGENT_GET] + stats.calls[USER_LIST],
+        1 + 1 + 5 + 1
     );
     assert_eq!(stats.calls, wecom.call_counts());
 }
@@ -620,8 +642,8 @@ async fn pull_under(faults: Faults, max_attempts: usize) -> (u64, u64) {
     (stats.retries, stats.total_calls() - stats.calls[GETTOKEN])
 }
 
-// Six data calls must succeed. With every Nth data call failing, the pull needs the smallest T
-// with T - floor(T/N) = 6 and T not a multiple of N, whatever the order of concurrent requests.
+// Seven data calls must succeed. With every Nth data call failing, the pull needs the smallest T
+// with T - floor(T/N) = 7 and T not a multiple of N, whatever the order of concurrent requests.
 
 #[tokio::test]
 async fn rate_limit_45009_is_retried() {
@@ -629,7 +651,7 @@ async fn rate_limit_45009_is_retried() {
         rate_limit_every: Some(3),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 4).await, (2, 8));
+    assert_eq!(pull_under(faults, 4).await, (3, 10));
 }
 
 #[tokio::test]
@@ -638,7 +660,7 @@ async fn concurrency_limit_45033_is_retried() {
         concurrency_limit_every: Some(2),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 10).await, (5, 11));
+    assert_eq!(pull_under(faults, 10).await, (6, 13));
 }
 
 #[tokio::test]
@@ -647,7 +669,7 @@ async fn http_5xx_every_nth_call_is_retried() {
         http_5xx_every: Some(3),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 4).await, (2, 8));
+    assert_eq!(pull_under(faults, 4).await, (3, 10));
 }
 
 #[tokio::test]
@@ -656,7 +678,7 @@ async fn malformed_json_every_nth_call_is_retried() {
         malformed_json_every: Some(2),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 10).await, (5, 11));
+    assert_eq!(pull_under(faults, 10).await, (6, 13));
 }
 
 #[tokio::test]
@@ -836,7 +858,7 @@ async fn wrong_corp_id_is_a_credentials_error() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn generated_org_pulls_with_d_plus_2_calls() {
+async fn generated_org_pulls_with_d_plus_3_calls() {
     let org = generate(&GeneratorConfig {
         people: 2000,
         departments: 100,
@@ -861,10 +883,15 @@ async fn generated_org_pulls_with_d_plus_2_calls() {
     let d = visible_departments as u64;
     assert_eq!(
         stats.calls,
-        counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 1), (USER_LIST, d)])
+        counts(&[
+            (GETTOKEN, 1),
+            (DEPARTMENT_LIST, 1),
+            (AGENT_GET, 1),
+            (USER_LIST, d)
+        ])
     );
-    assert_eq!(stats.total_calls(), d + 2);
-    assert_eq!(wecom.total_calls(), d + 2);
+    assert_eq!(stats.total_calls(), d + 3);
+    assert_eq!(wecom.total_calls(), d + 3);
     assert_eq!(directory.departments.len(), visible_departments);
     assert_eq!(directory.users.len(), visible.len());
     assert!(directory.held.is_empty());

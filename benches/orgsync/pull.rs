@@ -286,7 +286,7 @@ impl Server {
         };
         match self {
             // At real speed: 10 000 calls a minute per API leaves room for any size here.
-            Server::Wecom(h) => common::wecom_puller(h, None).pull().await,
+            Server::Wecom(h) => common::wecom_puller(h, Some(common::AGENT_ID)).pull().await,
             Server::Feishu(h) => {
                 common::feishu_puller(h, |source| {
                     source.rate_limits = orgsync::pullers::feishu::default_rate_limits();

@@ -41,6 +41,38 @@ pub struct WecomConfig {
     pub enforce_rate_limits: bool,
     /// Runs the rate-limit windows this many times faster (60.0: a one-second "minute").
     pub rate_limit_speedup: f64,
+    /// The corp's tags (`tag/get`).
+    pub tags: Vec<WecomTag>,
+    /// Tags the app's visible range is shared with (`agent/get`'s `allow_tags`): their people and
+    /// departments (with subtrees) are visible, on top of the org's scope.
+    pub allow_tags: Vec<i64>,
+    /// Whether this app may use `department/list` and `user/list`.
+    pub list_access: ListAccess,
+    /// Calls each API takes per `hourly_block` window before it is blocked (WeCom: 150 000 an
+    /// hour). Over it, the API answers 45009 for a whole `hourly_block`.
+    pub hourly_limit: u64,
+    /// How long an API stays blocked once over `hourly_limit` (WeCom: an hour).
+    pub hourly_block: Duration,
+}
+
+/// One tag of the corp: the people and departments it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WecomTag {
+    pub id: i64,
+    pub name: String,
+    pub users: Vec<String>,
+    pub departments: Vec<i64>,
+}
+
+/// Whether the app may read the full lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListAccess {
+    /// `department/list` and `user/list` answer.
+    #[default]
+    Granted,
+    /// Both answer 48002 (API not permitted), as reported for apps created after 2022-08-15;
+    /// the simple lists and single reads still answer.
+    Refused,
 }
 
 impl Default for WecomConfig {
@@ -52,6 +84,11 @@ impl Default for WecomConfig {
             token_ttl: Duration::from_secs(7200),
             enforce_rate_limits: true,
             rate_limit_speedup: 1.0,
+            tags: Vec::new(),
+            allow_tags: Vec::new(),
+            list_access: ListAccess::Granted,
+            hourly_limit: 150_000,
+            hourly_block: Duration::from_secs(3600),
         }
     }
 }
@@ -93,9 +130,15 @@ impl WecomHandle {
         &self.shared.config
     }
 
-    /// Requests refused by the enforced rate limits (not the injected rate-limit faults).
+    /// Requests refused by the enforced rate limits (not the injected rate-limit faults), the
+    /// hourly block included.
     pub fn rate_limit_rejections(&self) -> u64 {
-        self.shared.limits.rejections()
+        self.shared.limits.rejections() + self.shared.hourly.rejections()
+    }
+
+    /// Requests refused because their API was blocked for the hour.
+    pub fn hourly_block_rejections(&self) -> u64 {
+        self.shared.hourly.rejections()
     }
 
     /// Replaces the injected faults. Their schedules, and every token's call budget, restart now.
