@@ -641,4 +641,42 @@ mod tests {
             Some(key("first.boss"))
         );
     }
+
+    /// A real `user/list` answer (tests/samples/README.md names its source), read as a pull
+    /// reads it: the envelope, then the list, then the conversion.
+    #[test]
+    fn the_real_user_list_sample_converts() {
+        let body = include_bytes!("../../../tests/samples/wecom-user-list.json");
+        let head: wire::Head = serde_json::from_slice(body).expect("the envelope parses");
+        assert_eq!((head.errcode, head.errmsg.as_str()), (Some(0), "ok"));
+        let list: wire::UserList = serde_json::from_slice(body).expect("the list parses");
+        let directory = directory(
+            Vec::new(),
+            vec![("345678".into(), list.userlist)],
+            Vec::new(),
+            Scope::default(),
+            Vec::new(),
+        );
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+        assert!(directory.held.is_empty());
+        let keys: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+        assert_eq!(keys, vec!["zhangthree-userid"]);
+        assert_eq!(
+            directory.users[&key("zhangthree-userid")],
+            User {
+                key: key("zhangthree-userid"),
+                display_name: "张三".into(),
+                email: Some("zhangthree@wechat.com".into()),
+                mobile: Some("15723333333".into()),
+                title: Some("CEO".into()),
+                employee_no: None,
+                // No main_department in the sample: the listed department.
+                departments: vec![DepartmentId::new("345678")],
+                // status 1 (`enable` is not read: status is the documented signal).
+                status: Status::Active,
+                // No direct_leader in the sample; `isleader` is about departments, not a manager.
+                manager: None,
+            }
+        );
+    }
 }
