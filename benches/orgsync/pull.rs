@@ -117,8 +117,9 @@ impl Shape {
 fn min_calls(platform: Platform, shape: &Shape) -> u64 {
     let d = shape.departments;
     match platform {
-        // gettoken, department/list, one user/list per department.
-        Platform::Wecom => d + 2,
+        // gettoken, department/list, agent/get (the range; no tags and nobody outside a
+        // department here), one user/list per department.
+        Platform::Wecom => d + 3,
         // token, ⌈D/50⌉ pages of children, one find_by_department page per 50 direct members of
         // each department (at least one each).
         Platform::Feishu => 1 + d.div_ceil(50) + shape.pages(50, true),
