@@ -24,8 +24,16 @@ pub(super) struct WecomClient {
     tokens: TokenCache,
     limiter: RateLimiter,
     pub(super) calls: CallCounter,
-    /// Per endpoint, when its current run of frequency refusals (45009/45033) began.
-    refused_since: Mutex<HashMap<&'static str, Instant>>,
+    /// Per endpoint, when its current run of frequency refusals (45009/45033) began and when it
+    /// was last refused.
+    refused_since: Mutex<HashMap<&'static str, Streak>>,
+}
+
+/// A run of frequency refusals of one endpoint.
+#[derive(Debug, Clone, Copy)]
+struct Streak {
+    since: Instant,
+    last: Instant,
 }
 
 /// The frequency refusals: WeCom answers either code for its minute and its hour limits alike.
@@ -241,7 +249,7 @@ impl WecomClient {
         })
     }
 
-    fn refusals(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Instant>> {
+    fn refusals(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Streak>> {
         // A poisoned map still holds plain instants.
         self.refused_since
             .lock()
@@ -252,8 +260,21 @@ impl WecomClient {
     /// refusals have lasted longer than a minute, a throttle that waits out the hour.
     fn frequency_refusal(&self, endpoint: &'static str, code: i64, message: String) -> PullError {
         let now = Instant::now();
-        let since = *self.refusals().entry(endpoint).or_insert(now);
         let windows = self.config.throttle_windows;
+        let since = {
+            let mut refusals = self.refusals();
+            let streak = refusals.entry(endpoint).or_insert(Streak {
+                since: now,
+                last: now,
+            });
+            // A run quiet for several minute blocks (left over from an earlier pull, or from
+            // before a throttle's wait) starts afresh; backoff gaps are far shorter.
+            if now.duration_since(streak.last) > windows.minute * 5 {
+                streak.since = now;
+            }
+            streak.last = now;
+            streak.since
+        };
         match hourly_wait(now - since, windows.minute, windows.hour) {
             Some(wait) => {
                 warn!(
@@ -311,6 +332,53 @@ mod tests {
             hourly_wait(Duration::from_secs(4000), MINUTE, HOUR),
             Some(MINUTE)
         );
+    }
+
+    #[test]
+    fn a_refusal_streak_becomes_the_hourly_throttle_and_a_stale_one_starts_afresh() {
+        let mut config = WecomSourceConfig::new(
+            "ww1",
+            crate::config::SecretRef::Env("UNUSED".into()),
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+        );
+        config.throttle_windows = crate::pullers::wecom::ThrottleWindows {
+            minute: Duration::from_millis(10),
+            hour: Duration::from_secs(1),
+        };
+        let client = WecomClient::new(config, Secret::new("s")).unwrap();
+        let refuse = || client.frequency_refusal("/cgi-bin/user/list", 45009, String::new());
+        assert!(matches!(
+            refuse(),
+            PullError::Api {
+                retryable: true,
+                ..
+            }
+        ));
+        std::thread::sleep(Duration::from_millis(15));
+        match refuse() {
+            PullError::Throttled { wait, endpoint, .. } => {
+                assert_eq!(endpoint, "/cgi-bin/user/list");
+                assert!(wait > Duration::from_millis(900) && wait < Duration::from_secs(1));
+            }
+            other => panic!("expected Throttled, got {other:?}"),
+        }
+        // Quiet for more than five minute blocks: a new streak.
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(matches!(
+            refuse(),
+            PullError::Api {
+                retryable: true,
+                ..
+            }
+        ));
+        // Another endpoint has its own streak.
+        assert!(matches!(
+            client.frequency_refusal("/cgi-bin/department/list", 45033, String::new()),
+            PullError::Api {
+                retryable: true,
+                ..
+            }
+        ));
     }
 
     #[test]
