@@ -93,6 +93,19 @@ impl Default for WecomConfig {
     }
 }
 
+impl std::str::FromStr for ListAccess {
+    type Err = String;
+
+    /// `granted` or `refused`, as the emulator binary's `--lists` takes it.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "granted" => Ok(ListAccess::Granted),
+            "refused" => Ok(ListAccess::Refused),
+            other => Err(format!("{other:?} is neither granted nor refused")),
+        }
+    }
+}
+
 /// Serves `org` on `127.0.0.1` at an ephemeral port.
 pub async fn start(org: Org, config: WecomConfig) -> std::io::Result<WecomHandle> {
     start_on(SocketAddr::from(([127, 0, 0, 1], 0)), org, config).await
