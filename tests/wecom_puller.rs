@@ -1274,3 +1274,53 @@ async fn an_hourly_block_is_waited_out_not_probed() {
     assert!(started.elapsed() >= Duration::from_secs(2));
     assert_eq!(wecom.call_counts(), counts(&[(GETTOKEN, 2)]));
 }
+
+#[tokio::test]
+async fn generated_org_with_refused_lists_costs_2d_plus_5_plus_p_calls() {
+    let org = generate(&GeneratorConfig {
+        people: 600,
+        departments: 40,
+        ..GeneratorConfig::default()
+    });
+    let visibility = org.visibility();
+    let d = visibility.departments.len() as u64;
+    let p = org
+        .users
+        .iter()
+        .filter(|u| visibility.is_user_visible(u))
+        .count() as u64;
+    let fast = start(org.clone()).await;
+    let expected = puller(&fast, |_| {}).pull().await.unwrap();
+    let slow = wecom::start(
+        org,
+        WecomConfig {
+            list_access: ListAccess::Refused,
+            ..WecomConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let Pulled { directory, stats } = puller(&slow, |_| {}).pull().await.unwrap();
+    assert_eq!(expected.stats.total_calls(), d + 3);
+    assert_eq!(stats.total_calls(), 2 * d + 5 + p);
+    assert_eq!(slow.total_calls(), 2 * d + 5 + p);
+    assert_eq!(directory.users, expected.directory.users);
+    assert_eq!(directory.departments, expected.directory.departments);
+    assert_eq!(
+        directory.problems.last(),
+        Some(&Problem::ListReadsRefused {
+            platform: "wecom".into(),
+            refused: vec!["department/list".into(), "user/list".into()],
+            instead: vec![
+                "department/simplelist + department/get".into(),
+                "user/simplelist + user/get".into()
+            ],
+            extra_calls: 2 + d + p,
+        })
+    );
+    eprintln!(
+        "D = {d}, P = {p}: lists {} calls, refused lists {} calls",
+        expected.stats.total_calls(),
+        stats.total_calls()
+    );
+}
