@@ -1,6 +1,8 @@
 //! WeCom (企业微信) contact API emulator for a self-built app, following
-//! `shared/upstream-apis/wecom.md`: token flow, department and user reads, the app's visible range,
-//! scope filtering, WeCom's error codes, and injectable faults.
+//! `shared/upstream-apis/wecom.md`: token flow, department and user reads, the app's visible range
+//! (departments, people and tags: `agent/get`, `tag/get`), scope filtering, WeCom's error codes, a
+//! switch refusing the full lists (48002, as for newer apps), the hourly block, and injectable
+//! faults.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
