@@ -202,7 +202,7 @@ async fn second_run_without_changes_is_empty_on_a_generated_org() {
     let state = tempfile::tempdir().unwrap();
     let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
     let connector = connector(
-        wecom_puller(&wecom, None),
+        wecom_puller(&wecom, Some(AGENT_ID)),
         scim_pusher(scim.base_url(), scim.bearer_token()),
         Policy::default().without_guard(),
     );

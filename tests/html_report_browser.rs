@@ -63,7 +63,7 @@ async fn dry_run_report() -> Report {
     let scim = emulators::scim::start(Default::default()).await.unwrap();
     let engine = Engine::new(Arc::new(orgsync::snapshot::MemoryStore::new()));
     let connector = common::connector(
-        wecom_puller(&wecom, None),
+        wecom_puller(&wecom, Some(common::AGENT_ID)),
         scim_pusher(scim.base_url(), scim.bearer_token()),
         Policy::default(),
     );

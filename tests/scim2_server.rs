@@ -135,7 +135,7 @@ async fn generated_org_lands_exactly_once_in_scim2_server() {
         .unwrap();
     let engine = Engine::new(Arc::new(MemoryStore::new()));
     let connector = connector(
-        wecom_puller(&wecom, None),
+        wecom_puller(&wecom, Some(AGENT_ID)),
         scim_pusher(&base, TOKEN),
         Policy::default().without_guard(),
     );

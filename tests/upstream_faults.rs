@@ -97,6 +97,7 @@ fn unused() -> SecretRef {
 fn pullers(base: &str) -> Vec<AnyPuller> {
     let url = || base.parse().unwrap();
     let mut wecom = WecomSourceConfig::new("ww1", unused(), url());
+    wecom.agent_id = Some(1_000_002);
     wecom.retry = retries();
     let mut dingtalk = DingtalkSourceConfig::new("ding1", unused(), url());
     dingtalk.retry = retries();
@@ -181,6 +182,7 @@ async fn a_pull_that_fails_part_way_writes_nothing_and_removes_nobody() {
             unused(),
             wecom.base_url().parse().unwrap(),
         );
+        source.agent_id = Some(wecom.config().agentid);
         source.retry = RetryConfig {
             max_attempts: attempts,
             ..quick_retries()

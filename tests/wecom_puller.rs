@@ -4,10 +4,10 @@
 use emulators::faults::Faults;
 use emulators::fixture::{self, Org, Scope};
 use emulators::generator::{GeneratorConfig, generate};
-use emulators::wecom::{self, WecomConfig, WecomHandle};
+use emulators::wecom::{self, ListAccess, WecomConfig, WecomHandle, WecomTag};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
-use orgsync::model::{Department, DepartmentId, Directory, Status, User, UserKey};
-use orgsync::pullers::wecom::{WecomPuller, WecomSourceConfig};
+use orgsync::model::{Department, DepartmentId, Directory, Problem, Status, User, UserKey};
+use orgsync::pullers::wecom::{ThrottleWindows, WecomPuller, WecomSourceConfig};
 use orgsync::pullers::{PullError, Pulled, Puller};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +17,10 @@ const DEPARTMENT_LIST: &str = "/cgi-bin/department/list";
 const USER_LIST: &str = "/cgi-bin/user/list";
 const USER_GET: &str = "/cgi-bin/user/get";
 const AGENT_GET: &str = "/cgi-bin/agent/get";
+const TAG_GET: &str = "/cgi-bin/tag/get";
+const DEPARTMENT_SIMPLELIST: &str = "/cgi-bin/department/simplelist";
+const DEPARTMENT_GET: &str = "/cgi-bin/department/get";
+const USER_SIMPLELIST: &str = "/cgi-bin/user/simplelist";
 
 // ---------------------------------------------------------------------------------------------
 // Fixture
@@ -265,6 +269,7 @@ fn source_config(wecom: &WecomHandle) -> WecomSourceConfig {
         SecretRef::Env("ORGSYNC_TEST_UNUSED".into()),
         url::Url::parse(&wecom.base_url()).expect("emulator URL parses"),
     );
+    config.agent_id = Some(wecom.config().agentid);
     config.retry = fast_retry(4);
     config.timeout = HumanDuration(Duration::from_secs(10));
     config
@@ -317,16 +322,22 @@ async fn full_pull_reads_every_person_exactly() {
         "problems: {:?}",
         directory.problems
     );
-    // Without an agent id the visible range is not read.
-    assert!(directory.scope.departments.is_empty() && directory.scope.users.is_empty());
+    // The whole org is in range (department 1).
+    assert_eq!(directory.scope.departments, vec![DepartmentId::new("1")]);
+    assert!(directory.scope.users.is_empty());
 
-    // D + 2: gettoken, department/list, one user/list per visible department.
-    let expected = counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 1), (USER_LIST, 5)]);
+    // D + 3: gettoken, department/list, agent/get, one user/list per visible department.
+    let expected = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (USER_LIST, 5),
+    ]);
     assert_eq!(stats.calls, expected);
-    assert_eq!(stats.total_calls(), 5 + 2);
+    assert_eq!(stats.total_calls(), 5 + 3);
     assert_eq!(stats.retries, 0);
     assert_eq!(wecom.call_counts(), expected);
-    assert_eq!(wecom.total_calls(), 7);
+    assert_eq!(wecom.total_calls(), 8);
 }
 
 #[tokio::test]
@@ -371,7 +382,7 @@ async fn second_pull_with_the_same_puller_reuses_the_token() {
     // Stats are per pull: the second one needs no token.
     assert_eq!(
         second.stats.calls,
-        counts(&[(DEPARTMENT_LIST, 1), (USER_LIST, 5)])
+        counts(&[(DEPARTMENT_LIST, 1), (AGENT_GET, 1), (USER_LIST, 5)])
     );
     assert_eq!(wecom.calls(GETTOKEN), 1);
 }
@@ -437,7 +448,12 @@ async fn departments_out_of_scope_are_not_pulled() {
     );
     assert!(directory.problems.is_empty(), "{:?}", directory.problems);
 
-    let expected = counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 1), (USER_LIST, 2)]);
+    let expected = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (USER_LIST, 2),
+    ]);
     assert_eq!(stats.calls, expected);
     assert_eq!(wecom.call_counts(), expected);
 }
@@ -525,10 +541,15 @@ async fn token_expiring_after_n_calls_is_replaced_and_the_call_retried_once() {
         .expect("the pull survives token expiry");
     assert_eq!(directory, expected);
 
-    // Six data calls succeed (department/list + 5 user/list), two per token: three tokens, and
-    // each of the first two dies on the call after its second (42001, then 40014), which is sent
-    // again with the next token.
-    let want = counts(&[(GETTOKEN, 3), (DEPARTMENT_LIST, 1), (USER_LIST, 7)]);
+    // Seven data calls succeed (department/list, agent/get, 5 user/list), two per token: four
+    // tokens, and each of the first three dies on the call after its second (42001, then 40014),
+    // which is sent again with the next token.
+    let want = counts(&[
+        (GETTOKEN, 4),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (USER_LIST, 8),
+    ]);
     assert_eq!(stats.calls, want);
     assert_eq!(wecom.call_counts(), want);
 }
@@ -562,7 +583,12 @@ async fn tokens_revoked_between_pulls_are_replaced() {
     let second = puller.pull().await.expect("the cached token is replaced");
     assert_eq!(second.directory, first.directory);
     // department/list is refused (40014) with the cached token, then sent again once.
-    let want = counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 2), (USER_LIST, 5)]);
+    let want = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 2),
+        (AGENT_GET, 1),
+        (USER_LIST, 5),
+    ]);
     assert_eq!(second.stats.calls, want);
     assert_eq!(wecom.call_counts(), want);
 }
@@ -594,8 +620,8 @@ async fn tokens_revoked_mid_pull_are_replaced() {
     // One call was refused and sent again with the one new token.
     assert_eq!(stats.calls[GETTOKEN], 2, "{:?}", stats.calls);
     assert_eq!(
-        stats.calls[DEPARTMENT_LIST] + stats.calls[USER_LIST],
-        1 + 5 + 1
+        stats.calls[DEPARTMENT_LIST] + stats.calls[AGENT_GET] + stats.calls[USER_LIST],
+        1 + 1 + 5 + 1
     );
     assert_eq!(stats.calls, wecom.call_counts());
 }
@@ -620,8 +646,8 @@ async fn pull_under(faults: Faults, max_attempts: usize) -> (u64, u64) {
     (stats.retries, stats.total_calls() - stats.calls[GETTOKEN])
 }
 
-// Six data calls must succeed. With every Nth data call failing, the pull needs the smallest T
-// with T - floor(T/N) = 6 and T not a multiple of N, whatever the order of concurrent requests.
+// Seven data calls must succeed. With every Nth data call failing, the pull needs the smallest T
+// with T - floor(T/N) = 7 and T not a multiple of N, whatever the order of concurrent requests.
 
 #[tokio::test]
 async fn rate_limit_45009_is_retried() {
@@ -629,7 +655,7 @@ async fn rate_limit_45009_is_retried() {
         rate_limit_every: Some(3),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 4).await, (2, 8));
+    assert_eq!(pull_under(faults, 4).await, (3, 10));
 }
 
 #[tokio::test]
@@ -638,7 +664,7 @@ async fn concurrency_limit_45033_is_retried() {
         concurrency_limit_every: Some(2),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 10).await, (5, 11));
+    assert_eq!(pull_under(faults, 10).await, (6, 13));
 }
 
 #[tokio::test]
@@ -647,7 +673,7 @@ async fn http_5xx_every_nth_call_is_retried() {
         http_5xx_every: Some(3),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 4).await, (2, 8));
+    assert_eq!(pull_under(faults, 4).await, (3, 10));
 }
 
 #[tokio::test]
@@ -656,7 +682,7 @@ async fn malformed_json_every_nth_call_is_retried() {
         malformed_json_every: Some(2),
         ..Faults::default()
     };
-    assert_eq!(pull_under(faults, 10).await, (5, 11));
+    assert_eq!(pull_under(faults, 10).await, (6, 13));
 }
 
 #[tokio::test]
@@ -836,7 +862,7 @@ async fn wrong_corp_id_is_a_credentials_error() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn generated_org_pulls_with_d_plus_2_calls() {
+async fn generated_org_pulls_with_d_plus_3_calls() {
     let org = generate(&GeneratorConfig {
         people: 2000,
         departments: 100,
@@ -861,10 +887,15 @@ async fn generated_org_pulls_with_d_plus_2_calls() {
     let d = visible_departments as u64;
     assert_eq!(
         stats.calls,
-        counts(&[(GETTOKEN, 1), (DEPARTMENT_LIST, 1), (USER_LIST, d)])
+        counts(&[
+            (GETTOKEN, 1),
+            (DEPARTMENT_LIST, 1),
+            (AGENT_GET, 1),
+            (USER_LIST, d)
+        ])
     );
-    assert_eq!(stats.total_calls(), d + 2);
-    assert_eq!(wecom.total_calls(), d + 2);
+    assert_eq!(stats.total_calls(), d + 3);
+    assert_eq!(wecom.total_calls(), d + 3);
     assert_eq!(directory.departments.len(), visible_departments);
     assert_eq!(directory.users.len(), visible.len());
     assert!(directory.held.is_empty());
@@ -904,4 +935,392 @@ async fn generated_org_pulls_with_d_plus_2_calls() {
         };
         assert_eq!(pulled.status, want_status);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// agent_id is required
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_missing_agent_id_is_a_config_error_saying_where_to_find_it() {
+    let text = "[connectors.hq]\n[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\n\
+                secret = \"env:S\"\n[connectors.hq.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
+                base_url = \"https://scim.example.com/v2\"\n";
+    let error = orgsync::config::Config::from_toml(text, std::path::Path::new("orgsync.toml"))
+        .expect_err("agent_id is required")
+        .to_string();
+    for needle in ["agent_id", "AgentId", "应用管理", "hq"] {
+        assert!(error.contains(needle), "{needle:?} missing from: {error}");
+    }
+    // With it, the same file loads.
+    let with = text.replace(
+        "secret = \"env:S\"\n",
+        "secret = \"env:S\"\nagent_id = 1000002\n",
+    );
+    orgsync::config::Config::from_toml(&with, std::path::Path::new("orgsync.toml"))
+        .expect("the same config with agent_id loads");
+}
+
+#[test]
+fn a_puller_without_agent_id_is_not_built() {
+    let config = WecomSourceConfig::new(
+        "ww1",
+        SecretRef::Env("UNUSED".into()),
+        url::Url::parse("http://127.0.0.1:9").unwrap(),
+    );
+    assert!(config.validate().unwrap_err().contains("AgentId"));
+    match WecomPuller::new(config, Secret::new("s")) {
+        Err(PullError::Setup { detail }) => assert!(detail.contains("agent_id"), "{detail}"),
+        Err(other) => panic!("expected a setup error, got {other:?}"),
+        Ok(_) => panic!("built a puller without agent_id"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Visible range by tag
+// ---------------------------------------------------------------------------------------------
+
+/// The small org seen by an app whose range is department 2 directly, plus tag 7 (zhao, who sits
+/// in invisible department 5, and department 4 with its subtree 5) and the empty tag 8.
+fn tag_scoped() -> (Org, WecomConfig) {
+    let org = Org {
+        scope: Scope {
+            departments: vec![2],
+            users: Vec::new(),
+        },
+        ..small_org()
+    };
+    let config = WecomConfig {
+        tags: vec![
+            WecomTag {
+                id: 7,
+                name: "华东".into(),
+                users: vec!["zhao".into(), "zoe".into()],
+                departments: vec![4],
+            },
+            WecomTag {
+                id: 8,
+                name: "空".into(),
+                users: Vec::new(),
+                departments: Vec::new(),
+            },
+        ],
+        allow_tags: vec![7, 8],
+        ..WecomConfig::default()
+    };
+    (org, config)
+}
+
+#[tokio::test]
+async fn people_and_department_subtrees_of_a_tag_are_pulled() {
+    let (org, config) = tag_scoped();
+    let wecom = wecom::start(org, config).await.unwrap();
+    let Pulled { directory, stats } = puller(&wecom, |_| {}).pull().await.unwrap();
+
+    // Department 4 and its subtree 5 come through tag 7, with their people.
+    assert_eq!(directory.departments, expected_departments(&[2, 3, 4, 5]));
+    let keys: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+    assert_eq!(
+        keys,
+        vec!["kim", "lin.xiao", "rd.head", "sam", "zhao", "zoe"]
+    );
+    assert_eq!(
+        directory.users[&UserKey::new("zhao")].manager,
+        Some(UserKey::new("sam"))
+    );
+    assert_eq!(
+        directory.scope.departments,
+        vec![DepartmentId::new("2"), DepartmentId::new("4")]
+    );
+    assert_eq!(
+        directory.scope.users,
+        vec![UserKey::new("zhao"), UserKey::new("zoe")]
+    );
+    // Department 4's parent is invisible, but 4 is a range root.
+    assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+
+    // D + T + 3; zhao and zoe were met in department listings: no user/get.
+    let expected = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 1),
+        (AGENT_GET, 1),
+        (TAG_GET, 2),
+        (USER_LIST, 4),
+    ]);
+    assert_eq!(stats.calls, expected);
+    assert_eq!(wecom.call_counts(), expected);
+}
+
+#[tokio::test]
+async fn a_tag_person_outside_every_visible_department_is_read_one_by_one() {
+    let (org, mut config) = tag_scoped();
+    // Tag 7 holds only zhao now: department 5 stays invisible.
+    config.tags[0].departments.clear();
+    let wecom = wecom::start(org, config).await.unwrap();
+    let Pulled { directory, stats } = puller(&wecom, |_| {}).pull().await.unwrap();
+    let zhao = &directory.users[&UserKey::new("zhao")];
+    assert_eq!(zhao.display_name, "赵六");
+    assert!(zhao.departments.is_empty());
+    assert!(!directory.users.contains_key(&UserKey::new("sam")));
+    assert_eq!(stats.calls[USER_GET], 1, "{:?}", stats.calls);
+    assert_eq!(stats.calls[TAG_GET], 2);
+}
+
+#[tokio::test]
+async fn tags_that_are_gone_or_hostile_are_reported_not_fatal() {
+    let (org, mut config) = tag_scoped();
+    // 404 does not exist; 9 names a department and a person that do not exist.
+    config.tags.push(WecomTag {
+        id: 9,
+        name: "stale".into(),
+        users: vec!["ghost".into(), String::new()],
+        departments: vec![77],
+    });
+    config.allow_tags = vec![7, 404, 8, 9, 7];
+    let wecom = wecom::start(org, config).await.unwrap();
+    let Pulled { directory, stats } = puller(&wecom, |_| {}).pull().await.unwrap();
+    assert_eq!(directory.departments, expected_departments(&[2, 3, 4, 5]));
+    assert!(directory.users.contains_key(&UserKey::new("zhao")));
+    assert_eq!(
+        directory.problems,
+        vec![
+            Problem::ScopeEntryUnreadable {
+                entry: "tag 404".into(),
+                code: 40068,
+            },
+            Problem::ScopeEntryUnreadable {
+                entry: "department 77".into(),
+                code: 60123,
+            },
+        ]
+    );
+    // Each tag once, however often it is listed; the missing department tried once; the
+    // missing person (60111) is gone, not a problem.
+    assert_eq!(stats.calls[TAG_GET], 4);
+    assert_eq!(stats.calls[DEPARTMENT_LIST], 2);
+    assert_eq!(stats.calls[USER_GET], 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists refused (48002): simple lists and single reads
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn refused_lists_fall_back_to_the_same_directory() {
+    let (org, config) = tag_scoped();
+    let fast = wecom::start(org.clone(), config.clone()).await.unwrap();
+    let expected = puller(&fast, |_| {}).pull().await.unwrap().directory;
+
+    let slow = wecom::start(
+        org,
+        WecomConfig {
+            list_access: ListAccess::Refused,
+            ..config
+        },
+    )
+    .await
+    .unwrap();
+    let Pulled { directory, stats } = puller(&slow, |_| {}).pull().await.unwrap();
+
+    let (problem, rest) = directory
+        .problems
+        .split_last()
+        .expect("the fallback is said");
+    assert!(rest.is_empty(), "{:?}", directory.problems);
+    // Refused: 1 department/list + 1 user/list. Instead: D department/get + P user/get (six
+    // people in the four departments; zhao and zoe among them).
+    let d = 4;
+    let p = 6;
+    assert_eq!(
+        *problem,
+        Problem::ListReadsRefused {
+            platform: "wecom".into(),
+            refused: vec!["department/list".into(), "user/list".into()],
+            instead: vec![
+                "department/simplelist + department/get".into(),
+                "user/simplelist + user/get".into()
+            ],
+            extra_calls: 2 + d + p,
+        }
+    );
+    assert_eq!(
+        Directory {
+            problems: Vec::new(),
+            ..directory
+        },
+        expected
+    );
+    let want = counts(&[
+        (GETTOKEN, 1),
+        (DEPARTMENT_LIST, 1),
+        (DEPARTMENT_SIMPLELIST, 1),
+        (DEPARTMENT_GET, d),
+        (AGENT_GET, 1),
+        (TAG_GET, 2),
+        (USER_LIST, 1),
+        (USER_SIMPLELIST, d),
+        (USER_GET, p),
+    ]);
+    assert_eq!(stats.calls, want);
+    assert_eq!(slow.call_counts(), want);
+    // The extra calls are exactly the difference from the fast path.
+    assert_eq!(
+        stats.total_calls(),
+        (1 + 1 + 1 + 2 + d) + (2 + d + p),
+        "fast path + extra"
+    );
+}
+
+#[tokio::test]
+async fn the_fast_path_says_nothing_about_fallbacks() {
+    let wecom = start(small_org()).await;
+    let Pulled { directory, stats } = puller(&wecom, |_| {}).pull().await.unwrap();
+    assert!(directory.problems.is_empty());
+    for path in [
+        DEPARTMENT_SIMPLELIST,
+        DEPARTMENT_GET,
+        USER_SIMPLELIST,
+        USER_GET,
+    ] {
+        assert!(!stats.calls.contains_key(path), "{path}: {:?}", stats.calls);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hourly block
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_api_blocked_for_the_hour_is_a_throttle_waited_out() {
+    let expected = baseline(small_org()).await;
+    // user/list answers 3 calls, then is blocked for a (shortened) hour of 600 ms.
+    let wecom = wecom::start(
+        small_org(),
+        WecomConfig {
+            hourly_limit: 3,
+            hourly_block: Duration::from_millis(600),
+            ..WecomConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let Pulled { directory, stats } = puller(&wecom, |c| {
+        c.concurrency = 1;
+        c.retry = RetryConfig {
+            max_attempts: 100,
+            min_delay: HumanDuration(Duration::from_millis(5)),
+            max_delay: HumanDuration(Duration::from_millis(20)),
+        };
+        // WeCom's minute and hour, shortened alike.
+        c.throttle_windows = ThrottleWindows {
+            minute: Duration::from_millis(100),
+            hour: Duration::from_millis(600),
+        };
+    })
+    .pull()
+    .await
+    .expect("the pull waits the block out");
+    assert_eq!(directory, expected);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    // Refusals for a "minute" with the usual backoff, then one throttle waited out (not
+    // dozens of probes through the rest of the hour).
+    let refused = wecom.hourly_block_rejections();
+    assert!(refused >= 2, "{refused}");
+    assert!(
+        refused <= 25,
+        "{refused} refusals: the throttle was not honoured"
+    );
+    assert_eq!(stats.calls[USER_LIST], 5 + refused);
+}
+
+#[tokio::test]
+async fn an_hourly_block_is_waited_out_not_probed() {
+    let wecom = wecom::start(
+        small_org(),
+        WecomConfig {
+            hourly_limit: 0,
+            hourly_block: Duration::from_secs(3600),
+            ..WecomConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let error = puller(&wecom, |c| {
+        c.retry = RetryConfig {
+            max_attempts: 3,
+            min_delay: HumanDuration(Duration::from_millis(60)),
+            max_delay: HumanDuration(Duration::from_millis(60)),
+        };
+        c.throttle_windows = ThrottleWindows {
+            minute: Duration::from_millis(50),
+            hour: Duration::from_secs(3600),
+        };
+    });
+    // Every API is blocked, gettoken first. The second refusal comes more than a "minute" after
+    // the first: the hourly block, a throttle asking for the rest of the hour.
+    let started = std::time::Instant::now();
+    let pull = tokio::time::timeout(Duration::from_secs(2), error.pull()).await;
+    // The throttle asks for the rest of the hour: the retry honours it, so the pull is still
+    // waiting when the test gives up on it.
+    assert!(
+        pull.is_err(),
+        "the pull did not wait out the hour: {pull:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(wecom.call_counts(), counts(&[(GETTOKEN, 2)]));
+}
+
+#[tokio::test]
+async fn generated_org_with_refused_lists_costs_2d_plus_5_plus_p_calls() {
+    let org = generate(&GeneratorConfig {
+        people: 600,
+        departments: 40,
+        ..GeneratorConfig::default()
+    });
+    let visibility = org.visibility();
+    let d = visibility.departments.len() as u64;
+    let p = org
+        .users
+        .iter()
+        .filter(|u| visibility.is_user_visible(u))
+        .count() as u64;
+    let fast = start(org.clone()).await;
+    let expected = puller(&fast, |_| {}).pull().await.unwrap();
+    let slow = wecom::start(
+        org,
+        WecomConfig {
+            list_access: ListAccess::Refused,
+            ..WecomConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let Pulled { directory, stats } = puller(&slow, |_| {}).pull().await.unwrap();
+    assert_eq!(expected.stats.total_calls(), d + 3);
+    assert_eq!(stats.total_calls(), 2 * d + 5 + p);
+    assert_eq!(slow.total_calls(), 2 * d + 5 + p);
+    assert_eq!(directory.users, expected.directory.users);
+    assert_eq!(directory.departments, expected.directory.departments);
+    assert_eq!(
+        directory.problems.last(),
+        Some(&Problem::ListReadsRefused {
+            platform: "wecom".into(),
+            refused: vec!["department/list".into(), "user/list".into()],
+            instead: vec![
+                "department/simplelist + department/get".into(),
+                "user/simplelist + user/get".into()
+            ],
+            extra_calls: 2 + d + p,
+        })
+    );
+    eprintln!(
+        "D = {d}, P = {p}: lists {} calls, refused lists {} calls",
+        expected.stats.total_calls(),
+        stats.total_calls()
+    );
 }

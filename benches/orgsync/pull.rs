@@ -124,8 +124,9 @@ impl Shape {
 fn min_calls(platform: Platform, shape: &Shape) -> u64 {
     let d = shape.departments;
     match platform {
-        // gettoken, department/list, one user/list per department.
-        Platform::Wecom => d + 2,
+        // gettoken, department/list, agent/get (the range; no tags and nobody outside a
+        // department here), one user/list per department.
+        Platform::Wecom => d + 3,
         // token, ⌈D/50⌉ pages of children, one find_by_department page per 50 direct members of
         // each department (at least one each).
         Platform::Feishu => 1 + d.div_ceil(50) + shape.pages(50, true),
@@ -295,7 +296,7 @@ impl Server {
         };
         match self {
             // At real speed: 10 000 calls a minute per API leaves room for any size here.
-            Server::Wecom(h) => common::wecom_puller(h, None).pull().await,
+            Server::Wecom(h) => common::wecom_puller(h, Some(common::AGENT_ID)).pull().await,
             Server::Feishu(h) => {
                 common::feishu_puller(h, |source| {
                     source.rate_limits = orgsync::pullers::feishu::default_rate_limits();

@@ -38,6 +38,7 @@ pub fn connector(wecom: &emulators::wecom::WecomHandle, base_url: &str, token: &
         orgsync::config::SecretRef::Env("UNUSED".into()),
         wecom.base_url().parse().expect("emulator URL"),
     );
+    source.agent_id = Some(wecom.config().agentid);
     source.retry = common::quick_retries();
     source.rate_limits = Vec::new();
     let puller = orgsync::pullers::wecom::WecomPuller::new(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use emulators::faults::Faults;
 use emulators::fixture::Org;
 use emulators::generator::{self, GeneratorConfig};
-use emulators::wecom::{self, WecomConfig, WecomHandle};
+use emulators::wecom::{self, ListAccess, WecomConfig, WecomHandle, WecomTag};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
@@ -800,4 +800,185 @@ async fn full_pull_of_a_generated_org_costs_d_plus_two_calls() {
             );
         }
     }
+}
+
+// ---- tags, refused lists, the hourly block ----
+
+/// The sample org with its range also shared with tag 7 (seller's manager and department 2's
+/// subtree) and tag 8 (empty); tag 9 exists but is not in the range.
+fn tagged_config() -> WecomConfig {
+    WecomConfig {
+        tags: vec![
+            WecomTag {
+                id: 7,
+                name: "销售与研发".into(),
+                users: vec!["sales.head".into()],
+                departments: vec![2],
+            },
+            WecomTag {
+                id: 8,
+                name: "空".into(),
+                users: Vec::new(),
+                departments: Vec::new(),
+            },
+            WecomTag {
+                id: 9,
+                name: "other".into(),
+                users: vec!["ceo".into()],
+                departments: vec![1],
+            },
+        ],
+        allow_tags: vec![7, 8, 404],
+        ..WecomConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn tags_in_the_range_make_their_people_and_subtrees_visible() {
+    let wecom = wecom::start(sample_org(), tagged_config()).await.unwrap();
+    let token = token(&wecom).await;
+
+    let agent = call(&wecom, &token, "/cgi-bin/agent/get?agentid=1000002")
+        .await
+        .json();
+    assert_eq!(agent["allow_tags"]["tagid"], json!([7, 8, 404]));
+
+    let tag = call(&wecom, &token, "/cgi-bin/tag/get?tagid=7")
+        .await
+        .json();
+    assert_eq!(tag["errcode"], 0, "{tag}");
+    assert_eq!(tag["tagname"], "销售与研发");
+    assert_eq!(
+        tag["userlist"],
+        json!([{"userid": "sales.head", "name": "김민준"}])
+    );
+    assert_eq!(tag["partylist"], json!([2]));
+    let empty = call(&wecom, &token, "/cgi-bin/tag/get?tagid=8")
+        .await
+        .json();
+    assert_eq!(
+        (empty["userlist"].clone(), empty["partylist"].clone()),
+        (json!([]), json!([]))
+    );
+    assert_eq!(
+        call(&wecom, &token, "/cgi-bin/tag/get?tagid=404")
+            .await
+            .errcode(),
+        40068
+    );
+    assert_eq!(
+        call(&wecom, &token, "/cgi-bin/tag/get?tagid=x")
+            .await
+            .errcode(),
+        40058
+    );
+
+    // Department 2 (through tag 7) and its subtree are visible now; 4 still is not.
+    let list = call(&wecom, &token, "/cgi-bin/department/list")
+        .await
+        .json();
+    let mut visible: Vec<i64> = ids(&list["department"], "id")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    visible.sort_unstable();
+    assert_eq!(visible, vec![2, 3, 5]);
+    let head = call(&wecom, &token, "/cgi-bin/user/get?userid=sales.head")
+        .await
+        .json();
+    assert_eq!(head["errcode"], 0, "{head}");
+    // seller's manager is visible through the tag now.
+    let seller = call(&wecom, &token, "/cgi-bin/user/get?userid=seller")
+        .await
+        .json();
+    assert_eq!(seller["direct_leader"], json!(["sales.head"]));
+    // Tag 9 is not in the range: ceo stays invisible.
+    assert_eq!(
+        call(&wecom, &token, "/cgi-bin/user/get?userid=ceo")
+            .await
+            .errcode(),
+        60011
+    );
+}
+
+#[tokio::test]
+async fn refused_lists_answer_48002_and_the_simple_reads_still_work() {
+    let config = WecomConfig {
+        list_access: ListAccess::Refused,
+        ..WecomConfig::default()
+    };
+    let wecom = wecom::start(sample_org(), config).await.unwrap();
+    let token = token(&wecom).await;
+    for path in [
+        "/cgi-bin/department/list",
+        "/cgi-bin/user/list?department_id=3",
+    ] {
+        assert_eq!(call(&wecom, &token, path).await.errcode(), 48002, "{path}");
+    }
+    let simple = call(&wecom, &token, "/cgi-bin/department/simplelist")
+        .await
+        .json();
+    assert_eq!(simple["errcode"], 0);
+    assert_eq!(
+        ids(&simple["department_id"], "id"),
+        vec![json!(3), json!(5)]
+    );
+    let get = call(&wecom, &token, "/cgi-bin/department/get?id=5")
+        .await
+        .json();
+    assert_eq!(get["department"]["name"], "基础设施组");
+    let users = call(&wecom, &token, "/cgi-bin/user/simplelist?department_id=3")
+        .await
+        .json();
+    assert_eq!(users["errcode"], 0);
+    assert!(
+        users["userlist"][0].get("status").is_none(),
+        "ids and names only"
+    );
+    // Scope still applies to the simple reads.
+    assert_eq!(
+        call(&wecom, &token, "/cgi-bin/user/simplelist?department_id=4")
+            .await
+            .errcode(),
+        60011
+    );
+}
+
+#[tokio::test]
+async fn an_api_over_its_hourly_limit_is_blocked_for_the_whole_block() {
+    let config = WecomConfig {
+        hourly_limit: 3,
+        hourly_block: Duration::from_millis(400),
+        ..WecomConfig::default()
+    };
+    let wecom = wecom::start(sample_org(), config).await.unwrap();
+    let token = token(&wecom).await;
+    let list = "/cgi-bin/department/list";
+    for _ in 0..3 {
+        assert_eq!(call(&wecom, &token, list).await.errcode(), 0);
+    }
+    let blocked_at = Instant::now();
+    assert_eq!(call(&wecom, &token, list).await.errcode(), 45009);
+    // Another API keeps its own hour.
+    assert_eq!(
+        call(&wecom, &token, "/cgi-bin/department/simplelist")
+            .await
+            .errcode(),
+        0
+    );
+    while blocked_at.elapsed() < Duration::from_millis(300) {
+        assert_eq!(call(&wecom, &token, list).await.errcode(), 45009);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        call(&wecom, &token, list).await.errcode(),
+        0,
+        "the block is over"
+    );
+    assert!(wecom.hourly_block_rejections() >= 2);
+    assert_eq!(
+        wecom.rate_limit_rejections(),
+        wecom.hourly_block_rejections()
+    );
 }

@@ -72,8 +72,9 @@ impl Upstream {
         Ok(match self {
             Upstream::Wecom(h) => {
                 let config = h.config();
-                let source =
+                let mut source =
                     WecomSourceConfig::new(config.corpid.clone(), unused(), h.base_url().parse()?);
+                source.agent_id = Some(config.agentid);
                 AnyPuller::Wecom(WecomPuller::new(
                     source,
                     Secret::new(config.corpsecret.clone()),

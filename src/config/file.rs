@@ -468,7 +468,7 @@ mod tests {
     fn with(source: &str, target: &str) -> Result<Config, ConfigError> {
         Config::from_toml(
             &format!(
-                "[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\n{source}\n\
+                "[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\nagent_id = 1000002\n{source}\n\
                  [connectors.hq.target]\n{target}\n"
             ),
             Path::new("orgsync.toml"),
@@ -490,7 +490,7 @@ mod tests {
         )
     }
 
-    const HR: &str = "[connectors.HR.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\n\
+    const HR: &str = "[connectors.HR.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\nagent_id = 1000002\n\
                       [connectors.HR.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
                       base_url = \"https://scim.example.com/v2\"\n";
 

@@ -44,6 +44,17 @@ pub enum Problem {
     /// A first sync to a target that cannot be listed by nature (a webhook receiver): accounts it
     /// may already hold were not looked for, so nobody was adopted.
     TargetNotListed { target: String },
+    /// A part of the app's visible range (a tag, a department or a person it names) could not be
+    /// read; what it holds was not pulled. `code` is the platform's answer.
+    ScopeEntryUnreadable { entry: String, code: i64 },
+    /// The platform refused the cheap list reads, so the pull read the simple lists and then each
+    /// item one by one: the same directory for `extra_calls` more calls.
+    ListReadsRefused {
+        platform: String,
+        refused: Vec<String>,
+        instead: Vec<String>,
+        extra_calls: u64,
+    },
 }
 
 impl Problem {
@@ -59,7 +70,9 @@ impl Problem {
             Problem::DuplicateValue { users, .. } => users.contains(key),
             Problem::EmptyUserId { .. }
             | Problem::MissingParentDepartment { .. }
-            | Problem::TargetNotListed { .. } => false,
+            | Problem::TargetNotListed { .. }
+            | Problem::ScopeEntryUnreadable { .. }
+            | Problem::ListReadsRefused { .. } => false,
         }
     }
 }
@@ -126,6 +139,23 @@ impl fmt::Display for Problem {
                 f,
                 "the {target} target cannot be listed, so accounts it may already hold were not \
                  looked for: nobody was adopted and everyone new to orgsync is sent as created"
+            ),
+            Problem::ScopeEntryUnreadable { entry, code } => write!(
+                f,
+                "the app's visible range names {entry}, which could not be read (code {code}); \
+                 what it holds was not pulled"
+            ),
+            Problem::ListReadsRefused {
+                platform,
+                refused,
+                instead,
+                extra_calls,
+            } => write!(
+                f,
+                "{platform} refused {} (a permission error); read {} instead, which cost \
+                 {extra_calls} more calls",
+                refused.join(", "),
+                instead.join(", ")
             ),
         }
     }

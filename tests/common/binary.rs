@@ -35,8 +35,9 @@ pub fn wecom_scim_config(
     let state_dir = dir.join(format!("{name}-state"));
     let path = dir.join(format!("{name}.toml"));
     let source = format!(
-        "kind = \"wecom\"\ncorp_id = \"{}\"\nsecret = \"env:{WECOM_SECRET_VAR}\"\napi_base = \"{}\"",
+        "kind = \"wecom\"\ncorp_id = \"{}\"\nsecret = \"env:{WECOM_SECRET_VAR}\"\nagent_id = {}\napi_base = \"{}\"",
         wecom.config().corpid,
+        wecom.config().agentid,
         wecom.base_url()
     );
     write_config(&path, &state_dir, &source, scim_url, extra);

@@ -106,6 +106,7 @@ pub fn quick_retries() -> RetryConfig {
     }
 }
 
+/// A WeCom puller with quick retries. WeCom requires `agent_id`: `None` fails to build.
 pub fn wecom_puller(wecom: &emulators::wecom::WecomHandle, agent_id: Option<i64>) -> WecomPuller {
     let config = wecom.config().clone();
     let mut source = WecomSourceConfig::new(

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! orgsync-emulator wecom [--fixture org.json] [--port 18080] [--corpid C] [--secret S] [--agentid N] [--token-ttl SECS]
+//!                        [--lists granted|refused] [--hourly-limit N]
 //! orgsync-emulator dingtalk|feishu|bitrix24 [--fixture org.json] [--port 18080]
 //! orgsync-emulator scim [--port 18081] [--token T]
 //! orgsync-emulator generate [--people N] [--departments D] [--seed S] [--out-of-scope SHARE]
@@ -21,8 +22,11 @@ use emulators::wecom::{self, WecomConfig};
 const USAGE: &str = "\
 usage:
   orgsync-emulator wecom [--fixture org.json] [--port PORT] [--corpid C] [--secret S]
-                         [--agentid N] [--token-ttl SECS]
+                         [--agentid N] [--token-ttl SECS] [--lists granted|refused]
+                         [--hourly-limit N]
       Serves the WeCom contact API on 127.0.0.1 (port 0 = any free port; default) until Ctrl-C.
+      --lists refused answers department/list and user/list with 48002 (a newer app);
+      --hourly-limit N blocks an API for an hour after N calls in an hour (default 150000).
       Without --fixture it serves the default generated org. Prints the base URL on stdout.
   orgsync-emulator dingtalk|feishu|bitrix24 [--fixture org.json] [--port PORT]
       Serves that platform's contact API the same way, with the emulator's default app
@@ -149,6 +153,8 @@ async fn run_wecom(args: impl Iterator<Item = String>) -> Result<(), Failure> {
             .take("token-ttl")?
             .map(Duration::from_secs)
             .unwrap_or(defaults.token_ttl),
+        list_access: flags.take("lists")?.unwrap_or(defaults.list_access),
+        hourly_limit: flags.take("hourly-limit")?.unwrap_or(defaults.hourly_limit),
         ..defaults
     };
     flags.finish()?;

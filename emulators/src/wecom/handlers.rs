@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 
+use super::ListAccess;
 use super::convert;
 use super::state::Shared;
 use super::wire::{self, ApiError, ok};
@@ -78,6 +79,7 @@ pub(super) async fn gettoken(State(shared): AppState, params: Params) -> Result<
 /// `id` given: that department and its subtree; absent: every visible department.
 pub(super) async fn department_list(State(shared): AppState, params: Params) -> Result<Response> {
     shared.authorize(params.token())?;
+    lists_granted(&shared)?;
     let directory = shared.directory();
     let departments = match params.int("id")? {
         Some(id) => directory
@@ -123,6 +125,7 @@ pub(super) async fn department_get(State(shared): AppState, params: Params) -> R
 /// Direct members only: WeCom dropped `fetch_child`, clients walk the tree themselves.
 pub(super) async fn user_list(State(shared): AppState, params: Params) -> Result<Response> {
     shared.authorize(params.token())?;
+    lists_granted(&shared)?;
     let directory = shared.directory();
     let id = params.required_int("department_id")?;
     directory.visible_department(id)?;
@@ -182,11 +185,44 @@ pub(super) async fn agent_get(State(shared): AppState, params: Params) -> Result
         allow_partys: wire::AllowParties {
             partyid: scope.departments.clone(),
         },
-        allow_tags: wire::AllowTags { tagid: Vec::new() },
+        allow_tags: wire::AllowTags {
+            tagid: shared.config.allow_tags.clone(),
+        },
         close: 0,
         redirect_domain: "",
         report_location_flag: 0,
         isreportenter: 0,
         home_url: "",
+    }))
+}
+
+/// An app refused the full lists answers 48002 (after the token check, as WeCom does).
+fn lists_granted(shared: &Shared) -> Result<()> {
+    match shared.config.list_access {
+        ListAccess::Granted => Ok(()),
+        ListAccess::Refused => Err(ApiError::NOT_PERMITTED),
+    }
+}
+
+/// A tag's people and departments, as configured (departments not expanded to their subtrees).
+pub(super) async fn tag_get(State(shared): AppState, params: Params) -> Result<Response> {
+    shared.authorize(params.token())?;
+    let directory = shared.directory();
+    let tag = directory.tag(params.required_int("tagid")?)?;
+    let userlist = tag
+        .users
+        .iter()
+        .map(|userid| wire::TagUser {
+            userid: userid.clone(),
+            name: directory
+                .visible_user(userid)
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(ok(wire::Tag {
+        tagname: tag.name.clone(),
+        userlist,
+        partylist: tag.departments.clone(),
     }))
 }

@@ -1,6 +1,8 @@
 //! WeCom (企业微信) contact API emulator for a self-built app, following
-//! `shared/upstream-apis/wecom.md`: token flow, department and user reads, the app's visible range,
-//! scope filtering, WeCom's error codes, and injectable faults.
+//! `shared/upstream-apis/wecom.md`: token flow, department and user reads, the app's visible range
+//! (departments, people and tags: `agent/get`, `tag/get`), scope filtering, WeCom's error codes, a
+//! switch refusing the full lists (48002, as for newer apps), the hourly block, and injectable
+//! faults.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -41,6 +43,38 @@ pub struct WecomConfig {
     pub enforce_rate_limits: bool,
     /// Runs the rate-limit windows this many times faster (60.0: a one-second "minute").
     pub rate_limit_speedup: f64,
+    /// The corp's tags (`tag/get`).
+    pub tags: Vec<WecomTag>,
+    /// Tags the app's visible range is shared with (`agent/get`'s `allow_tags`): their people and
+    /// departments (with subtrees) are visible, on top of the org's scope.
+    pub allow_tags: Vec<i64>,
+    /// Whether this app may use `department/list` and `user/list`.
+    pub list_access: ListAccess,
+    /// Calls each API takes per `hourly_block` window before it is blocked (WeCom: 150 000 an
+    /// hour). Over it, the API answers 45009 for a whole `hourly_block`.
+    pub hourly_limit: u64,
+    /// How long an API stays blocked once over `hourly_limit` (WeCom: an hour).
+    pub hourly_block: Duration,
+}
+
+/// One tag of the corp: the people and departments it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WecomTag {
+    pub id: i64,
+    pub name: String,
+    pub users: Vec<String>,
+    pub departments: Vec<i64>,
+}
+
+/// Whether the app may read the full lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListAccess {
+    /// `department/list` and `user/list` answer.
+    #[default]
+    Granted,
+    /// Both answer 48002 (API not permitted), as reported for apps created after 2022-08-15;
+    /// the simple lists and single reads still answer.
+    Refused,
 }
 
 impl Default for WecomConfig {
@@ -52,6 +86,24 @@ impl Default for WecomConfig {
             token_ttl: Duration::from_secs(7200),
             enforce_rate_limits: true,
             rate_limit_speedup: 1.0,
+            tags: Vec::new(),
+            allow_tags: Vec::new(),
+            list_access: ListAccess::Granted,
+            hourly_limit: 150_000,
+            hourly_block: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl std::str::FromStr for ListAccess {
+    type Err = String;
+
+    /// `granted` or `refused`, as the emulator binary's `--lists` takes it.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "granted" => Ok(ListAccess::Granted),
+            "refused" => Ok(ListAccess::Refused),
+            other => Err(format!("{other:?} is neither granted nor refused")),
         }
     }
 }
@@ -93,9 +145,15 @@ impl WecomHandle {
         &self.shared.config
     }
 
-    /// Requests refused by the enforced rate limits (not the injected rate-limit faults).
+    /// Requests refused by the enforced rate limits (not the injected rate-limit faults), the
+    /// hourly block included.
     pub fn rate_limit_rejections(&self) -> u64 {
-        self.shared.limits.rejections()
+        self.shared.limits.rejections() + self.shared.hourly.rejections()
+    }
+
+    /// Requests refused because their API was blocked for the hour.
+    pub fn hourly_block_rejections(&self) -> u64 {
+        self.shared.hourly.rejections()
     }
 
     /// Replaces the injected faults. Their schedules, and every token's call budget, restart now.

@@ -26,6 +26,7 @@ const DATA_PATHS: &[&str] = &[
     "/cgi-bin/user/simplelist",
     "/cgi-bin/user/get",
     "/cgi-bin/agent/get",
+    "/cgi-bin/tag/get",
 ];
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -38,6 +39,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route(DATA_PATHS[4], get(handlers::user_simplelist))
         .route(DATA_PATHS[5], get(handlers::user_get))
         .route(DATA_PATHS[6], get(handlers::agent_get))
+        .route(DATA_PATHS[7], get(handlers::tag_get))
         .fallback(|| async { StatusCode::NOT_FOUND })
         // `layer` (not `route_layer`) so unknown paths are counted too: a client calling a wrong
         // path shows up in the counters.
@@ -55,6 +57,10 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     }
     let known = is_data_call || path == GETTOKEN;
     if known && shared.limits.check(path).is_err() {
+        return ApiError::RATE_LIMITED.into_response();
+    }
+    // Blocked for the hour: the same code as the minute limit (clients cannot tell them apart).
+    if known && !shared.hourly.allows(path) {
         return ApiError::RATE_LIMITED.into_response();
     }
     if !is_data_call {

@@ -1,10 +1,12 @@
 //! The emulator's shared state: the org with its lookup indexes, tokens, faults and call counters.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
-use super::WecomConfig;
 use super::wire::ApiError;
+use super::{WecomConfig, WecomTag};
 use crate::faults::{CallLog, FaultInjector, TokenBook, TokenStatus};
 use crate::fixture::{Department, Org, User, Visibility};
 use crate::rate_limit::{Enforcer, Rule, per_endpoint_windows};
@@ -17,11 +19,77 @@ pub(super) struct Shared {
     pub faults: FaultInjector,
     pub tokens: TokenBook,
     pub limits: Enforcer,
+    pub hourly: HourlyBlock,
 }
 
-/// WeCom's documented per-corp limits, counted per API: 10 000 a minute and 150 000 an hour.
+/// WeCom's documented per-corp minute limit, counted per API: 10 000 a minute. The hourly one
+/// (150 000) blocks the API for an hour: [`HourlyBlock`].
 fn per_api_limits() -> Vec<Rule> {
-    per_endpoint_windows(&[(10_000, 60), (150_000, 3600)])
+    per_endpoint_windows(&[(10_000, 60)])
+}
+
+/// WeCom's hourly limit: at most `limit` calls per API in each `block`-long window (from the
+/// API's first call); the call over it blocks the API for a whole `block`, every call answered
+/// 45009 meanwhile.
+pub(super) struct HourlyBlock {
+    limit: u64,
+    block: Duration,
+    apis: Mutex<HashMap<String, ApiHour>>,
+    rejections: AtomicU64,
+}
+
+struct ApiHour {
+    window_start: Instant,
+    calls: u64,
+    blocked_until: Option<Instant>,
+}
+
+impl HourlyBlock {
+    pub fn new(limit: u64, block: Duration) -> Self {
+        HourlyBlock {
+            limit,
+            block,
+            apis: Mutex::new(HashMap::new()),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a call to `path`; `false` while the API is blocked.
+    pub fn allows(&self, path: &str) -> bool {
+        let now = Instant::now();
+        let mut apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
+        let api = apis.entry(path.to_owned()).or_insert(ApiHour {
+            window_start: now,
+            calls: 0,
+            blocked_until: None,
+        });
+        if let Some(until) = api.blocked_until {
+            if now < until {
+                self.rejections.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            *api = ApiHour {
+                window_start: now,
+                calls: 0,
+                blocked_until: None,
+            };
+        }
+        if now.duration_since(api.window_start) >= self.block {
+            api.window_start = now;
+            api.calls = 0;
+        }
+        api.calls += 1;
+        if api.calls > self.limit {
+            api.blocked_until = Some(now + self.block);
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    pub fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared {
@@ -31,10 +99,13 @@ impl Shared {
         } else {
             Enforcer::unlimited()
         };
+        let hourly = HourlyBlock::new(config.hourly_limit, config.hourly_block);
+        let directory = Directory::new(org, &config);
         Shared {
             limits,
+            hourly,
             config,
-            directory: RwLock::new(Arc::new(Directory::new(org))),
+            directory: RwLock::new(Arc::new(directory)),
             calls: CallLog::new(),
             faults: FaultInjector::default(),
             tokens: TokenBook::new("wc-tok-"),
@@ -52,7 +123,7 @@ impl Shared {
     pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
         let mut org = self.directory().org.clone();
         change(&mut org);
-        let directory = Arc::new(Directory::new(org));
+        let directory = Arc::new(Directory::new(org, &self.config));
         *self
             .directory
             .write()
@@ -88,14 +159,20 @@ pub(super) struct Directory {
     user_visible: Vec<bool>,
     /// Direct members per department id, in fixture order.
     members: HashMap<i64, Vec<usize>>,
+    /// The corp's tags by id (the first of a repeated id wins).
+    tags: HashMap<i64, WecomTag>,
 }
 
 impl Directory {
-    pub fn new(org: Org) -> Self {
+    pub fn new(org: Org, config: &WecomConfig) -> Self {
         if let Err(error) = org.validate() {
             tracing::warn!(%error, "WeCom emulator serving an inconsistent org");
         }
-        let visibility = org.visibility();
+        let mut tags = HashMap::new();
+        for tag in &config.tags {
+            tags.try_insert_first(tag.id, tag.clone());
+        }
+        let visibility = visibility(&org, &config.allow_tags, &tags);
         let mut departments = HashMap::with_capacity(org.departments.len());
         let mut children: HashMap<i64, Vec<usize>> = HashMap::new();
         for (index, department) in org.departments.iter().enumerate() {
@@ -131,7 +208,13 @@ impl Directory {
             users,
             user_visible,
             members,
+            tags,
         }
+    }
+
+    /// A tag: 40068 if it does not exist.
+    pub fn tag(&self, id: i64) -> Result<&WecomTag, ApiError> {
+        self.tags.get(&id).ok_or(ApiError::INVALID_TAG)
     }
 
     pub fn is_department_visible(&self, id: i64) -> bool {
@@ -211,6 +294,27 @@ impl Directory {
             .get(&id)
             .map(|&index| &self.org.departments[index])
     }
+}
+
+/// The org's scope plus the people and departments (with subtrees) of every tag the app's range
+/// is shared with. Tags that do not exist add nothing.
+fn visibility(org: &Org, allow_tags: &[i64], tags: &HashMap<i64, WecomTag>) -> Visibility {
+    let in_range: Vec<&WecomTag> = allow_tags.iter().filter_map(|id| tags.get(id)).collect();
+    if in_range.is_empty() {
+        return org.visibility();
+    }
+    let mut scope = org.scope.clone();
+    for tag in in_range {
+        scope.departments.extend(&tag.departments);
+        scope.users.extend(tag.users.iter().cloned());
+    }
+    let ranged = Org {
+        departments: org.departments.clone(),
+        users: Vec::new(),
+        scope,
+        sensitive_fields: org.sensitive_fields,
+    };
+    ranged.visibility()
 }
 
 /// `HashMap::try_insert` is unstable; this is the stable "first one wins" equivalent.

@@ -21,6 +21,8 @@ impl ApiError {
     pub const INVALID_TOKEN: Self = Self::new(40014, "invalid access_token");
     pub const INVALID_AGENTID: Self = Self::new(40056, "invalid agentid");
     pub const INVALID_PARAMETER: Self = Self::new(40058, "invalid Request Parameter");
+    pub const INVALID_TAG: Self = Self::new(40068, "invalid tagid");
+    pub const NOT_PERMITTED: Self = Self::new(48002, "api forbidden");
     pub const MISSING_TOKEN: Self = Self::new(41001, "access_token missing");
     pub const MISSING_CORPID: Self = Self::new(41002, "corpid missing");
     pub const MISSING_SECRET: Self = Self::new(41004, "corpsecret missing");
@@ -201,4 +203,18 @@ pub(super) struct AllowParties {
 #[derive(Serialize)]
 pub(super) struct AllowTags {
     pub tagid: Vec<i64>,
+}
+
+/// `tag/get`: a tag's people and departments.
+#[derive(Serialize)]
+pub(super) struct Tag {
+    pub tagname: String,
+    pub userlist: Vec<TagUser>,
+    pub partylist: Vec<i64>,
+}
+
+#[derive(Serialize)]
+pub(super) struct TagUser {
+    pub userid: String,
+    pub name: String,
 }

@@ -7,7 +7,9 @@ use crate::pullers::Platform;
 use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
 use backon::Retryable;
 use serde::de::DeserializeOwned;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tracing::{debug, instrument, warn};
 
 const PLATFORM: Platform = Platform::Wecom;
@@ -22,6 +24,33 @@ pub(super) struct WecomClient {
     tokens: TokenCache,
     limiter: RateLimiter,
     pub(super) calls: CallCounter,
+    /// Per endpoint, when its current run of frequency refusals (45009/45033) began and when it
+    /// was last refused.
+    refused_since: Mutex<HashMap<&'static str, Streak>>,
+}
+
+/// A run of frequency refusals of one endpoint.
+#[derive(Debug, Clone, Copy)]
+struct Streak {
+    since: Instant,
+    last: Instant,
+}
+
+/// The frequency refusals: WeCom answers either code for its minute and its hour limits alike.
+fn is_frequency_refusal(code: i64) -> bool {
+    matches!(code, 45009 | 45033)
+}
+
+/// How long to stay away after an API has refused for `refused_for` on end. A refusal that
+/// outlasts the minute block can only be the hour block (150 000 calls an hour per API), which
+/// lasts an hour from its start: wait out the rest of that hour (at least one more minute
+/// window). Within the first minute it may be the minute block: `None`, the usual backoff.
+pub(super) fn hourly_wait(
+    refused_for: Duration,
+    minute: Duration,
+    hour: Duration,
+) -> Option<Duration> {
+    (refused_for >= minute).then(|| hour.saturating_sub(refused_for).max(minute))
 }
 
 /// What to do about a non-zero `errcode`, per the error table in the WeCom notes.
@@ -50,6 +79,7 @@ impl WecomClient {
             secret,
             tokens: TokenCache::default(),
             calls: CallCounter::default(),
+            refused_since: Mutex::new(HashMap::new()),
         })
     }
 
@@ -174,7 +204,9 @@ impl WecomClient {
         let head: wire::Head = serde_json::from_slice(&body)
             .map_err(|e| PullError::malformed(PLATFORM, endpoint, &body, &e))?;
         match head.errcode {
-            Some(0) => {}
+            Some(0) => {
+                self.refusals().remove(endpoint);
+            }
             None => {
                 return Err(PullError::Malformed {
                     platform: PLATFORM,
@@ -190,6 +222,9 @@ impl WecomClient {
                         code,
                         message,
                     },
+                    Disposition::Retry if is_frequency_refusal(code) => {
+                        self.frequency_refusal(endpoint, code, message)
+                    }
                     Disposition::Retry => PullError::Api {
                         platform: PLATFORM,
                         endpoint: endpoint.into(),
@@ -212,5 +247,148 @@ impl WecomClient {
             endpoint: endpoint.into(),
             detail: e.to_string(),
         })
+    }
+
+    fn refusals(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Streak>> {
+        // A poisoned map still holds plain instants.
+        self.refused_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A 45009/45033: retried with the usual backoff while it may be the minute block; once the
+    /// refusals have lasted longer than a minute, a throttle that waits out the hour.
+    fn frequency_refusal(&self, endpoint: &'static str, code: i64, message: String) -> PullError {
+        let now = Instant::now();
+        let windows = self.config.throttle_windows;
+        let since = {
+            let mut refusals = self.refusals();
+            let streak = refusals.entry(endpoint).or_insert(Streak {
+                since: now,
+                last: now,
+            });
+            // A run quiet for several minute blocks (left over from an earlier pull, or from
+            // before a throttle's wait) starts afresh; backoff gaps are far shorter.
+            if now.duration_since(streak.last) > windows.minute * 5 {
+                streak.since = now;
+            }
+            streak.last = now;
+            streak.since
+        };
+        match hourly_wait(now - since, windows.minute, windows.hour) {
+            Some(wait) => {
+                warn!(
+                    endpoint,
+                    code,
+                    wait_s = wait.as_secs(),
+                    "WeCom has refused this API for longer than its minute block; treating it as the hourly block."
+                );
+                PullError::Throttled {
+                    platform: PLATFORM,
+                    endpoint: endpoint.into(),
+                    detail: format!(
+                        "code {code}, refused for {} s: the API's hourly limit is spent",
+                        (now - since).as_secs()
+                    ),
+                    wait,
+                }
+            }
+            None => PullError::Api {
+                platform: PLATFORM,
+                endpoint: endpoint.into(),
+                code,
+                message,
+                retryable: true,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn refusals_within_a_minute_are_not_the_hourly_block() {
+        assert_eq!(hourly_wait(Duration::ZERO, MINUTE, HOUR), None);
+        assert_eq!(hourly_wait(Duration::from_secs(59), MINUTE, HOUR), None);
+    }
+
+    #[test]
+    fn refusals_past_a_minute_wait_out_the_rest_of_the_hour() {
+        assert_eq!(
+            hourly_wait(MINUTE, MINUTE, HOUR),
+            Some(Duration::from_secs(3540))
+        );
+        assert_eq!(
+            hourly_wait(Duration::from_secs(600), MINUTE, HOUR),
+            Some(Duration::from_secs(3000))
+        );
+        // Past the hour (the block outlived its documented length): probe again after a minute.
+        assert_eq!(
+            hourly_wait(Duration::from_secs(4000), MINUTE, HOUR),
+            Some(MINUTE)
+        );
+    }
+
+    #[test]
+    fn a_refusal_streak_becomes_the_hourly_throttle_and_a_stale_one_starts_afresh() {
+        let mut config = WecomSourceConfig::new(
+            "ww1",
+            crate::config::SecretRef::Env("UNUSED".into()),
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+        );
+        config.throttle_windows = crate::pullers::wecom::ThrottleWindows {
+            minute: Duration::from_millis(10),
+            hour: Duration::from_secs(1),
+        };
+        let client = WecomClient::new(config, Secret::new("s")).unwrap();
+        let refuse = || client.frequency_refusal("/cgi-bin/user/list", 45009, String::new());
+        assert!(matches!(
+            refuse(),
+            PullError::Api {
+                retryable: true,
+                ..
+            }
+        ));
+        std::thread::sleep(Duration::from_millis(15));
+        match refuse() {
+            PullError::Throttled { wait, endpoint, .. } => {
+                assert_eq!(endpoint, "/cgi-bin/user/list");
+                assert!(wait > Duration::from_millis(900) && wait < Duration::from_secs(1));
+            }
+            other => panic!("expected Throttled, got {other:?}"),
+        }
+        // Quiet for more than five minute blocks: a new streak.
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(matches!(
+            refuse(),
+            PullError::Api {
+                retryable: true,
+                ..
+            }
+        ));
+        // Another endpoint has its own streak.
+        assert!(matches!(
+            client.frequency_refusal("/cgi-bin/department/list", 45033, String::new()),
+            PullError::Api {
+                retryable: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn only_the_frequency_codes_are_refusals() {
+        for code in [45009, 45033] {
+            assert!(is_frequency_refusal(code), "{code}");
+            assert!(matches!(classify(code), Disposition::Retry), "{code}");
+        }
+        for code in [-1, 40014, 48002, 60011] {
+            assert!(!is_frequency_refusal(code), "{code}");
+        }
     }
 }

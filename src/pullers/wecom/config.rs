@@ -12,8 +12,9 @@ pub struct WecomSourceConfig {
     pub corp_id: String,
     /// The self-built app's secret (not the contacts-sync secret).
     pub secret: SecretRef,
-    /// The app's agent id. When set, the app's visible range is read so that individually
-    /// authorized people outside visible departments are pulled too.
+    /// The app's agent id (AgentId on the app's page: 应用管理 → the app). Required: the app's
+    /// visible range (`agent/get`) is the only way to learn the people added one by one and the
+    /// tags it is shared with. Optional in the file only so that its absence is explained.
     #[serde(default)]
     pub agent_id: Option<i64>,
     #[serde(default = "default_api_base")]
@@ -33,7 +34,36 @@ pub struct WecomSourceConfig {
     /// for network jitter.
     #[serde(default = "default_rate_limits")]
     pub rate_limits: Vec<RateLimit>,
+    /// WeCom's documented block lengths; not configurable in the file (tests shorten them).
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub throttle_windows: ThrottleWindows,
 }
+
+/// How long WeCom blocks an API that went over its limits: a minute for the minute limit, an
+/// hour for the hourly one (notes §7 and Corrections).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleWindows {
+    pub minute: Duration,
+    pub hour: Duration,
+}
+
+impl Default for ThrottleWindows {
+    fn default() -> Self {
+        ThrottleWindows {
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why `agent_id` is required, and where to find it. A configuration without an app (the
+/// contacts-sync secret) is not offered: since 2022-08-15 that secret reads names and details only
+/// from servers that used it before, and orgsync needs names.
+pub(super) const MISSING_AGENT_ID: &str = "agent_id is missing: WeCom needs the app's AgentId to read \
+     its visible range (people added one by one or through a tag are not in any department list). \
+     Find it in the admin console under 应用管理 → the self-built app → AgentId, and set \
+     agent_id = <that number> in this source";
 
 fn default_rate_limits() -> Vec<RateLimit> {
     vec![RateLimit::new(
@@ -68,12 +98,16 @@ impl WecomSourceConfig {
             concurrency: default_concurrency(),
             retry: RetryConfig::default(),
             rate_limits: default_rate_limits(),
+            throttle_windows: ThrottleWindows::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.corp_id.trim().is_empty() {
             return Err("corp_id is empty".into());
+        }
+        if self.agent_id.is_none() {
+            return Err(MISSING_AGENT_ID.into());
         }
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());

@@ -5,31 +5,55 @@ use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, 
 use crate::pullers::text::non_empty;
 use std::collections::BTreeSet;
 
-/// Builds the directory from the department tree, each department's members, the individually
-/// authorized people fetched one by one, and the app's visible range when it was read.
+/// The app's visible range: `allow_partys` and `allow_userinfos` of `agent/get`, plus the
+/// departments and people of every tag in `allow_tags` (read with `tag/get`). Each entry once, in
+/// first-seen order; empty ids are dropped.
+pub(super) fn scope(agent: &wire::Agent, tags: &[wire::Tag]) -> Scope {
+    let mut scope = Scope::default();
+    let departments = agent
+        .allow_partys
+        .iter()
+        .flat_map(|p| &p.partyid)
+        .chain(tags.iter().flat_map(|t| &t.partylist));
+    for id in departments.filter(|id| !id.trim().is_empty()) {
+        let id = DepartmentId::new(id.as_str());
+        if !scope.departments.contains(&id) {
+            scope.departments.push(id);
+        }
+    }
+    let users = agent
+        .allow_userinfos
+        .iter()
+        .flat_map(|u| &u.user)
+        .map(|u| u.userid.as_str())
+        .chain(
+            tags.iter()
+                .flat_map(|t| &t.userlist)
+                .filter_map(|u| u.userid.as_deref()),
+        );
+    let mut seen = BTreeSet::new();
+    for id in users.filter(|id| !id.trim().is_empty()) {
+        if seen.insert(id) {
+            scope.users.push(UserKey::new(id));
+        }
+    }
+    scope
+}
+
+/// Builds the directory from the department tree, each department's members, the people of the
+/// visible range fetched one by one, the visible range, and the problems met while reading.
 pub(super) fn directory(
     departments: Vec<wire::Department>,
     members: Vec<(String, Vec<wire::User>)>,
     individuals: Vec<wire::User>,
-    agent: Option<wire::Agent>,
+    scope: Scope,
+    problems: Vec<Problem>,
 ) -> Directory {
-    let mut directory = Directory::default();
-    if let Some(agent) = &agent {
-        directory.scope = Scope {
-            departments: agent
-                .allow_partys
-                .iter()
-                .flat_map(|p| &p.partyid)
-                .map(|id| DepartmentId::new(id.as_str()))
-                .collect(),
-            users: agent
-                .allow_userinfos
-                .iter()
-                .flat_map(|u| &u.user)
-                .map(|u| UserKey::new(u.userid.as_str()))
-                .collect(),
-        };
-    }
+    let mut directory = Directory {
+        scope,
+        ..Directory::default()
+    };
+    directory.problems.extend(problems);
 
     for dept in departments {
         let parent = dept.parentid.filter(|p| p != "0").map(DepartmentId::new);
@@ -40,9 +64,10 @@ pub(super) fn directory(
             .unwrap_or_else(|| id.to_string());
         directory
             .departments
-            .insert(id.clone(), Department { id, name, parent });
+            .entry(id.clone())
+            .or_insert(Department { id, name, parent });
     }
-    report_missing_parents(&mut directory, agent.is_some());
+    report_missing_parents(&mut directory);
 
     for (department, users) in members {
         for user in users {
@@ -55,12 +80,9 @@ pub(super) fn directory(
     directory
 }
 
-/// The top of a partial scope has an invisible parent: that is normal. When the visible range is
-/// known, any other department whose parent is missing points at broken upstream data.
-fn report_missing_parents(directory: &mut Directory, scope_known: bool) {
-    if !scope_known {
-        return;
-    }
+/// The top of a partial scope has an invisible parent: that is normal. Any other department
+/// whose parent is missing points at broken upstream data.
+fn report_missing_parents(directory: &mut Directory) {
     let scope_roots: BTreeSet<&DepartmentId> = directory.scope.departments.iter().collect();
     let mut problems = Vec::new();
     for dept in directory.departments.values() {
@@ -195,7 +217,8 @@ mod tests {
             two_departments(),
             vec![("2".into(), users)],
             Vec::new(),
-            None,
+            Scope::default(),
+            Vec::new(),
         )
     }
 
@@ -327,7 +350,13 @@ mod tests {
             "userid": 12345, "department": ["2", 3], "main_department": "3",
             "direct_leader": [678]
         }))]));
-        let directory = directory(departments, vec![("2".into(), users)], Vec::new(), None);
+        let directory = directory(
+            departments,
+            vec![("2".into(), users)],
+            Vec::new(),
+            Scope::default(),
+            Vec::new(),
+        );
         let parents: Vec<(&str, Option<&str>)> = directory
             .departments
             .values()
@@ -392,7 +421,8 @@ mod tests {
             departments.department,
             vec![("2".into(), list.userlist)],
             Vec::new(),
-            Some(agent),
+            scope(&agent, &[]),
+            Vec::new(),
         );
         assert_eq!(directory.users.len(), 1);
         assert_eq!(directory.users[&key("lin.xiao")].display_name, "林晓");
@@ -431,7 +461,8 @@ mod tests {
             two_departments(),
             vec![("2".into(), users(3)), ("3".into(), users(3))],
             Vec::new(),
-            None,
+            Scope::default(),
+            Vec::new(),
         );
         assert_eq!(directory.users.len(), 1);
         assert_eq!(
@@ -451,7 +482,8 @@ mod tests {
             two_departments(),
             vec![("2".into(), first), ("3".into(), second)],
             Vec::new(),
-            None,
+            Scope::default(),
+            Vec::new(),
         );
         assert_eq!(
             directory.problems,
@@ -478,7 +510,13 @@ mod tests {
             "userid": "zhao", "name": "赵六", "department": [], "main_department": null,
             "direct_leader": []
         })));
-        let directory = directory(two_departments(), Vec::new(), vec![individual], Some(agent));
+        let directory = directory(
+            two_departments(),
+            Vec::new(),
+            vec![individual],
+            scope(&agent, &[]),
+            Vec::new(),
+        );
         let zhao = &directory.users[&key("zhao")];
         assert!(zhao.departments.is_empty());
         assert_eq!(zhao.manager, None);
@@ -494,7 +532,13 @@ mod tests {
     #[test]
     fn an_individual_without_id_is_reported_without_department() {
         let individual: wire::User = parse(user_json(json!({ "userid": "" })));
-        let directory = directory(two_departments(), Vec::new(), vec![individual], None);
+        let directory = directory(
+            two_departments(),
+            Vec::new(),
+            vec![individual],
+            Scope::default(),
+            Vec::new(),
+        );
         assert!(directory.users.is_empty());
         assert_eq!(
             directory.problems,
@@ -506,15 +550,19 @@ mod tests {
 
     #[test]
     fn missing_parents_are_reported_only_below_the_scope_roots() {
-        let departments = || -> Vec<wire::Department> {
-            parse(json!([
-                { "id": 2, "name": "研发部", "parentid": 1 },
-                { "id": 3, "name": "平台组", "parentid": 2 },
-                { "id": 7, "name": "孤儿", "parentid": 6 }
-            ]))
-        };
+        let departments: Vec<wire::Department> = parse(json!([
+            { "id": 2, "name": "研发部", "parentid": 1 },
+            { "id": 3, "name": "平台组", "parentid": 2 },
+            { "id": 7, "name": "孤儿", "parentid": 6 }
+        ]));
         let agent: wire::Agent = parse(json!({ "allow_partys": { "partyid": [2] } }));
-        let directory_known = directory(departments(), Vec::new(), Vec::new(), Some(agent));
+        let directory_known = directory(
+            departments,
+            Vec::new(),
+            Vec::new(),
+            scope(&agent, &[]),
+            Vec::new(),
+        );
         assert_eq!(
             directory_known.problems,
             vec![Problem::MissingParentDepartment {
@@ -522,9 +570,6 @@ mod tests {
                 parent: DepartmentId::new("6"),
             }]
         );
-        // Without the visible range, a missing parent may be the top of the scope: no problem.
-        let unknown = directory(departments(), Vec::new(), Vec::new(), None);
-        assert!(unknown.problems.is_empty());
     }
 
     #[test]
@@ -533,8 +578,105 @@ mod tests {
             { "id": 9, "parentid": 1 },
             { "id": 10, "name": "", "parentid": 1 }
         ]));
-        let directory = directory(departments, Vec::new(), Vec::new(), None);
+        let directory = directory(
+            departments,
+            Vec::new(),
+            Vec::new(),
+            Scope::default(),
+            Vec::new(),
+        );
         assert_eq!(directory.departments[&DepartmentId::new("9")].name, "9");
         assert_eq!(directory.departments[&DepartmentId::new("10")].name, "10");
+    }
+
+    #[test]
+    fn tags_add_their_departments_and_people_to_the_scope_once() {
+        let agent: wire::Agent = parse(json!({
+            "allow_userinfos": { "user": [{ "userid": "zhao" }] },
+            "allow_partys": { "partyid": [2] },
+            "allow_tags": { "tagid": [7, "8"] }
+        }));
+        let tags: Vec<wire::Tag> = parse(json!([
+            { "errcode": 0, "errmsg": "ok", "tagname": "销售",
+              "userlist": [{ "userid": "sam", "name": "Sam" }, { "userid": "zhao", "name": "赵六" }],
+              "partylist": [5, 2] },
+            // Empty lists, blank and missing ids: nothing added, nothing fails.
+            { "tagname": "空", "userlist": [], "partylist": [] },
+            { "userlist": [{ "userid": "" }, { "name": "nobody" }, { "userid": 9 }] },
+            {}
+        ]));
+        assert_eq!(
+            scope(&agent, &tags),
+            Scope {
+                departments: vec![DepartmentId::new("2"), DepartmentId::new("5")],
+                users: vec![key("zhao"), key("sam"), key("9")],
+            }
+        );
+    }
+
+    #[test]
+    fn a_hostile_tag_answer_is_rejected_as_malformed_not_a_panic() {
+        for body in [
+            json!({ "userlist": "everyone" }),
+            json!({ "partylist": [{ "id": 1 }] }),
+            json!({ "userlist": [[1, 2]] }),
+        ] {
+            assert!(
+                serde_json::from_value::<wire::Tag>(body.clone()).is_err(),
+                "{body}"
+            );
+        }
+        let agent: Result<wire::Agent, _> =
+            serde_json::from_value(json!({ "allow_tags": { "tagid": [true] } }));
+        assert!(agent.is_err());
+    }
+
+    #[test]
+    fn only_the_first_direct_leader_counts() {
+        let directory = listed(vec![user_json(json!({
+            "direct_leader": ["first.boss", "second.boss"]
+        }))]);
+        assert_eq!(
+            directory.users[&key("lin.xiao")].manager,
+            Some(key("first.boss"))
+        );
+    }
+
+    /// A real `user/list` answer (tests/samples/README.md names its source), read as a pull
+    /// reads it: the envelope, then the list, then the conversion.
+    #[test]
+    fn the_real_user_list_sample_converts() {
+        let body = include_bytes!("../../../tests/samples/wecom-user-list.json");
+        let head: wire::Head = serde_json::from_slice(body).expect("the envelope parses");
+        assert_eq!((head.errcode, head.errmsg.as_str()), (Some(0), "ok"));
+        let list: wire::UserList = serde_json::from_slice(body).expect("the list parses");
+        let directory = directory(
+            Vec::new(),
+            vec![("345678".into(), list.userlist)],
+            Vec::new(),
+            Scope::default(),
+            Vec::new(),
+        );
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+        assert!(directory.held.is_empty());
+        let keys: Vec<&str> = directory.users.keys().map(UserKey::as_str).collect();
+        assert_eq!(keys, vec!["zhangthree-userid"]);
+        assert_eq!(
+            directory.users[&key("zhangthree-userid")],
+            User {
+                key: key("zhangthree-userid"),
+                display_name: "张三".into(),
+                email: Some("zhangthree@wechat.com".into()),
+                mobile: Some("15723333333".into()),
+                title: Some("CEO".into()),
+                employee_no: None,
+                // No main_department in the sample: the listed department.
+                departments: vec![DepartmentId::new("345678")],
+                // status 1 (`enable` is not read: status is the documented signal).
+                status: Status::Active,
+                // No direct_leader in the sample; `isleader` is about departments, not a manager.
+                manager: None,
+            }
+        );
     }
 }

@@ -18,7 +18,18 @@ pub fn parse(body: &[u8]) {
     let individuals = serde_json::from_slice::<wire::User>(body)
         .into_iter()
         .collect();
-    let agent = serde_json::from_slice::<wire::Agent>(body).ok();
-    let directory = convert::directory(departments, vec![("1".into(), users)], individuals, agent);
+    let tags: Vec<wire::Tag> = serde_json::from_slice::<wire::Tag>(body)
+        .into_iter()
+        .collect();
+    let scope = serde_json::from_slice::<wire::Agent>(body)
+        .map(|agent| convert::scope(&agent, &tags))
+        .unwrap_or_default();
+    let directory = convert::directory(
+        departments,
+        vec![("1".into(), users)],
+        individuals,
+        scope,
+        Vec::new(),
+    );
     std::hint::black_box(directory);
 }

@@ -38,7 +38,7 @@ pub(super) struct UserList {
     pub userlist: Vec<User>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub(super) struct User {
     #[serde(default, deserialize_with = "opt_id_string")]
     pub userid: Option<String>,
@@ -68,6 +68,59 @@ pub(super) struct Agent {
     pub allow_userinfos: Option<AllowUsers>,
     #[serde(default)]
     pub allow_partys: Option<AllowParties>,
+    #[serde(default)]
+    pub allow_tags: Option<AllowTags>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AllowTags {
+    #[serde(default, deserialize_with = "id_strings")]
+    pub tagid: Vec<String>,
+}
+
+/// `tag/get`: the people and departments a tag holds.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Tag {
+    #[serde(default)]
+    pub userlist: Vec<TagUser>,
+    #[serde(default, deserialize_with = "id_strings")]
+    pub partylist: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TagUser {
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub userid: Option<String>,
+}
+
+/// `department/simplelist`: ids only; names come from `department/get`.
+#[derive(Debug, Deserialize)]
+pub(super) struct DepartmentSimpleList {
+    pub department_id: Vec<DepartmentSimple>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DepartmentSimple {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+}
+
+/// `department/get`.
+#[derive(Debug, Deserialize)]
+pub(super) struct DepartmentGet {
+    pub department: Department,
+}
+
+/// `user/simplelist`: who is a direct member; details come from `user/get`.
+#[derive(Debug, Deserialize)]
+pub(super) struct UserSimpleList {
+    pub userlist: Vec<UserSimple>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserSimple {
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub userid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
