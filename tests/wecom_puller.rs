@@ -253,9 +253,10 @@ fn expected_departments(ids: &[i64]) -> BTreeMap<DepartmentId, Department> {
 
 fn fast_retry(max_attempts: usize) -> RetryConfig {
     RetryConfig {
-        max_attempts,
+        max_attempts: Some(max_attempts),
         min_delay: HumanDuration(Duration::from_millis(1)),
         max_delay: HumanDuration(Duration::from_millis(20)),
+        ..RetryConfig::default()
     }
 }
 

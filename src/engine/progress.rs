@@ -1,5 +1,7 @@
 //! How a run tells the daemon (and `orgsync sync --wait`) where it is.
 
+use crate::config::ProcessMode;
+use crate::pullers::http::PullCounts;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -22,14 +24,20 @@ pub struct Progress {
     /// Steps finished (applied, failed or held back) out of `total`.
     pub done: usize,
     pub total: usize,
+    /// The pull so far: calls made, people read, the estimate, a wait in progress. Updated
+    /// while pulling; after it, the pull's final counts.
+    #[serde(default)]
+    pub pull: PullCounts,
 }
 
 /// What a caller supplies besides the options: a run id chosen in advance (the daemon answers
-/// "sync now" with it before the run starts) and where to publish progress.
+/// "sync now" with it before the run starts), where to publish progress, and how the process
+/// runs (which sets how long a pull may wait out a throttle).
 #[derive(Debug, Default, Clone)]
 pub struct RunContext {
     pub run_id: Option<String>,
     pub progress: Option<watch::Sender<Progress>>,
+    pub mode: ProcessMode,
 }
 
 impl RunContext {

@@ -63,6 +63,10 @@ impl Bitrix24Puller {
         let (mut users, user_starts) = Listing::first(USER_GET, take(&mut answers, &first[0])?)?;
         let (mut departments, department_starts) =
             Listing::first(DEPARTMENT_GET, take(&mut answers, &first[1])?)?;
+        let progress = self.client.calls.progress();
+        let (total, read) = users.counts();
+        progress.people_total(total);
+        progress.people(read as usize);
         let rest: Vec<Command> = user_starts
             .into_iter()
             .map(|start| command(USER_GET, "u", start))
@@ -84,7 +88,9 @@ impl Bitrix24Puller {
             for command in &chunk {
                 let answer = take(&mut answers, command)?;
                 if command.method == USER_GET {
+                    let before = users.counts().1;
                     users.add(command.start, answer)?;
+                    progress.people((users.counts().1 - before) as usize);
                 } else {
                     departments.add(command.start, answer)?;
                 }
@@ -124,6 +130,10 @@ impl Puller for Bitrix24Puller {
 
     fn drain_stats(&self) -> Option<PullStats> {
         Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
+        Some(self.client.calls.progress().clone())
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "bitrix24"))]
