@@ -966,3 +966,59 @@ async fn a_pull_publishes_calls_and_people_before_it_ends() {
     assert!(counts.calls <= pulled.stats.total_calls(), "{counts:?}");
     assert!(counts.people as usize <= pulled.directory.users.len() * 2);
 }
+
+#[tokio::test]
+async fn a_run_publishes_the_pull_in_its_progress() {
+    let feishu = emulators::feishu::start(small_org(), unlimited())
+        .await
+        .unwrap();
+    feishu.set_faults(Faults {
+        delay: Duration::from_millis(60),
+        ..Faults::default()
+    });
+    let scim = emulators::scim::start(emulators::scim::ScimConfig::default())
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
+    let connector = Connector {
+        name: "feishu-progress".into(),
+        puller: AnyPuller::Feishu(feishu_puller(&feishu, |_| {})),
+        pusher: AnyPusher::Scim(scim_pusher(scim.base_url(), scim.bearer_token())),
+        policy: Policy::default(),
+        concurrency: 4,
+    };
+    let (progress, mut watched) = tokio::sync::watch::channel(orgsync::engine::Progress::default());
+    let context = orgsync::engine::RunContext {
+        run_id: None,
+        progress: Some(progress),
+        mode: orgsync::config::ProcessMode::Service,
+    };
+    let seen = tokio::spawn(async move {
+        let mut while_pulling = Vec::new();
+        let mut last = orgsync::engine::Progress::default();
+        while watched.changed().await.is_ok() {
+            last = *watched.borrow_and_update();
+            if last.stage == orgsync::engine::Stage::Pulling {
+                while_pulling.push(last.pull);
+            }
+        }
+        (while_pulling, last)
+    });
+    let report = engine
+        .run_with(&connector, RunMode::DryRun.into(), &context)
+        .await
+        .unwrap();
+    drop(context);
+    let (while_pulling, last) = seen.await.unwrap();
+    let pulled = report.pull.as_ref().unwrap();
+    let calls: u64 = pulled.stats.calls.values().sum();
+    // Calls show while the pull runs (people too, as member lists arrive: see
+    // a_pull_publishes_calls_and_people_before_it_ends); the final counts stay after it.
+    assert!(
+        while_pulling.iter().any(|c| c.calls > 0 && c.calls < calls),
+        "{while_pulling:?}"
+    );
+    assert_eq!(last.pull.calls, calls);
+    assert_eq!(last.pull.people, pulled.users as u64);
+}

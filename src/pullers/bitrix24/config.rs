@@ -107,6 +107,7 @@ impl Bitrix24SourceConfig {
         for limit in &self.rate_limits {
             limit.validate()?;
         }
+        self.retry.validate()?;
         self.auth.validate(self.allow_plain_http)
     }
 

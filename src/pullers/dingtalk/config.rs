@@ -79,6 +79,7 @@ impl DingtalkSourceConfig {
         for limit in &self.rate_limits {
             limit.validate()?;
         }
+        self.retry.validate()?;
         if !matches!(self.api_base.scheme(), "http" | "https") {
             return Err(format!("api_base {} is not an http(s) URL", self.api_base));
         }

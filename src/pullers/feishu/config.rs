@@ -132,6 +132,7 @@ impl FeishuSourceConfig {
         for limit in &self.rate_limits {
             limit.validate()?;
         }
+        self.retry.validate()?;
         if !matches!(self.api_base.scheme(), "http" | "https") || self.api_base.cannot_be_a_base() {
             return Err(format!("api_base {} is not an http(s) URL", self.api_base));
         }
