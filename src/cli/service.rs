@@ -290,7 +290,14 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
             ));
         }
         if let Some(run) = &c.running {
-            say(&format!("  running   {run}"));
+            // Where the run is: a pull's calls, people and any wait ("throttled by wecom, …").
+            let at = match client.run(run).await {
+                Ok(view) => progress::line(view.state, &view.progress, false, false, None)
+                    .map(|line| format!(" ({line})"))
+                    .unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            say(&format!("  running   {run}{at}"));
         }
         if let Some(run) = &c.queued {
             say(&format!("  queued    {run}"));

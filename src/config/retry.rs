@@ -11,14 +11,17 @@ pub const PUSHER_ATTEMPTS: usize = 8;
 /// Pullers retry within a **time budget per run** (`budget` for the daemon, `interactive_budget`
 /// for a run started in a terminal; defaults per platform, see [`PullBudgets`]): every call
 /// of the run that waits to retry draws on it, and a throttle the platform announces as longer
-/// than what is left ends the pull at once with a message that says so. `max_attempts`, when
-/// set, also bounds each call's attempts (pullers and pushers); pushers make
-/// [`PUSHER_ATTEMPTS`] without it and have no time budget.
+/// than what is left ends the pull at once with a message that says so. Throttles are waited
+/// out as often as the budget allows; other failures (5xx, timeouts) get 8 attempts per call.
+/// `max_attempts`, when set, caps every call's attempts instead (pullers and pushers; configs
+/// written before the budget keep their meaning); pushers make [`PUSHER_ATTEMPTS`] without it
+/// and have no time budget.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
-    /// Attempts per request, the first included. Unset: pullers as many as the budget allows,
-    /// pushers [`PUSHER_ATTEMPTS`].
+    /// Attempts per request, the first included. Unset: pullers wait out throttles as long as
+    /// the budget allows and make 8 attempts against other failures; pushers make
+    /// [`PUSHER_ATTEMPTS`].
     pub max_attempts: Option<usize>,
     pub min_delay: HumanDuration,
     /// Long enough to outlast a minute-long rate-limit window.

@@ -81,15 +81,15 @@ impl DepartmentIdType {
     }
 }
 
-/// Both documented windows per API, held with 5 % of time to spare: 1 000 in any 63 s and 50 in
-/// any 1.05 s (Feishu allows 1 000 in any minute and 50 in any second, per app). A pull of a few
-/// hundred calls sends 50 at a time; only past 1 000 calls does the minute bind. The spare is
-/// time rather than calls so that a burst is whole: 47 calls a window would cost a small pull 6 %
-/// of its speed on top of the margin.
+/// Both documented windows per API, held as sliding windows with a little time to spare for
+/// network jitter: 1 000 in any 61 s and 50 in any 1.02 s (Feishu allows 1 000 in any minute and
+/// 50 in any second, per app). A pull of a few hundred calls sends 50 at a time; only past
+/// 1 000 calls does the minute bind. The spare is time rather than calls so that every burst is
+/// whole: 47 calls a window would cost a small pull 6 % of its speed.
 pub fn default_rate_limits() -> Vec<RateLimit> {
     vec![
-        RateLimit::new(1_000, Duration::from_secs(63), LimitScope::Endpoint),
-        RateLimit::new(50, Duration::from_millis(1050), LimitScope::Endpoint),
+        RateLimit::new(1_000, Duration::from_secs(61), LimitScope::Endpoint),
+        RateLimit::new(50, Duration::from_millis(1020), LimitScope::Endpoint),
     ]
 }
 

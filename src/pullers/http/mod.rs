@@ -13,7 +13,7 @@ pub use calls::CallCounter;
 pub use error::PullError;
 pub use progress::{PullCounts, PullProgress, WaitReason, Waiting};
 pub use rate_limit::{LimitKind, LimitScope, RateLimit, RateLimiter};
-pub use retry::{Attempt, Retrier};
+pub use retry::{Attempt, FAILURES, Retrier};
 pub use token::{MAX_TOKEN_LIFETIME, TokenCache, lifetime_from_secs};
 
 use std::time::Duration;

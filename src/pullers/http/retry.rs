@@ -1,7 +1,8 @@
 //! The one retry loop of the four pullers: transient failures are tried again after a growing,
-//! jittered delay; a throttle is waited out for as long as the platform asked; every wait draws
-//! on the run's time budget ([`RetryConfig::budget`]), so an hour-long block ends an interactive
-//! run at once (saying so) while the daemon waits it out.
+//! jittered delay ([`FAILURES`] attempts); a throttle is waited out for as long as the platform
+//! asked, however many times; every wait draws on the run's time budget
+//! ([`RetryConfig::budget`]), so an hour-long block ends an interactive run at once (saying so)
+//! while the daemon waits it out. `max_attempts`, when set, caps every call's attempts instead.
 
 use super::{CallCounter, PullError, WaitReason};
 use crate::config::{PullBudgets, RetryConfig};
@@ -9,6 +10,11 @@ use crate::pullers::Platform;
 use backon::BackoffBuilder;
 use std::time::Duration;
 use tracing::warn;
+
+/// Attempts of one call that failed without the platform saying how long to wait, when
+/// `max_attempts` is not set: about two minutes of backoff, as before the time budget. Throttles
+/// (a ban, a blocked API, a reset header) do not count: the budget bounds them.
+pub const FAILURES: usize = 8;
 
 /// A failed attempt as a client sees it: the error and, when the answer said, how long to wait.
 pub trait Attempt {
@@ -67,6 +73,8 @@ impl Retrier {
         let budget = self.config.budget(progress.mode(), self.defaults);
         let mut delays = self.config.delays().build();
         let mut attempts = 0usize;
+        // Failures the platform put no wait on: a dead server is not worth an hour.
+        let mut failures = 0usize;
         loop {
             let failure = match attempt().await {
                 Ok(value) => return Ok(value),
@@ -77,11 +85,15 @@ impl Retrier {
             if !error.is_retryable() {
                 return Err(failure.into_error());
             }
-            if self
-                .config
-                .max_attempts
-                .is_some_and(|max| attempts >= max.max(1))
-            {
+            let asked = failure.asked_wait().max(error.min_wait());
+            if asked.is_none() {
+                failures += 1;
+            }
+            let spent = match self.config.max_attempts {
+                Some(max) => attempts >= max.max(1),
+                None => failures >= FAILURES,
+            };
+            if spent {
                 return Err(PullError::Exhausted {
                     platform: self.platform,
                     endpoint: endpoint.to_owned(),
@@ -89,7 +101,6 @@ impl Retrier {
                     last: Box::new(failure.into_error()),
                 });
             }
-            let asked = failure.asked_wait().max(error.min_wait());
             let backoff = delays.next().unwrap_or(self.config.max_delay.0);
             let delay = backoff
                 .max(asked.unwrap_or_default())
@@ -246,6 +257,36 @@ mod tests {
         );
         assert_eq!(tries.load(Ordering::SeqCst), 1);
 
+        let gateway = || async {
+            Err::<(), _>(PullError::HttpStatus {
+                platform: Platform::Dingtalk,
+                endpoint: "/x".into(),
+                status: 502,
+            })
+        };
+        tries.store(0, Ordering::SeqCst);
+        let error = retrier(quick())
+            .run(
+                &calls,
+                "/x",
+                |_| None,
+                || {
+                    tries.fetch_add(1, Ordering::SeqCst);
+                    gateway()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PullError::Exhausted {
+                    attempts: FAILURES,
+                    ..
+                }
+            ),
+            "a dead server is given up on after {FAILURES} attempts: {error:?}"
+        );
         let capped = RetryConfig {
             max_attempts: Some(3),
             ..quick()
