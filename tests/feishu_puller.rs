@@ -1022,3 +1022,41 @@ async fn a_run_publishes_the_pull_in_its_progress() {
     assert_eq!(last.pull.calls, calls);
     assert_eq!(last.pull.people, pulled.users as u64);
 }
+
+#[tokio::test]
+async fn a_throttle_shows_in_the_pull_progress_while_it_is_waited_out() {
+    let org = emulators::generator::generate(&emulators::generator::GeneratorConfig {
+        people: 1500,
+        departments: 150,
+        out_of_scope_share: 0.0,
+        seed: 5,
+        ..Default::default()
+    });
+    // No client-side limits: the emulator's 50/s refuses, with `x-ogw-ratelimit-reset`.
+    let feishu = emulators::feishu::start(org, FeishuConfig::default())
+        .await
+        .unwrap();
+    let puller = Arc::new(feishu_puller(&feishu, |c| c.retry.max_attempts = None));
+    let live = puller.progress().unwrap();
+    let pulling = tokio::spawn({
+        let puller = puller.clone();
+        async move { puller.pull().await }
+    });
+    let mut shown = None;
+    while !pulling.is_finished() {
+        if let Some(waiting) = live.snapshot().waiting {
+            shown = Some(waiting);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let pulled = pulling.await.unwrap().unwrap();
+    assert!(feishu.rate_limit_rejections() > 0);
+    assert!(pulled.stats.retries > 0);
+    let waiting = shown.expect("the wait was shown while it lasted");
+    assert_eq!(waiting.platform, orgsync::pullers::Platform::Feishu);
+    assert_eq!(
+        waiting.reason,
+        orgsync::pullers::http::WaitReason::Throttled
+    );
+}
