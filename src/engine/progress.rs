@@ -59,3 +59,36 @@ pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pullers::Platform;
+    use crate::pullers::http::{WaitReason, Waiting};
+
+    #[test]
+    fn the_pull_travels_in_the_status_json_and_older_json_still_reads() {
+        let progress = Progress {
+            stage: Stage::Pulling,
+            pull: PullCounts {
+                calls: 31,
+                people: 1200,
+                people_total: Some(3000),
+                eta_seconds: Some(40),
+                waiting: Some(Waiting {
+                    platform: Platform::Dingtalk,
+                    reason: WaitReason::Throttled,
+                    seconds: 300,
+                }),
+            },
+            ..Progress::default()
+        };
+        let json = serde_json::to_value(progress).unwrap();
+        assert_eq!(json["pull"]["waiting"]["platform"], "dingtalk");
+        assert_eq!(json["pull"]["waiting"]["reason"], "throttled");
+        assert_eq!(serde_json::from_value::<Progress>(json).unwrap(), progress);
+        let older: Progress =
+            serde_json::from_str(r#"{"stage":"pulling","done":0,"total":0}"#).unwrap();
+        assert_eq!(older.pull, PullCounts::default());
+    }
+}
