@@ -102,9 +102,16 @@ fn stop_on_signal() -> watch::Receiver<bool> {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        tracing::warn!("Interrupted; stopping the run without starting new steps.");
+        tracing::warn!(
+            "Interrupted; stopping the run without starting new steps (Ctrl-C again quits at once)."
+        );
         let _ = stop.send(true);
-        // The sender stays alive so the engine keeps seeing the stop.
+        // A second Ctrl-C does not wait for the steps in flight. The sender stays alive until
+        // then, so the engine keeps seeing the stop.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            // 128 + SIGINT, as a shell reports a process Ctrl-C ended.
+            std::process::exit(130);
+        }
         std::future::pending::<()>().await;
     });
     stopped
