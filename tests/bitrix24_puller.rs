@@ -762,7 +762,10 @@ async fn a_persistent_failure_is_a_clear_error_without_secrets() {
         "{text}"
     );
     assert!(!text.contains(&portal.config().webhook_code), "{text}");
-    assert_eq!(portal.calls("batch"), quick_retries().max_attempts as u64);
+    assert_eq!(
+        portal.calls("batch"),
+        quick_retries().max_attempts.unwrap_or_default() as u64
+    );
 
     // A portal that is gone: a transport error, still without the webhook URL.
     let url = portal.base_url();
@@ -788,7 +791,7 @@ async fn slow_answers_time_out_and_are_retried() {
     });
     let (mut source, secrets) = bitrix24_source(&portal, false);
     source.timeout = orgsync::config::HumanDuration(Duration::from_millis(100));
-    source.retry.max_attempts = 2;
+    source.retry.max_attempts = Some(2);
     let error = Bitrix24Puller::new(source, secrets)
         .unwrap()
         .pull()

@@ -565,7 +565,7 @@ async fn fails_with(dingtalk: &DingtalkHandle) -> PullError {
 #[tokio::test]
 async fn persistent_failures_end_in_a_clear_error() {
     let dingtalk = start(org_with(1)).await;
-    let attempts = common::quick_retries().max_attempts as u64;
+    let attempts = common::quick_retries().max_attempts.unwrap_or_default() as u64;
 
     dingtalk.set_faults(Faults {
         http_5xx_every: Some(1),

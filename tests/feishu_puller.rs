@@ -535,7 +535,7 @@ async fn a_slow_token_request_fails_without_leaking_the_secret() {
     });
     let error = pull_error(&feishu_puller(&feishu, |c| {
         c.timeout = HumanDuration(Duration::from_millis(100));
-        c.retry.max_attempts = 2;
+        c.retry.max_attempts = Some(2);
     }))
     .await;
     assert_timed_out(&error, TOKEN);
@@ -548,7 +548,7 @@ async fn a_slow_data_call_fails_without_leaking_the_token() {
     let feishu = start_with_secret().await;
     let puller = feishu_puller(&feishu, |c| {
         c.timeout = HumanDuration(Duration::from_millis(200));
-        c.retry.max_attempts = 2;
+        c.retry.max_attempts = Some(2);
     });
     pull(&puller).await;
     // Feishu hands the same token to anyone asking while it has over 30 minutes left, so the
@@ -757,7 +757,7 @@ async fn default_client_limits_stay_under_the_documented_rate() {
     let control = emulators::feishu::start(org.clone(), FeishuConfig::default())
         .await
         .unwrap();
-    let error = pull_error(&feishu_puller(&control, |c| c.retry.max_attempts = 1)).await;
+    let error = pull_error(&feishu_puller(&control, |c| c.retry.max_attempts = Some(1))).await;
     assert!(error.to_string().contains("99991400"), "{error}");
     assert!(control.rate_limit_rejections() > 0);
 
@@ -852,5 +852,211 @@ async fn sync_into_scim_then_resync_plans_nothing() {
         "a resync planned {} steps:\n{}",
         second.steps.len(),
         orgsync::report::render_text(&second)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Content-Type the docs require on every request, and progress during a pull
+// ---------------------------------------------------------------------------------------------
+
+/// A bare HTTP server that notes each request's line and Content-Type and answers every call
+/// with an empty success (a token for the token call).
+async fn noting_server() -> (String, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let noted = noted.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        })
+                        .unwrap_or_default()
+                };
+                let length: usize = header("content-length").parse().unwrap_or(0);
+                let mut body = vec![0u8; length];
+                let _ = socket.read_exact(&mut body).await;
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let answer = if line.contains("tenant_access_token") {
+                    r#"{"code":0,"msg":"ok","tenant_access_token":"t-1","expire":7200}"#
+                } else {
+                    r#"{"code":0,"msg":"ok","data":{"has_more":false,"items":[]}}"#
+                };
+                noted.lock().unwrap().push((line, header("content-type")));
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn every_request_says_json_in_utf_8_gets_included() {
+    let (base, seen) = noting_server().await;
+    let mut source = orgsync::pullers::feishu::FeishuSourceConfig::new(
+        "cli_test",
+        orgsync::config::SecretRef::Env("UNUSED".into()),
+        base.parse().unwrap(),
+    );
+    source.retry = common::quick_retries();
+    source.rate_limits = Vec::new();
+    let puller =
+        orgsync::pullers::feishu::FeishuPuller::new(source, orgsync::config::Secret::new("s"))
+            .unwrap();
+    // Whether an empty tenant pulls is not the point: what was sent is.
+    let _ = puller.pull().await;
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|(line, _)| line.starts_with("GET ")),
+        "{seen:?}"
+    );
+    for (line, content_type) in &seen {
+        assert_eq!(content_type, "application/json; charset=utf-8", "{line}");
+    }
+}
+
+#[tokio::test]
+async fn a_pull_publishes_calls_and_people_before_it_ends() {
+    let feishu = emulators::feishu::start(small_org(), unlimited())
+        .await
+        .unwrap();
+    // Slow answers, so the pull is seen in the middle.
+    feishu.set_faults(Faults {
+        delay: Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let puller = Arc::new(feishu_puller(&feishu, |_| {}));
+    let live = puller
+        .progress()
+        .expect("the Feishu puller reports progress");
+    let pulling = tokio::spawn({
+        let puller = puller.clone();
+        async move { puller.pull().await }
+    });
+    let mut seen_mid_pull = None;
+    while !pulling.is_finished() {
+        let counts = live.snapshot();
+        if counts.calls > 0 && counts.people > 0 {
+            seen_mid_pull = Some(counts);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pulled = pulling.await.unwrap().unwrap();
+    let counts = seen_mid_pull.expect("calls and people were published before the pull ended");
+    assert!(counts.calls <= pulled.stats.total_calls(), "{counts:?}");
+    assert!(counts.people as usize <= pulled.directory.users.len() * 2);
+}
+
+#[tokio::test]
+async fn a_run_publishes_the_pull_in_its_progress() {
+    let feishu = emulators::feishu::start(small_org(), unlimited())
+        .await
+        .unwrap();
+    feishu.set_faults(Faults {
+        delay: Duration::from_millis(60),
+        ..Faults::default()
+    });
+    let scim = emulators::scim::start(emulators::scim::ScimConfig::default())
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
+    let connector = Connector {
+        name: "feishu-progress".into(),
+        puller: AnyPuller::Feishu(feishu_puller(&feishu, |_| {})),
+        pusher: AnyPusher::Scim(scim_pusher(scim.base_url(), scim.bearer_token())),
+        policy: Policy::default(),
+        concurrency: 4,
+    };
+    let (progress, mut watched) = tokio::sync::watch::channel(orgsync::engine::Progress::default());
+    let context = orgsync::engine::RunContext {
+        run_id: None,
+        progress: Some(progress),
+        mode: orgsync::config::ProcessMode::Service,
+    };
+    let seen = tokio::spawn(async move {
+        let mut while_pulling = Vec::new();
+        let mut last = orgsync::engine::Progress::default();
+        while watched.changed().await.is_ok() {
+            last = *watched.borrow_and_update();
+            if last.stage == orgsync::engine::Stage::Pulling {
+                while_pulling.push(last.pull);
+            }
+        }
+        (while_pulling, last)
+    });
+    let report = engine
+        .run_with(&connector, RunMode::DryRun.into(), &context)
+        .await
+        .unwrap();
+    drop(context);
+    let (while_pulling, last) = seen.await.unwrap();
+    let pulled = report.pull.as_ref().unwrap();
+    let calls: u64 = pulled.stats.calls.values().sum();
+    // Calls show while the pull runs (people too, as member lists arrive: see
+    // a_pull_publishes_calls_and_people_before_it_ends); the final counts stay after it.
+    assert!(
+        while_pulling.iter().any(|c| c.calls > 0 && c.calls < calls),
+        "{while_pulling:?}"
+    );
+    assert_eq!(last.pull.calls, calls);
+    assert_eq!(last.pull.people, pulled.users as u64);
+}
+
+#[tokio::test]
+async fn a_throttle_shows_in_the_pull_progress_while_it_is_waited_out() {
+    let org = emulators::generator::generate(&emulators::generator::GeneratorConfig {
+        people: 1500,
+        departments: 150,
+        out_of_scope_share: 0.0,
+        seed: 5,
+        ..Default::default()
+    });
+    // No client-side limits: the emulator's 50/s refuses, with `x-ogw-ratelimit-reset`.
+    let feishu = emulators::feishu::start(org, FeishuConfig::default())
+        .await
+        .unwrap();
+    let puller = Arc::new(feishu_puller(&feishu, |c| c.retry.max_attempts = None));
+    let live = puller.progress().unwrap();
+    let pulling = tokio::spawn({
+        let puller = puller.clone();
+        async move { puller.pull().await }
+    });
+    let mut shown = None;
+    while !pulling.is_finished() {
+        if let Some(waiting) = live.snapshot().waiting {
+            shown = Some(waiting);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let pulled = pulling.await.unwrap().unwrap();
+    assert!(feishu.rate_limit_rejections() > 0);
+    assert!(pulled.stats.retries > 0);
+    let waiting = shown.expect("the wait was shown while it lasted");
+    assert_eq!(waiting.platform, orgsync::pullers::Platform::Feishu);
+    assert_eq!(
+        waiting.reason,
+        orgsync::pullers::http::WaitReason::Throttled
     );
 }

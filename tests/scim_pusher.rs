@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 fn fast_retry(max_attempts: usize) -> RetryConfig {
     RetryConfig {
-        max_attempts,
+        max_attempts: Some(max_attempts),
         min_delay: HumanDuration(Duration::from_millis(1)),
         max_delay: HumanDuration(Duration::from_millis(20)),
+        ..RetryConfig::default()
     }
 }
 

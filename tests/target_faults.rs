@@ -209,7 +209,7 @@ async fn failing_target(max_consecutive_failures: usize) -> Setup {
         },
         |t| {
             t.retry = RetryConfig {
-                max_attempts: 1,
+                max_attempts: Some(1),
                 ..quick_retries()
             };
         },

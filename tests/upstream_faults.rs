@@ -84,7 +84,7 @@ async fn answer(mut stream: TcpStream, kind: Hostile) {
 
 fn retries() -> RetryConfig {
     RetryConfig {
-        max_attempts: 2,
+        max_attempts: Some(2),
         ..quick_retries()
     }
 }
@@ -184,7 +184,7 @@ async fn a_pull_that_fails_part_way_writes_nothing_and_removes_nobody() {
         );
         source.agent_id = Some(wecom.config().agentid);
         source.retry = RetryConfig {
-            max_attempts: attempts,
+            max_attempts: Some(attempts),
             ..quick_retries()
         };
         WecomPuller::new(source, Secret::new(wecom.config().corpsecret.clone())).unwrap()

@@ -297,7 +297,7 @@ async fn failures_are_retried_and_each_event_is_stored_once() {
 #[tokio::test]
 async fn delivery_ids_are_stable_across_runs() {
     let retry = RetryConfig {
-        max_attempts: 2,
+        max_attempts: Some(2),
         ..quick_retries()
     };
     let world = World::new(Policy::default(), SECRET, Duration::from_secs(5), retry).await;
@@ -381,7 +381,7 @@ async fn a_200_with_a_garbage_body_fails_the_step_and_the_next_run_converges() {
 #[tokio::test]
 async fn a_receiver_that_never_answers_fails_steps_and_the_next_run_delivers_them() {
     let retry = RetryConfig {
-        max_attempts: 2,
+        max_attempts: Some(2),
         ..quick_retries()
     };
     let world = World::new(Policy::default(), SECRET, Duration::from_millis(200), retry).await;

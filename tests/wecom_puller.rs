@@ -5,7 +5,7 @@ use emulators::faults::Faults;
 use emulators::fixture::{self, Org, Scope};
 use emulators::generator::{GeneratorConfig, generate};
 use emulators::wecom::{self, ListAccess, WecomConfig, WecomHandle, WecomTag};
-use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
+use orgsync::config::{HumanDuration, ProcessMode, RetryConfig, Secret, SecretRef};
 use orgsync::model::{Department, DepartmentId, Directory, Problem, Status, User, UserKey};
 use orgsync::pullers::wecom::{ThrottleWindows, WecomPuller, WecomSourceConfig};
 use orgsync::pullers::{PullError, Pulled, Puller};
@@ -257,9 +257,10 @@ fn expected_departments(ids: &[i64]) -> BTreeMap<DepartmentId, Department> {
 
 fn fast_retry(max_attempts: usize) -> RetryConfig {
     RetryConfig {
-        max_attempts,
+        max_attempts: Some(max_attempts),
         min_delay: HumanDuration(Duration::from_millis(1)),
         max_delay: HumanDuration(Duration::from_millis(20)),
+        ..RetryConfig::default()
     }
 }
 
@@ -1208,9 +1209,10 @@ async fn an_api_blocked_for_the_hour_is_a_throttle_waited_out() {
     let Pulled { directory, stats } = puller(&wecom, |c| {
         c.concurrency = 1;
         c.retry = RetryConfig {
-            max_attempts: 100,
+            max_attempts: Some(100),
             min_delay: HumanDuration(Duration::from_millis(5)),
             max_delay: HumanDuration(Duration::from_millis(20)),
+            ..RetryConfig::default()
         };
         // WeCom's minute and hour, shortened alike.
         c.throttle_windows = ThrottleWindows {
@@ -1252,9 +1254,10 @@ async fn an_hourly_block_is_waited_out_not_probed() {
     .unwrap();
     let error = puller(&wecom, |c| {
         c.retry = RetryConfig {
-            max_attempts: 3,
+            max_attempts: Some(3),
             min_delay: HumanDuration(Duration::from_millis(60)),
             max_delay: HumanDuration(Duration::from_millis(60)),
+            ..RetryConfig::default()
         };
         c.throttle_windows = ThrottleWindows {
             minute: Duration::from_millis(50),
@@ -1263,16 +1266,35 @@ async fn an_hourly_block_is_waited_out_not_probed() {
     });
     // Every API is blocked, gettoken first. The second refusal comes more than a "minute" after
     // the first: the hourly block, a throttle asking for the rest of the hour.
+    // The daemon (a service run) waits the hour out: the pull is still waiting when the test
+    // gives up on it, and has not probed again.
+    error
+        .progress()
+        .expect("the WeCom puller has progress")
+        .start(ProcessMode::Service);
     let started = std::time::Instant::now();
     let pull = tokio::time::timeout(Duration::from_secs(2), error.pull()).await;
-    // The throttle asks for the rest of the hour: the retry honours it, so the pull is still
-    // waiting when the test gives up on it.
     assert!(
         pull.is_err(),
         "the pull did not wait out the hour: {pull:?}"
     );
     assert!(started.elapsed() >= Duration::from_secs(2));
     assert_eq!(wecom.call_counts(), counts(&[(GETTOKEN, 2)]));
+    // A run in a terminal does not sit silent for the hour: the wait is over its budget, so it
+    // fails at once, naming the wait.
+    error
+        .progress()
+        .expect("the WeCom puller has progress")
+        .start(ProcessMode::Interactive);
+    let started = std::time::Instant::now();
+    let failed = tokio::time::timeout(Duration::from_secs(2), error.pull())
+        .await
+        .expect("an interactive run does not wait the hour");
+    assert!(
+        matches!(&failed, Err(PullError::OverBudget { wait, .. }) if *wait > Duration::from_secs(3000)),
+        "{failed:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]

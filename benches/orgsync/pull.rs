@@ -142,18 +142,54 @@ fn min_calls(platform: Platform, shape: &Shape) -> u64 {
     }
 }
 
-/// The least wall time at real speed: the busiest rate-limit budget drained at the documented
-/// steady rate, or the injected latency spread over the puller's concurrency, whichever is longer.
+/// The least wall time at real speed: the documented limits drained as fast as they allow
+/// (windows as sliding windows: `requests` may go at once, the next waits for the oldest to
+/// leave; Bitrix24's bucket as a bucket), computed like the client's limiter paces, or the
+/// injected latency spread over the puller's concurrency, whichever is longer.
 fn floor(platform: Platform, calls: &BTreeMap<String, u64>, latency: Duration) -> (f64, String) {
+    use orgsync::pullers::http::{LimitScope, RateLimit};
     let total: u64 = calls.values().sum();
     let busiest = calls.values().copied().max().unwrap_or(0);
-    let (rate, concurrency) = match platform {
-        Platform::Wecom => (busiest as f64 / (10_000.0 / 60.0), 4.0),
-        Platform::Feishu => (busiest as f64 / (1_000.0 / 60.0), 4.0),
-        Platform::Dingtalk => (busiest as f64 / 20.0, 4.0),
+    let secs = Duration::from_secs;
+    let (documented, concurrency) = match platform {
+        Platform::Wecom => (
+            vec![
+                RateLimit::new(10_000, secs(60), LimitScope::Endpoint),
+                RateLimit::new(150_000, secs(3600), LimitScope::Endpoint),
+            ],
+            4.0,
+        ),
+        Platform::Feishu => (
+            vec![
+                RateLimit::new(1_000, secs(60), LimitScope::Endpoint),
+                RateLimit::new(50, secs(1), LimitScope::Endpoint),
+            ],
+            4.0,
+        ),
+        Platform::Dingtalk => (
+            vec![
+                RateLimit::new(20, secs(1), LimitScope::Endpoint),
+                RateLimit::new(10_000, secs(20), LimitScope::Shared),
+            ],
+            4.0,
+        ),
         // One leaky bucket for the portal: 50 free, then 2 a second. 4 batches in flight.
-        Platform::Bitrix24 => (total.saturating_sub(50) as f64 / 2.0, 4.0),
+        Platform::Bitrix24 => (
+            vec![RateLimit::bucket(2, secs(1), 50, LimitScope::Shared)],
+            4.0,
+        ),
     };
+    // The last call of the busiest budget starts no sooner than every limit allows.
+    let rate = documented
+        .iter()
+        .map(|limit| {
+            let n = match limit.scope {
+                LimitScope::Endpoint => busiest,
+                LimitScope::Shared => total,
+            };
+            limit.earliest(n.saturating_sub(1)).as_secs_f64()
+        })
+        .fold(0.0, f64::max);
     let round_trips = match platform {
         // The first batch learns `total`; only then are the other pages known.
         Platform::Bitrix24 => {

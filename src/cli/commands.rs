@@ -1,8 +1,9 @@
 use super::{Exit, ReportArgs};
+use crate::config::ProcessMode;
 use crate::config::{Config, ConfigError};
 use crate::engine::{
-    Approval, Baseline, Connector, Engine, Reached, Rebuild, RunError, RunMode, RunOptions,
-    Unmanaged, plan_connector, verify_plan,
+    Approval, Baseline, Connector, Engine, Progress, Reached, Rebuild, RunContext, RunError,
+    RunMode, RunOptions, Unmanaged, plan_connector, verify_plan,
 };
 use crate::history::History;
 use crate::model::UserKey;
@@ -10,8 +11,10 @@ use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::SnapshotError;
 use crate::state::StateDb;
 use crate::terminal::{visible, visible_lines};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// Everything a command needs to run a connector.
 struct Opened {
@@ -57,9 +60,61 @@ pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    let result = opened.engine.run(&opened.connector, args.options).await;
+    // Ctrl-C ends this run as interrupted (also in a long throttle wait), not the process.
+    let engine = Engine::with_stop(opened.engine.store().clone(), stop_on_signal());
+    let terminal = std::io::stderr().is_terminal();
+    let (progress, shown) = watch::channel(Progress::default());
+    let printer = tokio::spawn(super::progress::follow_local(shown, terminal));
+    let context = RunContext {
+        run_id: None,
+        progress: Some(progress),
+        mode: mode_of(terminal),
+    };
+    let result = engine
+        .run_with(&opened.connector, args.options, &context)
+        .await;
+    drop(context);
+    let _ = printer.await;
     opened.record(&result);
     finish(result, args.output)
+}
+
+/// A run from a terminal is watched: short retry budget, waits shown as they start. Output to a
+/// file or a pipe (cron, CI) is a service's: it may wait out long throttles.
+fn mode_of(terminal: bool) -> ProcessMode {
+    if terminal {
+        ProcessMode::Interactive
+    } else {
+        ProcessMode::Service
+    }
+}
+
+/// Turns Ctrl-C (SIGINT) and SIGTERM into the engine's stop: the run ends `interrupted` with
+/// nothing half-done (a pull or a throttle wait is abandoned; steps in flight finish).
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::warn!(
+            "Interrupted; stopping the run without starting new steps (Ctrl-C again quits at once)."
+        );
+        let _ = stop.send(true);
+        // A second Ctrl-C does not wait for the steps in flight. The sender stays alive until
+        // then, so the engine keeps seeing the stop.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            // 128 + SIGINT, as a shell reports a process Ctrl-C ended.
+            std::process::exit(130);
+        }
+        std::future::pending::<()>().await;
+    });
+    stopped
 }
 
 pub(super) async fn diff_and_save(

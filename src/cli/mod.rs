@@ -5,6 +5,7 @@ mod commands;
 mod demo;
 mod exit;
 pub mod process;
+mod progress;
 mod service;
 
 pub use exit::Exit;

@@ -6,14 +6,15 @@ use crate::config::Config;
 use crate::daemon::client::{Client, ClientError};
 use crate::daemon::types::{RunState, RunView, SyncRequest};
 use crate::daemon::{self, DaemonError};
-use crate::engine::{Approval, Baseline, RunMode, RunOptions, Stage};
+use crate::engine::{Approval, Baseline, RunMode, RunOptions};
 use crate::history::{History, RunSummary};
 use crate::report::{self, Format, Report};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
 use super::commands::{fail, fail_config};
+use super::progress;
 use crate::terminal::visible;
 
 /// One line of output. Names, run ids and messages come from the configuration, the daemon and,
@@ -146,12 +147,18 @@ pub(super) async fn sync_via_daemon(
 /// (both on stderr, so stdout carries only the report).
 async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
     let terminal = std::io::stderr().is_terminal();
-    let mut last: Option<(RunState, Stage, usize)> = None;
+    let mut last: Option<(RunState, crate::engine::Progress)> = None;
+    let mut shown = None;
     loop {
         let view = client.run(run_id).await?;
-        let now = (view.state, view.progress.stage, view.progress.done);
+        let now = (view.state, view.progress);
         if last != Some(now) {
-            show_progress(&view, terminal, last.map(|l| (l.1, l.2)));
+            if let Some(line) =
+                progress::line(view.state, &view.progress, view.is_done(), terminal, shown)
+            {
+                progress::show(&line, terminal);
+                shown = Some(progress::shown(&view.progress));
+            }
             last = Some(now);
         }
         if view.is_done() {
@@ -162,54 +169,6 @@ async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn show_progress(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) {
-    if let Some(line) = progress_line(view, terminal, last) {
-        let mut err = std::io::stderr().lock();
-        let _ = if terminal {
-            write!(err, "{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = err.flush();
-    }
-}
-
-/// What to show for this poll. On a terminal: the bar, redrawn in place. Otherwise plain lines:
-/// each stage once, applying every tenth of the way, and the end.
-fn progress_line(view: &RunView, terminal: bool, last: Option<(Stage, usize)>) -> Option<String> {
-    let p = view.progress;
-    let stage = match (view.state, p.stage) {
-        (RunState::Queued, _) => "queued",
-        (RunState::Cancelled, _) => "cancelled",
-        (_, Stage::Queued) => "starting",
-        (_, Stage::Checking) => "checking the target",
-        (_, Stage::Pulling) => "pulling",
-        (_, Stage::Planning) => "planning",
-        (_, Stage::Applying) => "applying",
-        (_, Stage::Finished) => "finished",
-    };
-    if terminal {
-        const WIDTH: usize = 30;
-        let filled = (p.done * WIDTH)
-            .checked_div(p.total)
-            .unwrap_or(0)
-            .min(WIDTH);
-        return Some(format!(
-            "\r\x1b[2K{:<9} [{}{}] {}/{} steps",
-            stage,
-            "#".repeat(filled),
-            " ".repeat(WIDTH - filled),
-            p.done,
-            p.total
-        ));
-    }
-    let tenth = |done: usize| (done * 10).checked_div(p.total).unwrap_or(0);
-    let new_stage = last.is_none_or(|(s, _)| s != p.stage);
-    let new_tenth = last.is_some_and(|(_, d)| tenth(d) != tenth(p.done));
-    (new_stage || (p.stage == Stage::Applying && new_tenth) || view.is_done())
-        .then(|| format!("{stage}: {}/{} steps", p.done, p.total))
 }
 
 fn print_report(report: &Report, output: ReportArgs) -> Exit {
@@ -331,7 +290,14 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
             ));
         }
         if let Some(run) = &c.running {
-            say(&format!("  running   {run}"));
+            // Where the run is: a pull's calls, people and any wait ("throttled by wecom, …").
+            let at = match client.run(run).await {
+                Ok(view) => progress::line(view.state, &view.progress, false, false, None)
+                    .map(|line| format!(" ({line})"))
+                    .unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            say(&format!("  running   {run}{at}"));
         }
         if let Some(run) = &c.queued {
             say(&format!("  queued    {run}"));
@@ -465,65 +431,5 @@ pub(super) async fn compare(config_path: &Path, a: &str, b: &str, output: Report
             Exit::Usage,
             "a comparison has text, markdown and json forms, not html",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::Progress;
-
-    fn view(stage: Stage, done: usize, total: usize) -> RunView {
-        RunView {
-            run_id: "hq-1".into(),
-            connector: "hq".into(),
-            mode: RunMode::Apply,
-            state: RunState::Running,
-            progress: Progress { stage, done, total },
-            outcome: None,
-            started_at: None,
-            finished_at: None,
-            counts: Default::default(),
-            error: None,
-        }
-    }
-
-    #[test]
-    fn a_terminal_gets_a_bar() {
-        let line = progress_line(&view(Stage::Applying, 50, 100), true, None).unwrap();
-        assert!(line.starts_with("\r\x1b[2Kapplying"), "{line:?}");
-        assert!(
-            line.contains(&format!("[{}{}] 50/100", "#".repeat(15), " ".repeat(15))),
-            "{line:?}"
-        );
-        let empty = progress_line(&view(Stage::Pulling, 0, 0), true, None).unwrap();
-        assert!(
-            empty.contains(&format!("[{}]", " ".repeat(30))),
-            "{empty:?}"
-        );
-    }
-
-    #[test]
-    fn plain_output_says_each_stage_once_and_every_tenth() {
-        let pulling = view(Stage::Pulling, 0, 0);
-        assert_eq!(
-            progress_line(&pulling, false, None).unwrap(),
-            "pulling: 0/0 steps"
-        );
-        assert_eq!(
-            progress_line(&pulling, false, Some((Stage::Pulling, 0))),
-            None
-        );
-        let applying = view(Stage::Applying, 3, 100);
-        assert!(progress_line(&applying, false, Some((Stage::Planning, 0))).is_some());
-        assert_eq!(
-            progress_line(&applying, false, Some((Stage::Applying, 1))),
-            None
-        );
-        let tenth = view(Stage::Applying, 10, 100);
-        assert_eq!(
-            progress_line(&tenth, false, Some((Stage::Applying, 9))).unwrap(),
-            "applying: 10/100 steps"
-        );
     }
 }

@@ -11,7 +11,7 @@ pub use duration::HumanDuration;
 pub use file::{
     Config, ConfigError, ConnectorConfig, DaemonConfig, HistoryConfig, SourceConfig, TargetConfig,
 };
-pub use retry::RetryConfig;
+pub use retry::{PUSHER_ATTEMPTS, ProcessMode, PullBudgets, RetryConfig};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use transport::PlainHttp;
 

@@ -234,6 +234,8 @@ impl Shared {
         let context = RunContext {
             run_id: Some(run_id.to_owned()),
             progress: entry.progress_tx.take(),
+            // The daemon waits out long throttles (WeCom's hour) within its budget.
+            mode: crate::config::ProcessMode::Service,
         };
         let options = entry.options;
         self.active.send_modify(|n| *n += 1);

@@ -90,6 +90,7 @@ impl RunView {
                 stage: crate::engine::Stage::Finished,
                 done: summary.steps(),
                 total: summary.steps(),
+                ..Progress::default()
             },
             outcome: Some(summary.outcome.clone()),
             started_at: Some(summary.started_at),

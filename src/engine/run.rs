@@ -6,6 +6,7 @@ use super::progress::{RunContext, Stage, stopped};
 use crate::model::Problem;
 use crate::plan;
 use crate::pullers::Puller;
+use crate::pullers::http::PullCounts;
 use crate::pushers::{PushError, Pusher};
 use crate::report::{PullSummary, Report, RunOutcome, StepReport};
 use crate::snapshot::{SnapshotError, SnapshotStore};
@@ -13,6 +14,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tracing::{debug, error, info, instrument};
+
+/// How often a pull's counts are published while it runs.
+const PUBLISH_PULL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -181,12 +185,30 @@ impl<S: SnapshotStore> Engine<S> {
             });
             return Ok(Reached::Ended(report));
         }
-        context.publish(|p| p.stage = Stage::Pulling);
-        let pulled = tokio::select! {
-            pulled = connector.puller.pull() => pulled,
-            () = stopped(self.stop.clone()) => {
-                report.finish(stopped_before_applying(Stage::Pulling));
-                return Ok(Reached::Ended(report));
+        context.publish(|p| {
+            p.stage = Stage::Pulling;
+            p.pull = PullCounts::default();
+        });
+        let live = connector.puller.progress();
+        if let Some(live) = &live {
+            live.start(context.mode);
+        }
+        let pull = connector.puller.pull();
+        tokio::pin!(pull);
+        let mut ticks = tokio::time::interval(PUBLISH_PULL_EVERY);
+        let pulled = loop {
+            tokio::select! {
+                pulled = &mut pull => break pulled,
+                _ = ticks.tick(), if live.is_some() && context.progress.is_some() => {
+                    if let Some(live) = &live {
+                        let counts = live.snapshot();
+                        context.publish(|p| p.pull = counts);
+                    }
+                }
+                () = stopped(self.stop.clone()) => {
+                    report.finish(stopped_before_applying(Stage::Pulling));
+                    return Ok(Reached::Ended(report));
+                }
             }
         };
         let pulled = match pulled {
@@ -205,7 +227,16 @@ impl<S: SnapshotStore> Engine<S> {
             }
         };
         report.pull = Some(PullSummary::new(&pulled));
-        context.publish(|p| p.stage = Stage::Planning);
+        context.publish(|p| {
+            p.stage = Stage::Planning;
+            p.pull = PullCounts {
+                calls: pulled.stats.total_calls(),
+                people: pulled.directory.users.len() as u64,
+                people_total: Some(pulled.directory.users.len() as u64),
+                eta_seconds: None,
+                waiting: None,
+            };
+        });
         let stored = self.load_snapshot(&connector.name).await?;
         let stored_digest =
             (options.mode == RunMode::DryRun).then(|| super::snapshot_digest(&stored));

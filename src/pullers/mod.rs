@@ -8,7 +8,7 @@ mod text;
 pub mod wecom;
 
 use crate::model::{Checked, Directory};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -17,7 +17,19 @@ use std::time::Duration;
 pub use http::PullError;
 
 /// The upstream platforms orgsync reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Wecom,
@@ -86,6 +98,11 @@ pub trait Puller: Send + Sync {
     fn drain_stats(&self) -> Option<PullStats> {
         None
     }
+
+    /// The live progress of a pull (calls, people, waits), for the engine to publish.
+    fn progress(&self) -> Option<std::sync::Arc<http::PullProgress>> {
+        None
+    }
 }
 
 /// The pullers a config can name, dispatched without boxing.
@@ -134,6 +151,15 @@ impl Puller for AnyPuller {
             AnyPuller::Bitrix24(p) => p.drain_stats(),
             AnyPuller::Feishu(p) => p.drain_stats(),
             AnyPuller::Dingtalk(p) => p.drain_stats(),
+        }
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<http::PullProgress>> {
+        match self {
+            AnyPuller::Wecom(p) => p.progress(),
+            AnyPuller::Bitrix24(p) => p.progress(),
+            AnyPuller::Feishu(p) => p.progress(),
+            AnyPuller::Dingtalk(p) => p.progress(),
         }
     }
 }

@@ -100,9 +100,10 @@ pub fn assert_applied(report: &orgsync::report::Report) {
 /// Retries fast enough for tests, patient enough for injected faults.
 pub fn quick_retries() -> RetryConfig {
     RetryConfig {
-        max_attempts: 6,
+        max_attempts: Some(6),
         min_delay: HumanDuration(Duration::from_millis(1)),
         max_delay: HumanDuration(Duration::from_millis(50)),
+        ..RetryConfig::default()
     }
 }
 

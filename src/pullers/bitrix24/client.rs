@@ -4,18 +4,17 @@
 
 use super::auth::Auth;
 use super::wire;
-use crate::config::RetryConfig;
+use crate::config::{PullBudgets, RetryConfig};
 use crate::model::Checked;
 use crate::pullers::Platform;
-use crate::pullers::http::{CallCounter, PullError, RateLimiter};
-use backon::Retryable;
+use crate::pullers::http::{CallCounter, PullError, RateLimiter, Retrier};
 use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tracing::{debug, instrument, warn};
+use tracing::{debug, instrument};
 
 pub(super) const PLATFORM: Platform = Platform::Bitrix24;
 /// The REST method every data request goes through; requests are named by method, never by URL.
@@ -234,10 +233,17 @@ pub(super) fn api_error(
 pub(super) struct Bitrix24Client {
     http: reqwest::Client,
     auth: Auth,
-    retry: RetryConfig,
+    retrier: Retrier,
     limiter: RateLimiter,
     pub(super) calls: CallCounter,
 }
+
+/// How long a run may wait to retry: `OPERATION_TIME_LIMIT` blocks a method until its run time
+/// falls under 480 s per 10 minutes, so the daemon can wait out a whole window.
+pub(super) const BUDGETS: PullBudgets = PullBudgets {
+    interactive: Duration::from_secs(15 * 60),
+    service: Duration::from_secs(30 * 60),
+};
 
 impl Bitrix24Client {
     pub(super) fn new(
@@ -249,7 +255,7 @@ impl Bitrix24Client {
         Bitrix24Client {
             http,
             auth,
-            retry,
+            retrier: Retrier::new(PLATFORM, retry, BUDGETS),
             limiter,
             calls: CallCounter::default(),
         }
@@ -302,28 +308,9 @@ impl Bitrix24Client {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, PullError>>,
     {
-        let max_attempts = self.retry.max_attempts.max(1);
-        attempt
-            .retry(self.retry.backoff())
-            .when(|e: &PullError| e.is_retryable())
-            .adjust(|e: &PullError, delay| delay.map(|d| e.min_wait().map_or(d, |w| w.max(d))))
-            .notify(|error: &PullError, delay: Duration| {
-                self.calls.record_retry();
-                warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "Bitrix24 call failed; retrying.");
-            })
+        self.retrier
+            .run(&self.calls, endpoint, |_| None, attempt)
             .await
-            .map_err(|last| {
-                if last.is_retryable() {
-                    PullError::Exhausted {
-                        platform: PLATFORM,
-                        endpoint: endpoint.to_owned(),
-                        attempts: max_attempts,
-                        last: Box::new(last),
-                    }
-                } else {
-                    last
-                }
-            })
     }
 
     pub(super) fn http(&self) -> &reqwest::Client {

@@ -72,10 +72,14 @@ pub enum Bitrix24Secrets {
     },
 }
 
+/// The portal's leaky bucket: drains 2 a second, refuses past 50 (45 kept as margin).
 fn default_rate_limits() -> Vec<RateLimit> {
-    let mut limit = RateLimit::new(2, Duration::from_secs(1), LimitScope::Shared);
-    limit.burst = 45;
-    vec![limit]
+    vec![RateLimit::bucket(
+        2,
+        Duration::from_secs(1),
+        45,
+        LimitScope::Shared,
+    )]
 }
 
 fn default_oauth_url() -> Url {
@@ -103,6 +107,7 @@ impl Bitrix24SourceConfig {
         for limit in &self.rate_limits {
             limit.validate()?;
         }
+        self.retry.validate()?;
         self.auth.validate(self.allow_plain_http)
     }
 

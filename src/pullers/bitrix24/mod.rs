@@ -90,6 +90,10 @@ impl Bitrix24Puller {
             .as_mut()
             .map(|(_, starts)| std::mem::take(starts))
             .unwrap_or_default();
+        let progress = self.client.calls.progress();
+        let (total, read) = users.counts();
+        progress.people_total(total);
+        progress.people(read as usize);
         let rest: Vec<(List, Command)> = user_starts
             .into_iter()
             .map(|start| (List::Users, List::Users.command(start)))
@@ -120,7 +124,11 @@ impl Bitrix24Puller {
             for (list, command) in &chunk {
                 let answer = take(&mut answers, command)?;
                 match list {
-                    List::Users => users.add(command.start, answer)?,
+                    List::Users => {
+                        let before = users.counts().1;
+                        users.add(command.start, answer)?;
+                        progress.people((users.counts().1 - before) as usize);
+                    }
                     List::Departments => departments.add(command.start, answer)?,
                     List::Invitees => {
                         if let Some((listing, _)) = invitees.as_mut() {
@@ -238,6 +246,10 @@ impl Puller for Bitrix24Puller {
 
     fn drain_stats(&self) -> Option<PullStats> {
         Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
+        Some(self.client.calls.progress().clone())
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "bitrix24"))]

@@ -40,6 +40,13 @@ pub(super) struct Listing<T> {
     ids: HashSet<String>,
 }
 
+impl<T> Listing<T> {
+    /// Rows the listing's first page announced, and rows read so far (for progress).
+    pub(super) fn counts(&self) -> (u64, u64) {
+        (self.total, self.rows.len() as u64)
+    }
+}
+
 impl<T: Row> Listing<T> {
     /// Reads the first page (start 0) and returns the listing with the starts of the other pages.
     pub(super) fn first(

@@ -3,15 +3,16 @@
 
 use super::config::DingtalkSourceConfig;
 use super::wire;
-use crate::config::Secret;
+use crate::config::{PullBudgets, Secret};
 use crate::pullers::Platform;
-use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
-use backon::Retryable;
+use crate::pullers::http::{
+    self, CallCounter, LimitScope, PullError, RateLimiter, Retrier, TokenCache,
+};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::{debug, instrument, warn};
+use tracing::{debug, instrument};
 
 const PLATFORM: Platform = Platform::Dingtalk;
 const TOKEN_ENDPOINT: &str = "/gettoken";
@@ -31,8 +32,16 @@ pub(super) struct DingtalkClient {
     /// The shortest wait after a QPS refusal: one window of the configured limits, which the notes
     /// say clears it ("sleep ≥ 1 s").
     qps_pause: Duration,
+    retrier: Retrier,
     pub(super) calls: CallCounter,
 }
+
+/// How long a run may wait to retry: the anti-abuse ban lasts about 5 minutes (longer when its
+/// `wait` says so), which an interactive run waits out with time to spare.
+pub(super) const BUDGETS: PullBudgets = PullBudgets {
+    interactive: Duration::from_secs(15 * 60),
+    service: Duration::from_secs(30 * 60),
+};
 
 /// What to do about a non-zero code, per the error table in the DingTalk notes.
 fn classify(code: i64) -> Disposition {
@@ -65,9 +74,12 @@ pub(super) enum Method<'a> {
 
 impl DingtalkClient {
     pub(super) fn new(config: DingtalkSourceConfig, secret: Secret) -> Result<Self, PullError> {
+        // One window of the per-API limits (the per-address window is 20 s, not what a QPS
+        // refusal needs).
         let qps_pause = config
             .rate_limits
             .iter()
+            .filter(|limit| limit.scope == LimitScope::Endpoint)
             .map(|limit| limit.per.0)
             .max()
             .unwrap_or(Duration::from_secs(1));
@@ -75,6 +87,7 @@ impl DingtalkClient {
             http: http::client(config.timeout.0)?,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             gates: Mutex::new(HashMap::new()),
+            retrier: Retrier::new(PLATFORM, config.retry.clone(), BUDGETS),
             config,
             secret,
             tokens: TokenCache::default(),
@@ -150,34 +163,11 @@ impl DingtalkClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, PullError>>,
     {
-        let max_attempts = self.config.retry.max_attempts.max(1);
-        attempt
-            .retry(self.config.retry.backoff())
-            .when(|e: &PullError| e.is_retryable())
-            .adjust(|error: &PullError, delay: Option<Duration>| {
-                // A QPS refusal clears only when its window has passed.
-                delay.map(|d| {
-                    let d = error.min_wait().map_or(d, |w| w.max(d));
-                    if is_throttled(error) { d.max(self.qps_pause) } else { d }
-                })
-            })
-            .notify(|error: &PullError, delay: Duration| {
-                self.calls.record_retry();
-                warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "DingTalk call failed; retrying.");
-            })
+        // A QPS refusal clears only when its window has passed.
+        let floor = |error: &PullError| is_throttled(error).then_some(self.qps_pause);
+        self.retrier
+            .run(&self.calls, endpoint, floor, attempt)
             .await
-            .map_err(|last| {
-                if last.is_retryable() {
-                    PullError::Exhausted {
-                        platform: PLATFORM,
-                        endpoint: endpoint.to_owned(),
-                        attempts: max_attempts,
-                        last: Box::new(last),
-                    }
-                } else {
-                    last
-                }
-            })
     }
 
     /// Waits for the endpoint's next slot. Requests queue for the limiter one at a time: were

@@ -206,6 +206,7 @@ impl DingtalkPuller {
             } else {
                 0
             };
+            self.client.calls.progress().people(page.list.len());
             records.extend(page.list.into_iter().map(Record::parse));
             // `has_more` is documented; without it, a cursor is taken to mean more.
             if !page.has_more.unwrap_or(page.next_cursor.is_some()) {
@@ -344,6 +345,10 @@ impl Puller for DingtalkPuller {
 
     fn drain_stats(&self) -> Option<PullStats> {
         Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
+        Some(self.client.calls.progress().clone())
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "dingtalk"))]

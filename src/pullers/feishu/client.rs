@@ -3,17 +3,18 @@
 
 use super::config::FeishuSourceConfig;
 use super::wire;
-use crate::config::Secret;
+use crate::config::{PullBudgets, Secret};
 use crate::pullers::Platform;
-use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
-use backon::Retryable;
-use reqwest::header::HeaderMap;
+use crate::pullers::http::{
+    self, Attempt, CallCounter, PullError, RateLimiter, Retrier, TokenCache,
+};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
 use std::time::Duration;
-use tracing::{debug, instrument, warn};
+use tracing::{debug, instrument};
 use url::Url;
 
 const PLATFORM: Platform = Platform::Feishu;
@@ -26,6 +27,10 @@ const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
 /// A listing longer than this many pages (500 000 records at 50 a page) is taken as a server that
 /// never stops, even if every page token is new.
 const MAX_PAGES: usize = 10_000;
+
+/// The docs list this Content-Type as required on every request, GETs (which have no body)
+/// included; `json()` keeps it on the token POST.
+const JSON_UTF8: &str = "application/json; charset=utf-8";
 
 pub(super) const RATE_LIMITED: i64 = 99991400;
 const TOKEN_INVALID: i64 = 99991663;
@@ -56,6 +61,20 @@ struct Failure {
     wait: Option<Duration>,
 }
 
+impl Attempt for Failure {
+    fn error(&self) -> &PullError {
+        &self.error
+    }
+
+    fn asked_wait(&self) -> Option<Duration> {
+        self.wait
+    }
+
+    fn into_error(self) -> PullError {
+        self.error
+    }
+}
+
 impl From<PullError> for Failure {
     fn from(error: PullError) -> Self {
         Failure { error, wait: None }
@@ -74,14 +93,22 @@ pub(super) struct FeishuClient {
     secret: Secret,
     tokens: TokenCache,
     limiter: RateLimiter,
+    retrier: Retrier,
     pub(super) calls: CallCounter,
 }
+
+/// How long a run may wait to retry: Feishu's windows are a second and a minute.
+pub(super) const BUDGETS: PullBudgets = PullBudgets {
+    interactive: Duration::from_secs(15 * 60),
+    service: Duration::from_secs(30 * 60),
+};
 
 impl FeishuClient {
     pub(super) fn new(config: FeishuSourceConfig, secret: Secret) -> Result<Self, PullError> {
         Ok(FeishuClient {
             http: http::client(config.timeout.0)?,
             limiter: RateLimiter::new(config.rate_limits.clone()),
+            retrier: Retrier::new(PLATFORM, config.retry.clone(), BUDGETS),
             config,
             secret,
             tokens: TokenCache::default(),
@@ -185,6 +212,7 @@ impl FeishuClient {
         let request = self
             .http
             .get(self.url(endpoint, id)?)
+            .header(CONTENT_TYPE, JSON_UTF8)
             .bearer_auth(token)
             .query(&[
                 ("user_id_type", self.config.user_id_type.as_str()),
@@ -201,13 +229,14 @@ impl FeishuClient {
         self.tokens
             .get(Duration::ZERO, || async {
                 let fetch = || async {
-                    let request =
-                        self.http
-                            .post(self.url(TOKEN_ENDPOINT, None)?)
-                            .json(&TokenRequest {
-                                app_id: &self.config.app_id,
-                                app_secret: self.secret.expose(),
-                            });
+                    let request = self
+                        .http
+                        .post(self.url(TOKEN_ENDPOINT, None)?)
+                        .header(CONTENT_TYPE, JSON_UTF8)
+                        .json(&TokenRequest {
+                            app_id: &self.config.app_id,
+                            app_secret: self.secret.expose(),
+                        });
                     let body = self
                         .exchange(TOKEN_ENDPOINT, request)
                         .await
@@ -240,32 +269,10 @@ impl FeishuClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let max_attempts = self.config.retry.max_attempts.max(1);
-        attempt
-            .retry(self.config.retry.backoff())
-            .when(|f: &Failure| f.error.is_retryable())
-            // Never sooner than Feishu asked; the backoff still bounds the number of attempts.
-            .adjust(|f: &Failure, delay| {
-                let asked = f.wait.max(f.error.min_wait());
-                delay.map(|d| asked.map_or(d, |w| w.max(d)))
-            })
-            .notify(|f: &Failure, delay: Duration| {
-                self.calls.record_retry();
-                warn!(endpoint, error = %f.error.for_log(), delay_ms = delay.as_millis() as u64, "Feishu call failed; retrying.");
-            })
+        // Never sooner than Feishu asked (its reset header).
+        self.retrier
+            .run(&self.calls, endpoint, |_| None, attempt)
             .await
-            .map_err(|last| {
-                if last.error.is_retryable() {
-                    PullError::Exhausted {
-                        platform: PLATFORM,
-                        endpoint: endpoint.to_owned(),
-                        attempts: max_attempts,
-                        last: Box::new(last.error),
-                    }
-                } else {
-                    last.error
-                }
-            })
     }
 
     /// The URL of `endpoint` under `api_base`, with `id` (percent-encoded) in its `:param`.

@@ -244,10 +244,9 @@ impl FeishuPuller {
                 ],
             )
             .await?;
-        Ok((
-            department,
-            pages.into_iter().flat_map(|p| p.items).collect(),
-        ))
+        let people: Vec<wire::User> = pages.into_iter().flat_map(|p| p.items).collect();
+        self.client.calls.progress().people(people.len());
+        Ok((department, people))
     }
 
     /// People granted one by one whom no department listing returned, 50 per `users/batch`. A
@@ -291,6 +290,10 @@ impl Puller for FeishuPuller {
 
     fn drain_stats(&self) -> Option<PullStats> {
         Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
+        Some(self.client.calls.progress().clone())
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "feishu"))]

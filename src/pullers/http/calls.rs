@@ -1,18 +1,26 @@
-use super::PullError;
+use super::{PullError, PullProgress};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// Counts requests per endpoint and retries, for the report and the call-count contract tests.
+/// Counts requests per endpoint and retries, for the report and the call-count contract tests,
+/// and feeds the live [`PullProgress`] the engine publishes while the pull runs.
 #[derive(Debug, Default)]
 pub struct CallCounter {
     calls: Mutex<BTreeMap<String, u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
     retries: AtomicU64,
+    progress: Arc<PullProgress>,
 }
 
 impl CallCounter {
+    /// The live progress of this puller's pulls (calls, people read, waits, the retry budget).
+    pub fn progress(&self) -> &Arc<PullProgress> {
+        &self.progress
+    }
+
     pub fn record(&self, endpoint: &str) {
+        self.progress.call();
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         *calls.entry(endpoint.to_owned()).or_default() += 1;
     }
@@ -30,8 +38,9 @@ impl CallCounter {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Returns the counts so far and starts again from zero.
+    /// Returns the counts so far and starts again from zero, with a new retry budget.
     pub fn take(&self, duration: std::time::Duration) -> crate::pullers::PullStats {
+        self.progress.restart_budget();
         crate::pullers::PullStats {
             calls: std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner())),
             errors: std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner())),

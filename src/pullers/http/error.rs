@@ -1,3 +1,4 @@
+use crate::config::ProcessMode;
 use crate::pullers::Platform;
 
 /// Why a pull failed. Messages name the platform and endpoint (a path, never a URL: URLs carry
@@ -63,6 +64,40 @@ pub enum PullError {
         attempts: usize,
         last: Box<PullError>,
     },
+    /// The next retry would wait past the run's time budget (`retry.budget`, or
+    /// `retry.interactive_budget` for a run from a terminal).
+    #[error(
+        "{platform} {endpoint}: gave up: the next try would wait {} s, more than the {} s left of \
+         this {} run's retry budget of {} s (retry.{}); last error: {last}",
+        secs(wait), left.as_secs(), mode_name(mode), budget.as_secs(), budget_key(mode)
+    )]
+    OverBudget {
+        platform: Platform,
+        endpoint: String,
+        wait: std::time::Duration,
+        left: std::time::Duration,
+        budget: std::time::Duration,
+        mode: ProcessMode,
+        last: Box<PullError>,
+    },
+}
+
+fn secs(d: &std::time::Duration) -> u64 {
+    d.as_secs_f64().ceil() as u64
+}
+
+fn mode_name(mode: &ProcessMode) -> &'static str {
+    match mode {
+        ProcessMode::Interactive => "interactive",
+        ProcessMode::Service => "service",
+    }
+}
+
+fn budget_key(mode: &ProcessMode) -> &'static str {
+    match mode {
+        ProcessMode::Interactive => "interactive_budget; the daemon waits longer",
+        ProcessMode::Service => "budget",
+    }
 }
 
 impl PullError {
@@ -83,6 +118,15 @@ impl PullError {
                 "{platform} {endpoint}: gave up after {attempts} attempts; last error: {}",
                 last.for_log()
             ),
+            PullError::OverBudget { last, .. } => {
+                let whole = self.to_string();
+                let head = whole
+                    .split("; last error: ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                format!("{head}; last error: {}", last.for_log())
+            }
             other => other.to_string(),
         }
     }
@@ -98,7 +142,8 @@ impl PullError {
             PullError::Setup { .. }
             | PullError::Credentials { .. }
             | PullError::Paging { .. }
-            | PullError::Exhausted { .. } => false,
+            | PullError::Exhausted { .. }
+            | PullError::OverBudget { .. } => false,
         }
     }
 
@@ -113,7 +158,9 @@ impl PullError {
             }
             PullError::Paging { .. } => Some("paging".into()),
             PullError::Throttled { .. } => Some("throttled".into()),
-            PullError::Setup { .. } | PullError::Exhausted { .. } => None,
+            PullError::Setup { .. }
+            | PullError::Exhausted { .. }
+            | PullError::OverBudget { .. } => None,
         }
     }
 

@@ -1,14 +1,19 @@
-//! Shared plumbing of the HTTP pullers: errors, retries with backoff, token caching, call counting.
+//! Shared plumbing of the HTTP pullers: errors, retries within a time budget, token caching, call
+//! counting and live progress.
 
 mod calls;
 mod error;
+mod progress;
 mod rate_limit;
+mod retry;
 mod token;
 pub mod wire;
 
 pub use calls::CallCounter;
 pub use error::PullError;
-pub use rate_limit::{LimitScope, RateLimit, RateLimiter};
+pub use progress::{PullCounts, PullProgress, WaitReason, Waiting};
+pub use rate_limit::{LimitKind, LimitScope, RateLimit, RateLimiter};
+pub use retry::{Attempt, FAILURES, Retrier};
 pub use token::{MAX_TOKEN_LIFETIME, TokenCache, lifetime_from_secs};
 
 use std::time::Duration;

@@ -2,10 +2,9 @@
 
 use super::config::WecomSourceConfig;
 use super::wire;
-use crate::config::Secret;
+use crate::config::{PullBudgets, Secret};
 use crate::pullers::Platform;
-use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, TokenCache};
-use backon::Retryable;
+use crate::pullers::http::{self, CallCounter, PullError, RateLimiter, Retrier, TokenCache};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -23,6 +22,7 @@ pub(super) struct WecomClient {
     secret: Secret,
     tokens: TokenCache,
     limiter: RateLimiter,
+    retrier: Retrier,
     pub(super) calls: CallCounter,
     /// Per endpoint, when its current run of frequency refusals (45009/45033) began and when it
     /// was last refused.
@@ -53,6 +53,13 @@ pub(super) fn hourly_wait(
     (refused_for >= minute).then(|| hour.saturating_sub(refused_for).max(minute))
 }
 
+/// How long a run may wait to retry: an interactive run gives up on an hour-long block (saying
+/// so at once); the daemon waits out the hour WeCom blocks an API after 150 000 calls.
+pub(super) const BUDGETS: PullBudgets = PullBudgets {
+    interactive: Duration::from_secs(15 * 60),
+    service: Duration::from_secs(75 * 60),
+};
+
 /// What to do about a non-zero `errcode`, per the error table in the WeCom notes.
 fn classify(code: i64) -> Disposition {
     match code {
@@ -75,6 +82,7 @@ impl WecomClient {
         Ok(WecomClient {
             http: http::client(config.timeout.0)?,
             limiter: RateLimiter::new(config.rate_limits.clone()),
+            retrier: Retrier::new(PLATFORM, config.retry.clone(), BUDGETS),
             config,
             secret,
             tokens: TokenCache::default(),
@@ -139,30 +147,9 @@ impl WecomClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, PullError>>,
     {
-        let max_attempts = self.config.retry.max_attempts.max(1);
-        let mut failures = 0usize;
-        attempt
-            .retry(self.config.retry.backoff())
-            .when(|e: &PullError| e.is_retryable())
-            .adjust(|e: &PullError, delay| delay.map(|d| e.min_wait().map_or(d, |w| w.max(d))))
-            .notify(|error: &PullError, delay: Duration| {
-                failures += 1;
-                self.calls.record_retry();
-                warn!(endpoint, error = %error.for_log(), delay_ms = delay.as_millis() as u64, "WeCom call failed; retrying.");
-            })
+        self.retrier
+            .run(&self.calls, endpoint, |_| None, attempt)
             .await
-            .map_err(|last| {
-                if last.is_retryable() {
-                    PullError::Exhausted {
-                        platform: PLATFORM,
-                        endpoint: endpoint.to_owned(),
-                        attempts: max_attempts,
-                        last: Box::new(last),
-                    }
-                } else {
-                    last
-                }
-            })
     }
 
     /// One HTTP request and the envelope check. The token and the secret travel as query

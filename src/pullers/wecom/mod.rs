@@ -271,6 +271,7 @@ impl WecomPuller {
             .client
             .get(USER_LIST, &[("department_id", department.as_str())])
             .await?;
+        self.client.calls.progress().people(list.userlist.len());
         Ok((department, list.userlist))
     }
 
@@ -418,6 +419,10 @@ impl Puller for WecomPuller {
 
     fn drain_stats(&self) -> Option<PullStats> {
         Some(self.client.calls.take(std::time::Duration::ZERO))
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
+        Some(self.client.calls.progress().clone())
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "wecom"))]

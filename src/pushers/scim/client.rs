@@ -54,7 +54,7 @@ impl ScimClient {
         query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<Answer, PushError> {
-        let max_attempts = self.config.retry.max_attempts.max(1);
+        let max_attempts = self.config.retry.pusher_attempts();
         let attempt = || self.send(method.clone(), path, query, body);
         attempt
             .retry(self.config.retry.backoff())

@@ -80,7 +80,7 @@ impl Deliverer {
                 retryable: false,
             });
         }
-        let max_attempts = self.retry.max_attempts.max(1);
+        let max_attempts = self.retry.pusher_attempts();
         let attempt = || self.send(delivery, kind, body);
         let result = attempt
             .retry(self.retry.backoff())
