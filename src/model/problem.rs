@@ -44,6 +44,19 @@ pub enum Problem {
     /// A first sync to a target that cannot be listed by nature (a webhook receiver): accounts it
     /// may already hold were not looked for, so nobody was adopted.
     TargetNotListed { target: String },
+    /// DingTalk's HR roster could not be used for this run's managers and main departments:
+    /// they were read with one `user/get` per person instead (said once per run).
+    RosterFallback { reason: RosterFallback },
+}
+
+/// Why the HR roster was given up for the rest of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterFallback {
+    /// The app lacks the roster read permission (or the agentid is not the app's).
+    NotGranted,
+    /// The organisation's monthly call quota is spent (90020 / `ApiCountLimitForOrg`).
+    QuotaExhausted,
 }
 
 impl Problem {
@@ -59,7 +72,8 @@ impl Problem {
             Problem::DuplicateValue { users, .. } => users.contains(key),
             Problem::EmptyUserId { .. }
             | Problem::MissingParentDepartment { .. }
-            | Problem::TargetNotListed { .. } => false,
+            | Problem::TargetNotListed { .. }
+            | Problem::RosterFallback { .. } => false,
         }
     }
 }
@@ -126,6 +140,21 @@ impl fmt::Display for Problem {
                 f,
                 "the {target} target cannot be listed, so accounts it may already hold were not \
                  looked for: nobody was adopted and everyone new to orgsync is sent as created"
+            ),
+            Problem::RosterFallback {
+                reason: RosterFallback::NotGranted,
+            } => write!(
+                f,
+                "DingTalk's HR roster refused the app (no roster read permission for this \
+                 agent_id), so managers were read with one user/get per person; grant the \
+                 roster permission or set roster = \"never\""
+            ),
+            Problem::RosterFallback {
+                reason: RosterFallback::QuotaExhausted,
+            } => write!(
+                f,
+                "DingTalk's monthly call quota is spent (the HR roster counts against it), so \
+                 the rest of the managers were read with one user/get per person"
             ),
         }
     }
