@@ -981,3 +981,52 @@ async fn the_anti_abuse_ban_is_waited_out() {
     );
     assert!(error.to_string().contains("anti-abuse ban"), "{error}");
 }
+
+/// The engine keeps the month's count of roster calls (quota-counted) in the state and shows it
+/// in the report; it adds up over runs and survives a reopen of the state directory.
+#[tokio::test]
+async fn the_months_roster_calls_are_counted_in_the_state_and_reported() {
+    use orgsync::engine::{Connector, Engine, RunMode};
+    let dingtalk = start(org_with(205)).await;
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let connector = Connector {
+        name: "dt".into(),
+        puller: orgsync::pullers::AnyPuller::Dingtalk(roster_puller(&dingtalk)),
+        pusher: orgsync::pushers::AnyPusher::Scim(common::scim_pusher(
+            scim.base_url(),
+            scim.bearer_token(),
+        )),
+        policy: orgsync::plan::Policy::default().without_guard(),
+        concurrency: 4,
+    };
+    for expected in [3, 6] {
+        let state = orgsync::state::StateDb::open(dir.path()).unwrap();
+        let engine = Engine::new(std::sync::Arc::new(state));
+        let report = engine.run(&connector, RunMode::DryRun).await.unwrap();
+        let pull = report.pull.expect("the pull succeeded");
+        assert_eq!(
+            pull.metered_calls,
+            BTreeMap::from([(ROSTER.to_owned(), expected)])
+        );
+        let json = orgsync::report::render_json(&report_with(pull));
+        assert!(json.contains("metered_calls"), "{json}");
+    }
+
+    // A per-person pull counts nothing and shows nothing.
+    let state = orgsync::state::StateDb::open(dir.path()).unwrap();
+    let engine = Engine::new(std::sync::Arc::new(state));
+    let connector = Connector {
+        puller: orgsync::pullers::AnyPuller::Dingtalk(dingtalk_puller(&dingtalk, |_| {})),
+        ..connector
+    };
+    let report = engine.run(&connector, RunMode::DryRun).await.unwrap();
+    assert!(report.pull.unwrap().metered_calls.is_empty());
+}
+
+/// A fixed report carrying `pull` (to render it).
+fn report_with(pull: orgsync::report::PullSummary) -> orgsync::report::Report {
+    let mut report = orgsync::report::fixture::sample();
+    report.pull = Some(pull);
+    report
+}

@@ -472,4 +472,48 @@ mod tests {
         assert!(is_throttled(&error));
         assert!(!is_throttled(&checked(r#"{"errcode":-1}"#).unwrap_err()));
     }
+
+    /// The real 90002 body (tests/samples/): a retryable throttle the retry waits a window for.
+    #[test]
+    fn sample_90002_is_a_retryable_throttle() {
+        let body = include_str!("../../../tests/samples/dingtalk-90002-throttled.json");
+        assert_eq!(
+            ban_wait(200, body.as_bytes(), Duration::from_secs(300)),
+            None
+        );
+        let error = checked(body).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                PullError::Api {
+                    code: 90002,
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(is_throttled(&error));
+    }
+
+    /// The real 50004 body (tests/samples/): the code the puller reads as "out of scope" (a
+    /// department met on the walk is left out; a granted one fails the pull).
+    #[test]
+    fn sample_50004_is_the_out_of_scope_code() {
+        let body = include_str!("../../../tests/samples/dingtalk-50004-out-of-scope.json");
+        let error = check("/topapi/v2/department/listsub", head(body)).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                PullError::Api {
+                    code: 50004,
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(super::super::department_unreadable(&error, false));
+        assert!(!super::super::department_unreadable(&error, true));
+    }
 }
