@@ -2,7 +2,8 @@
 //! `shared/upstream-apis/dingtalk.md`: the token flows, the authorised scope, department and user
 //! reads (old `topapi` API) with cursor paging and its size cap, leave records (new API), scope
 //! filtering, DingTalk's error codes, the 20 QPS per-API limit, injectable faults and paging or
-//! envelope quirks.
+//! envelope quirks; the HR roster (`smartwork/hrm/employee/v2/list`, with permission and monthly
+//! quota switches), tokens revoked mid-pull (40001) and the per-IP anti-abuse ban in its forms.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

@@ -167,8 +167,6 @@ fn add(
         hold(directory, key, problem);
         return;
     };
-    // The main department: the roster's `sys00-mainDeptId`, else `user/get`'s
-    // `dept_position_list[].is_main`, else the first of `dept_id_list`.
     let departments = departments(directory, &user.dept_id_list, main, listed_under);
     let manager = match roster {
         Some(entry) => entry.manager.clone(),

@@ -310,7 +310,13 @@ impl DingtalkPuller {
                     let ids = to_read.listed(&records);
                     match managers {
                         Managers::PerPerson => get_queue.extend(ids),
-                        Managers::Probing | Managers::Roster => roster_queue.extend(ids),
+                        // A userid holding a comma cannot travel in `userid_list`.
+                        Managers::Probing | Managers::Roster => {
+                            let (odd, plain): (Vec<String>, Vec<String>) =
+                                ids.into_iter().partition(|id| id.contains(','));
+                            get_queue.extend(odd);
+                            roster_queue.extend(plain);
+                        }
                     }
                     raw.members.push((id, records));
                 }
