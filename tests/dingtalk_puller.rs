@@ -1009,8 +1009,12 @@ async fn the_months_roster_calls_are_counted_in_the_state_and_reported() {
             pull.metered_calls,
             BTreeMap::from([(ROSTER.to_owned(), expected)])
         );
-        let json = orgsync::report::render_json(&report_with(pull));
+        let shown = report_with(pull);
+        let json = orgsync::report::render_json(&shown);
         assert!(json.contains("metered_calls"), "{json}");
+        let text = orgsync::report::render_markdown(&shown);
+        let line = format!("calls counted against the upstream's quota: {ROSTER} {expected}");
+        assert!(text.contains(&line), "{text}");
     }
 
     // A per-person pull counts nothing and shows nothing.
