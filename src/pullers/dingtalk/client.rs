@@ -238,7 +238,8 @@ impl DingtalkClient {
         // DingTalk's anti-abuse ban may come with any status: read the body to recognise it.
         let body = http::read_body(response, PLATFORM, endpoint).await?;
         if let Some(wait) = ban_wait(status.as_u16(), &body, self.config.ban_wait.0) {
-            return Err(banned(endpoint, wait));
+            let html = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+            return Err(banned(endpoint, wait, html));
         }
         if !status.is_success() {
             return Err(PullError::HttpStatus {
@@ -287,11 +288,19 @@ pub(super) fn ban_wait(status: u16, body: &[u8], floor: Duration) -> Option<Dura
 /// The longest wait a ban's `wait` field is believed for.
 const MAX_BAN_WAIT_SECS: u64 = 24 * 3600;
 
-fn banned(endpoint: &'static str, wait: Duration) -> PullError {
+/// The ban as an error; `html` when it came as an HTML page (said, as a proxy's page looks alike).
+fn banned(endpoint: &'static str, wait: Duration, html: bool) -> PullError {
+    let form = if html {
+        "an HTML page instead of JSON, taken for "
+    } else {
+        ""
+    };
     PullError::Throttled {
         platform: PLATFORM,
         endpoint: endpoint.into(),
-        detail: "an anti-abuse ban: this address exceeded DingTalk's 10 000 calls per 20 s".into(),
+        detail: format!(
+            "{form}an anti-abuse ban: this address exceeded DingTalk's 10 000 calls per 20 s"
+        ),
         wait,
     }
 }
@@ -461,7 +470,8 @@ mod tests {
         ] {
             assert_eq!(ban_wait(200, not_a_ban, floor), None);
         }
-        let error = banned("/topapi/v2/user/list", floor);
+        let error = banned("/topapi/v2/user/list", floor, true);
+        assert!(error.to_string().contains("HTML page"), "{error}");
         assert!(error.is_retryable());
         assert_eq!(error.min_wait(), Some(floor));
     }
