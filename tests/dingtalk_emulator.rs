@@ -3,7 +3,7 @@
 mod common;
 
 use common::small_org;
-use emulators::dingtalk::{DingtalkConfig, DingtalkHandle};
+use emulators::dingtalk::{Ban, DingtalkConfig, DingtalkHandle, RosterAccess};
 use emulators::fixture::{Org, Status};
 use serde_json::{Value, json};
 
@@ -195,7 +195,10 @@ async fn tokens_are_reused_until_revoked_and_then_refused() {
         .json()
         .await
         .unwrap();
-    assert_eq!(wrong["errcode"], 40001);
+    assert_eq!(
+        wrong["errcode"], 40089,
+        "the corrections: bad credentials at gettoken"
+    );
 }
 
 #[tokio::test]
@@ -260,4 +263,157 @@ async fn the_twenty_first_call_in_a_window_is_refused_with_90018() {
     assert_eq!(codes[..20], [0; 20]);
     assert_eq!(codes[20], 90018);
     assert_eq!(dingtalk.rate_limit_rejections(), 1);
+}
+
+const ROSTER: &str = "/topapi/smartwork/hrm/employee/v2/list";
+
+fn roster_body(ids: &str) -> Value {
+    json!({"userid_list": ids, "field_filter_list": "sys00-reportManagerId,sys00-mainDeptId",
+           "agentid": 2001})
+}
+
+/// The roster answers the current members among the ids, once each, with their manager (even
+/// one outside the scope) and main department, in the notes' shape.
+#[tokio::test]
+async fn the_roster_answers_managers_and_main_departments() {
+    let mut org = small_org();
+    let leaver = org.users.iter_mut().find(|u| u.id == "leaver").unwrap();
+    leaver.status = Status::Resigned;
+    let (_dingtalk, client) = connect(org, config()).await;
+    let answer = client
+        .post(ROSTER, roster_body("sales1,ceo,leaver,nobody,sales1"))
+        .await;
+    assert_eq!(answer["errcode"], 0, "{answer}");
+    assert_eq!(answer["success"], true);
+    let people = answer["result"].as_array().unwrap();
+    let ids: Vec<&str> = people
+        .iter()
+        .map(|p| p["userid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["sales1", "ceo"],
+        "resigned and unknown ids are left out"
+    );
+    let fields = &people[0]["field_data_list"];
+    assert_eq!(fields[0]["field_code"], "sys00-reportManagerId");
+    assert_eq!(fields[0]["field_value_list"][0]["value"], "outsider");
+    assert_eq!(fields[1]["field_code"], "sys00-mainDeptId");
+    assert_eq!(fields[1]["field_value_list"][0]["value"], "3");
+    assert_eq!(
+        people[1]["field_data_list"][0]["field_value_list"],
+        json!([])
+    );
+    let too_many = (0..101)
+        .map(|i| format!("u{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_ne!(
+        client.post(ROSTER, roster_body(&too_many)).await["errcode"],
+        0
+    );
+    let wrong_agent = json!({"userid_list": "ceo", "field_filter_list": "sys00-mainDeptId",
+                             "agentid": 7});
+    assert_ne!(client.post(ROSTER, wrong_agent).await["errcode"], 0);
+}
+
+#[tokio::test]
+async fn the_roster_refuses_without_permission_and_past_the_quota() {
+    let refused = DingtalkConfig {
+        roster: RosterAccess::NotGranted,
+        ..config()
+    };
+    let (_dingtalk, client) = connect(small_org(), refused).await;
+    let answer = client.post(ROSTER, roster_body("ceo")).await;
+    assert_eq!(answer["errcode"], 88, "{answer}");
+    assert_eq!(answer["sub_code"], "60011");
+
+    let quota = DingtalkConfig {
+        roster_quota: Some(2),
+        ..config()
+    };
+    let (_dingtalk, client) = connect(small_org(), quota).await;
+    for _ in 0..2 {
+        assert_eq!(client.post(ROSTER, roster_body("ceo")).await["errcode"], 0);
+    }
+    assert_eq!(
+        client.post(ROSTER, roster_body("ceo")).await["errcode"],
+        90020
+    );
+}
+
+/// `user/get` marks the main department in `dept_position_list`; `dept_id_list` keeps the
+/// fixture's order.
+#[tokio::test]
+async fn user_get_marks_the_main_department() {
+    let mut org = small_org();
+    let sales1 = org.users.iter_mut().find(|u| u.id == "sales1").unwrap();
+    sales1.departments = vec![2, 3];
+    sales1.main_department = Some(3);
+    let (_dingtalk, client) = connect(org, config()).await;
+    let answer = client
+        .post("/topapi/v2/user/get", json!({"userid": "sales1"}))
+        .await;
+    assert_eq!(answer["result"]["dept_id_list"], json!([2, 3]));
+    assert_eq!(
+        answer["result"]["dept_position_list"],
+        json!([{"dept_id": 2, "is_main": false}, {"dept_id": 3, "is_main": true}])
+    );
+}
+
+/// Tokens revoked after N data calls answer 40001; the ban answers every data call in its form
+/// and status while it lasts.
+#[tokio::test]
+async fn tokens_revoked_mid_pull_and_the_ban() {
+    let (dingtalk, client) = connect(small_org(), config()).await;
+    dingtalk.revoke_tokens_after(2);
+    let listsub = || client.post("/topapi/v2/department/listsub", json!({"dept_id": 2}));
+    assert_eq!(listsub().await["errcode"], 0);
+    assert_eq!(listsub().await["errcode"], 0);
+    assert_eq!(listsub().await["errcode"], 40001);
+
+    dingtalk.ban(
+        Ban::Json {
+            status: 403,
+            wait: 5,
+        },
+        std::time::Duration::from_secs(60),
+    );
+    let answer = client
+        .http
+        .get(format!("{}/auth/scopes", client.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["punish"], "deny");
+    assert_eq!(body["wait"], 5);
+    assert!(body.get("errcode").is_none());
+    dingtalk.ban(Ban::Html(200), std::time::Duration::from_millis(50));
+    let page = client
+        .http
+        .get(format!("{}/auth/scopes", client.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+    let scopes: Value = client
+        .http
+        .get(format!("{}/auth/scopes", client.base))
+        .query(&[("access_token", &client.token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        scopes["errcode"], 40001,
+        "the ban is over; the token is still revoked"
+    );
 }

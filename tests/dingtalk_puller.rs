@@ -4,10 +4,12 @@
 mod common;
 
 use common::{dingtalk_puller, person, small_org};
-use emulators::dingtalk::{self, DingtalkConfig, DingtalkHandle, Quirk};
+use emulators::dingtalk::{self, Ban, DingtalkConfig, DingtalkHandle, Quirk, RosterAccess};
 use emulators::faults::Faults;
 use emulators::fixture::{Department, Org, Scope, Status, User};
-use orgsync::model::{DepartmentId, Directory, Status as Upstream, UserKey};
+use orgsync::model::{
+    DepartmentId, Directory, Problem, RosterFallback, Status as Upstream, UserKey,
+};
 use orgsync::pullers::http::{LimitScope, RateLimit};
 use orgsync::pullers::{PullError, Pulled, Puller};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +28,9 @@ const DEPARTMENT_GET: &str = "/topapi/v2/department/get";
 const LISTSUB: &str = "/topapi/v2/department/listsub";
 const USER_LIST: &str = "/topapi/v2/user/list";
 const USER_GET: &str = "/topapi/v2/user/get";
+const ROSTER: &str = "/topapi/smartwork/hrm/employee/v2/list";
+/// The emulator's default AgentId.
+const AGENT_ID: u64 = 2_001;
 
 /// Limits are not enforced here, so counts stay exact whatever the machine's load; one test
 /// below enforces them.
@@ -279,7 +284,16 @@ async fn managers_in_list_items_save_the_per_person_reads() {
     )
     .await
     .unwrap();
-    let pulled = dingtalk_puller(&with, |_| {}).pull().await.unwrap();
+    let mut pulled = dingtalk_puller(&with, |_| {}).pull().await.unwrap();
+    // List items say nothing of the main department: the first listed is taken (lin's main
+    // department, 4, is second in the fixture).
+    assert_eq!(departments_of(&pulled.directory, "lin"), ["3", "4"]);
+    let lin = pulled
+        .directory
+        .users
+        .get_mut(&UserKey::new("lin"))
+        .unwrap();
+    lin.departments.reverse();
     assert_eq!(pulled.directory, expected.directory);
     // Only ceo and parent have no manager: 1 + 1 + 1 + 6 + 8 + 2 = 19.
     let minimum = minimum_calls(&org, true);
@@ -626,7 +640,7 @@ async fn a_wrong_secret_is_a_credentials_error() {
     .unwrap();
     let error = puller.pull().await.unwrap_err();
     assert!(
-        matches!(error, PullError::Credentials { code: 40001, .. }),
+        matches!(error, PullError::Credentials { code: 40089, .. }),
         "{error}"
     );
     assert!(!error.to_string().contains("a-wrong-secret"));
@@ -659,7 +673,7 @@ async fn paging_defects_are_errors_not_loops() {
     }
 }
 
-/// Broken envelopes and the anti-abuse ban: retried (they may be transient), then a clear error.
+/// Broken envelopes: retried (they may be transient), then a clear error.
 #[tokio::test]
 async fn broken_envelopes_are_clear_errors() {
     let dingtalk = start(org_with(1)).await;
@@ -670,8 +684,6 @@ async fn broken_envelopes_are_clear_errors() {
             "field `errcode` is missing",
         ),
         (Quirk::MissingResult, LISTSUB, "missing field `result`"),
-        (Quirk::AntiAbuseJson, AUTH_SCOPES, "anti-abuse ban"),
-        (Quirk::AntiAbuseHtml, AUTH_SCOPES, "HTML page"),
     ];
     for (quirk, failing, detail) in cases {
         dingtalk.set_quirk(Some(quirk));
@@ -711,11 +723,12 @@ async fn default_rate_limits_keep_under_the_enforced_limit() {
     assert_eq!(dingtalk.rate_limit_rejections(), 0);
     assert_eq!(pulled.stats.retries, 0);
     assert_eq!(pulled.stats.calls, minimum_calls(&org, false));
-    // The limiter did the spacing: ~80 user/get calls at 19 per (1 s / ENFORCED_SPEEDUP).
+    // The limiter did the spacing: ~80 user/get calls, 19 in any window of 1 s / ENFORCED_SPEEDUP
+    // (a sliding window: 19 may go at once, the 20th waits for the first to leave it).
     let gets = pulled.stats.calls[USER_GET];
-    let spacing = Duration::from_secs(1).div_f64(ENFORCED_SPEEDUP) / 19;
+    let window = Duration::from_secs(1).div_f64(ENFORCED_SPEEDUP);
     assert!(
-        pulled.stats.duration >= spacing * (gets as u32 - 1),
+        pulled.stats.duration >= window * ((gets as u32 - 1) / 19),
         "{:?}",
         pulled.stats.duration
     );
@@ -735,4 +748,290 @@ async fn default_rate_limits_keep_under_the_enforced_limit() {
     .unwrap();
     assert!(unthrottled.rate_limit_rejections() > 0);
     assert!(pulled.stats.retries > 0);
+}
+
+/// A puller that asks the HR roster (the emulator's agentid).
+fn roster_puller(dingtalk: &DingtalkHandle) -> orgsync::pullers::dingtalk::DingtalkPuller {
+    dingtalk_puller(dingtalk, |c| c.agent_id = Some(AGENT_ID))
+}
+
+/// The calls a full pull needs on the roster path: `2D + ceil(N/100)` plus a handful (token,
+/// scope, the top's `department/get`, a last partial page or roster batch per API).
+fn roster_budget(org: &Org) -> u64 {
+    let d = org.visible_department_ids().len() as u64;
+    let n = org
+        .users
+        .iter()
+        .filter(|u| u.status != Status::Resigned)
+        .count() as u64;
+    2 * d + n.div_ceil(100) + 5
+}
+
+/// The roster reads managers and main departments of 100 people a call: the same directory as
+/// one `user/get` per person, in 20 calls instead of 228.
+#[tokio::test]
+async fn the_roster_reads_managers_for_a_hundred_people_a_call() {
+    let org = org_with(205);
+    let dingtalk = start(org.clone()).await;
+    let per_person = dingtalk_puller(&dingtalk, |_| {}).pull().await.unwrap();
+    dingtalk.reset_calls();
+    let Pulled { directory, stats } = roster_puller(&dingtalk).pull().await.unwrap();
+    assert_eq!(directory, per_person.directory);
+    assert_eq!(manager_of(&directory, "p001"), Some("lin"));
+    assert_eq!(manager_of(&directory, "ceo"), None);
+    assert_eq!(
+        departments_of(&directory, "lin"),
+        ["4", "3"],
+        "sys00-mainDeptId"
+    );
+    // 211 listed people lack a manager: 3 roster calls, no user/get.
+    let mut expected = minimum_calls(&org, false);
+    expected.remove(USER_GET);
+    expected.insert(ROSTER.to_owned(), 3);
+    assert_eq!(stats.calls, expected);
+    assert_eq!(counted(&dingtalk), expected);
+    assert!(
+        stats.total_calls() <= roster_budget(&org),
+        "{}",
+        stats.total_calls()
+    );
+    assert_eq!(stats.total_calls(), 20);
+}
+
+/// With a partial scope, the roster path reports the same people and managers (an outside
+/// manager included, for the planner's scope rule) as the per-person path.
+#[tokio::test]
+async fn the_roster_path_feeds_the_scope_rule_like_user_get() {
+    let org = small_org();
+    let dingtalk = start(org.clone()).await;
+    let per_person = dingtalk_puller(&dingtalk, |_| {}).pull().await.unwrap();
+    dingtalk.reset_calls();
+    let pulled = roster_puller(&dingtalk).pull().await.unwrap();
+    assert_eq!(pulled.directory, per_person.directory);
+    assert_eq!(manager_of(&pulled.directory, "sales1"), Some("outsider"));
+    assert_eq!(dingtalk.calls(ROSTER), 1);
+    // Only the individually granted person is read one by one.
+    assert_eq!(dingtalk.calls(USER_GET), 1);
+}
+
+/// Without the roster permission: the first roster call finds out, everyone is read with
+/// `user/get` instead, and the report says so once.
+#[tokio::test]
+async fn without_the_roster_permission_managers_are_read_one_by_one_and_said_once() {
+    let org = org_with(205);
+    let granted = start(org.clone()).await;
+    let expected = roster_puller(&granted).pull().await.unwrap().directory;
+    let refused = dingtalk::start(
+        org.clone(),
+        DingtalkConfig {
+            roster: RosterAccess::NotGranted,
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    let Pulled { directory, stats } = roster_puller(&refused).pull().await.unwrap();
+    assert_eq!(
+        directory.problems,
+        [Problem::RosterFallback {
+            reason: RosterFallback::NotGranted
+        }]
+    );
+    assert_eq!(
+        Directory {
+            problems: Vec::new(),
+            ..directory
+        },
+        expected
+    );
+    assert_eq!(stats.calls[ROSTER], 1, "only the first call asks");
+    assert_eq!(stats.calls, {
+        let mut calls = minimum_calls(&org, false);
+        calls.insert(ROSTER.to_owned(), 1);
+        calls
+    });
+    // `roster = "never"` does not ask at all, and says nothing.
+    refused.reset_calls();
+    let never = dingtalk_puller(&refused, |c| {
+        c.agent_id = Some(AGENT_ID);
+        c.roster = Some(orgsync::pullers::dingtalk::RosterMode::Never);
+    })
+    .pull()
+    .await
+    .unwrap();
+    assert_eq!(never.directory, expected);
+    assert_eq!(refused.calls(ROSTER), 0);
+}
+
+/// The monthly quota spent after one roster call: the rest of the run reads one by one, the
+/// report says so once, and the directory is the same.
+#[tokio::test]
+async fn a_spent_quota_mid_run_falls_back_to_user_get_for_the_rest() {
+    let org = org_with(205);
+    let granted = start(org.clone()).await;
+    let expected = roster_puller(&granted).pull().await.unwrap().directory;
+    let quota = dingtalk::start(
+        org,
+        DingtalkConfig {
+            roster_quota: Some(1),
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    let Pulled { directory, stats } = roster_puller(&quota).pull().await.unwrap();
+    assert_eq!(
+        directory.problems,
+        [Problem::RosterFallback {
+            reason: RosterFallback::QuotaExhausted
+        }]
+    );
+    assert_eq!(
+        Directory {
+            problems: Vec::new(),
+            ..directory
+        },
+        expected
+    );
+    assert_eq!(
+        stats.errors.get("90020").copied().unwrap_or(0),
+        stats.calls[ROSTER] - 1
+    );
+    assert!((2..=3).contains(&stats.calls[ROSTER]), "{:?}", stats.calls);
+    assert_eq!(
+        stats.calls[USER_GET],
+        211 - 100,
+        "the first 100 came from the roster"
+    );
+}
+
+/// DingTalk answers 40001 when a token stops working mid-pull: a new token is fetched and the
+/// pull goes on (40001 is bad credentials only at `/gettoken`).
+#[tokio::test]
+async fn a_token_revoked_mid_pull_is_replaced() {
+    let org = org_with(120);
+    let (dingtalk, clean) = baseline(&org).await;
+    dingtalk.revoke_tokens_after(10);
+    let pulled = dingtalk_puller(&dingtalk, |c| c.concurrency = 1)
+        .pull()
+        .await
+        .unwrap();
+    assert_eq!(pulled.directory, clean.directory);
+    assert_eq!(
+        dingtalk.calls(GETTOKEN),
+        2,
+        "the first token and one new one"
+    );
+    assert!(
+        pulled.stats.errors.contains_key("40001"),
+        "{:?}",
+        pulled.stats.errors
+    );
+    assert_eq!(pulled.stats.retries, 0, "a refresh is not a backoff retry");
+}
+
+/// The per-IP anti-abuse ban, as JSON or HTML, with 200 or 403: a throttle waited out (for at
+/// least `ban_wait`, 5 minutes by default, shortened here), then the pull goes on.
+#[tokio::test]
+async fn the_anti_abuse_ban_is_waited_out() {
+    let org = org_with(1);
+    let (dingtalk, clean) = baseline(&org).await;
+    let wait = Duration::from_millis(300);
+    // `wait` 0: the real ban says 5 (minutes), which the client's unit tests cover.
+    for form in [
+        Ban::Json {
+            status: 200,
+            wait: 0,
+        },
+        Ban::Json {
+            status: 403,
+            wait: 0,
+        },
+        Ban::Html(200),
+        Ban::Html(403),
+    ] {
+        dingtalk.ban(form, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let pulled = dingtalk_puller(&dingtalk, |c| {
+            c.ban_wait = orgsync::config::HumanDuration(wait);
+        })
+        .pull()
+        .await
+        .unwrap();
+        assert!(
+            started.elapsed() >= wait,
+            "{form:?}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(pulled.directory, clean.directory, "{form:?}");
+        assert!(pulled.stats.retries >= 1, "{form:?}");
+        assert!(pulled.stats.errors.contains_key("throttled"), "{form:?}");
+    }
+    // A ban outlasting the retries ends in an error naming it, never a transport failure.
+    dingtalk.ban(Ban::Html(403), Duration::from_secs(3600));
+    let error = dingtalk_puller(&dingtalk, |c| {
+        c.ban_wait = orgsync::config::HumanDuration(Duration::from_millis(5));
+    })
+    .pull()
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, PullError::Exhausted { last, .. }
+            if matches!(**last, PullError::Throttled { wait, .. } if wait >= Duration::from_millis(5))),
+        "{error}"
+    );
+    assert!(error.to_string().contains("anti-abuse ban"), "{error}");
+}
+
+/// The engine keeps the month's count of roster calls (quota-counted) in the state and shows it
+/// in the report; it adds up over runs and survives a reopen of the state directory.
+#[tokio::test]
+async fn the_months_roster_calls_are_counted_in_the_state_and_reported() {
+    use orgsync::engine::{Connector, Engine, RunMode};
+    let dingtalk = start(org_with(205)).await;
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let connector = Connector {
+        name: "dt".into(),
+        puller: orgsync::pullers::AnyPuller::Dingtalk(roster_puller(&dingtalk)),
+        pusher: orgsync::pushers::AnyPusher::Scim(common::scim_pusher(
+            scim.base_url(),
+            scim.bearer_token(),
+        )),
+        policy: orgsync::plan::Policy::default().without_guard(),
+        concurrency: 4,
+    };
+    for expected in [3, 6] {
+        let state = orgsync::state::StateDb::open(dir.path()).unwrap();
+        let engine = Engine::new(std::sync::Arc::new(state));
+        let report = engine.run(&connector, RunMode::DryRun).await.unwrap();
+        let pull = report.pull.expect("the pull succeeded");
+        assert_eq!(
+            pull.metered_calls,
+            BTreeMap::from([(ROSTER.to_owned(), expected)])
+        );
+        let shown = report_with(pull);
+        let json = orgsync::report::render_json(&shown);
+        assert!(json.contains("metered_calls"), "{json}");
+        let text = orgsync::report::render_markdown(&shown);
+        let line = format!("calls counted against the upstream's quota: {ROSTER} {expected}");
+        assert!(text.contains(&line), "{text}");
+    }
+
+    // A per-person pull counts nothing and shows nothing.
+    let state = orgsync::state::StateDb::open(dir.path()).unwrap();
+    let engine = Engine::new(std::sync::Arc::new(state));
+    let connector = Connector {
+        puller: orgsync::pullers::AnyPuller::Dingtalk(dingtalk_puller(&dingtalk, |_| {})),
+        ..connector
+    };
+    let report = engine.run(&connector, RunMode::DryRun).await.unwrap();
+    assert!(report.pull.unwrap().metered_calls.is_empty());
+}
+
+/// A fixed report carrying `pull` (to render it).
+fn report_with(pull: orgsync::report::PullSummary) -> orgsync::report::Report {
+    let mut report = orgsync::report::fixture::sample();
+    report.pull = Some(pull);
+    report
 }

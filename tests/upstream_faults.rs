@@ -101,6 +101,8 @@ fn pullers(base: &str) -> Vec<AnyPuller> {
     wecom.retry = retries();
     let mut dingtalk = DingtalkSourceConfig::new("ding1", unused(), url());
     dingtalk.retry = retries();
+    // An HTML page with 200 is taken for DingTalk's anti-abuse ban, waited out at least this.
+    dingtalk.ban_wait = orgsync::config::HumanDuration(std::time::Duration::from_millis(5));
     let mut feishu = FeishuSourceConfig::new("cli_1", unused(), url());
     feishu.retry = retries();
     feishu.rate_limits = Vec::new();

@@ -130,8 +130,10 @@ fn min_calls(platform: Platform, shape: &Shape) -> u64 {
         // token, ⌈D/50⌉ pages of children, one find_by_department page per 50 direct members of
         // each department (at least one each).
         Platform::Feishu => 1 + d.div_ceil(50) + shape.pages(50, true),
-        // gettoken, auth/scopes, T = 1 granted root, D listsub, paged user/list, P user/get.
-        Platform::Dingtalk => 2 + 1 + d + shape.pages(100, true) + shape.listed,
+        // gettoken, auth/scopes, T = 1 granted root, D listsub, paged user/list, and the HR
+        // roster for the P listed people, 100 a call (the path with `agent_id` and the roster
+        // permission; without it, P user/get instead).
+        Platform::Dingtalk => 2 + 1 + d + shape.pages(100, true) + shape.listed.div_ceil(100),
         // Batches of 50 pages of 50; the first request carries the first page of every list:
         // users, departments, the invitees (`user.search` by `CONFIRM_CODE`) and its check.
         Platform::Bitrix24 => {
@@ -341,8 +343,14 @@ impl Server {
                 .pull()
                 .await
             }
-            // The helper already runs the client's limits as fast as the emulator's.
-            Server::Dingtalk(h) => common::dingtalk_puller(h, |_| {}).pull().await,
+            // The helper already runs the client's limits as fast as the emulator's. The roster
+            // path: the emulator's agentid, the permission granted (its default).
+            Server::Dingtalk(h) => {
+                let agent_id = u64::try_from(h.config().agent_id).ok();
+                common::dingtalk_puller(h, |c| c.agent_id = agent_id)
+                    .pull()
+                    .await
+            }
             Server::Bitrix24(h) => {
                 let (mut source, secrets) = common::bitrix24_source(h, false);
                 compress(&mut source.rate_limits);

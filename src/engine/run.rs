@@ -157,6 +157,45 @@ impl<S: SnapshotStore> Engine<S> {
             .await
     }
 
+    /// Adds a pull's calls to metered endpoints to the month's count in the store and returns
+    /// the month's totals. A count that cannot be stored is logged, never a failed run: it is
+    /// a figure for the admin, not state a run depends on.
+    async fn count_metered<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        stats: &crate::pullers::PullStats,
+    ) -> std::collections::BTreeMap<String, u64> {
+        let calls: std::collections::BTreeMap<String, u64> = connector
+            .puller
+            .metered_endpoints()
+            .iter()
+            .filter_map(|&e| {
+                stats
+                    .calls
+                    .get(e)
+                    .filter(|&&n| n > 0)
+                    .map(|&n| (e.to_owned(), n))
+            })
+            .collect();
+        if calls.is_empty() {
+            return calls;
+        }
+        let month = super::storage::quota_month(jiff::Timestamp::now());
+        let name = connector.name.clone();
+        let counted = calls.clone();
+        match super::storage::blocking(self.store(), move |store| {
+            store.count_metered_calls(&name, &month, &counted)
+        })
+        .await
+        {
+            Ok(totals) => totals,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot store this month's count of quota-counted calls; the report shows this run's only.");
+                calls
+            }
+        }
+    }
+
     /// Checks the target, pulls, reads the baseline (snapshot, or the target's accounts) and
     /// plans. `Ended` is a run that already ended (the target refused its check, the pull or the
     /// target listing failed, or orgsync is stopping).
@@ -215,18 +254,21 @@ impl<S: SnapshotStore> Engine<S> {
             Ok(pulled) => pulled,
             Err(e) => {
                 error!(error = %e.for_log(), "The pull failed; nothing was planned or written.");
-                report.pull_errors = connector
-                    .puller
-                    .drain_stats()
-                    .map(|s| s.errors)
-                    .unwrap_or_default();
+                let drained = connector.puller.drain_stats();
+                if let Some(stats) = &drained {
+                    // Quota-counted calls of a failed pull were spent all the same.
+                    self.count_metered(connector, stats).await;
+                }
+                report.pull_errors = drained.map(|s| s.errors).unwrap_or_default();
                 report.finish(RunOutcome::Failed {
                     error: e.to_string(),
                 });
                 return Ok(Reached::Ended(report));
             }
         };
-        report.pull = Some(PullSummary::new(&pulled));
+        let mut summary = PullSummary::new(&pulled);
+        summary.metered_calls = self.count_metered(connector, &pulled.stats).await;
+        report.pull = Some(summary);
         context.publish(|p| {
             p.stage = Stage::Planning;
             p.pull = PullCounts {

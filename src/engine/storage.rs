@@ -22,6 +22,15 @@ pub(super) async fn blocking<S: SnapshotStore, T: Send + 'static>(
     }
 }
 
+/// The calendar month `at` falls in for upstream quotas (`2026-12`), in China Standard Time
+/// (UTC+8): DingTalk, the one upstream with a monthly quota, counts its months there.
+pub(super) fn quota_month(at: jiff::Timestamp) -> String {
+    let offset = jiff::tz::Offset::constant(8);
+    at.to_zoned(jiff::tz::TimeZone::fixed(offset))
+        .strftime("%Y-%m")
+        .to_string()
+}
+
 /// Makes `changes` durable for `connector`.
 pub(super) async fn commit<S: SnapshotStore>(
     store: &Arc<S>,
@@ -59,6 +68,13 @@ impl<S: SnapshotStore> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quota_months_turn_at_midnight_in_china() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(quota_month(at("2026-12-31T15:59:59Z")), "2026-12");
+        assert_eq!(quota_month(at("2026-12-31T16:00:00Z")), "2027-01");
+    }
     use crate::snapshot::MemoryStore;
     use std::sync::Mutex;
     use std::sync::mpsc::{Receiver, Sender, channel};

@@ -15,6 +15,6 @@ pub use attributes::{Attributes, Field, FieldChange};
 pub use check::Checked;
 pub use directory::{Department, Directory, Scope};
 pub use ids::{DepartmentId, TargetId, UserKey};
-pub use problem::Problem;
+pub use problem::{Problem, RosterFallback};
 pub use target::TargetAccount;
 pub use user::{Status, User};

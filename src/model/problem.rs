@@ -55,6 +55,19 @@ pub enum Problem {
         instead: Vec<String>,
         extra_calls: u64,
     },
+    /// DingTalk's HR roster could not be used for this run's managers and main departments:
+    /// they were read with one `user/get` per person instead (said once per run).
+    RosterFallback { reason: RosterFallback },
+}
+
+/// Why the HR roster was given up for the rest of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterFallback {
+    /// The app lacks the roster read permission (or the agentid is not the app's).
+    NotGranted,
+    /// The organisation's monthly call quota is spent (90020 / `ApiCountLimitForOrg`).
+    QuotaExhausted,
 }
 
 impl Problem {
@@ -72,7 +85,8 @@ impl Problem {
             | Problem::MissingParentDepartment { .. }
             | Problem::TargetNotListed { .. }
             | Problem::ScopeEntryUnreadable { .. }
-            | Problem::ListReadsRefused { .. } => false,
+            | Problem::ListReadsRefused { .. }
+            | Problem::RosterFallback { .. } => false,
         }
     }
 }
@@ -156,6 +170,21 @@ impl fmt::Display for Problem {
                  {extra_calls} more calls",
                 refused.join(", "),
                 instead.join(", ")
+            ),
+            Problem::RosterFallback {
+                reason: RosterFallback::NotGranted,
+            } => write!(
+                f,
+                "DingTalk's HR roster refused the app (no roster read permission for this \
+                 agent_id), so managers were read with one user/get per person; grant the \
+                 roster permission or set roster = \"never\""
+            ),
+            Problem::RosterFallback {
+                reason: RosterFallback::QuotaExhausted,
+            } => write!(
+                f,
+                "DingTalk's monthly call quota is spent (the HR roster counts against it), so \
+                 the rest of the managers were read with one user/get per person"
             ),
         }
     }

@@ -103,6 +103,12 @@ pub trait Puller: Send + Sync {
     fn progress(&self) -> Option<std::sync::Arc<http::PullProgress>> {
         None
     }
+
+    /// Endpoints whose calls count against a monthly quota of the upstream organisation: the
+    /// engine keeps a month's count of them in the state and shows it in the report.
+    fn metered_endpoints(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The pullers a config can name, dispatched without boxing.
@@ -142,6 +148,15 @@ impl Puller for AnyPuller {
             AnyPuller::Bitrix24(p) => p.check_token().await,
             AnyPuller::Feishu(p) => p.check_token().await,
             AnyPuller::Dingtalk(p) => p.check_token().await,
+        }
+    }
+
+    fn metered_endpoints(&self) -> &'static [&'static str] {
+        match self {
+            AnyPuller::Wecom(p) => p.metered_endpoints(),
+            AnyPuller::Bitrix24(p) => p.metered_endpoints(),
+            AnyPuller::Feishu(p) => p.metered_endpoints(),
+            AnyPuller::Dingtalk(p) => p.metered_endpoints(),
         }
     }
 

@@ -184,6 +184,7 @@ pub fn sample() -> Report {
                 retries: 2,
                 duration_ms: 1234,
             },
+            metered_calls: BTreeMap::new(),
         }),
         pull_errors: BTreeMap::new(),
         guard: Some(Verdict::Pass { removals: 2 }),

@@ -79,6 +79,10 @@ pub struct PullSummary {
     pub departments: usize,
     pub held: usize,
     pub stats: PullStatsReport,
+    /// Calls this calendar month (UTC+8, the upstream's) to endpoints the upstream counts
+    /// against a monthly quota, this run's included, by endpoint; absent when none were made.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metered_calls: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +152,7 @@ impl PullSummary {
                 retries: *retries,
                 duration_ms: duration.as_millis() as u64,
             },
+            metered_calls: BTreeMap::new(),
         }
     }
 }

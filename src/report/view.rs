@@ -123,13 +123,27 @@ pub fn pull_line(pull: &PullSummary) -> String {
         String::new()
     };
     format!(
-        "{} people, {} departments, {} upstream calls ({} retried) in {:.1} s{held}{}",
+        "{} people, {} departments, {} upstream calls ({} retried) in {:.1} s{held}{}{}",
         pull.users,
         pull.departments,
         pull.stats.total_calls,
         pull.stats.retries,
         pull.stats.duration_ms as f64 / 1000.0,
         errors_suffix(&pull.stats.errors),
+        metered_suffix(&pull.metered_calls),
+    )
+}
+
+/// This month's calls to quota-counted endpoints, e.g. "; this month's calls counted against the
+/// upstream's quota: /topapi/smartwork/hrm/employee/v2/list 306"; empty when there were none.
+pub fn metered_suffix(metered: &std::collections::BTreeMap<String, u64>) -> String {
+    if metered.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = metered.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    format!(
+        "; this month's calls counted against the upstream's quota: {}",
+        list.join(", ")
     )
 }
 

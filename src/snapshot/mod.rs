@@ -15,6 +15,20 @@ pub trait SnapshotStore: Send + Sync + 'static {
     fn commit(&self, connector: &str, changes: &[SnapshotChange]) -> Result<(), SnapshotError>;
     /// Replaces a connector's whole snapshot (used when rebuilding it from the target).
     fn replace(&self, connector: &str, snapshot: &Snapshot) -> Result<(), SnapshotError>;
+
+    /// Adds `calls` (per endpoint) to `connector`'s count of calls to metered endpoints (those
+    /// an upstream counts against a monthly quota) in calendar month `month` (`2026-12`), and
+    /// returns the month's totals for those endpoints. A store that keeps no such count (tests)
+    /// returns `calls` as they are.
+    fn count_metered_calls(
+        &self,
+        connector: &str,
+        month: &str,
+        calls: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, SnapshotError> {
+        let _ = (connector, month);
+        Ok(calls.clone())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 
 mod history;
 mod key;
+mod metered;
 mod owner;
 mod snapshots;
 #[cfg(test)]

@@ -60,6 +60,15 @@ impl SnapshotStore for StateDb {
         Ok(())
     }
 
+    fn count_metered_calls(
+        &self,
+        connector: &str,
+        month: &str,
+        calls: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, SnapshotError> {
+        self.add_metered_calls(connector, month, calls)
+    }
+
     fn replace(&self, connector: &str, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let tree = self.snapshot_tree(connector)?;
         let mut batch = sled::Batch::default();

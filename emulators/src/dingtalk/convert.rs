@@ -46,12 +46,12 @@ pub(super) fn department(directory: &Directory, department: &Department) -> wire
     }
 }
 
-/// The person's departments the app can see, the main one first (DingTalk has no separate
-/// main-department field; clients take the first).
+/// The person's departments the app can see, in the fixture's order: the main one is not
+/// necessarily first (`dept_position_list[].is_main` and the roster's `sys00-mainDeptId` say
+/// which it is).
 fn visible_departments(directory: &Directory, user: &User) -> Vec<i64> {
-    let main = user.main_department.or(user.departments.first().copied());
     let mut visible: Vec<i64> = Vec::with_capacity(user.departments.len());
-    for id in main.into_iter().chain(user.departments.iter().copied()) {
+    for id in user.departments.iter().copied() {
         if directory.is_department_visible(id) && !visible.contains(&id) {
             visible.push(id);
         }
@@ -123,6 +123,13 @@ pub(super) fn user(directory: &Directory, user: &User) -> wire::User {
                 leader: leads(directory, dept_id, user),
             })
             .collect(),
+        dept_position_list: departments
+            .iter()
+            .map(|&dept_id| wire::DeptPosition {
+                dept_id,
+                is_main: Some(dept_id) == main_department(user),
+            })
+            .collect(),
         dept_id_list: departments,
         title: user.title.clone(),
         job_number: user.employee_no.clone(),
@@ -138,6 +145,45 @@ pub(super) fn user(directory: &Directory, user: &User) -> wire::User {
         exclusive_account_type: "",
         login_id: "",
         role_list: Vec::new(),
+    }
+}
+
+/// The person's main department: the fixture's, else their first.
+pub(super) fn main_department(user: &User) -> Option<i64> {
+    user.main_department.or(user.departments.first().copied())
+}
+
+/// The roster's record of one person: the fields asked for that it knows
+/// (`sys00-reportManagerId`, `sys00-mainDeptId`; others are answered empty).
+pub(super) fn roster_person(user: &User, fields: &[&str]) -> wire::RosterPerson {
+    let field_data_list = fields
+        .iter()
+        .map(|&code| {
+            let (name, value) = match code {
+                "sys00-reportManagerId" => ("直属主管id", user.manager.clone()),
+                "sys00-mainDeptId" => ("主部门id", main_department(user).map(|d| d.to_string())),
+                _ => ("", None),
+            };
+            wire::RosterField {
+                field_code: code.to_owned(),
+                field_name: name,
+                group_id: "sys00",
+                field_value_list: value
+                    .filter(|v| !v.is_empty())
+                    .map(|value| wire::RosterValue {
+                        item_index: 0,
+                        label: value.clone(),
+                        value,
+                    })
+                    .into_iter()
+                    .collect(),
+            }
+        })
+        .collect();
+    wire::RosterPerson {
+        userid: user.id.clone(),
+        corp_id: "dingEmulatedCorp",
+        field_data_list,
     }
 }
 

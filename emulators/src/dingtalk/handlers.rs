@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::state::{Directory, Shared};
 use super::wire::{self, ApiError, ok, ok_result};
-use super::{MAX_PAGE_SIZE, Quirk, convert};
+use super::{MAX_PAGE_SIZE, MAX_ROSTER_IDS, Quirk, RosterAccess, convert};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 type AppState = State<Arc<Shared>>;
@@ -314,4 +314,50 @@ pub(super) async fn user_get(
     let directory = shared.directory();
     let user = directory.visible_user(body.string("userid")?)?;
     Ok(ok_result(convert::user(&directory, user)))
+}
+
+/// The HR roster (`smartwork/hrm/employee/v2/list`): `userid_list` (comma-separated, at most
+/// 100), `field_filter_list` (comma-separated field codes), `agentid` (the app's). Answers for
+/// the current members among the ids, in the order asked, each once; unknown or resigned ids
+/// are left out. The roster is HR data, not the contact scope: managers are not filtered.
+pub(super) async fn roster(
+    State(shared): AppState,
+    params: Params,
+    body: Body,
+) -> Result<Response> {
+    shared.authorize(params.token())?;
+    if shared.config.roster == RosterAccess::NotGranted {
+        return Err(ApiError::NO_PERMISSION);
+    }
+    if body.int("agentid")? != Some(shared.config.agent_id) {
+        return Err(ApiError::INVALID_PARAMETER);
+    }
+    let ids: Vec<&str> = body
+        .string("userid_list")?
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .collect();
+    let fields: Vec<&str> = body
+        .string("field_filter_list")?
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    if ids.len() > MAX_ROSTER_IDS || fields.is_empty() || fields.len() > MAX_ROSTER_IDS {
+        return Err(ApiError::INVALID_PARAMETER);
+    }
+    shared.charge_quota()?;
+    let directory = shared.directory();
+    let mut seen = std::collections::HashSet::new();
+    let result = ids
+        .into_iter()
+        .filter(|id| seen.insert(*id))
+        .filter_map(|id| directory.current_user(id))
+        .map(|user| convert::roster_person(user, &fields))
+        .collect();
+    Ok(ok(wire::Roster {
+        success: true,
+        result,
+    }))
 }

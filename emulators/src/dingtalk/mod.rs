@@ -2,7 +2,8 @@
 //! `shared/upstream-apis/dingtalk.md`: the token flows, the authorised scope, department and user
 //! reads (old `topapi` API) with cursor paging and its size cap, leave records (new API), scope
 //! filtering, DingTalk's error codes, the 20 QPS per-API limit, injectable faults and paging or
-//! envelope quirks.
+//! envelope quirks; the HR roster (`smartwork/hrm/employee/v2/list`, with permission and monthly
+//! quota switches), tokens revoked mid-pull (40001) and the per-IP anti-abuse ban in its forms.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -34,6 +35,8 @@ use state::Shared;
 
 /// `user/list` and `user/listsimple` refuse bigger pages.
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// The most userids (and field codes) one HR roster call takes.
+pub const MAX_ROSTER_IDS: usize = 100;
 /// DingTalk's documented limit: 20 calls per second per app and API (standard edition).
 pub const QPS_PER_API: u32 = 20;
 
@@ -52,6 +55,29 @@ pub struct DingtalkConfig {
     pub rate_limit_speedup: f64,
     /// When every resigned person left, for `empLeaveRecords` (the fixture has no dates).
     pub leave_time_unix: i64,
+    /// The app's AgentId, which the HR roster API requires.
+    pub agent_id: i64,
+    /// Whether the app holds the HR roster read permission.
+    pub roster: RosterAccess,
+    /// Roster calls answered before the monthly quota is spent (then 90020); `None`: no quota.
+    pub roster_quota: Option<u64>,
+}
+
+/// The HR roster permission (智能人事花名册 read) in the developer console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RosterAccess {
+    Granted,
+    /// Answered with errcode 88, sub_code 60011.
+    NotGranted,
+}
+
+/// The per-IP anti-abuse ban's answer to every data call while it lasts, with the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ban {
+    /// `{"status":1111,"wait":W,"punish":"deny",…}` (the real one says `"wait":5`).
+    Json { status: u16, wait: i64 },
+    /// An HTML page.
+    Html(u16),
 }
 
 impl Default for DingtalkConfig {
@@ -65,6 +91,9 @@ impl Default for DingtalkConfig {
             rate_limit_speedup: 1.0,
             // 2024-03-01T09:30:00Z
             leave_time_unix: 1_709_285_400,
+            agent_id: 2_001,
+            roster: RosterAccess::Granted,
+            roster_quota: None,
         }
     }
 }
@@ -177,6 +206,17 @@ impl DingtalkHandle {
     /// Requests refused by the enforced rate limit (not the injected rate-limit faults).
     pub fn rate_limit_rejections(&self) -> u64 {
         self.shared.limits.rejections()
+    }
+
+    /// After `calls` more data calls, every issued token stops working and answers 40001 (the
+    /// token revoked mid-pull); the next token request issues a new one.
+    pub fn revoke_tokens_after(&self, calls: u64) {
+        self.shared.revoke_tokens_after(calls);
+    }
+
+    /// Bans the caller's address for `lasts`: every data call gets the ban's answer.
+    pub fn ban(&self, form: Ban, lasts: Duration) {
+        self.shared.set_ban(form, lasts);
     }
 
     /// Invalidates every issued token now (answered with 40014); the next token request issues a

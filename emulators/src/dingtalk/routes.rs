@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::state::Shared;
 use super::wire::{ApiError, OpenApiError};
-use super::{Quirk, handlers, openapi};
+use super::{Ban, Quirk, handlers, openapi};
 use crate::faults::Fault;
 
 pub(super) const GETTOKEN: &str = "/gettoken";
@@ -29,6 +29,7 @@ pub(super) const USER_LISTSIMPLE: &str = "/topapi/user/listsimple";
 pub(super) const USER_LISTID: &str = "/topapi/user/listid";
 pub(super) const USER_COUNT: &str = "/topapi/user/count";
 pub(super) const LEAVE_RECORDS: &str = "/v1.0/contact/empLeaveRecords";
+pub(super) const ROSTER: &str = "/topapi/smartwork/hrm/employee/v2/list";
 
 /// Data endpoints: the calls fault schedules and quirks apply to (everything but the tokens).
 const DATA_PATHS: &[&str] = &[
@@ -42,6 +43,7 @@ const DATA_PATHS: &[&str] = &[
     USER_LISTID,
     USER_COUNT,
     LEAVE_RECORDS,
+    ROSTER,
 ];
 
 /// Paths of the new API, which answer errors as HTTP statuses instead of `errcode`.
@@ -61,6 +63,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route(USER_LISTID, post(handlers::user_listid))
         .route(USER_COUNT, post(handlers::user_count))
         .route(LEAVE_RECORDS, get(openapi::leave_records))
+        .route(ROSTER, post(handlers::roster))
         .fallback(|| async { StatusCode::NOT_FOUND })
         // `layer` (not `route_layer`) so unknown paths are counted too: a client calling a wrong
         // path shows up in the counters.
@@ -89,9 +92,14 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     }
     let quirk = shared.quirk();
     match quirk {
-        Some(Quirk::AntiAbuseJson) => return anti_abuse_json(),
-        Some(Quirk::AntiAbuseHtml) => return anti_abuse_html(),
+        Some(Quirk::AntiAbuseJson) => return anti_abuse_json(StatusCode::OK, 5),
+        Some(Quirk::AntiAbuseHtml) => return anti_abuse_html(StatusCode::OK),
         _ => {}
+    }
+    match shared.ban() {
+        Some(Ban::Json { status, wait }) => return anti_abuse_json(status_code(status), wait),
+        Some(Ban::Html(status)) => return anti_abuse_html(status_code(status)),
+        None => {}
     }
     let response = match shared.faults.next_data_call() {
         None => next.run(request).await,
@@ -126,21 +134,22 @@ fn bad_gateway() -> Response {
         .into_response()
 }
 
-/// The per-IP anti-abuse ban's non-standard body: no `errcode` at all.
-fn anti_abuse_json() -> Response {
-    let body = r#"{"status":1111,"wait":5,"punish":"deny","msg":"访问频率过高，请稍后再试"}"#;
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN)
 }
 
-fn anti_abuse_html() -> Response {
+/// The per-IP anti-abuse ban's non-standard body: no `errcode` at all.
+fn anti_abuse_json(status: StatusCode, wait: i64) -> Response {
+    let body = format!(
+        r#"{{"status":1111,"wait":{wait},"punish":"deny","msg":"访问频率过高，请稍后再试"}}"#
+    );
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn anti_abuse_html(status: StatusCode) -> Response {
     let html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>访问被拒绝</title></head>\
                 <body><h1>您的访问过于频繁，已被暂时限制</h1><p>请5分钟后再试</p></body></html>";
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], html).into_response()
+    (status, [(header::CONTENT_TYPE, "text/html")], html).into_response()
 }
 
 /// The real answer cut in half. A strict prefix of a JSON object is never valid JSON.

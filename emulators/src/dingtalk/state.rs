@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::wire::ApiError;
-use super::{DingtalkConfig, QPS_PER_API, Quirk};
+use super::{Ban, DingtalkConfig, QPS_PER_API, Quirk};
 use crate::faults::{CallLog, FaultInjector, TokenBook, TokenStatus};
 use crate::fixture::{Department, Org, Status, User, Visibility};
 use crate::rate_limit::{Enforcer, Policy, Rule};
@@ -22,6 +22,14 @@ pub(super) struct Shared {
     quirk: Mutex<Option<Quirk>>,
     /// Injected rate-limit answers so far, to rotate through DingTalk's forms of them.
     rate_limit_faults: AtomicU64,
+    /// Roster calls answered so far, against `DingtalkConfig::roster_quota`.
+    roster_calls: AtomicU64,
+    /// Data calls left before every token is revoked (then answered with 40001).
+    revoke_after: Mutex<Option<u64>>,
+    /// Whether revoked tokens answer 40001 (set once `revoke_after` ran out).
+    revoked_40001: std::sync::atomic::AtomicBool,
+    /// The anti-abuse ban in force, and until when.
+    ban: Mutex<Option<(Ban, tokio::time::Instant)>>,
 }
 
 impl Shared {
@@ -49,6 +57,10 @@ impl Shared {
             limits,
             quirk: Mutex::new(None),
             rate_limit_faults: AtomicU64::new(0),
+            roster_calls: AtomicU64::new(0),
+            revoke_after: Mutex::new(None),
+            revoked_40001: std::sync::atomic::AtomicBool::new(false),
+            ban: Mutex::new(None),
         }
     }
 
@@ -88,13 +100,67 @@ impl Shared {
         }
     }
 
+    /// Counts a roster call against the monthly quota: 90020 once it is spent.
+    pub fn charge_quota(&self) -> Result<(), ApiError> {
+        let used = self.roster_calls.fetch_add(1, Ordering::Relaxed);
+        match self.config.roster_quota {
+            Some(quota) if used >= quota => Err(ApiError::QUOTA_EXHAUSTED),
+            _ => Ok(()),
+        }
+    }
+
+    /// Revokes every token after `calls` more data calls.
+    pub fn revoke_tokens_after(&self, calls: u64) {
+        *self
+            .revoke_after
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(calls);
+    }
+
+    /// Bans the caller for `lasts` with `form`.
+    pub fn set_ban(&self, form: Ban, lasts: Duration) {
+        *self.ban.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((form, tokio::time::Instant::now() + lasts));
+    }
+
+    /// The ban in force now, if any.
+    pub fn ban(&self) -> Option<Ban> {
+        let mut ban = self.ban.lock().unwrap_or_else(PoisonError::into_inner);
+        match *ban {
+            Some((form, until)) if tokio::time::Instant::now() < until => Some(form),
+            Some(_) => {
+                *ban = None;
+                None
+            }
+            None => None,
+        }
+    }
+
     /// Checks the `access_token` of a data call and charges the call to it.
     pub fn authorize(&self, token: Option<&str>) -> Result<(), ApiError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::MISSING_TOKEN)?;
+        {
+            let mut left = self
+                .revoke_after
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match *left {
+                Some(0) => {
+                    *left = None;
+                    self.tokens.revoke_all();
+                    self.revoked_40001.store(true, Ordering::Relaxed);
+                }
+                Some(n) => *left = Some(n - 1),
+                None => {}
+            }
+        }
         match self.token_status(token) {
             TokenStatus::Valid => Ok(()),
+            TokenStatus::Unknown if self.revoked_40001.load(Ordering::Relaxed) => {
+                Err(ApiError::TOKEN_REVOKED)
+            }
             TokenStatus::Unknown => Err(ApiError::INVALID_TOKEN),
             TokenStatus::Expired => Err(ApiError::TOKEN_EXPIRED),
             // The notes list three answers for a dead token; rotate so clients handle each.
@@ -193,6 +259,11 @@ impl Directory {
             return Err(ApiError::USER_OUT_OF_SCOPE);
         }
         Ok(user)
+    }
+
+    /// A current (not resigned) member, in scope or not.
+    pub fn current_user(&self, userid: &str) -> Option<&User> {
+        self.users.get(userid).map(|&index| &self.org.users[index])
     }
 
     /// Whether this userid is a current (not resigned) member, in scope or not.

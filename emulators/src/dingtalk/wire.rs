@@ -45,7 +45,14 @@ impl ApiError {
     }
 
     pub const SYSTEM_BUSY: Self = Self::new(-1, "系统繁忙");
-    pub const INVALID_CREDENTIAL: Self = Self::new(40001, "不合法的appkey或appsecret");
+    /// A wrong appkey or appsecret at `gettoken` (the notes' corrections).
+    pub const INVALID_CREDENTIAL: Self = Self::new(40089, "不合法的corpId或corpSecret");
+    /// DingTalk's global code table: "access_token 无效", answered mid-pull when a token stops working.
+    pub const TOKEN_REVOKED: Self = Self::new(40001, "不合法的access_token");
+    /// The app lacks this API's permission (the roster read permission).
+    pub const NO_PERMISSION: Self = Self::sub("60011", "没有调用该接口的权限");
+    /// The standard edition's monthly call quota is spent.
+    pub const QUOTA_EXHAUSTED: Self = Self::new(90020, "调用次数超过了每月限额");
     pub const INVALID_TOKEN: Self = Self::new(40014, "不合法的access_token");
     pub const INVALID_CORP: Self = Self::new(33001, "无效的企业ID");
     /// Not in the notes: DingTalk's "invalid parameter" for a body or query the API cannot read.
@@ -317,6 +324,8 @@ pub(super) struct User {
     pub manager_userid: Option<String>,
     pub dept_id_list: Vec<i64>,
     pub dept_order_list: Vec<DeptOrder>,
+    /// Which of the person's departments is the main one (`is_main`).
+    pub dept_position_list: Vec<DeptPosition>,
     pub leader_in_dept: Vec<LeaderInDept>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -337,6 +346,41 @@ pub(super) struct User {
     pub exclusive_account_type: &'static str,
     pub login_id: &'static str,
     pub role_list: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub(super) struct DeptPosition {
+    pub dept_id: i64,
+    pub is_main: bool,
+}
+
+/// The HR roster's answer: `success` beside the usual envelope, people under `result`.
+#[derive(Serialize)]
+pub(super) struct Roster {
+    pub success: bool,
+    pub result: Vec<RosterPerson>,
+}
+
+#[derive(Serialize)]
+pub(super) struct RosterPerson {
+    pub userid: String,
+    pub corp_id: &'static str,
+    pub field_data_list: Vec<RosterField>,
+}
+
+#[derive(Serialize)]
+pub(super) struct RosterField {
+    pub field_code: String,
+    pub field_name: &'static str,
+    pub group_id: &'static str,
+    pub field_value_list: Vec<RosterValue>,
+}
+
+#[derive(Serialize)]
+pub(super) struct RosterValue {
+    pub item_index: u32,
+    pub value: String,
+    pub label: String,
 }
 
 #[derive(Serialize)]

@@ -43,12 +43,15 @@ pub(super) const BUDGETS: PullBudgets = PullBudgets {
     service: Duration::from_secs(30 * 60),
 };
 
-/// What to do about a non-zero code, per the error table in the DingTalk notes.
-fn classify(code: i64) -> Disposition {
+/// What to do about a non-zero code met at `endpoint`, per the error table in the DingTalk notes
+/// and their corrections: `40001` ("access_token 无效") means bad credentials only where the
+/// credentials are sent (`/gettoken`); anywhere else the token stopped working.
+fn classify(code: i64, endpoint: &str) -> Disposition {
     match code {
-        40014 | 42001 | 33001 => Disposition::RefreshToken,
+        40001 if endpoint == TOKEN_ENDPOINT => Disposition::Credentials,
+        40001 | 40014 | 42001 | 33001 => Disposition::RefreshToken,
         -1 | 90001..=90012 | 90018 => Disposition::Retry,
-        40001 | 60020 => Disposition::Credentials,
+        40089 | 60020 => Disposition::Credentials,
         _ => Disposition::Fail,
     }
 }
@@ -111,7 +114,7 @@ impl DingtalkClient {
                 .await
             {
                 Err(PullError::Api { code, .. })
-                    if matches!(classify(code), Disposition::RefreshToken) =>
+                    if matches!(classify(code, endpoint), Disposition::RefreshToken) =>
                 {
                     debug!(
                         endpoint,
@@ -221,7 +224,20 @@ impl DingtalkClient {
             .send()
             .await
             .map_err(|e| PullError::transport(PLATFORM, endpoint, e))?;
-        let body = crate::pullers::http::success_body(response, PLATFORM, endpoint).await?;
+        let status = response.status();
+        // DingTalk's anti-abuse ban may come with any status: read the body to recognise it.
+        let body = http::read_body(response, PLATFORM, endpoint).await?;
+        if let Some(wait) = ban_wait(status.as_u16(), &body, self.config.ban_wait.0) {
+            let html = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+            return Err(banned(endpoint, wait, html));
+        }
+        if !status.is_success() {
+            return Err(PullError::HttpStatus {
+                platform: PLATFORM,
+                endpoint: endpoint.to_owned(),
+                status: status.as_u16(),
+            });
+        }
         let head: wire::Head = serde_json::from_slice(&body)
             .map_err(|e| PullError::malformed(PLATFORM, endpoint, &body, &e))?;
         check(endpoint, head)?;
@@ -233,23 +249,57 @@ impl DingtalkClient {
     }
 }
 
+/// The per-IP anti-abuse ban's answer: a JSON body with `punish` and no `errcode`, at any HTTP
+/// status, or an HTML page where JSON was due — unless a 5xx says a gateway answered for a failed
+/// backend (that is retried as the status). Returns how long to wait before probing again: at
+/// least `floor` (the ban is documented as about 5 minutes), longer when the body's `wait`, read
+/// as minutes (its unit is undocumented), says more, believed up to a day.
+pub(super) fn ban_wait(status: u16, body: &[u8], floor: Duration) -> Option<Duration> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') if status < 500 => Some(floor),
+        Some(b'{') => {
+            let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+            let object = value.as_object()?;
+            if object.contains_key("errcode") || !object.contains_key("punish") {
+                return None;
+            }
+            let minutes = match object.get("wait") {
+                Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+                Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+                _ => 0,
+            };
+            let said = Duration::from_secs(minutes.saturating_mul(60).min(MAX_BAN_WAIT_SECS));
+            Some(floor.max(said))
+        }
+        _ => None,
+    }
+}
+
+/// The longest wait a ban's `wait` field is believed for.
+const MAX_BAN_WAIT_SECS: u64 = 24 * 3600;
+
+/// The ban as an error; `html` when it came as an HTML page (said, as a proxy's page looks alike).
+fn banned(endpoint: &'static str, wait: Duration, html: bool) -> PullError {
+    let form = if html {
+        "an HTML page instead of JSON, taken for "
+    } else {
+        ""
+    };
+    PullError::Throttled {
+        platform: PLATFORM,
+        endpoint: endpoint.into(),
+        detail: format!(
+            "{form}an anti-abuse ban: this address exceeded DingTalk's 10 000 calls per 20 s"
+        ),
+        wait,
+    }
+}
+
 /// Turns a non-zero `errcode` into an error, reading code 88's `sub_code` as the real code.
 fn check(endpoint: &'static str, head: wire::Head) -> Result<(), PullError> {
     let code = match head.errcode {
         Some(0) => return Ok(()),
         Some(code) => code,
-        None if head.punish.is_some() => {
-            return Err(PullError::Malformed {
-                platform: PLATFORM,
-                endpoint: endpoint.into(),
-                detail: format!(
-                    "an anti-abuse ban instead of an answer (punish {:?}, wait {}): this address \
-                     exceeded 10 000 calls per 20 s",
-                    head.punish.unwrap_or_default(),
-                    head.wait.unwrap_or_default()
-                ),
-            });
-        }
         None => {
             return Err(PullError::Malformed {
                 platform: PLATFORM,
@@ -272,7 +322,7 @@ fn check(endpoint: &'static str, head: wire::Head) -> Result<(), PullError> {
     if code == 60011 {
         message.push_str(" (grant the app this API's permission in the developer console)");
     }
-    Err(match classify(code) {
+    Err(match classify(code, endpoint) {
         Disposition::Credentials => PullError::Credentials {
             platform: PLATFORM,
             code,
@@ -338,7 +388,7 @@ mod tests {
             let error = checked(&format!(r#"{{"errcode":{code}}}"#)).unwrap_err();
             assert_eq!(error.is_retryable(), retryable, "{code}: {error:?}");
         }
-        for code in [40014, 42001, 33001] {
+        for code in [40001, 40014, 42001, 33001] {
             assert!(matches!(
                 checked(&format!(r#"{{"errcode":{code}}}"#)),
                 Err(PullError::Api {
@@ -346,11 +396,21 @@ mod tests {
                     ..
                 })
             ));
-            assert!(matches!(classify(code), Disposition::RefreshToken));
+            assert!(matches!(
+                classify(code, "/topapi/v2/user/list"),
+                Disposition::RefreshToken
+            ));
         }
-        for code in [40001, 60020] {
+        for code in [40089, 60020] {
             assert!(matches!(
                 checked(&format!(r#"{{"errcode":{code},"errmsg":"no"}}"#)),
+                Err(PullError::Credentials { .. })
+            ));
+        }
+        // 40001 is bad credentials only where the credentials are sent.
+        for code in [40001, 40089] {
+            assert!(matches!(
+                check(TOKEN_ENDPOINT, head(&format!(r#"{{"errcode":{code}}}"#))),
                 Err(PullError::Credentials { .. })
             ));
         }
@@ -363,9 +423,47 @@ mod tests {
             error.to_string().contains("`errcode` is missing"),
             "{error}"
         );
-        let error = checked(r#"{"status":1111,"wait":5,"punish":"deny"}"#).unwrap_err();
-        assert!(error.to_string().contains("anti-abuse ban"), "{error}");
+    }
+
+    #[test]
+    fn the_anti_abuse_ban_is_a_long_throttle_at_any_status() {
+        let floor = Duration::from_secs(300);
+        let json = br#"{"status":1111,"wait":5,"punish":"deny"}"#;
+        for status in [200, 403, 429, 503] {
+            assert_eq!(ban_wait(status, json, floor), Some(floor), "{status}");
+        }
+        let html = "  <!DOCTYPE html><html><body>访问被拒绝</body></html>".as_bytes();
+        assert_eq!(ban_wait(200, html, floor), Some(floor));
+        assert_eq!(ban_wait(403, html, floor), Some(floor));
+        assert_eq!(ban_wait(502, html, floor), None, "a gateway's error page");
+        // `wait` read as minutes when it says more than the floor; garbage never shortens it.
+        let long = br#"{"status":1111,"wait":"12","punish":"deny"}"#;
+        assert_eq!(ban_wait(200, long, floor), Some(Duration::from_secs(720)));
+        for odd in [
+            &br#"{"wait":-3,"punish":"deny"}"#[..],
+            br#"{"wait":1e300,"punish":1}"#,
+            br#"{"wait":[1],"punish":null}"#,
+        ] {
+            assert_eq!(ban_wait(200, odd, floor), Some(floor));
+        }
+        let huge = br#"{"wait":18446744073709551615,"punish":"deny"}"#;
+        assert_eq!(
+            ban_wait(200, huge, floor),
+            Some(Duration::from_secs(MAX_BAN_WAIT_SECS))
+        );
+        for not_a_ban in [
+            &br#"{"errcode":0,"punish":"deny"}"#[..],
+            br#"{"errcode":90018}"#,
+            b"",
+            b"null",
+            b"[1]",
+        ] {
+            assert_eq!(ban_wait(200, not_a_ban, floor), None);
+        }
+        let error = banned("/topapi/v2/user/list", floor, true);
+        assert!(error.to_string().contains("HTML page"), "{error}");
         assert!(error.is_retryable());
+        assert_eq!(error.min_wait(), Some(floor));
     }
 
     #[test]
@@ -373,5 +471,49 @@ mod tests {
         let error = checked(r#"{"errcode":88,"sub_code":"90018"}"#).unwrap_err();
         assert!(is_throttled(&error));
         assert!(!is_throttled(&checked(r#"{"errcode":-1}"#).unwrap_err()));
+    }
+
+    /// The real 90002 body (tests/samples/): a retryable throttle the retry waits a window for.
+    #[test]
+    fn sample_90002_is_a_retryable_throttle() {
+        let body = include_str!("../../../tests/samples/dingtalk-90002-throttled.json");
+        assert_eq!(
+            ban_wait(200, body.as_bytes(), Duration::from_secs(300)),
+            None
+        );
+        let error = checked(body).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                PullError::Api {
+                    code: 90002,
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(is_throttled(&error));
+    }
+
+    /// The real 50004 body (tests/samples/): the code the puller reads as "out of scope" (a
+    /// department met on the walk is left out; a granted one fails the pull).
+    #[test]
+    fn sample_50004_is_the_out_of_scope_code() {
+        let body = include_str!("../../../tests/samples/dingtalk-50004-out-of-scope.json");
+        let error = check("/topapi/v2/department/listsub", head(body)).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                PullError::Api {
+                    code: 50004,
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(super::super::department_unreadable(&error, false));
+        assert!(!super::super::department_unreadable(&error, true));
     }
 }

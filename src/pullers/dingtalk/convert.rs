@@ -4,7 +4,7 @@
 //! has no disabled/frozen flag, so no one is ever `Disabled`; resigned people are simply absent
 //! (they surface as vanished). Anything else in `active` holds the person with a problem.
 
-use super::wire::{self, Record};
+use super::wire::{self, Record, RosterEntry};
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
 use crate::pullers::text::non_empty;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -19,10 +19,15 @@ pub(super) struct Raw {
     /// Per-person reads (`user/get`) by userid; `None` when the person turned out to be gone
     /// (60121) or out of scope (50002) and must be left out.
     pub details: BTreeMap<String, Option<Record>>,
+    /// What the HR roster said of listed people, by userid: their manager and main department.
+    pub roster: BTreeMap<String, RosterEntry>,
+    /// Problems met while reading (a roster fallback), reported once each.
+    pub problems: Vec<Problem>,
 }
 
 pub(super) fn directory(raw: Raw) -> Directory {
     let mut directory = Directory::default();
+    directory.problems.extend(raw.problems);
     let scope = raw.scope.unwrap_or(wire::OrgScopes {
         authed_dept: Vec::new(),
         authed_user: Vec::new(),
@@ -65,12 +70,13 @@ pub(super) fn directory(raw: Raw) -> Directory {
         let listed_under = department.to_string();
         for record in records {
             let detail = record.userid().and_then(|id| raw.details.get(id));
+            let roster = record.userid().and_then(|id| raw.roster.get(id));
             match detail {
-                None => add(&mut directory, record, &listed_under),
+                None => add(&mut directory, record, &listed_under, roster),
                 Some(None) => {}
                 Some(Some(detail)) => {
                     if done.insert(record.userid().unwrap_or_default().to_owned()) {
-                        add(&mut directory, detail.clone(), &listed_under);
+                        add(&mut directory, detail.clone(), &listed_under, None);
                     }
                 }
             }
@@ -80,7 +86,7 @@ pub(super) fn directory(raw: Raw) -> Directory {
         if let Some(detail) = detail
             && !done.contains(&userid)
         {
-            add(&mut directory, detail, "");
+            add(&mut directory, detail, "", None);
         }
     }
     // One unreadable record of a person listed several times holds them all.
@@ -110,7 +116,14 @@ fn report_missing_parents(directory: &mut Directory) {
     directory.problems.extend(problems);
 }
 
-fn add(directory: &mut Directory, record: Record, listed_under: &str) {
+/// `roster`: what the HR roster said of this person, which gives their manager and main
+/// department (a list item carries neither).
+fn add(
+    directory: &mut Directory,
+    record: Record,
+    listed_under: &str,
+    roster: Option<&RosterEntry>,
+) {
     let Some(userid) = record.userid().map(str::to_owned) else {
         directory.problems.push(Problem::EmptyUserId {
             department: DepartmentId::new(listed_under),
@@ -145,6 +158,7 @@ fn add(directory: &mut Directory, record: Record, listed_under: &str) {
             return;
         }
     };
+    let main = roster.and_then(|r| r.main_dept).or(user.main_dept);
     let Some(name) = non_empty(user.name) else {
         let problem = Problem::MissingField {
             user: key.clone(),
@@ -153,7 +167,11 @@ fn add(directory: &mut Directory, record: Record, listed_under: &str) {
         hold(directory, key, problem);
         return;
     };
-    let departments = departments(directory, &user.dept_id_list, listed_under);
+    let departments = departments(directory, &user.dept_id_list, main, listed_under);
+    let manager = match roster {
+        Some(entry) => entry.manager.clone(),
+        None => user.manager_userid.flatten(),
+    };
     directory.insert_user(User {
         key,
         display_name: name,
@@ -163,9 +181,7 @@ fn add(directory: &mut Directory, record: Record, listed_under: &str) {
         employee_no: non_empty(user.job_number),
         departments,
         status,
-        manager: user
-            .manager_userid
-            .flatten()
+        manager: manager
             .map(|m| m.trim().to_owned())
             .filter(|m| !m.is_empty())
             .map(UserKey::new),
@@ -177,11 +193,18 @@ fn hold(directory: &mut Directory, key: UserKey, problem: Problem) {
     directory.held.insert(key);
 }
 
-/// `dept_id_list` in DingTalk's order (the first is taken as the main department), pulled
-/// departments before ones the app cannot see; the listing department when the list is empty.
-fn departments(directory: &Directory, ids: &[i64], listed_under: &str) -> Vec<DepartmentId> {
+/// `dept_id_list` with the main department first (`main`, when the list holds it; else the
+/// list's first), pulled departments before ones the app cannot see; the listing department
+/// when the list is empty.
+fn departments(
+    directory: &Directory,
+    ids: &[i64],
+    main: Option<i64>,
+    listed_under: &str,
+) -> Vec<DepartmentId> {
     let mut all: Vec<DepartmentId> = Vec::with_capacity(ids.len().max(1));
-    for id in ids {
+    let main = main.filter(|m| ids.contains(m));
+    for id in main.iter().chain(ids) {
         let id = DepartmentId::new(id.to_string());
         if !all.contains(&id) {
             all.push(id);
@@ -250,6 +273,7 @@ mod tests {
                 .map(|(dept, items)| (dept, records(items)))
                 .collect(),
             details: BTreeMap::new(),
+            ..Raw::default()
         }
     }
 
@@ -455,5 +479,101 @@ mod tests {
         assert_eq!(directory.departments[&DepartmentId::new("6")].name, "6");
         assert_eq!(directory.scope.users, vec![UserKey::new("ceo")]);
         assert_eq!(directory.scope.departments, vec![DepartmentId::new("5")]);
+    }
+
+    #[test]
+    fn the_roster_gives_managers_and_main_departments_and_user_get_marks_is_main() {
+        let mut raw = raw(vec![(
+            2,
+            json!([
+                {"userid": "a", "name": "A", "active": true, "dept_id_list": [2, -3]},
+                {"userid": "b", "name": "B", "active": true, "dept_id_list": [2, -3]},
+                {"userid": "c", "name": "C", "active": true, "dept_id_list": [2, -3]},
+                {"userid": "d", "name": "D", "active": true, "dept_id_list": [2, -3]},
+            ]),
+        )]);
+        let roster = |item: serde_json::Value| RosterEntry::parse(&item).unwrap();
+        let field = |code: &str, values: serde_json::Value| json!({"field_code": code, "field_value_list": values});
+        for (userid, entry) in [
+            roster(json!({"userid": "a", "field_data_list": [
+                field("sys00-reportManagerId", json!([{"item_index": 0, "value": "boss"}])),
+                field("sys00-mainDeptId", json!([{"value": "-3"}])),
+            ]})),
+            // No manager set; a main department the person is not in is ignored.
+            roster(json!({"userid": "b", "field_data_list": [
+                field("sys00-reportManagerId", json!([])),
+                field("sys00-mainDeptId", json!([{"value": 99}])),
+            ]})),
+        ] {
+            raw.roster.insert(userid, entry);
+        }
+        raw.details.insert(
+            "c".into(),
+            Some(Record::parse(
+                json!({"userid": "c", "name": "C", "active": true,
+                "dept_id_list": [2, -3], "manager_userid": "a",
+                "dept_position_list": [{"dept_id": 2, "is_main": false},
+                                       {"dept_id": "-3", "is_main": true}]}),
+            )),
+        );
+        raw.details.insert(
+            "d".into(),
+            Some(Record::parse(
+                json!({"userid": "d", "name": "D", "active": true,
+                "dept_id_list": [2, -3], "dept_position_list": "garbage"}),
+            )),
+        );
+        let directory = directory(raw);
+        let user = |key: &str| &directory.users[&UserKey::new(key)];
+        assert_eq!(user("a").manager, Some(UserKey::new("boss")));
+        assert_eq!(
+            user("a").departments,
+            vec![DepartmentId::new("-3"), "2".into()]
+        );
+        assert_eq!(user("b").manager, None);
+        assert_eq!(
+            user("b").departments,
+            vec![DepartmentId::new("2"), "-3".into()]
+        );
+        assert_eq!(user("c").manager, Some(UserKey::new("a")));
+        assert_eq!(
+            user("c").departments,
+            vec![DepartmentId::new("-3"), "2".into()]
+        );
+        assert_eq!(
+            user("d").departments,
+            vec![DepartmentId::new("2"), "-3".into()]
+        );
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+    }
+
+    #[test]
+    fn garbage_roster_items_are_not_answers() {
+        for item in [
+            json!(null),
+            json!([]),
+            json!({"userid": ""}),
+            json!({"userid": ["a"], "field_data_list": []}),
+            json!({"userid": "a"}),
+            json!({"userid": "a", "field_data_list": {"x": 1}}),
+            // Without the manager field the roster said nothing about the manager.
+            json!({"userid": "a", "field_data_list": [{"field_code": "sys00-mainDeptId"}]}),
+        ] {
+            assert_eq!(RosterEntry::parse(&item), None, "{item}");
+        }
+        let (userid, entry) = RosterEntry::parse(&json!({"userid": 42, "field_data_list": [
+            {"field_code": "sys00-reportManagerId", "field_value_list": [{"value": ""}, {"value": 7}]},
+            {"field_code": "sys00-mainDeptId", "field_value_list": [{"value": "x"}]},
+            {"field_code": 5},
+        ]}))
+        .unwrap();
+        assert_eq!(userid, "42");
+        assert_eq!(
+            entry,
+            RosterEntry {
+                manager: Some("7".into()),
+                main_dept: None
+            }
+        );
     }
 }

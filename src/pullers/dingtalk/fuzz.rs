@@ -1,7 +1,7 @@
 //! Fuzzing entry point (fuzz/ and tests/fuzz_smoke.rs); not an API.
 
 use super::convert::{self, Raw};
-use super::wire::{self, Record};
+use super::wire::{self, Record, RosterEntry};
 use crate::pullers::{Platform, PullError};
 
 /// Reads `body` as every answer the DingTalk client parses and converts what parses, as a pull
@@ -30,11 +30,21 @@ pub fn parse(body: &[u8]) {
         })
         .into_iter()
         .collect();
+    let roster = serde_json::from_slice::<wire::RosterAnswer>(body)
+        .ok()
+        .and_then(|a| a.result.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(RosterEntry::parse)
+        .collect();
+    let _ = super::client::ban_wait(403, body, std::time::Duration::from_secs(300));
     let raw = Raw {
         scope,
         departments,
         members: vec![(1, page)],
         details,
+        roster,
+        problems: Vec::new(),
     };
     std::hint::black_box(convert::directory(raw));
 }

@@ -3,13 +3,17 @@
 //! A pull reads the app's scope (`auth/scopes`), walks the department tree breadth-first from the
 //! authorized departments with `department/listsub` (which omits the department asked about, so
 //! the tops are read with `department/get`), lists each department's members with the cursor-paged
-//! `user/list`, and reads people one by one with `user/get` when their list item lacks
-//! `manager_userid` (documented on `user/get` only) or when they are authorized individually.
+//! `user/list`, and reads managers and main departments — which list items lack — from the HR
+//! roster, 100 people a call, when `agent_id` is set and the app holds the roster permission, else
+//! with one `user/get` per person; people authorized individually are always read with `user/get`.
+//! The three APIs have separate rate limits, so their calls run side by side.
 //!
 //! Calls for D departments in scope, T authorized top departments (1 with the full scope), m_d
-//! direct members of department d, P people whose list items lack `manager_userid` and I
+//! direct members of department d, P listed people whose items lack `manager_userid` and I
 //! individually authorized people listed in no visible department:
-//! `1 (gettoken) + 1 (auth/scopes) + T + D + Σ_d max(1, ceil(m_d / 100)) + P + I`.
+//! `1 (gettoken) + 1 (auth/scopes) + T + D + Σ_d max(1, ceil(m_d / 100)) + I` plus
+//! `ceil(P / 100)` roster calls (and a `user/get` for anyone the roster does not answer for), or
+//! `P` `user/get` calls without the roster.
 
 mod client;
 mod config;
@@ -18,16 +22,16 @@ mod convert;
 pub mod fuzz;
 mod wire;
 
-pub use config::{DingtalkSourceConfig, default_rate_limits};
+pub use config::{DingtalkSourceConfig, RosterMode, default_rate_limits};
 
 use super::{Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
-use crate::model::Checked;
+use crate::model::{Checked, Problem, RosterFallback};
 use client::{DingtalkClient, Method};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 use tracing::{info, instrument, warn};
 use wire::Record;
@@ -37,6 +41,10 @@ const DEPARTMENT_LISTSUB: &str = "/topapi/v2/department/listsub";
 const DEPARTMENT_GET: &str = "/topapi/v2/department/get";
 const USER_LIST: &str = "/topapi/v2/user/list";
 const USER_GET: &str = "/topapi/v2/user/get";
+/// The HR roster (智能人事花名册): managers and main departments, 100 people a call.
+pub const ROSTER: &str = "/topapi/smartwork/hrm/employee/v2/list";
+/// The most userids one roster call takes.
+const ROSTER_BATCH: usize = 100;
 
 /// `user/list` refuses bigger pages.
 const PAGE_SIZE: i64 = 100;
@@ -54,6 +62,36 @@ const DEPARTMENT_GONE: [i64; 2] = [60003, 40009];
 pub struct DingtalkPuller {
     client: DingtalkClient,
     concurrency: usize,
+    /// The agentid to ask the roster with; `None` when it is not to be asked (`roster_mode`).
+    roster: Option<u64>,
+}
+
+/// Where this run reads managers from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Managers {
+    /// One `user/get` per person: `roster = "never"`, no `agent_id`, or after a fallback.
+    PerPerson,
+    /// The roster's first call is out; whether it is granted is not known yet.
+    Probing,
+    /// The roster answers.
+    Roster,
+}
+
+/// Why a roster answer means "use `user/get` for the rest of the run", if it does: the
+/// permission is missing (88 + sub_code 60011, or a permission sub_code DingTalk spells out in
+/// words), or the monthly quota is spent (90020, `ApiCountLimitForOrg`).
+fn roster_refusal(error: &PullError) -> Option<RosterFallback> {
+    let PullError::Api { code, message, .. } = error else {
+        return None;
+    };
+    let words = message.to_ascii_lowercase();
+    match code {
+        60011 => Some(RosterFallback::NotGranted),
+        90020 => Some(RosterFallback::QuotaExhausted),
+        88 if words.contains("apicountlimit") => Some(RosterFallback::QuotaExhausted),
+        88 if words.contains("permission") => Some(RosterFallback::NotGranted),
+        _ => None,
+    }
 }
 
 /// Whether an error says a department cannot be read any more, which the notes say to treat as
@@ -81,9 +119,14 @@ fn paging(detail: String) -> PullError {
 impl DingtalkPuller {
     pub fn new(config: DingtalkSourceConfig, secret: Secret) -> Result<Self, PullError> {
         let concurrency = config.concurrency.max(1);
+        let roster = match config.roster_mode() {
+            RosterMode::Auto => config.agent_id,
+            RosterMode::Never => None,
+        };
         Ok(DingtalkPuller {
             client: DingtalkClient::new(config, secret)?,
             concurrency,
+            roster,
         })
     }
 
@@ -106,57 +149,6 @@ impl DingtalkPuller {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Breadth-first from the authorized departments. Returns every department read (the tops
-    /// last) and the ids whose children were listed. Ids already met are never walked again, so
-    /// an upstream cycle cannot loop.
-    async fn departments(
-        &self,
-        tops: &[i64],
-    ) -> Result<(Vec<wire::Department>, Vec<i64>), PullError> {
-        let mut seen: HashSet<i64> = HashSet::new();
-        let mut level: Vec<i64> = tops.iter().copied().filter(|&id| seen.insert(id)).collect();
-        let mut departments = Vec::new();
-        let mut listed: HashSet<i64> = HashSet::new();
-        let mut walked = Vec::new();
-        while !level.is_empty() {
-            let answers: Vec<(i64, Option<Vec<wire::Department>>)> = stream::iter(level)
-                .map(|id| async move {
-                    let children = self.children(id, tops.contains(&id)).await?;
-                    Ok::<_, PullError>((id, children))
-                })
-                .buffered(self.concurrency)
-                .try_collect()
-                .await?;
-            level = Vec::new();
-            for (id, children) in answers {
-                let Some(children) = children else { continue };
-                walked.push(id);
-                for child in children {
-                    if seen.insert(child.dept_id) {
-                        level.push(child.dept_id);
-                    }
-                    // A top granted beside its own ancestor is met here too: no need to get it.
-                    if listed.insert(child.dept_id) {
-                        departments.push(child);
-                    }
-                }
-            }
-        }
-        // listsub never returns the department asked about: read the tops themselves.
-        let missing: Vec<i64> = walked
-            .iter()
-            .copied()
-            .filter(|id| tops.contains(id) && !listed.contains(id))
-            .collect();
-        let tops: Vec<Option<wire::Department>> = stream::iter(missing)
-            .map(|id| self.department(id))
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
-        departments.extend(tops.into_iter().flatten());
-        Ok((departments, walked))
     }
 
     /// A granted top department itself (only ever called for those).
@@ -231,52 +223,185 @@ impl DingtalkPuller {
         }
     }
 
-    /// Member lists, and the people to read one by one, read as each list arrives: user/list and
-    /// user/get have separate rate limits, so the reads run while the lists are still coming in.
-    /// `members` keeps the walk's order, so the result does not depend on timing.
-    async fn members_and_details(
-        &self,
-        walked: Vec<i64>,
-        scope: &wire::OrgScopes,
-    ) -> Result<(Vec<(i64, Vec<Record>)>, BTreeMap<String, Option<Record>>), PullError> {
-        let mut lists = stream::iter(walked)
-            .map(|id| self.members(id, scope.authed_dept.contains(&id)))
-            .buffered(self.concurrency);
-        let mut reads = FuturesUnordered::new();
-        let mut queue: VecDeque<String> = VecDeque::new();
+    /// Everything but the scope, each API's work running side by side so each uses its own
+    /// rate limit: the department walk (`listsub`, breadth-first from the authorized
+    /// departments; ids met before are never walked again, so an upstream cycle cannot loop)
+    /// feeds the member lists (`user/list`) as departments are found, and the lists feed the
+    /// roster (100 people a call) or `user/get` (one person a call) as they arrive. The result
+    /// does not depend on timing: members are ordered by department id at the end.
+    async fn gather(&self, scope: wire::OrgScopes) -> Result<convert::Raw, PullError> {
+        let tops = &scope.authed_dept;
+        let mut seen: HashSet<i64> = HashSet::new();
+        let mut walk_queue: VecDeque<i64> =
+            tops.iter().copied().filter(|&id| seen.insert(id)).collect();
+        let mut list_queue: VecDeque<i64> = VecDeque::new();
+        let mut get_queue: VecDeque<String> = VecDeque::new();
+        let mut roster_queue: VecDeque<String> = VecDeque::new();
+        let mut walks = FuturesUnordered::new();
+        let mut lists = FuturesUnordered::new();
+        let mut gets = FuturesUnordered::new();
+        let mut rosters = FuturesUnordered::new();
         let mut to_read = ToRead::default();
-        let mut members = Vec::new();
-        let mut details = BTreeMap::new();
-        let mut lists_done = false;
+        let mut managers = match self.roster {
+            Some(_) => Managers::Probing,
+            None => Managers::PerPerson,
+        };
+        let mut raw = convert::Raw::default();
+        let mut listed: HashSet<i64> = HashSet::new();
+        let mut walked = Vec::new();
+        let mut granted_queued = false;
         loop {
-            while reads.len() < self.concurrency {
-                let Some(userid) = queue.pop_front() else {
-                    break;
-                };
-                reads.push(self.user(userid));
+            while walks.len() < self.concurrency
+                && let Some(id) = walk_queue.pop_front()
+            {
+                walks.push(async move { (id, self.children(id, tops.contains(&id)).await) });
             }
-            // The queue is empty whenever no read is in flight.
-            if lists_done && reads.is_empty() {
-                return Ok((members, details));
+            while lists.len() < self.concurrency
+                && let Some(id) = list_queue.pop_front()
+            {
+                lists.push(self.members(id, tops.contains(&id)));
+            }
+            let lists_done = walk_queue.is_empty()
+                && walks.is_empty()
+                && list_queue.is_empty()
+                && lists.is_empty();
+            if lists_done && !granted_queued {
+                granted_queued = true;
+                get_queue.extend(to_read.granted(&scope.authed_user));
+            }
+            // The first roster call finds out whether the permission is there; the others wait.
+            let roster_open = match managers {
+                Managers::Roster => rosters.len() < self.concurrency,
+                Managers::Probing => rosters.is_empty(),
+                Managers::PerPerson => false,
+            };
+            if roster_open
+                && (roster_queue.len() >= ROSTER_BATCH || (lists_done && !roster_queue.is_empty()))
+            {
+                let take = roster_queue.len().min(ROSTER_BATCH);
+                let batch: Vec<String> = roster_queue.drain(..take).collect();
+                rosters.push(self.roster(batch));
+            }
+            while gets.len() < self.concurrency
+                && let Some(userid) = get_queue.pop_front()
+            {
+                gets.push(self.user(userid));
+            }
+            if walks.is_empty() && lists.is_empty() && gets.is_empty() && rosters.is_empty() {
+                // Nothing in flight: everything queued was sent above, so all is read.
+                break;
             }
             tokio::select! {
-                list = lists.next(), if !lists_done => match list {
-                    Some(list) => {
-                        let (id, records) = list?;
-                        queue.extend(to_read.listed(&records));
-                        members.push((id, records));
+                Some((id, children)) = walks.next(), if !walks.is_empty() => {
+                    let Some(children) = children? else { continue };
+                    walked.push(id);
+                    list_queue.push_back(id);
+                    for child in children {
+                        if seen.insert(child.dept_id) {
+                            walk_queue.push_back(child.dept_id);
+                        }
+                        // A top granted beside its own ancestor is met here too: no need to get it.
+                        if listed.insert(child.dept_id) {
+                            raw.departments.push(child);
+                        }
                     }
-                    None => {
-                        lists_done = true;
-                        queue.extend(to_read.granted(&scope.authed_user));
+                }
+                Some(list) = lists.next(), if !lists.is_empty() => {
+                    let (id, records) = list?;
+                    let ids = to_read.listed(&records);
+                    match managers {
+                        Managers::PerPerson => get_queue.extend(ids),
+                        // A userid holding a comma cannot travel in `userid_list`.
+                        Managers::Probing | Managers::Roster => {
+                            let (odd, plain): (Vec<String>, Vec<String>) =
+                                ids.into_iter().partition(|id| id.contains(','));
+                            get_queue.extend(odd);
+                            roster_queue.extend(plain);
+                        }
                     }
-                },
-                Some(read) = reads.next(), if !reads.is_empty() => {
+                    raw.members.push((id, records));
+                }
+                Some(read) = gets.next(), if !gets.is_empty() => {
                     let (userid, record) = read?;
-                    details.insert(userid, record);
+                    raw.details.insert(userid, record);
+                }
+                Some((batch, answer)) = rosters.next(), if !rosters.is_empty() => {
+                    match answer {
+                        Ok(entries) => {
+                            if managers == Managers::Probing {
+                                managers = Managers::Roster;
+                            }
+                            for userid in batch {
+                                match entries.get(&userid) {
+                                    Some(entry) => {
+                                        raw.roster.insert(userid, entry.clone());
+                                    }
+                                    // Not answered for: read one by one.
+                                    None => get_queue.push_back(userid),
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let reason = roster_refusal(&e).ok_or(e)?;
+                            if managers != Managers::PerPerson {
+                                warn!(reason = ?reason, "DingTalk's HR roster cannot be used; reading managers with one user/get per person for the rest of the run.");
+                                raw.problems.push(Problem::RosterFallback { reason });
+                                managers = Managers::PerPerson;
+                            }
+                            get_queue.extend(batch);
+                            get_queue.extend(roster_queue.drain(..));
+                        }
+                    }
                 }
             }
         }
+        // listsub never returns the department asked about: read the tops themselves.
+        let missing: Vec<i64> = walked
+            .iter()
+            .copied()
+            .filter(|id| tops.contains(id) && !listed.contains(id))
+            .collect();
+        let tops: Vec<Option<wire::Department>> = stream::iter(missing)
+            .map(|id| self.department(id))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        raw.departments.extend(tops.into_iter().flatten());
+        raw.members.sort_by_key(|(id, _)| *id);
+        drop((walks, lists, gets, rosters));
+        raw.scope = Some(scope);
+        Ok(raw)
+    }
+
+    /// Managers and main departments of up to 100 listed people, from the HR roster, by userid.
+    /// The batch comes back with the answer, so a refusal can send it to `user/get`.
+    async fn roster(
+        &self,
+        batch: Vec<String>,
+    ) -> (
+        Vec<String>,
+        Result<HashMap<String, wire::RosterEntry>, PullError>,
+    ) {
+        let body = json!({
+            "userid_list": batch.join(","),
+            "field_filter_list": format!("{},{}", wire::ROSTER_MANAGER, wire::ROSTER_MAIN_DEPT),
+            "agentid": self.roster.unwrap_or_default(),
+        });
+        let answer = self
+            .client
+            .call::<wire::RosterAnswer>(ROSTER, Method::Post(&body))
+            .await
+            .map(|answer| {
+                let mut entries = HashMap::new();
+                for item in answer.result.as_array().into_iter().flatten() {
+                    // A person answered twice keeps the first answer.
+                    if let Some((userid, entry)) = wire::RosterEntry::parse(item) {
+                        entries.entry(userid).or_insert(entry);
+                    }
+                }
+                entries
+            });
+        (batch, answer)
     }
 
     /// One person read by id; `None` when they are gone or out of scope.
@@ -343,6 +468,10 @@ impl Puller for DingtalkPuller {
         Ok(Checked::Verified(String::new()))
     }
 
+    fn metered_endpoints(&self) -> &'static [&'static str] {
+        &[ROSTER]
+    }
+
     fn drain_stats(&self) -> Option<PullStats> {
         Some(self.client.calls.take(std::time::Duration::ZERO))
     }
@@ -357,16 +486,9 @@ impl Puller for DingtalkPuller {
         // Counts left by a pull that failed half-way belong to no report.
         let _ = self.client.calls.take(std::time::Duration::ZERO);
         let scopes: wire::Scopes = self.client.call(AUTH_SCOPES, Method::Get).await?;
-        let scope = scopes.auth_org_scopes;
         // With a partial scope the root answers 50004: start from what was granted.
-        let (departments, walked) = self.departments(&scope.authed_dept).await?;
-        let (members, details) = self.members_and_details(walked, &scope).await?;
-        let directory = convert::directory(convert::Raw {
-            scope: Some(scope),
-            departments,
-            members,
-            details,
-        });
+        let raw = self.gather(scopes.auth_org_scopes).await?;
+        let directory = convert::directory(raw);
         let stats = self.client.calls.take(started.elapsed());
         let retries = stats.retries;
         info!(

@@ -18,11 +18,6 @@ pub(super) struct Head {
     pub sub_code: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     pub sub_msg: Option<String>,
-    /// Set only in the per-IP anti-abuse ban's non-standard answer.
-    #[serde(default, deserialize_with = "opt_text")]
-    pub punish: Option<String>,
-    #[serde(default, deserialize_with = "opt_int")]
-    pub wait: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +73,10 @@ pub(super) struct Page {
 
 /// One person's record as far as it could be read.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every record is `Read`: boxing it would cost an allocation per person"
+)]
 pub(super) enum Record {
     Read(User),
     /// The record has a shape the fields above do not accept.
@@ -138,6 +137,96 @@ pub(super) struct User {
     /// A boolean per the docs; kept loose so an unexpected form is reported, not fatal.
     #[serde(default)]
     pub active: Option<serde_json::Value>,
+    /// `user/get` only: the department `dept_position_list` (`[{dept_id, is_main, …}]`) marks
+    /// `is_main`. Any shape is accepted: a surprising one costs the hint, never the person.
+    #[serde(
+        default,
+        rename = "dept_position_list",
+        deserialize_with = "main_position"
+    )]
+    pub main_dept: Option<i64>,
+}
+
+fn main_position<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(value.as_array().and_then(|positions| {
+        positions.iter().find_map(|position| {
+            let is_main = match position.get("is_main")? {
+                serde_json::Value::Bool(b) => *b,
+                serde_json::Value::String(s) => s.trim() == "true",
+                _ => false,
+            };
+            if !is_main {
+                return None;
+            }
+            json_int(position.get("dept_id")?)
+        })
+    }))
+}
+
+/// An integer in a JSON number or a string holding one.
+fn json_int(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The HR roster's answer (`smartwork/hrm/employee/v2/list`). `result` is read person by
+/// person ([`RosterEntry::parse`]): whatever it holds, people it does not answer for are read
+/// with `user/get` instead.
+#[derive(Debug, Deserialize)]
+pub(super) struct RosterAnswer {
+    #[serde(default)]
+    pub result: serde_json::Value,
+}
+
+/// The roster field codes asked for.
+pub(super) const ROSTER_MANAGER: &str = "sys00-reportManagerId";
+pub(super) const ROSTER_MAIN_DEPT: &str = "sys00-mainDeptId";
+
+/// What the roster says of one person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct RosterEntry {
+    /// The direct manager's userid; `None` when none is set.
+    pub manager: Option<String>,
+    pub main_dept: Option<i64>,
+}
+
+impl RosterEntry {
+    /// One item of `result`: the userid and what it says. `None` when the item names nobody or
+    /// lacks the manager field altogether (then the person is read with `user/get`).
+    pub fn parse(item: &serde_json::Value) -> Option<(String, RosterEntry)> {
+        let userid = match item.get("userid")? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let fields = item.get("field_data_list")?.as_array()?;
+        let field = |code: &str| {
+            fields
+                .iter()
+                .find(|f| f.get("field_code").and_then(serde_json::Value::as_str) == Some(code))
+        };
+        let first_value = |field: &serde_json::Value| -> Option<String> {
+            field
+                .get("field_value_list")?
+                .as_array()?
+                .iter()
+                .filter_map(|v| match v.get("value")? {
+                    serde_json::Value::String(s) => Some(s.trim().to_owned()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .find(|v| !v.is_empty())
+        };
+        let manager = first_value(field(ROSTER_MANAGER)?);
+        let main_dept = field(ROSTER_MAIN_DEPT)
+            .and_then(first_value)
+            .and_then(|v| v.parse().ok());
+        Some((userid, RosterEntry { manager, main_dept }))
+    }
 }
 
 /// A number, or a string holding one.
