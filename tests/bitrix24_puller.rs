@@ -21,7 +21,7 @@ use emulators::fixture::{Org, Scope, Status};
 use emulators::generator::{GeneratorConfig, generate};
 use orgsync::config::{Secret, SecretRef};
 use orgsync::engine::{Connector, Engine, RunMode};
-use orgsync::model::{DepartmentId, Directory, Status as ModelStatus, UserKey};
+use orgsync::model::{DepartmentId, Directory, Problem, Status as ModelStatus, UserKey};
 use orgsync::plan::Policy;
 use orgsync::pullers::bitrix24::{Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets};
 use orgsync::pullers::http::{LimitScope, RateLimit};
@@ -678,6 +678,18 @@ async fn invitees_come_out_not_activated_when_the_portal_filters_on_confirm_code
             .users
             .values()
             .all(|u| u.status != ModelStatus::NotActivated)
+    );
+    // The report says so, once.
+    assert_eq!(
+        pulled
+            .directory
+            .problems
+            .iter()
+            .filter(|p| **p == Problem::InviteesNotDistinguished)
+            .count(),
+        1,
+        "{:?}",
+        pulled.directory.problems
     );
     for id in &invited {
         let key = UserKey::new(old.user_id(id).unwrap());

@@ -58,6 +58,9 @@ pub enum Problem {
     /// DingTalk's HR roster could not be used for this run's managers and main departments:
     /// they were read with one `user/get` per person instead (said once per run).
     RosterFallback { reason: RosterFallback },
+    /// Bitrix24 did not filter `user.search` on `CONFIRM_CODE` (an older portal), so invited
+    /// people who have not accepted could not be told apart: they were pulled as active.
+    InviteesNotDistinguished,
 }
 
 /// Why the HR roster was given up for the rest of a run.
@@ -86,7 +89,8 @@ impl Problem {
             | Problem::TargetNotListed { .. }
             | Problem::ScopeEntryUnreadable { .. }
             | Problem::ListReadsRefused { .. }
-            | Problem::RosterFallback { .. } => false,
+            | Problem::RosterFallback { .. }
+            | Problem::InviteesNotDistinguished => false,
         }
     }
 }
@@ -170,6 +174,12 @@ impl fmt::Display for Problem {
                  {extra_calls} more calls",
                 refused.join(", "),
                 instead.join(", ")
+            ),
+            Problem::InviteesNotDistinguished => write!(
+                f,
+                "Bitrix24 ignored the filter that finds invited people who have not accepted \
+                 (user.search on CONFIRM_CODE), so they were pulled as active; they cannot sign in \
+                 until they accept"
             ),
             Problem::RosterFallback {
                 reason: RosterFallback::NotGranted,

@@ -19,7 +19,7 @@ mod wire;
 pub use config::{Bitrix24Auth, Bitrix24Secrets, Bitrix24SourceConfig};
 
 use super::{Platform, PullError, PullStats, Pulled, Puller};
-use crate::model::Checked;
+use crate::model::{Checked, Problem};
 use crate::pullers::http::{self, RateLimiter};
 use auth::Auth;
 use client::{Answer, Bitrix24Client, Command, MAX_BATCH, PLATFORM};
@@ -139,13 +139,15 @@ impl Bitrix24Puller {
                 }
             }
         }
-        let invitees: HashSet<String> = match invitees {
-            Some((listing, _)) => listing
-                .finish()?
-                .into_iter()
-                .filter_map(|row: wire::User| row.id)
-                .collect(),
-            None => HashSet::new(),
+        let invitees: Option<HashSet<String>> = match invitees {
+            Some((listing, _)) => Some(
+                listing
+                    .finish()?
+                    .into_iter()
+                    .filter_map(|row: wire::User| row.id)
+                    .collect(),
+            ),
+            None => None,
         };
         Ok(Lists {
             users: users.finish()?,
@@ -156,11 +158,11 @@ impl Bitrix24Puller {
 }
 
 /// What a pull read: every user, every department, and the ids `user.search` listed with a
-/// `CONFIRM_CODE` (invited, not accepted).
+/// `CONFIRM_CODE` (invited, not accepted); `None` when the portal ignored that filter.
 struct Lists {
     users: Vec<wire::User>,
     departments: Vec<wire::Department>,
-    invitees: HashSet<String>,
+    invitees: Option<HashSet<String>>,
 }
 
 /// The lists a pull reads: a method, its filter and its batch keys' prefix.
@@ -269,7 +271,15 @@ impl Puller for Bitrix24Puller {
                 detail: "a department has no `ID`".into(),
             });
         }
-        let directory = convert::directory(departments, users, &invitees, self.include_extranet);
+        let mut directory = convert::directory(
+            departments,
+            users,
+            invitees.as_ref().unwrap_or(&HashSet::new()),
+            self.include_extranet,
+        );
+        if invitees.is_none() {
+            directory.problems.push(Problem::InviteesNotDistinguished);
+        }
         let stats = self.client.calls.take(started.elapsed());
         info!(
             users = directory.users.len(),
