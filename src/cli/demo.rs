@@ -82,11 +82,13 @@ impl Upstream {
             }
             Upstream::Dingtalk(h) => {
                 let config = h.config();
-                let source = DingtalkSourceConfig::new(
+                let mut source = DingtalkSourceConfig::new(
                     config.app_key.clone(),
                     unused(),
                     h.base_url().parse()?,
                 );
+                // The emulated app holds the HR roster permission: managers for 100 people a call.
+                source.agent_id = Some(u64::try_from(config.agent_id)?);
                 AnyPuller::Dingtalk(DingtalkPuller::new(
                     source,
                     Secret::new(config.app_secret.clone()),
