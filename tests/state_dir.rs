@@ -13,8 +13,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Output;
 
 const STATE_EXIT: i32 = 4;
-/// The six people of `small_org` the app sees without an agent id (not the CEO).
-const IN_SCOPE: usize = 6;
+/// The seven people of `small_org` the app sees (the CEO through the range's people, now that
+/// WeCom requires the agent id that reads them).
+const IN_SCOPE: usize = 7;
 
 struct Setup {
     _wecom: emulators::wecom::WecomHandle,
