@@ -168,6 +168,7 @@ socket = "{socket}"
 [connectors.hq.source]
 kind = "wecom"
 corp_id = "ww-hostile"
+agent_id = 1000002
 secret = "env:{WECOM_SECRET_VAR}"
 api_base = "{upstream}"
 retry = {{ max_attempts = 1, min_delay = "1ms", max_delay = "1ms" }}
