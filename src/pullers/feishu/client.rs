@@ -499,47 +499,22 @@ mod tests {
                 axum::routing::get(move || {
                     let call = counter.fetch_add(1, Ordering::SeqCst);
                     async move {
-                        if call < limited {
-                            (
-                                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                                [
-                                    (CONTENT_TYPE, "application/json"),
-                                    (
-                                        axum::http::HeaderName::from_static(
-                                            "x-ogw-ratelimit-limit",
-                                        ),
-                                        "100",
-                                    ),
-                                    (
-                                        axum::http::HeaderName::from_static(
-                                            "x-ogw-ratelimit-reset",
-                                        ),
-                                        reset,
-                                    ),
-                                ],
-                                LIMITED,
-                            )
+                        // The documented 429 until `limited` calls are spent, then the page.
+                        let (status, reset, body) = if call < limited {
+                            (axum::http::StatusCode::TOO_MANY_REQUESTS, reset, LIMITED)
                         } else {
-                            (
-                                axum::http::StatusCode::OK,
-                                [
-                                    (CONTENT_TYPE, "application/json"),
-                                    (
-                                        axum::http::HeaderName::from_static(
-                                            "x-ogw-ratelimit-limit",
-                                        ),
-                                        "100",
-                                    ),
-                                    (
-                                        axum::http::HeaderName::from_static(
-                                            "x-ogw-ratelimit-reset",
-                                        ),
-                                        "0",
-                                    ),
-                                ],
-                                MEMBERS,
-                            )
-                        }
+                            (axum::http::StatusCode::OK, "0", MEMBERS)
+                        };
+                        let header = axum::http::HeaderName::from_static;
+                        (
+                            status,
+                            [
+                                (CONTENT_TYPE, "application/json"),
+                                (header("x-ogw-ratelimit-limit"), "100"),
+                                (header("x-ogw-ratelimit-reset"), reset),
+                            ],
+                            body,
+                        )
                     }
                 }),
             );

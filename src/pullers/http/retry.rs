@@ -183,15 +183,14 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_ban_longer_than_eight_attempts_is_waited_out_within_the_budget() {
-        let calls = CallCounter::default();
-        let tries = AtomicUsize::new(0);
-        let started = tokio::time::Instant::now();
-        // Banned for the first 12 tries, 5 minutes each: an hour, far past 8 attempts.
-        let result = retrier(quick())
+    /// A call banned for its first 12 tries, 5 minutes each (an hour, far past 8 attempts).
+    async fn banned_twelve_times(
+        calls: &CallCounter,
+        tries: &AtomicUsize,
+    ) -> Result<i32, PullError> {
+        retrier(quick())
             .run(
-                &calls,
+                calls,
                 "/topapi/v2/user/list",
                 |_| None,
                 || async {
@@ -201,7 +200,15 @@ mod tests {
                     }
                 },
             )
-            .await;
+            .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ban_longer_than_eight_attempts_is_waited_out_within_the_budget() {
+        let calls = CallCounter::default();
+        let tries = AtomicUsize::new(0);
+        let started = tokio::time::Instant::now();
+        let result = banned_twelve_times(&calls, &tries).await;
         // Interactive: 10 minutes of budget covers two bans, then it gives up, saying why.
         let error = result.unwrap_err();
         assert!(matches!(error, PullError::OverBudget { .. }), "{error:?}");
@@ -213,20 +220,7 @@ mod tests {
         calls.progress().start(ProcessMode::Service);
         tries.store(0, Ordering::SeqCst);
         let started = tokio::time::Instant::now();
-        let value = retrier(quick())
-            .run(
-                &calls,
-                "/topapi/v2/user/list",
-                |_| None,
-                || async {
-                    match tries.fetch_add(1, Ordering::SeqCst) {
-                        0..12 => Err(throttled(300)),
-                        _ => Ok(7),
-                    }
-                },
-            )
-            .await
-            .unwrap();
+        let value = banned_twelve_times(&calls, &tries).await.unwrap();
         assert_eq!(value, 7);
         assert_eq!(started.elapsed(), Duration::from_secs(3600));
     }
