@@ -4,7 +4,7 @@
 //! asks [`FaultInjector::next_data_call`] what should go wrong with each, and maps the generic
 //! [`Fault`] and [`TokenStatus`] values to its platform's error codes and HTTP shapes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 /// Which faults an emulator injects. `Default` injects none.
 ///
 /// "Every N" means the Nth, 2Nth, 3Nth, ... data call (every call except token requests) gets the
-/// fault, counted from the moment these faults were set. `Some(0)` behaves like `None`. When several
+/// fault, counted from the moment these faults were set; with N > 1 the retry of a request that
+/// just got a fault is spared (see [`FaultInjector::next_data_call`]). `Some(0)` behaves like `None`. When several
 /// schedules hit the same call, one fault is injected, in this precedence: 5xx, malformed JSON,
 /// rate limit, concurrency limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,6 +97,17 @@ impl Faults {
         ]
     }
 
+    /// Whether a transient schedule hits every single call (`Some(1)`): then no retry is spared.
+    fn hits_every_call(&self) -> bool {
+        [
+            self.rate_limit_every,
+            self.concurrency_limit_every,
+            self.http_5xx_every,
+            self.malformed_json_every,
+        ]
+        .contains(&Some(1))
+    }
+
     /// The effective per-token call budget (`Some(0)` means no limit, like `None`).
     fn token_budget(&self) -> Option<u64> {
         self.token_expires_after_calls.filter(|&n| n > 0)
@@ -108,50 +120,94 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The current faults plus the data-call ordinal their schedules count from.
+/// The current faults, the data-call ordinal their schedules count from, and which requests just
+/// got a fault.
 #[derive(Debug, Default)]
 pub struct FaultInjector {
-    state: Mutex<(Faults, u64)>,
+    state: Mutex<Schedule>,
+}
+
+#[derive(Debug, Default)]
+struct Schedule {
+    faults: Faults,
+    ordinal: u64,
+    /// Requests (by a hash of what identifies them) whose last attempt got a fault: their next
+    /// attempt is spared, so a schedule of "every N" (N > 1) leaves room for a retry even when
+    /// several requests are in flight and their attempts interleave.
+    faulted: HashSet<u64>,
+    /// A fault the schedule chose for a spared retry, given to the next other request instead.
+    deferred: Option<Fault>,
+    hasher: RandomState,
 }
 
 impl FaultInjector {
     pub fn new(faults: Faults) -> Self {
         FaultInjector {
-            state: Mutex::new((faults, 0)),
+            state: Mutex::new(Schedule {
+                faults,
+                ..Schedule::default()
+            }),
         }
     }
 
     /// Replaces the faults and restarts their schedules: the next data call is call 1.
     pub fn set(&self, faults: Faults) {
-        *lock(&self.state) = (faults, 0);
+        let mut state = lock(&self.state);
+        state.faults = faults;
+        state.ordinal = 0;
+        state.faulted.clear();
+        state.deferred = None;
     }
 
     pub fn faults(&self) -> Faults {
-        lock(&self.state).0.clone()
+        lock(&self.state).faults.clone()
     }
 
     /// The configured delay (applies to every call).
     pub fn delay(&self) -> Duration {
-        lock(&self.state).0.delay
+        lock(&self.state).faults.delay
     }
 
-    /// Counts one data call and returns the fault it gets, if any.
-    pub fn next_data_call(&self) -> Option<Fault> {
+    /// Counts one data call and returns the fault it gets, if any. `request` identifies the
+    /// request (path, query and body): the retry of a request that just got a fault is spared and
+    /// the fault moves to the next other request, unless a schedule hits every call. Without
+    /// this, two requests in flight whose attempts alternate would land one of them on every
+    /// "every 2nd" slot until it gives up.
+    pub fn next_data_call(&self, request: &[u8]) -> Option<Fault> {
         let mut state = lock(&self.state);
-        state.1 += 1;
-        let ordinal = state.1;
-        state.0.fault_for_call(ordinal)
+        state.ordinal += 1;
+        let ordinal = state.ordinal;
+        let scheduled = state.faults.fault_for_call(ordinal);
+        let fault = match (state.deferred.take(), scheduled) {
+            (Some(deferred), later) => {
+                state.deferred = later;
+                Some(deferred)
+            }
+            (None, scheduled) => scheduled,
+        };
+        let key = state.hasher.hash_one(request);
+        if state.faulted.remove(&key) && !state.faults.hits_every_call() {
+            state.deferred = state.deferred.or(fault);
+            return None;
+        }
+        if fault.is_some() {
+            state.faulted.insert(key);
+        }
+        fault
     }
 
     /// The lifetime a token answer announces for a token living `real` seconds: that, unless
     /// [`Faults::announced_token_lifetime`] says otherwise.
     pub fn announced_lifetime(&self, real: u64) -> u64 {
-        lock(&self.state).0.announced_token_lifetime.unwrap_or(real)
+        lock(&self.state)
+            .faults
+            .announced_token_lifetime
+            .unwrap_or(real)
     }
 
     /// After how many data calls a token dies, if that fault is on.
     pub fn token_budget(&self) -> Option<u64> {
-        lock(&self.state).0.token_budget()
+        lock(&self.state).faults.token_budget()
     }
 }
 
@@ -411,13 +467,44 @@ mod tests {
             rate_limit_every: Some(2),
             ..Faults::default()
         });
-        assert_eq!(injector.next_data_call(), None);
+        assert_eq!(injector.next_data_call(b"a"), None);
         injector.set(Faults {
             rate_limit_every: Some(2),
             ..Faults::default()
         });
-        assert_eq!(injector.next_data_call(), None);
-        assert_eq!(injector.next_data_call(), Some(Fault::RateLimit));
+        assert_eq!(injector.next_data_call(b"a"), None);
+        assert_eq!(injector.next_data_call(b"b"), Some(Fault::RateLimit));
+    }
+
+    /// Two requests whose attempts alternate: without sparing, `b` would land on every even slot
+    /// forever. Its retry is spared and the fault goes to the next other request.
+    #[test]
+    fn the_retry_of_a_faulted_request_is_spared_when_attempts_interleave() {
+        let injector = FaultInjector::new(Faults {
+            http_5xx_every: Some(2),
+            ..Faults::default()
+        });
+        assert_eq!(injector.next_data_call(b"a1"), None);
+        assert_eq!(injector.next_data_call(b"b"), Some(Fault::Http5xx));
+        assert_eq!(injector.next_data_call(b"a2"), None);
+        assert_eq!(injector.next_data_call(b"b"), None, "the retry is spared");
+        assert_eq!(
+            injector.next_data_call(b"a3"),
+            Some(Fault::Http5xx),
+            "the spared fault moves on"
+        );
+        assert_eq!(injector.next_data_call(b"a3"), None);
+    }
+
+    #[test]
+    fn a_fault_on_every_call_spares_nothing() {
+        let injector = FaultInjector::new(Faults {
+            http_5xx_every: Some(1),
+            ..Faults::default()
+        });
+        for _ in 0..3 {
+            assert_eq!(injector.next_data_call(b"a"), Some(Fault::Http5xx));
+        }
     }
 
     #[test]

@@ -620,12 +620,10 @@ async fn rate_and_concurrency_limits_hit_every_nth_data_call() {
         ..Faults::default()
     });
     let mut codes = Vec::new();
-    for _ in 0..8 {
-        codes.push(
-            call(&wecom, &token, "/cgi-bin/department/simplelist")
-                .await
-                .errcode(),
-        );
+    // Eight different requests (a retry of a faulted request would be spared).
+    for n in 0..8 {
+        let path = format!("/cgi-bin/department/simplelist?n={n}");
+        codes.push(call(&wecom, &token, &path).await.errcode());
         // Token requests are not data calls and never faulted.
         assert_eq!(get(&wecom.base_url(), GETTOKEN).await.errcode(), 0);
     }

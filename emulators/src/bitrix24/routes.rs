@@ -113,7 +113,13 @@ async fn rest(
             }
         };
     }
-    match shared.faults.next_data_call() {
+    let key = [
+        path.as_bytes(),
+        query.as_deref().unwrap_or("").as_bytes(),
+        &body,
+    ]
+    .concat();
+    match shared.faults.next_data_call(&key) {
         None => answer(),
         Some(Fault::RateLimit) => ApiError::QUERY_LIMIT_EXCEEDED.into_response(),
         // A method over its run time, its oldest basket leaving the count a second later.

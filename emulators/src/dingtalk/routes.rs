@@ -71,6 +71,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// The largest request body the emulator reads (DingTalk's own requests are a few hundred bytes).
+const MAX_BODY: usize = 1 << 20;
+
 async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     shared.calls.record(&path);
@@ -101,7 +104,14 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         Some(Ban::Html(status)) => return anti_abuse_html(status_code(status)),
         None => {}
     }
-    let response = match shared.faults.next_data_call() {
+    // DingTalk names the person or page in the POST body: read it to tell requests apart.
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let key = [parts.uri.to_string().as_bytes(), &body].concat();
+    let request = Request::from_parts(parts, body.into());
+    let response = match shared.faults.next_data_call(&key) {
         None => next.run(request).await,
         Some(Fault::RateLimit) if openapi => match shared.next_rate_limit_error().code {
             90002 => OpenApiError::GLOBAL_QPS,

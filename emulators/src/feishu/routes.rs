@@ -112,7 +112,8 @@ async fn data_call(shared: &Shared, api: &str, request: Request, next: Next) -> 
     if let Err(wait) = shared.limits.check(api) {
         return wire::rate_limited(LIMIT_HEADER, &wire::reset_seconds(wait, speedup));
     }
-    match shared.faults.next_data_call() {
+    let key = request.uri().to_string();
+    match shared.faults.next_data_call(key.as_bytes()) {
         None => next.run(request).await,
         // Feishu has no separate concurrency error: both are its one rate-limit answer.
         Some(Fault::RateLimit | Fault::ConcurrencyLimit) => {

@@ -66,7 +66,8 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     if !is_data_call {
         return next.run(request).await;
     }
-    match shared.faults.next_data_call() {
+    let key = request.uri().to_string();
+    match shared.faults.next_data_call(key.as_bytes()) {
         None => next.run(request).await,
         Some(Fault::RateLimit) => ApiError::RATE_LIMITED.into_response(),
         Some(Fault::ConcurrencyLimit) => ApiError::TOO_CONCURRENT.into_response(),
