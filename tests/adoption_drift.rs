@@ -91,7 +91,10 @@ async fn first_sync_adopts_existing_accounts_and_never_guesses() {
     // The second run has nothing left to adopt or fix for the adopted people.
     let again = engine.run(&connector, RunMode::Apply).await.unwrap();
     assert!(
-        again.steps.iter().all(|s| s.step.user().as_str() != "lin"),
+        again
+            .steps
+            .iter()
+            .all(|s| s.step.subject().as_str() != "lin"),
         "{}",
         render_text(&again)
     );

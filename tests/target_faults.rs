@@ -172,7 +172,7 @@ async fn one_bad_person_fails_alone_and_is_reported_then_repaired_by_a_full_sync
     let report = s.sync().await;
     let failures = failed(&report);
     assert_eq!(failures.len(), 1, "{}", text(&report));
-    assert_eq!(failures[0].step.user().as_str(), "zhou");
+    assert_eq!(failures[0].step.subject().as_str(), "zhou");
     let StepOutcome::Failed { error } = &failures[0].outcome else {
         unreachable!()
     };

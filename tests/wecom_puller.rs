@@ -245,6 +245,7 @@ fn expected_departments(ids: &[i64]) -> BTreeMap<DepartmentId, Department> {
                     id: DepartmentId::new(id),
                     name: name.to_owned(),
                     parent: parent.map(DepartmentId::new),
+                    heads: Vec::new(),
                 },
             )
         })

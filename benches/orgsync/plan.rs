@@ -7,7 +7,7 @@ use compact_str::format_compact;
 use orgsync::model::TargetId;
 use orgsync::model::{Department, DepartmentId, Directory, Status, User, UserKey};
 use orgsync::plan::{self, Plan, Policy};
-use orgsync::snapshot::{Snapshot, SnapshotChange};
+use orgsync::snapshot::Snapshot;
 use std::time::Instant;
 
 /// `people` in departments of about 50, each reporting to the first person of their department,
@@ -23,6 +23,7 @@ pub fn directory(people: usize) -> Directory {
                 id,
                 name: format!("部门 {}", d + 1),
                 parent: (d > 0).then(|| DepartmentId::new(format!("{}", (d - 1) / 8 + 1))),
+                heads: Vec::new(),
             },
         );
     }
@@ -57,17 +58,12 @@ pub fn directory(people: usize) -> Directory {
 pub fn applied(plan: &Plan, mut snapshot: Snapshot) -> Snapshot {
     let now = jiff::Timestamp::now();
     for (n, step) in plan.steps.iter().enumerate() {
-        let key = step.user().clone();
-        let target_id = Some(TargetId::new(format!("t{n}")));
-        let target_id = snapshot
-            .users
-            .get(&key)
-            .map(|u| u.target_id.clone())
-            .or(target_id);
-        let change = match plan::applied_after(step, snapshot.users.get(&key), target_id, now) {
-            Some(entry) => SnapshotChange::Upsert(key, entry),
-            None => SnapshotChange::Remove(key),
+        let known = match step.subject() {
+            plan::Subject::User(key) => snapshot.users.get(key).map(|u| u.target_id.clone()),
+            plan::Subject::Group(group) => snapshot.groups.get(group).map(|g| g.target_id.clone()),
         };
+        let target_id = known.or(Some(TargetId::new(format!("t{n}"))));
+        let change = plan::snapshot_change(step, &snapshot, target_id, now);
         snapshot.apply(change);
     }
     snapshot

@@ -95,6 +95,9 @@ pub struct ConnectorConfig {
     pub target: TargetConfig,
     #[serde(default)]
     pub policy: Policy,
+    /// Departments as groups; copied into the policy the planner reads.
+    #[serde(default)]
+    pub groups: crate::plan::GroupPolicy,
     /// When `orgsync run` syncs this connector: six-field cron with seconds first, e.g.
     /// `"0 */30 * * * *"` (every 30 minutes). None: only on demand.
     #[serde(default)]

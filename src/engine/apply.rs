@@ -56,6 +56,8 @@ enum Op {
     Delete {
         id: TargetId,
     },
+    /// A group step (groups.rs).
+    Group(super::groups::GroupOp),
 }
 
 pub(super) struct Applier<'a, P, S> {
@@ -175,7 +177,7 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 Err(reason) => {
                     // Ids only: a step's values are people's data (the report has them).
                     let step = &steps[index];
-                    debug!(step = %step.kind(), user = %step.user(), %reason, "Step held back.");
+                    debug!(step = %step.kind(), subject = %step.subject(), %reason, "Step held back.");
                     outcomes[index] = StepOutcome::Held { reason };
                     self.context.publish(|p| p.done += 1);
                 }
@@ -193,13 +195,8 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
             self.breaker.record(result.is_ok());
             match result {
                 Ok(target_id) => {
-                    let key = step.user().clone();
-                    let now = jiff::Timestamp::now();
                     let change =
-                        match plan::applied_after(step, snapshot.users.get(&key), target_id, now) {
-                            Some(entry) => SnapshotChange::Upsert(key, entry),
-                            None => SnapshotChange::Remove(key),
-                        };
+                        plan::snapshot_change(step, snapshot, target_id, jiff::Timestamp::now());
                     snapshot.apply(change.clone());
                     pending.push(change);
                     outcomes[index] = StepOutcome::Applied;
@@ -211,7 +208,7 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 Err(error) => {
                     // Ids and the kind of error only: the step's values and the target's words
                     // are people's data. The report has both.
-                    warn!(connector = self.connector, step = %step.kind(), user = %step.user(), error = %error.for_log(), "The target refused a step; the others go on (the run's report has the target's answer).");
+                    warn!(connector = self.connector, step = %step.kind(), subject = %step.subject(), error = %error.for_log(), "The target refused a step; the others go on (the run's report has the target's answer).");
                     outcomes[index] = StepOutcome::Failed {
                         error: error.to_string(),
                     };
@@ -259,6 +256,7 @@ impl<P: Pusher, S: SnapshotStore> Applier<'_, P, S> {
                 .map(|_| None),
             Op::SetActive { id, active } => self.pusher.set_active(&id, active).await,
             Op::Delete { id } => self.pusher.delete(&id).await.map(|_| None),
+            Op::Group(op) => op.execute(self.pusher).await,
         }
     }
 }
@@ -315,6 +313,11 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             still_managing(user, reports)?;
             Op::Delete { id: id_of(user)? }
         }
+        Step::CreateGroup { .. }
+        | Step::UpdateGroup { .. }
+        | Step::AddMembers { .. }
+        | Step::RemoveMembers { .. }
+        | Step::DeleteGroup { .. } => Op::Group(super::groups::resolve(step, snapshot)?),
     })
 }
 

@@ -90,7 +90,10 @@ impl Connector {
             name: name.to_owned(),
             puller,
             pusher,
-            policy: config.policy.clone(),
+            policy: crate::plan::Policy {
+                groups: config.groups.clone(),
+                ..config.policy.clone()
+            },
             concurrency: concurrency.max(1),
         })
     }

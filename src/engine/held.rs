@@ -2,7 +2,7 @@
 //! report each renders as the sentence an admin reads, and the JSON `reason` is that sentence,
 //! read back into its cause (docs/report-schema.md is unchanged).
 
-use crate::model::UserKey;
+use crate::model::{DepartmentId, UserKey};
 use std::fmt;
 
 /// Reports listed by name when a removal is held; the rest are counted.
@@ -17,6 +17,8 @@ pub enum HeldReason {
     Breaker { consecutive_failures: usize },
     /// The step needs `user`'s account, which an earlier step failed to create.
     DependsOnFailedStep { user: UserKey },
+    /// The step needs the department's group, which an earlier step failed to create.
+    DependsOnFailedGroup { group: DepartmentId },
     /// `user` is about to be removed while these people still report to them (unlinking them
     /// failed); `more` reports beyond those named.
     StillManaging {
@@ -45,6 +47,8 @@ const STOPPED: &str = "orgsync was shutting down; the next run applies it";
 const BREAKER_PREFIX: &str = "not attempted: the target failed ";
 const BREAKER_SUFFIX: &str = " steps in a row (circuit breaker); the next run applies it";
 const DEPENDS_SUFFIX: &str = " is not in the target (an earlier step for them failed)";
+const GROUP_PREFIX: &str = "the group of department ";
+const GROUP_SUFFIX: &str = " is not in the target (an earlier step for it failed)";
 const MANAGING_SUFFIX: &str = " in the target (unlinking failed)";
 /// One report named alone "reports"; several, or some counted, "report".
 const MANAGING_MIDDLE: [&str; 2] = [" still reports to ", " still report to "];
@@ -57,6 +61,9 @@ impl fmt::Display for HeldReason {
                 consecutive_failures,
             } => write!(f, "{BREAKER_PREFIX}{consecutive_failures}{BREAKER_SUFFIX}"),
             HeldReason::DependsOnFailedStep { user } => write!(f, "{user}{DEPENDS_SUFFIX}"),
+            HeldReason::DependsOnFailedGroup { group } => {
+                write!(f, "{GROUP_PREFIX}{group}{GROUP_SUFFIX}")
+            }
             HeldReason::StillManaging {
                 user,
                 reports,
@@ -95,6 +102,14 @@ impl TryFrom<String> for HeldReason {
         {
             return Ok(HeldReason::Breaker {
                 consecutive_failures: n,
+            });
+        }
+        if let Some(group) = text
+            .strip_prefix(GROUP_PREFIX)
+            .and_then(|rest| rest.strip_suffix(GROUP_SUFFIX))
+        {
+            return Ok(HeldReason::DependsOnFailedGroup {
+                group: DepartmentId::new(group),
             });
         }
         if let Some(user) = text.strip_suffix(DEPENDS_SUFFIX) {
@@ -138,6 +153,9 @@ mod tests {
             },
             HeldReason::DependsOnFailedStep {
                 user: UserKey::new("wang wei"),
+            },
+            HeldReason::DependsOnFailedGroup {
+                group: DepartmentId::new("12"),
             },
             HeldReason::StillManaging {
                 user: UserKey::new("wang"),

@@ -2,6 +2,7 @@
 
 mod apply;
 mod connector;
+mod groups;
 mod held;
 mod options;
 mod progress;

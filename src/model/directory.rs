@@ -21,6 +21,12 @@ pub struct Department {
     pub id: DepartmentId,
     pub name: String,
     pub parent: Option<DepartmentId>,
+    /// The department's heads (部门负责人) as the platform lists them, the head first. Read from
+    /// what the pull already fetches (WeCom `department_leader`, DingTalk the `leader` flag of
+    /// `user/list` items, Feishu `leader_user_id`, Bitrix24 `UF_HEAD`); may name people outside
+    /// the authorized scope.
+    #[serde(default)]
+    pub heads: Vec<UserKey>,
 }
 
 /// The app's authorized scope as the upstream described it (for reports; membership is `users`).

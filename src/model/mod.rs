@@ -6,6 +6,7 @@
 mod attributes;
 mod check;
 mod directory;
+mod group;
 mod ids;
 mod problem;
 mod target;
@@ -14,6 +15,7 @@ mod user;
 pub use attributes::{Attributes, Field, FieldChange};
 pub use check::Checked;
 pub use directory::{Department, Directory, Scope};
+pub use group::GroupAttributes;
 pub use ids::{DepartmentId, TargetId, UserKey};
 pub use problem::{Problem, RosterFallback};
 pub use target::TargetAccount;

@@ -95,7 +95,7 @@ pub fn explain(
     let steps: Vec<String> = plan
         .steps
         .iter()
-        .filter(|s| s.user() == user)
+        .filter(|s| s.user() == Some(user))
         .map(|s| format!("  {s}"))
         .collect();
     if steps.is_empty() {

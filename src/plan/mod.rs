@@ -19,13 +19,14 @@ pub use guard::{Pulled, Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
 pub use observe::{Observed, observe, rebuild, with_adoptions};
 pub use policy::{
-    DisabledPolicy, MatchBy, NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
+    DisabledPolicy, GroupMembers, GroupNaming, GroupPolicy, ManagerFallback, MatchBy,
+    NotActivatedPolicy, Policy, RemovalPolicy, UserNameSource,
 };
-pub use step::{Phase, RemovalReason, Step, StepKind};
+pub use step::{LinkSource, MEMBER_BATCH, Phase, RemovalReason, Step, StepKind, Subject};
 pub use values::{is_placeholder, placeholder};
 
-use crate::model::{Attributes, Directory, Problem, UserKey};
-use crate::snapshot::{AppliedUser, Snapshot};
+use crate::model::{Attributes, DepartmentId, Directory, Problem, TargetId, UserKey};
+use crate::snapshot::{AppliedUser, Snapshot, SnapshotChange};
 use desired::{Desired, Disposition};
 use roster::{Index, Roster, Row};
 use serde::{Deserialize, Serialize};
@@ -131,7 +132,7 @@ impl Steps {
         debug_assert!(
             phases
                 .iter()
-                .all(|phase| phase.is_sorted_by(|a, b| a.user() <= b.user()))
+                .all(|phase| phase.is_sorted_by(|a, b| a.subject() <= b.subject()))
         );
         let largest = (0..phases.len())
             .max_by_key(|&p| phases[p].len())
@@ -192,6 +193,7 @@ fn diff_user<'a>(
                     user,
                     manager: manager.clone(),
                     previous: None,
+                    source: LinkSource::Direct,
                 });
             }
         }
@@ -258,6 +260,7 @@ fn link_step(
             user: user.clone(),
             manager: desired.clone(),
             previous: current.cloned(),
+            source: LinkSource::Direct,
         }),
         (Some(current), None) => steps.push(Step::ClearManager {
             user: user.clone(),
@@ -307,10 +310,66 @@ pub fn applied_after(
                     entry.active = false;
                     entry.deactivated_at = Some(now);
                 }
-                Step::Adopt { .. } | Step::Create { .. } | Step::Delete { .. } => {}
+                // Group steps change no person's entry (the engine records them per group).
+                Step::Adopt { .. }
+                | Step::Create { .. }
+                | Step::Delete { .. }
+                | Step::CreateGroup { .. }
+                | Step::UpdateGroup { .. }
+                | Step::AddMembers { .. }
+                | Step::RemoveMembers { .. }
+                | Step::DeleteGroup { .. } => {}
             }
             Some(entry)
         }
+    }
+}
+
+/// The snapshot change a step the target acknowledged makes. `target_id` is the id the target
+/// reported for a create, or the new id of an account or group the step moved; `now` stamps
+/// deactivations.
+pub fn snapshot_change(
+    step: &Step,
+    snapshot: &Snapshot,
+    target_id: Option<crate::model::TargetId>,
+    now: jiff::Timestamp,
+) -> SnapshotChange {
+    match step.subject() {
+        Subject::User(key) => match applied_after(step, snapshot.users.get(key), target_id, now) {
+            Some(entry) => SnapshotChange::Upsert(key.clone(), entry),
+            None => SnapshotChange::Remove(key.clone()),
+        },
+        Subject::Group(_) => group_change(step, snapshot, target_id),
+    }
+}
+
+/// The snapshot change an acknowledged group step makes.
+fn group_change(step: &Step, snapshot: &Snapshot, target_id: Option<TargetId>) -> SnapshotChange {
+    let known = |group: &DepartmentId| {
+        target_id
+            .clone()
+            .or_else(|| snapshot.groups.get(group).map(|g| g.target_id.clone()))
+    };
+    match step {
+        Step::CreateGroup { group, attributes } => SnapshotChange::UpsertGroup {
+            group: group.clone(),
+            target_id: known(group).unwrap_or_else(|| TargetId::new("")),
+            attributes: (**attributes).clone(),
+        },
+        Step::UpdateGroup { group, after, .. } => SnapshotChange::UpsertGroup {
+            group: group.clone(),
+            target_id: known(group).unwrap_or_else(|| TargetId::new("")),
+            attributes: (**after).clone(),
+        },
+        Step::AddMembers { group, members } => {
+            SnapshotChange::AddMembers(group.clone(), members.clone())
+        }
+        Step::RemoveMembers { group, members } => {
+            SnapshotChange::RemoveMembers(group.clone(), members.clone())
+        }
+        Step::DeleteGroup { group, .. } => SnapshotChange::RemoveGroup(group.clone()),
+        // People's steps are recorded by `applied_after`.
+        _ => unreachable!("group_change is called for group steps only"),
     }
 }
 

@@ -29,6 +29,13 @@ pub struct Policy {
     /// Circuit breaker: after this many target failures in a row the run stops starting steps,
     /// so a broken target is not hammered with every remaining step. 0 never stops.
     pub max_consecutive_failures: usize,
+    /// Who becomes the manager of a person the upstream gives no direct manager.
+    pub manager_fallback: ManagerFallback,
+    /// A plan that deletes more groups than this is refused whole.
+    pub max_group_deletions: usize,
+    /// Departments as groups: `[connectors.NAME.groups]`, a section of its own in the file.
+    #[serde(skip)]
+    pub groups: GroupPolicy,
 }
 
 impl Default for Policy {
@@ -44,6 +51,9 @@ impl Default for Policy {
             max_deletion_ratio: 0.3,
             match_by: MatchBy::default(),
             max_consecutive_failures: 20,
+            manager_fallback: ManagerFallback::default(),
+            max_group_deletions: 10,
+            groups: GroupPolicy::default(),
         }
     }
 }
@@ -54,6 +64,7 @@ impl Policy {
         Policy {
             max_deletions: usize::MAX,
             max_deletion_ratio: 1.0,
+            max_group_deletions: usize::MAX,
             ..self
         }
     }
@@ -111,4 +122,52 @@ pub enum MatchBy {
     UserName,
     /// Adopt only accounts whose externalId is already the upstream key.
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagerFallback {
+    /// A person without a direct manager upstream has none in the target.
+    #[default]
+    None,
+    /// Their main department's head, climbing to the parent department when they head it
+    /// themselves, when it has no head, or when its head is not an active person in scope.
+    DepartmentHead,
+}
+
+/// Departments as groups in the target (`[connectors.NAME.groups]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupPolicy {
+    /// Off by default: a connector written before groups existed keeps its behaviour.
+    pub enabled: bool,
+    pub naming: GroupNaming,
+    pub members: GroupMembers,
+    /// Only these departments (ids as the upstream gives them) become groups; empty: all.
+    pub include: Vec<crate::model::DepartmentId>,
+    /// These departments never become groups (applied after `include`).
+    pub exclude: Vec<crate::model::DepartmentId>,
+}
+
+/// A group's display name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupNaming {
+    /// The department's name; a name two departments share gets the parent's name appended
+    /// on the later one by id (then its id if still needed), and the report lists it.
+    #[default]
+    Name,
+    /// The department's path from the top of the scope, joined with ` / `.
+    Path,
+}
+
+/// Who is a member of a department's group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMembers {
+    /// The department's own people.
+    #[default]
+    Direct,
+    /// The people of the department and of every department below it.
+    Nested,
 }

@@ -1,4 +1,4 @@
-use crate::model::{Attributes, FieldChange, Status, UserKey};
+use crate::model::{Attributes, DepartmentId, FieldChange, GroupAttributes, Status, UserKey};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -39,6 +39,11 @@ pub enum Step {
         user: UserKey,
         manager: UserKey,
         previous: Option<UserKey>,
+        /// Where the link comes from: the upstream's direct manager, or (with
+        /// `policy.manager_fallback = "department_head"`) a department's head. Left out of the
+        /// JSON when direct, as every link was before the fallback existed.
+        #[serde(default, skip_serializing_if = "LinkSource::is_direct")]
+        source: LinkSource,
     },
     ClearManager {
         user: UserKey,
@@ -52,6 +57,91 @@ pub enum Step {
         user: UserKey,
         reason: RemovalReason,
     },
+    /// Create the department's group without members (or adopt the target's group with its
+    /// externalId, then its displayName). Its head, when set, already exists.
+    CreateGroup {
+        group: DepartmentId,
+        attributes: Box<GroupAttributes>,
+    },
+    /// Rename, re-parent or change the head of a group.
+    UpdateGroup {
+        group: DepartmentId,
+        before: Box<GroupAttributes>,
+        after: Box<GroupAttributes>,
+    },
+    /// Add people who exist in the target to a group (at most [`MEMBER_BATCH`] per step).
+    AddMembers {
+        group: DepartmentId,
+        members: Vec<UserKey>,
+    },
+    /// Remove people from a group (at most [`MEMBER_BATCH`] per step), before any of them is
+    /// deactivated or deleted.
+    RemoveMembers {
+        group: DepartmentId,
+        members: Vec<UserKey>,
+    },
+    /// Delete a group whose department was deleted, left the scope or is no longer selected.
+    DeleteGroup {
+        group: DepartmentId,
+        reason: RemovalReason,
+    },
+}
+
+/// The most members one `AddMembers` or `RemoveMembers` step carries: a big group changes in
+/// several requests of a size every target accepts, each recorded when acknowledged.
+pub const MEMBER_BATCH: usize = 200;
+
+/// Where a manager link comes from.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkSource {
+    /// The upstream's direct manager (直属上级).
+    #[default]
+    Direct,
+    /// The head of the person's main department, or of the nearest department above it with a
+    /// head who is an active person in scope (`policy.manager_fallback = "department_head"`).
+    DepartmentHead,
+}
+
+impl LinkSource {
+    pub fn is_direct(&self) -> bool {
+        *self == LinkSource::Direct
+    }
+}
+
+/// Who or what a step changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject<'a> {
+    User(&'a UserKey),
+    Group(&'a DepartmentId),
+}
+
+impl<'a> Subject<'a> {
+    pub fn as_str(self) -> &'a str {
+        match self {
+            Subject::User(key) => key.as_str(),
+            Subject::Group(id) => id.as_str(),
+        }
+    }
+
+    pub fn user(self) -> Option<&'a UserKey> {
+        match self {
+            Subject::User(key) => Some(key),
+            Subject::Group(_) => None,
+        }
+    }
+}
+
+/// A person by key; a group as `group ID`.
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::User(key) => write!(f, "{key}"),
+            Subject::Group(id) => write!(f, "group {id}"),
+        }
+    }
 }
 
 /// Why a person is deactivated or deleted.
@@ -79,10 +169,19 @@ pub enum Phase {
     Reactivate,
     /// People exist before any link points at them.
     Create,
+    /// Groups are created, renamed and re-parented once their heads exist.
+    Group,
     /// Links are set, moved or cleared before anyone they pointed at is removed.
     Link,
+    /// Members are added once people and groups exist (before removals, so a group that
+    /// changes all its members is never empty on the way).
+    AddMembers,
+    /// Memberships go before the accounts that hold them are deactivated or deleted.
+    RemoveMembers,
     Deactivate,
     Delete,
+    /// Groups go last, once nobody's step needs them.
+    DeleteGroup,
 }
 
 /// The kind of a step, for counting and grouping in reports.
@@ -98,10 +197,16 @@ pub enum StepKind {
     ClearManager,
     Deactivate,
     Delete,
+    CreateGroup,
+    UpdateGroup,
+    AddMembers,
+    RemoveMembers,
+    DeleteGroup,
 }
 
 impl Step {
-    pub fn user(&self) -> &UserKey {
+    /// The person or group the step changes.
+    pub fn subject(&self) -> Subject<'_> {
         match self {
             Step::Adopt { user, .. }
             | Step::Create { user, .. }
@@ -111,8 +216,18 @@ impl Step {
             | Step::SetManager { user, .. }
             | Step::ClearManager { user, .. }
             | Step::Deactivate { user, .. }
-            | Step::Delete { user, .. } => user,
+            | Step::Delete { user, .. } => Subject::User(user),
+            Step::CreateGroup { group, .. }
+            | Step::UpdateGroup { group, .. }
+            | Step::AddMembers { group, .. }
+            | Step::RemoveMembers { group, .. }
+            | Step::DeleteGroup { group, .. } => Subject::Group(group),
         }
+    }
+
+    /// The person a person's step changes; `None` for group steps.
+    pub fn user(&self) -> Option<&UserKey> {
+        self.subject().user()
     }
 
     pub fn kind(&self) -> StepKind {
@@ -126,6 +241,11 @@ impl Step {
             Step::ClearManager { .. } => StepKind::ClearManager,
             Step::Deactivate { .. } => StepKind::Deactivate,
             Step::Delete { .. } => StepKind::Delete,
+            Step::CreateGroup { .. } => StepKind::CreateGroup,
+            Step::UpdateGroup { .. } => StepKind::UpdateGroup,
+            Step::AddMembers { .. } => StepKind::AddMembers,
+            Step::RemoveMembers { .. } => StepKind::RemoveMembers,
+            Step::DeleteGroup { .. } => StepKind::DeleteGroup,
         }
     }
 
@@ -139,26 +259,34 @@ impl Step {
             StepKind::SetManager | StepKind::ClearManager => Phase::Link,
             StepKind::Deactivate => Phase::Deactivate,
             StepKind::Delete => Phase::Delete,
+            StepKind::CreateGroup | StepKind::UpdateGroup => Phase::Group,
+            StepKind::AddMembers => Phase::AddMembers,
+            StepKind::RemoveMembers => Phase::RemoveMembers,
+            StepKind::DeleteGroup => Phase::DeleteGroup,
         }
     }
 }
 
 impl Phase {
     /// Every phase, in the order they run.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 12] = [
         Phase::Adopt,
         Phase::FreeValues,
         Phase::Update,
         Phase::Reactivate,
         Phase::Create,
+        Phase::Group,
         Phase::Link,
+        Phase::AddMembers,
+        Phase::RemoveMembers,
         Phase::Deactivate,
         Phase::Delete,
+        Phase::DeleteGroup,
     ];
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 9] = [
+    pub const ALL: [StepKind; 14] = [
         StepKind::Adopt,
         StepKind::FreeValues,
         StepKind::Create,
@@ -168,6 +296,11 @@ impl StepKind {
         StepKind::ClearManager,
         StepKind::Deactivate,
         StepKind::Delete,
+        StepKind::CreateGroup,
+        StepKind::UpdateGroup,
+        StepKind::AddMembers,
+        StepKind::RemoveMembers,
+        StepKind::DeleteGroup,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +314,11 @@ impl StepKind {
             StepKind::ClearManager => "clear_manager",
             StepKind::Deactivate => "deactivate",
             StepKind::Delete => "delete",
+            StepKind::CreateGroup => "create_group",
+            StepKind::UpdateGroup => "update_group",
+            StepKind::AddMembers => "add_members",
+            StepKind::RemoveMembers => "remove_members",
+            StepKind::DeleteGroup => "delete_group",
         }
     }
 }
@@ -250,18 +388,85 @@ impl fmt::Display for Step {
                 user,
                 manager,
                 previous,
-            } => write!(
-                f,
-                "set_manager {user} → {manager} (was {})",
-                previous.as_ref().map_or("none", UserKey::as_str)
-            ),
+                source,
+            } => {
+                write!(
+                    f,
+                    "set_manager {user} → {manager} (was {})",
+                    previous.as_ref().map_or("none", UserKey::as_str)
+                )?;
+                match source {
+                    LinkSource::Direct => Ok(()),
+                    LinkSource::DepartmentHead => f.write_str(" [department head]"),
+                }
+            }
             Step::ClearManager { user, previous } => {
                 write!(f, "clear_manager {user} (was {previous})")
             }
             Step::Deactivate { user, reason } => write!(f, "deactivate {user}: {reason}"),
             Step::Delete { user, reason } => write!(f, "delete {user}: {reason}"),
+            Step::CreateGroup { group, attributes } => {
+                write!(f, "create_group {group} {:?}", attributes.display_name)?;
+                group_links(f, attributes)
+            }
+            Step::UpdateGroup {
+                group,
+                before,
+                after,
+            } => {
+                write!(f, "update_group {group}:")?;
+                let mut sep = " ";
+                if before.display_name != after.display_name {
+                    write!(
+                        f,
+                        "{sep}name {:?} → {:?}",
+                        before.display_name, after.display_name
+                    )?;
+                    sep = ", ";
+                }
+                if before.parent != after.parent {
+                    write!(
+                        f,
+                        "{sep}parent {} → {}",
+                        none_or(before.parent.as_ref().map(DepartmentId::as_str)),
+                        none_or(after.parent.as_ref().map(DepartmentId::as_str))
+                    )?;
+                    sep = ", ";
+                }
+                if before.head != after.head {
+                    write!(
+                        f,
+                        "{sep}head {} → {}",
+                        none_or(before.head.as_ref().map(UserKey::as_str)),
+                        none_or(after.head.as_ref().map(UserKey::as_str))
+                    )?;
+                }
+                Ok(())
+            }
+            Step::AddMembers { group, members } | Step::RemoveMembers { group, members } => {
+                write!(f, "{} {group}: {}", self.kind(), members.len())?;
+                for member in members {
+                    write!(f, " {member}")?;
+                }
+                Ok(())
+            }
+            Step::DeleteGroup { group, reason } => write!(f, "delete_group {group}: {reason}"),
         }
     }
+}
+
+fn group_links(f: &mut fmt::Formatter<'_>, attributes: &GroupAttributes) -> fmt::Result {
+    if let Some(parent) = &attributes.parent {
+        write!(f, " parent={parent}")?;
+    }
+    if let Some(head) = &attributes.head {
+        write!(f, " head={head}")?;
+    }
+    Ok(())
+}
+
+fn none_or(value: Option<&str>) -> &str {
+    value.unwrap_or("none")
 }
 
 fn quoted_or_none(value: Option<&str>) -> String {

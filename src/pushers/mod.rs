@@ -5,7 +5,7 @@ pub mod scim;
 pub mod webhook;
 
 pub use crate::model::TargetAccount;
-use crate::model::{Attributes, Checked, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, DepartmentId, FieldChange, TargetId, UserKey};
 use serde::Serialize;
 use std::fmt;
 use std::future::Future;
@@ -30,6 +30,25 @@ impl fmt::Display for TargetKind {
             TargetKind::Webhook => "webhook",
         })
     }
+}
+
+/// A person as a group's head or member: the upstream key (webhooks) and the target's id (SCIM
+/// id, LDAP DN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonRef<'a> {
+    pub key: &'a UserKey,
+    pub id: &'a TargetId,
+}
+
+/// A group as written: its department, name, parent group and head, resolved to target ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupWrite<'a> {
+    pub key: &'a DepartmentId,
+    pub display_name: &'a str,
+    /// The parent department, when it is a synced group too (its group may be created in the
+    /// same phase, so targets name it by department id).
+    pub parent: Option<&'a DepartmentId>,
+    pub head: Option<PersonRef<'a>>,
 }
 
 /// Writes to one target. Every method is idempotent: the engine may repeat a step after a crash
@@ -99,6 +118,66 @@ pub trait Pusher: Send + Sync {
     fn delete(&self, id: &TargetId) -> impl Future<Output = Result<(), PushError>> + Send;
 
     fn list(&self) -> impl Future<Output = Result<Vec<TargetAccount>, PushError>> + Send;
+
+    /// Creates the department's group without members, or adopts the target's group that
+    /// carries the department id (SCIM `externalId`), then one with the same display name.
+    /// Returns the group's target id.
+    fn create_group(
+        &self,
+        group: &GroupWrite<'_>,
+    ) -> impl Future<Output = Result<TargetId, PushError>> + Send {
+        let _ = group;
+        async { Err(unsupported_groups(self.kind())) }
+    }
+
+    /// Sets the group's name, parent and head. Returns the group's new id when the change
+    /// moved it (an LDAP rename changes the DN).
+    fn update_group(
+        &self,
+        id: &TargetId,
+        group: &GroupWrite<'_>,
+    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send {
+        let _ = (id, group);
+        async { Err(unsupported_groups(self.kind())) }
+    }
+
+    /// Adds people to the group; one already a member counts as added.
+    fn add_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> impl Future<Output = Result<(), PushError>> + Send {
+        let _ = (id, group, members);
+        async { Err(unsupported_groups(self.kind())) }
+    }
+
+    /// Removes people from the group; one not a member counts as removed.
+    fn remove_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> impl Future<Output = Result<(), PushError>> + Send {
+        let _ = (id, group, members);
+        async { Err(unsupported_groups(self.kind())) }
+    }
+
+    /// Deletes the group; one already gone counts as deleted.
+    fn delete_group(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+    ) -> impl Future<Output = Result<(), PushError>> + Send {
+        let _ = (id, group);
+        async { Err(unsupported_groups(self.kind())) }
+    }
+}
+
+fn unsupported_groups(kind: TargetKind) -> PushError {
+    PushError::Unsupported {
+        detail: format!("the {kind} target does not write groups yet"),
+    }
 }
 
 /// The pushers a config can name, dispatched without boxing.
@@ -178,5 +257,39 @@ impl Pusher for AnyPusher {
 
     async fn list(&self) -> Result<Vec<TargetAccount>, PushError> {
         dispatch!(self, p => p.list().await)
+    }
+
+    async fn create_group(&self, group: &GroupWrite<'_>) -> Result<TargetId, PushError> {
+        dispatch!(self, p => p.create_group(group).await)
+    }
+
+    async fn update_group(
+        &self,
+        id: &TargetId,
+        group: &GroupWrite<'_>,
+    ) -> Result<Option<TargetId>, PushError> {
+        dispatch!(self, p => p.update_group(id, group).await)
+    }
+
+    async fn add_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        dispatch!(self, p => p.add_members(id, group, members).await)
+    }
+
+    async fn remove_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        dispatch!(self, p => p.remove_members(id, group, members).await)
+    }
+
+    async fn delete_group(&self, id: &TargetId, group: &DepartmentId) -> Result<(), PushError> {
+        dispatch!(self, p => p.delete_group(id, group).await)
     }
 }

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::engine::{HeldReason, RunMode, StepOutcome};
 use crate::model::{Attributes, DepartmentId, Field, FieldChange, Problem, Status, UserKey};
-use crate::plan::{self, LinkSkipReason, RemovalReason, SkippedLink, Step, Verdict};
+use crate::plan::{self, LinkSkipReason, LinkSource, RemovalReason, SkippedLink, Step, Verdict};
 use std::collections::BTreeMap;
 
 fn at(s: &str) -> jiff::Timestamp {
@@ -41,6 +41,7 @@ pub fn sample() -> Report {
             user: k("zhou.ming"),
             manager: k("lin.xiao"),
             previous: Some(k("boss2")),
+            source: LinkSource::Direct,
         },
         "周明",
     );
@@ -51,6 +52,7 @@ pub fn sample() -> Report {
             user: k("sales1"),
             manager: k("wang"),
             previous: None,
+            source: LinkSource::Direct,
         },
         "<img src=x onerror=alert(1)>",
     );
@@ -263,6 +265,7 @@ pub fn large(n: usize) -> Report {
                     user: key,
                     manager,
                     previous: None,
+                    source: LinkSource::Direct,
                 },
                 7 | 8 => Step::Update {
                     user: key,

@@ -194,12 +194,26 @@ impl Report {
                 })
                 .map(str::to_owned)
         };
+        // A group's name as this step leaves it, else as the target or the upstream has it.
+        let group_name = |step: &Step, group: &crate::model::DepartmentId| match step {
+            Step::CreateGroup { attributes, .. } => Some(attributes.display_name.to_string()),
+            Step::UpdateGroup { after, .. } => Some(after.display_name.to_string()),
+            _ => snapshot
+                .groups
+                .get(group)
+                .map(|g| g.attributes.display_name.to_string())
+                .or_else(|| directory.departments.get(group).map(|d| d.name.clone())),
+        };
         self.counts = plan::counts(&plan.steps);
         self.steps = plan
             .steps
             .iter()
             .map(|s| {
-                let mut report = StepReport::planned(s.clone(), name(s.user()));
+                let subject_name = match s.subject() {
+                    plan::Subject::User(key) => name(key),
+                    plan::Subject::Group(group) => group_name(s, group),
+                };
+                let mut report = StepReport::planned(s.clone(), subject_name);
                 let (manager, previous) = match s {
                     Step::SetManager {
                         manager, previous, ..

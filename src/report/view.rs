@@ -3,7 +3,7 @@
 
 use super::{PullSummary, Report, RunOutcome, StepReport};
 use crate::engine::{RunMode, StepOutcome};
-use crate::model::{Field, UserKey};
+use crate::model::{Field, GroupAttributes, UserKey};
 use crate::plan::{Step, StepKind, Verdict};
 
 /// One field of one step, before and after. `None` is "no value".
@@ -25,6 +25,18 @@ pub fn title(r: &Report) -> String {
     )
 }
 
+/// The second column's heading: who or what the steps of this kind change.
+pub fn subject_heading(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::CreateGroup
+        | StepKind::UpdateGroup
+        | StepKind::AddMembers
+        | StepKind::RemoveMembers
+        | StepKind::DeleteGroup => "group",
+        _ => "user",
+    }
+}
+
 pub fn heading(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Adopt => "Adopt existing accounts",
@@ -36,6 +48,11 @@ pub fn heading(kind: StepKind) -> &'static str {
         StepKind::ClearManager => "Clear manager",
         StepKind::Deactivate => "Deactivate",
         StepKind::Delete => "Delete",
+        StepKind::CreateGroup => "Create groups",
+        StepKind::UpdateGroup => "Update groups",
+        StepKind::AddMembers => "Add group members",
+        StepKind::RemoveMembers => "Remove group members",
+        StepKind::DeleteGroup => "Delete groups",
     }
 }
 
@@ -272,13 +289,74 @@ pub fn changes(s: &StepReport) -> Vec<Change> {
         }],
         Step::Deactivate { .. } => account("active", "inactive"),
         Step::Delete { .. } => account("exists", "deleted"),
+        Step::CreateGroup { attributes, .. } => group_changes(None, attributes),
+        Step::UpdateGroup { before, after, .. } => group_changes(Some(before), after),
+        Step::AddMembers { members, .. } => vec![Change {
+            field: "members",
+            before: None,
+            after: Some(member_list('+', members)),
+        }],
+        Step::RemoveMembers { members, .. } => vec![Change {
+            field: "members",
+            before: Some(member_list('-', members)),
+            after: None,
+        }],
+        Step::DeleteGroup { .. } => vec![Change {
+            field: "group",
+            before: Some("exists".to_owned()),
+            after: Some("deleted".to_owned()),
+        }],
     }
+}
+
+/// A group's name, parent and head: every one set (a create), or those that differ.
+fn group_changes(before: Option<&GroupAttributes>, after: &GroupAttributes) -> Vec<Change> {
+    let pairs = [
+        (
+            "name",
+            before.map(|b| b.display_name.to_string()),
+            Some(after.display_name.to_string()),
+        ),
+        (
+            "parent",
+            before.and_then(|b| b.parent.as_ref().map(ToString::to_string)),
+            after.parent.as_ref().map(ToString::to_string),
+        ),
+        (
+            "head",
+            before.and_then(|b| b.head.as_ref().map(ToString::to_string)),
+            after.head.as_ref().map(ToString::to_string),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, b, a)| b != a)
+        .map(|(field, before, after)| Change {
+            field,
+            before,
+            after,
+        })
+        .collect()
+}
+
+/// `+3: a, b, c` (or `-`), naming at most a few.
+fn member_list(sign: char, members: &[UserKey]) -> String {
+    const SHOWN: usize = 10;
+    let names: Vec<&str> = members.iter().take(SHOWN).map(UserKey::as_str).collect();
+    let more = members.len().saturating_sub(SHOWN);
+    let mut text = format!("{sign}{}: {}", members.len(), names.join(", "));
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// Why the step happens, where the kind alone does not say.
 pub fn note(s: &StepReport) -> Option<String> {
     match &s.step {
-        Step::Deactivate { reason, .. } | Step::Delete { reason, .. } => Some(reason.to_string()),
+        Step::Deactivate { reason, .. }
+        | Step::Delete { reason, .. }
+        | Step::DeleteGroup { reason, .. } => Some(reason.to_string()),
         _ => None,
     }
 }

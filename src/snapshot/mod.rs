@@ -4,7 +4,7 @@ mod memory;
 mod state;
 
 pub use memory::MemoryStore;
-pub use state::{AppliedUser, Snapshot, SnapshotChange};
+pub use state::{AppliedGroup, AppliedUser, Snapshot, SnapshotChange};
 
 use std::path::PathBuf;
 

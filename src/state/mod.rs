@@ -19,8 +19,10 @@ use std::fs::{DirBuilder, Permissions};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The on-disk layout version. Bump it, with a migration, whenever the layout changes.
-const FORMAT_VERSION: u32 = 1;
+/// The on-disk layout version. Bump it, with a migration in [`StateDb::migrate`], whenever the
+/// layout changes. 1: people's snapshots and run history. 2: groups and their memberships
+/// (`groups/NAME` trees).
+const FORMAT_VERSION: u32 = 2;
 const META_TREE: &str = "meta";
 const FORMAT_KEY: &str = "format_version";
 /// The database inside the state directory.
@@ -90,13 +92,33 @@ impl StateDb {
                 self.db.flush().map_err(storage)?;
                 Ok(())
             }
-            Some(found) if found.as_ref() == FORMAT_VERSION.to_string().as_bytes() => Ok(()),
-            Some(found) => Err(SnapshotError::UnsupportedFormat {
-                path: self.path.clone(),
-                found: String::from_utf8_lossy(&found).into_owned(),
-                expected: FORMAT_VERSION,
-            }),
+            Some(found) => {
+                let found = String::from_utf8_lossy(&found).into_owned();
+                match found.parse::<u32>() {
+                    Ok(version) if version == FORMAT_VERSION => Ok(()),
+                    Ok(version) if version < FORMAT_VERSION => self.migrate(version, &meta),
+                    _ => Err(SnapshotError::UnsupportedFormat {
+                        path: self.path.clone(),
+                        found,
+                        expected: FORMAT_VERSION,
+                    }),
+                }
+            }
         }
+    }
+
+    /// Brings a database written by an older orgsync to this format, one version at a time,
+    /// each step durable before the next: an interrupted migration resumes where it stopped.
+    fn migrate(&self, mut version: u32, meta: &sled::Tree) -> Result<(), SnapshotError> {
+        while version < FORMAT_VERSION {
+            // 1 → 2 adds the group trees, made empty on first use: nothing to convert.
+            version += 1;
+            meta.insert(FORMAT_KEY, version.to_string().as_bytes())
+                .map_err(storage)?;
+            self.db.flush().map_err(storage)?;
+            tracing::info!(path = %self.path.display(), version, "The state database was migrated to a newer format.");
+        }
+        Ok(())
     }
 }
 

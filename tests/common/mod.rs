@@ -83,7 +83,7 @@ pub fn users_with(report: &orgsync::report::Report, kind: orgsync::plan::StepKin
         .steps
         .iter()
         .filter(|s| s.step.kind() == kind)
-        .map(|s| s.step.user().as_str())
+        .map(|s| s.step.subject().as_str())
         .collect()
 }
 

@@ -29,9 +29,15 @@ pub(super) fn directory(
             .unwrap_or_else(|| id.clone());
         let id = DepartmentId::new(id.as_str());
         let parent = dept.parent.as_deref().map(DepartmentId::new);
-        directory
-            .departments
-            .insert(id.clone(), Department { id, name, parent });
+        directory.departments.insert(
+            id.clone(),
+            Department {
+                id,
+                name,
+                parent,
+                heads: Vec::new(),
+            },
+        );
     }
     // An app sees the whole portal, so a parent that was not returned is broken upstream data.
     let missing: Vec<Problem> = directory

@@ -60,7 +60,12 @@ pub(super) fn directory(raw: Raw) -> Directory {
         directory
             .departments
             .entry(id.clone())
-            .or_insert(Department { id, name, parent });
+            .or_insert(Department {
+                id,
+                name,
+                parent,
+                heads: Vec::new(),
+            });
     }
     report_missing_parents(&mut directory);
 

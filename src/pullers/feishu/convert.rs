@@ -72,7 +72,12 @@ fn add_department(directory: &mut Directory, dept: wire::Department, kind: Depar
     directory
         .departments
         .entry(id.clone())
-        .or_insert(Department { id, name, parent });
+        .or_insert(Department {
+            id,
+            name,
+            parent,
+            heads: Vec::new(),
+        });
 }
 
 /// The top of a partial scope has an unreadable parent: that is normal. Any other department

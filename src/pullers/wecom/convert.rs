@@ -65,7 +65,12 @@ pub(super) fn directory(
         directory
             .departments
             .entry(id.clone())
-            .or_insert(Department { id, name, parent });
+            .or_insert(Department {
+                id,
+                name,
+                parent,
+                heads: Vec::new(),
+            });
     }
     report_missing_parents(&mut directory);
 
@@ -250,6 +255,7 @@ mod tests {
                 id: DepartmentId::new("2"),
                 name: "研发部".into(),
                 parent: Some(DepartmentId::new("1")),
+                heads: Vec::new(),
             }
         );
         // parentid 0 is WeCom's "no parent".

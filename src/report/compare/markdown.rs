@@ -50,7 +50,7 @@ pub fn render_comparison_markdown(c: &Comparison, options: &RenderOptions) -> St
                 out,
                 "| {} | {} | {} | {} | {} |",
                 escape(b.name.as_deref().unwrap_or("")),
-                escape(b.step.user().as_str()),
+                escape(b.step.subject().as_str()),
                 b.step.kind(),
                 escape(&summary(&changed.a)),
                 escape(&summary(b))

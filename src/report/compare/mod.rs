@@ -9,8 +9,7 @@ pub use text::render_comparison_text;
 
 use super::{Format, RenderOptions, Report, RunOutcome, SkippedLinkReport, StepReport};
 use crate::engine::RunMode;
-use crate::model::UserKey;
-use crate::plan::StepKind;
+use crate::plan::{StepKind, Subject};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,10 +65,10 @@ impl Comparison {
 /// so that pair names "the same step" across runs. Outcomes are not compared: a dry run and the
 /// apply that followed it plan the same steps.
 pub fn compare(a: &Report, b: &Report) -> Comparison {
-    fn key(s: &StepReport) -> (StepKind, &UserKey) {
-        (s.step.kind(), s.step.user())
+    fn key(s: &StepReport) -> (StepKind, Subject<'_>) {
+        (s.step.kind(), s.step.subject())
     }
-    let mut in_a: BTreeMap<(StepKind, &UserKey), Vec<usize>> = BTreeMap::new();
+    let mut in_a: BTreeMap<(StepKind, Subject<'_>), Vec<usize>> = BTreeMap::new();
     for (i, s) in a.steps.iter().enumerate().rev() {
         in_a.entry(key(s)).or_default().push(i);
     }

@@ -37,13 +37,13 @@ fn steps_are_matched_by_kind_and_person() {
     let users = |steps: &[StepReport]| -> Vec<String> {
         steps
             .iter()
-            .map(|s| format!("{} {}", s.step.kind(), s.step.user()))
+            .map(|s| format!("{} {}", s.step.kind(), s.step.subject()))
             .collect()
     };
     assert_eq!(users(&c.only_in_a), ["delete old"]);
     assert_eq!(users(&c.only_in_b), ["reactivate returner"]);
     assert_eq!(c.changed.len(), 1);
-    assert_eq!(c.changed[0].b.step.user().as_str(), "zhou.ming");
+    assert_eq!(c.changed[0].b.step.subject().as_str(), "zhou.ming");
     assert_eq!(c.unchanged, a.steps.len() - 2);
     assert_eq!(c.counts_delta[&StepKind::Delete], -1);
     assert_eq!(c.counts_delta[&StepKind::Reactivate], 1);

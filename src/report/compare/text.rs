@@ -72,7 +72,7 @@ pub fn render_comparison_text(c: &Comparison, options: &RenderOptions) -> String
             let b: &StepReport = &changed.b;
             table.row(vec![
                 Cell::plain(b.name.as_deref().unwrap_or("")),
-                Cell::plain(b.step.user().as_str()),
+                Cell::plain(b.step.subject().as_str()),
                 Cell::plain(b.step.kind().as_str()),
                 Cell::new(summary(&changed.a), Style::Red),
                 Cell::new(summary(b), Style::Green),

@@ -100,7 +100,7 @@ pub(super) fn page_json(r: &Report) -> String {
                 .iter()
                 .position(|k| *k == s.step.kind())
                 .unwrap_or(0),
-            user: s.step.user().as_str(),
+            user: s.step.subject().as_str(),
             name: s.name.as_deref(),
             changes: changes
                 .iter()

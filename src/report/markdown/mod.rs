@@ -91,14 +91,23 @@ pub(crate) fn write_steps(
     with_results: bool,
     options: &RenderOptions,
 ) {
-    let mut headers = vec!["Name", "User"];
+    let subject = match view::subject_heading(kind) {
+        "group" => "Group",
+        _ => "User",
+    };
+    let mut headers = vec!["Name", subject];
     headers.extend_from_slice(match kind {
         StepKind::Create => &["Account", "Attributes"][..],
         StepKind::Adopt => &["Account"],
-        StepKind::FreeValues | StepKind::Update => &["Field", "Before", "After"],
+        StepKind::FreeValues
+        | StepKind::Update
+        | StepKind::CreateGroup
+        | StepKind::UpdateGroup
+        | StepKind::AddMembers
+        | StepKind::RemoveMembers => &["Field", "Before", "After"],
         StepKind::SetManager | StepKind::ClearManager => &["Manager before", "Manager after"],
         StepKind::Reactivate => &[],
-        StepKind::Deactivate | StepKind::Delete => &["Reason"],
+        StepKind::Deactivate | StepKind::Delete | StepKind::DeleteGroup => &["Reason"],
     });
     if with_results {
         headers.push("Result");
@@ -111,7 +120,7 @@ pub(crate) fn write_steps(
     );
     for s in steps.iter().take(cap(options)) {
         let name = escape(s.name.as_deref().unwrap_or(""));
-        let user = escape(s.step.user().as_str());
+        let user = escape(s.step.subject().as_str());
         let changes = view::changes(s);
         let mut rows: Vec<Vec<String>> = match &s.step {
             Step::Create { .. } => {
@@ -127,7 +136,12 @@ pub(crate) fn write_steps(
                     attributes.join("<br>"),
                 ]]
             }
-            Step::FreeValues { .. } | Step::Update { .. } => {
+            Step::FreeValues { .. }
+            | Step::Update { .. }
+            | Step::CreateGroup { .. }
+            | Step::UpdateGroup { .. }
+            | Step::AddMembers { .. }
+            | Step::RemoveMembers { .. } => {
                 let mut first = Some((name, user));
                 changes
                     .iter()
@@ -151,7 +165,7 @@ pub(crate) fn write_steps(
             ]],
             Step::Reactivate { .. } => vec![vec![name, user]],
             Step::Adopt { .. } => vec![vec![name, user, value(changes[0].after.as_deref())]],
-            Step::Deactivate { .. } | Step::Delete { .. } => {
+            Step::Deactivate { .. } | Step::Delete { .. } | Step::DeleteGroup { .. } => {
                 vec![vec![name, user, escape(&view::note(s).unwrap_or_default())]]
             }
         };

@@ -135,14 +135,23 @@ pub(crate) fn write_steps(
     with_results: bool,
     options: &RenderOptions,
 ) {
-    let mut headers = vec!["NAME", "USER"];
+    let subject = match view::subject_heading(kind) {
+        "group" => "GROUP",
+        _ => "USER",
+    };
+    let mut headers = vec!["NAME", subject];
     headers.extend_from_slice(match kind {
         StepKind::Create => &["ACCOUNT", "ATTRIBUTES"][..],
         StepKind::Adopt => &["ACCOUNT"],
-        StepKind::FreeValues | StepKind::Update => &["FIELD", "BEFORE", "", "AFTER"],
+        StepKind::FreeValues
+        | StepKind::Update
+        | StepKind::CreateGroup
+        | StepKind::UpdateGroup
+        | StepKind::AddMembers
+        | StepKind::RemoveMembers => &["FIELD", "BEFORE", "", "AFTER"],
         StepKind::SetManager | StepKind::ClearManager => &["MANAGER BEFORE", "", "AFTER"],
         StepKind::Reactivate => &[],
-        StepKind::Deactivate | StepKind::Delete => &["REASON"],
+        StepKind::Deactivate | StepKind::Delete | StepKind::DeleteGroup => &["REASON"],
     });
     if with_results {
         headers.push("RESULT");
@@ -150,7 +159,7 @@ pub(crate) fn write_steps(
     let mut table = Table::new(headers);
     for s in steps.iter().take(cap(options)) {
         let name = Cell::plain(s.name.as_deref().unwrap_or(""));
-        let user = Cell::plain(s.step.user().as_str());
+        let user = Cell::plain(s.step.subject().as_str());
         let mut rows: Vec<Vec<Cell>> = match &s.step {
             Step::Create { .. } => {
                 let changes = view::changes(s);
@@ -167,7 +176,12 @@ pub(crate) fn write_steps(
                     Cell::long(attributes.join(", "), Style::Plain),
                 ]]
             }
-            Step::FreeValues { .. } | Step::Update { .. } => {
+            Step::FreeValues { .. }
+            | Step::Update { .. }
+            | Step::CreateGroup { .. }
+            | Step::UpdateGroup { .. }
+            | Step::AddMembers { .. }
+            | Step::RemoveMembers { .. } => {
                 let mut first = Some((name, user));
                 view::changes(s)
                     .into_iter()
@@ -191,7 +205,7 @@ pub(crate) fn write_steps(
                 let account = view::changes(s).remove(0).after.unwrap_or_default();
                 vec![vec![name, user, Cell::plain(account)]]
             }
-            Step::Deactivate { .. } | Step::Delete { .. } => {
+            Step::Deactivate { .. } | Step::Delete { .. } | Step::DeleteGroup { .. } => {
                 vec![vec![
                     name,
                     user,
