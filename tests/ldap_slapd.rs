@@ -82,7 +82,7 @@ impl World {
     /// A run with no upstream change plans nothing, and the directory sees no write at all:
     /// the monitor's operation counters and every entry's modifyTimestamp/entryCSN stay put.
     async fn assert_rerun_writes_nothing(&self) {
-        let writes = self.slapd.writes().await;
+        let writes = self.slapd.writes_settled().await;
         let before = self.slapd.people().await;
         let report = self.run().await;
         assert_applied(&report);

@@ -311,6 +311,23 @@ impl Slapd {
             .sum()
     }
 
+    /// [`Slapd::writes`] once it stops moving: the refint overlay rewrites references to a
+    /// renamed or deleted entry in a thread of its own after the operation has been answered,
+    /// and those modifies are counted when they finish. Reads until two reads 200 ms apart agree
+    /// (at most a few seconds).
+    pub async fn writes_settled(&self) -> u64 {
+        let mut last = self.writes().await;
+        for _ in 0..25 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let now = self.writes().await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        last
+    }
+
     /// Changes an entry behind orgsync's back.
     pub async fn modify(&self, dn: &str, mods: Vec<Mod<String>>) {
         let mut ldap = self.admin().await;
