@@ -114,7 +114,7 @@ pub(super) fn plan<'a>(
         return;
     }
     let tree = Tree::new(directory, policy);
-    let names = naming::display_names(&tree, policy.naming, problems);
+    let names = naming::display_names(&tree, policy.naming, snapshot, problems);
     let members = members::members(&tree, roster, desired, policy.members);
     let wanted: BTreeMap<DepartmentId, Wanted> = tree
         .groups

@@ -3,7 +3,11 @@
 //! `displayName` and LDAP compares `cn`: two groups named "Sales" and "sales" would clash too.
 //!
 //! The rule, deterministic whatever order the pull listed departments in: among groups that want
-//! one name, the group of the lowest department id keeps it. Each later one gets
+//! one name, the group that already holds it in the target (the snapshot) keeps it, else the
+//! group of the lowest department id. An existing group is thus never renamed because a new
+//! department took its name: the rename and the new group's create would run in one phase, and
+//! the create could meet the old name still in place (a 409, or an adoption by displayName of
+//! the wrong group). Each other one gets
 //! `NAME (PARENT)` (naming = "name", when its department has a parent in scope), and when that
 //! is taken too `NAME (PARENT, ID)`, or `NAME (ID)` (path naming, or no parent: the path already
 //! names every parent); a name still taken after that (a department literally named so) gets
@@ -13,6 +17,7 @@ use super::super::merge::lowercase;
 use super::Tree;
 use crate::model::Problem;
 use crate::plan::GroupNaming;
+use crate::snapshot::Snapshot;
 use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
 
@@ -23,6 +28,7 @@ pub(super) const PATH_SEPARATOR: &str = " / ";
 pub(super) fn display_names(
     tree: &Tree<'_>,
     naming: GroupNaming,
+    snapshot: &Snapshot,
     problems: &mut Vec<Problem>,
 ) -> Vec<CompactString> {
     let wanted: Vec<CompactString> = tree
@@ -37,10 +43,23 @@ pub(super) fn display_names(
     // later group wants as it is.
     let mut taken: HashSet<String> = wanted.iter().map(|n| lowercase(n).into_owned()).collect();
     let mut holders: HashMap<String, usize> = HashMap::default();
-    let mut names = Vec::with_capacity(wanted.len());
+    let mut incumbents: HashMap<String, usize> = HashMap::default();
     for (slot, name) in wanted.iter().enumerate() {
         let key = lowercase(name).into_owned();
-        let holder = *holders.entry(key).or_insert(slot);
+        let id = &tree.department(tree.groups[slot]).id;
+        let holds = snapshot
+            .groups
+            .get(id)
+            .is_some_and(|g| lowercase(&g.attributes.display_name) == key);
+        if holds {
+            incumbents.entry(key.clone()).or_insert(slot);
+        }
+        holders.entry(key).or_insert(slot);
+    }
+    holders.extend(incumbents);
+    let mut names = Vec::with_capacity(wanted.len());
+    for (slot, name) in wanted.iter().enumerate() {
+        let holder = holders[lowercase(name).as_ref()];
         if holder == slot {
             names.push(name.clone());
             continue;
