@@ -115,6 +115,7 @@ fn cases(size: Size) -> Vec<String> {
             "plan-small-resync",
             "plan-big-first",
             "plan-big-resync",
+            "plan-groups",
             "sync-emulator",
             "push-scim2-server",
         ]
@@ -154,6 +155,7 @@ fn run_case(name: &str, size: Size) -> Vec<Outcome> {
         "plan-small-resync" => vec![plan::run(planner_people(false), plan::Kind::Resync)],
         "plan-big-first" => vec![plan::run(planner_people(true), plan::Kind::FirstSync)],
         "plan-big-resync" => vec![plan::run(planner_people(true), plan::Kind::Resync)],
+        "plan-groups" => plan::groups(planner_people(false)),
         "sync-emulator" => sync::emulator(&rt, sync_people, sync_departments),
         "push-scim2-server" => push::run(&rt, push_people, push_departments),
         other => panic!("unknown case {other}"),

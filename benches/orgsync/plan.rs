@@ -1,12 +1,13 @@
 //! The planner alone on a synthetic directory: a first sync (everyone created) and a resync with
-//! 1 % of the people changed, timed around `plan::plan` only.
+//! 1 % of the people changed, timed around `plan::plan` only; and the same with departments as
+//! groups (direct and nested members) beside the same plan without them.
 
 use crate::measure;
 use crate::outcome::Outcome;
 use compact_str::format_compact;
 use orgsync::model::TargetId;
 use orgsync::model::{Department, DepartmentId, Directory, Status, User, UserKey};
-use orgsync::plan::{self, Plan, Policy};
+use orgsync::plan::{self, GroupMembers, GroupPolicy, Plan, Policy};
 use orgsync::snapshot::Snapshot;
 use std::time::Instant;
 
@@ -95,39 +96,137 @@ pub fn run(people: usize, kind: Kind) -> Outcome {
     let mut snapshot = Snapshot::default();
     let mut changed = 0;
     if kind == Kind::Resync {
-        let first = plan::plan(&snapshot, &directory, &policy, jiff::Timestamp::now());
-        snapshot = applied(&first, snapshot);
-        drop(first);
-        // Held as a run holds it: `StateDb::load` builds the map from sorted entries.
-        snapshot.users = std::mem::take(&mut snapshot.users).into_iter().collect();
+        snapshot = synced(&directory, &policy);
         changed = change_one_percent(&mut directory);
     }
+    let label = match kind {
+        Kind::FirstSync => "first sync",
+        Kind::Resync => "resync, 1 % changed",
+    };
+    let case = format!("plan {} people, {label}", crate::thousands(people as u64));
+    measured(case, &snapshot, &directory, &policy, changed).0
+}
+
+/// The snapshot a first sync of `directory` leaves, held as a run holds it.
+fn synced(directory: &Directory, policy: &Policy) -> Snapshot {
+    let first = plan::plan(
+        &Snapshot::default(),
+        directory,
+        policy,
+        jiff::Timestamp::now(),
+    );
+    let mut snapshot = applied(&first, Snapshot::default());
+    drop(first);
+    // `StateDb::load` builds the map from sorted entries.
+    snapshot.users = std::mem::take(&mut snapshot.users).into_iter().collect();
+    snapshot
+}
+
+/// Times one `plan::plan` call; returns its figures and the plan's group steps.
+fn measured(
+    case: String,
+    snapshot: &Snapshot,
+    directory: &Directory,
+    policy: &Policy,
+    changed: usize,
+) -> (Outcome, usize) {
     measure::release_free_memory();
     let inputs_rss = measure::current_rss();
     measure::reset_peak_rss();
     let cpu = measure::thread_cpu();
     let process_cpu = measure::process_cpu();
     let started = Instant::now();
-    let plan = plan::plan(&snapshot, &directory, &policy, jiff::Timestamp::now());
+    let plan = plan::plan(snapshot, directory, policy, jiff::Timestamp::now());
     let wall = started.elapsed();
     let cpu = measure::thread_cpu() - cpu;
     let process_cpu = measure::process_cpu() - process_cpu;
     let peak = measure::peak_rss();
-    let label = match kind {
-        Kind::FirstSync => "first sync",
-        Kind::Resync => "resync, 1 % changed",
-    };
-    Outcome {
-        case: format!("plan {} people, {label}", crate::thousands(people as u64)),
+    let group_steps = plan.steps.iter().filter(|s| s.user().is_none()).count();
+    let outcome = Outcome {
+        case,
         wall_s: wall.as_secs_f64(),
         cpu_s: cpu.as_secs_f64(),
         process_cpu_s: process_cpu.as_secs_f64(),
         peak_rss: peak,
         note: format!(
-            "{} steps ({changed} people changed); inputs resident before planning: {} MiB",
+            "{} steps, {group_steps} of them for groups ({changed} people changed); inputs \
+             resident before planning: {} MiB",
             plan.steps.len(),
             inputs_rss / 1024 / 1024
         ),
         ..Outcome::default()
+    };
+    (outcome, group_steps)
+}
+
+/// `people` in `people / 50` departments, each headed by its first person, planned without
+/// groups, with direct and with nested members: a first sync, a resync with 1 % of the people
+/// changed (a fifth of them moved to another department), and an unchanged resync, which must
+/// plan no group step.
+pub fn groups(people: usize) -> Vec<Outcome> {
+    let mut directory = directory(people);
+    let departments: Vec<DepartmentId> = directory.departments.keys().cloned().collect();
+    for (n, department) in directory.departments.values_mut().enumerate() {
+        department.heads = vec![UserKey::new(format!("u{n:07}"))];
+    }
+    let mut outcomes = Vec::new();
+    for members in [None, Some(GroupMembers::Direct), Some(GroupMembers::Nested)] {
+        let policy = Policy {
+            groups: GroupPolicy {
+                enabled: members.is_some(),
+                members: members.unwrap_or_default(),
+                ..GroupPolicy::default()
+            },
+            ..Policy::default().without_guard()
+        };
+        let label = match members {
+            None => "no groups",
+            Some(GroupMembers::Direct) => "groups, direct members",
+            Some(GroupMembers::Nested) => "groups, nested members",
+        };
+        let people_label = crate::thousands(people as u64);
+        let depts = crate::thousands(departments.len() as u64);
+        let case =
+            |what: &str| format!("plan {people_label} people / {depts} depts, {label}, {what}");
+        outcomes.push(
+            measured(
+                case("first sync"),
+                &Snapshot::default(),
+                &directory,
+                &policy,
+                0,
+            )
+            .0,
+        );
+        let snapshot = synced(&directory, &policy);
+        let (unchanged, group_steps) =
+            measured(case("unchanged resync"), &snapshot, &directory, &policy, 0);
+        assert_eq!(group_steps, 0, "an unchanged resync plans no group step");
+        outcomes.push(unchanged);
+        let mut changed_directory = directory.clone();
+        let changed = change_one_percent(&mut changed_directory);
+        move_one_in_five_hundred(&mut changed_directory, &departments);
+        outcomes.push(
+            measured(
+                case("resync, 1 % changed"),
+                &snapshot,
+                &changed_directory,
+                &policy,
+                changed,
+            )
+            .0,
+        );
+    }
+    outcomes
+}
+
+/// Moves every five-hundredth person to the next department.
+fn move_one_in_five_hundred(directory: &mut Directory, departments: &[DepartmentId]) {
+    for user in directory.users.values_mut().skip(7).step_by(500) {
+        let at = departments
+            .iter()
+            .position(|d| Some(d) == user.departments.first())
+            .unwrap_or(0);
+        user.departments = vec![departments[(at + 1) % departments.len()].clone()];
     }
 }

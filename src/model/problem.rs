@@ -61,6 +61,14 @@ pub enum Problem {
     /// Bitrix24 did not filter `user.search` on `CONFIRM_CODE` (an older portal), so invited
     /// people who have not accepted could not be told apart: they were pulled as active.
     InviteesNotDistinguished,
+    /// Two departments' groups wanted one display name (compared without case); the group of
+    /// the lower department id (`holder`) kept it and this one is named `used` instead.
+    GroupNameTaken {
+        group: DepartmentId,
+        name: String,
+        used: String,
+        holder: DepartmentId,
+    },
 }
 
 /// Why the HR roster was given up for the rest of a run.
@@ -90,7 +98,8 @@ impl Problem {
             | Problem::ScopeEntryUnreadable { .. }
             | Problem::ListReadsRefused { .. }
             | Problem::RosterFallback { .. }
-            | Problem::InviteesNotDistinguished => false,
+            | Problem::InviteesNotDistinguished
+            | Problem::GroupNameTaken { .. } => false,
         }
     }
 }
@@ -180,6 +189,16 @@ impl fmt::Display for Problem {
                 "Bitrix24 ignored the filter that finds invited people who have not accepted \
                  (user.search on CONFIRM_CODE), so they were pulled as active; they cannot sign in \
                  until they accept"
+            ),
+            Problem::GroupNameTaken {
+                group,
+                name,
+                used,
+                holder,
+            } => write!(
+                f,
+                "department {group}'s group is named {used:?}: {name:?} is the name of department \
+                 {holder}'s group (group names are compared without case)"
             ),
             Problem::RosterFallback {
                 reason: RosterFallback::NotGranted,

@@ -1,5 +1,5 @@
-//! The deletion guard: refuses a plan that would remove too many accounts at once, the mark of a
-//! shrunken scope or an upstream outage rather than of real departures.
+//! The deletion guard: refuses a plan that would remove too many accounts or groups at once, the
+//! mark of a shrunken scope or an upstream outage rather than of real departures.
 
 use super::{Plan, StepKind};
 use crate::model::Directory;
@@ -37,6 +37,9 @@ pub enum Verdict {
         managed: usize,
         reasons: Vec<String>,
         overridable: bool,
+        /// Groups the plan deletes; left out of the JSON when none (as before groups existed).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        group_deletions: usize,
     },
     /// Refused, then approved by the operator for this run.
     Approved {
@@ -51,14 +54,19 @@ impl Verdict {
     }
 }
 
-/// Counts deactivations and deletions against the policy's limits.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Counts deactivations and deletions, and group deletions, against the policy's limits.
 pub fn check(plan: &Plan, snapshot: &Snapshot, pulled: Pulled, policy: &super::Policy) -> Verdict {
     let removals = plan.count(StepKind::Deactivate) + plan.count(StepKind::Delete);
+    let group_deletions = plan.count(StepKind::DeleteGroup);
     let managed = snapshot.users.len();
-    if removals == 0 {
+    if removals == 0 && group_deletions == 0 {
         return Verdict::Pass { removals };
     }
-    if pulled.people == 0 && pulled.held == 0 {
+    if removals > 0 && pulled.people == 0 && pulled.held == 0 {
         return Verdict::Refused {
             removals,
             managed,
@@ -67,9 +75,40 @@ pub fn check(plan: &Plan, snapshot: &Snapshot, pulled: Pulled, policy: &super::P
                  an empty pull is taken as an outage or a revoked scope and is never applied"
             )],
             overridable: false,
+            group_deletions,
         };
     }
     let mut reasons = Vec::new();
+    if removals > 0 {
+        people_limits(removals, managed, policy, &mut reasons);
+    }
+    if group_deletions > policy.max_group_deletions {
+        let recorded = snapshot.groups.len();
+        reasons.push(format!(
+            "{group_deletions} group deletions (of {recorded} groups) exceed max_group_deletions = {}",
+            policy.max_group_deletions
+        ));
+    }
+    if reasons.is_empty() {
+        Verdict::Pass { removals }
+    } else {
+        Verdict::Refused {
+            removals,
+            managed,
+            reasons,
+            overridable: true,
+            group_deletions,
+        }
+    }
+}
+
+/// The people's limits: a count and a share of the managed accounts.
+fn people_limits(
+    removals: usize,
+    managed: usize,
+    policy: &super::Policy,
+    reasons: &mut Vec<String>,
+) {
     if removals > policy.max_deletions {
         reasons.push(format!(
             "{removals} deactivations and deletions exceed max_deletions = {}",
@@ -83,16 +122,6 @@ pub fn check(plan: &Plan, snapshot: &Snapshot, pulled: Pulled, policy: &super::P
             ratio * 100.0,
             policy.max_deletion_ratio
         ));
-    }
-    if reasons.is_empty() {
-        Verdict::Pass { removals }
-    } else {
-        Verdict::Refused {
-            removals,
-            managed,
-            reasons,
-            overridable: true,
-        }
     }
 }
 

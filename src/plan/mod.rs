@@ -3,6 +3,7 @@
 
 mod desired;
 mod explain;
+mod groups;
 mod guard;
 mod links;
 mod merge;
@@ -34,7 +35,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Sorted by phase, then by user key.
+    /// Sorted by phase, then by subject (people by key, then groups by department id).
     pub steps: Vec<Step>,
     pub skipped_links: Vec<SkippedLink>,
     /// Upstream problems carried over from the pull, then problems the planner found.
@@ -88,10 +89,22 @@ pub fn plan(
         diff_user(person, &desired, &roster, &removed, &mut steps);
     }
 
+    let mut group_problems = Vec::new();
+    groups::plan(
+        &roster,
+        &desired,
+        directory,
+        snapshot,
+        &policy.groups,
+        &mut steps,
+        &mut group_problems,
+    );
+
     let mut skipped_links = links.skipped;
     skipped_links.sort();
     let mut problems = directory.problems.clone();
     problems.extend(desired.problems);
+    problems.extend(group_problems);
     Plan {
         steps: steps.into_ordered(),
         skipped_links,

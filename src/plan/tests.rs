@@ -3,8 +3,11 @@
 //! rewrite the expectations after an intended change, then review the diff.
 
 use super::*;
-use crate::model::{Attributes, DepartmentId, Directory, Field, Status, TargetId, User, UserKey};
-use crate::snapshot::{AppliedUser, Snapshot};
+use crate::model::{
+    Attributes, Department, DepartmentId, Directory, Field, GroupAttributes, Status, TargetId,
+    User, UserKey,
+};
+use crate::snapshot::{AppliedGroup, AppliedUser, Snapshot};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -47,6 +50,25 @@ fn data_driven_cases() {
                 &policy,
             )));
         }
+        // Invariant 2 for groups: once every step is acknowledged, the same input plans no
+        // group step.
+        let again = plan(
+            &applied(&first, snapshot.clone(), now),
+            &directory,
+            &policy,
+            now,
+        );
+        let left: Vec<String> = again
+            .steps
+            .iter()
+            .filter(|s| matches!(s.subject(), Subject::Group(_)))
+            .map(|s| s.to_string())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{}: a second run plans group steps: {left:?}",
+            path.display()
+        );
         if update {
             std::fs::write(&path, format!("{input}{SEPARATOR}{actual}")).unwrap();
         } else if actual != expected {
@@ -57,6 +79,19 @@ fn data_driven_cases() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The snapshot after every step of `plan` was acknowledged (target ids made up).
+pub(super) fn applied(plan: &Plan, mut snapshot: Snapshot, now: jiff::Timestamp) -> Snapshot {
+    for step in &plan.steps {
+        let target_id = match step.subject() {
+            Subject::User(key) => TargetId::new(format!("t-{key}")),
+            Subject::Group(group) => TargetId::new(format!("g-{group}")),
+        };
+        let change = snapshot_change(step, &snapshot, Some(target_id), now);
+        snapshot.apply(change);
+    }
+    snapshot
 }
 
 fn render(plan: &Plan) -> String {
@@ -102,8 +137,15 @@ fn render_guard(verdict: &Verdict) -> String {
 
 /// Lines of the input:
 /// - `policy key=value ...` with the TOML names of [`Policy`] fields;
-/// - `snapshot KEY active|inactive [manager=K] [name=N] [email=E] [user_name=U] [title=T]`;
-/// - `upstream KEY STATUS [manager=K] [name=N] [email=E] [title=T] [dept=D]`;
+/// - `snapshot KEY active|inactive [manager=K] [name=N] [email=E] [user_name=U] [title=T]
+///   [department=N]`;
+/// - `upstream KEY STATUS [manager=K] [name=N] [email=E] [title=T] [dept=D[,D2...]]` (main
+///   department first);
+/// - `department ID [name=N] [parent=P] [heads=K[,K2...]]` (name defaults to the id; `_` in a
+///   name is a space);
+/// - `groups key=value ...` with the TOML names of [`GroupPolicy`] (`include`/`exclude` as
+///   comma-separated ids), e.g. `groups enabled=true naming=path members=nested`;
+/// - `group ID [name=N] [parent=P] [head=K] [members=K[,K2...]]`: a group in the snapshot;
 /// - `held KEY` (upstream record unreadable); `now TIMESTAMP` (default 2026-06-01T00:00:00Z);
 /// - `guard` (also render the deletion guard's verdict); `# comments` and blank lines.
 ///
@@ -112,6 +154,7 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
     let mut snapshot = Snapshot::default();
     let mut directory = Directory::default();
     let mut policy_toml = String::new();
+    let mut groups_toml = String::new();
     let mut now: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
     for line in input
         .lines()
@@ -140,6 +183,10 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                 );
                 attributes.set(Field::Email, opts.get("email").map(|s| (*s).into()));
                 attributes.set(Field::Title, opts.get("title").map(|s| (*s).into()));
+                attributes.set(
+                    Field::Department,
+                    opts.get("department").map(|s| s.replace('_', " ").into()),
+                );
                 snapshot.users.insert(
                     key.clone(),
                     AppliedUser {
@@ -169,11 +216,7 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     mobile: None,
                     title: opts.get("title").map(|s| (*s).into()),
                     employee_no: None,
-                    departments: opts
-                        .get("dept")
-                        .map(|d| DepartmentId::new(*d))
-                        .into_iter()
-                        .collect(),
+                    departments: list(opts.get("dept")).map(DepartmentId::new).collect(),
                     status,
                     manager: opts.get("manager").map(|m| UserKey::new(*m)),
                     key,
@@ -187,6 +230,52 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     .map_err(|e| format!("{e}"))?
             }
             "guard" => {}
+            "department" => {
+                let (id, opts) = named(&rest)?;
+                let id = DepartmentId::new(id);
+                directory.departments.insert(
+                    id.clone(),
+                    Department {
+                        name: opts
+                            .get("name")
+                            .map_or(id.as_str().to_owned(), |n| n.replace('_', " ")),
+                        parent: opts.get("parent").map(|p| DepartmentId::new(*p)),
+                        heads: list(opts.get("heads")).map(UserKey::new).collect(),
+                        id,
+                    },
+                );
+            }
+            "groups" => {
+                for pair in rest {
+                    let (k, v) = pair.split_once('=').ok_or(format!("bad groups {pair}"))?;
+                    match k {
+                        "include" | "exclude" => {
+                            let ids: Vec<&str> = list(Some(&v)).collect();
+                            writeln!(groups_toml, "{k} = {ids:?}").unwrap();
+                        }
+                        "enabled" => writeln!(groups_toml, "{k} = {v}").unwrap(),
+                        _ => writeln!(groups_toml, "{k} = {v:?}").unwrap(),
+                    }
+                }
+            }
+            "group" => {
+                let (id, opts) = named(&rest)?;
+                let id = DepartmentId::new(id);
+                snapshot.groups.insert(
+                    id.clone(),
+                    AppliedGroup {
+                        target_id: TargetId::new(format!("g-{id}")),
+                        attributes: GroupAttributes {
+                            display_name: opts
+                                .get("name")
+                                .map_or(id.as_str().into(), |n| n.replace('_', " ").into()),
+                            parent: opts.get("parent").map(|p| DepartmentId::new(*p)),
+                            head: opts.get("head").map(|h| UserKey::new(*h)),
+                        },
+                        members: list(opts.get("members")).map(UserKey::new).collect(),
+                    },
+                );
+            }
             "held" => {
                 directory
                     .held
@@ -196,13 +285,37 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
         }
     }
     let mut policy: Policy = toml::from_str(&policy_toml).map_err(|e| e.to_string())?;
-    if !policy_toml.contains("max_deletion") {
+    if !policy_toml.contains("max_deletion") && !policy_toml.contains("max_group_deletions") {
         policy = policy.without_guard();
     }
+    policy.groups = toml::from_str(&groups_toml).map_err(|e| e.to_string())?;
     Ok((snapshot, directory, policy, now))
 }
 
 type Options<'a> = std::collections::HashMap<&'a str, &'a str>;
+
+/// The comma-separated values of an option, none when it is absent.
+fn list<'a>(value: Option<&&'a str>) -> impl Iterator<Item = &'a str> {
+    value
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .filter(|v| !v.is_empty())
+}
+
+/// `ID name=value ...`
+fn named<'a>(words: &[&'a str]) -> Result<(&'a str, Options<'a>), String> {
+    let [id, rest @ ..] = words else {
+        return Err("expected an id".into());
+    };
+    let opts = rest
+        .iter()
+        .map(|w| {
+            w.split_once('=')
+                .ok_or(format!("expected name=value, got {w}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((id, opts))
+}
 
 fn head<'a>(words: &[&'a str]) -> Result<(UserKey, &'a str, Options<'a>), String> {
     let [key, state, rest @ ..] = words else {
@@ -255,4 +368,209 @@ fn steps_come_out_by_phase_then_user_whichever_phase_is_largest() {
         assert_eq!(ordered, expected, "largest phase {largest}");
         assert_eq!(ordered.len(), 20 + 2 * 4);
     }
+}
+
+/// `people` active people in department `d`, keys `p00001`…
+fn crowd(directory: &mut Directory, people: usize, department: &str) {
+    for n in 1..=people {
+        let key = UserKey::new(format!("p{n:05}"));
+        directory.insert_user(User {
+            key: key.clone(),
+            display_name: key.as_str().into(),
+            email: None,
+            mobile: None,
+            title: None,
+            employee_no: None,
+            departments: vec![DepartmentId::new(department)],
+            status: Status::Active,
+            manager: None,
+        });
+    }
+}
+
+fn department(id: &str, name: &str, parent: Option<&str>) -> Department {
+    Department {
+        id: DepartmentId::new(id),
+        name: name.to_owned(),
+        parent: parent.map(DepartmentId::new),
+        heads: Vec::new(),
+    }
+}
+
+fn groups_on(members: GroupMembers) -> Policy {
+    Policy {
+        groups: GroupPolicy {
+            enabled: true,
+            members,
+            ..GroupPolicy::default()
+        },
+        ..Policy::default().without_guard()
+    }
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-06-01T00:00:00Z".parse().unwrap()
+}
+
+#[test]
+fn a_group_of_5000_members_is_filled_in_25_batches_in_key_order_never_rewritten() {
+    let mut directory = Directory::default();
+    let big = department("big", "Everyone", None);
+    directory.departments.insert(big.id.clone(), big);
+    crowd(&mut directory, 5_000, "big");
+    let policy = groups_on(GroupMembers::Direct);
+    let first = plan(&Snapshot::default(), &directory, &policy, now());
+    let adds: Vec<&Vec<UserKey>> = first
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::AddMembers { members, .. } => Some(members),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(adds.len(), 25);
+    assert!(adds.iter().all(|m| m.len() == MEMBER_BATCH));
+    let all: Vec<&UserKey> = adds.iter().flat_map(|m| m.iter()).collect();
+    assert!(all.is_sorted(), "members are added in key order");
+    assert_eq!(all.len(), 5_000);
+
+    // One person leaves, one arrives: one removal and one addition, not 25 steps again.
+    let mut snapshot = applied(&first, Snapshot::default(), now());
+    assert_eq!(
+        snapshot.groups[&DepartmentId::new("big")].members.len(),
+        5_000
+    );
+    directory.users.remove(&UserKey::new("p02500"));
+    let mut newcomer = directory.users[&UserKey::new("p00001")].clone();
+    newcomer.key = UserKey::new("p99999");
+    directory.insert_user(newcomer);
+    let second = plan(&snapshot, &directory, &policy, now());
+    let group_steps: Vec<String> = second
+        .steps
+        .iter()
+        .filter(|s| s.user().is_none())
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        group_steps,
+        ["add_members big: 1 p99999", "remove_members big: 1 p02500"]
+    );
+    snapshot = applied(&second, snapshot, now());
+    assert!(plan(&snapshot, &directory, &policy, now()).is_empty());
+}
+
+#[test]
+fn an_unchanged_second_run_plans_nothing_for_groups_nested_or_direct() {
+    for members in [GroupMembers::Direct, GroupMembers::Nested] {
+        for naming in [GroupNaming::Name, GroupNaming::Path] {
+            let mut directory = Directory::default();
+            // Three levels, names repeated under different parents, heads in scope and out.
+            for (id, name, parent) in [
+                ("1", "HQ", None),
+                ("2", "Sales", Some("1")),
+                ("3", "Beijing", Some("1")),
+                ("4", "Sales", Some("3")),
+                ("5", "SALES", Some("3")),
+            ] {
+                let mut d = department(id, name, parent);
+                d.heads = vec![UserKey::new("outsider"), UserKey::new("p00003")];
+                directory.departments.insert(d.id.clone(), d);
+            }
+            crowd(&mut directory, 30, "4");
+            for (n, user) in directory.users.values_mut().enumerate() {
+                user.departments = vec![DepartmentId::new(format!("{}", n % 5 + 1))];
+                if n % 7 == 0 {
+                    user.departments.push(DepartmentId::new("2"));
+                }
+            }
+            let mut policy = groups_on(members);
+            policy.groups.naming = naming;
+            let first = plan(&Snapshot::default(), &directory, &policy, now());
+            assert!(first.count(StepKind::CreateGroup) == 5);
+            let snapshot = applied(&first, Snapshot::default(), now());
+            let second = plan(&snapshot, &directory, &policy, now());
+            assert!(
+                second.is_empty(),
+                "{members:?} {naming:?}: {:?}",
+                second.steps
+            );
+        }
+    }
+}
+
+#[test]
+fn group_deletions_over_the_limit_are_refused_whole_and_approval_covers_them() {
+    let mut snapshot = Snapshot::default();
+    for id in ["a", "b", "c"] {
+        snapshot.groups.insert(
+            DepartmentId::new(id),
+            AppliedGroup {
+                target_id: TargetId::new(id),
+                attributes: GroupAttributes {
+                    display_name: id.into(),
+                    parent: None,
+                    head: None,
+                },
+                members: Default::default(),
+            },
+        );
+    }
+    let mut directory = Directory::default();
+    crowd(&mut directory, 1, "a");
+    let policy = Policy {
+        max_group_deletions: 2,
+        ..groups_on(GroupMembers::Direct)
+    };
+    let plan = plan(&snapshot, &directory, &policy, now());
+    assert_eq!(plan.count(StepKind::DeleteGroup), 3);
+    let verdict = guard(&plan, &snapshot, Pulled::of(&directory), &policy);
+    let Verdict::Refused {
+        reasons,
+        overridable: true,
+        group_deletions: 3,
+        removals: 0,
+        ..
+    } = &verdict
+    else {
+        panic!("{verdict:?}");
+    };
+    assert_eq!(
+        reasons,
+        &["3 group deletions (of 3 groups) exceed max_group_deletions = 2"]
+    );
+    let json = serde_json::to_value(&verdict).unwrap();
+    assert_eq!(json["group_deletions"], 3);
+    let reasons = reasons.clone();
+    assert_eq!(
+        approve(verdict),
+        Verdict::Approved {
+            removals: 0,
+            reasons
+        }
+    );
+    // Within the limit it passes.
+    let relaxed = Policy {
+        max_group_deletions: 3,
+        ..policy
+    };
+    assert_eq!(
+        guard(&plan, &snapshot, Pulled::of(&directory), &relaxed),
+        Verdict::Pass { removals: 0 }
+    );
+}
+
+#[test]
+fn a_refusal_without_group_deletions_serializes_as_before() {
+    let verdict = Verdict::Refused {
+        removals: 4,
+        managed: 5,
+        reasons: vec!["r".into()],
+        overridable: true,
+        group_deletions: 0,
+    };
+    let json = serde_json::to_value(&verdict).unwrap();
+    assert!(json.get("group_deletions").is_none(), "{json}");
+    let old =
+        r#"{"verdict":"refused","removals":4,"managed":5,"reasons":["r"],"overridable":true}"#;
+    assert_eq!(serde_json::from_str::<Verdict>(old).unwrap(), verdict);
 }

@@ -192,3 +192,170 @@ fn a_reopen_in_the_same_process_waits_for_the_release() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     drop(kept);
 }
+
+mod formats {
+    use super::super::{DB_DIR, FORMAT_KEY, META_TREE, Owner, StateDb};
+    use crate::model::{Attributes, DepartmentId, GroupAttributes, TargetId, UserKey};
+    use crate::snapshot::{
+        AppliedGroup, AppliedUser, Snapshot, SnapshotChange, SnapshotError, SnapshotStore,
+    };
+    use std::path::Path;
+
+    /// A database as an older (or newer) orgsync left it: a format version and one person,
+    /// written through sled directly.
+    fn write_raw(dir: &Path, version: &str, people: &[(&str, &AppliedUser)]) {
+        {
+            let db = sled::Config::new().path(dir.join(DB_DIR)).open().unwrap();
+            db.open_tree(META_TREE)
+                .unwrap()
+                .insert(FORMAT_KEY, version.as_bytes())
+                .unwrap();
+            let tree = db.open_tree("snapshot/hq").unwrap();
+            for (key, user) in people {
+                tree.insert(key.as_bytes(), serde_json::to_vec(user).unwrap())
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        // Ours: a reopen in this process waits for sled to let go of the lock.
+        Owner::current().write(dir).unwrap();
+    }
+
+    fn person(name: &str) -> AppliedUser {
+        AppliedUser {
+            target_id: TargetId::new(format!("t-{name}")),
+            attributes: Attributes::new(name.to_owned(), format!("{name} 王")),
+            active: true,
+            manager: Some(UserKey::new("boss")),
+            deactivated_at: None,
+        }
+    }
+
+    fn format_of(db: &StateDb) -> String {
+        let meta = db.db.open_tree(META_TREE).unwrap();
+        String::from_utf8(meta.get(FORMAT_KEY).unwrap().unwrap().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_format_1_database_is_migrated_to_2_with_its_people_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lin, boss) = (person("lin"), person("boss"));
+        write_raw(dir.path(), "1", &[("lin", &lin), ("boss", &boss)]);
+        let db = StateDb::open(dir.path()).unwrap();
+        assert_eq!(format_of(&db), "2");
+        let snapshot = db.load("hq").unwrap();
+        assert_eq!(snapshot.users.len(), 2);
+        assert_eq!(snapshot.users[&UserKey::new("lin")], lin);
+        assert_eq!(snapshot.users[&UserKey::new("boss")], boss);
+        assert!(snapshot.groups.is_empty());
+        // The migrated database takes groups, and opens again as format 2.
+        db.commit("hq", &[upsert("d1")]).unwrap();
+        drop(db);
+        let db = StateDb::open(dir.path()).unwrap();
+        assert_eq!(format_of(&db), "2");
+        assert_eq!(db.load("hq").unwrap().groups.len(), 1);
+    }
+
+    #[test]
+    fn a_database_of_a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_raw(dir.path(), "3", &[("lin", &person("lin"))]);
+        match StateDb::open(dir.path()) {
+            Err(SnapshotError::UnsupportedFormat {
+                found, expected, ..
+            }) => {
+                assert_eq!(found, "3");
+                assert_eq!(expected, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn upsert(group: &str) -> SnapshotChange {
+        SnapshotChange::UpsertGroup {
+            group: DepartmentId::new(group),
+            target_id: TargetId::new(format!("g-{group}")),
+            attributes: GroupAttributes {
+                display_name: format!("部门 {group}").into(),
+                parent: None,
+                head: Some(UserKey::new("u00001")),
+            },
+        }
+    }
+
+    fn keys(range: std::ops::Range<usize>) -> Vec<UserKey> {
+        range.map(|n| UserKey::new(format!("u{n:05}"))).collect()
+    }
+
+    /// Membership entries of the connector's group tree, whatever group they belong to.
+    fn membership_entries(db: &StateDb) -> usize {
+        // The tree as snapshots.rs names it.
+        let tree = db.db.open_tree("groups/hq").unwrap();
+        tree.scan_prefix(b"m\0").count()
+    }
+
+    #[test]
+    fn groups_and_memberships_round_trip_through_commit_load_and_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        let mut expected = Snapshot::default();
+        let mut changes = vec![upsert("big"), upsert("small")];
+        // 5 000 members recorded as the engine records them: a batch per acknowledged step.
+        for batch in keys(0..5_000).chunks(crate::plan::MEMBER_BATCH) {
+            changes.push(SnapshotChange::AddMembers(
+                DepartmentId::new("big"),
+                batch.to_vec(),
+            ));
+        }
+        changes.push(SnapshotChange::AddMembers(
+            DepartmentId::new("small"),
+            keys(0..3),
+        ));
+        for change in &changes {
+            expected.apply(change.clone());
+        }
+        db.commit("hq", &changes).unwrap();
+        let loaded = db.load("hq").unwrap();
+        assert_eq!(loaded, expected);
+        assert_eq!(
+            loaded.groups[&DepartmentId::new("big")].members.len(),
+            5_000
+        );
+        assert_eq!(membership_entries(&db), 5_003);
+
+        // Removing members drops their entries only; removing a group drops its memberships.
+        let changes = [
+            SnapshotChange::RemoveMembers(DepartmentId::new("small"), keys(0..1)),
+            SnapshotChange::RemoveGroup(DepartmentId::new("big")),
+        ];
+        for change in &changes {
+            expected.apply(change.clone());
+        }
+        db.commit("hq", &changes).unwrap();
+        assert_eq!(db.load("hq").unwrap(), expected);
+        assert_eq!(membership_entries(&db), 2);
+
+        // A replace (snapshot rebuild) writes groups and members whole, dropping what was there.
+        let mut rebuilt = Snapshot::default();
+        rebuilt
+            .users
+            .insert(UserKey::new("u00001"), person("u00001"));
+        rebuilt.groups.insert(
+            DepartmentId::new("new"),
+            AppliedGroup {
+                target_id: TargetId::new("g-new"),
+                attributes: GroupAttributes {
+                    display_name: "New".into(),
+                    parent: Some(DepartmentId::new("small")),
+                    head: None,
+                },
+                members: keys(10..12).into_iter().collect(),
+            },
+        );
+        db.replace("hq", &rebuilt).unwrap();
+        drop(db);
+        let db = StateDb::open(dir.path()).unwrap();
+        assert_eq!(db.load("hq").unwrap(), rebuilt);
+        assert_eq!(membership_entries(&db), 2);
+    }
+}
