@@ -104,6 +104,7 @@ fn render_guard(verdict: &Verdict) -> String {
 /// - `policy key=value ...` with the TOML names of [`Policy`] fields;
 /// - `snapshot KEY active|inactive [manager=K] [name=N] [email=E] [user_name=U] [title=T]`;
 /// - `upstream KEY STATUS [manager=K] [name=N] [email=E] [title=T] [dept=D]`;
+/// - `department ID [name=N] [parent=P] [heads=K1,K2]` (heads as the platform lists them);
 /// - `held KEY` (upstream record unreadable); `now TIMESTAMP` (default 2026-06-01T00:00:00Z);
 /// - `guard` (also render the deletion guard's verdict); `# comments` and blank lines.
 ///
@@ -178,6 +179,31 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     manager: opts.get("manager").map(|m| UserKey::new(*m)),
                     key,
                 });
+            }
+            "department" => {
+                let [id, rest @ ..] = rest.as_slice() else {
+                    return Err("department needs an id".into());
+                };
+                let opts: Options<'_> = rest
+                    .iter()
+                    .map(|w| {
+                        w.split_once('=')
+                            .ok_or(format!("expected name=value, got {w}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let id = DepartmentId::new(*id);
+                directory.departments.insert(
+                    id.clone(),
+                    crate::model::Department {
+                        name: opts.get("name").unwrap_or(&id.as_str()).to_string(),
+                        parent: opts.get("parent").map(|p| DepartmentId::new(*p)),
+                        heads: opts
+                            .get("heads")
+                            .map(|h| h.split(',').map(UserKey::new).collect())
+                            .unwrap_or_default(),
+                        id,
+                    },
+                );
             }
             "now" => {
                 now = rest
