@@ -133,13 +133,38 @@ pub(super) fn resolve<'a>(
             }),
         }
     }
+    // A head link dropped as closing a cycle stays in `via_head`: `explain` names its department.
     break_cycles(roster, &mut managers, &mut skipped);
-    via_head.retain(|index, _| managers[*index as usize].is_some());
     Links {
         managers,
         via_head,
         skipped,
     }
+}
+
+/// Where a person's manager link comes from, for `explain`: the head the fallback gives them and
+/// the department they head (`None` when the person's link, if any, is direct). The link itself
+/// may still be dropped as closing a cycle (the plan's skipped links say so).
+pub(super) fn head_origin(
+    user: &UserKey,
+    snapshot: &crate::snapshot::Snapshot,
+    directory: &Directory,
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Option<(UserKey, DepartmentId)> {
+    if policy.manager_fallback == ManagerFallback::None {
+        return None;
+    }
+    let roster = Roster::new(directory, snapshot);
+    let desired = super::desired::compute(&roster, directory, policy, now);
+    let index = roster.index_of(user)?;
+    let row = roster.row(index);
+    if !desired.dispositions[index as usize].is_active() || row.upstream?.manager.is_some() {
+        return None;
+    }
+    let mut heads = Heads::new(&roster, directory, &desired.dispositions);
+    let found = heads.for_person(index, row.upstream?, row.applied)?;
+    Some((roster.row(found.head).key.clone(), found.at.clone()))
 }
 
 /// The nearest department head met climbing from a department.
