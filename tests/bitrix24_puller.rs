@@ -197,6 +197,19 @@ async fn full_pull_of_a_small_org_derives_managers_from_department_heads() {
         assert_eq!(manager(id).as_deref(), expected, "manager of {id}");
     }
 
+    // Each department's one head is `UF_HEAD`, dismissed or not; none where there is none.
+    let heads = |id: &str| -> Vec<String> {
+        directory.departments[&DepartmentId::new(id)]
+            .heads
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    };
+    for (id, head) in [("1", "3"), ("5", "12"), ("9", "17"), ("13", "32")] {
+        assert_eq!(heads(id), [head], "head of {id}");
+    }
+    assert!(heads("11").is_empty(), "QA has no head");
+
     let status = |id: &str| directory.users[&key(id)].status;
     assert_eq!(
         status("31"),

@@ -1,7 +1,7 @@
 //! The puller contract: every puller, against its own emulator loaded with the same fixture org,
 //! reads the same people and the same manager links, keeps the scope rule, survives every fault
 //! kind the emulators inject, and makes exactly the number of upstream calls its notes say is the
-//! least possible.
+//! least possible; and each department's head is the same person on every platform.
 //!
 //! What a platform cannot express, stated once:
 //! - **Bitrix24** has no manager field and no app scope. Its managers are derived from department
@@ -252,6 +252,63 @@ fn check_directory(platform: Platform, upstream: &Upstream, org: &Org, directory
     }
 }
 
+/// Department heads: every head a platform names is one of the fixture department's leaders,
+/// and a department's head (the first) is the fixture's first leader whenever that leader is an
+/// active member of the department the platform shows (WeCom filters heads to the visible range,
+/// DingTalk flags heads among the listed members). Returns (department name, head) for the
+/// departments whose head is so determined; departments are matched by name, so only names the
+/// fixture uses once are checked (the ids differ per platform: Feishu's are derived).
+fn check_heads(
+    platform: Platform,
+    upstream: &Upstream,
+    org: &Org,
+    directory: &Directory,
+) -> BTreeMap<String, String> {
+    let ids = fixture_ids(upstream, org);
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for department in &org.departments {
+        *uses.entry(department.name.as_str()).or_default() += 1;
+    }
+    let mut heads = BTreeMap::new();
+    for department in directory.departments.values() {
+        if uses.get(department.name.as_str()) != Some(&1) {
+            continue;
+        }
+        let fixture = org
+            .departments
+            .iter()
+            .find(|d| d.name == department.name)
+            .unwrap();
+        for head in &department.heads {
+            let id = ids.get(head);
+            assert!(
+                id.is_some_and(|id| fixture.leaders.contains(id)),
+                "{platform:?}: {head} is not a head of {}",
+                fixture.name
+            );
+        }
+        let determined = fixture
+            .leaders
+            .first()
+            .and_then(|first| org.user(first))
+            .filter(|u| {
+                u.status == Status::Active
+                    && sees(platform, org, u)
+                    && u.departments.contains(&fixture.id)
+            });
+        if let Some(head) = determined {
+            assert_eq!(
+                department.heads.first().map(|h| ids[h].as_str()),
+                Some(head.id.as_str()),
+                "{platform:?}: the head of {}",
+                fixture.name
+            );
+            heads.insert(department.name.clone(), head.id.clone());
+        }
+    }
+    heads
+}
+
 /// The least number of calls a whole-tenant pull of `org` takes, by the notes' formulas (the
 /// README's "what to grant" sections spell each one out).
 fn minimum_calls(platform: Platform, org: &Org) -> u64 {
@@ -319,12 +376,21 @@ fn whole_tenant_org() -> Org {
 async fn every_puller_reads_the_same_org() {
     for org in [small_org(), whole_tenant_org()] {
         let mut links = Vec::new();
+        let mut heads = Vec::new();
         for platform in ALL {
             let upstream = Upstream::start(platform, org.clone()).await;
             let pulled = upstream.puller().pull().await.unwrap_or_else(|e| {
                 panic!("{platform:?}: {e}");
             });
             check_directory(platform, &upstream, &org, &pulled.directory);
+            let named: BTreeSet<String> = pulled
+                .directory
+                .departments
+                .values()
+                .map(|d| d.name.clone())
+                .collect();
+            let found = check_heads(platform, &upstream, &org, &pulled.directory);
+            heads.push((platform, named, found));
             if platform != Platform::Bitrix24 {
                 let ids = fixture_ids(&upstream, &org);
                 links.push((platform, planned_links(&pulled.directory, &ids)));
@@ -345,6 +411,29 @@ async fn every_puller_reads_the_same_org() {
                 .cloned()
                 .collect()
         };
+        // Every platform names the same head for the departments they all pull.
+        let everywhere: BTreeSet<&String> = heads
+            .iter()
+            .map(|(_, named, _)| named.iter().collect::<BTreeSet<_>>())
+            .reduce(|a, b| a.intersection(&b).copied().collect())
+            .unwrap_or_default();
+        let common = |found: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            found
+                .iter()
+                .filter(|(name, _)| everywhere.contains(name))
+                .map(|(n, h)| (n.clone(), h.clone()))
+                .collect()
+        };
+        let reference_heads = common(&heads[0].2);
+        assert!(!reference_heads.is_empty(), "no department head to compare");
+        for (platform, _, found) in &heads[1..] {
+            assert_eq!(
+                common(found),
+                reference_heads,
+                "{platform:?} and {:?} name different heads",
+                heads[0].0
+            );
+        }
         let (reference, reference_links) = &links[0];
         assert!(!reference_links.is_empty());
         for (platform, set) in &links[1..] {

@@ -814,6 +814,44 @@ async fn the_roster_path_feeds_the_scope_rule_like_user_get() {
     assert_eq!(dingtalk.calls(USER_GET), 1);
 }
 
+/// Department heads are the members `user/list` flags `leader` in the department being listed, in
+/// listing order; the roster path and the `user/get` path read the same ones. A head who is not a
+/// member of the department is flagged nowhere, so DingTalk cannot tell it.
+#[tokio::test]
+async fn department_heads_are_the_listed_members_flagged_leader() {
+    let mut org = org_with(3);
+    org.departments[2].leaders = vec!["zhou".into(), "lin".into()];
+    org.departments[5].leaders = vec!["ceo".into()];
+    let dingtalk = start(org).await;
+    let per_person = dingtalk_puller(&dingtalk, |_| {})
+        .pull()
+        .await
+        .unwrap()
+        .directory;
+    let roster = roster_puller(&dingtalk).pull().await.unwrap().directory;
+    let heads = |directory: &Directory, id: &str| -> Vec<String> {
+        directory.departments[&DepartmentId::new(id)]
+            .heads
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    };
+    for directory in [&per_person, &roster] {
+        assert_eq!(heads(directory, "1"), ["ceo"]);
+        assert_eq!(heads(directory, "2"), ["boss2"]);
+        assert_eq!(heads(directory, "4"), ["lin"]);
+        let mut both = heads(directory, "3");
+        both.sort();
+        assert_eq!(both, ["lin", "zhou"]);
+        assert!(heads(directory, "5").is_empty(), "ceo is no member of 5");
+        assert!(heads(directory, "-7").is_empty());
+    }
+    assert_eq!(
+        per_person.departments, roster.departments,
+        "both paths read the same heads"
+    );
+}
+
 /// Without the roster permission: the first roster call finds out, everyone is read with
 /// `user/get` instead, and the report says so once.
 #[tokio::test]

@@ -322,6 +322,39 @@ async fn redacted_leaders_arrive_as_no_manager() {
     );
 }
 
+/// Heads: the department's `leader_user_id` (the main leader) first, then its other `leaders`,
+/// in the requested user id type, like managers.
+#[tokio::test]
+async fn department_heads_are_the_main_leader_then_the_others() {
+    let mut org = tenant();
+    org.departments[2].leaders = vec!["lead".into(), "dev2".into()];
+    let feishu = emulators::feishu::start(org, unlimited()).await.unwrap();
+    let pulled = pull(&feishu_puller(&feishu, |_| {})).await;
+    let d = &pulled.directory;
+    let heads = |name: &str| -> Vec<String> {
+        d.departments[&department_named(d, name)]
+            .heads
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    };
+    assert_eq!(heads("研发部"), ["cto"]);
+    assert_eq!(heads("平台组"), ["lead", "dev2"], "the main leader first");
+    assert_eq!(heads("销售部"), ["sales_head"]);
+
+    let pulled = pull(&feishu_puller(&feishu, |c| {
+        c.user_id_type = UserIdType::OpenId;
+    }))
+    .await;
+    let d = &pulled.directory;
+    let by_name = |name: &str| d.users.values().find(|u| u.display_name == name).unwrap();
+    assert_eq!(
+        d.departments[&department_named(d, "研发部")].heads,
+        [by_name("Zoë Müller").key.clone()],
+        "open ids for heads too"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_batch_falls_back_to_one_by_one() {
     let mut org = small_org();

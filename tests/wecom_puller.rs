@@ -422,6 +422,34 @@ async fn with_sensitive_fields_email_and_mobile_are_present() {
     assert_eq!((zoe.email.as_deref(), zoe.mobile.as_deref()), (None, None));
 }
 
+#[tokio::test]
+async fn department_heads_come_from_department_leader_in_order() {
+    let mut org = small_org();
+    org.departments[0].leaders = vec!["ceo".into()];
+    org.departments[1].leaders = vec!["rd.head".into(), "ceo".into()];
+    let heads = |directory: &Directory, id: &str| -> Vec<String> {
+        directory.departments[&DepartmentId::new(id)]
+            .heads
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    };
+    let wecom = start(org.clone()).await;
+    let directory = puller(&wecom, |_| {}).pull().await.unwrap().directory;
+    assert_eq!(heads(&directory, "1"), ["ceo"]);
+    assert_eq!(heads(&directory, "2"), ["rd.head", "ceo"], "head first");
+    assert!(heads(&directory, "3").is_empty());
+
+    // WeCom lists only heads inside the visible range: ceo is outside department 2's subtree.
+    org.scope = Scope {
+        departments: vec![2],
+        users: Vec::new(),
+    };
+    let wecom = start(org).await;
+    let directory = puller(&wecom, |_| {}).pull().await.unwrap().directory;
+    assert_eq!(heads(&directory, "2"), ["rd.head"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scope
 // ---------------------------------------------------------------------------------------------

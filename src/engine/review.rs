@@ -134,6 +134,7 @@ impl<S: SnapshotStore> Engine<S> {
             &connector.policy,
             &prepared.plan,
             &prepared.verdict,
+            jiff::Timestamp::now(),
         );
         let report = self
             .execute(

@@ -1,11 +1,13 @@
 //! `orgsync explain`: why one person is synced the way they are, in sentences.
 
-use super::{NotActivatedPolicy, Plan, Policy, RemovalPolicy, Verdict};
-use crate::model::{Directory, Field, Status, UserKey};
+use super::{NotActivatedPolicy, Plan, Policy, RemovalPolicy, Step, Verdict, links};
+use crate::model::{DepartmentId, Directory, Field, Status, UserKey};
 use crate::snapshot::Snapshot;
 
 /// Sentences about `user`: what the upstream says, what the target has, what the policy makes of
-/// it, their manager link and why, the planned steps and the guard's verdict.
+/// it, their manager link, where it comes from (direct manager or department head) and why, their
+/// groups, the planned steps and the guard's verdict. `now` is the plan's clock (which staged
+/// deletions are due).
 pub fn explain(
     user: &UserKey,
     baseline: &Snapshot,
@@ -13,6 +15,7 @@ pub fn explain(
     policy: &Policy,
     plan: &Plan,
     verdict: &Verdict,
+    now: jiff::Timestamp,
 ) -> Vec<String> {
     let mut lines = Vec::new();
     let upstream = directory.users.get(user);
@@ -73,24 +76,49 @@ pub fn explain(
         )
     ));
 
+    let department_name = |id: &DepartmentId| {
+        directory
+            .departments
+            .get(id)
+            .map_or_else(|| id.to_string(), |d| format!("{} ({id})", d.name))
+    };
+    let skipped = plan.skipped_links.iter().find(|l| &l.user == user);
     match upstream.and_then(|u| u.manager.as_ref()) {
-        None if upstream.is_some() => lines.push(
-            "Manager: the upstream names none (some platforms, WeCom among them, leave out managers outside the app's scope)."
-                .to_owned(),
-        ),
+        None if upstream.is_some() => {
+            match links::head_origin(user, baseline, directory, policy, now) {
+                Some((head, department)) => lines.push(match skipped {
+                    Some(link) => format!(
+                        "Manager: the upstream names no direct manager; the department-head fallback gives {}, head of {}, but the link is not synced: {}.",
+                        name_of(&head),
+                        department_name(&department),
+                        link.reason
+                    ),
+                    None => format!(
+                        "Manager: {} — from the department head: the upstream names no direct manager, and they head {} (policy: manager_fallback = department_head).",
+                        name_of(&head),
+                        department_name(&department)
+                    ),
+                }),
+                None => lines.push(match policy.manager_fallback {
+                    super::ManagerFallback::None => "Manager: the upstream names none (some platforms, WeCom among them, leave out managers outside the app's scope).".to_owned(),
+                    super::ManagerFallback::DepartmentHead => "Manager: the upstream names none, and no department from theirs up has a head who is an active person in scope (policy: manager_fallback = department_head).".to_owned(),
+                }),
+            }
+        }
         None => {}
-        Some(manager) => match plan.skipped_links.iter().find(|l| &l.user == user) {
+        Some(manager) => match skipped {
             Some(link) => lines.push(format!(
-                "Manager: the upstream names {}, but the link is not synced: {}.",
+                "Manager: the upstream names {} as direct manager, but the link is not synced: {}.",
                 name_of(manager),
                 link.reason
             )),
             None => lines.push(format!(
-                "Manager: {} — both are in scope and active, so the link is synced.",
+                "Manager: {} — the direct manager upstream; both are in scope and active, so the link is synced.",
                 name_of(manager)
             )),
         },
     }
+    lines.extend(groups(user, baseline, directory, plan));
 
     let steps: Vec<String> = plan
         .steps
@@ -112,6 +140,54 @@ pub fn explain(
     }
     for problem in plan.problems.iter().filter(|p| p.concerns(user)) {
         lines.push(format!("Problem: {problem}."));
+    }
+    lines
+}
+
+/// The person's groups: the memberships the target acknowledged, then this plan's group steps
+/// that add or remove them.
+fn groups(user: &UserKey, baseline: &Snapshot, directory: &Directory, plan: &Plan) -> Vec<String> {
+    let group_name = |id: &DepartmentId| -> String {
+        let planned = plan.steps.iter().find_map(|step| match step {
+            Step::CreateGroup { group, attributes } if group == id => {
+                Some(attributes.display_name.to_string())
+            }
+            Step::UpdateGroup { group, after, .. } if group == id => {
+                Some(after.display_name.to_string())
+            }
+            _ => None,
+        });
+        planned
+            .or_else(|| {
+                baseline
+                    .groups
+                    .get(id)
+                    .map(|g| g.attributes.display_name.to_string())
+            })
+            .or_else(|| directory.departments.get(id).map(|d| d.name.clone()))
+            .unwrap_or_else(|| id.to_string())
+    };
+    let mut lines = Vec::new();
+    let recorded: Vec<String> = baseline
+        .groups
+        .values()
+        .filter(|g| g.members.contains(user))
+        .map(|g| g.attributes.display_name.to_string())
+        .collect();
+    if !recorded.is_empty() {
+        lines.push(format!("Groups: a member of {}.", recorded.join(", ")));
+    } else if !baseline.groups.is_empty() {
+        lines.push("Groups: a member of none of the synced groups.".to_owned());
+    }
+    for step in &plan.steps {
+        let (verb, group, members) = match step {
+            Step::AddMembers { group, members } => ("joins", group, members),
+            Step::RemoveMembers { group, members } => ("leaves", group, members),
+            _ => continue,
+        };
+        if members.contains(user) {
+            lines.push(format!("Groups planned: {verb} {}.", group_name(group)));
+        }
     }
     lines
 }
@@ -164,5 +240,188 @@ fn policy_sentence(
         (Some(Status::Resigned), true) => removal(policy.resigned, "Resigned"),
         (None, true) => removal(policy.vanished, "Vanished"),
         (None, false) => "unknown to both the upstream and the target; nothing to do.".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attributes, Department, GroupAttributes, TargetId, User};
+    use crate::plan::{LinkSource, ManagerFallback, plan};
+    use crate::snapshot::{AppliedGroup, AppliedUser};
+
+    fn person(key: &str, department: &str, manager: Option<&str>) -> User {
+        User {
+            key: UserKey::new(key),
+            display_name: key.into(),
+            email: None,
+            mobile: None,
+            title: None,
+            employee_no: None,
+            departments: vec![DepartmentId::new(department)],
+            status: Status::Active,
+            manager: manager.map(UserKey::new),
+        }
+    }
+
+    fn department(id: &str, name: &str, parent: Option<&str>, heads: &[&str]) -> Department {
+        Department {
+            id: DepartmentId::new(id),
+            name: name.into(),
+            parent: parent.map(DepartmentId::new),
+            heads: heads.iter().map(|h| UserKey::new(*h)).collect(),
+        }
+    }
+
+    /// ceo heads 1 (Company); cto heads 2 (Engineering, under 1) and is in it; dev is in 2;
+    /// ops has a direct manager (dev).
+    fn directory() -> Directory {
+        let mut directory = Directory::default();
+        for d in [
+            department("1", "Company", None, &["ceo"]),
+            department("2", "Engineering", Some("1"), &["cto"]),
+        ] {
+            directory.departments.insert(d.id.clone(), d);
+        }
+        for u in [
+            person("ceo", "1", None),
+            person("cto", "2", None),
+            person("dev", "2", None),
+            person("ops", "2", Some("dev")),
+        ] {
+            directory.insert_user(u);
+        }
+        directory
+    }
+
+    fn lines(user: &str, snapshot: &Snapshot, plan: &Plan, policy: &Policy) -> String {
+        let verdict = Verdict::Pass { removals: 0 };
+        explain(
+            &UserKey::new(user),
+            snapshot,
+            &directory(),
+            policy,
+            plan,
+            &verdict,
+            jiff::Timestamp::now(),
+        )
+        .join("\n")
+    }
+
+    #[test]
+    fn the_manager_link_says_where_it_comes_from() {
+        let policy = Policy {
+            manager_fallback: ManagerFallback::DepartmentHead,
+            ..Policy::default()
+        };
+        let snapshot = Snapshot::default();
+        let planned = plan(&snapshot, &directory(), &policy, jiff::Timestamp::now());
+        assert!(planned.steps.iter().any(|s| matches!(s,
+            Step::SetManager { user, source: LinkSource::DepartmentHead, .. } if user.as_str() == "dev")));
+
+        let dev = lines("dev", &snapshot, &planned, &policy);
+        assert!(
+            dev.contains("Manager: cto (cto) — from the department head: the upstream names no direct manager, and they head Engineering (2)"),
+            "{dev}"
+        );
+        // cto heads their own department: the head of the one above.
+        let cto = lines("cto", &snapshot, &planned, &policy);
+        assert!(
+            cto.contains("Manager: ceo (ceo) — from the department head"),
+            "{cto}"
+        );
+        assert!(cto.contains("Company (1)"), "{cto}");
+        let ceo = lines("ceo", &snapshot, &planned, &policy);
+        assert!(
+            ceo.contains("no department from theirs up has a head"),
+            "{ceo}"
+        );
+        let ops = lines("ops", &snapshot, &planned, &policy);
+        assert!(
+            ops.contains("Manager: dev (dev) — the direct manager upstream"),
+            "{ops}"
+        );
+
+        // Without the fallback, no head is named.
+        let policy = Policy::default();
+        let planned = plan(&snapshot, &directory(), &policy, jiff::Timestamp::now());
+        let dev = lines("dev", &snapshot, &planned, &policy);
+        assert!(dev.contains("Manager: the upstream names none"), "{dev}");
+        assert!(!dev.contains("department head"), "{dev}");
+    }
+
+    #[test]
+    fn groups_recorded_and_planned_are_listed() {
+        let group = |name: &str, members: &[&str]| AppliedGroup {
+            target_id: TargetId::new(format!("g-{name}")),
+            attributes: GroupAttributes {
+                display_name: name.into(),
+                parent: None,
+                head: None,
+            },
+            members: members.iter().map(|m| UserKey::new(*m)).collect(),
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.users.insert(
+            UserKey::new("dev"),
+            AppliedUser {
+                target_id: TargetId::new("t-dev"),
+                attributes: Attributes::new("dev".to_owned(), "dev".to_owned()),
+                active: true,
+                manager: None,
+                deactivated_at: None,
+            },
+        );
+        snapshot
+            .groups
+            .insert(DepartmentId::new("1"), group("Company", &["dev", "ceo"]));
+        snapshot
+            .groups
+            .insert(DepartmentId::new("3"), group("Old team", &["dev"]));
+        snapshot
+            .groups
+            .insert(DepartmentId::new("9"), group("Elsewhere", &["ceo"]));
+        let plan = Plan {
+            steps: vec![
+                Step::CreateGroup {
+                    group: DepartmentId::new("2"),
+                    attributes: Box::new(GroupAttributes {
+                        display_name: "Company / Engineering".into(),
+                        parent: Some(DepartmentId::new("1")),
+                        head: None,
+                    }),
+                },
+                Step::AddMembers {
+                    group: DepartmentId::new("2"),
+                    members: vec![UserKey::new("cto"), UserKey::new("dev")],
+                },
+                Step::RemoveMembers {
+                    group: DepartmentId::new("3"),
+                    members: vec![UserKey::new("dev")],
+                },
+                Step::RemoveMembers {
+                    group: DepartmentId::new("9"),
+                    members: vec![UserKey::new("ceo")],
+                },
+            ],
+            ..Plan::default()
+        };
+        let dev = lines("dev", &snapshot, &plan, &Policy::default());
+        assert!(
+            dev.contains("Groups: a member of Company, Old team."),
+            "{dev}"
+        );
+        assert!(
+            dev.contains("Groups planned: joins Company / Engineering."),
+            "{dev}"
+        );
+        assert!(dev.contains("Groups planned: leaves Old team."), "{dev}");
+        assert!(!dev.contains("Elsewhere"), "{dev}");
+        let ops = lines("ops", &snapshot, &plan, &Policy::default());
+        assert!(
+            ops.contains("Groups: a member of none of the synced groups."),
+            "{ops}"
+        );
+        assert!(!ops.contains("Groups planned"), "{ops}");
     }
 }

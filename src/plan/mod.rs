@@ -62,7 +62,7 @@ pub fn plan(
 ) -> Plan {
     let roster = Roster::new(directory, snapshot);
     let desired = desired::compute(&roster, directory, policy, now);
-    let links = links::resolve(&roster, &desired);
+    let links = links::resolve(&roster, &desired, directory, policy);
     let releases = values::release_contested(&roster, &desired);
 
     // Who this run deactivates or deletes while the target has them active or at all.
@@ -85,6 +85,7 @@ pub fn plan(
                 .get(&index)
                 .or(row.applied.map(|a| &a.attributes)),
             desired_manager: links.managers[i].map(|m| roster.row(m).key),
+            link_source: links.source(index),
         };
         diff_user(person, &desired, &roster, &removed, &mut steps);
     }
@@ -180,6 +181,8 @@ struct Person<'a> {
     /// The target's attributes once this run's value releases are applied.
     current_attributes: Option<&'a Attributes>,
     desired_manager: Option<&'a UserKey>,
+    /// Where `desired_manager` comes from.
+    link_source: LinkSource,
 }
 
 fn diff_user<'a>(
@@ -206,7 +209,7 @@ fn diff_user<'a>(
                     user,
                     manager: manager.clone(),
                     previous: None,
-                    source: LinkSource::Direct,
+                    source: person.link_source,
                 });
             }
         }
@@ -230,6 +233,7 @@ fn diff_user<'a>(
                 &user,
                 applied.manager.as_ref(),
                 person.desired_manager,
+                person.link_source,
                 steps,
             );
             match (applied.active, active) {
@@ -266,6 +270,7 @@ fn link_step(
     user: &UserKey,
     current: Option<&UserKey>,
     desired: Option<&UserKey>,
+    source: LinkSource,
     steps: &mut Steps,
 ) {
     match (current, desired) {
@@ -273,7 +278,7 @@ fn link_step(
             user: user.clone(),
             manager: desired.clone(),
             previous: current.cloned(),
-            source: LinkSource::Direct,
+            source,
         }),
         (Some(current), None) => steps.push(Step::ClearManager {
             user: user.clone(),

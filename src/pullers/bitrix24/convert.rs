@@ -5,7 +5,7 @@
 
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Status, User, UserKey};
-use crate::pullers::text::non_empty;
+use crate::pullers::text::{head_keys, non_empty};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tracing::debug;
@@ -35,7 +35,8 @@ pub(super) fn directory(
                 id,
                 name,
                 parent,
-                heads: Vec::new(),
+                // One head per department in Bitrix24 (`UF_HEAD`, "0" for none).
+                heads: head_keys(&dept.head),
             },
         );
     }
@@ -468,5 +469,39 @@ mod tests {
                 user_type: u.user_type.clone(),
             })
             .collect()
+    }
+
+    #[test]
+    fn uf_head_is_the_departments_one_head() {
+        let directory = directory(
+            departments(json!([
+                {"ID": "1", "NAME": "Company", "UF_HEAD": "3"},
+                {"ID": "5", "NAME": "Engineering", "PARENT": "1", "UF_HEAD": 12},
+                {"ID": "9", "NAME": "Platform", "PARENT": "5", "UF_HEAD": "0"},
+                {"ID": "11", "NAME": "QA", "PARENT": "5", "UF_HEAD": ""},
+                {"ID": "13", "NAME": "Ops", "PARENT": "5", "UF_HEAD": "9999"},
+                {"ID": "15", "NAME": "Legal", "PARENT": "1", "UF_HEAD": null}
+            ])),
+            Vec::new(),
+            &HashSet::new(),
+            false,
+        );
+        let heads = |id: &str| -> Vec<String> {
+            directory.departments[&DepartmentId::new(id)]
+                .heads
+                .iter()
+                .map(|k| k.to_string())
+                .collect()
+        };
+        assert_eq!(heads("1"), ["3"]);
+        assert_eq!(heads("5"), ["12"], "a number is an id too");
+        assert_eq!(
+            heads("13"),
+            ["9999"],
+            "an id nobody holds is kept: the planner decides"
+        );
+        for none in ["9", "11", "15"] {
+            assert!(heads(none).is_empty(), "department {none}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::wire::{self, Record, RosterEntry};
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
-use crate::pullers::text::non_empty;
+use crate::pullers::text::{head_keys, non_empty};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What one pull read, before conversion.
@@ -68,6 +68,7 @@ pub(super) fn directory(raw: Raw) -> Directory {
             });
     }
     report_missing_parents(&mut directory);
+    add_heads(&mut directory, &raw.members, &raw.details);
 
     // A person read one by one is converted once, from that read, wherever they are listed.
     let mut done: HashSet<String> = HashSet::new();
@@ -100,6 +101,44 @@ pub(super) fn directory(raw: Raw) -> Directory {
         directory.users.remove(&key);
     }
     directory
+}
+
+/// Department heads: people whose `user/list` item says `leader` in the department being
+/// listed, in listing order; then, for people read with `user/get` (whichever way managers are
+/// read, the lists are the same), the departments their `leader_in_dept` marks. Only pulled
+/// departments get heads; unreadable records name none.
+fn add_heads(
+    directory: &mut Directory,
+    members: &[(i64, Vec<Record>)],
+    details: &BTreeMap<String, Option<Record>>,
+) {
+    let listed = members.iter().flat_map(|(department, records)| {
+        records.iter().filter_map(move |record| match record {
+            Record::Read(user) if user.leader => Some((*department, user.userid.as_deref()?)),
+            _ => None,
+        })
+    });
+    let read = details.iter().flat_map(|(userid, detail)| {
+        let leads = match detail {
+            Some(Record::Read(user)) => user.leads.as_slice(),
+            _ => &[],
+        };
+        leads
+            .iter()
+            .map(move |department| (*department, userid.as_str()))
+    });
+    let mut heads: BTreeMap<DepartmentId, Vec<&str>> = BTreeMap::new();
+    for (department, userid) in listed.chain(read) {
+        heads
+            .entry(DepartmentId::new(department.to_string()))
+            .or_default()
+            .push(userid);
+    }
+    for (id, userids) in heads {
+        if let Some(department) = directory.departments.get_mut(&id) {
+            department.heads = head_keys(userids);
+        }
+    }
 }
 
 /// An authorized top department's parent is invisible: that is normal. Any other department
@@ -579,6 +618,56 @@ mod tests {
                 manager: Some("7".into()),
                 main_dept: None
             }
+        );
+    }
+
+    #[test]
+    fn heads_come_from_the_leader_flag_of_the_listing_and_from_user_get() {
+        let mut raw = raw(vec![
+            (
+                2,
+                json!([
+                    {"userid": "a", "name": "A", "active": true, "dept_id_list": [2], "leader": true},
+                    {"userid": "b", "name": "B", "active": true, "dept_id_list": [2, -3], "leader": false},
+                    {"userid": "c", "name": "C", "active": true, "dept_id_list": [2], "leader": "true"},
+                    {"userid": "d", "name": "D", "active": true, "dept_id_list": [2], "leader": 0},
+                    {"userid": "e", "name": "E", "active": true, "dept_id_list": [2], "leader": {}},
+                    {"userid": "f", "name": "F", "active": "??", "dept_id_list": [2], "leader": 1}
+                ]),
+            ),
+            (
+                -3,
+                json!([{"userid": "b", "name": "B", "active": true, "dept_id_list": [2, -3], "leader": true}]),
+            ),
+        ]);
+        // People read with user/get name the departments they head in `leader_in_dept`: the
+        // listing already said it for b in -3; g heads 1 (listed nowhere) and 99 (not pulled).
+        raw.details.insert(
+            "b".into(),
+            Some(Record::parse(json!({"userid": "b", "name": "B", "active": true,
+                "dept_id_list": [2, -3],
+                "leader_in_dept": [{"dept_id": 2, "leader": false}, {"dept_id": -3, "leader": true}]}))),
+        );
+        raw.details.insert(
+            "g".into(),
+            Some(Record::parse(json!({"userid": "g", "name": "G", "active": true, "dept_id_list": [1],
+                "leader_in_dept": [{"dept_id": "1", "leader": true}, {"dept_id": 99, "leader": true}, "odd"]}))),
+        );
+        let directory = directory(raw);
+        let heads = |id: &str| -> Vec<String> {
+            directory.departments[&DepartmentId::new(id)]
+                .heads
+                .iter()
+                .map(|k| k.to_string())
+                .collect()
+        };
+        // In listing order; a held person (f: unknown status) is still listed as the head.
+        assert_eq!(heads("2"), ["a", "c", "f"]);
+        assert_eq!(heads("-3"), ["b"]);
+        assert_eq!(heads("1"), ["g"]);
+        assert!(
+            directory.users.contains_key(&UserKey::new("e")),
+            "an odd flag costs no one"
         );
     }
 }

@@ -145,6 +145,41 @@ pub(super) struct User {
         deserialize_with = "main_position"
     )]
     pub main_dept: Option<i64>,
+    /// `user/list` only: the person heads the department being listed. Any shape other than
+    /// true (or `"true"`, 1) reads as false: a surprising one costs the head, never the person.
+    #[serde(default, deserialize_with = "truthy")]
+    pub leader: bool,
+    /// `user/get` only: the departments the person heads, from `leader_in_dept`
+    /// (`[{dept_id, leader}]`); entries of any other shape are skipped.
+    #[serde(default, rename = "leader_in_dept", deserialize_with = "led")]
+    pub leads: Vec<i64>,
+}
+
+fn truthy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(is_true(&serde_json::Value::deserialize(deserializer)?))
+}
+
+fn is_true(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::String(s) => s.trim() == "true",
+        serde_json::Value::Number(n) => n.as_i64() == Some(1),
+        _ => false,
+    }
+}
+
+fn led<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(value
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|entry| entry.get("leader").is_some_and(is_true))
+                .filter_map(|entry| json_int(entry.get("dept_id")?))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn main_position<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {

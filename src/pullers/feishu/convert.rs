@@ -3,7 +3,7 @@
 use super::config::{DepartmentIdType, UserIdType};
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
-use crate::pullers::text::non_empty;
+use crate::pullers::text::{head_keys, non_empty};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use tracing::warn;
@@ -69,6 +69,12 @@ fn add_department(directory: &mut Directory, dept: wire::Department, kind: Depar
         .filter(|p| !p.is_empty() && p != ROOT)
         .map(DepartmentId::new);
     let name = non_empty(dept.name).map_or_else(|| id.to_string(), String::from);
+    // The main head first, then the others `leaders` lists (deputies), each once.
+    let heads = head_keys(
+        dept.leader_user_id
+            .iter()
+            .chain(dept.leaders.iter().filter_map(|l| l.leader_id.as_ref())),
+    );
     directory
         .departments
         .entry(id.clone())
@@ -76,7 +82,7 @@ fn add_department(directory: &mut Directory, dept: wire::Department, kind: Depar
             id,
             name,
             parent,
-            heads: Vec::new(),
+            heads,
         });
 }
 
@@ -524,5 +530,48 @@ mod tests {
         let by_user_id = super::directory(read(users), IDS);
         let keys: Vec<&str> = by_user_id.users.keys().map(UserKey::as_str).collect();
         assert_eq!(keys, ["3e3cf96b"]);
+    }
+
+    #[test]
+    fn department_heads_main_leader_first_then_the_other_leaders() {
+        let heads = |fields: Value| {
+            let mut dept =
+                json!({"open_department_id": "od-a", "parent_department_id": "0", "name": "A"});
+            for (k, v) in fields.as_object().unwrap() {
+                dept[k] = v.clone();
+            }
+            let directory = directory(
+                Read {
+                    scope: Scope::default(),
+                    departments: vec![wire::Department::from_value(dept)],
+                    members: Vec::new(),
+                    individuals: Vec::new(),
+                },
+                IDS,
+            );
+            directory.departments[&DepartmentId::new("od-a")]
+                .heads
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            heads(json!({"leader_user_id": "u_main", "leaders": [
+                {"leaderType": 1, "leaderID": "u_main"}, {"leaderType": 2, "leaderID": "u_deputy"}]})),
+            ["u_main", "u_deputy"]
+        );
+        // Without `leaders` (older answers), the main leader alone; unknown ids are kept.
+        assert_eq!(heads(json!({"leader_user_id": "u_unknown"})), ["u_unknown"]);
+        assert_eq!(heads(json!({"leader_user_id": 7})), ["7"]);
+        // Blank, 0 and odd shapes are no head, and never cost the department.
+        for odd in [
+            json!({"leader_user_id": ""}),
+            json!({"leader_user_id": "0"}),
+            json!({"leader_user_id": null, "leaders": "x"}),
+            json!({"leader_user_id": {}, "leaders": [{"leaderID": ""}, 3, null]}),
+            json!({}),
+        ] {
+            assert!(heads(odd.clone()).is_empty(), "{odd}");
+        }
     }
 }

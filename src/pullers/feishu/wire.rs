@@ -87,6 +87,18 @@ pub(super) struct Department {
     pub parent_department_id: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub status: DepartmentStatus,
+    /// The main head (`leaderType` 1), in the requested `user_id_type`.
+    #[serde(default, deserialize_with = "text")]
+    pub leader_user_id: Option<String>,
+    /// Every head: the main one (`leaderType` 1) and deputies (2), as listed.
+    #[serde(default, deserialize_with = "lenient_items")]
+    pub leaders: Vec<Leader>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Leader {
+    #[serde(rename = "leaderID", default, deserialize_with = "text")]
+    pub leader_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,6 +191,7 @@ impl Lenient for User {}
 impl Lenient for Department {}
 impl Lenient for DepartmentStatus {}
 impl Lenient for Order {}
+impl Lenient for Leader {}
 
 fn lenient<'de, D: Deserializer<'de>, T: Lenient>(deserializer: D) -> Result<T, D::Error> {
     Ok(T::from_value(Value::deserialize(deserializer)?))

@@ -2,7 +2,7 @@
 
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
-use crate::pullers::text::non_empty;
+use crate::pullers::text::{head_keys, non_empty};
 use std::collections::BTreeSet;
 
 /// The app's visible range: `allow_partys` and `allow_userinfos` of `agent/get`, plus the
@@ -62,6 +62,7 @@ pub(super) fn directory(
             .name
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| id.to_string());
+        let heads = head_keys(&dept.department_leader);
         directory
             .departments
             .entry(id.clone())
@@ -69,7 +70,7 @@ pub(super) fn directory(
                 id,
                 name,
                 parent,
-                heads: Vec::new(),
+                heads,
             });
     }
     report_missing_parents(&mut directory);
@@ -684,5 +685,49 @@ mod tests {
                 manager: None,
             }
         );
+    }
+
+    #[test]
+    fn department_leader_gives_the_heads_in_order_odd_values_dropped() {
+        let heads = |leaders: Value| {
+            let departments: Vec<wire::Department> = parse(json!([
+                { "id": 1, "name": "示例科技", "parentid": 0 },
+                { "id": 2, "name": "研发部", "parentid": 1, "department_leader": leaders }
+            ]));
+            let directory = directory(
+                departments,
+                Vec::new(),
+                Vec::new(),
+                Scope::default(),
+                Vec::new(),
+            );
+            assert!(
+                directory.departments[&DepartmentId::new("1")]
+                    .heads
+                    .is_empty()
+            );
+            directory.departments[&DepartmentId::new("2")]
+                .heads
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+        };
+        // Unknown ids are kept (the planner decides); blanks, 0 and repeats are not heads.
+        assert_eq!(
+            heads(json!(["qiao.yu", "", "0", "nobody", "qiao.yu"])),
+            ["qiao.yu", "nobody"]
+        );
+        assert_eq!(heads(json!([" lin ", 42])), ["lin", "42"]);
+        // A lone id (an older shape) is one head; other shapes cost the heads, not the list.
+        assert_eq!(heads(json!("lin")), ["lin"]);
+        for odd in [
+            json!(null),
+            json!({}),
+            json!([null, true, {}]),
+            json!(""),
+            json!(0),
+        ] {
+            assert!(heads(odd.clone()).is_empty(), "{odd}");
+        }
     }
 }

@@ -31,6 +31,9 @@ pub(super) struct Department {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "opt_id_string")]
     pub parentid: Option<String>,
+    /// The department's heads (userids inside the visible range), head first.
+    #[serde(default, deserialize_with = "heads")]
+    pub department_leader: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +142,20 @@ pub(super) struct AllowUser {
 pub(super) struct AllowParties {
     #[serde(default, deserialize_with = "id_strings")]
     pub partyid: Vec<String>,
+}
+
+/// `department_leader` is documented as a string array. Heads are extra information: any other
+/// shape (a lone id, numbers, an object) costs the heads, never the department list.
+fn heads<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let id = |value: serde_json::Value| match value {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Array(items) => items.into_iter().filter_map(id).collect(),
+        other => id(other).into_iter().collect(),
+    })
 }
 
 /// `direct_leader` is documented as a string array; older SDKs and docs had a single string.
