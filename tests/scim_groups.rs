@@ -7,12 +7,18 @@ mod common;
 use common::scim2_server::{Scim2Server, TOKEN};
 use emulators::scim::{self, GroupHead, ScimConfig, ScimFaults, ScimGroup, ScimHandle, ScimUser};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
+use orgsync::engine::{Approval, Baseline, Engine, Reached, RunMode, verify_plan};
+use orgsync::model::GroupAttributes;
 use orgsync::model::{Attributes, DepartmentId, TargetId, UserKey};
 use orgsync::plan::MEMBER_BATCH;
+use orgsync::plan::{Policy, RemovalReason, Step};
 use orgsync::pushers::scim::{ScimPusher, ScimTargetConfig};
 use orgsync::pushers::{GroupWrite, PersonRef, PushError, Pusher};
+use orgsync::snapshot::SnapshotStore;
+use orgsync::state::StateDb;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 const DEPARTMENT: &str = "urn:orgsync:params:scim:schemas:extension:department:1.0:Group";
@@ -556,4 +562,128 @@ async fn scim2_server_with_the_extension_schema() {
         id,
         "adopted by externalId"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the engine: hand-made group steps in a reviewed plan (the planner does not plan them
+// yet), applied to the emulator and recorded in a sled snapshot
+// ---------------------------------------------------------------------------------------------
+
+async fn apply_steps(
+    engine: &Engine<StateDb>,
+    connector: &orgsync::engine::Connector,
+    steps: Vec<Step>,
+) -> orgsync::report::Report {
+    let Reached::Ready(mut saved) = engine
+        .plan_for_review(connector, Baseline::Snapshot)
+        .await
+        .unwrap()
+    else {
+        panic!("the dry run ended early");
+    };
+    assert!(saved.plan.steps.is_empty(), "nothing else to do");
+    saved.plan.steps = steps;
+    let key = engine.store().plan_key().unwrap();
+    let verified = verify_plan(&saved.seal(&key).unwrap(), &key).unwrap();
+    engine
+        .apply_saved(connector, verified, Approval::None)
+        .await
+        .unwrap()
+}
+
+fn attributes(name: &str, parent: Option<&str>, head: Option<&str>) -> Box<GroupAttributes> {
+    Box::new(GroupAttributes {
+        display_name: name.into(),
+        parent: parent.map(DepartmentId::new),
+        head: head.map(UserKey::new),
+    })
+}
+
+#[tokio::test]
+async fn group_steps_through_the_engine() {
+    let scim = start().await;
+    let wecom = emulators::wecom::start(common::small_org(), Default::default())
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
+    let connector = common::connector(
+        common::wecom_puller(&wecom, Some(common::AGENT_ID)),
+        common::scim_pusher(scim.base_url(), scim.bearer_token()),
+        Policy::default().without_guard(),
+    );
+    common::assert_applied(&engine.run(&connector, RunMode::Apply).await.unwrap());
+    let id_of = |key: &str| scim.user_by_external_id(key).unwrap().id;
+
+    let rd = DepartmentId::new("2");
+    let report = apply_steps(
+        &engine,
+        &connector,
+        vec![
+            Step::CreateGroup {
+                group: rd.clone(),
+                attributes: attributes("研发部", Some("1"), Some("boss2")),
+            },
+            Step::AddMembers {
+                group: rd.clone(),
+                members: vec![
+                    UserKey::new("boss2"),
+                    UserKey::new("lin"),
+                    UserKey::new("zhou"),
+                ],
+            },
+        ],
+    )
+    .await;
+    common::assert_applied(&report);
+    // The report is the reviewed dry run's, made before the steps were added by hand: the
+    // target and the snapshot tell what was applied.
+    let group = scim.group_by_external_id("2").unwrap();
+    assert_eq!(group.display_name, "研发部");
+    assert_eq!(group.head.as_ref().unwrap().value, id_of("boss2"));
+    assert_eq!(group.parent_department.as_deref(), Some("1"));
+    assert_eq!(
+        group.members,
+        ["boss2", "lin", "zhou"].map(id_of).into_iter().collect()
+    );
+    let snapshot = engine.store().load("test").unwrap();
+    let applied = &snapshot.groups[&rd];
+    assert_eq!(applied.target_id.as_str(), group.id);
+    assert_eq!(applied.members.len(), 3);
+
+    let report = apply_steps(
+        &engine,
+        &connector,
+        vec![
+            Step::UpdateGroup {
+                group: rd.clone(),
+                before: attributes("研发部", Some("1"), Some("boss2")),
+                after: attributes("研发中心", None, Some("lin")),
+            },
+            Step::RemoveMembers {
+                group: rd.clone(),
+                members: vec![UserKey::new("zhou")],
+            },
+        ],
+    )
+    .await;
+    common::assert_applied(&report);
+    let group = scim.group_by_external_id("2").unwrap();
+    assert_eq!(group.display_name, "研发中心");
+    assert_eq!(group.head.unwrap().value, id_of("lin"));
+    assert_eq!(group.parent_department, None);
+    assert_eq!(group.members.len(), 2);
+
+    let report = apply_steps(
+        &engine,
+        &connector,
+        vec![Step::DeleteGroup {
+            group: rd.clone(),
+            reason: RemovalReason::Vanished,
+        }],
+    )
+    .await;
+    common::assert_applied(&report);
+    assert!(scim.groups().is_empty());
+    assert!(engine.store().load("test").unwrap().groups.is_empty());
 }
