@@ -5,6 +5,7 @@ mod scim {
 
     mod auth_discovery;
     mod faults;
+    mod groups;
     mod guard;
     mod list_filter;
     mod patch;

@@ -222,31 +222,6 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     key,
                 });
             }
-            "department" => {
-                let [id, rest @ ..] = rest.as_slice() else {
-                    return Err("department needs an id".into());
-                };
-                let opts: Options<'_> = rest
-                    .iter()
-                    .map(|w| {
-                        w.split_once('=')
-                            .ok_or(format!("expected name=value, got {w}"))
-                    })
-                    .collect::<Result<_, _>>()?;
-                let id = DepartmentId::new(*id);
-                directory.departments.insert(
-                    id.clone(),
-                    crate::model::Department {
-                        name: opts.get("name").unwrap_or(&id.as_str()).to_string(),
-                        parent: opts.get("parent").map(|p| DepartmentId::new(*p)),
-                        heads: opts
-                            .get("heads")
-                            .map(|h| h.split(',').map(UserKey::new).collect())
-                            .unwrap_or_default(),
-                        id,
-                    },
-                );
-            }
             "now" => {
                 now = rest
                     .first()

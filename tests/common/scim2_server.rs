@@ -10,6 +10,8 @@ pub const TOKEN: &str = "testtoken";
 pub struct Scim2Server {
     child: Child,
     port: u16,
+    /// Schema and resource-type files the server was started with, kept while it runs.
+    _files: Option<tempfile::TempDir>,
 }
 
 impl Drop for Scim2Server {
@@ -35,6 +37,40 @@ fn binary() -> PathBuf {
 impl Scim2Server {
     /// Starts the server on a free port and waits until it answers.
     pub async fn start() -> Scim2Server {
+        Self::start_with(&[], None).await
+    }
+
+    /// Starts the server serving orgsync's department extension for Groups as well as the RFC
+    /// 7643 schemas (its own defaults, read from its package).
+    pub async fn start_with_department_extension() -> Scim2Server {
+        let dir = tempfile::tempdir().unwrap();
+        let resources = package_resources();
+        let read = |name: &str| -> Value {
+            serde_json::from_slice(&std::fs::read(resources.join(name)).unwrap()).unwrap()
+        };
+        let mut schemas = read("default-schemas.json");
+        schemas.as_array_mut().unwrap().push(department_schema());
+        let mut types = read("default-resource-types.json");
+        for resource_type in types.as_array_mut().unwrap() {
+            if resource_type["id"] == "Group" {
+                resource_type["schemaExtensions"] =
+                    serde_json::json!([{ "schema": DEPARTMENT_SCHEMA, "required": false }]);
+            }
+        }
+        let schema_file = dir.path().join("schemas.json");
+        let types_file = dir.path().join("resource-types.json");
+        std::fs::write(&schema_file, schemas.to_string()).unwrap();
+        std::fs::write(&types_file, types.to_string()).unwrap();
+        let args = [
+            "--schema".to_owned(),
+            schema_file.display().to_string(),
+            "--resource-type".to_owned(),
+            types_file.display().to_string(),
+        ];
+        Self::start_with(&args, Some(dir)).await
+    }
+
+    async fn start_with(extra: &[String], files: Option<tempfile::TempDir>) -> Scim2Server {
         // `--port 0` is not usable (the server cannot report the port it got): pick one first.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -51,11 +87,16 @@ impl Scim2Server {
                 TOKEN,
             ])
             .arg("--dynamic-tenants")
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("scim2-server starts");
-        let server = Scim2Server { child, port };
+        let server = Scim2Server {
+            child,
+            port,
+            _files: files,
+        };
         let probe = format!("{}/ServiceProviderConfig", server.base_url("probe"));
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -76,6 +117,57 @@ impl Scim2Server {
     pub fn base_url(&self, tenant: &str) -> String {
         format!("http://127.0.0.1:{}/{tenant}/v2", self.port)
     }
+}
+
+pub const DEPARTMENT_SCHEMA: &str =
+    "urn:orgsync:params:scim:schemas:extension:department:1.0:Group";
+
+/// The department extension's schema (RFC 7643 §7), as docs/scim.md describes it.
+fn department_schema() -> Value {
+    let string = |name: &str, description: &str| {
+        serde_json::json!({
+            "name": name, "type": "string", "multiValued": false, "description": description,
+            "required": false, "caseExact": true, "mutability": "readWrite",
+            "returned": "default", "uniqueness": "none"
+        })
+    };
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": DEPARTMENT_SCHEMA,
+        "name": "DepartmentGroup",
+        "description": "The department a Group stands for (orgsync)",
+        "attributes": [
+            {
+                "name": "head", "type": "complex", "multiValued": false,
+                "description": "The department's head", "required": false,
+                "mutability": "readWrite", "returned": "default",
+                "subAttributes": [
+                    string("value", "The id of the head's User resource"),
+                    string("externalId", "The head's externalId (their upstream key)")
+                ]
+            },
+            string("parentDepartment", "The parent department's id: the externalId of its Group")
+        ]
+    })
+}
+
+/// scim2-server's own resource folder, found through the Python its launcher runs.
+fn package_resources() -> PathBuf {
+    let launcher = std::fs::read_to_string(binary()).expect("the scim2-server launcher reads");
+    let python = launcher
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("#!"))
+        .expect("the launcher starts with #!")
+        .trim();
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import importlib.resources as r; print(r.files('scim2_server') / 'resources')",
+        ])
+        .output()
+        .expect("scim2-server's Python runs");
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
 /// One account as the server holds it, read with a plain HTTP client (not orgsync's pusher).

@@ -15,6 +15,15 @@ pub(crate) enum Mode {
     Replace,
 }
 
+impl Mode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Mode::Add => "add",
+            Mode::Replace => "replace",
+        }
+    }
+}
+
 /// Where an object of attributes came from, which decides how read-only members are treated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {

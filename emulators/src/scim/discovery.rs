@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
+use super::schema::{DEPARTMENT_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 
 pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> Value {
     json!({
@@ -28,19 +28,34 @@ pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> V
 }
 
 pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
-    vec![json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "User Account",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
-        "meta": {
-            "resourceType": "ResourceType",
-            "location": format!("{base_url}/ResourceTypes/User"),
-        },
-    })]
+    vec![
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "User Account",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": format!("{base_url}/ResourceTypes/User"),
+            },
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "Group",
+            "schema": GROUP_SCHEMA,
+            "schemaExtensions": [{ "schema": DEPARTMENT_SCHEMA, "required": false }],
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": format!("{base_url}/ResourceTypes/Group"),
+            },
+        }),
+    ]
 }
 
 /// The User schema lists exactly the attributes the emulator stores; anything else is refused.
@@ -86,6 +101,22 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
             Def::string("displayName", "The manager's displayName").read_only(),
         ]),
     ];
+    let group = [
+        Def::string(
+            "displayName",
+            "A human-readable name for the Group; unique, caselessly",
+        )
+        .required()
+        .uniqueness("server"),
+        Def::new("members", "complex", "The Users in the Group")
+            .multi()
+            .sub(vec![
+                Def::string("value", "The id of a member User").exact(),
+                Def::new("$ref", "reference", "The URI of the member User"),
+                Def::string("type", "Always User"),
+                Def::string("display", "The member's displayName").read_only(),
+            ]),
+    ];
     vec![
         schema(base_url, USER_SCHEMA, "User", "User Account", &user),
         schema(
@@ -95,6 +126,29 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
             "Enterprise User",
             &enterprise,
         ),
+        schema(base_url, GROUP_SCHEMA, "Group", "Group", &group),
+        schema(
+            base_url,
+            DEPARTMENT_SCHEMA,
+            "DepartmentGroup",
+            "The department a Group stands for (orgsync)",
+            &department_attributes(),
+        ),
+    ]
+}
+
+/// orgsync's department extension, as docs/scim.md describes it.
+fn department_attributes() -> [Def; 2] {
+    [
+        Def::new("head", "complex", "The department's head").sub(vec![
+            Def::string("value", "The id of the head's User resource").exact(),
+            Def::string("externalId", "The head's externalId (their upstream key)").exact(),
+        ]),
+        Def::string(
+            "parentDepartment",
+            "The parent department's id: the externalId of its Group",
+        )
+        .exact(),
     ]
 }
 
@@ -116,6 +170,7 @@ struct Def {
     description: &'static str,
     multi_valued: bool,
     required: bool,
+    case_exact: bool,
     mutability: &'static str,
     uniqueness: &'static str,
     sub_attributes: Vec<Def>,
@@ -129,6 +184,7 @@ impl Def {
             description,
             multi_valued: false,
             required: false,
+            case_exact: false,
             mutability: "readWrite",
             uniqueness: "none",
             sub_attributes: Vec::new(),
@@ -142,6 +198,13 @@ impl Def {
     fn multi(self) -> Self {
         Self {
             multi_valued: true,
+            ..self
+        }
+    }
+
+    fn exact(self) -> Self {
+        Self {
+            case_exact: true,
             ..self
         }
     }
@@ -183,7 +246,7 @@ impl Def {
         });
         match self.kind {
             "string" => {
-                out["caseExact"] = false.into();
+                out["caseExact"] = self.case_exact.into();
                 out["uniqueness"] = self.uniqueness.into();
             }
             "reference" => out["referenceTypes"] = json!(["User"]),

@@ -131,12 +131,12 @@ fn strings(user: &ScimUser, attr: Attr) -> impl Iterator<Item = &str> {
     single.into_iter().chain(many.iter().map(String::as_str))
 }
 
-fn invalid(detail: impl Into<String>) -> ScimError {
+pub(crate) fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError::invalid_filter(detail)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
+pub(crate) enum Token {
     /// An attribute path, operator, keyword or bare literal (`true`, `42`).
     Word(String),
     /// A decoded JSON string literal.
@@ -145,7 +145,7 @@ enum Token {
     Close,
 }
 
-fn tokenize(input: &str) -> Result<Vec<Token>, ScimError> {
+pub(crate) fn tokenize(input: &str) -> Result<Vec<Token>, ScimError> {
     let mut tokens = Vec::new();
     let mut chars = input.char_indices().peekable();
     while let Some(&(start, c)) = chars.peek() {

@@ -1,5 +1,6 @@
 //! A SCIM 2.0 service provider (RFC 7643/7644) for pusher tests: Users with the enterprise extension,
-//! strict about what it accepts, with counters, fault injection and a DingTalk-like manager guard.
+//! Groups with orgsync's department extension (head, parent department), strict about what it
+//! accepts, with counters, fault injection and a DingTalk-like manager guard.
 //!
 //! It follows the standard and, where the standard leaves room, the scim2-server the pusher is also
 //! tested against (`/work/shared/real-targets.md`): PATCH answers 204, unknown attributes are 400,
@@ -20,6 +21,10 @@ mod clock;
 mod discovery;
 mod error;
 mod filter;
+mod group_patch;
+mod group_routes;
+mod group_store;
+mod group_wire;
 mod list;
 mod middleware;
 mod patch;
@@ -30,6 +35,7 @@ mod store;
 mod wire;
 
 use crate::server::{Bound, Server};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -162,6 +168,48 @@ impl ScimUser {
     }
 }
 
+/// A group as the emulator stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimGroup {
+    /// Server-assigned and opaque.
+    pub id: String,
+    pub external_id: Option<String>,
+    /// Required, and unique among groups compared case-insensitively (409 `uniqueness`).
+    pub display_name: String,
+    /// Ids of member users; each must name an existing user when written through the API, and a
+    /// deleted user leaves every group.
+    pub members: BTreeSet<String>,
+    /// The department extension's `head`.
+    pub head: Option<GroupHead>,
+    /// The department extension's `parentDepartment`.
+    pub parent_department: Option<String>,
+    /// Like [`ScimUser::version`].
+    pub version: u64,
+}
+
+impl ScimGroup {
+    /// A group with only a displayName, for [`ScimHandle::insert_group`] and struct updates.
+    pub fn new(display_name: impl Into<String>) -> Self {
+        Self {
+            id: String::new(),
+            external_id: None,
+            display_name: display_name.into(),
+            members: BTreeSet::new(),
+            head: None,
+            parent_department: None,
+            version: 0,
+        }
+    }
+}
+
+/// A department's head: their User resource's id (checked to exist, cleared when the user is
+/// deleted) and the externalId the client gave with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupHead {
+    pub value: String,
+    pub external_id: Option<String>,
+}
+
 /// Starts the emulator on `127.0.0.1:<free port>`.
 pub async fn start(config: ScimConfig) -> std::io::Result<ScimHandle> {
     start_on(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
@@ -223,6 +271,40 @@ impl ScimHandle {
     /// can also build states the API would refuse. Returns the new id.
     pub fn insert_user(&self, user: ScimUser) -> String {
         self.shared.store().insert_unchecked(user)
+    }
+
+    /// Every stored group, sorted by id (which is creation order).
+    pub fn groups(&self) -> Vec<ScimGroup> {
+        self.shared
+            .store()
+            .groups
+            .entries()
+            .map(|entry| entry.group.clone())
+            .collect()
+    }
+
+    pub fn group(&self, id: &str) -> Option<ScimGroup> {
+        self.shared
+            .store()
+            .groups
+            .get(id)
+            .map(|entry| entry.group.clone())
+    }
+
+    /// The first group (by id) with this externalId, compared exactly.
+    pub fn group_by_external_id(&self, external_id: &str) -> Option<ScimGroup> {
+        self.shared
+            .store()
+            .groups
+            .entries()
+            .find(|entry| entry.group.external_id.as_deref() == Some(external_id))
+            .map(|entry| entry.group.clone())
+    }
+
+    /// Creates a group behind the client's back (adoption set-ups). The id and version are
+    /// assigned; nothing is checked. Returns the new id.
+    pub fn insert_group(&self, group: ScimGroup) -> String {
+        self.shared.store().groups.insert_unchecked(group)
     }
 
     /// `(user id, manager id)` for every `manager.value` naming no existing user, by user id.

@@ -18,8 +18,37 @@ pub(crate) enum Operation {
     Remove(Target),
 }
 
-/// Parses a PatchOp message; any malformed operation refuses the whole request.
+/// One operation of a PatchOp message, checked for shape but not yet resolved against a
+/// resource's schema (Users and Groups resolve paths their own way).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum RawOperation {
+    /// `add` or `replace`, with a path or (`None`) without one.
+    Set(Mode, Option<String>, Value),
+    Remove(String),
+}
+
+/// Parses a PatchOp message for a User; any malformed operation refuses the whole request.
 pub(crate) fn parse(body: &[u8]) -> Result<Vec<Operation>, ScimError> {
+    parse_message(body)?
+        .into_iter()
+        .map(|raw| match raw {
+            RawOperation::Remove(path) => Ok(Operation::Remove(parse_path(&path)?)),
+            RawOperation::Set(mode, Some(path), value) => {
+                Ok(Operation::Set(mode, parse_path(&path)?, value))
+            }
+            RawOperation::Set(mode, None, Value::Object(members)) => {
+                Ok(Operation::Merge(mode, members))
+            }
+            RawOperation::Set(mode, None, _) => Err(ScimError::invalid_value(format!(
+                "{} without a path needs an object of attributes as its value",
+                mode.as_str()
+            ))),
+        })
+        .collect()
+}
+
+/// Parses the PatchOp envelope and each operation's shape (RFC 7644 §3.5.2).
+pub(crate) fn parse_message(body: &[u8]) -> Result<Vec<RawOperation>, ScimError> {
     let Value::Object(message) = parse_json(body)? else {
         return Err(ScimError::invalid_syntax(
             "the body must be a PatchOp object",
@@ -62,7 +91,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Operation>, ScimError> {
     }
 }
 
-fn parse_operation(item: Value) -> Result<Operation, ScimError> {
+fn parse_operation(item: Value) -> Result<RawOperation, ScimError> {
     let Value::Object(members) = item else {
         return Err(ScimError::invalid_syntax(
             "each operation must be an object",
@@ -86,9 +115,9 @@ fn parse_operation(item: Value) -> Result<Operation, ScimError> {
         .and_then(Value::as_str)
         .map(str::to_ascii_lowercase)
         .ok_or_else(|| ScimError::invalid_syntax("each operation needs an \"op\" string"))?;
-    let target = match path {
+    let path = match path {
         None | Some(Value::Null) => None,
-        Some(Value::String(path)) => Some(parse_path(&path)?),
+        Some(Value::String(path)) => Some(path),
         Some(_) => return Err(ScimError::invalid_path("path must be a string")),
     };
     let mode = match op.as_str() {
@@ -96,20 +125,14 @@ fn parse_operation(item: Value) -> Result<Operation, ScimError> {
         "replace" => Mode::Replace,
         "remove" => {
             // RFC 7644 §3.5.2.2: a remove without a target is `noTarget`.
-            let target = target
+            let path = path
                 .ok_or_else(|| ScimError::bad_request(ScimType::NoTarget, "remove needs a path"))?;
-            return Ok(Operation::Remove(target));
+            return Ok(RawOperation::Remove(path));
         }
         _ => return Err(ScimError::invalid_syntax(format!("unknown op {op:?}"))),
     };
     let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("{op} needs a value")))?;
-    match (target, value) {
-        (Some(target), value) => Ok(Operation::Set(mode, target, value)),
-        (None, Value::Object(members)) => Ok(Operation::Merge(mode, members)),
-        (None, _) => Err(ScimError::invalid_value(format!(
-            "{op} without a path needs an object of attributes as its value"
-        ))),
-    }
+    Ok(RawOperation::Set(mode, path, value))
 }
 
 fn parse_path(path: &str) -> Result<Target, ScimError> {

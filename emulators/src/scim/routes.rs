@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::discovery;
 use super::error::ScimError;
 use super::filter::Filter;
+use super::group_routes;
 use super::list::{ListQuery, list_response};
 use super::middleware::{authenticate, count, inject_faults};
 use super::patch;
@@ -26,8 +27,8 @@ pub(crate) const PREFIX: &str = "/scim/v2";
 
 type Reply = Result<Response, ScimError>;
 pub(crate) type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
-type Id = Result<Path<String>, PathRejection>;
-type Body = Result<Bytes, BytesRejection>;
+pub(crate) type Id = Result<Path<String>, PathRejection>;
+pub(crate) type Body = Result<Bytes, BytesRejection>;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let route = |path: &str| format!("{PREFIX}{path}");
@@ -47,6 +48,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .put(replace_user)
                 .patch(patch_user)
                 .delete(delete_user),
+        )
+        .route(
+            &route("/Groups"),
+            get(group_routes::list).post(group_routes::create),
+        )
+        .route(
+            &route("/Groups/{id}"),
+            get(group_routes::get)
+                .put(group_routes::replace)
+                .patch(group_routes::patch)
+                .delete(group_routes::delete),
         )
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -262,19 +274,19 @@ fn user_response(status: StatusCode, store: &Store, entry: &Entry, base_url: &st
     response
 }
 
-fn set_etag(response: &mut Response, version: u64) {
+pub(crate) fn set_etag(response: &mut Response, version: u64) {
     if let Ok(tag) = HeaderValue::from_str(&wire::etag(version)) {
         response.headers_mut().insert(header::ETAG, tag);
     }
 }
 
-fn path_id(id: Id) -> Result<String, ScimError> {
+pub(crate) fn path_id(id: Id) -> Result<String, ScimError> {
     id.map(|Path(id)| id)
         .map_err(|rejection| ScimError::not_found(rejection.body_text()))
 }
 
 /// A present but unreadable header matches nothing, so a write guarded by it fails with 412.
-fn if_match_header(headers: &HeaderMap, name: header::HeaderName) -> Option<IfMatch> {
+pub(crate) fn if_match_header(headers: &HeaderMap, name: header::HeaderName) -> Option<IfMatch> {
     headers
         .get(name)
         .map(|value| IfMatch::new(value.to_str().unwrap_or_default()))
@@ -282,7 +294,7 @@ fn if_match_header(headers: &HeaderMap, name: header::HeaderName) -> Option<IfMa
 
 /// The body of a write, after checking it is declared as JSON (RFC 7644 §3.1: `application/scim+json`,
 /// with `application/json` accepted as clients commonly send it).
-fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ScimError> {
+pub(crate) fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ScimError> {
     let essence = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::error::{ScimError, ScimType};
+use super::group_store::{GroupEntry, Groups};
 use super::schema::Attr;
 use super::wire::IfMatch;
-use super::{ManagerGuard, ScimUser, clock};
+use super::{ManagerGuard, ScimGroup, ScimUser, clock};
 use axum::http::StatusCode;
 
 /// A stored user and the server-owned parts of its `meta`.
@@ -38,6 +39,8 @@ pub(crate) struct Store {
     reports: Index,
     /// externalId → ids holding it (not unique, like scim2-server).
     external_ids: Index,
+    /// The groups, whose members and heads name users of this store.
+    pub(crate) groups: Groups,
 }
 
 impl Store {
@@ -149,7 +152,31 @@ impl Store {
         if let Some(entry) = self.entries.remove(id) {
             self.unindex(&entry.user);
         }
+        self.groups.forget_user(id);
         Ok(())
+    }
+
+    /// Creates a group through the API: members and head must be users, the name unique.
+    pub(crate) fn create_group(&mut self, group: ScimGroup) -> Result<&GroupEntry, ScimError> {
+        let users = &self.entries;
+        self.groups.create(group, |id| users.contains_key(id))
+    }
+
+    /// Applies `edit` to a copy of the group and stores it if it passes the same checks.
+    pub(crate) fn update_group(
+        &mut self,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        edit: impl FnOnce(&mut ScimGroup) -> Result<(), ScimError>,
+    ) -> Result<&GroupEntry, ScimError> {
+        let users = &self.entries;
+        self.groups
+            .update(id, if_match, |user| users.contains_key(user), edit)
+    }
+
+    /// A member's or head's display name, for rendering.
+    pub(crate) fn user_display_name(&self, id: &str) -> Option<&str> {
+        self.entries.get(id)?.user.display_name.as_deref()
     }
 
     /// `(user id, manager id)` for every manager link naming no stored user, ordered by user id.
@@ -240,7 +267,10 @@ impl Store {
 }
 
 /// 412 when the client's `If-Match` names another version (RFC 7644 §3.14).
-fn check_precondition(if_match: Option<&IfMatch>, version: u64) -> Result<(), ScimError> {
+pub(crate) fn check_precondition(
+    if_match: Option<&IfMatch>,
+    version: u64,
+) -> Result<(), ScimError> {
     match if_match {
         Some(tags) if !tags.matches(version) => Err(ScimError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -259,14 +289,14 @@ pub(crate) fn fold(value: &str) -> String {
 
 /// A multimap from a key to the ids holding it.
 #[derive(Debug, Default)]
-struct Index(HashMap<String, BTreeSet<String>>);
+pub(crate) struct Index(HashMap<String, BTreeSet<String>>);
 
 impl Index {
-    fn add(&mut self, key: String, id: &str) {
+    pub(crate) fn add(&mut self, key: String, id: &str) {
         self.0.entry(key).or_default().insert(id.to_owned());
     }
 
-    fn remove(&mut self, key: &str, id: &str) {
+    pub(crate) fn remove(&mut self, key: &str, id: &str) {
         if let Some(ids) = self.0.get_mut(key) {
             ids.remove(id);
             if ids.is_empty() {
@@ -276,7 +306,7 @@ impl Index {
     }
 
     /// The ids holding `key`, in id order.
-    fn holders<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + use<'a> {
+    pub(crate) fn holders<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         self.0.get(key).into_iter().flatten().map(String::as_str)
     }
 
@@ -284,7 +314,7 @@ impl Index {
         self.holders(key).filter(move |holder| *holder != id)
     }
 
-    fn held_by_other(&self, key: &str, id: &str) -> bool {
+    pub(crate) fn held_by_other(&self, key: &str, id: &str) -> bool {
         self.holders_other_than(key, id).next().is_some()
     }
 }

@@ -5,6 +5,9 @@ use serde_json::json;
 
 use super::client::{ENTERPRISE, USER, start, start_default, user_body};
 
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const DEPARTMENT: &str = "urn:orgsync:params:scim:schemas:extension:department:1.0:Group";
+
 #[tokio::test]
 async fn every_path_needs_the_bearer_token() {
     let (scim, client) = start_default().await;
@@ -86,14 +89,14 @@ async fn discovery_states_the_real_capabilities() {
     );
 
     let schemas = client.get("/Schemas").await.json();
-    assert_eq!(schemas["totalResults"], 2);
+    assert_eq!(schemas["totalResults"], 4);
     let ids: Vec<&str> = schemas["Resources"]
         .as_array()
         .unwrap()
         .iter()
         .map(|schema| schema["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [USER, ENTERPRISE]);
+    assert_eq!(ids, [USER, ENTERPRISE, GROUP, DEPARTMENT]);
     let enterprise = client.get(&format!("/Schemas/{ENTERPRISE}")).await.json();
     let names: Vec<&str> = enterprise["attributes"]
         .as_array()
@@ -114,5 +117,16 @@ async fn discovery_states_the_real_capabilities() {
         client.get("/ResourceTypes/User").await.json()["schema"],
         USER
     );
-    client.get("/ResourceTypes/Group").await.scim_error(404);
+    let group = client.get("/ResourceTypes/Group").await.json();
+    assert_eq!(group["endpoint"], "/Groups");
+    assert_eq!(group["schemaExtensions"][0]["schema"], DEPARTMENT);
+    let department = client.get(&format!("/Schemas/{DEPARTMENT}")).await.json();
+    let names: Vec<&str> = department["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attr| attr["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["head", "parentDepartment"]);
+    client.get("/ResourceTypes/Nope").await.scim_error(404);
 }

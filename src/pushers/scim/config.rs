@@ -7,7 +7,8 @@ use url::Url;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScimTargetConfig {
-    /// The SCIM base URL, up to and including the version (…/scim/v2); `/Users` is appended.
+    /// The SCIM base URL, up to and including the version (…/scim/v2); `/Users` and `/Groups`
+    /// are appended.
     pub base_url: Url,
     /// Bearer token.
     pub token: SecretRef,
@@ -25,6 +26,14 @@ pub struct ScimTargetConfig {
     pub page_size: usize,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Whether groups carry orgsync's department extension (the head and the parent
+    /// department, `docs/scim.md`). `false` for servers that refuse schemas they do not know.
+    #[serde(default = "default_group_extension")]
+    pub group_extension: bool,
+}
+
+fn default_group_extension() -> bool {
+    true
 }
 
 fn default_timeout() -> HumanDuration {
@@ -49,6 +58,7 @@ impl ScimTargetConfig {
             concurrency: default_concurrency(),
             page_size: default_page_size(),
             retry: RetryConfig::default(),
+            group_extension: default_group_extension(),
         }
     }
 

@@ -1,29 +1,41 @@
-//! The SCIM 2.0 pusher (RFC 7643/7644): `/Users` with the enterprise extension's `manager`.
+//! The SCIM 2.0 pusher (RFC 7643/7644): `/Users` with the enterprise extension's `manager`;
+//! departments as `/Groups` (groups.rs) with orgsync's department extension (docs/scim.md).
 
 mod client;
 mod config;
 mod convert;
 #[doc(hidden)]
 pub mod fuzz;
+mod group_convert;
+mod groups;
 mod wire;
 
 pub use config::ScimTargetConfig;
 
-use super::{PushError, Pusher, TargetAccount, TargetKind};
+use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, Checked, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, DepartmentId, FieldChange, TargetId, UserKey};
 use client::ScimClient;
+use group_convert::Extension;
+use groups::resource_path;
 use reqwest::Method;
 use tracing::{debug, instrument};
 
 pub struct ScimPusher {
     client: ScimClient,
+    extension: Extension,
 }
 
 impl ScimPusher {
     pub fn new(config: ScimTargetConfig, token: Secret) -> Result<Self, PushError> {
+        let extension = if config.group_extension {
+            Extension::Department
+        } else {
+            Extension::Off
+        };
         Ok(ScimPusher {
             client: ScimClient::new(config, token)?,
+            extension,
         })
     }
 
@@ -44,9 +56,11 @@ impl ScimPusher {
         ids.first().map(|id| convert::target_id(id)).transpose()
     }
 
+    /// PATCHes the resource at `path` (`/Users/…` or `/Groups/…`); nothing to change sends
+    /// nothing.
     async fn patch(
         &self,
-        id: &TargetId,
+        path: &str,
         operations: Vec<wire::PatchOperation>,
     ) -> Result<(), PushError> {
         if operations.is_empty() {
@@ -57,7 +71,7 @@ impl ScimPusher {
             operations,
         };
         self.client
-            .request(Method::PATCH, &user_path(id)?, &[], Some(&body))
+            .request(Method::PATCH, path, &[], Some(&body))
             .await?;
         Ok(())
     }
@@ -106,12 +120,18 @@ impl ScimPusher {
     }
 }
 
-/// `/Users/{id}`, the id checked again (a snapshot written before ids were checked may hold a bad
-/// one) and percent-encoded: ids are opaque, nothing in one may change the path.
 fn user_path(id: &TargetId) -> Result<String, PushError> {
-    convert::target_id(id.as_str())?;
-    let escaped: String = url::form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
-    Ok(format!("/Users/{}", escaped.replace('+', "%20")))
+    resource_path("Users", id)
+}
+
+impl ScimPusher {
+    async fn patch_user(
+        &self,
+        id: &TargetId,
+        operations: Vec<wire::PatchOperation>,
+    ) -> Result<(), PushError> {
+        self.patch(&user_path(id)?, operations).await
+    }
 }
 
 impl Pusher for ScimPusher {
@@ -166,7 +186,8 @@ impl Pusher for ScimPusher {
         id: &TargetId,
         changes: &[FieldChange],
     ) -> Result<Option<TargetId>, PushError> {
-        self.patch(id, convert::patch_operations(changes)).await?;
+        self.patch_user(id, convert::patch_operations(changes))
+            .await?;
         Ok(None)
     }
 
@@ -176,7 +197,7 @@ impl Pusher for ScimPusher {
         id: &TargetId,
         manager: Option<&TargetId>,
     ) -> Result<(), PushError> {
-        self.patch(id, vec![convert::manager_operation(manager)])
+        self.patch_user(id, vec![convert::manager_operation(manager)])
             .await
     }
 
@@ -187,7 +208,7 @@ impl Pusher for ScimPusher {
             path: "active".into(),
             value: Some(active.into()),
         };
-        self.patch(id, vec![op]).await?;
+        self.patch_user(id, vec![op]).await?;
         Ok(None)
     }
 
@@ -198,7 +219,7 @@ impl Pusher for ScimPusher {
             path: "externalId".into(),
             value: Some(key.as_str().into()),
         };
-        self.patch(id, vec![op]).await
+        self.patch_user(id, vec![op]).await
     }
 
     #[instrument(level = "debug", skip(self), fields(target = "scim"))]
@@ -236,5 +257,45 @@ impl Pusher for ScimPusher {
             start += fetched;
         }
         Ok(accounts)
+    }
+
+    #[instrument(level = "debug", skip_all, fields(target = "scim", group = %group.key))]
+    async fn create_group(&self, group: &GroupWrite<'_>) -> Result<TargetId, PushError> {
+        self.create_group_resource(group).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(target = "scim", group = %group.key))]
+    async fn update_group(
+        &self,
+        id: &TargetId,
+        group: &GroupWrite<'_>,
+    ) -> Result<Option<TargetId>, PushError> {
+        self.update_group_resource(id, group).await?;
+        Ok(None)
+    }
+
+    #[instrument(level = "debug", skip(self, members), fields(target = "scim", members = members.len()))]
+    async fn add_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        self.add_group_members(id, members).await
+    }
+
+    #[instrument(level = "debug", skip(self, members), fields(target = "scim", members = members.len()))]
+    async fn remove_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        self.remove_group_members(id, group, members).await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "scim"))]
+    async fn delete_group(&self, id: &TargetId, group: &DepartmentId) -> Result<(), PushError> {
+        self.delete_group_resource(id).await
     }
 }

@@ -124,3 +124,66 @@ pub(super) struct ErrorBody {
     #[serde(default)]
     pub detail: Option<String>,
 }
+
+pub(super) const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// orgsync's Group extension (docs/scim.md): the department's head and parent.
+pub(super) const DEPARTMENT_SCHEMA: &str =
+    "urn:orgsync:params:scim:schemas:extension:department:1.0:Group";
+
+/// A Group resource as sent by POST: created without members (they follow in batches).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroupResource {
+    pub schemas: Vec<&'static str>,
+    pub external_id: String,
+    pub display_name: String,
+    #[serde(
+        rename = "urn:orgsync:params:scim:schemas:extension:department:1.0:Group",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub department: Option<Department>,
+}
+
+/// The department extension's attributes; each left out when unset.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Department {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<Head>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_department: Option<String>,
+}
+
+/// The head: their User resource's id, and their upstream key as the User's externalId.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Head {
+    pub value: String,
+    pub external_id: String,
+}
+
+/// A Group resource as read back: only what adoption and membership repair need.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ReadGroup {
+    pub id: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Member {
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroupList {
+    #[serde(default, rename = "Resources")]
+    pub resources: Vec<ReadGroup>,
+}
