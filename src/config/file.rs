@@ -433,6 +433,11 @@ impl Config {
                 .target
                 .validate()
                 .map_err(|d| fail(format!("target: {d}")))?;
+            if let TargetConfig::Ldap(target) = &connector.target {
+                target
+                    .validate_groups(connector.groups.enabled)
+                    .map_err(|d| fail(format!("target: {d}")))?;
+            }
         }
         Ok(())
     }
