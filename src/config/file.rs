@@ -503,6 +503,23 @@ mod tests {
                       base_url = \"https://scim.example.com/v2\"\n";
 
     #[test]
+    fn ldap_groups_need_a_groups_base() {
+        let ldap = "kind = \"ldap\"\nurl = \"ldap://127.0.0.1\"\nbind_dn = \"cn=a,dc=x\"\n\
+                    bind_password = \"env:P\"\nbase_dn = \"ou=people,dc=x\"\n";
+        let groups = "[connectors.hq.groups]\nenabled = true\n";
+        let error = with("", &format!("{ldap}{groups}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("groups_base"), "{error}");
+        with(
+            "",
+            &format!("{ldap}groups_base = \"ou=groups,dc=x\"\n{groups}"),
+        )
+        .unwrap();
+        with("", ldap).unwrap();
+    }
+
+    #[test]
     fn overrides_reach_a_connector_whatever_the_case_of_its_name() {
         let config = load(
             HR,
