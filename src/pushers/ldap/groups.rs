@@ -470,9 +470,10 @@ impl LdapPusher {
             }
         }
         if repointed > 0 {
+            // No DNs: they are made of people's values.
             debug!(
-                old,
-                new, repointed, "Pointed the groups' member and owner values at the new DN."
+                repointed,
+                "Pointed the groups' member and owner values at a person's new DN."
             );
         }
         Ok(())
