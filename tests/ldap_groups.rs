@@ -634,3 +634,117 @@ async fn an_update_repairs_a_hand_edited_owner() {
         set(&[ann.as_str()])
     );
 }
+
+/// The engine sends group steps (hand-made: the planner plans none yet) from a reviewed plan to
+/// slapd, and records in the snapshot what the directory acknowledged: the group's DN, new after
+/// a rename, and its members by key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_applies_group_steps_and_records_them() {
+    use common::{AGENT_ID, assert_applied, connector_to, small_org, wecom_puller};
+    use orgsync::engine::{Approval, Baseline, Engine, Reached, RunMode, verify_plan};
+    use orgsync::model::{Directory, GroupAttributes};
+    use orgsync::plan::{Policy, Step};
+    use orgsync::pushers::AnyPusher;
+    use orgsync::snapshot::SnapshotStore;
+    use orgsync::state::StateDb;
+    use std::sync::Arc;
+
+    let slapd = Slapd::start(false).await;
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let connector = connector_to(
+        wecom_puller(&wecom, Some(AGENT_ID)),
+        AnyPusher::Ldap(ldap_pusher(groups_config(&slapd))),
+        Policy::default().without_guard(),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
+    assert_applied(&engine.run(&connector, RunMode::Apply).await.unwrap());
+
+    let apply = |steps: Vec<Step>| {
+        let (engine, connector) = (&engine, &connector);
+        async move {
+            let Reached::Ready(mut saved) = engine
+                .plan_for_review(connector, Baseline::Snapshot)
+                .await
+                .unwrap()
+            else {
+                panic!("the review ended early")
+            };
+            assert!(saved.plan.steps.is_empty(), "people are in sync");
+            saved.plan.steps = steps;
+            let snapshot = engine.store().load(&connector.name).unwrap();
+            saved
+                .report
+                .set_plan(&saved.plan, &Directory::default(), &snapshot);
+            let key = engine.store().plan_key().unwrap();
+            let verified = verify_plan(&saved.seal(&key).unwrap(), &key).unwrap();
+            let report = engine
+                .apply_saved(connector, verified, Approval::None)
+                .await
+                .unwrap();
+            assert_applied(&report);
+            engine.store().load(&connector.name).unwrap()
+        }
+    };
+    let rd = DepartmentId::new("2");
+    let attributes = |name: &str| GroupAttributes {
+        display_name: name.into(),
+        parent: None,
+        head: Some(UserKey::new("boss2")),
+    };
+    let snapshot = apply(vec![
+        Step::CreateGroup {
+            group: rd.clone(),
+            attributes: Box::new(attributes("研发部")),
+        },
+        Step::AddMembers {
+            group: rd.clone(),
+            members: vec![UserKey::new("lin"), UserKey::new("zhou")],
+        },
+    ])
+    .await;
+    let applied = &snapshot.groups[&rd];
+    assert_eq!(applied.target_id.as_str(), format!("cn=研发部,{GROUPS}"));
+    assert_eq!(
+        applied.members,
+        [UserKey::new("lin"), UserKey::new("zhou")].into()
+    );
+    let entry = group(&slapd, applied.target_id.as_str()).await;
+    let person = |key: &str| {
+        snapshot.users[&UserKey::new(key)]
+            .target_id
+            .as_str()
+            .to_owned()
+    };
+    assert_eq!(
+        dns(&entry, "member"),
+        set(&[&person("lin"), &person("zhou")])
+    );
+    assert_eq!(dns(&entry, "owner"), set(&[&person("boss2")]));
+
+    // Renamed, and one member leaves: the snapshot follows the new DN.
+    let snapshot = apply(vec![
+        Step::UpdateGroup {
+            group: rd.clone(),
+            before: Box::new(attributes("研发部")),
+            after: Box::new(attributes("Engineering")),
+        },
+        Step::RemoveMembers {
+            group: rd.clone(),
+            members: vec![UserKey::new("lin")],
+        },
+    ])
+    .await;
+    let applied = &snapshot.groups[&rd];
+    assert_eq!(
+        applied.target_id.as_str(),
+        format!("cn=Engineering,{GROUPS}")
+    );
+    assert_eq!(applied.members, [UserKey::new("zhou")].into());
+    assert_eq!(
+        dns(&group(&slapd, applied.target_id.as_str()).await, "member"),
+        set(&[&person("zhou")])
+    );
+}
