@@ -433,6 +433,11 @@ impl Config {
                 .target
                 .validate()
                 .map_err(|d| fail(format!("target: {d}")))?;
+            if let TargetConfig::Ldap(target) = &connector.target {
+                target
+                    .validate_groups(connector.groups.enabled)
+                    .map_err(|d| fail(format!("target: {d}")))?;
+            }
         }
         Ok(())
     }
@@ -496,6 +501,23 @@ mod tests {
     const HR: &str = "[connectors.HR.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\nagent_id = 1000002\n\
                       [connectors.HR.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
                       base_url = \"https://scim.example.com/v2\"\n";
+
+    #[test]
+    fn ldap_groups_need_a_groups_base() {
+        let ldap = "kind = \"ldap\"\nurl = \"ldap://127.0.0.1\"\nbind_dn = \"cn=a,dc=x\"\n\
+                    bind_password = \"env:P\"\nbase_dn = \"ou=people,dc=x\"\n";
+        let groups = "[connectors.hq.groups]\nenabled = true\n";
+        let error = with("", &format!("{ldap}{groups}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("groups_base"), "{error}");
+        with(
+            "",
+            &format!("{ldap}groups_base = \"ou=groups,dc=x\"\n{groups}"),
+        )
+        .unwrap();
+        with("", ldap).unwrap();
+    }
 
     #[test]
     fn overrides_reach_a_connector_whatever_the_case_of_its_name() {

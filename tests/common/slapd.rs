@@ -13,6 +13,7 @@ pub const ADMIN: &str = "cn=admin,dc=example,dc=com";
 pub const PASSWORD: &str = "secret";
 pub const PEOPLE: &str = "ou=people,dc=example,dc=com";
 pub const DISABLED: &str = "ou=disabled,dc=example,dc=com";
+pub const GROUPS: &str = "ou=groups,dc=example,dc=com";
 
 pub struct Slapd {
     dir: TempDir,
@@ -62,8 +63,9 @@ fn free_port() -> u16 {
 }
 
 impl Slapd {
-    /// Starts a server with the base entries (`dc=example,dc=com`, `ou=people`, `ou=disabled`).
-    /// With `refint`, the refint overlay keeps `manager` DNs right on renames and deletions.
+    /// Starts a server with the base entries (`dc=example,dc=com`, `ou=people`, `ou=disabled`,
+    /// `ou=groups`). With `refint`, the refint overlay keeps `manager`, `member`,
+    /// `uniqueMember` and `owner` DNs right on renames and deletions.
     pub async fn start(refint: bool) -> Slapd {
         Slapd::start_with(refint, false).await
     }
@@ -223,7 +225,7 @@ impl Slapd {
         .unwrap()
         .success()
         .unwrap();
-        for ou in [PEOPLE, DISABLED] {
+        for ou in [PEOPLE, DISABLED, GROUPS] {
             self.add_ou(&mut ldap, ou).await;
         }
     }
@@ -248,12 +250,23 @@ impl Slapd {
 
     /// Every person entry under the suffix, by DN, with operational timestamps.
     pub async fn people(&self) -> Vec<Entry> {
+        self.entries("(objectClass=inetOrgPerson)").await
+    }
+
+    /// Every group entry (either class) under the suffix, by DN, with operational timestamps.
+    pub async fn groups(&self) -> Vec<Entry> {
+        self.entries("(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))")
+            .await
+    }
+
+    /// The entries under the suffix matching `filter`, by DN, with operational timestamps.
+    pub async fn entries(&self, filter: &str) -> Vec<Entry> {
         let mut ldap = self.admin().await;
         let (entries, _) = ldap
             .search(
                 SUFFIX,
                 Scope::Subtree,
-                "(objectClass=inetOrgPerson)",
+                filter,
                 vec!["*", "modifyTimestamp", "entryCSN"],
             )
             .await
@@ -430,7 +443,7 @@ fn config(dir: &TempDir, refint: bool, tls: bool) -> String {
     let (module, overlay) = if refint {
         (
             "moduleload refint\n",
-            "overlay refint\nrefint_attributes manager\n",
+            "overlay refint\nrefint_attributes manager member uniqueMember owner\n",
         )
     } else {
         ("", "")
@@ -452,6 +465,7 @@ directory {path}/db
 index objectClass eq
 index uid,cn,mail,employeeNumber eq
 index manager eq
+index member,uniqueMember,owner,businessCategory eq
 {overlay}database monitor
 "
     )

@@ -62,6 +62,51 @@ pub struct LdapTargetConfig {
     /// Retries when the server is busy or unavailable (51, 52) or an operation times out.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Where department groups live, e.g. `ou=groups,dc=example,dc=com`; it must exist.
+    /// Required when the connector's `[groups]` are enabled.
+    #[serde(default)]
+    pub groups_base: Option<String>,
+    /// The structural class of a group, which fixes its member attribute.
+    #[serde(default)]
+    pub group_class: GroupClass,
+    /// Holds the department id on the group, how a rerun (or a renamed department) finds it.
+    /// `businessCategory` by default: both group classes allow it in the core schema, and unlike
+    /// `description`, `ou` or `o`, which admins and directory tools fill with names and notes,
+    /// nothing else writes it on a group.
+    #[serde(default = "default_group_key_attribute")]
+    pub group_key_attribute: String,
+    /// The member of a group with nobody in it (both classes require one member). None: the
+    /// group's own DN, which needs no extra entry and grants nothing to anyone.
+    #[serde(default)]
+    pub empty_member: Option<String>,
+}
+
+/// The structural class of department groups (RFC 4519).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum GroupClass {
+    /// Members in `member`.
+    #[default]
+    #[serde(rename = "groupOfNames")]
+    GroupOfNames,
+    /// Members in `uniqueMember`.
+    #[serde(rename = "groupOfUniqueNames")]
+    GroupOfUniqueNames,
+}
+
+impl GroupClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupClass::GroupOfNames => "groupOfNames",
+            GroupClass::GroupOfUniqueNames => "groupOfUniqueNames",
+        }
+    }
+
+    pub fn member_attribute(self) -> &'static str {
+        match self {
+            GroupClass::GroupOfNames => "member",
+            GroupClass::GroupOfUniqueNames => "uniqueMember",
+        }
+    }
 }
 
 /// What an LDAP attribute holds.
@@ -144,6 +189,10 @@ fn default_object_classes() -> Vec<String> {
         .to_vec()
 }
 
+fn default_group_key_attribute() -> String {
+    "businessCategory".into()
+}
+
 fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }
@@ -177,7 +226,19 @@ impl LdapTargetConfig {
             concurrency: default_concurrency(),
             page_size: default_page_size(),
             retry: RetryConfig::default(),
+            groups_base: None,
+            group_class: GroupClass::default(),
+            group_key_attribute: default_group_key_attribute(),
+            empty_member: None,
         }
+    }
+
+    /// What the connector's `[groups]` section needs from this target: a place for the groups.
+    pub fn validate_groups(&self, enabled: bool) -> Result<(), String> {
+        if enabled && self.groups_base.is_none() {
+            return Err(missing_groups_base());
+        }
+        Ok(())
     }
 
     /// The defaults with the configured entries laid over them, `none` entries dropped. LDAP
@@ -312,8 +373,56 @@ impl LdapTargetConfig {
         if self.page_size > i32::MAX as usize {
             return Err("page_size is too large".into());
         }
+        self.validate_group_layout()
+    }
+
+    fn validate_group_layout(&self) -> Result<(), String> {
+        if let Some(base) = &self.groups_base {
+            super::dn::split(base).map_err(|e| format!("groups_base: {e}"))?;
+        }
+        check_attribute_name(&self.group_key_attribute)?;
+        let taken = [
+            "objectClass",
+            "cn",
+            "owner",
+            GroupClass::GroupOfNames.member_attribute(),
+            GroupClass::GroupOfUniqueNames.member_attribute(),
+        ];
+        if taken
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&self.group_key_attribute))
+        {
+            return Err(format!(
+                "group_key_attribute {} is written by orgsync already; pick another (the default \
+                 is businessCategory)",
+                self.group_key_attribute
+            ));
+        }
+        if let Some(member) = &self.empty_member {
+            super::dn::split(member).map_err(|e| format!("empty_member: {e}"))?;
+            let people = std::iter::once(self.base_dn.as_str()).chain(match &self.deactivation {
+                Deactivation::Move { ou } => Some(ou.as_str()),
+                Deactivation::Attribute { .. } => None,
+            });
+            for container in people {
+                if super::dn::within(member, container) {
+                    return Err(format!(
+                        "empty_member {member} lies where people live ({container}): a \
+                         placeholder must never be a person"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// The error for groups enabled on an LDAP target with nowhere to put them.
+pub(super) fn missing_groups_base() -> String {
+    "groups are enabled for this connector but the LDAP target has no groups_base: set \
+     groups_base under [connectors.NAME.target] to the DN groups live under (it must exist), \
+     e.g. \"ou=groups,dc=example,dc=com\""
+        .into()
 }
 
 /// RFC 4512 `descr`: a letter, then letters, digits and hyphens (OIDs are not accepted).
@@ -460,6 +569,80 @@ mod tests {
             )
             .is_err(),
             "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn groups_need_a_base_and_a_safe_layout() {
+        let mut c = config();
+        c.validate_groups(false).unwrap();
+        let error = c.validate_groups(true).unwrap_err();
+        assert!(error.contains("groups_base"), "{error}");
+        c.groups_base = Some("ou=groups,dc=example,dc=com".into());
+        c.validate_groups(true).unwrap();
+        c.validate().unwrap();
+        let refuse = |edit: &dyn Fn(&mut LdapTargetConfig), needle: &str| {
+            let mut c = config();
+            c.groups_base = Some("ou=groups,dc=example,dc=com".into());
+            edit(&mut c);
+            let error = c.validate().expect_err(needle);
+            assert!(error.contains(needle), "{error}");
+        };
+        refuse(&|c| c.groups_base = Some("groups".into()), "groups_base");
+        refuse(
+            &|c| c.group_key_attribute = "Member".into(),
+            "written by orgsync",
+        );
+        refuse(
+            &|c| c.group_key_attribute = "x y".into(),
+            "not an LDAP attribute name",
+        );
+        refuse(
+            &|c| c.empty_member = Some("uid=nobody,ou=People,dc=example,dc=com".into()),
+            "never be a person",
+        );
+        refuse(
+            &|c| {
+                c.deactivation = Deactivation::Move {
+                    ou: "ou=disabled,dc=example,dc=com".into(),
+                };
+                c.empty_member = Some("uid=nobody,ou=disabled,dc=example,dc=com".into());
+            },
+            "never be a person",
+        );
+        refuse(&|c| c.empty_member = Some("nobody".into()), "empty_member");
+    }
+
+    #[test]
+    fn group_settings_parse_from_toml() {
+        let config: LdapTargetConfig = toml::from_str(
+            r#"
+            url = "ldap://x"
+            bind_dn = "cn=a"
+            bind_password = "env:P"
+            base_dn = "ou=people,dc=x"
+            groups_base = "ou=groups,dc=x"
+            group_class = "groupOfUniqueNames"
+            group_key_attribute = "description"
+            empty_member = "cn=nobody,dc=x"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.group_class, GroupClass::GroupOfUniqueNames);
+        assert_eq!(config.group_class.member_attribute(), "uniqueMember");
+        assert!(
+            toml::from_str::<LdapTargetConfig>(
+                r#"
+                url = "ldap://x"
+                bind_dn = "cn=a"
+                bind_password = "env:P"
+                base_dn = "dc=x"
+                group_class = "posixGroup"
+                "#
+            )
+            .is_err(),
+            "only the two classes"
         );
     }
 }

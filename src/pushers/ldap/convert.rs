@@ -1,7 +1,7 @@
 //! Model attributes ⇄ LDAP entries, modifications, DNs and filters, as the configured layout
 //! says. No IO.
 
-use super::config::{Deactivation, LdapTargetConfig, Source};
+use super::config::{Deactivation, GroupClass, LdapTargetConfig, Source};
 use super::dn;
 use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
 use crate::pushers::TargetAccount;
@@ -310,6 +310,130 @@ impl Layout {
     }
 }
 
+/// Where and how department groups are written, compiled from a config with `groups_base`.
+#[derive(Debug, Clone)]
+pub(super) struct GroupLayout {
+    pub base: String,
+    pub class: GroupClass,
+    pub key_attribute: String,
+    /// None: a group with nobody in it holds its own DN.
+    pub empty_member: Option<String>,
+}
+
+/// The `owner` attribute (core schema): the department head's DN.
+pub(super) const OWNER: &str = "owner";
+
+impl GroupLayout {
+    pub fn new(config: &LdapTargetConfig) -> Option<Self> {
+        Some(GroupLayout {
+            base: config.groups_base.clone()?,
+            class: config.group_class,
+            key_attribute: config.group_key_attribute.clone(),
+            empty_member: config.empty_member.clone(),
+        })
+    }
+
+    pub fn member_attribute(&self) -> &'static str {
+        self.class.member_attribute()
+    }
+
+    /// `cn=<display name>` directly under the groups base.
+    pub fn dn(&self, display_name: &str) -> String {
+        dn::child(&dn::rdn("cn", display_name), &self.base)
+    }
+
+    /// The member a group with nobody in it holds.
+    pub fn placeholder(&self, group_dn: &str) -> String {
+        self.empty_member
+            .clone()
+            .unwrap_or_else(|| group_dn.to_owned())
+    }
+
+    /// A new group: its name, department id, head, and the placeholder as its only member.
+    pub fn entry(&self, dn: &str, key: &str, display_name: &str, head: Option<&str>) -> Entry {
+        let mut entry: Entry = vec![
+            (
+                "objectClass".to_owned(),
+                HashSet::from(["top".to_owned(), self.class.name().to_owned()]),
+            ),
+            ("cn".to_owned(), set(Some(display_name))),
+            (self.key_attribute.clone(), set(Some(key))),
+            (
+                self.member_attribute().to_owned(),
+                set(Some(&self.placeholder(dn))),
+            ),
+        ];
+        if let Some(head) = head {
+            entry.push((OWNER.to_owned(), set(Some(head))));
+        }
+        entry
+    }
+
+    fn class_and(&self, attribute: &str, value: &str) -> String {
+        format!(
+            "(&(objectClass={})({attribute}={}))",
+            self.class.name(),
+            ldap_escape(value)
+        )
+    }
+
+    pub fn key_filter(&self, key: &str) -> String {
+        self.class_and(&self.key_attribute, key)
+    }
+
+    pub fn name_filter(&self, display_name: &str) -> String {
+        self.class_and("cn", display_name)
+    }
+
+    /// Groups holding `dn` as a member.
+    pub fn member_filter(&self, dn: &str) -> String {
+        self.class_and(self.member_attribute(), dn)
+    }
+
+    pub fn owner_filter(&self, dn: &str) -> String {
+        self.class_and(OWNER, dn)
+    }
+
+    /// What reading a group asks for.
+    pub fn read_attributes(&self) -> Vec<String> {
+        vec![
+            "cn".to_owned(),
+            self.key_attribute.clone(),
+            self.member_attribute().to_owned(),
+            OWNER.to_owned(),
+        ]
+    }
+
+    pub fn group(&self, entry: SearchEntry) -> GroupEntry {
+        let mut attrs = entry.attrs;
+        let mut take = |attribute: &str| {
+            attrs
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                .map(|(name, _)| name.clone())
+                .and_then(|name| attrs.remove(&name))
+                .unwrap_or_default()
+        };
+        GroupEntry {
+            cn: take("cn"),
+            keys: take(&self.key_attribute),
+            members: take(self.member_attribute()),
+            owners: take(OWNER),
+            dn: entry.dn,
+        }
+    }
+}
+
+/// A group as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct GroupEntry {
+    pub dn: String,
+    pub cn: Vec<String>,
+    pub keys: Vec<String>,
+    pub members: Vec<String>,
+    pub owners: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +633,58 @@ mod tests {
                 active: false,
                 manager: Some(TargetId::new("uid=boss,ou=people,dc=example,dc=com")),
             }
+        );
+    }
+
+    fn group_layout(edit: impl FnOnce(&mut LdapTargetConfig)) -> GroupLayout {
+        let mut c = config();
+        c.groups_base = Some("ou=groups,dc=example,dc=com".into());
+        edit(&mut c);
+        GroupLayout::new(&c).unwrap()
+    }
+
+    #[test]
+    fn a_group_entry_is_exact() {
+        let layout = group_layout(|_| {});
+        let dn = layout.dn("R&D, Beijing");
+        assert_eq!(dn, "cn=R&D\\2c Beijing,ou=groups,dc=example,dc=com");
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            sorted(layout.entry(&dn, "12", "R&D, Beijing", Some("uid=boss,dc=x"))),
+            vec![
+                ("businessCategory".into(), strings(&["12"])),
+                ("cn".into(), strings(&["R&D, Beijing"])),
+                ("member".into(), strings(&[dn.as_str()])),
+                ("objectClass".into(), strings(&["groupOfNames", "top"])),
+                ("owner".into(), strings(&["uid=boss,dc=x"])),
+            ]
+        );
+        let unique = group_layout(|c| {
+            c.group_class = GroupClass::GroupOfUniqueNames;
+            c.empty_member = Some("cn=nobody,dc=example,dc=com".into());
+        });
+        let entry = sorted(unique.entry(&dn, "12", "R&D, Beijing", None));
+        assert!(entry.contains(&(
+            "uniqueMember".into(),
+            strings(&["cn=nobody,dc=example,dc=com"])
+        )));
+        assert!(
+            !entry.iter().any(|(a, _)| a == "owner"),
+            "no head, no owner"
+        );
+        assert!(GroupLayout::new(&config()).is_none(), "no groups_base");
+    }
+
+    #[test]
+    fn group_filters_escape_hostile_values() {
+        let layout = group_layout(|_| {});
+        assert_eq!(
+            layout.key_filter("1)(cn=*"),
+            "(&(objectClass=groupOfNames)(businessCategory=1\\29\\28cn=\\2a))"
+        );
+        assert_eq!(
+            layout.member_filter("uid=a\\2cb,dc=x"),
+            "(&(objectClass=groupOfNames)(member=uid=a\\5c2cb,dc=x))"
         );
     }
 }

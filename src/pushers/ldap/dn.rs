@@ -69,6 +69,18 @@ pub(super) fn same(a: &str, b: &str) -> bool {
     }
 }
 
+/// A form of `dn` equal for every spelling of one name (see [`same`]), to compare sets of DNs.
+pub(super) fn canonical(dn: &str) -> String {
+    match normalize(dn) {
+        Some(parts) => parts
+            .into_iter()
+            .map(|(attribute, value)| format!("{attribute}\u{0}{value}"))
+            .collect::<Vec<_>>()
+            .join("\u{1}"),
+        None => dn.to_lowercase(),
+    }
+}
+
 /// Whether `dn` lies at or below `base`.
 pub(super) fn within(dn: &str, base: &str) -> bool {
     match (normalize(dn), normalize(base)) {
@@ -162,6 +174,11 @@ mod tests {
         assert!(within("uid=a,ou=People,dc=x", "ou=people,dc=x"));
         assert!(within("ou=people,dc=x", "ou=people,dc=x"));
         assert!(!within("uid=a,ou=disabled,dc=x", "ou=people,dc=x"));
+        assert_eq!(
+            canonical("UID=a\\2cb, ou=People,dc=x"),
+            canonical("uid=a\\,b,ou=people,dc=x")
+        );
+        assert_ne!(canonical("uid=a,dc=x"), canonical("uid=a\\,dc\\=x"));
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! The LDAP pusher: people as `inetOrgPerson` entries under a base DN, the direct manager as the
 //! `manager` attribute holding the manager's DN. Target ids are DNs; renames (modrdn) and moves
-//! to a disabled OU change them, and the pusher reports the new DN.
+//! to a disabled OU change them, and the pusher reports the new DN. Departments are groups under
+//! `groups_base` (groups.rs).
 
 mod config;
 mod connection;
 mod convert;
 mod dn;
+mod groups;
 
-pub use config::{Deactivation, LdapTargetConfig, Source, default_attributes};
+pub use config::{Deactivation, GroupClass, LdapTargetConfig, Source, default_attributes};
 
-use super::{PushError, Pusher, TargetAccount, TargetKind};
+use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, Checked, Field, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, DepartmentId, Field, FieldChange, TargetId, UserKey};
 use connection::{Connection, OpError};
-use convert::{Entry, Layout};
+use convert::{Entry, GroupLayout, Layout};
 use ldap3::{Mod, Scope};
 use std::collections::{BTreeMap, HashSet};
 use tracing::{debug, instrument, warn};
@@ -24,6 +26,8 @@ const NO_ATTRIBUTES: &str = "1.1";
 pub struct LdapPusher {
     conn: Connection,
     layout: Layout,
+    /// None without `groups_base`: group steps then fail with a message saying to set it.
+    groups: Option<GroupLayout>,
     page_size: i32,
 }
 
@@ -42,6 +46,7 @@ impl LdapPusher {
         Ok(LdapPusher {
             conn: Connection::new(&config, password)?,
             layout: Layout::new(&config),
+            groups: GroupLayout::new(&config),
             page_size: i32::try_from(config.page_size).unwrap_or(i32::MAX),
         })
     }
@@ -195,7 +200,8 @@ impl LdapPusher {
             }
             Err(e) => return Err(e.into_push("modrdn", from)),
         }
-        self.repoint_reports(from, to).await
+        self.repoint_reports(from, to).await?;
+        self.repoint_groups(from, to).await
     }
 
     /// Rewrites `manager: <old>` to `manager: <new>` wherever it remains. With slapd's refint
@@ -345,18 +351,20 @@ impl Pusher for LdapPusher {
         TargetKind::Ldap
     }
 
-    /// Binds, and checks the base (and the disabled OU) exist, before a run writes.
+    /// Binds, and checks the base (and the disabled OU, and the groups base) exist, before a
+    /// run writes.
     #[instrument(level = "debug", skip(self), fields(target = "ldap"))]
     async fn check(&self) -> Result<Checked, PushError> {
         let mut containers = vec![self.layout.base_dn.clone()];
         containers.extend(self.layout.disabled_ou().map(str::to_owned));
+        containers.extend(self.groups.as_ref().map(|g| g.base.clone()));
         for container in containers {
             if !self.exists(&container).await? {
                 return Err(PushError::Directory {
                     code: 32,
                     detail: format!(
                         "the container {container} does not exist in the directory; create it \
-                         or correct base_dn / deactivation.ou"
+                         or correct base_dn / deactivation.ou / groups_base"
                     ),
                 });
             }
@@ -539,5 +547,44 @@ impl Pusher for LdapPusher {
             }
         }
         Ok(accounts.into_values().collect())
+    }
+
+    #[instrument(level = "debug", skip(self, group), fields(target = "ldap", group = %group.key))]
+    async fn create_group(&self, group: &GroupWrite<'_>) -> Result<TargetId, PushError> {
+        self.write_new_group(group).await
+    }
+
+    #[instrument(level = "debug", skip(self, group), fields(target = "ldap", group = %group.key))]
+    async fn update_group(
+        &self,
+        id: &TargetId,
+        group: &GroupWrite<'_>,
+    ) -> Result<Option<TargetId>, PushError> {
+        self.rewrite_group(id, group).await
+    }
+
+    #[instrument(level = "debug", skip(self, id, members), fields(target = "ldap", members = members.len()))]
+    async fn add_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        self.add_group_members(id, group, members).await
+    }
+
+    #[instrument(level = "debug", skip(self, id, members), fields(target = "ldap", members = members.len()))]
+    async fn remove_members(
+        &self,
+        id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        self.remove_group_members(id, group, members).await
+    }
+
+    #[instrument(level = "debug", skip(self, id), fields(target = "ldap"))]
+    async fn delete_group(&self, id: &TargetId, group: &DepartmentId) -> Result<(), PushError> {
+        self.remove_group(id, group).await
     }
 }
