@@ -10,7 +10,7 @@ use emulators::fixture::{Org, Scope, Status as FixtureStatus};
 use orgsync::config::HumanDuration;
 use orgsync::engine::{Connector, Engine, RunMode};
 use orgsync::model::{DepartmentId, Directory, Status, UserKey};
-use orgsync::plan::Policy;
+use orgsync::plan::{LinkSource, Policy, Step};
 use orgsync::pullers::feishu::{DepartmentIdType, UserIdType, default_rate_limits};
 use orgsync::pullers::{AnyPuller, PullError, Pulled, Puller};
 use orgsync::pushers::AnyPusher;
@@ -1091,5 +1091,87 @@ async fn a_throttle_shows_in_the_pull_progress_while_it_is_waited_out() {
     assert_eq!(
         waiting.reason,
         orgsync::pullers::http::WaitReason::Throttled
+    );
+}
+
+/// `manager_fallback = "department_head"` end to end: people Feishu gives no leader report to
+/// their department's head (climbing past the departments they head), the links carry their
+/// source, a resync plans nothing, and a direct manager set upstream later replaces the head.
+/// Feishu never lists the root department (people under it are listed by id "0"), so its head
+/// is unknown: heads of top departments and people right under the root get no fallback.
+#[tokio::test]
+async fn department_heads_become_managers_then_give_way_to_a_direct_one() {
+    let mut org = tenant();
+    for user in &mut org.users {
+        user.manager = None;
+    }
+    org.users.push(person("dev3", "开发三", &[3], None));
+    let feishu = emulators::feishu::start(org, unlimited()).await.unwrap();
+    let scim = emulators::scim::start(emulators::scim::ScimConfig::default())
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
+    let connector = Connector {
+        name: "feishu-heads".into(),
+        puller: AnyPuller::Feishu(feishu_puller(&feishu, |_| {})),
+        pusher: AnyPusher::Scim(scim_pusher(scim.base_url(), scim.bearer_token())),
+        policy: Policy {
+            manager_fallback: orgsync::plan::ManagerFallback::DepartmentHead,
+            ..Policy::default()
+        },
+        concurrency: 4,
+    };
+    let links = |report: &orgsync::report::Report| -> BTreeSet<(String, String, LinkSource)> {
+        report
+            .steps
+            .iter()
+            .filter_map(|s| match &s.step {
+                Step::SetManager {
+                    user,
+                    manager,
+                    source,
+                    ..
+                } => Some((user.to_string(), manager.to_string(), *source)),
+                _ => None,
+            })
+            .collect()
+    };
+    let head = |user: &str, manager: &str| {
+        (
+            user.to_owned(),
+            manager.to_owned(),
+            LinkSource::DepartmentHead,
+        )
+    };
+    let first = engine.run(&connector, RunMode::Apply).await.unwrap();
+    assert_eq!(first.outcome, RunOutcome::Applied);
+    // lead heads 平台组: climbs to 研发部's head. cto heads 研发部 and would climb to the root.
+    assert_eq!(
+        links(&first),
+        BTreeSet::from([head("dev3", "lead"), head("lead", "cto")])
+    );
+    let json = orgsync::report::render_json(&first);
+    assert!(json.contains(r#""source": "department_head""#), "{json}");
+    assert!(scim.dangling_managers().is_empty());
+
+    let second = engine.run(&connector, RunMode::Apply).await.unwrap();
+    assert!(
+        second.steps.is_empty(),
+        "{}",
+        orgsync::report::render_text(&second)
+    );
+
+    feishu.update_org(|org| {
+        org.users
+            .iter_mut()
+            .find(|u| u.id == "lead")
+            .unwrap()
+            .manager = Some("ceo".into());
+    });
+    let third = engine.run(&connector, RunMode::Apply).await.unwrap();
+    assert_eq!(
+        links(&third),
+        BTreeSet::from([("lead".to_owned(), "ceo".to_owned(), LinkSource::Direct)])
     );
 }
