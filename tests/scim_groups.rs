@@ -393,6 +393,44 @@ async fn member_writes_ride_out_faults_and_refuse_strangers() {
 }
 
 #[tokio::test]
+async fn a_removal_applied_but_answered_too_late_ends_well() {
+    let scim = start().await;
+    let pusher = pusher(&scim, |c| {
+        c.timeout = HumanDuration(Duration::from_millis(300));
+    });
+    let people = users(&scim, 4);
+    let dept = Dept::new("7", "Sales");
+    let id = pusher.create_group(&dept.write()).await.unwrap();
+    pusher
+        .add_members(&id, &dept.key, &refs(&people))
+        .await
+        .unwrap();
+    scim.set_faults(ScimFaults {
+        apply_then_timeout_every: Some(2),
+        delay_after_apply: Duration::from_millis(1500),
+        ..ScimFaults::default()
+    });
+    // Write 1, a repeated add, answered at once.
+    pusher
+        .add_members(&id, &dept.key, &refs(&people[..1]))
+        .await
+        .unwrap();
+    // Write 2, the removal, lands but is answered too late; its retry finds no target, the
+    // members are read, and nothing is left to remove.
+    scim.reset_counters();
+    pusher
+        .remove_members(&id, &dept.key, &refs(&people[..2]))
+        .await
+        .unwrap();
+    assert_eq!(scim.group(id.as_str()).unwrap().members, ids(&people[2..]));
+    let counters = scim.counters();
+    assert_eq!(
+        (counters.patches, counters.errors, counters.gets),
+        (2, 1, 1)
+    );
+}
+
+#[tokio::test]
 async fn delete_and_delete_again() {
     let scim = start().await;
     let pusher = pusher(&scim, |_| {});
