@@ -393,6 +393,44 @@ async fn member_writes_ride_out_faults_and_refuse_strangers() {
 }
 
 #[tokio::test]
+async fn a_removal_applied_but_answered_too_late_ends_well() {
+    let scim = start().await;
+    let pusher = pusher(&scim, |c| {
+        c.timeout = HumanDuration(Duration::from_millis(300));
+    });
+    let people = users(&scim, 4);
+    let dept = Dept::new("7", "Sales");
+    let id = pusher.create_group(&dept.write()).await.unwrap();
+    pusher
+        .add_members(&id, &dept.key, &refs(&people))
+        .await
+        .unwrap();
+    scim.set_faults(ScimFaults {
+        apply_then_timeout_every: Some(2),
+        delay_after_apply: Duration::from_millis(1500),
+        ..ScimFaults::default()
+    });
+    // Write 1, a repeated add, answered at once.
+    pusher
+        .add_members(&id, &dept.key, &refs(&people[..1]))
+        .await
+        .unwrap();
+    // Write 2, the removal, lands but is answered too late; its retry finds no target, the
+    // members are read, and nothing is left to remove.
+    scim.reset_counters();
+    pusher
+        .remove_members(&id, &dept.key, &refs(&people[..2]))
+        .await
+        .unwrap();
+    assert_eq!(scim.group(id.as_str()).unwrap().members, ids(&people[2..]));
+    let counters = scim.counters();
+    assert_eq!(
+        (counters.patches, counters.errors, counters.gets),
+        (2, 1, 1)
+    );
+}
+
+#[tokio::test]
 async fn delete_and_delete_again() {
     let scim = start().await;
     let pusher = pusher(&scim, |_| {});
@@ -690,5 +728,82 @@ async fn group_steps_through_the_engine() {
     .await;
     common::assert_applied(&report);
     assert!(scim.groups().is_empty());
+    assert!(engine.store().load("test").unwrap().groups.is_empty());
+}
+
+/// The same steps through the engine into scim2-server serving the department extension.
+#[tokio::test]
+async fn group_steps_through_the_engine_into_scim2_server() {
+    let server = Scim2Server::start_with_department_extension().await;
+    let base = server.base_url("engine");
+    let wecom = emulators::wecom::start(common::small_org(), Default::default())
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Arc::new(StateDb::open(state.path()).unwrap()));
+    let connector = common::connector(
+        common::wecom_puller(&wecom, Some(common::AGENT_ID)),
+        common::scim_pusher(&base, TOKEN),
+        Policy::default().without_guard(),
+    );
+    common::assert_applied(&engine.run(&connector, RunMode::Apply).await.unwrap());
+    let rd = DepartmentId::new("2");
+    common::assert_applied(
+        &apply_steps(
+            &engine,
+            &connector,
+            vec![
+                Step::CreateGroup {
+                    group: rd.clone(),
+                    attributes: attributes("研发部", Some("1"), Some("boss2")),
+                },
+                Step::AddMembers {
+                    group: rd.clone(),
+                    members: vec![UserKey::new("lin"), UserKey::new("zhou")],
+                },
+            ],
+        )
+        .await,
+    );
+    let snapshot = engine.store().load("test").unwrap();
+    let id = &snapshot.groups[&rd].target_id;
+    let group = scim2_get(&format!("{base}/Groups/{id}")).await;
+    assert_eq!(group["displayName"], "研发部");
+    assert_eq!(group["externalId"], "2");
+    assert_eq!(
+        group[DEPARTMENT]["head"]["value"],
+        snapshot.users[&UserKey::new("boss2")].target_id.as_str()
+    );
+    let expected: BTreeSet<String> = ["lin", "zhou"]
+        .map(|k| {
+            snapshot.users[&UserKey::new(k)]
+                .target_id
+                .as_str()
+                .to_owned()
+        })
+        .into();
+    assert_eq!(scim2_members(&base, id).await, expected);
+
+    common::assert_applied(
+        &apply_steps(
+            &engine,
+            &connector,
+            vec![
+                Step::RemoveMembers {
+                    group: rd.clone(),
+                    members: vec![UserKey::new("zhou")],
+                },
+                Step::DeleteGroup {
+                    group: rd.clone(),
+                    reason: RemovalReason::Vanished,
+                },
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        scim2_get(&format!("{base}/Groups/{id}")).await["status"],
+        "404"
+    );
     assert!(engine.store().load("test").unwrap().groups.is_empty());
 }

@@ -84,6 +84,19 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
             email_uniqueness,
         ),
         multi("phoneNumbers", "Phone numbers", "none"),
+        Def::new(
+            "groups",
+            "complex",
+            "The Groups the user is a direct member of",
+        )
+        .multi()
+        .read_only()
+        .sub(vec![
+            Def::string("value", "The id of the Group").exact(),
+            Def::new("$ref", "reference", "The URI of the Group"),
+            Def::string("display", "The Group's displayName"),
+            Def::string("type", "Always direct"),
+        ]),
     ];
     let enterprise = [
         Def::string(

@@ -45,6 +45,14 @@ impl Groups {
         self.entries.values()
     }
 
+    /// The groups a user is a direct member of, by group id.
+    pub(crate) fn of_member<'a>(&'a self, user: &'a str) -> impl Iterator<Item = &'a ScimGroup> {
+        self.entries
+            .values()
+            .map(|entry| &entry.group)
+            .filter(move |group| group.members.contains(user))
+    }
+
     /// The entries that can satisfy `attr eq value`, when an index covers it.
     pub(crate) fn candidates(&self, attr: GroupAttr, value: &str) -> Option<Vec<&GroupEntry>> {
         let index = match attr {

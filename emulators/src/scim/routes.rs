@@ -16,6 +16,7 @@ use super::discovery;
 use super::error::ScimError;
 use super::filter::Filter;
 use super::group_routes;
+use super::group_wire::group_location;
 use super::list::{ListQuery, list_response};
 use super::middleware::{authenticate, count, inject_faults};
 use super::patch;
@@ -265,7 +266,24 @@ fn render(store: &Store, entry: &Entry, base_url: &str) -> Value {
         .as_deref()
         .and_then(|manager| store.get(manager))
         .and_then(|manager| manager.user.display_name.as_deref());
-    wire::render_user(entry, base_url, manager_name)
+    let mut user = wire::render_user(entry, base_url, manager_name);
+    let groups: Vec<Value> = store
+        .groups
+        .of_member(&entry.user.id)
+        .map(|group| {
+            serde_json::json!({
+                "value": group.id,
+                "$ref": group_location(base_url, &group.id),
+                "display": group.display_name,
+                "type": "direct",
+            })
+        })
+        .collect();
+    // RFC 7643 §4.1.2: the read-only `groups` a user is a member of.
+    if !groups.is_empty() {
+        user["groups"] = groups.into();
+    }
+    user
 }
 
 fn user_response(status: StatusCode, store: &Store, entry: &Entry, base_url: &str) -> Response {

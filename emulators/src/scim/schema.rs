@@ -82,7 +82,7 @@ pub(crate) fn resolve(path: &str) -> Option<Target> {
         "active" => Attr::Active,
         "emails" => Attr::Emails,
         "phonenumbers" => Attr::PhoneNumbers,
-        "meta" | "schemas" => return Some(Target::ReadOnly),
+        "meta" | "schemas" | "groups" => return Some(Target::ReadOnly),
         _ => return None,
     };
     Some(Target::Attr(attr))

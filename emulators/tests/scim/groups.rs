@@ -226,6 +226,20 @@ async fn a_deleted_user_leaves_every_group() {
     body["members"] = json!([{ "value": ann }, { "value": bob }]);
     body[DEPARTMENT] = json!({ "head": { "value": ann } });
     let id = create_group(&client, &body).await;
+    // A user lists the groups they are in (read-only: a PUT of what was read ignores it, a
+    // PATCH of it is refused).
+    let read = client.get(&format!("/Users/{bob}")).await.json();
+    assert_eq!(read["groups"][0]["value"], id);
+    assert_eq!(read["groups"][0]["display"], "Sales");
+    assert_eq!(read["groups"][0]["type"], "direct");
+    assert_eq!(
+        client.put(&format!("/Users/{bob}"), &read).await.status,
+        200
+    );
+    let write_groups =
+        patch_body(json!([{ "op": "add", "path": "groups", "value": [{ "value": id }] }]));
+    let refused = client.patch(&format!("/Users/{bob}"), &write_groups).await;
+    assert_eq!(refused.scim_error(400).as_deref(), Some("mutability"));
     assert_eq!(client.delete(&format!("/Users/{ann}")).await.status, 204);
     let group = scim.group(&id).unwrap();
     assert_eq!(group.members, [bob].into());

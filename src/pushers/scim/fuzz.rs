@@ -1,9 +1,10 @@
 //! Fuzzing entry point (fuzz/ and tests/fuzz_smoke.rs); not an API.
 
-use super::{client, convert, wire};
+use super::{client, convert, group_convert, wire};
 
-/// Reads `body` as every answer the SCIM client parses — a list page, one user, an error — and
-/// converts the accounts, as a listing would. Must never panic, whatever the bytes.
+/// Reads `body` as every answer the SCIM client parses — a list page, one user, a group lookup,
+/// one group, an error — and converts the accounts and picks the group to adopt, as a listing
+/// and a group create would. Must never panic, whatever the bytes.
 pub fn parse(body: &[u8]) {
     if let Ok(list) = client::parse::<wire::ListResponse>(body) {
         let accounts: Vec<_> = list.resources.into_iter().map(convert::account).collect();
@@ -11,6 +12,16 @@ pub fn parse(body: &[u8]) {
     }
     if let Ok(user) = client::parse::<wire::ReadUser>(body) {
         let _ = std::hint::black_box(convert::account(user));
+    }
+    if let Ok(list) = client::parse::<wire::GroupList>(body) {
+        let picked = group_convert::with_key(&list.resources, "7")
+            .or_else(|| group_convert::unclaimed_named(&list.resources, "Sales"))
+            .map(convert::target_id);
+        let _ = std::hint::black_box(picked);
+    }
+    if let Ok(group) = client::parse::<wire::ReadGroup>(body) {
+        let members: Vec<_> = group.members.into_iter().filter_map(|m| m.value).collect();
+        let _ = std::hint::black_box((convert::target_id(&group.id), members));
     }
     let _ = client::parse::<wire::ErrorBody>(body).map_err(|e| e.to_string());
 }

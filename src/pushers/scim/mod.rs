@@ -76,6 +76,14 @@ impl ScimPusher {
         Ok(())
     }
 
+    async fn patch_user(
+        &self,
+        id: &TargetId,
+        operations: Vec<wire::PatchOperation>,
+    ) -> Result<(), PushError> {
+        self.patch(&user_path(id)?, operations).await
+    }
+
     /// Takes over an account that already carries the person's key, replacing its attributes.
     async fn adopt(
         &self,
@@ -122,16 +130,6 @@ impl ScimPusher {
 
 fn user_path(id: &TargetId) -> Result<String, PushError> {
     resource_path("Users", id)
-}
-
-impl ScimPusher {
-    async fn patch_user(
-        &self,
-        id: &TargetId,
-        operations: Vec<wire::PatchOperation>,
-    ) -> Result<(), PushError> {
-        self.patch(&user_path(id)?, operations).await
-    }
 }
 
 impl Pusher for ScimPusher {
