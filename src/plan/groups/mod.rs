@@ -4,7 +4,7 @@
 //! - Every in-scope department (the pull's `departments`) selected by `include` (empty: all)
 //!   and not named by `exclude` (exclude wins) is a group. Its parent is the parent department
 //!   when that is a group too; its head is the first of the department's heads who is an active
-//!   person of this plan; its name follows `naming` (naming.rs); its members follow `members`
+//!   person of this plan (or a held one the group already has); its name follows `naming` (naming.rs); its members follow `members`
 //!   (members.rs).
 //! - A recorded group whose department left the scope, was deleted or is no longer selected is
 //!   deleted (`DeleteGroup`, counted by the guard); its memberships go with it, so no
@@ -126,13 +126,21 @@ pub(super) fn plan<'a>(
             let parent = tree.parent[pos as usize]
                 .filter(|&p| tree.slot[p as usize].is_some())
                 .map(|p| tree.ids[p as usize].clone());
+            // A held head the target already has stays, as everything about a held person.
+            let recorded = snapshot
+                .groups
+                .get(&department.id)
+                .and_then(|g| g.attributes.head.as_ref());
             let head = department
                 .heads
                 .iter()
                 .find(|head| {
                     roster
                         .index_of(head)
-                        .is_some_and(|i| desired.dispositions[i as usize].is_active())
+                        .is_some_and(|i| match desired.dispositions[i as usize] {
+                            Disposition::Held => recorded == Some(*head),
+                            disposition => disposition.is_active(),
+                        })
                 })
                 .cloned();
             let attributes = GroupAttributes {
