@@ -9,7 +9,7 @@ use common::{ldap_config, ldap_pusher};
 use futures_util::StreamExt;
 use ldap3::Mod;
 use orgsync::model::{Attributes, DepartmentId, Field, FieldChange, TargetId, UserKey};
-use orgsync::pushers::ldap::{Deactivation, GroupClass, LdapPusher, LdapTargetConfig};
+use orgsync::pushers::ldap::{Deactivation, GroupClass, LdapPusher, LdapTargetConfig, Source};
 use orgsync::pushers::{GroupWrite, PersonRef, PushError, Pusher};
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
@@ -462,7 +462,7 @@ async fn unique_names_with_a_configured_placeholder() {
     );
 }
 
-/// People renamed and moved (department OUs, the disabled OU) keep their memberships and
+/// People moved (department OUs, the disabled OU) and renamed keep their memberships and
 /// ownerships right, whether or not the server's refint overlay rewrites the DNs too.
 async fn moves_keep_memberships(refint: bool) {
     let slapd = Slapd::start(refint).await;
@@ -471,6 +471,12 @@ async fn moves_keep_memberships(refint: bool) {
     config.deactivation = Deactivation::Move {
         ou: DISABLED.into(),
     };
+    // Entries named by user name, so a new user name renames the entry.
+    config.attributes.insert("uid".into(), Source::UserName);
+    config
+        .attributes
+        .insert("employeeNumber".into(), Source::Key);
+    config.key_attribute = "employeeNumber".into();
     let pusher = ldap_pusher(config);
     let ann = person(&pusher, "ann", Some("A")).await;
     let bob = person(&pusher, "bob", Some("A")).await;
@@ -554,6 +560,34 @@ async fn moves_keep_memberships(refint: bool) {
     })
     .await;
 
+    // Bob gets a new user name: his entry is renamed, and both groups follow.
+    let bob_renamed = pusher
+        .update(
+            &bob_moved,
+            &[FieldChange {
+                field: Field::UserName,
+                before: Some("bob".into()),
+                after: Some("robert".into()),
+            }],
+        )
+        .await
+        .unwrap()
+        .expect("a new user name renames the entry");
+    assert_eq!(bob_renamed.as_str(), format!("uid=robert,ou=B,{PEOPLE}"));
+    let bob_now = bob_renamed.as_str().to_owned();
+    eventually("members follow the rename", || {
+        expect(
+            group_x.as_str().to_owned(),
+            "member",
+            vec![ann_now.clone(), bob_now.clone()],
+        )
+    })
+    .await;
+    eventually("every group follows the rename", || {
+        expect(group_y.as_str().to_owned(), "member", vec![bob_now.clone()])
+    })
+    .await;
+
     // Reactivated: back to her department's OU, and the group follows again.
     let ann_back = pusher
         .set_active(&ann_moved, true)
@@ -573,7 +607,7 @@ async fn moves_keep_memberships(refint: bool) {
     // The memberships still come off under the current DNs.
     let now = [
         (ann_key.clone(), TargetId::new(ann_back.clone())),
-        (bob_key.clone(), bob_moved.clone()),
+        (bob_key.clone(), bob_renamed.clone()),
     ];
     pusher
         .remove_members(&group_x, &x, &refs(&now))
