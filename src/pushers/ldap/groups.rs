@@ -238,7 +238,10 @@ impl LdapPusher {
                 Err(e) => return Err(e.into_push("modrdn", &entry.dn)),
             }
             current = dn::child(&new_rdn, parent);
-            if layout.empty_member.is_none() {
+            let old = dn::canonical(&entry.dn);
+            if layout.empty_member.is_none()
+                && entry.members.iter().any(|m| dn::canonical(m) == old)
+            {
                 self.swap_value(&current, layout.member_attribute(), &entry.dn, &current)
                     .await?;
             }
