@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+/// The fixture's renamed group.
+const HOSTILE_GROUP: &str = "销售 | `部` <b>";
 const PAGE: usize = 200;
 
 fn browser_dir() -> PathBuf {
@@ -130,18 +132,33 @@ async fn html_report_works_in_chromium() {
     let large = dir.path().join("large.html");
     std::fs::write(&large, &large_html).unwrap();
 
+    // The fixed sample has a step of every group kind, a hostile group name, and two batches of
+    // one group's members (one row on the page).
+    let groups = dir.path().join("groups.html");
+    std::fs::write(&groups, render_html(&fixture::applied_sample())).unwrap();
+    let group_texts = [
+        HOSTILE_GROUP,
+        "+5 in 2 batches: back, lin.xiao, sales1, wu.lei, zhou.ming",
+        "0 → 5 (+5, new group)",
+        "the group of department 12 is not in the target (an earlier step for it failed)",
+        "王芳 (wang) (department head)",
+    ];
+
     let searches = ["onerror", "王"];
     let large_search = "user09999";
     let spec = json!({
         "pages": [
             { "file": small, "searches": searches, "kinds": ["set_manager"], "text": [HOSTILE] },
             { "file": large, "searches": [large_search], "kinds": ["deactivate"] },
+            { "file": groups, "searches": ["zhou.ming"],
+              "kinds": ["add_members", "create_group", "update_group", "remove_members", "delete_group"],
+              "text": group_texts },
         ]
     });
     let results = run_browser(&spec, dir.path());
-    let (page, big) = (&results[0], &results[1]);
+    let (page, big, with_groups) = (&results[0], &results[1], &results[2]);
 
-    for result in [page, big] {
+    for result in [page, big, with_groups] {
         assert_eq!(result["consoleErrors"], json!([]), "{result:#}");
         assert_eq!(result["pageErrors"], json!([]), "{result:#}");
         assert_eq!(result["dialogs"], json!([]), "an alert fired: {result:#}");
@@ -175,6 +192,21 @@ async fn html_report_works_in_chromium() {
         page["found"][HOSTILE], true,
         "the hostile name is shown as text"
     );
+
+    // Group steps: one row per kind here, the two member batches merged, names shown as text.
+    for (i, kind) in with_groups["kinds"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(kind["count"], 1, "kind {i}: {with_groups:#}");
+        assert_eq!(kind["rows"], 1, "kind {i}: {with_groups:#}");
+    }
+    // zhou.ming: their manager link, wang's held removal (they still report to wang) and the
+    // merged add, which names them from its second batch.
+    assert_eq!(with_groups["searches"][0]["count"], 3, "{with_groups:#}");
+    for text in group_texts {
+        assert_eq!(
+            with_groups["found"][text], true,
+            "{text:?} is shown: {with_groups:#}"
+        );
+    }
 
     // 100 000 steps: small enough, paged, and searchable.
     let expected = expected_matches(&large_report, large_search);

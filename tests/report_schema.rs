@@ -38,31 +38,43 @@ fn rows<'d>(lines: &[&'d str]) -> Vec<(String, Vec<&'d str>)> {
         .collect()
 }
 
-/// (always present, optional) fields of a "Field | Type | Presence | Meaning" table.
-fn field_table(doc: &str, heading: &str) -> (Fields, Fields) {
-    let mut always = Fields::new();
-    let mut optional = Fields::new();
+/// The fields of a "Field | Type | Presence | Meaning" table by presence: always present,
+/// optional, and (steps) the subject fields, one of which each step has.
+struct Presence {
+    always: Fields,
+    optional: Fields,
+    subject: Fields,
+}
+
+fn field_table(doc: &str, heading: &str) -> Presence {
+    let mut table = Presence {
+        always: Fields::new(),
+        optional: Fields::new(),
+        subject: Fields::new(),
+    };
     for (name, cells) in rows(&section(doc, heading)) {
         match cells[2] {
-            "always" => always.insert(name),
-            "optional" => optional.insert(name),
+            "always" => table.always.insert(name),
+            "optional" => table.optional.insert(name),
+            "subject" => table.subject.insert(name),
             other => panic!("{heading}: `{name}` has presence {other:?}"),
         };
     }
-    (always, optional)
+    table
 }
 
-/// Kind → its own fields, from "Fields by kind".
-fn kind_table(doc: &str) -> BTreeMap<String, Fields> {
+/// Kind → (its subject field, its own fields), from "Fields by kind".
+fn kind_table(doc: &str) -> BTreeMap<String, (String, Fields)> {
     rows(&section(doc, "### Fields by kind"))
         .into_iter()
         .map(|(kind, cells)| {
-            let fields = cells[1]
+            let subject = cells[1].to_owned();
+            let fields = cells[2]
                 .split(',')
                 .map(|f| f.trim().trim_matches('`').to_owned())
                 .filter(|f| !f.is_empty())
                 .collect();
-            (kind, fields)
+            (kind, (subject, fields))
         })
         .collect()
 }
@@ -112,12 +124,17 @@ async fn json_reports_have_exactly_the_documented_fields() {
         "/docs/report-schema.md"
     ))
     .unwrap();
-    let (top, top_optional) = field_table(&doc, "## Report");
+    let top = field_table(&doc, "## Report");
     assert!(
-        top_optional.is_empty(),
+        top.optional.is_empty() && top.subject.is_empty(),
         "top-level fields are always present"
     );
-    let (common, common_optional) = field_table(&doc, "## Step");
+    let top = top.always;
+    let Presence {
+        always: common,
+        optional: common_optional,
+        subject: subjects,
+    } = field_table(&doc, "## Step");
     let by_kind = kind_table(&doc);
     let described: Fields = rows(&section(&doc, "### Kind-specific fields"))
         .into_iter()
@@ -125,10 +142,24 @@ async fn json_reports_have_exactly_the_documented_fields() {
         .collect();
     assert_eq!(
         described,
-        by_kind.values().flatten().cloned().collect::<Fields>(),
+        by_kind
+            .values()
+            .flat_map(|(_, fields)| fields)
+            .cloned()
+            .collect::<Fields>(),
         "every field in `Fields by kind` is described under `Kind-specific fields`"
     );
-    let (link, _) = field_table(&doc, "## Skipped link");
+    assert_eq!(
+        by_kind
+            .values()
+            .map(|(subject, _)| subject.clone())
+            .collect::<Fields>(),
+        subjects,
+        "every kind's subject is a subject field of `Step`, and each is some kind's"
+    );
+    let link = field_table(&doc, "## Skipped link").always;
+    let group = field_table(&doc, "## Group").always;
+    let mut seen_groups = 0;
 
     let mut reports = real_reports().await;
     reports.push(fixture::sample());
@@ -148,10 +179,11 @@ async fn json_reports_have_exactly_the_documented_fields() {
         for step in json["steps"].as_array().unwrap() {
             let step = step.as_object().unwrap();
             let kind = step["kind"].as_str().unwrap();
-            let own = by_kind
+            let (subject, own) = by_kind
                 .get(kind)
                 .unwrap_or_else(|| panic!("step kind {kind} is not documented"));
-            let required: Fields = common.union(own).cloned().collect();
+            let mut required: Fields = common.union(own).cloned().collect();
+            required.insert(subject.clone());
             let present = keys(step);
             let extra: Fields = present.difference(&required).cloned().collect();
             assert!(
@@ -165,12 +197,17 @@ async fn json_reports_have_exactly_the_documented_fields() {
         for skipped in json["skipped_links"].as_array().unwrap() {
             assert_eq!(keys(skipped.as_object().unwrap()), link);
         }
+        for entry in json["groups"].as_array().unwrap() {
+            assert_eq!(keys(entry.as_object().unwrap()), group);
+            seen_groups += 1;
+        }
         let counts: Fields = keys(json["counts"].as_object().unwrap());
         assert_eq!(counts, by_kind.keys().cloned().collect::<Fields>());
     }
     // Nothing documented that never occurs: the doc lists no stale field or kind.
     assert_eq!(seen_kinds, by_kind.keys().cloned().collect::<Fields>());
     assert_eq!(seen_optional, common_optional);
+    assert!(seen_groups > 0, "some report lists groups");
     // The real runs, not only the fixture, produce the interesting parts.
     let real = &reports[..4];
     assert!(real.iter().any(|r| !r.skipped_links.is_empty()));

@@ -596,3 +596,149 @@ async fn check_config_online_says_a_receiver_is_not_checked() {
     assert!(!out.contains(SECRET), "{out}");
     assert_eq!(world.receiver.counters().requests, 0, "a check sent events");
 }
+
+/// Every group event through the pusher: signed (the receiver checks), stored with the group's
+/// department id in the envelope, and the receiver's groups follow them. A lost
+/// acknowledgement is retried under the same delivery id; the same change made again after it
+/// was acknowledged is a new delivery.
+#[tokio::test]
+async fn group_events_are_signed_and_follow_the_delivery_id_rules() {
+    use orgsync::model::{DepartmentId, TargetId, UserKey};
+    use orgsync::pushers::{GroupWrite, PersonRef};
+
+    let receiver = emulators::webhook::start(ReceiverConfig::new(SECRET))
+        .await
+        .unwrap();
+    let sender = pusher(
+        &receiver.url(),
+        SECRET,
+        Duration::from_secs(5),
+        quick_retries(),
+    );
+    let (sales, east) = (DepartmentId::new("3"), DepartmentId::new("12"));
+    let keys = ["lin", "wang", "zhou"].map(UserKey::new);
+    // Target ids are not what a receiver sees: it knows people by upstream key.
+    let ids = ["id-lin", "id-wang", "id-zhou"].map(TargetId::new);
+    let people: Vec<PersonRef> = keys
+        .iter()
+        .zip(&ids)
+        .map(|(key, id)| PersonRef { key, id })
+        .collect();
+
+    let write = GroupWrite {
+        key: &sales,
+        display_name: "销售部",
+        parent: None,
+        head: Some(people[1]),
+    };
+    let id = sender.create_group(&write).await.unwrap();
+    assert_eq!(id.as_str(), "3", "a group's id is its department id");
+    let east_write = GroupWrite {
+        key: &east,
+        display_name: "销售部 / 华东",
+        parent: Some(&sales),
+        head: None,
+    };
+    let east_id = sender.create_group(&east_write).await.unwrap();
+    sender.add_members(&id, &sales, &people).await.unwrap();
+    sender
+        .remove_members(&id, &sales, &people[..1])
+        .await
+        .unwrap();
+    let renamed = GroupWrite {
+        display_name: "销售",
+        head: Some(people[2]),
+        ..write
+    };
+    assert_eq!(sender.update_group(&id, &renamed).await.unwrap(), None);
+    sender.delete_group(&east_id, &east).await.unwrap();
+
+    assert_eq!(receiver.counters().rejected, 0);
+    let events = receiver.events();
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|d| (d.event.as_str(), d.body["group"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("group.created", "3"),
+            ("group.created", "12"),
+            ("group.members_added", "3"),
+            ("group.members_removed", "3"),
+            ("group.updated", "3"),
+            ("group.deleted", "12"),
+        ]
+    );
+    let body = |i: usize| {
+        let mut body = events[i].body.clone();
+        let object = body.as_object_mut().unwrap();
+        assert_eq!(object["id"], json!(events[i].id));
+        assert!(
+            object
+                .remove("occurred_at")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
+        object.remove("id");
+        body
+    };
+    assert_eq!(
+        body(1),
+        json!({
+            "type": "group.created", "version": 1, "connector": "test", "group": "12",
+            "data": { "display_name": "销售部 / 华东", "parent": "3", "head": null }
+        })
+    );
+    assert_eq!(
+        body(2)["data"],
+        json!({ "members": ["lin", "wang", "zhou"] })
+    );
+    assert_eq!(body(3)["data"], json!({ "members": ["lin"] }));
+    assert_eq!(
+        body(4)["data"],
+        json!({ "display_name": "销售", "parent": null, "head": "zhou" })
+    );
+    assert_eq!(body(5)["data"], json!({}));
+
+    let groups = receiver.groups();
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["3"]);
+    let group = &groups["3"];
+    assert_eq!(
+        (
+            group.display_name.as_str(),
+            group.parent.as_deref(),
+            group.head.as_deref()
+        ),
+        ("销售", None, Some("zhou"))
+    );
+    assert_eq!(group.members.iter().collect::<Vec<_>>(), ["wang", "zhou"]);
+
+    // The acknowledgement is lost: the retry carries the same id and is stored once.
+    receiver.set_behaviour(Behaviour::StoreThenFail { times: 1 });
+    sender.add_members(&id, &sales, &people[..1]).await.unwrap();
+    assert_eq!(receiver.counters().duplicates, 1);
+    let events = receiver.events();
+    assert_eq!(events.len(), 7, "stored once");
+    // The same change after it was acknowledged is a new delivery.
+    sender.add_members(&id, &sales, &people[..1]).await.unwrap();
+    let again = receiver.events();
+    assert_eq!(again.len(), 8);
+    assert_ne!(again[7].id, again[6].id);
+    assert_eq!(again[7].body["data"], again[6].body["data"]);
+    assert!(receiver.groups()["3"].members.contains("lin"));
+
+    // A sender with another secret is refused by the receiver, and nothing is stored.
+    let forged = pusher(
+        &receiver.url(),
+        "not the secret",
+        Duration::from_secs(5),
+        quick_retries(),
+    );
+    let refused = forged.delete_group(&id, &sales).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(receiver.counters().rejected, 1);
+    assert!(receiver.groups().contains_key("3"));
+}

@@ -1,6 +1,7 @@
 //! A webhook receiver for orgsync's webhook target: it checks the HMAC-SHA256 signature the way
 //! docs/webhooks.md tells receivers to (401 when it is missing, wrong or stale), stores each
-//! event once per `Idempotency-Key`, and misbehaves on demand.
+//! event once per `Idempotency-Key`, and misbehaves on demand. `groups()` replays the stored
+//! `group.*` events into the groups a receiver would hold.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -21,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -74,6 +75,15 @@ pub struct Delivery {
     /// `X-Orgsync-Event`.
     pub event: String,
     pub body: serde_json::Value,
+}
+
+/// A group as the stored `group.*` events leave it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceivedGroup {
+    pub display_name: String,
+    pub parent: Option<String>,
+    pub head: Option<String>,
+    pub members: BTreeSet<String>,
 }
 
 /// Requests seen since start.
@@ -138,6 +148,50 @@ impl ReceiverHandle {
     /// Stored events, once per idempotency key, in the order they arrived.
     pub fn events(&self) -> Vec<Delivery> {
         self.inner().events.clone()
+    }
+
+    /// The groups the stored events describe, by department id: created or updated with their
+    /// name, parent and head, members added and removed, deleted ones gone. Membership events for
+    /// a group never created are applied to an empty one (the sender would have a bug).
+    pub fn groups(&self) -> BTreeMap<String, ReceivedGroup> {
+        let mut groups: BTreeMap<String, ReceivedGroup> = BTreeMap::new();
+        for delivery in &self.inner().events {
+            let Some(id) = delivery.body["group"].as_str() else {
+                continue;
+            };
+            let data = &delivery.body["data"];
+            let text = |field: &str| data[field].as_str().map(str::to_owned);
+            let members = || {
+                data["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+            };
+            match delivery.event.as_str() {
+                "group.created" | "group.updated" => {
+                    let group = groups.entry(id.to_owned()).or_default();
+                    group.display_name = text("display_name").unwrap_or_default();
+                    group.parent = text("parent");
+                    group.head = text("head");
+                }
+                "group.members_added" => {
+                    let group = groups.entry(id.to_owned()).or_default();
+                    group.members.extend(members());
+                }
+                "group.members_removed" => {
+                    let group = groups.entry(id.to_owned()).or_default();
+                    for member in members() {
+                        group.members.remove(&member);
+                    }
+                }
+                "group.deleted" => {
+                    groups.remove(id);
+                }
+                _ => {}
+            }
+        }
+        groups
     }
 
     pub fn counters(&self) -> Counters {

@@ -6,7 +6,7 @@
 use super::Exit;
 use crate::config::{Secret, SecretRef, TargetConfig};
 use crate::engine::{Connector, Engine, RunMode, build_pusher};
-use crate::plan::Policy;
+use crate::plan::{GroupPolicy, Policy};
 use crate::pullers::bitrix24::{
     Bitrix24Auth, Bitrix24Puller, Bitrix24Secrets, Bitrix24SourceConfig,
 };
@@ -121,6 +121,42 @@ impl Upstream {
     }
 }
 
+/// The demo connector's sections as a config file would hold them: departments become groups
+/// named by their path, and people without a direct manager get their department's head.
+const DEMO_CONNECTOR: &str = r#"
+[policy]
+manager_fallback = "department_head"
+
+[groups]
+enabled = true
+naming = "path"
+"#;
+
+/// The sections of `DEMO_CONNECTOR`, read with the config file's own types.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoConnector {
+    policy: Policy,
+    groups: GroupPolicy,
+}
+
+/// The demo's policy: `DEMO_CONNECTOR` merged as the engine merges a connector's sections.
+fn demo_policy() -> Result<Policy, String> {
+    let invalid = |e: config::ConfigError| format!("the demo's embedded connector config: {e}");
+    let sections: DemoConnector = config::Config::builder()
+        .add_source(config::File::from_str(
+            DEMO_CONNECTOR,
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(invalid)?;
+    Ok(Policy {
+        groups: sections.groups,
+        ..sections.policy
+    })
+}
+
 /// Lines shown per report section; the demo org is large enough to flood a terminal otherwise.
 const SECTION_LIMIT: usize = 8;
 
@@ -203,7 +239,7 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         name: "demo".into(),
         puller: upstream.puller()?,
         pusher,
-        policy: Policy::default(),
+        policy: demo_policy()?,
         concurrency: concurrency.max(1),
     };
     let engine = Engine::new(Arc::new(StateDb::open(state.path())?));
@@ -321,6 +357,24 @@ fn section(title: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_syncs_groups_and_department_heads() {
+        let policy = demo_policy().unwrap();
+        assert!(policy.groups.enabled);
+        assert_eq!(policy.groups.naming, crate::plan::GroupNaming::Path);
+        assert_eq!(
+            policy.manager_fallback,
+            crate::plan::ManagerFallback::DepartmentHead
+        );
+        // Everything else is the default a new connector gets.
+        let defaults = Policy {
+            groups: policy.groups.clone(),
+            manager_fallback: policy.manager_fallback,
+            ..Policy::default()
+        };
+        assert_eq!(policy, defaults);
+    }
 
     #[test]
     fn the_example_target_file_loads() {

@@ -3,11 +3,13 @@
 //! Public (hidden) only so integration tests can reach it.
 
 use super::{
-    ProblemReport, PullStatsReport, PullSummary, Report, RunOutcome, SCHEMA_VERSION,
-    SkippedLinkReport, StepReport,
+    GroupChange, GroupReport, ProblemReport, PullStatsReport, PullSummary, Report, RunOutcome,
+    SCHEMA_VERSION, SkippedLinkReport, StepReport,
 };
 use crate::engine::{HeldReason, RunMode, StepOutcome};
-use crate::model::{Attributes, DepartmentId, Field, FieldChange, Problem, Status, UserKey};
+use crate::model::{
+    Attributes, DepartmentId, Field, FieldChange, GroupAttributes, Problem, Status, UserKey,
+};
 use crate::plan::{self, LinkSkipReason, LinkSource, RemovalReason, SkippedLink, Step, Verdict};
 use std::collections::BTreeMap;
 
@@ -65,6 +67,30 @@ pub fn sample() -> Report {
         "林晓",
     );
     clear.previous_manager_name = Some("Zoë Müller".into());
+    // A person without a direct manager upstream, linked to their department's head.
+    let mut head_link = step(
+        Step::SetManager {
+            user: k("back"),
+            manager: k("wang"),
+            previous: None,
+            source: LinkSource::DepartmentHead,
+        },
+        "Back Again",
+    );
+    head_link.manager_name = Some("王芳".into());
+    let d = DepartmentId::from;
+    let group = |name: &str, parent: Option<&str>, head: Option<&str>| {
+        Box::new(GroupAttributes {
+            display_name: name.into(),
+            parent: parent.map(DepartmentId::from),
+            head: head.map(UserKey::from),
+        })
+    };
+    let members = |keys: &[&str]| {
+        keys.iter()
+            .map(|key| UserKey::from(*key))
+            .collect::<Vec<_>>()
+    };
 
     let steps = vec![
         step(
@@ -116,9 +142,47 @@ pub fn sample() -> Report {
             },
             "<img src=x onerror=alert(1)>",
         ),
+        step(
+            Step::CreateGroup {
+                group: d("12"),
+                attributes: group("销售部 / 华东", Some("3"), Some("wang")),
+            },
+            "销售部 / 华东",
+        ),
+        step(
+            Step::UpdateGroup {
+                group: d("3"),
+                before: group("销售部", None, Some("boss2")),
+                after: group("销售 | `部` <b>", Some("1"), Some("lin.xiao")),
+            },
+            "销售 | `部` <b>",
+        ),
         new_link,
         set_manager,
+        head_link,
         clear,
+        // Two batches of one group's new members: text, Markdown and HTML show them as one row.
+        step(
+            Step::AddMembers {
+                group: d("12"),
+                members: members(&["back", "lin.xiao", "sales1"]),
+            },
+            "销售部 / 华东",
+        ),
+        step(
+            Step::AddMembers {
+                group: d("12"),
+                members: members(&["wu.lei", "zhou.ming"]),
+            },
+            "销售部 / 华东",
+        ),
+        step(
+            Step::RemoveMembers {
+                group: d("3"),
+                members: members(&["old", "wang"]),
+            },
+            "销售 | `部` <b>",
+        ),
         step(
             Step::Deactivate {
                 user: k("wang"),
@@ -133,6 +197,42 @@ pub fn sample() -> Report {
             },
             "Old Timer",
         ),
+        step(
+            Step::DeleteGroup {
+                group: d("9"),
+                reason: RemovalReason::Vanished,
+            },
+            "旧部门",
+        ),
+    ];
+    let groups = vec![
+        GroupReport {
+            group: d("12"),
+            name: Some("销售部 / 华东".into()),
+            change: GroupChange::Created,
+            members_before: 0,
+            members_after: 5,
+            added: 5,
+            removed: 0,
+        },
+        GroupReport {
+            group: d("3"),
+            name: Some("销售 | `部` <b>".into()),
+            change: GroupChange::Updated,
+            members_before: 40,
+            members_after: 38,
+            added: 0,
+            removed: 2,
+        },
+        GroupReport {
+            group: d("9"),
+            name: Some("旧部门".into()),
+            change: GroupChange::Deleted,
+            members_before: 4,
+            members_after: 0,
+            added: 0,
+            removed: 0,
+        },
     ];
     let skipped = [
         (
@@ -192,6 +292,7 @@ pub fn sample() -> Report {
         guard: Some(Verdict::Pass { removals: 2 }),
         counts: plan::counts(&plan_steps),
         steps,
+        groups,
         skipped_links: skipped
             .into_iter()
             .map(
@@ -217,27 +318,40 @@ pub fn sample() -> Report {
     }
 }
 
-/// The sample as an apply that met a failure and a held step.
+/// The sample as an apply that met failures and held steps: a link and a group failed, the
+/// failed group's members and a removal were held.
 pub fn applied_sample() -> Report {
     let mut r = sample();
     r.run_id = "demo-20250301T091000-000000".into();
     r.mode = RunMode::Apply;
     r.started_at = at("2025-03-01T09:10:00Z");
     r.finished_at = Some(at("2025-03-01T09:10:04Z"));
+    let mut failed = 0;
     for s in &mut r.steps {
-        s.outcome = StepOutcome::Applied;
+        s.outcome = match &s.step {
+            Step::SetManager { user, .. } if user.as_str() == "sales1" => StepOutcome::Failed {
+                error: "SCIM 409 uniqueness: userName \"sales1\" <taken>".into(),
+            },
+            Step::CreateGroup { .. } => StepOutcome::Failed {
+                error: "SCIM 400 invalidValue: displayName".into(),
+            },
+            Step::AddMembers { group, .. } => StepOutcome::Held {
+                reason: HeldReason::DependsOnFailedGroup {
+                    group: group.clone(),
+                },
+            },
+            Step::Deactivate { user, .. } if user.as_str() == "wang" => StepOutcome::Held {
+                reason: HeldReason::StillManaging {
+                    user: UserKey::new("wang"),
+                    reports: vec![UserKey::new("zhou.ming")],
+                    more: 0,
+                },
+            },
+            _ => StepOutcome::Applied,
+        };
+        failed += usize::from(s.outcome != StepOutcome::Applied);
     }
-    r.steps[5].outcome = StepOutcome::Failed {
-        error: "SCIM 409 uniqueness: userName \"sales1\" <taken>".into(),
-    };
-    r.steps[8].outcome = StepOutcome::Held {
-        reason: HeldReason::StillManaging {
-            user: UserKey::new("wang"),
-            reports: vec![UserKey::new("zhou.ming")],
-            more: 0,
-        },
-    };
-    r.outcome = RunOutcome::PartiallyApplied { failed: 2 };
+    r.outcome = RunOutcome::PartiallyApplied { failed };
     r
 }
 
@@ -245,6 +359,7 @@ pub fn applied_sample() -> Report {
 /// and manager links, some updates and removals. For measuring the HTML page at scale.
 pub fn large(n: usize) -> Report {
     let mut r = sample();
+    r.groups = Vec::new();
     r.steps = (0..n)
         .map(|i| {
             let key = UserKey::new(format!("user{i:06}"));

@@ -1,5 +1,5 @@
 use crate::engine::{RunMode, StepOutcome};
-use crate::model::{Directory, Problem, UserKey};
+use crate::model::{DepartmentId, Directory, Problem, UserKey};
 use crate::plan::{self, Plan, SkippedLink, Step, StepKind};
 use crate::pullers::{Platform, PullStats, Pulled};
 use crate::pushers::TargetKind;
@@ -32,8 +32,41 @@ pub struct Report {
     /// Steps per kind, every kind listed.
     pub counts: BTreeMap<StepKind, usize>,
     pub steps: Vec<StepReport>,
+    /// Every group the plan touches, with its member counts before and after (by department id).
+    /// Reports written before groups existed have none.
+    #[serde(default)]
+    pub groups: Vec<GroupReport>,
     pub skipped_links: Vec<SkippedLinkReport>,
     pub problems: Vec<ProblemReport>,
+}
+
+/// A group the plan creates, changes or deletes, with the members orgsync manages in it: a big
+/// group's membership changes in many batched steps, and this is the one line that sums them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupReport {
+    pub group: DepartmentId,
+    /// The group's name as the plan leaves it (for a deleted group, as it was).
+    pub name: Option<String>,
+    /// What the plan does to the group itself: created, updated, deleted, or only its members.
+    pub change: GroupChange,
+    /// Members orgsync recorded in the target before the run (0 for a group it creates).
+    /// Members an adopted group already had, which orgsync did not add, are not counted.
+    pub members_before: usize,
+    /// Members once every planned step is applied (0 for a group it deletes).
+    pub members_after: usize,
+    /// People the plan adds and removes (summed over the group's batches).
+    pub added: usize,
+    pub removed: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupChange {
+    Created,
+    Updated,
+    Deleted,
+    /// Only members are added or removed.
+    Members,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,6 +208,7 @@ impl Report {
             guard: None,
             counts: plan::counts(&[]),
             steps: Vec::new(),
+            groups: Vec::new(),
             skipped_links: Vec::new(),
             problems: Vec::new(),
         }
@@ -226,6 +260,7 @@ impl Report {
                 report
             })
             .collect();
+        self.groups = group_reports(&plan.steps, snapshot, group_name);
         self.skipped_links = plan
             .skipped_links
             .iter()
@@ -261,6 +296,57 @@ impl Report {
     }
 }
 
+/// One entry per group the steps touch, in department id order. `name` gives a group's name as
+/// a step leaves it.
+fn group_reports(
+    steps: &[Step],
+    snapshot: &Snapshot,
+    name: impl Fn(&Step, &DepartmentId) -> Option<String>,
+) -> Vec<GroupReport> {
+    let mut groups: BTreeMap<&DepartmentId, GroupReport> = BTreeMap::new();
+    for step in steps {
+        let plan::Subject::Group(id) = step.subject() else {
+            continue;
+        };
+        let entry = groups.entry(id).or_insert_with(|| {
+            let before = snapshot.groups.get(id).map_or(0, |g| g.members.len());
+            GroupReport {
+                group: id.clone(),
+                name: None,
+                change: GroupChange::Members,
+                members_before: before,
+                members_after: before,
+                added: 0,
+                removed: 0,
+            }
+        });
+        // A create or update names the group as it will be; otherwise the first step's name.
+        if entry.name.is_none()
+            || matches!(step, Step::CreateGroup { .. } | Step::UpdateGroup { .. })
+        {
+            entry.name = name(step, id);
+        }
+        match step {
+            Step::CreateGroup { .. } => entry.change = GroupChange::Created,
+            Step::UpdateGroup { .. } => entry.change = GroupChange::Updated,
+            Step::DeleteGroup { .. } => entry.change = GroupChange::Deleted,
+            Step::AddMembers { members, .. } => entry.added += members.len(),
+            Step::RemoveMembers { members, .. } => entry.removed += members.len(),
+            _ => {}
+        }
+    }
+    groups
+        .into_values()
+        .map(|mut g| {
+            g.members_after = match g.change {
+                GroupChange::Deleted => 0,
+                _ => (g.members_before + g.added).saturating_sub(g.removed),
+            };
+            g
+        })
+        .collect()
+}
+
 /// Sortable and unique enough per connector: the start time to the microsecond.
 pub fn new_run_id(connector: &str, at: Timestamp) -> String {
     let micros = at.as_microsecond();
@@ -269,4 +355,92 @@ pub fn new_run_id(connector: &str, at: Timestamp) -> String {
         at.strftime("%Y%m%dT%H%M%S"),
         micros.rem_euclid(1_000_000)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupAttributes, TargetId};
+    use crate::plan::RemovalReason;
+    use crate::snapshot::AppliedGroup;
+
+    fn attributes(name: &str) -> Box<GroupAttributes> {
+        Box::new(GroupAttributes {
+            display_name: name.into(),
+            parent: None,
+            head: None,
+        })
+    }
+
+    fn keys(prefix: &str, n: usize) -> Vec<UserKey> {
+        (0..n)
+            .map(|i| UserKey::new(format!("{prefix}{i}")))
+            .collect()
+    }
+
+    #[test]
+    fn group_member_counts_sum_the_batches() {
+        let d = DepartmentId::new;
+        let mut snapshot = Snapshot::default();
+        for (id, members) in [("sales", 3), ("old", 7)] {
+            snapshot.groups.insert(
+                d(id),
+                AppliedGroup {
+                    target_id: TargetId::new(id),
+                    attributes: *attributes(id),
+                    members: keys("m", members).into_iter().collect(),
+                },
+            );
+        }
+        let mut steps = vec![Step::CreateGroup {
+            group: d("new"),
+            attributes: attributes("新部门"),
+        }];
+        // 5 000 new members in 25 batches, as the planner cuts them.
+        for batch in keys("p", 5000).chunks(plan::MEMBER_BATCH) {
+            steps.push(Step::AddMembers {
+                group: d("new"),
+                members: batch.to_vec(),
+            });
+        }
+        steps.push(Step::AddMembers {
+            group: d("sales"),
+            members: keys("x", 2),
+        });
+        steps.push(Step::RemoveMembers {
+            group: d("sales"),
+            members: keys("m", 1),
+        });
+        steps.push(Step::DeleteGroup {
+            group: d("old"),
+            reason: RemovalReason::Vanished,
+        });
+        let name = |step: &Step, group: &DepartmentId| match step {
+            Step::CreateGroup { attributes, .. } => Some(attributes.display_name.to_string()),
+            _ => Some(format!("named {group}")),
+        };
+        let groups = group_reports(&steps, &snapshot, name);
+        let summary: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.group.as_str(),
+                    g.name.as_deref().unwrap(),
+                    g.change,
+                    g.members_before,
+                    g.members_after,
+                    g.added,
+                    g.removed,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("new", "新部门", GroupChange::Created, 0, 5000, 5000, 0),
+                ("old", "named old", GroupChange::Deleted, 7, 0, 0, 0),
+                ("sales", "named sales", GroupChange::Members, 3, 4, 2, 1),
+            ]
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! What every renderer says the same way: headings, the outcome and guard sentences, and each step
 //! as a list of "field: before → after" changes. Renderers only lay these out and escape them.
 
-use super::{PullSummary, Report, RunOutcome, StepReport};
+use super::{GroupChange, GroupReport, PullSummary, Report, RunOutcome, StepReport};
 use crate::engine::{RunMode, StepOutcome};
 use crate::model::{Field, GroupAttributes, UserKey};
-use crate::plan::{Step, StepKind, Verdict};
+use crate::plan::{LinkSource, Step, StepKind, Verdict};
+use std::borrow::Cow;
 
 /// One field of one step, before and after. `None` is "no value".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,40 @@ pub fn subject_heading(kind: StepKind) -> &'static str {
         | StepKind::DeleteGroup => "group",
         _ => "user",
     }
+}
+
+/// Every kind in the order its steps run (phase order), for sections and count tables.
+pub fn kinds() -> [StepKind; StepKind::ALL.len()] {
+    let mut kinds = StepKind::ALL;
+    kinds.sort_by_key(|k| kind_phase(*k));
+    kinds
+}
+
+fn kind_phase(kind: StepKind) -> crate::plan::Phase {
+    use crate::plan::Phase;
+    match kind {
+        StepKind::Adopt => Phase::Adopt,
+        StepKind::FreeValues => Phase::FreeValues,
+        StepKind::Update => Phase::Update,
+        StepKind::Reactivate => Phase::Reactivate,
+        StepKind::Create => Phase::Create,
+        StepKind::CreateGroup | StepKind::UpdateGroup => Phase::Group,
+        StepKind::SetManager | StepKind::ClearManager => Phase::Link,
+        StepKind::AddMembers => Phase::AddMembers,
+        StepKind::RemoveMembers => Phase::RemoveMembers,
+        StepKind::Deactivate => Phase::Deactivate,
+        StepKind::Delete => Phase::Delete,
+        StepKind::DeleteGroup => Phase::DeleteGroup,
+    }
+}
+
+/// The kinds with steps, in phase order, with their counts.
+pub fn counts(r: &Report) -> Vec<(StepKind, usize)> {
+    kinds()
+        .into_iter()
+        .map(|k| (k, r.counts.get(&k).copied().unwrap_or(0)))
+        .filter(|(_, c)| *c > 0)
+        .collect()
 }
 
 pub fn heading(kind: StepKind) -> &'static str {
@@ -274,14 +309,23 @@ pub fn changes(s: &StepReport) -> Vec<Change> {
             .collect(),
         Step::Reactivate { .. } => account("inactive", "active"),
         Step::SetManager {
-            manager, previous, ..
-        } => vec![Change {
-            field: "manager",
-            before: previous
-                .as_ref()
-                .map(|p| person(s.previous_manager_name.as_deref(), p)),
-            after: Some(person(s.manager_name.as_deref(), manager)),
-        }],
+            manager,
+            previous,
+            source,
+            ..
+        } => {
+            let mut after = person(s.manager_name.as_deref(), manager);
+            if *source == LinkSource::DepartmentHead {
+                after.push_str(" (department head)");
+            }
+            vec![Change {
+                field: "manager",
+                before: previous
+                    .as_ref()
+                    .map(|p| person(s.previous_manager_name.as_deref(), p)),
+                after: Some(after),
+            }]
+        }
         Step::ClearManager { previous, .. } => vec![Change {
             field: "manager",
             before: Some(person(s.previous_manager_name.as_deref(), previous)),
@@ -294,11 +338,11 @@ pub fn changes(s: &StepReport) -> Vec<Change> {
         Step::AddMembers { members, .. } => vec![Change {
             field: "members",
             before: None,
-            after: Some(member_list('+', members)),
+            after: Some(member_list('+', members, 1)),
         }],
         Step::RemoveMembers { members, .. } => vec![Change {
             field: "members",
-            before: Some(member_list('-', members)),
+            before: Some(member_list('-', members, 1)),
             after: None,
         }],
         Step::DeleteGroup { .. } => vec![Change {
@@ -339,16 +383,126 @@ fn group_changes(before: Option<&GroupAttributes>, after: &GroupAttributes) -> V
         .collect()
 }
 
-/// `+3: a, b, c` (or `-`), naming at most a few.
-fn member_list(sign: char, members: &[UserKey]) -> String {
+/// `+3: a, b, c` (or `-`), naming at most a few; `+5000 in 25 batches: …` for merged batches.
+fn member_list(sign: char, members: &[UserKey], batches: usize) -> String {
     const SHOWN: usize = 10;
     let names: Vec<&str> = members.iter().take(SHOWN).map(UserKey::as_str).collect();
     let more = members.len().saturating_sub(SHOWN);
-    let mut text = format!("{sign}{}: {}", members.len(), names.join(", "));
+    let in_batches = if batches > 1 {
+        format!(" in {batches} batches")
+    } else {
+        String::new()
+    };
+    let mut text = format!("{sign}{}{in_batches}: {}", members.len(), names.join(", "));
     if more > 0 {
         text.push_str(&format!(" and {more} more"));
     }
     text
+}
+
+/// One row of a steps table: a step, or a group's consecutive member batches with the same
+/// outcome merged into one (a 5 000-member add is 25 steps, and one line to read).
+#[derive(Debug, Clone)]
+pub struct Row<'r> {
+    pub step: Cow<'r, StepReport>,
+    /// How many steps the row stands for.
+    pub batches: usize,
+}
+
+impl Row<'_> {
+    /// The row's changes: a merged row says how many batches its members come in.
+    pub fn changes(&self) -> Vec<Change> {
+        match &self.step.step {
+            Step::AddMembers { members, .. } if self.batches > 1 => vec![Change {
+                field: "members",
+                before: None,
+                after: Some(member_list('+', members, self.batches)),
+            }],
+            Step::RemoveMembers { members, .. } if self.batches > 1 => vec![Change {
+                field: "members",
+                before: Some(member_list('-', members, self.batches)),
+                after: None,
+            }],
+            _ => changes(&self.step),
+        }
+    }
+}
+
+/// The steps as rows, in order: consecutive add (or remove) steps of one group with the same
+/// outcome become one row. JSON keeps every step; this is only how people read them.
+pub fn rows<'r>(steps: impl IntoIterator<Item = &'r StepReport>) -> Vec<Row<'r>> {
+    let mut rows: Vec<Row<'r>> = Vec::new();
+    for s in steps {
+        if let Some(last) = rows.last_mut()
+            && last.step.outcome == s.outcome
+            && let Some(more) = batch_members(&last.step.step, &s.step)
+        {
+            let mut merged = last.step.clone().into_owned();
+            if let Step::AddMembers { members, .. } | Step::RemoveMembers { members, .. } =
+                &mut merged.step
+            {
+                members.extend_from_slice(more);
+            }
+            last.step = Cow::Owned(merged);
+            last.batches += 1;
+            continue;
+        }
+        rows.push(Row {
+            step: Cow::Borrowed(s),
+            batches: 1,
+        });
+    }
+    rows
+}
+
+/// `next`'s members, when it is a further batch of `row`'s kind for the same group.
+fn batch_members<'s>(row: &Step, next: &'s Step) -> Option<&'s [UserKey]> {
+    match (row, next) {
+        (
+            Step::AddMembers { group: a, .. },
+            Step::AddMembers {
+                group: b, members, ..
+            },
+        )
+        | (
+            Step::RemoveMembers { group: a, .. },
+            Step::RemoveMembers {
+                group: b, members, ..
+            },
+        ) if a == b => Some(members),
+        _ => None,
+    }
+}
+
+/// A group's name and department id: "销售部 (12)", or the id alone.
+pub fn group(g: &GroupReport) -> String {
+    match g.name.as_deref() {
+        Some(name) if !name.is_empty() => format!("{name} ({})", g.group),
+        _ => g.group.to_string(),
+    }
+}
+
+/// The group's member counts: "3 → 5003 (+5000)", "7 → 0 (group deleted)".
+pub fn group_members(g: &GroupReport) -> String {
+    let mut parts = Vec::new();
+    if g.added > 0 {
+        parts.push(format!("+{}", g.added));
+    }
+    if g.removed > 0 {
+        parts.push(format!("-{}", g.removed));
+    }
+    match g.change {
+        GroupChange::Created => parts.push("new group".to_owned()),
+        GroupChange::Updated => parts.push("group updated".to_owned()),
+        GroupChange::Deleted => parts.push("group deleted".to_owned()),
+        GroupChange::Members => {}
+    }
+    format!(
+        "{} → {} ({})",
+        g.members_before,
+        g.members_after,
+        parts.join(", ")
+    )
 }
 
 /// Why the step happens, where the kind alone does not say.

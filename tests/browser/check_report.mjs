@@ -61,6 +61,10 @@ try {
     }
     const kinds = [];
     for (const kind of p.kinds || []) {
+      const offered = await page.evaluate(() => [...document.querySelectorAll('#kind option')].map((o) => o.value));
+      if (!offered.includes(kind)) {
+        throw new Error(`${p.file}: the kind filter offers no ${kind} (it offers ${offered.join(', ')})`);
+      }
       const before = await state();
       await page.selectOption('#kind', kind);
       const after = await settle(before);

@@ -9,13 +9,13 @@ mod wire;
 
 pub use config::WebhookTargetConfig;
 
-use super::{PushError, Pusher, TargetAccount, TargetKind};
+use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, Checked, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, DepartmentId, FieldChange, TargetId, UserKey};
 use client::Deliverer;
 use ids::DeliveryIds;
 use tracing::{debug, instrument};
-use wire::{Data, Event};
+use wire::{Data, Event, Subject};
 
 /// The header names, for receivers written in Rust and for tests.
 pub mod headers {
@@ -49,16 +49,38 @@ impl WebhookPusher {
     }
 
     async fn send(&self, kind: &'static str, user: &str, data: Data) -> Result<(), PushError> {
+        self.send_about(kind, Subject::User(user), data).await
+    }
+
+    /// A group's event: its envelope names the department id as `group`.
+    async fn send_group(
+        &self,
+        kind: &'static str,
+        group: &DepartmentId,
+        data: Data,
+    ) -> Result<(), PushError> {
+        self.send_about(kind, Subject::Group(group.as_str()), data)
+            .await
+    }
+
+    async fn send_about(
+        &self,
+        kind: &'static str,
+        subject: Subject<'_>,
+        data: Data,
+    ) -> Result<(), PushError> {
         let content = serde_json::to_vec(&data).map_err(|e| PushError::Malformed {
             detail: e.to_string(),
         })?;
-        let change = DeliveryIds::change(&self.connector, user, kind, &content);
+        // Event types differ between people and groups, so a person and a department with the
+        // same id never name the same change.
+        let change = DeliveryIds::change(&self.connector, subject.as_str(), kind, &content);
         let event = Event {
             id: self.ids.id_for(&change),
             kind,
             version: wire::EVENT_VERSION,
             connector: &self.connector,
-            user,
+            subject,
             occurred_at: jiff::Timestamp::now(),
             data,
         };
@@ -67,8 +89,29 @@ impl WebhookPusher {
         })?;
         self.deliverer.deliver(&event.id, kind, &body).await?;
         self.ids.acknowledged(&change);
-        debug!(delivery = %event.id, event = kind, user, "The receiver acknowledged the event.");
+        debug!(
+            delivery = %event.id,
+            event = kind,
+            subject = subject.as_str(),
+            "The receiver acknowledged the event."
+        );
         Ok(())
+    }
+}
+
+/// A group's name, parent and head as an event carries them.
+fn group_data(group: &GroupWrite<'_>) -> Data {
+    Data::Group {
+        display_name: group.display_name.to_owned(),
+        parent: group.parent.map(|p| p.as_str().to_owned()),
+        head: group.head.map(|h| h.key.as_str().to_owned()),
+    }
+}
+
+/// Members by upstream key: the receiver knows people by it.
+fn members_data(members: &[PersonRef<'_>]) -> Data {
+    Data::Members {
+        members: members.iter().map(|m| m.key.as_str().to_owned()).collect(),
     }
 }
 
@@ -159,6 +202,54 @@ impl Pusher for WebhookPusher {
                 .into(),
         })
     }
+
+    /// A group's id for this target is its department id, as a person's is their key: there is
+    /// nothing to adopt, the receiver keys its records by the department id.
+    #[instrument(level = "debug", skip(self, group), fields(target = "webhook", group = %group.key))]
+    async fn create_group(&self, group: &GroupWrite<'_>) -> Result<TargetId, PushError> {
+        self.send_group("group.created", group.key, group_data(group))
+            .await?;
+        Ok(TargetId::new(group.key.as_str()))
+    }
+
+    #[instrument(level = "debug", skip(self, group), fields(target = "webhook", group = %group.key))]
+    async fn update_group(
+        &self,
+        _id: &TargetId,
+        group: &GroupWrite<'_>,
+    ) -> Result<Option<TargetId>, PushError> {
+        self.send_group("group.updated", group.key, group_data(group))
+            .await?;
+        Ok(None)
+    }
+
+    #[instrument(level = "debug", skip(self, members), fields(target = "webhook", count = members.len()))]
+    async fn add_members(
+        &self,
+        _id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        self.send_group("group.members_added", group, members_data(members))
+            .await
+    }
+
+    #[instrument(level = "debug", skip(self, members), fields(target = "webhook", count = members.len()))]
+    async fn remove_members(
+        &self,
+        _id: &TargetId,
+        group: &DepartmentId,
+        members: &[PersonRef<'_>],
+    ) -> Result<(), PushError> {
+        self.send_group("group.members_removed", group, members_data(members))
+            .await
+    }
+
+    #[instrument(level = "debug", skip(self), fields(target = "webhook"))]
+    async fn delete_group(&self, _id: &TargetId, group: &DepartmentId) -> Result<(), PushError> {
+        self.send_group("group.deleted", group, Data::Empty {})
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -178,7 +269,7 @@ mod tests {
             kind: "user.created",
             version: 1,
             connector: "hq",
-            user: "lin",
+            subject: Subject::User("lin"),
             occurred_at: "2025-01-02T03:04:05Z".parse().unwrap(),
             data,
         };
@@ -209,5 +300,56 @@ mod tests {
             json!({ "manager": null })
         );
         assert_eq!(serde_json::to_value(Data::Empty {}).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn group_event_bodies_are_exact() {
+        let key = DepartmentId::new("12");
+        let parent = DepartmentId::new("3");
+        let (head, head_id) = (UserKey::new("wang"), TargetId::new("wang"));
+        let write = GroupWrite {
+            key: &key,
+            display_name: "销售部 / 华东",
+            parent: Some(&parent),
+            head: Some(PersonRef {
+                key: &head,
+                id: &head_id,
+            }),
+        };
+        let event = Event {
+            id: "abc".into(),
+            kind: "group.created",
+            version: 1,
+            connector: "hq",
+            subject: Subject::Group("12"),
+            occurred_at: "2025-01-02T03:04:05Z".parse().unwrap(),
+            data: group_data(&write),
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            json!({
+                "id": "abc", "type": "group.created", "version": 1, "connector": "hq",
+                "group": "12", "occurred_at": "2025-01-02T03:04:05Z",
+                "data": { "display_name": "销售部 / 华东", "parent": "3", "head": "wang" }
+            })
+        );
+        let top = GroupWrite {
+            parent: None,
+            head: None,
+            ..write
+        };
+        assert_eq!(
+            serde_json::to_value(group_data(&top)).unwrap(),
+            json!({ "display_name": "销售部 / 华东", "parent": null, "head": null })
+        );
+        let (lin, lin_id) = (UserKey::new("lin"), TargetId::new("ignored"));
+        let members = [PersonRef {
+            key: &lin,
+            id: &lin_id,
+        }];
+        assert_eq!(
+            serde_json::to_value(members_data(&members)).unwrap(),
+            json!({ "members": ["lin"] })
+        );
     }
 }

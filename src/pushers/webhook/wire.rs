@@ -14,10 +14,27 @@ pub(super) struct Event<'a> {
     pub kind: &'static str,
     pub version: u32,
     pub connector: &'a str,
-    /// The person's upstream key, which is also their id for this target.
-    pub user: &'a str,
+    /// Whom the event is about: `user` (a person's upstream key, also their id for this
+    /// target) or `group` (a department's id, also its group's id).
+    #[serde(flatten)]
+    pub subject: Subject<'a>,
     pub occurred_at: jiff::Timestamp,
     pub data: Data,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Subject<'a> {
+    User(&'a str),
+    Group(&'a str),
+}
+
+impl<'a> Subject<'a> {
+    pub fn as_str(self) -> &'a str {
+        match self {
+            Subject::User(id) | Subject::Group(id) => id,
+        }
+    }
 }
 
 /// What each event type carries.
@@ -33,6 +50,16 @@ pub(super) enum Data {
     Updated { changes: Vec<FieldChange> },
     /// `manager.changed`: the manager's key, or null when the link is removed.
     Manager { manager: Option<String> },
-    /// `user.deactivated`, `user.reactivated`, `user.deleted`
+    /// `group.created`, `group.updated`: the group as it is now.
+    Group {
+        display_name: String,
+        /// The parent department's id, when the parent is a synced group too.
+        parent: Option<String>,
+        /// The department head's upstream key, when they are a synced person.
+        head: Option<String>,
+    },
+    /// `group.members_added`, `group.members_removed`: people by upstream key.
+    Members { members: Vec<String> },
+    /// `user.deactivated`, `user.reactivated`, `user.deleted`, `group.deleted`
     Empty {},
 }

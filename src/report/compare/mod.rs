@@ -9,10 +9,11 @@ pub use text::render_comparison_text;
 
 use super::{Format, RenderOptions, Report, RunOutcome, SkippedLinkReport, StepReport};
 use crate::engine::RunMode;
-use crate::plan::{StepKind, Subject};
+use crate::plan::{Step, StepKind, Subject};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What differs between report `a` (the earlier, usually) and report `b`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +28,7 @@ pub struct Comparison {
     pub only_in_b: Vec<StepReport>,
     /// Same kind and person, different content (other values, another manager), in `b`'s order.
     pub changed: Vec<ChangedStep>,
-    /// Steps identical in both (outcomes aside).
+    /// Steps identical in both (outcomes aside; a group's member batches count as one).
     pub unchanged: usize,
     pub skipped_links_only_in_a: Vec<SkippedLinkReport>,
     pub skipped_links_only_in_b: Vec<SkippedLinkReport>,
@@ -61,43 +62,45 @@ impl Comparison {
     }
 }
 
-/// Steps are matched by kind and person: the planner makes at most one step of a kind per person,
-/// so that pair names "the same step" across runs. Outcomes are not compared: a dry run and the
-/// apply that followed it plan the same steps.
+/// Steps are matched by kind and subject (person or group): the planner makes at most one step
+/// of a kind per person or group, so that pair names "the same step" across runs. The exception,
+/// a group's member batches, are merged into one step per group and kind first: a batch's
+/// boundaries move whenever one member changes, the group's set of added people does not.
+/// Outcomes are not compared: a dry run and the apply that followed it plan the same steps.
 pub fn compare(a: &Report, b: &Report) -> Comparison {
     fn key(s: &StepReport) -> (StepKind, Subject<'_>) {
         (s.step.kind(), s.step.subject())
     }
+    let (steps_a, steps_b) = (merge_batches(&a.steps), merge_batches(&b.steps));
     let mut in_a: BTreeMap<(StepKind, Subject<'_>), Vec<usize>> = BTreeMap::new();
-    for (i, s) in a.steps.iter().enumerate().rev() {
+    for (i, s) in steps_a.iter().enumerate().rev() {
         in_a.entry(key(s)).or_default().push(i);
     }
-    let mut matched = vec![false; a.steps.len()];
+    let mut matched = vec![false; steps_a.len()];
     let mut only_in_b = Vec::new();
     let mut changed = Vec::new();
     let mut unchanged = 0;
-    for s in &b.steps {
+    for s in &steps_b {
         match in_a.get_mut(&key(s)).and_then(Vec::pop) {
-            None => only_in_b.push(s.clone()),
+            None => only_in_b.push(s.clone().into_owned()),
             Some(i) => {
                 matched[i] = true;
-                if a.steps[i].step == s.step {
+                if steps_a[i].step == s.step {
                     unchanged += 1;
                 } else {
                     changed.push(ChangedStep {
-                        a: a.steps[i].clone(),
-                        b: s.clone(),
+                        a: steps_a[i].clone().into_owned(),
+                        b: s.clone().into_owned(),
                     });
                 }
             }
         }
     }
-    let only_in_a = a
-        .steps
+    let only_in_a = steps_a
         .iter()
         .zip(&matched)
         .filter(|(_, m)| !**m)
-        .map(|(s, _)| s.clone())
+        .map(|(s, _)| s.clone().into_owned())
         .collect();
 
     let links_a: BTreeSet<_> = a.skipped_links.iter().map(|l| &l.link).collect();
@@ -165,16 +168,54 @@ pub fn render_comparison(
     }
 }
 
+/// The steps with every add (and every remove) of one group merged into its first, members
+/// sorted; other steps as they are.
+fn merge_batches(steps: &[StepReport]) -> Vec<Cow<'_, StepReport>> {
+    let mut out: Vec<Cow<'_, StepReport>> = Vec::with_capacity(steps.len());
+    let mut first: HashMap<(StepKind, Subject<'_>), usize> = HashMap::new();
+    for s in steps {
+        let (Step::AddMembers { members, .. } | Step::RemoveMembers { members, .. }) = &s.step
+        else {
+            out.push(Cow::Borrowed(s));
+            continue;
+        };
+        match first.get(&(s.step.kind(), s.step.subject())) {
+            Some(&i) => {
+                if let Step::AddMembers { members: all, .. }
+                | Step::RemoveMembers { members: all, .. } = &mut out[i].to_mut().step
+                {
+                    all.extend_from_slice(members);
+                }
+            }
+            None => {
+                first.insert((s.step.kind(), s.step.subject()), out.len());
+                out.push(Cow::Borrowed(s));
+            }
+        }
+    }
+    for s in &mut out {
+        if let Cow::Owned(StepReport {
+            step: Step::AddMembers { members, .. } | Step::RemoveMembers { members, .. },
+            ..
+        }) = s
+        {
+            members.sort();
+            members.dedup();
+        }
+    }
+    out
+}
+
 /// The steps of one list, grouped by kind in plan order.
 fn by_kind(steps: &[StepReport]) -> Vec<(StepKind, Vec<&StepReport>)> {
-    StepKind::ALL
-        .iter()
+    super::view::kinds()
+        .into_iter()
         .map(|k| {
             (
-                *k,
+                k,
                 steps
                     .iter()
-                    .filter(|s| s.step.kind() == *k)
+                    .filter(|s| s.step.kind() == k)
                     .collect::<Vec<_>>(),
             )
         })

@@ -21,7 +21,8 @@
   const val = (v) => (v === null || v === undefined ? null : typeof v === 'number' ? D.strings[v] : v);
 
   // A step is [kind, user, name, [field, before, after, …], note, outcome, detail]; trailing
-  // empty entries are left out.
+  // empty entries are left out. `user` is a group's department id for group steps, and one row
+  // may stand for several batches of a group's members (D.total counts steps).
   const step = (r) => ({
     kind: D.kinds[r[0]], user: r[1], name: r[2] || null, changes: r[3] || [],
     note: val(r[4]), outcome: r[5] || 0, detail: r[6] || null,
@@ -54,7 +55,7 @@
   }
   const outcome = D.summary.find((row) => row[0] === 'Outcome');
   card(outcome[1].split(':')[0], 'outcome', outcome[2] ? 'bad' : null);
-  card(num(D.steps.length), 'steps');
+  card(num(D.total), 'steps');
   const kindCards = new Map();
   for (const [kind, heading, count] of D.counts) {
     const c = card(num(count), heading, 'kind');
@@ -136,7 +137,9 @@
       } else {
         line.append(el('span', 'field', c.field + ': '));
       }
-      if (c.before !== null || s.kind !== 'create') line.append(el('span', 'before', c.before ?? NONE), ' → ');
+      // What a step brings into being has no "before" worth showing.
+      const adds = s.kind === 'create' || s.kind === 'create_group' || s.kind === 'add_members';
+      if (c.before !== null || !adds) line.append(el('span', 'before', c.before ?? NONE), ' → ');
       line.append(el('span', 'after', c.after ?? NONE));
       td.append(line);
     }
@@ -208,6 +211,7 @@
       if (section.open && table.tBodies[0].rows.length === 0) draw(0);
     });
   }
+  lazyTable($('groups-section'), $('groups'), $('groups-pager'), $('groups-count'), D.groups, (g) => g);
   lazyTable($('skipped-section'), $('skipped'), $('skipped-pager'), $('skipped-count'), D.skipped, (r) => r);
   lazyTable($('problems-section'), $('problems'), $('problems-pager'), $('problems-count'), D.problems, (p) => [p]);
 

@@ -24,9 +24,13 @@ struct PageData<'a> {
     outcomes: [&'static str; 4],
     /// Whether the run attempted steps (an applied run), so the page shows a result column.
     results: bool,
+    /// Steps in the plan: a row may stand for several (a group's member batches).
+    total: usize,
     /// Values used more than once; a number where a value stands is an index here.
     strings: Vec<&'a str>,
     steps: Vec<StepRow<'a>>,
+    /// [group, members before → after]
+    groups: Vec<[String; 2]>,
     /// [person, manager, reason]
     skipped: Vec<[String; 3]>,
     problems: Vec<&'a str>,
@@ -61,14 +65,20 @@ const FIELDS: &[&str] = &[
     "employee_number",
     "department",
     "manager",
+    "name",
+    "parent",
+    "head",
+    "members",
+    "group",
 ];
 
 /// The page data as JSON (not yet escaped for a `<script>` element).
 pub(super) fn page_json(r: &Report) -> String {
-    let views: Vec<(Vec<view::Change>, Option<String>)> = r
-        .steps
+    // A group's member batches are one row, as in text and Markdown.
+    let rows = view::rows(&r.steps);
+    let views: Vec<(Vec<view::Change>, Option<String>)> = rows
         .iter()
-        .map(|s| (view::changes(s), view::note(s)))
+        .map(|row| (row.changes(), view::note(&row.step)))
         .collect();
     let values = || {
         views.iter().flat_map(|(changes, note)| {
@@ -91,11 +101,11 @@ pub(super) fn page_json(r: &Report) -> String {
             strings.push(v);
         }
     }
-    let steps = r
-        .steps
+    let steps = rows
         .iter()
         .zip(&views)
-        .map(|(s, (changes, note))| StepRow {
+        .map(|(row, (changes, note))| (&*row.step, changes, note))
+        .map(|(s, changes, note)| StepRow {
             kind: StepKind::ALL
                 .iter()
                 .position(|k| *k == s.step.kind())
@@ -125,18 +135,22 @@ pub(super) fn page_json(r: &Report) -> String {
     let data = PageData {
         title: view::title(r),
         summary: summary(r),
-        counts: r
-            .counts
-            .iter()
-            .filter(|(_, c)| **c > 0)
-            .map(|(k, c)| (k.as_str(), view::heading(*k), *c))
+        counts: view::counts(r)
+            .into_iter()
+            .map(|(k, c)| (k.as_str(), view::heading(k), c))
             .collect(),
         kinds: StepKind::ALL.iter().map(|k| k.as_str()).collect(),
         fields: FIELDS,
         outcomes: ["planned", "applied", "failed", "not attempted"],
         results: r.steps.iter().any(|s| s.outcome != StepOutcome::Planned),
+        total: r.steps.len(),
         strings,
         steps,
+        groups: r
+            .groups
+            .iter()
+            .map(|g| [view::group(g), view::group_members(g)])
+            .collect(),
         skipped: r
             .skipped_links
             .iter()

@@ -5,7 +5,7 @@ mod escape;
 
 pub(crate) use escape::escape;
 
-use super::{RenderOptions, Report, SkippedLinkReport, StepReport, view};
+use super::{GroupReport, RenderOptions, Report, SkippedLinkReport, StepReport, view};
 use crate::plan::{Step, StepKind};
 use std::fmt::Write as _;
 
@@ -47,13 +47,18 @@ pub(crate) fn render_markdown_with(r: &Report, options: &RenderOptions) -> Strin
     );
     if total > 0 {
         out.push_str("| Step kind | Count |\n|---|--:|\n");
-        for (kind, count) in r.counts.iter().filter(|(_, c)| **c > 0) {
+        for (kind, count) in view::counts(r) {
             let _ = writeln!(out, "| {kind} | {count} |");
         }
     }
 
+    if !r.groups.is_empty() {
+        let _ = writeln!(out, "\n## Groups ({})\n", r.groups.len());
+        write_groups(&mut out, &r.groups, options);
+    }
+
     let with_results = view::show_results(r);
-    for kind in StepKind::ALL {
+    for kind in view::kinds() {
         let steps: Vec<&StepReport> = view::steps_of(r, kind).collect();
         if !steps.is_empty() {
             let _ = writeln!(out, "\n## {} ({})\n", view::heading(kind), steps.len());
@@ -118,10 +123,12 @@ pub(crate) fn write_steps(
         headers.join(" | "),
         "---|".repeat(headers.len())
     );
-    for s in steps.iter().take(cap(options)) {
+    let all_rows = view::rows(steps.iter().copied());
+    for row in all_rows.iter().take(cap(options)) {
+        let s: &StepReport = &row.step;
         let name = escape(s.name.as_deref().unwrap_or(""));
         let user = escape(s.step.subject().as_str());
-        let changes = view::changes(s);
+        let changes = row.changes();
         let mut rows: Vec<Vec<String>> = match &s.step {
             Step::Create { .. } => {
                 let attributes: Vec<String> = changes[1..]
@@ -191,7 +198,21 @@ pub(crate) fn write_steps(
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
     }
-    more(out, view::left_out(steps.len(), options.limit));
+    more(out, view::left_out(all_rows.len(), options.limit));
+}
+
+/// The groups the plan touches with their member counts, capped at the limit.
+fn write_groups(out: &mut String, groups: &[GroupReport], options: &RenderOptions) {
+    out.push_str("| Group | Members |\n|---|---|\n");
+    for g in groups.iter().take(cap(options)) {
+        let _ = writeln!(
+            out,
+            "| {} | {} |",
+            escape(&view::group(g)),
+            escape(&view::group_members(g))
+        );
+    }
+    more(out, view::left_out(groups.len(), options.limit));
 }
 
 /// Skipped manager links as a table, capped at the limit.

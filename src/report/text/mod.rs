@@ -8,7 +8,7 @@ use crate::terminal::visible;
 pub(crate) use style::{Style, paint};
 pub(crate) use table::{Cell, Table};
 
-use super::{RenderOptions, Report, SkippedLinkReport, StepReport, view};
+use super::{GroupReport, RenderOptions, Report, SkippedLinkReport, StepReport, view};
 use crate::engine::StepOutcome;
 use crate::plan::{Step, StepKind};
 
@@ -36,12 +36,18 @@ pub fn render_text_with(r: &Report, options: &RenderOptions) -> String {
     out.push('\n');
     let plan = format!("Plan: {total} step{}", if total == 1 { "" } else { "s" });
     line(&mut out, &paint(&plan, Style::Bold, color));
-    for (kind, count) in r.counts.iter().filter(|(_, c)| **c > 0) {
+    for (kind, count) in view::counts(r) {
         line(&mut out, &format!("  {:<14} {count:>6}", kind.as_str()));
     }
 
+    if !r.groups.is_empty() {
+        let title = format!("Groups ({})", r.groups.len());
+        section(&mut out, &title, color);
+        write_groups(&mut out, &r.groups, options);
+    }
+
     let with_results = view::show_results(r);
-    for kind in StepKind::ALL {
+    for kind in view::kinds() {
         let steps: Vec<&StepReport> = view::steps_of(r, kind).collect();
         if !steps.is_empty() {
             let title = format!("{} ({})", view::heading(kind), steps.len());
@@ -123,6 +129,19 @@ pub(crate) fn write_skipped(
     more(out, view::left_out(links.len(), options.limit));
 }
 
+/// The groups the plan touches with their member counts, capped at the limit.
+fn write_groups(out: &mut String, groups: &[GroupReport], options: &RenderOptions) {
+    let mut table = Table::new(vec!["GROUP", "MEMBERS"]);
+    for g in groups.iter().take(cap(options)) {
+        table.row(vec![
+            Cell::plain(view::group(g)),
+            Cell::plain(view::group_members(g)),
+        ]);
+    }
+    table.write(out, options.color);
+    more(out, view::left_out(groups.len(), options.limit));
+}
+
 fn cap(options: &RenderOptions) -> usize {
     options.limit.unwrap_or(usize::MAX)
 }
@@ -157,7 +176,9 @@ pub(crate) fn write_steps(
         headers.push("RESULT");
     }
     let mut table = Table::new(headers);
-    for s in steps.iter().take(cap(options)) {
+    let all_rows = view::rows(steps.iter().copied());
+    for row in all_rows.iter().take(cap(options)) {
+        let s: &StepReport = &row.step;
         let name = Cell::plain(s.name.as_deref().unwrap_or(""));
         let user = Cell::plain(s.step.subject().as_str());
         let mut rows: Vec<Vec<Cell>> = match &s.step {
@@ -183,7 +204,7 @@ pub(crate) fn write_steps(
             | Step::AddMembers { .. }
             | Step::RemoveMembers { .. } => {
                 let mut first = Some((name, user));
-                view::changes(s)
+                row.changes()
                     .into_iter()
                     .map(|c| {
                         let (name, user) =
@@ -232,7 +253,7 @@ pub(crate) fn write_steps(
         }
     }
     table.write(out, options.color);
-    more(out, view::left_out(steps.len(), options.limit));
+    more(out, view::left_out(all_rows.len(), options.limit));
 }
 
 fn before_after(before: Option<String>, after: Option<String>) -> [Cell; 3] {
