@@ -235,11 +235,20 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         }
         Target::Configured { config, .. } => build_pusher("demo", config)?,
     };
+    let mut policy = demo_policy()?;
+    if let Target::Configured { config, .. } = &target
+        && let TargetConfig::Ldap(ldap) = config.as_ref()
+        && ldap.groups_base.is_none()
+    {
+        // Groups need a place in the directory; the demo does not invent one.
+        policy.groups.enabled = false;
+        println!("  groups:   off (the LDAP target sets no groups_base)\n");
+    }
     let connector = Connector {
         name: "demo".into(),
         puller: upstream.puller()?,
         pusher,
-        policy: demo_policy()?,
+        policy,
         concurrency: concurrency.max(1),
     };
     let engine = Engine::new(Arc::new(StateDb::open(state.path())?));
