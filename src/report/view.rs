@@ -554,3 +554,39 @@ pub fn steps_of(r: &Report, kind: StepKind) -> impl Iterator<Item = &StepReport>
 pub fn left_out(total: usize, limit: Option<usize>) -> usize {
     total.saturating_sub(limit.unwrap_or(usize::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sections follow the plan's phases: the sample has a step of every kind.
+    #[test]
+    fn kinds_are_in_the_order_their_steps_run() {
+        let sample = crate::report::fixture::sample();
+        for kind in StepKind::ALL {
+            let step = sample.steps.iter().find(|s| s.step.kind() == kind);
+            let step = step.unwrap_or_else(|| panic!("the sample has no {kind} step"));
+            assert_eq!(kind_phase(kind), step.step.phase(), "{kind}");
+        }
+        let order: Vec<&str> = kinds().iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "adopt",
+                "free_values",
+                "update",
+                "reactivate",
+                "create",
+                "create_group",
+                "update_group",
+                "set_manager",
+                "clear_manager",
+                "add_members",
+                "remove_members",
+                "deactivate",
+                "delete",
+                "delete_group",
+            ]
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! A comparison for tickets: both runs, the count deltas, then the differing steps as tables.
 
-use super::{Comparison, RunRef, by_kind, summary};
+use super::{Comparison, RunRef, by_kind, summaries};
 use crate::report::RenderOptions;
 use crate::report::markdown::{escape, more, write_skipped, write_steps};
 use crate::report::view;
@@ -43,17 +43,18 @@ pub fn render_comparison_markdown(c: &Comparison, options: &RenderOptions) -> St
     }
     if !c.changed.is_empty() {
         let _ = writeln!(out, "\n## Changed ({})\n", c.changed.len());
-        out.push_str("| Name | User | Kind | In a | In b |\n|---|---|---|---|---|\n");
+        out.push_str("| Name | User or group | Kind | In a | In b |\n|---|---|---|---|---|\n");
         for changed in c.changed.iter().take(options.limit.unwrap_or(usize::MAX)) {
             let b = &changed.b;
+            let (in_a, in_b) = summaries(changed);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
                 escape(b.name.as_deref().unwrap_or("")),
                 escape(b.step.subject().as_str()),
                 b.step.kind(),
-                escape(&summary(&changed.a)),
-                escape(&summary(b))
+                escape(&in_a),
+                escape(&in_b)
             );
         }
         more(&mut out, view::left_out(c.changed.len(), options.limit));

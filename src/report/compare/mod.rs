@@ -223,6 +223,44 @@ fn by_kind(steps: &[StepReport]) -> Vec<(StepKind, Vec<&StepReport>)> {
         .collect()
 }
 
+/// A changed step's two sides on one line each, for the "changed" tables. A group's members say
+/// how many each side adds (or removes) and whom only that side names, not two long lists that
+/// differ somewhere.
+fn summaries(changed: &ChangedStep) -> (String, String) {
+    match (&changed.a.step, &changed.b.step) {
+        (
+            Step::AddMembers { members: a, .. } | Step::RemoveMembers { members: a, .. },
+            Step::AddMembers { members: b, .. } | Step::RemoveMembers { members: b, .. },
+        ) => (member_side(a, b, "b"), member_side(b, a, "a")),
+        _ => (summary(&changed.a), summary(&changed.b)),
+    }
+}
+
+/// "members: 5; not in b: zhou.ming" (naming a few).
+fn member_side(
+    these: &[crate::model::UserKey],
+    others: &[crate::model::UserKey],
+    other: &str,
+) -> String {
+    const SHOWN: usize = 10;
+    let others: BTreeSet<_> = others.iter().collect();
+    let only: Vec<&str> = these
+        .iter()
+        .filter(|m| !others.contains(m))
+        .map(|m| m.as_str())
+        .collect();
+    let mut text = format!("members: {}; not in {other}: ", these.len());
+    if only.is_empty() {
+        text.push_str("(none)");
+    } else {
+        text.push_str(&only[..only.len().min(SHOWN)].join(", "));
+        if only.len() > SHOWN {
+            text.push_str(&format!(" and {} more", only.len() - SHOWN));
+        }
+    }
+    text
+}
+
 /// One step's changes on one line, for the "changed" tables.
 fn summary(s: &StepReport) -> String {
     let mut parts: Vec<String> = super::view::changes(s)

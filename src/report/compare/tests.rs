@@ -129,5 +129,11 @@ fn a_groups_member_batches_compare_as_one_step() {
         panic!("{:?}", c.changed[0].b.step)
     };
     assert_eq!((group.as_str(), members.len()), ("70", 250));
+    let text = render_comparison_text(&c, &RenderOptions::default());
+    assert!(
+        text.contains("members: 250; not in b: p0000")
+            && text.contains("members: 250; not in a: p0250"),
+        "{text}"
+    );
     assert_eq!(c.unchanged, sample().steps.len() - 1 + 1);
 }

@@ -1,6 +1,6 @@
 //! A comparison at the terminal: both runs, the count deltas, then the differing steps.
 
-use super::{Comparison, RunRef, by_kind, summary};
+use super::{Comparison, RunRef, by_kind, summaries};
 use crate::plan::StepKind;
 use crate::report::RenderOptions;
 use crate::report::StepReport;
@@ -67,15 +67,16 @@ pub fn render_comparison_text(c: &Comparison, options: &RenderOptions) -> String
     }
     if !c.changed.is_empty() {
         section(&mut out, &format!("Changed ({})", c.changed.len()), color);
-        let mut table = Table::new(vec!["NAME", "USER", "KIND", "IN A", "IN B"]);
+        let mut table = Table::new(vec!["NAME", "USER/GROUP", "KIND", "IN A", "IN B"]);
         for changed in c.changed.iter().take(options.limit.unwrap_or(usize::MAX)) {
             let b: &StepReport = &changed.b;
+            let (in_a, in_b) = summaries(changed);
             table.row(vec![
                 Cell::plain(b.name.as_deref().unwrap_or("")),
                 Cell::plain(b.step.subject().as_str()),
                 Cell::plain(b.step.kind().as_str()),
-                Cell::new(summary(&changed.a), Style::Red),
-                Cell::new(summary(b), Style::Green),
+                Cell::new(in_a, Style::Red),
+                Cell::new(in_b, Style::Green),
             ]);
         }
         table.write(&mut out, color);
