@@ -334,6 +334,14 @@ fn the_demo_runs_on_every_upstream() {
             "{upstream}: {stdout}"
         );
         assert!(stdout.contains("Planned steps: 0"), "{upstream}: {stdout}");
+        // Departments become groups, and people without a direct manager get their
+        // department's head (Bitrix24's managers are department heads already: direct links).
+        assert!(stdout.contains("Create groups"), "{upstream}: {stdout}");
+        assert_eq!(
+            stdout.contains("(department head)"),
+            upstream != "bitrix24",
+            "{upstream}: {stdout}"
+        );
         let page = std::fs::read_to_string(&html).unwrap();
         assert!(
             page.starts_with("<!DOCTYPE html>") && page.contains("Dry-run report"),

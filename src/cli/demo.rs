@@ -157,6 +157,25 @@ fn demo_policy() -> Result<Policy, String> {
     })
 }
 
+/// Clears the direct manager (直属上级) of one person in seven who heads no department, as many
+/// companies leave it unfilled: the demo's `manager_fallback` then gives them their department's
+/// head, and its reports show such links.
+fn leave_some_managers_unset(org: &mut emulators::fixture::Org) {
+    let heads: std::collections::HashSet<String> = org
+        .departments
+        .iter()
+        .flat_map(|d| d.leaders.iter().cloned())
+        .collect();
+    for user in org
+        .users
+        .iter_mut()
+        .filter(|u| !heads.contains(&u.id))
+        .step_by(7)
+    {
+        user.manager = None;
+    }
+}
+
 /// Lines shown per report section; the demo org is large enough to flood a terminal otherwise.
 const SECTION_LIMIT: usize = 8;
 
@@ -207,12 +226,13 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
             Target::Emulated(emulators::scim::start(emulators::scim::ScimConfig::default()).await?)
         }
     };
-    let org = generate(&GeneratorConfig {
+    let mut org = generate(&GeneratorConfig {
         people,
         departments: (people / 10).clamp(1, 2000),
         seed,
         ..GeneratorConfig::default()
     });
+    leave_some_managers_unset(&mut org);
     let upstream = Upstream::start(platform, org).await?;
     let state = tempfile::tempdir()?;
     println!("orgsync demo");
