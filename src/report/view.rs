@@ -72,6 +72,28 @@ pub fn counts(r: &Report) -> Vec<(StepKind, usize)> {
         .collect()
 }
 
+/// What follows a kind's count in the plan's summary: how many manager links come from a
+/// department head (the rest are direct managers), so a capped section cannot hide them.
+pub fn count_note(r: &Report, kind: StepKind) -> Option<String> {
+    if kind != StepKind::SetManager {
+        return None;
+    }
+    let from_heads = r
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.step,
+                Step::SetManager {
+                    source: crate::plan::LinkSource::DepartmentHead,
+                    ..
+                }
+            )
+        })
+        .count();
+    (from_heads > 0).then(|| format!("{from_heads} from department heads"))
+}
+
 pub fn heading(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Adopt => "Adopt existing accounts",

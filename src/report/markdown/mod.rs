@@ -48,7 +48,8 @@ pub(crate) fn render_markdown_with(r: &Report, options: &RenderOptions) -> Strin
     if total > 0 {
         out.push_str("| Step kind | Count |\n|---|--:|\n");
         for (kind, count) in view::counts(r) {
-            let _ = writeln!(out, "| {kind} | {count} |");
+            let note = view::count_note(r, kind).map_or(String::new(), |n| format!(" ({n})"));
+            let _ = writeln!(out, "| {kind} | {count}{note} |");
         }
     }
 

@@ -37,7 +37,11 @@ pub fn render_text_with(r: &Report, options: &RenderOptions) -> String {
     let plan = format!("Plan: {total} step{}", if total == 1 { "" } else { "s" });
     line(&mut out, &paint(&plan, Style::Bold, color));
     for (kind, count) in view::counts(r) {
-        line(&mut out, &format!("  {:<14} {count:>6}", kind.as_str()));
+        let note = view::count_note(r, kind).map_or(String::new(), |n| format!("  ({n})"));
+        line(
+            &mut out,
+            &format!("  {:<14} {count:>6}{note}", kind.as_str()),
+        );
     }
 
     if !r.groups.is_empty() {
