@@ -125,10 +125,7 @@ pub trait Pusher: Send + Sync {
     fn create_group(
         &self,
         group: &GroupWrite<'_>,
-    ) -> impl Future<Output = Result<TargetId, PushError>> + Send {
-        let _ = group;
-        async { Err(unsupported_groups(self.kind())) }
-    }
+    ) -> impl Future<Output = Result<TargetId, PushError>> + Send;
 
     /// Sets the group's name, parent and head. Returns the group's new id when the change
     /// moved it (an LDAP rename changes the DN).
@@ -136,10 +133,7 @@ pub trait Pusher: Send + Sync {
         &self,
         id: &TargetId,
         group: &GroupWrite<'_>,
-    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send {
-        let _ = (id, group);
-        async { Err(unsupported_groups(self.kind())) }
-    }
+    ) -> impl Future<Output = Result<Option<TargetId>, PushError>> + Send;
 
     /// Adds people to the group; one already a member counts as added.
     fn add_members(
@@ -147,10 +141,7 @@ pub trait Pusher: Send + Sync {
         id: &TargetId,
         group: &DepartmentId,
         members: &[PersonRef<'_>],
-    ) -> impl Future<Output = Result<(), PushError>> + Send {
-        let _ = (id, group, members);
-        async { Err(unsupported_groups(self.kind())) }
-    }
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 
     /// Removes people from the group; one not a member counts as removed.
     fn remove_members(
@@ -158,26 +149,14 @@ pub trait Pusher: Send + Sync {
         id: &TargetId,
         group: &DepartmentId,
         members: &[PersonRef<'_>],
-    ) -> impl Future<Output = Result<(), PushError>> + Send {
-        let _ = (id, group, members);
-        async { Err(unsupported_groups(self.kind())) }
-    }
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 
     /// Deletes the group; one already gone counts as deleted.
     fn delete_group(
         &self,
         id: &TargetId,
         group: &DepartmentId,
-    ) -> impl Future<Output = Result<(), PushError>> + Send {
-        let _ = (id, group);
-        async { Err(unsupported_groups(self.kind())) }
-    }
-}
-
-fn unsupported_groups(kind: TargetKind) -> PushError {
-    PushError::Unsupported {
-        detail: format!("the {kind} target does not write groups yet"),
-    }
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 }
 
 /// The pushers a config can name, dispatched without boxing.
