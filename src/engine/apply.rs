@@ -1,7 +1,7 @@
 //! Applying a plan: phase by phase, steps of one phase concurrently, every acknowledged step
 //! recorded in the snapshot in durable batches.
 
-use super::HeldReason;
+use super::{HeldReason, groups};
 use crate::model::{Attributes, FieldChange, TargetId, UserKey};
 use crate::plan::{self, Phase, Step};
 use crate::pushers::{PushError, Pusher};
@@ -313,11 +313,19 @@ fn resolve(step: &Step, snapshot: &Snapshot, reports: &ReportsIndex) -> Result<O
             still_managing(user, reports)?;
             Op::Delete { id: id_of(user)? }
         }
-        Step::CreateGroup { .. }
-        | Step::UpdateGroup { .. }
-        | Step::AddMembers { .. }
-        | Step::RemoveMembers { .. }
-        | Step::DeleteGroup { .. } => Op::Group(super::groups::resolve(step, snapshot)?),
+        Step::CreateGroup { group, attributes } => {
+            Op::Group(groups::create(snapshot, group, attributes)?)
+        }
+        Step::UpdateGroup { group, after, .. } => {
+            Op::Group(groups::update(snapshot, group, after)?)
+        }
+        Step::AddMembers { group, members } => {
+            Op::Group(groups::add_members(snapshot, group, members)?)
+        }
+        Step::RemoveMembers { group, members } => {
+            Op::Group(groups::remove_members(snapshot, group, members)?)
+        }
+        Step::DeleteGroup { group, .. } => Op::Group(groups::delete(snapshot, group)?),
     })
 }
 

@@ -2,7 +2,6 @@
 
 use super::HeldReason;
 use crate::model::{DepartmentId, GroupAttributes, TargetId, UserKey};
-use crate::plan::Step;
 use crate::pushers::{GroupWrite, PersonRef, PushError, Pusher};
 use crate::snapshot::Snapshot;
 
@@ -35,68 +34,98 @@ pub(super) enum GroupOp {
     },
 }
 
-/// Resolves a group step. A step is held when its group never made it into the target, or when
-/// a person it names (head or member) did not: a membership is never written half.
-pub(super) fn resolve(step: &Step, snapshot: &Snapshot) -> Result<GroupOp, HeldReason> {
-    let person = |key: &UserKey| {
-        snapshot
-            .users
-            .get(key)
-            .map(|u| u.target_id.clone())
-            .ok_or_else(|| HeldReason::DependsOnFailedStep { user: key.clone() })
-    };
-    let group_id = |group: &DepartmentId| {
-        snapshot
-            .groups
-            .get(group)
-            .map(|g| g.target_id.clone())
-            .ok_or_else(|| HeldReason::DependsOnFailedGroup {
-                group: group.clone(),
-            })
-    };
-    let members = |keys: &[UserKey]| -> Result<Vec<(UserKey, TargetId)>, HeldReason> {
-        keys.iter()
-            .map(|key| Ok((key.clone(), person(key)?)))
-            .collect()
-    };
-    Ok(match step {
-        Step::CreateGroup { group, attributes } => GroupOp::Create {
+/// A person's target id; held when their account never made it into the target.
+fn person(snapshot: &Snapshot, key: &UserKey) -> Result<TargetId, HeldReason> {
+    snapshot
+        .users
+        .get(key)
+        .map(|u| u.target_id.clone())
+        .ok_or_else(|| HeldReason::DependsOnFailedStep { user: key.clone() })
+}
+
+/// A group's target id; held when the group never made it into the target.
+fn group_id(snapshot: &Snapshot, group: &DepartmentId) -> Result<TargetId, HeldReason> {
+    snapshot
+        .groups
+        .get(group)
+        .map(|g| g.target_id.clone())
+        .ok_or_else(|| HeldReason::DependsOnFailedGroup {
             group: group.clone(),
-            head: attributes.head.as_ref().map(person).transpose()?,
-            attributes: (**attributes).clone(),
-        },
-        Step::UpdateGroup { group, after, .. } => GroupOp::Update {
-            id: group_id(group)?,
-            group: group.clone(),
-            head: after.head.as_ref().map(person).transpose()?,
-            attributes: (**after).clone(),
-        },
-        Step::AddMembers {
-            group,
-            members: keys,
-        } => GroupOp::AddMembers {
-            id: group_id(group)?,
-            group: group.clone(),
-            members: members(keys)?,
-        },
-        // A member whose account is already gone is gone from the group too.
-        Step::RemoveMembers {
-            group,
-            members: keys,
-        } => GroupOp::RemoveMembers {
-            id: group_id(group)?,
-            group: group.clone(),
-            members: keys
-                .iter()
-                .filter_map(|key| Some((key.clone(), person(key).ok()?)))
-                .collect(),
-        },
-        Step::DeleteGroup { group, .. } => GroupOp::Delete {
-            id: group_id(group)?,
-            group: group.clone(),
-        },
-        _ => unreachable!("resolve is called for group steps only"),
+        })
+}
+
+// Each group step resolved: held when its group, or a person it names (head or member), never
+// made it into the target. A membership is never written half.
+
+pub(super) fn create(
+    snapshot: &Snapshot,
+    group: &DepartmentId,
+    attributes: &GroupAttributes,
+) -> Result<GroupOp, HeldReason> {
+    Ok(GroupOp::Create {
+        group: group.clone(),
+        head: head(snapshot, attributes)?,
+        attributes: attributes.clone(),
     })
+}
+
+pub(super) fn update(
+    snapshot: &Snapshot,
+    group: &DepartmentId,
+    after: &GroupAttributes,
+) -> Result<GroupOp, HeldReason> {
+    Ok(GroupOp::Update {
+        id: group_id(snapshot, group)?,
+        group: group.clone(),
+        head: head(snapshot, after)?,
+        attributes: after.clone(),
+    })
+}
+
+pub(super) fn add_members(
+    snapshot: &Snapshot,
+    group: &DepartmentId,
+    keys: &[UserKey],
+) -> Result<GroupOp, HeldReason> {
+    Ok(GroupOp::AddMembers {
+        id: group_id(snapshot, group)?,
+        group: group.clone(),
+        members: keys
+            .iter()
+            .map(|key| Ok((key.clone(), person(snapshot, key)?)))
+            .collect::<Result<_, HeldReason>>()?,
+    })
+}
+
+/// A member whose account is already gone is gone from the group too.
+pub(super) fn remove_members(
+    snapshot: &Snapshot,
+    group: &DepartmentId,
+    keys: &[UserKey],
+) -> Result<GroupOp, HeldReason> {
+    Ok(GroupOp::RemoveMembers {
+        id: group_id(snapshot, group)?,
+        group: group.clone(),
+        members: keys
+            .iter()
+            .filter_map(|key| Some((key.clone(), person(snapshot, key).ok()?)))
+            .collect(),
+    })
+}
+
+pub(super) fn delete(snapshot: &Snapshot, group: &DepartmentId) -> Result<GroupOp, HeldReason> {
+    Ok(GroupOp::Delete {
+        id: group_id(snapshot, group)?,
+        group: group.clone(),
+    })
+}
+
+fn head(snapshot: &Snapshot, attributes: &GroupAttributes) -> Result<Option<TargetId>, HeldReason> {
+    attributes
+        .head
+        .as_ref()
+        .map(|key| person(snapshot, key))
+        .transpose()
 }
 
 impl GroupOp {

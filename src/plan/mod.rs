@@ -352,31 +352,21 @@ pub fn snapshot_change(
     target_id: Option<crate::model::TargetId>,
     now: jiff::Timestamp,
 ) -> SnapshotChange {
-    match step.subject() {
-        Subject::User(key) => match applied_after(step, snapshot.users.get(key), target_id, now) {
-            Some(entry) => SnapshotChange::Upsert(key.clone(), entry),
-            None => SnapshotChange::Remove(key.clone()),
-        },
-        Subject::Group(_) => group_change(step, snapshot, target_id),
-    }
-}
-
-/// The snapshot change an acknowledged group step makes.
-fn group_change(step: &Step, snapshot: &Snapshot, target_id: Option<TargetId>) -> SnapshotChange {
-    let known = |group: &DepartmentId| {
+    let group_id = |group: &DepartmentId| {
         target_id
             .clone()
             .or_else(|| snapshot.groups.get(group).map(|g| g.target_id.clone()))
+            .unwrap_or_else(|| TargetId::new(""))
     };
     match step {
         Step::CreateGroup { group, attributes } => SnapshotChange::UpsertGroup {
             group: group.clone(),
-            target_id: known(group).unwrap_or_else(|| TargetId::new("")),
+            target_id: group_id(group),
             attributes: (**attributes).clone(),
         },
         Step::UpdateGroup { group, after, .. } => SnapshotChange::UpsertGroup {
             group: group.clone(),
-            target_id: known(group).unwrap_or_else(|| TargetId::new("")),
+            target_id: group_id(group),
             attributes: (**after).clone(),
         },
         Step::AddMembers { group, members } => {
@@ -386,8 +376,20 @@ fn group_change(step: &Step, snapshot: &Snapshot, target_id: Option<TargetId>) -
             SnapshotChange::RemoveMembers(group.clone(), members.clone())
         }
         Step::DeleteGroup { group, .. } => SnapshotChange::RemoveGroup(group.clone()),
-        // People's steps are recorded by `applied_after`.
-        _ => unreachable!("group_change is called for group steps only"),
+        Step::Adopt { user, .. }
+        | Step::Create { user, .. }
+        | Step::FreeValues { user, .. }
+        | Step::Update { user, .. }
+        | Step::Reactivate { user }
+        | Step::SetManager { user, .. }
+        | Step::ClearManager { user, .. }
+        | Step::Deactivate { user, .. }
+        | Step::Delete { user, .. } => {
+            match applied_after(step, snapshot.users.get(user), target_id, now) {
+                Some(entry) => SnapshotChange::Upsert(user.clone(), entry),
+                None => SnapshotChange::Remove(user.clone()),
+            }
+        }
     }
 }
 
