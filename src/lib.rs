@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod engine;
 pub mod hex;
 pub mod history;
+pub mod mapping;
 pub mod model;
 pub mod plan;
 pub mod pullers;

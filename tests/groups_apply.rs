@@ -146,6 +146,7 @@ impl Pusher for Recorder {
 
 fn person(key: &str, department: &str) -> User {
     User {
+        profile: Default::default(),
         key: UserKey::new(key),
         display_name: key.into(),
         email: None,

@@ -169,6 +169,7 @@ fn directory(people: &[Person]) -> Directory {
             continue;
         };
         directory.insert_user(User {
+            profile: Default::default(),
             key: key(i),
             display_name: format!("Person {i} v{}", p.name).into(),
             email: p.email.map(|e| format!("mail{e}@example.cn").into()),

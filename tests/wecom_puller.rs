@@ -50,6 +50,8 @@ fn person(id: &str, name: &str, departments: &[i64]) -> fixture::User {
         manager: None,
         status: fixture::Status::Active,
         extranet: false,
+        profile: Default::default(),
+        custom: Default::default(),
     }
 }
 
@@ -138,6 +140,7 @@ fn user(
     manager: Option<&str>,
 ) -> User {
     User {
+        profile: Default::default(),
         key: UserKey::new(key),
         display_name: name.into(),
         email: email.map(Into::into),

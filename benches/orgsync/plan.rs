@@ -40,6 +40,7 @@ pub fn directory(people: usize) -> Directory {
         directory.users.insert(
             key.clone(),
             User {
+                profile: Default::default(),
                 key,
                 display_name: format_compact!("员工 {p}"),
                 email: Some(format_compact!("u{p:07}@example.cn")),

@@ -74,6 +74,36 @@ pub struct User {
     /// Bitrix24 extranet (external) user.
     #[serde(default)]
     pub extranet: bool,
+    /// Standard fields only some platforms have; each emulator serves the ones its platform
+    /// returns, in the platform's own form (README of the emulators: "Profile fields").
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
+    /// Custom fields by name (WeCom extattr, DingTalk extension, Feishu custom_attrs by id,
+    /// Bitrix24 UF_*), each served in its platform's form.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+/// A person's standard fields beyond the ones every platform has, platform-neutral: dates as
+/// `YYYY-MM-DD`, gender `male` / `female`, employee type `regular`, `intern`, `outsourced`,
+/// `contractor` or `consultant`. Emulators convert them to their platform's form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    pub english_name: Option<String>,
+    pub enterprise_email: Option<String>,
+    pub telephone: Option<String>,
+    pub employee_type: Option<String>,
+    pub gender: Option<String>,
+    pub work_place: Option<String>,
+    pub hire_date: Option<String>,
+    pub avatar: Option<String>,
+}
+
+impl Profile {
+    pub fn is_empty(&self) -> bool {
+        *self == Profile::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -394,6 +424,8 @@ mod tests {
             manager: None,
             status: Status::Active,
             extranet: false,
+            profile: Default::default(),
+            custom: Default::default(),
         }
     }
 

@@ -195,6 +195,8 @@ pub fn generate(config: &GeneratorConfig) -> Org {
             manager: manager.map(|m| format!("u{:05}", m + 1)),
             status: Status::Active,
             extranet: false,
+            profile: Default::default(),
+            custom: Default::default(),
             id,
         });
     }

@@ -171,7 +171,17 @@ impl TargetConfig {
         }
     }
 
+    /// The target's `[attributes]` table read by its kind: what each target attribute holds.
+    pub fn mapping(&self) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
+        match self {
+            TargetConfig::Scim(target) => target.attribute_mapping(),
+            TargetConfig::Ldap(target) => target.attribute_mapping(),
+            TargetConfig::Webhook(target) => target.attribute_mapping(),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        self.mapping().map_err(|e| e.to_string())?;
         match self {
             TargetConfig::Scim(target) => target.validate(),
             TargetConfig::Ldap(target) => target.validate(),

@@ -34,6 +34,11 @@ pub enum BuildError {
         source: PullError,
     },
     #[error("connector {connector}: target: {source}")]
+    Mapping {
+        connector: String,
+        source: crate::mapping::MappingError,
+    },
+    #[error("connector {connector}: target: {source}")]
     Target {
         connector: String,
         source: PushError,
@@ -86,12 +91,17 @@ impl Connector {
             }
         };
         let (pusher, concurrency) = build_pusher(name, &config.target)?;
+        let mapping = config.target.mapping().map_err(|e| BuildError::Mapping {
+            connector: name.to_owned(),
+            source: e,
+        })?;
         Ok(Connector {
             name: name.to_owned(),
             puller,
             pusher,
             policy: crate::plan::Policy {
                 groups: config.groups.clone(),
+                mapping,
                 ..config.policy.clone()
             },
             concurrency: concurrency.max(1),

@@ -2,21 +2,30 @@ use compact_str::CompactString;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
 /// A person's attributes as orgsync writes them to a target, independent of the target kind.
 ///
-/// One slot per [`Field`], each value inline when it is short (most names, numbers and titles):
-/// a directory of a million people holds two copies of every person's attributes (the pull's and
-/// the snapshot's), so they must not cost a map and an allocation per value. Serialized as a map
-/// of the fields that are set, in field order. `user_name` and `display_name` are always present
+/// One slot per role (the seven [`Field::ROLES`] the planner and every target know), each value
+/// inline when it is short (most names, numbers and titles): a directory of a million people
+/// holds two copies of every person's attributes (the pull's and the snapshot's), so they must not
+/// cost a map and an allocation per value. Attributes beyond the roles, mapped by the connector's
+/// `[target.attributes]`, sit in a short vector sorted by their target name. Serialized as a map
+/// of the fields that are set, roles first. `user_name` and `display_name` are always present
 /// (see [`Attributes::new`]).
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Attributes([Option<CompactString>; Field::ALL.len()]);
+pub struct Attributes {
+    roles: [Option<CompactString>; Field::ROLES.len()],
+    extras: Vec<(AttrName, CompactString)>,
+}
 
-/// One target attribute orgsync manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// One target attribute orgsync manages: a role every target kind places somewhere of its own
+/// (SCIM `userName`, LDAP `uid`, …), or an attribute the connector's mapping adds, by its target
+/// name (a SCIM path, an LDAP attribute, a webhook payload field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Field {
     UserName,
     DisplayName,
@@ -25,6 +34,46 @@ pub enum Field {
     Title,
     EmployeeNumber,
     Department,
+    Extra(AttrName),
+}
+
+/// The target name of a mapped attribute. Interned: the names come from the configuration (and
+/// the snapshot, which holds what the configuration once mapped), so they are few, and every
+/// person's attributes refer to them by pointer instead of holding a copy each.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttrName(&'static str);
+
+impl AttrName {
+    pub fn new(name: &str) -> AttrName {
+        static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+        let names = NAMES.get_or_init(Default::default);
+        // A poisoned lock still holds a valid set: interning never leaves it half-changed.
+        let mut names = names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = names.get(name) {
+            return AttrName(known);
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.insert(leaked);
+        AttrName(leaked)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for AttrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl fmt::Display for AttrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 /// One field's change, for update steps and reports.
@@ -36,7 +85,8 @@ pub struct FieldChange {
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    /// The roles, in slot order.
+    pub const ROLES: [Field; 7] = [
         Field::UserName,
         Field::DisplayName,
         Field::Email,
@@ -45,6 +95,9 @@ impl Field {
         Field::EmployeeNumber,
         Field::Department,
     ];
+    /// The roles. Kept under the old name: code that walks "every field" of the lean model
+    /// means the roles.
+    pub const ALL: [Field; 7] = Field::ROLES;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,18 +108,60 @@ impl Field {
             Field::Title => "title",
             Field::EmployeeNumber => "employee_number",
             Field::Department => "department",
+            Field::Extra(name) => name.as_str(),
         }
     }
 
-    /// The field's slot in [`Attributes`]: its place in [`Field::ALL`].
-    fn slot(self) -> usize {
-        self as usize
+    /// The role of this name, if it names one.
+    pub fn role(name: &str) -> Option<Field> {
+        Field::ROLES.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// A role by its name, anything else as a mapped attribute of that target name.
+    pub fn named(name: &str) -> Field {
+        Field::role(name).unwrap_or_else(|| Field::Extra(AttrName::new(name)))
+    }
+
+    pub fn is_role(self) -> bool {
+        !matches!(self, Field::Extra(_))
+    }
+
+    /// The role's slot in [`Attributes`]: its place in [`Field::ROLES`].
+    fn slot(self) -> Option<usize> {
+        match self {
+            Field::UserName => Some(0),
+            Field::DisplayName => Some(1),
+            Field::Email => Some(2),
+            Field::Mobile => Some(3),
+            Field::Title => Some(4),
+            Field::EmployeeNumber => Some(5),
+            Field::Department => Some(6),
+            Field::Extra(_) => None,
+        }
     }
 }
 
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <Cow<'de, str>>::deserialize(deserializer)?;
+        if name.is_empty() {
+            return Err(serde::de::Error::custom(
+                "an attribute name cannot be empty",
+            ));
+        }
+        Ok(Field::named(&name))
     }
 }
 
@@ -81,13 +176,39 @@ impl Attributes {
     }
 
     pub fn get(&self, field: Field) -> Option<&str> {
-        self.0[field.slot()].as_deref()
+        match (field, field.slot()) {
+            (_, Some(slot)) => self.roles[slot].as_deref(),
+            (Field::Extra(name), None) => self
+                .extras
+                .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()))
+                .ok()
+                .map(|at| self.extras[at].1.as_str()),
+            // Every role has a slot.
+            _ => None,
+        }
     }
 
     /// Sets or clears a field. Empty strings count as absent, so "" and a missing field never
     /// produce a change.
     pub fn set(&mut self, field: Field, value: Option<CompactString>) {
-        self.0[field.slot()] = value.filter(|v| !v.is_empty());
+        let value = value.filter(|v| !v.is_empty());
+        match (field, field.slot()) {
+            (_, Some(slot)) => self.roles[slot] = value,
+            (Field::Extra(name), None) => {
+                let at = self
+                    .extras
+                    .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()));
+                match (at, value) {
+                    (Ok(at), Some(value)) => self.extras[at].1 = value,
+                    (Ok(at), None) => {
+                        self.extras.remove(at);
+                    }
+                    (Err(at), Some(value)) => self.extras.insert(at, (name, value)),
+                    (Err(_), None) => {}
+                }
+            }
+            _ => {}
+        }
     }
 
     pub fn with(mut self, field: Field, value: Option<CompactString>) -> Self {
@@ -99,25 +220,35 @@ impl Attributes {
         self.get(Field::UserName).unwrap_or_default()
     }
 
-    /// The fields that are set, in field order.
+    /// The fields that are set: roles in slot order, then mapped attributes by name.
     pub fn iter(&self) -> impl Iterator<Item = (Field, &str)> {
-        Field::ALL
+        Field::ROLES
             .iter()
             .filter_map(|&field| Some((field, self.get(field)?)))
+            .chain(
+                self.extras
+                    .iter()
+                    .map(|(name, value)| (Field::Extra(*name), value.as_str())),
+            )
     }
 
-    /// The changes that turn `self` into the desired values, read field by field (so the desired
-    /// attributes need not be built to be compared), in field order.
-    pub fn changes_to<'v>(&self, desired: impl Fn(Field) -> Option<&'v str>) -> Vec<FieldChange> {
-        Field::ALL
+    /// The changes that turn `self` into the desired values of `fields` (the attributes the
+    /// mapping manages), read field by field so the desired attributes need not be built to be
+    /// compared. Fields outside `fields` are left alone whatever they hold.
+    pub fn changes_to<'v>(
+        &self,
+        fields: &[Field],
+        desired: impl Fn(Field) -> Option<Cow<'v, str>>,
+    ) -> Vec<FieldChange> {
+        fields
             .iter()
             .filter_map(|&field| {
                 let before = self.get(field);
-                let after = desired(field);
-                (before != after).then(|| FieldChange {
+                let after = desired(field).filter(|v| !v.is_empty());
+                (before != after.as_deref()).then(|| FieldChange {
                     field,
                     before: before.map(str::to_owned),
-                    after: after.map(str::to_owned),
+                    after: after.map(Cow::into_owned),
                 })
             })
             .collect()
@@ -141,7 +272,7 @@ impl fmt::Debug for Attributes {
 
 impl Serialize for Attributes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let set = self.0.iter().filter(|v| v.is_some()).count();
+        let set = self.roles.iter().filter(|v| v.is_some()).count() + self.extras.len();
         let mut map = serializer.serialize_map(Some(set))?;
         for (field, value) in self.iter() {
             map.serialize_entry(&field, value)?;
@@ -194,19 +325,47 @@ mod tests {
     }
 
     #[test]
-    fn reading_drops_empty_values_and_refuses_unknown_fields() {
-        let read: Attributes =
-            serde_json::from_str(r#"{"user_name":"a","title":""}"#).expect("reads");
+    fn reading_drops_empty_values_and_keeps_mapped_attributes_by_name() {
+        let read: Attributes = serde_json::from_str(
+            r#"{"user_name":"a","title":"","urn:x:costCenter":"CC-1","nickName":"A"}"#,
+        )
+        .expect("reads");
         assert_eq!(read.get(Field::Title), None);
         assert_eq!(read.user_name(), "a");
-        let unknown = serde_json::from_str::<Attributes>(r#"{"nickname":"a"}"#);
-        assert!(unknown.is_err(), "{unknown:?}");
+        assert_eq!(read.get(Field::named("urn:x:costCenter")), Some("CC-1"));
+        let json = serde_json::to_string(&read).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"user_name":"a","nickName":"A","urn:x:costCenter":"CC-1"}"#
+        );
+        let empty_name = serde_json::from_str::<Attributes>(r#"{"":"a"}"#);
+        assert!(empty_name.is_err(), "{empty_name:?}");
     }
 
     #[test]
-    fn slots_follow_field_order() {
-        for (n, field) in Field::ALL.iter().enumerate() {
-            assert_eq!(field.slot(), n, "{field}");
+    fn slots_follow_role_order() {
+        for (n, field) in Field::ROLES.iter().enumerate() {
+            assert_eq!(field.slot(), Some(n), "{field}");
+            assert_eq!(Field::role(field.as_str()), Some(*field));
         }
+    }
+
+    #[test]
+    fn changes_cover_only_the_managed_fields() {
+        let cost = Field::named("costCenter");
+        let current = Attributes::new("a", "A")
+            .with(Field::Title, Some("old".into()))
+            .with(cost, Some("CC-1".into()));
+        let changes = current.changes_to(&[Field::DisplayName, cost], |field| match field {
+            Field::DisplayName => Some("A".into()),
+            _ => Some("CC-2".into()),
+        });
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].field, cost);
+        assert_eq!(changes[0].after.as_deref(), Some("CC-2"));
+        let mut updated = current.clone();
+        updated.apply(&changes);
+        assert_eq!(updated.get(Field::Title), Some("old"));
+        assert_eq!(updated.get(cost), Some("CC-2"));
     }
 }

@@ -9,14 +9,16 @@ mod directory;
 mod group;
 mod ids;
 mod problem;
+mod profile;
 mod target;
 mod user;
 
-pub use attributes::{Attributes, Field, FieldChange};
+pub use attributes::{AttrName, Attributes, Field, FieldChange};
 pub use check::Checked;
 pub use directory::{Department, Directory, Scope};
 pub use group::GroupAttributes;
 pub use ids::{DepartmentId, TargetId, UserKey};
 pub use problem::{Problem, RosterFallback};
+pub use profile::{Profile, ProfileField, ProfileKey};
 pub use target::TargetAccount;
 pub use user::{Status, User};

@@ -1,4 +1,4 @@
-use super::{DepartmentId, UserKey};
+use super::{DepartmentId, Profile, UserKey};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,10 @@ pub struct User {
     /// The direct manager as the upstream reports it. It may lie outside the authorized scope; the
     /// planner decides whether the link can be synced.
     pub manager: Option<UserKey>,
+    /// The standard fields only some platforms return and the platform's custom fields, for
+    /// the attribute mapping.
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
 }
 
 /// Account state on the upstream platform. Each maps to a target action through the connector's policy.

@@ -266,6 +266,7 @@ impl<'a> Values<'_, 'a> {
                 .departments
                 .first()
                 .and_then(|id| self.desired.department_names.get(id).copied()),
+            Field::Extra(_) => None,
         }
     }
 }
@@ -295,7 +296,9 @@ impl<'a> Desired<'a> {
         row: Row<'a>,
     ) -> Vec<FieldChange> {
         match self.values(index, row) {
-            Some(values) => current.changes_to(|field| values.get(field)),
+            Some(values) => current.changes_to(self.policy.mapping.managed(), |field| {
+                values.get(field).map(std::borrow::Cow::Borrowed)
+            }),
             None => Vec::new(),
         }
     }

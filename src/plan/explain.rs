@@ -252,6 +252,7 @@ mod tests {
 
     fn person(key: &str, department: &str, manager: Option<&str>) -> User {
         User {
+            profile: Default::default(),
             key: UserKey::new(key),
             display_name: key.into(),
             email: None,

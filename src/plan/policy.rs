@@ -36,6 +36,9 @@ pub struct Policy {
     /// Departments as groups: `[connectors.NAME.groups]`, a section of its own in the file.
     #[serde(skip)]
     pub groups: GroupPolicy,
+    /// What each target attribute holds: the target's `[target.attributes]`, read by its kind.
+    #[serde(skip)]
+    pub mapping: crate::mapping::Mapping,
 }
 
 impl Default for Policy {
@@ -54,6 +57,7 @@ impl Default for Policy {
             manager_fallback: ManagerFallback::default(),
             max_group_deletions: 10,
             groups: GroupPolicy::default(),
+            mapping: crate::mapping::Mapping::default(),
         }
     }
 }

@@ -211,6 +211,7 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     other => return Err(format!("unknown status {other}")),
                 };
                 directory.insert_user(User {
+                    profile: Default::default(),
                     display_name: (*opts.get("name").unwrap_or(&key.as_str())).into(),
                     email: opts.get("email").map(|s| (*s).into()),
                     mobile: None,
@@ -375,6 +376,7 @@ fn crowd(directory: &mut Directory, people: usize, department: &str) {
     for n in 1..=people {
         let key = UserKey::new(format!("p{n:05}"));
         directory.insert_user(User {
+            profile: Default::default(),
             key: key.clone(),
             display_name: key.as_str().into(),
             email: None,

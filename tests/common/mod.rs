@@ -267,6 +267,8 @@ pub fn person(id: &str, name: &str, departments: &[i64], manager: Option<&str>) 
         manager: manager.map(str::to_owned),
         status: Status::Active,
         extranet: false,
+        profile: Default::default(),
+        custom: Default::default(),
     }
 }
 

@@ -176,6 +176,7 @@ fn add_user(
         departments,
         status,
         manager,
+        profile: Default::default(),
     });
 }
 

