@@ -437,6 +437,16 @@ fn check_attribute_name(name: &str) -> Result<(), String> {
     }
 }
 
+impl LdapTargetConfig {
+    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
+    // Filled in by the attribute-mapping work: every kind maps its own keys.
+    pub fn attribute_mapping(
+        &self,
+    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
+        Ok(crate::mapping::Mapping::default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,15 +654,5 @@ mod tests {
             .is_err(),
             "only the two classes"
         );
-    }
-}
-
-impl LdapTargetConfig {
-    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
-    // Filled in by the attribute-mapping work: every kind maps its own keys.
-    pub fn attribute_mapping(
-        &self,
-    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
-        Ok(crate::mapping::Mapping::default())
     }
 }
