@@ -69,6 +69,17 @@ pub enum Problem {
         used: String,
         holder: DepartmentId,
     },
+    /// The attribute mapping reads a custom field nobody in the pull has: the platform does not
+    /// return it (a wrong name, or the app may not read it). Said once per run.
+    CustomFieldMissing { field: String },
+    /// A unique attribute's mapped value was taken, so this person got it numbered. The value is
+    /// kept from then on: a later namesake never renames them.
+    ValueNumbered {
+        attribute: String,
+        user: UserKey,
+        wanted: String,
+        given: String,
+    },
 }
 
 /// Why the HR roster was given up for the rest of a run.
@@ -90,7 +101,8 @@ impl Problem {
             | Problem::MissingField { user, .. }
             | Problem::DuplicateAccounts { user, .. }
             | Problem::AmbiguousMatch { user, .. }
-            | Problem::UserNameFallback { user, .. } => user == key,
+            | Problem::UserNameFallback { user, .. }
+            | Problem::ValueNumbered { user, .. } => user == key,
             Problem::DuplicateValue { users, .. } => users.contains(key),
             Problem::EmptyUserId { .. }
             | Problem::MissingParentDepartment { .. }
@@ -99,7 +111,8 @@ impl Problem {
             | Problem::ListReadsRefused { .. }
             | Problem::RosterFallback { .. }
             | Problem::InviteesNotDistinguished
-            | Problem::GroupNameTaken { .. } => false,
+            | Problem::GroupNameTaken { .. }
+            | Problem::CustomFieldMissing { .. } => false,
         }
     }
 }
@@ -199,6 +212,21 @@ impl fmt::Display for Problem {
                 f,
                 "department {group}'s group is named {used:?}: {name:?} is the name of department \
                  {holder}'s group (group names are compared without case)"
+            ),
+            Problem::CustomFieldMissing { field } => write!(
+                f,
+                "the attribute mapping reads custom.{field}, which nobody in the pull has (the \
+                 platform returns no custom field of that name, or the app may not read it); \
+                 attributes that need it are empty"
+            ),
+            Problem::ValueNumbered {
+                attribute,
+                user,
+                wanted,
+                given,
+            } => write!(
+                f,
+                "user {user}: {attribute} {wanted:?} is taken, so {given:?} is used (kept from now on)"
             ),
             Problem::RosterFallback {
                 reason: RosterFallback::NotGranted,
