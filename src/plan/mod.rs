@@ -3,6 +3,7 @@
 
 mod desired;
 mod explain;
+mod explain_attributes;
 mod groups;
 mod guard;
 mod links;
