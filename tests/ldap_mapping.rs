@@ -6,12 +6,18 @@
 mod common;
 
 use common::slapd::{DISABLED, Entry, PEOPLE, Slapd};
-use common::{ldap_config, ldap_pusher};
+use common::{
+    AGENT_ID, assert_applied, connector_to, ldap_config, ldap_pusher, small_org, wecom_puller,
+};
 use ldap3::Mod;
+use orgsync::engine::{Engine, RunMode};
 use orgsync::model::{Attributes, Field, FieldChange, TargetId, UserKey};
+use orgsync::plan::{Policy, Step};
 use orgsync::pushers::ldap::{Deactivation, LdapPusher, LdapTargetConfig};
-use orgsync::pushers::{Pusher, TargetAccount};
+use orgsync::pushers::{AnyPusher, Pusher, TargetAccount};
+use orgsync::snapshot::MemoryStore;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The mapping these tests configure: four mapped attributes, and the department role's home
 /// given an expression.
@@ -284,5 +290,103 @@ async fn a_username_from_an_expression_names_the_entry_and_another_attribute_key
     assert_eq!(
         account.attributes,
         Attributes::new("linxiao2", "林晓").with(field("l"), Some("上海".into()))
+    );
+}
+
+/// Through the engine, as a configured connector runs: the planner evaluates the mapping the
+/// LDAP config gives, the pusher writes it, a rerun writes nothing, and a changed mapping plans
+/// only the updates it implies.
+#[tokio::test]
+async fn a_configured_mapping_reaches_the_directory_through_the_engine() {
+    let slapd = Slapd::start(false).await;
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let engine = Engine::new(Arc::new(MemoryStore::new()));
+    let connector = |table: &[(&str, &str)]| {
+        let mut config = ldap_config(&slapd.url());
+        config.key_attribute = "employeeNumber".into();
+        for (attribute, value) in table {
+            config
+                .attributes
+                .insert((*attribute).into(), (*value).into());
+        }
+        let policy = Policy {
+            mapping: config.attribute_mapping().unwrap(),
+            ..Policy::default()
+        };
+        connector_to(
+            wecom_puller(&wecom, Some(AGENT_ID)),
+            AnyPusher::Ldap(ldap_pusher(config)),
+            policy.without_guard(),
+        )
+    };
+    let first = [
+        ("uid", "{name|pinyin}"),
+        ("employeeNumber", "key"),
+        ("mail", "{email|upper}"),
+        ("departmentNumber", "department_path"),
+        ("description", "{title} @ {department}"),
+        ("l", "{'上海'}"),
+    ];
+    let run = |connector| {
+        let engine = &engine;
+        async move { engine.run(&connector, RunMode::Apply).await.unwrap() }
+    };
+    assert_applied(&run(connector(&first)).await);
+    let people = slapd.people().await;
+    let lin = people
+        .iter()
+        .find(|e| e.get("employeeNumber") == Some("lin"))
+        .expect("lin is written, keyed by employeeNumber");
+    assert_eq!(lin.dn, format!("uid=linxiao,{PEOPLE}"));
+    assert_eq!(lin.values("mail"), ["LIN@EXAMPLE.CN"]);
+    assert_eq!(lin.values("description"), ["工程师 @ 研发部"]);
+    assert_eq!(lin.values("l"), ["上海"]);
+    let path = lin.get("departmentNumber").expect("a department path");
+    assert!(path.ends_with("研发部"), "{path}");
+
+    let writes = slapd.writes_settled().await;
+    let rerun = run(connector(&first)).await;
+    assert_applied(&rerun);
+    assert!(rerun.steps.is_empty(), "{:?}", rerun.steps);
+    assert_eq!(slapd.writes().await, writes, "a rerun wrote");
+
+    // l leaves the mapping (left alone), description changes, roomNumber arrives.
+    let second = [
+        ("uid", "{name|pinyin}"),
+        ("employeeNumber", "key"),
+        ("mail", "{email|upper}"),
+        ("departmentNumber", "department_path"),
+        ("description", "{title}"),
+        ("roomNumber", "{'A-101'}"),
+    ];
+    let report = run(connector(&second)).await;
+    assert_applied(&report);
+    assert!(!report.steps.is_empty());
+    for step in &report.steps {
+        let Step::Update { changes, .. } = &step.step else {
+            panic!("only updates: {:?}", step.step);
+        };
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert!(
+            fields
+                .iter()
+                .all(|f| ["description", "roomNumber"].contains(f)),
+            "{fields:?}"
+        );
+    }
+    let lin = slapd
+        .people()
+        .await
+        .into_iter()
+        .find(|e| e.get("employeeNumber") == Some("lin"))
+        .unwrap();
+    assert_eq!(lin.values("description"), ["工程师"]);
+    assert_eq!(lin.values("roomNumber"), ["A-101"]);
+    assert_eq!(
+        lin.values("l"),
+        ["上海"],
+        "an unmapped attribute is left alone"
     );
 }
