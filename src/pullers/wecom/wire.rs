@@ -62,6 +62,29 @@ pub(super) struct User {
     pub email: Option<String>,
     #[serde(default)]
     pub mobile: Option<String>,
+    // The profile fields (read by `profile`). Each is loose text: a surprising shape costs the
+    // field, never the person nor the list.
+    /// The English name today; `english_name` is its older, undocumented twin.
+    #[serde(default, deserialize_with = "loose_text")]
+    pub alias: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub english_name: Option<String>,
+    /// The enterprise mailbox (企业邮箱).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub biz_mail: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub telephone: Option<String>,
+    /// `"0"` unknown, `"1"` male, `"2"` female.
+    #[serde(default, deserialize_with = "loose_text")]
+    pub gender: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub avatar: Option<String>,
+    /// The work address (地址).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub address: Option<String>,
+    /// Custom fields, `{"attrs": [...]}`; read entry by entry, so any shape is accepted here.
+    #[serde(default)]
+    pub extattr: Option<serde_json::Value>,
 }
 
 /// The app's visible range from `agent/get`.
@@ -173,5 +196,14 @@ fn leaders<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D:
         None => Vec::new(),
         Some(Leaders::Many(list)) => list.into_iter().map(|id| id.0).collect(),
         Some(Leaders::One(one)) => vec![one.0],
+    })
+}
+
+/// Text, or a number taken as its digits; any other shape (and `null`) is absent.
+fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     })
 }
