@@ -4,6 +4,7 @@
 
 use super::wire::{self, ROSTER_EMPLOYEE_TYPE, ROSTER_JOIN_DATE, ROSTER_SEX};
 use crate::model::{Profile, ProfileField};
+use crate::pullers::text::non_empty;
 use jiff::civil::Date;
 use jiff::tz::{Offset, TimeZone};
 use serde_json::Value;
@@ -14,11 +15,11 @@ pub(super) fn profile(user: &mut wire::User) -> Result<Profile, Profile> {
     let mut profile = Profile::default();
     profile.set(
         ProfileField::EnterpriseEmail,
-        trimmed(user.org_email.clone()),
+        non_empty(user.org_email.clone()),
     );
-    profile.set(ProfileField::Telephone, trimmed(user.telephone.take()));
-    profile.set(ProfileField::Avatar, trimmed(user.avatar.take()));
-    profile.set(ProfileField::WorkPlace, trimmed(user.work_place.take()));
+    profile.set(ProfileField::Telephone, non_empty(user.telephone.take()));
+    profile.set(ProfileField::Avatar, non_empty(user.avatar.take()));
+    profile.set(ProfileField::WorkPlace, non_empty(user.work_place.take()));
     profile.set(
         ProfileField::HireDate,
         user.hired_date.as_deref().and_then(date_of_millis),
@@ -33,10 +34,6 @@ pub(super) fn profile(user: &mut wire::User) -> Result<Profile, Profile> {
         }
         Some(Err(())) => Err(profile),
     }
-}
-
-fn trimmed(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned())
 }
 
 /// `extension`: a string holding a JSON object (`"{\"工位\":\"A-12\"}"`); an object as such is

@@ -3,7 +3,7 @@
 //! and unknown fields are ignored.
 
 use crate::model::Profile;
-use crate::pullers::http::wire::{id_strings, opt_id_string, opt_lifetime_secs};
+use crate::pullers::http::wire::{id_strings, loose_text, opt_id_string, opt_lifetime_secs};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
@@ -168,15 +168,6 @@ pub(super) struct User {
     /// The custom fields: a JSON object of names to values, as a string.
     #[serde(default)]
     pub extension: Option<serde_json::Value>,
-}
-
-/// Text, or a number taken as its digits; any other shape (and `null`) is absent.
-fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 fn truthy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {

@@ -5,6 +5,7 @@
 
 use super::wire;
 use crate::model::{Profile, ProfileField};
+use crate::pullers::text::non_empty;
 use serde_json::Value;
 
 /// Takes the profile fields out of `user`.
@@ -16,25 +17,24 @@ pub(super) fn profile(user: &mut wire::User) -> Profile {
         .take()
         .filter(|a| !a.trim().is_empty())
         .or(user.english_name.take());
-    profile.set(ProfileField::EnglishName, trimmed(english_name));
-    profile.set(ProfileField::EnterpriseEmail, trimmed(user.biz_mail.take()));
-    profile.set(ProfileField::Telephone, trimmed(user.telephone.take()));
+    profile.set(ProfileField::EnglishName, non_empty(english_name));
+    profile.set(
+        ProfileField::EnterpriseEmail,
+        non_empty(user.biz_mail.take()),
+    );
+    profile.set(ProfileField::Telephone, non_empty(user.telephone.take()));
     profile.set(
         ProfileField::Gender,
         user.gender.as_deref().and_then(gender),
     );
-    profile.set(ProfileField::Avatar, trimmed(user.avatar.take()));
-    profile.set(ProfileField::WorkPlace, trimmed(user.address.take()));
+    profile.set(ProfileField::Avatar, non_empty(user.avatar.take()));
+    profile.set(ProfileField::WorkPlace, non_empty(user.address.take()));
     if let Some(extattr) = user.extattr.take() {
         for (name, value) in custom_fields(&extattr) {
             profile.set_custom(name, value);
         }
     }
     profile
-}
-
-fn trimmed(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned())
 }
 
 fn gender(raw: &str) -> Option<&'static str> {

@@ -1,7 +1,7 @@
 //! WeCom's JSON as it travels. Private to the WeCom puller; `convert` turns it into model types.
 //! Every field a client can live without is optional, and unknown fields are ignored.
 
-use crate::pullers::http::wire::{id_string, id_strings, opt_id_string};
+use crate::pullers::http::wire::{id_string, id_strings, loose_text, opt_id_string};
 use serde::{Deserialize, Deserializer};
 
 /// The envelope every answer carries, read before the payload.
@@ -196,14 +196,5 @@ fn leaders<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D:
         None => Vec::new(),
         Some(Leaders::Many(list)) => list.into_iter().map(|id| id.0).collect(),
         Some(Leaders::One(one)) => vec![one.0],
-    })
-}
-
-/// Text, or a number taken as its digits; any other shape (and `null`) is absent.
-fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
     })
 }
