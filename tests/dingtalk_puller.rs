@@ -1073,3 +1073,143 @@ fn report_with(pull: orgsync::report::PullSummary) -> orgsync::report::Report {
     report.pull = Some(pull);
     report
 }
+
+// ---------------------------------------------------------------------------------------------
+// Profile and custom fields
+// ---------------------------------------------------------------------------------------------
+
+/// The small org with a full profile and two custom fields on lin.
+fn org_with_profile() -> Org {
+    let mut org = small_org();
+    let lin = org
+        .users
+        .iter_mut()
+        .find(|u| u.id == "lin")
+        .expect("lin is in the small org");
+    lin.profile = emulators::fixture::Profile {
+        english_name: Some("Lin Xiao".into()),
+        enterprise_email: Some("lin@corp.example.cn".into()),
+        telephone: Some("010-8612-2345".into()),
+        employee_type: Some("intern".into()),
+        gender: Some("female".into()),
+        work_place: Some("杭州 A 区".into()),
+        hire_date: Some("2023-01-01".into()),
+        avatar: Some("https://static.dingtalk.com/lin.png".into()),
+    };
+    lin.custom = BTreeMap::from([
+        ("工位".to_owned(), "A-12".to_owned()),
+        ("成本中心".to_owned(), "CC-01".to_owned()),
+    ]);
+    org
+}
+
+fn standard_profile(
+    directory: &Directory,
+    user: &str,
+) -> Vec<(orgsync::model::ProfileField, Option<String>)> {
+    let profile = &directory.users[&UserKey::new(user)].profile;
+    orgsync::model::ProfileField::ALL
+        .iter()
+        .map(|&field| (field, profile.get(field).map(str::to_owned)))
+        .collect()
+}
+
+/// Without the roster: the contact record's fields (no sex nor employee type on DingTalk's
+/// contact API, no English name at all) and the `extension`'s custom fields.
+#[tokio::test]
+async fn the_contact_record_gives_its_profile_fields_and_extension() {
+    use orgsync::model::ProfileField::*;
+    let dingtalk = start(org_with_profile()).await;
+    let directory = dingtalk_puller(&dingtalk, |_| {})
+        .pull()
+        .await
+        .unwrap()
+        .directory;
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        standard_profile(&directory, "lin"),
+        [
+            (EnglishName, None),
+            (EnterpriseEmail, some("lin@corp.example.cn")),
+            (Telephone, some("010-8612-2345")),
+            (EmployeeType, None),
+            (Gender, None),
+            (WorkPlace, some("杭州 A 区")),
+            (HireDate, some("2023-01-01")),
+            (Avatar, some("https://static.dingtalk.com/lin.png")),
+        ]
+    );
+    let lin = &directory.users[&UserKey::new("lin")].profile;
+    assert_eq!(lin.custom("工位"), Some("A-12"));
+    assert_eq!(lin.custom("成本中心"), Some("CC-01"));
+    assert!(directory.users[&UserKey::new("zhou")].profile.is_empty());
+}
+
+/// With the roster: sex, employee type and hire date from HR, and a custom roster field named
+/// in `roster_fields`.
+#[tokio::test]
+async fn the_roster_adds_sex_employee_type_and_custom_roster_fields() {
+    use orgsync::model::ProfileField::*;
+    let mut org = org_with_profile();
+    // 职级 is also in the extension; the roster answers for it too, under its code.
+    org.users
+        .iter_mut()
+        .find(|u| u.id == "lin")
+        .unwrap()
+        .custom
+        .insert("职级".into(), "P6".into());
+    let dingtalk = start(org).await;
+    let code = emulators::dingtalk::roster_field_code("职级");
+    let directory = dingtalk_puller(&dingtalk, |c| {
+        c.agent_id = Some(AGENT_ID);
+        c.roster_fields = vec![code];
+    })
+    .pull()
+    .await
+    .unwrap()
+    .directory;
+    assert!(dingtalk.calls(ROSTER) > 0, "the roster was asked");
+    let get = |field| {
+        directory.users[&UserKey::new("lin")]
+            .profile
+            .get(field)
+            .map(str::to_owned)
+    };
+    assert_eq!(get(Gender).as_deref(), Some("female"));
+    assert_eq!(get(EmployeeType).as_deref(), Some("intern"));
+    assert_eq!(get(HireDate).as_deref(), Some("2023-01-01"));
+    assert_eq!(get(EnterpriseEmail).as_deref(), Some("lin@corp.example.cn"));
+    let lin = &directory.users[&UserKey::new("lin")].profile;
+    assert_eq!(lin.custom("职级"), Some("P6"));
+    assert_eq!(lin.custom("工位"), Some("A-12"));
+    assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+}
+
+/// Without the personal-info permission DingTalk leaves out org_email, work_place and extension.
+#[tokio::test]
+async fn without_the_personal_info_permission_the_personal_profile_fields_are_absent() {
+    use orgsync::model::ProfileField::*;
+    let org = Org {
+        sensitive_fields: false,
+        ..org_with_profile()
+    };
+    let dingtalk = start(org).await;
+    let directory = dingtalk_puller(&dingtalk, |_| {})
+        .pull()
+        .await
+        .unwrap()
+        .directory;
+    let present: Vec<_> = standard_profile(&directory, "lin")
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(present, [Telephone, HireDate, Avatar]);
+    assert_eq!(
+        directory.users[&UserKey::new("lin")]
+            .profile
+            .custom_names()
+            .count(),
+        0
+    );
+}

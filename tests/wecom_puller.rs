@@ -1393,3 +1393,122 @@ async fn generated_org_with_refused_lists_costs_2d_plus_5_plus_p_calls() {
         stats.total_calls()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Profile and custom fields
+// ---------------------------------------------------------------------------------------------
+
+/// The small org with a full profile and two custom fields (one a link) on lin.xiao.
+fn org_with_profile(sensitive_fields: bool) -> Org {
+    let mut org = small_org();
+    org.sensitive_fields = sensitive_fields;
+    let lin = org
+        .users
+        .iter_mut()
+        .find(|u| u.id == "lin.xiao")
+        .expect("lin.xiao is in the small org");
+    lin.profile = fixture::Profile {
+        english_name: Some("Lin Xiao".into()),
+        enterprise_email: Some("lin.xiao@corp.wecom.work".into()),
+        telephone: Some("020-123456".into()),
+        gender: Some("female".into()),
+        work_place: Some("广州市海珠区新港中路".into()),
+        avatar: Some("https://wx.qlogo.cn/mmopen/lin/0".into()),
+        // Not WeCom fields: never served, never read.
+        hire_date: Some("2021-03-01".into()),
+        employee_type: Some("regular".into()),
+    };
+    lin.custom = BTreeMap::from([
+        ("工位".to_owned(), "A-12".to_owned()),
+        ("主页".to_owned(), "https://lin.example.cn/".to_owned()),
+    ]);
+    org
+}
+
+fn profile_of(directory: &Directory, key: &str) -> Vec<(String, String)> {
+    directory.users[&UserKey::new(key)]
+        .profile
+        .iter()
+        .map(|(key, value)| (format!("{key:?}"), value.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn profile_and_extattr_fields_reach_the_user_profile_on_both_read_paths() {
+    use orgsync::model::ProfileField;
+    for access in [ListAccess::Granted, ListAccess::Refused] {
+        let wecom = wecom::start(
+            org_with_profile(true),
+            WecomConfig {
+                list_access: access,
+                ..WecomConfig::default()
+            },
+        )
+        .await
+        .expect("emulator starts");
+        let directory = puller(&wecom, |_| {}).pull().await.unwrap().directory;
+        let profile = &directory.users[&UserKey::new("lin.xiao")].profile;
+        let standard: Vec<(ProfileField, Option<&str>)> = ProfileField::ALL
+            .iter()
+            .map(|&field| (field, profile.get(field)))
+            .collect();
+        assert_eq!(
+            standard,
+            [
+                (ProfileField::EnglishName, Some("Lin Xiao")),
+                (
+                    ProfileField::EnterpriseEmail,
+                    Some("lin.xiao@corp.wecom.work")
+                ),
+                (ProfileField::Telephone, Some("020-123456")),
+                (ProfileField::EmployeeType, None),
+                (ProfileField::Gender, Some("female")),
+                (ProfileField::WorkPlace, Some("广州市海珠区新港中路")),
+                (ProfileField::HireDate, None),
+                (
+                    ProfileField::Avatar,
+                    Some("https://wx.qlogo.cn/mmopen/lin/0")
+                ),
+            ],
+            "{access:?}"
+        );
+        // A text extattr gives its value, a web extattr its URL.
+        assert_eq!(profile.custom("工位"), Some("A-12"), "{access:?}");
+        assert_eq!(
+            profile.custom("主页"),
+            Some("https://lin.example.cn/"),
+            "{access:?}"
+        );
+        assert_eq!(profile.custom_names().count(), 2, "{access:?}");
+        // Nobody else has a profile in the fixture.
+        assert!(profile_of(&directory, "ceo").is_empty(), "{access:?}");
+        // The refused path reports its fallback; nothing else is reported.
+        assert!(
+            directory
+                .problems
+                .iter()
+                .all(|p| matches!(p, Problem::ListReadsRefused { .. })),
+            "{:?}",
+            directory.problems
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_sensitive_fields_the_withheld_profile_fields_are_absent() {
+    use orgsync::model::ProfileField;
+    let wecom = start(org_with_profile(false)).await;
+    let directory = puller(&wecom, |_| {}).pull().await.unwrap().directory;
+    let profile = &directory.users[&UserKey::new("lin.xiao")].profile;
+    // gender, biz_mail, avatar and address are withheld from apps created after 2022-06-20;
+    // alias, telephone and extattr are not.
+    let present: Vec<ProfileField> = ProfileField::ALL
+        .into_iter()
+        .filter(|&field| profile.get(field).is_some())
+        .collect();
+    assert_eq!(
+        present,
+        [ProfileField::EnglishName, ProfileField::Telephone]
+    );
+    assert_eq!(profile.custom("工位"), Some("A-12"));
+}

@@ -6,6 +6,7 @@
 //! people look active); resigned people are absent; `manager_userid` is the fixture manager as is,
 //! even outside the scope (the notes document no filtering).
 
+use super::profile;
 use super::state::Directory;
 use super::wire;
 use crate::fixture::{Department, Status, User};
@@ -101,6 +102,7 @@ pub(super) fn listed_user(
         boss: leads(directory, 1, user),
         exclusive_account: false,
         hide_mobile: false,
+        profile: profile::fields(directory, user),
     }
 }
 
@@ -145,6 +147,7 @@ pub(super) fn user(directory: &Directory, user: &User) -> wire::User {
         exclusive_account_type: "",
         login_id: "",
         role_list: Vec::new(),
+        profile: profile::fields(directory, user),
     }
 }
 
@@ -154,25 +157,36 @@ pub(super) fn main_department(user: &User) -> Option<i64> {
 }
 
 /// The roster's record of one person: the fields asked for that it knows
-/// (`sys00-reportManagerId`, `sys00-mainDeptId`; others are answered empty).
+/// (`sys00-reportManagerId`, `sys00-mainDeptId`, the profile's: see `profile::roster_field`);
+/// others are answered empty.
 pub(super) fn roster_person(user: &User, fields: &[&str]) -> wire::RosterPerson {
     let field_data_list = fields
         .iter()
         .map(|&code| {
-            let (name, value) = match code {
-                "sys00-reportManagerId" => ("直属主管id", user.manager.clone()),
-                "sys00-mainDeptId" => ("主部门id", main_department(user).map(|d| d.to_string())),
-                _ => ("", None),
+            let (name, group, value, label) = match code {
+                "sys00-reportManagerId" => {
+                    ("直属主管id".into(), "sys00", user.manager.clone(), None)
+                }
+                "sys00-mainDeptId" => (
+                    "主部门id".into(),
+                    "sys00",
+                    main_department(user).map(|d| d.to_string()),
+                    None,
+                ),
+                other => match profile::roster_field(user, other) {
+                    Some((name, group, value, label)) => (name, group, Some(value), Some(label)),
+                    None => (String::new(), "sys00", None, None),
+                },
             };
             wire::RosterField {
                 field_code: code.to_owned(),
                 field_name: name,
-                group_id: "sys00",
+                group_id: group,
                 field_value_list: value
                     .filter(|v| !v.is_empty())
                     .map(|value| wire::RosterValue {
                         item_index: 0,
-                        label: value.clone(),
+                        label: label.unwrap_or_else(|| value.clone()),
                         value,
                     })
                     .into_iter()

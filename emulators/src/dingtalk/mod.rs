@@ -19,9 +19,12 @@
 mod convert;
 mod handlers;
 mod openapi;
+mod profile;
 mod routes;
 mod state;
 mod wire;
+
+pub use profile::roster_field_code;
 
 use crate::server::Server;
 use std::collections::BTreeMap;

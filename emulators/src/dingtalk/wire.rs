@@ -295,6 +295,27 @@ pub(super) struct ListedUser {
     pub boss: bool,
     pub exclusive_account: bool,
     pub hide_mobile: bool,
+    #[serde(flatten)]
+    pub profile: ProfileFields,
+}
+
+/// The profile fields of `user/list` items and `user/get`; absent ones are left out.
+#[derive(Serialize)]
+pub(super) struct ProfileFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telephone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_place: Option<String>,
+    /// Milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hired_date: Option<i64>,
+    /// The custom fields, a JSON object as a string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -346,6 +367,8 @@ pub(super) struct User {
     pub exclusive_account_type: &'static str,
     pub login_id: &'static str,
     pub role_list: Vec<serde_json::Value>,
+    #[serde(flatten)]
+    pub profile: ProfileFields,
 }
 
 #[derive(Serialize)]
@@ -371,7 +394,7 @@ pub(super) struct RosterPerson {
 #[derive(Serialize)]
 pub(super) struct RosterField {
     pub field_code: String,
-    pub field_name: &'static str,
+    pub field_name: String,
     pub group_id: &'static str,
     pub field_value_list: Vec<RosterValue>,
 }

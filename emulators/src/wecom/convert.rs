@@ -62,10 +62,11 @@ pub(super) fn user(directory: &Directory, user: &User, sensitive_fields: bool) -
     // Apps that receive sensitive fields get them even when empty, as WeCom sends "".
     let sensitive =
         |value: &Option<String>| sensitive_fields.then(|| value.clone().unwrap_or_default());
+    let profile = &user.profile;
     wire::User {
         userid: user.id.clone(),
         name: user.name.clone(),
-        alias: "",
+        alias: profile.english_name.clone().unwrap_or_default(),
         order: vec![0; department.len()],
         department,
         main_department,
@@ -74,11 +75,55 @@ pub(super) fn user(directory: &Directory, user: &User, sensitive_fields: bool) -
         direct_leader,
         mobile: sensitive(&user.mobile),
         email: sensitive(&user.email),
-        telephone: "",
+        biz_mail: sensitive(&profile.enterprise_email),
+        gender: sensitive_fields.then(|| gender(profile.gender.as_deref())),
+        avatar: sensitive(&profile.avatar),
+        thumb_avatar: sensitive(&profile.avatar.as_ref().map(|a| thumbnail(a))),
+        address: sensitive(&profile.work_place),
+        telephone: profile.telephone.clone().unwrap_or_default(),
         english_name: "",
         status: status(user.status),
-        extattr: wire::ExtAttr { attrs: Vec::new() },
+        extattr: wire::ExtAttr {
+            attrs: user
+                .custom
+                .iter()
+                .map(|(name, value)| attr(name, value))
+                .collect(),
+        },
         open_userid: open_userid(&user.id),
+    }
+}
+
+fn gender(gender: Option<&str>) -> &'static str {
+    match gender {
+        Some("male") => "1",
+        Some("female") => "2",
+        _ => "0",
+    }
+}
+
+/// WeCom's avatar URLs end in the size: `/0` full, `/100` the thumbnail.
+fn thumbnail(avatar: &str) -> String {
+    match avatar.strip_suffix("/0") {
+        Some(base) => format!("{base}/100"),
+        None => avatar.to_owned(),
+    }
+}
+
+/// A custom field whose value is an http(s) URL is served as a web entry titled by its name;
+/// any other as a text entry.
+fn attr(name: &str, value: &str) -> wire::Attr {
+    let is_url = value.starts_with("https://") || value.starts_with("http://");
+    wire::Attr {
+        kind: if is_url { 1 } else { 0 },
+        name: name.to_owned(),
+        text: (!is_url).then(|| wire::AttrText {
+            value: value.to_owned(),
+        }),
+        web: is_url.then(|| wire::AttrWeb {
+            url: value.to_owned(),
+            title: name.to_owned(),
+        }),
     }
 }
 

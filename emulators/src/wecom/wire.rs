@@ -122,7 +122,8 @@ pub(super) struct DepartmentSimpleList {
 pub(super) struct User {
     pub userid: String,
     pub name: String,
-    pub alias: &'static str,
+    /// The English name (the fixture's `profile.english_name`).
+    pub alias: String,
     /// Only departments the app can see; `order` and `is_leader_in_dept` are aligned with it.
     pub department: Vec<i64>,
     pub order: Vec<i64>,
@@ -132,23 +133,59 @@ pub(super) struct User {
     pub is_leader_in_dept: Vec<u8>,
     /// Only leaders the app can see; `[]` otherwise.
     pub direct_leader: Vec<String>,
-    /// Sensitive: present only for apps that still receive them.
+    /// Sensitive: present only for apps that still receive them (created before 2022-06-20).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mobile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    pub telephone: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub biz_mail: Option<String>,
+    /// `"0"` unset, `"1"` male, `"2"` female.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumb_avatar: Option<String>,
+    /// The work address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub telephone: String,
+    /// Older answers' English name; today's docs have `alias` only. Sent empty.
     pub english_name: &'static str,
     /// 1 active, 2 disabled, 4 not activated, 5 left the corp.
     pub status: u8,
-    /// Fields a sync client does not use; sent so clients prove they ignore unknown data.
+    /// Custom fields: the fixture's `custom`.
     pub extattr: ExtAttr,
     pub open_userid: String,
 }
 
 #[derive(Serialize)]
 pub(super) struct ExtAttr {
-    pub attrs: Vec<serde_json::Value>,
+    pub attrs: Vec<Attr>,
+}
+
+/// One custom field: text (type 0) or a web link (type 1).
+#[derive(Serialize)]
+pub(super) struct Attr {
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<AttrText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<AttrWeb>,
+}
+
+#[derive(Serialize)]
+pub(super) struct AttrText {
+    pub value: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct AttrWeb {
+    pub url: String,
+    pub title: String,
 }
 
 #[derive(Serialize)]

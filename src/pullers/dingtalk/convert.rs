@@ -4,8 +4,11 @@
 //! has no disabled/frozen flag, so no one is ever `Disabled`; resigned people are simply absent
 //! (they surface as vanished). Anything else in `active` holds the person with a problem.
 
+use super::profile;
 use super::wire::{self, Record, RosterEntry};
-use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
+use crate::model::{
+    Department, DepartmentId, Directory, Problem, ProfileKey, Scope, Status, User, UserKey,
+};
 use crate::pullers::text::{head_keys, non_empty};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -72,17 +75,30 @@ pub(super) fn directory(raw: Raw) -> Directory {
 
     // A person read one by one is converted once, from that read, wherever they are listed.
     let mut done: HashSet<String> = HashSet::new();
+    let mut bad_extensions: Vec<UserKey> = Vec::new();
     for (department, records) in raw.members {
         let listed_under = department.to_string();
         for record in records {
             let detail = record.userid().and_then(|id| raw.details.get(id));
             let roster = record.userid().and_then(|id| raw.roster.get(id));
             match detail {
-                None => add(&mut directory, record, &listed_under, roster),
+                None => add(
+                    &mut directory,
+                    record,
+                    &listed_under,
+                    roster,
+                    &mut bad_extensions,
+                ),
                 Some(None) => {}
                 Some(Some(detail)) => {
                     if done.insert(record.userid().unwrap_or_default().to_owned()) {
-                        add(&mut directory, detail.clone(), &listed_under, None);
+                        add(
+                            &mut directory,
+                            detail.clone(),
+                            &listed_under,
+                            None,
+                            &mut bad_extensions,
+                        );
                     }
                 }
             }
@@ -92,8 +108,12 @@ pub(super) fn directory(raw: Raw) -> Directory {
         if let Some(detail) = detail
             && !done.contains(&userid)
         {
-            add(&mut directory, detail, "", None);
+            add(&mut directory, detail, "", None, &mut bad_extensions);
         }
+    }
+    if let Some(first) = bad_extensions.first() {
+        // Custom fields are extra information: their loss is said once a pull, never fatal.
+        tracing::warn!(users = bad_extensions.len(), first = %first, "Some DingTalk users' `extension` is not a JSON object; their custom fields are left out.");
     }
     // One unreadable record of a person listed several times holds them all.
     let held: Vec<UserKey> = directory.held.iter().cloned().collect();
@@ -167,6 +187,7 @@ fn add(
     record: Record,
     listed_under: &str,
     roster: Option<&RosterEntry>,
+    bad_extensions: &mut Vec<UserKey>,
 ) {
     let Some(userid) = record.userid().map(str::to_owned) else {
         directory.problems.push(Problem::EmptyUserId {
@@ -175,7 +196,7 @@ fn add(
         return;
     };
     let key = UserKey::new(userid);
-    let user = match record {
+    let mut user = match record {
         Record::Read(user) => user,
         Record::Unreadable { error, .. } => {
             // The record's error quotes the value it could not read: the report has it, the log not.
@@ -191,6 +212,17 @@ fn add(
             return;
         }
     };
+    let mut profile = profile::profile(&mut user).unwrap_or_else(|readable| {
+        bad_extensions.push(key.clone());
+        readable
+    });
+    // The roster is HR's word: its fields win over the contact record's.
+    for (field, value) in roster.iter().flat_map(|r| r.profile.iter()) {
+        match field {
+            ProfileKey::Standard(field) => profile.set(*field, Some(value)),
+            ProfileKey::Custom(name) => profile.set_custom(name.clone(), value),
+        }
+    }
     let status = match status(user.active.as_ref()) {
         Ok(status) => status,
         Err(raw) => {
@@ -229,7 +261,7 @@ fn add(
             .map(|m| m.trim().to_owned())
             .filter(|m| !m.is_empty())
             .map(UserKey::new),
-        profile: Default::default(),
+        profile,
     });
 }
 
@@ -617,7 +649,8 @@ mod tests {
             entry,
             RosterEntry {
                 manager: Some("7".into()),
-                main_dept: None
+                main_dept: None,
+                profile: Default::default(),
             }
         );
     }
@@ -670,5 +703,54 @@ mod tests {
             directory.users.contains_key(&UserKey::new("e")),
             "an odd flag costs no one"
         );
+    }
+
+    #[test]
+    fn the_profile_comes_from_the_record_with_the_roster_winning() {
+        use crate::model::ProfileField;
+        let mut raw = raw(vec![(
+            2,
+            json!([
+                {"userid": "a", "name": "A", "active": true, "dept_id_list": [2],
+                 "org_email": "a@corp.example.cn", "work_place": "杭州", "hired_date": 1614528000000_i64,
+                 "extension": "{\"工位\":\"A-12\",\"成本中心\":\"CC-01\"}"},
+                // A malformed extension costs the custom fields, never the person.
+                {"userid": "b", "name": "B", "active": true, "dept_id_list": [2],
+                 "telephone": "8001", "extension": "{broken"},
+            ]),
+        )]);
+        let field = |code: &str, name: &str, label: &str| {
+            json!({"field_code": code, "field_name": name,
+                   "field_value_list": [{"item_index": 0, "label": label, "value": label}]})
+        };
+        let (userid, entry) = RosterEntry::parse(&json!({"userid": "a", "field_data_list": [
+            field("sys00-reportManagerId", "直属主管id", "boss"),
+            field("sys02-sexType", "性别", "男"),
+            field("sys01-employeeType", "员工类型", "全职"),
+            field("sys00-confirmJoinTime", "入职时间", "2021-03-02"),
+            field("0a1b-custom", "成本中心", "CC-02"),
+        ]}))
+        .unwrap();
+        raw.roster.insert(userid, entry);
+        let directory = directory(raw);
+        assert!(directory.problems.is_empty() && directory.held.is_empty());
+        let a = &directory.users[&UserKey::new("a")];
+        assert_eq!(a.email.as_deref(), Some("a@corp.example.cn"), "unchanged");
+        assert_eq!(a.manager, Some(UserKey::new("boss")));
+        let a = &a.profile;
+        assert_eq!(
+            a.get(ProfileField::EnterpriseEmail),
+            Some("a@corp.example.cn")
+        );
+        assert_eq!(a.get(ProfileField::WorkPlace), Some("杭州"));
+        assert_eq!(a.get(ProfileField::Gender), Some("male"));
+        assert_eq!(a.get(ProfileField::EmployeeType), Some("regular"));
+        // The record says 2021-03-01, the roster 2021-03-02: the roster wins.
+        assert_eq!(a.get(ProfileField::HireDate), Some("2021-03-02"));
+        assert_eq!(a.custom("工位"), Some("A-12"));
+        assert_eq!(a.custom("成本中心"), Some("CC-02"));
+        let b = &directory.users[&UserKey::new("b")];
+        assert_eq!(b.profile.get(ProfileField::Telephone), Some("8001"));
+        assert_eq!(b.profile.custom_names().count(), 0);
     }
 }

@@ -20,6 +20,7 @@ mod config;
 mod convert;
 #[doc(hidden)]
 pub mod fuzz;
+mod profile;
 mod wire;
 
 pub use config::{DingtalkSourceConfig, RosterMode, default_rate_limits};
@@ -64,6 +65,8 @@ pub struct DingtalkPuller {
     concurrency: usize,
     /// The agentid to ask the roster with; `None` when it is not to be asked (`roster_mode`).
     roster: Option<u64>,
+    /// The roster field codes asked for, comma-separated: orgsync's own and `roster_fields`.
+    roster_fields: String,
 }
 
 /// Where this run reads managers from.
@@ -123,7 +126,19 @@ impl DingtalkPuller {
             RosterMode::Auto => config.agent_id,
             RosterMode::Never => None,
         };
+        let roster_fields = [
+            wire::ROSTER_MANAGER,
+            wire::ROSTER_MAIN_DEPT,
+            wire::ROSTER_SEX,
+            wire::ROSTER_EMPLOYEE_TYPE,
+            wire::ROSTER_JOIN_DATE,
+        ]
+        .into_iter()
+        .chain(config.roster_fields.iter().map(|c| c.trim()))
+        .collect::<Vec<_>>()
+        .join(",");
         Ok(DingtalkPuller {
+            roster_fields,
             client: DingtalkClient::new(config, secret)?,
             concurrency,
             roster,
@@ -384,7 +399,7 @@ impl DingtalkPuller {
     ) {
         let body = json!({
             "userid_list": batch.join(","),
-            "field_filter_list": format!("{},{}", wire::ROSTER_MANAGER, wire::ROSTER_MAIN_DEPT),
+            "field_filter_list": self.roster_fields,
             "agentid": self.roster.unwrap_or_default(),
         });
         let answer = self

@@ -2,7 +2,8 @@
 //! types. Every field a client can live without is optional, ids may come as numbers or strings,
 //! and unknown fields are ignored.
 
-use crate::pullers::http::wire::{id_strings, opt_id_string, opt_lifetime_secs};
+use crate::model::Profile;
+use crate::pullers::http::wire::{id_strings, loose_text, opt_id_string, opt_lifetime_secs};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
@@ -153,6 +154,20 @@ pub(super) struct User {
     /// (`[{dept_id, leader}]`); entries of any other shape are skipped.
     #[serde(default, rename = "leader_in_dept", deserialize_with = "led")]
     pub leads: Vec<i64>,
+    // The profile fields (read by `profile`), on both `user/list` items and `user/get`. Each is
+    // loose: a surprising shape costs the field, never the person.
+    #[serde(default, deserialize_with = "loose_text")]
+    pub telephone: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub avatar: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub work_place: Option<String>,
+    /// Milliseconds since the epoch (a number, or a string of digits).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub hired_date: Option<String>,
+    /// The custom fields: a JSON object of names to values, as a string.
+    #[serde(default)]
+    pub extension: Option<serde_json::Value>,
 }
 
 fn truthy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -220,6 +235,10 @@ pub(super) struct RosterAnswer {
 /// The roster field codes asked for.
 pub(super) const ROSTER_MANAGER: &str = "sys00-reportManagerId";
 pub(super) const ROSTER_MAIN_DEPT: &str = "sys00-mainDeptId";
+/// The roster's profile fields: sex, employee type, hire date (入职时间).
+pub(super) const ROSTER_SEX: &str = "sys02-sexType";
+pub(super) const ROSTER_EMPLOYEE_TYPE: &str = "sys01-employeeType";
+pub(super) const ROSTER_JOIN_DATE: &str = "sys00-confirmJoinTime";
 
 /// What the roster says of one person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,6 +246,8 @@ pub(super) struct RosterEntry {
     /// The direct manager's userid; `None` when none is set.
     pub manager: Option<String>,
     pub main_dept: Option<i64>,
+    /// Sex, employee type, hire date and the custom roster fields asked for.
+    pub profile: Profile,
 }
 
 impl RosterEntry {
@@ -260,7 +281,15 @@ impl RosterEntry {
         let main_dept = field(ROSTER_MAIN_DEPT)
             .and_then(first_value)
             .and_then(|v| v.parse().ok());
-        Some((userid, RosterEntry { manager, main_dept }))
+        let profile = super::profile::roster_profile(fields);
+        Some((
+            userid,
+            RosterEntry {
+                manager,
+                main_dept,
+                profile,
+            },
+        ))
     }
 }
 

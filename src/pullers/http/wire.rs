@@ -36,6 +36,16 @@ pub fn opt_id_string<'de, D: Deserializer<'de>>(
     Ok(value.map(|w| w.0).filter(|s| !s.is_empty()))
 }
 
+/// Optional text where a surprising shape must cost the field, never the record: a string, or a
+/// number taken as its digits; anything else (and `null`) reads as `None`.
+pub fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 /// A token lifetime in seconds, any sign and any size (`-1`, `0`, `18446744073709551615`, or a
 /// string of one, all seen from broken upstreams), for [`super::token::lifetime_from_secs`] to
 /// clamp; `null`, a missing field and `""` read as `None`.

@@ -1,6 +1,6 @@
 //! WeCom wire types → the platform-neutral model, reporting what cannot be trusted.
 
-use super::wire;
+use super::{profile, wire};
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
 use crate::pullers::text::{head_keys, non_empty};
 use std::collections::BTreeSet;
@@ -105,8 +105,8 @@ fn report_missing_parents(directory: &mut Directory) {
     directory.problems.extend(problems);
 }
 
-fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str) {
-    let Some(userid) = user.userid.filter(|id| !id.trim().is_empty()) else {
+fn add_user(directory: &mut Directory, mut user: wire::User, listed_under: &str) {
+    let Some(userid) = user.userid.take().filter(|id| !id.trim().is_empty()) else {
         directory.problems.push(Problem::EmptyUserId {
             department: DepartmentId::new(listed_under),
         });
@@ -124,6 +124,7 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str) {
             return;
         }
     };
+    let profile = profile::profile(&mut user);
     let Some(name) = user.name.filter(|n| !n.trim().is_empty()) else {
         directory.problems.push(Problem::MissingField {
             user: key.clone(),
@@ -157,7 +158,7 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str) {
             .into_iter()
             .find(|l| !l.trim().is_empty())
             .map(UserKey::new),
-        profile: Default::default(),
+        profile,
     });
 }
 
@@ -183,6 +184,7 @@ mod tests {
     //! Wire JSON → `Directory`, especially input a client must survive without guessing.
 
     use super::*;
+    use crate::model::{Profile, ProfileField};
     use serde_json::{Value, json};
 
     fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
@@ -673,7 +675,10 @@ mod tests {
         assert_eq!(
             directory.users[&key("zhangthree-userid")],
             User {
-                profile: Default::default(),
+                // gender "1", an avatar; alias, english_name, telephone and extattr are empty.
+                profile: Profile::default()
+                    .with(ProfileField::Gender, "male")
+                    .with(ProfileField::Avatar, "http://p.qlogo.cn/bizmail/xxxxxx/0"),
                 key: key("zhangthree-userid"),
                 display_name: "张三".into(),
                 email: Some("zhangthree@wechat.com".into()),

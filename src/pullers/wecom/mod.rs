@@ -11,6 +11,7 @@ mod config;
 mod convert;
 #[doc(hidden)]
 pub mod fuzz;
+mod profile;
 mod wire;
 
 pub use config::{ThrottleWindows, WecomSourceConfig};

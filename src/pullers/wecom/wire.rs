@@ -1,7 +1,7 @@
 //! WeCom's JSON as it travels. Private to the WeCom puller; `convert` turns it into model types.
 //! Every field a client can live without is optional, and unknown fields are ignored.
 
-use crate::pullers::http::wire::{id_string, id_strings, opt_id_string};
+use crate::pullers::http::wire::{id_string, id_strings, loose_text, opt_id_string};
 use serde::{Deserialize, Deserializer};
 
 /// The envelope every answer carries, read before the payload.
@@ -62,6 +62,29 @@ pub(super) struct User {
     pub email: Option<String>,
     #[serde(default)]
     pub mobile: Option<String>,
+    // The profile fields (read by `profile`). Each is loose text: a surprising shape costs the
+    // field, never the person nor the list.
+    /// The English name today; `english_name` is its older, undocumented twin.
+    #[serde(default, deserialize_with = "loose_text")]
+    pub alias: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub english_name: Option<String>,
+    /// The enterprise mailbox (企业邮箱).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub biz_mail: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub telephone: Option<String>,
+    /// `"0"` unknown, `"1"` male, `"2"` female.
+    #[serde(default, deserialize_with = "loose_text")]
+    pub gender: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub avatar: Option<String>,
+    /// The work address (地址).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub address: Option<String>,
+    /// Custom fields, `{"attrs": [...]}`; read entry by entry, so any shape is accepted here.
+    #[serde(default)]
+    pub extattr: Option<serde_json::Value>,
 }
 
 /// The app's visible range from `agent/get`.
