@@ -299,7 +299,12 @@ async fn a_username_from_an_expression_names_the_entry_and_another_attribute_key
 #[tokio::test]
 async fn a_configured_mapping_reaches_the_directory_through_the_engine() {
     let slapd = Slapd::start(false).await;
-    let wecom = emulators::wecom::start(small_org(), Default::default())
+    // WeCom serves lin's custom field (extattr) and English name (alias): both reach slapd.
+    let mut org = small_org();
+    let lin_record = org.users.iter_mut().find(|u| u.id == "lin").unwrap();
+    lin_record.custom.insert("成本中心".into(), "CC-01".into());
+    lin_record.profile.english_name = Some("Lin Xiao".into());
+    let wecom = emulators::wecom::start(org, Default::default())
         .await
         .unwrap();
     let engine = Engine::new(Arc::new(MemoryStore::new()));
@@ -328,6 +333,8 @@ async fn a_configured_mapping_reaches_the_directory_through_the_engine() {
         ("departmentNumber", "department_path"),
         ("description", "{title} @ {department}"),
         ("l", "{'上海'}"),
+        ("carLicense", "custom.成本中心"),
+        ("givenName", "{english_name|default:-}"),
     ];
     let run = |connector| {
         let engine = &engine;
@@ -343,6 +350,17 @@ async fn a_configured_mapping_reaches_the_directory_through_the_engine() {
     assert_eq!(lin.values("mail"), ["LIN@EXAMPLE.CN"]);
     assert_eq!(lin.values("description"), ["工程师 @ 研发部"]);
     assert_eq!(lin.values("l"), ["上海"]);
+    assert_eq!(lin.values("carLicense"), ["CC-01"]);
+    assert_eq!(lin.values("givenName"), ["Lin Xiao"]);
+    let zhou = people
+        .iter()
+        .find(|e| e.get("employeeNumber") == Some("zhou"))
+        .expect("zhou is written");
+    assert!(
+        zhou.values("carLicense").is_empty(),
+        "no custom field, no value"
+    );
+    assert_eq!(zhou.values("givenName"), ["-"]);
     let path = lin.get("departmentNumber").expect("a department path");
     assert!(path.ends_with("研发部"), "{path}");
 
@@ -360,6 +378,8 @@ async fn a_configured_mapping_reaches_the_directory_through_the_engine() {
         ("departmentNumber", "department_path"),
         ("description", "{title}"),
         ("roomNumber", "{'A-101'}"),
+        ("carLicense", "custom.成本中心"),
+        ("givenName", "{english_name|default:-}"),
     ];
     let report = run(connector(&second)).await;
     assert_applied(&report);
