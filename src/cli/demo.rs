@@ -176,6 +176,21 @@ fn leave_some_managers_unset(org: &mut emulators::fixture::Org) {
     }
 }
 
+/// Gives the generated people what HR keeps beside the directory: a cost centre (a custom
+/// field, served in the platform's own form), an English name for some and a desk phone, so
+/// the demo's attribute mapping has something to carry.
+fn add_profile_fields(org: &mut emulators::fixture::Org) {
+    for (n, user) in org.users.iter_mut().enumerate() {
+        let department = user.departments.first().copied().unwrap_or(1);
+        user.custom
+            .insert("成本中心".into(), format!("CC-{:03}", department % 40));
+        user.profile.telephone = Some(format!("010-6{:07}", n));
+        if n % 3 == 0 {
+            user.profile.english_name = Some(format!("Staff {n}"));
+        }
+    }
+}
+
 /// Lines shown per report section; the demo org is large enough to flood a terminal otherwise.
 const SECTION_LIMIT: usize = 8;
 
@@ -233,6 +248,7 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         ..GeneratorConfig::default()
     });
     leave_some_managers_unset(&mut org);
+    add_profile_fields(&mut org);
     let upstream = Upstream::start(platform, org).await?;
     let state = tempfile::tempdir()?;
     println!("orgsync demo");
@@ -256,6 +272,9 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         Target::Configured { config, .. } => build_pusher("demo", config)?,
     };
     let mut policy = demo_policy()?;
+    if let Target::Configured { config, .. } = &target {
+        policy.mapping = config.mapping()?;
+    }
     if let Target::Configured { config, .. } = &target
         && let TargetConfig::Ldap(ldap) = config.as_ref()
         && ldap.groups_base.is_none()
