@@ -1,5 +1,6 @@
 use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
@@ -30,6 +31,10 @@ pub struct ScimTargetConfig {
     /// department, `docs/scim.md`). `false` for servers that refuse schemas they do not know.
     #[serde(default = "default_group_extension")]
     pub group_extension: bool,
+    /// `[connectors.NAME.target.attributes]`: SCIM attribute path → source expression or
+    /// `"none"` (docs/scim.md, "Attribute mapping").
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 fn default_group_extension() -> bool {
@@ -59,6 +64,7 @@ impl ScimTargetConfig {
             page_size: default_page_size(),
             retry: RetryConfig::default(),
             group_extension: default_group_extension(),
+            attributes: BTreeMap::new(),
         }
     }
 
@@ -75,10 +81,9 @@ impl ScimTargetConfig {
 
 impl ScimTargetConfig {
     /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
-    // Filled in by the attribute-mapping work: every kind maps its own keys.
     pub fn attribute_mapping(
         &self,
     ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
-        Ok(crate::mapping::Mapping::default())
+        super::mapping::attribute_mapping(&self.attributes)
     }
 }

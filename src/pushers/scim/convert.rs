@@ -1,85 +1,146 @@
 //! Model attributes ⇄ SCIM resources and PATCH operations.
 
+use super::mapping::{Extras, ScimPath};
+use super::place;
 use super::wire::{self, ENTERPRISE_SCHEMA, MultiValue, USER_SCHEMA};
 use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
 use crate::pushers::{PushError, TargetAccount};
 use serde_json::{Value, json};
 
-pub(super) fn resource(key: &UserKey, attributes: &Attributes, active: bool) -> wire::UserResource {
+pub(super) fn resource(
+    key: &UserKey,
+    attributes: &Attributes,
+    active: bool,
+    extras: &Extras,
+) -> wire::UserResource {
     let text = |field| attributes.get(field).map(str::to_owned);
     let enterprise = wire::Enterprise {
         employee_number: text(Field::EmployeeNumber),
         department: text(Field::Department),
         manager: None,
+        other: Default::default(),
     };
     let has_enterprise = enterprise.employee_number.is_some() || enterprise.department.is_some();
-    let mut schemas = vec![USER_SCHEMA];
-    if has_enterprise {
-        schemas.push(ENTERPRISE_SCHEMA);
-    }
-    wire::UserResource {
-        schemas,
+    let mut resource = wire::UserResource {
+        schemas: vec![USER_SCHEMA.to_owned()],
         external_id: key.as_str().to_owned(),
         user_name: attributes.user_name().to_owned(),
         display_name: text(Field::DisplayName).unwrap_or_default(),
         name: wire::Name {
             formatted: text(Field::DisplayName),
+            other: Default::default(),
         },
         emails: text(Field::Email).map(email).into_iter().collect(),
         phone_numbers: text(Field::Mobile).map(mobile).into_iter().collect(),
         title: text(Field::Title),
         active,
         enterprise: has_enterprise.then_some(enterprise),
+        extensions: Default::default(),
+    };
+    for (field, value) in attributes.iter() {
+        if let Some(path) = extras.path(field) {
+            place::put(&mut resource, path, value);
+        }
     }
+    // RFC 7643 §3: `schemas` lists every extension whose attributes the resource carries.
+    if resource.enterprise.is_some() {
+        resource.schemas.push(ENTERPRISE_SCHEMA.to_owned());
+    }
+    let custom: Vec<String> = resource
+        .extensions
+        .keys()
+        .filter(|key| key.to_ascii_lowercase().starts_with("urn:"))
+        .cloned()
+        .collect();
+    resource.schemas.extend(custom);
+    resource
 }
 
 fn email(value: String) -> MultiValue {
-    MultiValue {
-        value,
-        kind: Some("work".into()),
-        primary: Some(true),
-    }
+    place::typed(&value, "work", Some(true))
 }
 
 fn mobile(value: String) -> MultiValue {
-    MultiValue {
-        value,
-        kind: Some("mobile".into()),
-        primary: None,
-    }
+    place::typed(&value, "mobile", None)
 }
 
-/// One or two PATCH operations per changed field; clearing a field is a `remove`.
-pub(super) fn patch_operations(changes: &[FieldChange]) -> Vec<wire::PatchOperation> {
+/// The PATCH operations for the changed fields, in order; clearing a field is a `remove`.
+/// The e-mail and the mobile replace the whole attribute, as they always did, unless a mapped
+/// attribute is another entry of it: then only their own entry changes (see
+/// [`place::entry_operations`]).
+pub(super) fn patch_operations(
+    changes: &[FieldChange],
+    extras: &Extras,
+) -> Vec<wire::PatchOperation> {
     let mut ops = Vec::new();
     for change in changes {
         let value = change.after.clone();
+        let had = change.before.is_some();
         let (paths, value): (&[&str], Option<Value>) = match change.field {
             Field::UserName => (&["userName"], value.map(Value::String)),
             Field::DisplayName => (&["displayName", "name.formatted"], value.map(Value::String)),
+            Field::Email if extras.shares("emails") => {
+                let value = value.as_deref();
+                ops.extend(place::entry_operations(
+                    "emails",
+                    "work",
+                    had,
+                    value,
+                    Some(true),
+                ));
+                continue;
+            }
+            Field::Mobile if extras.shares("phoneNumbers") => {
+                let value = value.as_deref();
+                ops.extend(place::entry_operations(
+                    "phoneNumbers",
+                    "mobile",
+                    had,
+                    value,
+                    None,
+                ));
+                continue;
+            }
             Field::Email => (&["emails"], value.map(|v| json!([email(v)]))),
             Field::Mobile => (&["phoneNumbers"], value.map(|v| json!([mobile(v)]))),
             Field::Title => (&["title"], value.map(Value::String)),
             Field::EmployeeNumber => (&[EMPLOYEE_NUMBER], value.map(Value::String)),
             Field::Department => (&[DEPARTMENT], value.map(Value::String)),
-            Field::Extra(_) => continue,
+            Field::Extra(_) => {
+                match extras.path(change.field) {
+                    Some(ScimPath::Entry { attr, kind }) => {
+                        let value = value.as_deref();
+                        ops.extend(place::entry_operations(attr, kind, had, value, None));
+                    }
+                    Some(path) => {
+                        ops.push(set_or_remove(path.patch_path(), value.map(Value::String)))
+                    }
+                    // Not mapped by this target's configuration: nothing of orgsync's to change.
+                    None => {}
+                }
+                continue;
+            }
         };
         for path in paths {
-            ops.push(match &value {
-                Some(value) => wire::PatchOperation {
-                    op: "replace",
-                    path: (*path).to_owned(),
-                    value: Some(value.clone()),
-                },
-                None => wire::PatchOperation {
-                    op: "remove",
-                    path: (*path).to_owned(),
-                    value: None,
-                },
-            });
+            ops.push(set_or_remove((*path).to_owned(), value.clone()));
         }
     }
     ops
+}
+
+fn set_or_remove(path: String, value: Option<Value>) -> wire::PatchOperation {
+    match value {
+        Some(value) => wire::PatchOperation {
+            op: "replace",
+            path,
+            value: Some(value),
+        },
+        None => wire::PatchOperation {
+            op: "remove",
+            path,
+            value: None,
+        },
+    }
 }
 
 pub(super) const EMPLOYEE_NUMBER: &str =
@@ -129,24 +190,48 @@ pub(super) fn target_id(id: &str) -> Result<TargetId, PushError> {
     Ok(TargetId::new(id))
 }
 
-pub(super) fn account(user: wire::ReadUser) -> Result<TargetAccount, PushError> {
+pub(super) fn account(user: wire::ReadUser, extras: &Extras) -> Result<TargetAccount, PushError> {
     let id = target_id(&user.id)?;
-    let primary = |values: &[MultiValue]| {
-        values
+    // The role's value: the primary entry (the first without one), among the entries no mapped
+    // attribute claims by its type when some mapped attribute shares the attribute.
+    let role = |attr: &str, values: &[MultiValue], kind: &str| {
+        if !extras.shares(attr) {
+            return values
+                .iter()
+                .find(|v| v.primary == Some(true))
+                .or_else(|| values.first())
+                .map(|v| v.value.clone());
+        }
+        let free: Vec<&MultiValue> = values
             .iter()
-            .find(|v| v.primary == Some(true))
-            .or_else(|| values.first())
+            .filter(|v| !extras.claims(attr, v.kind.as_deref()))
+            .collect();
+        place::of_type(values, kind)
+            .or_else(|| free.iter().find(|v| v.primary == Some(true)).copied())
+            .or_else(|| free.first().copied())
             .map(|v| v.value.clone())
     };
+    let mut attributes = Attributes::new(
+        user.user_name.clone().unwrap_or_default(),
+        user.display_name
+            .clone()
+            .or_else(|| user.name.as_ref().and_then(|n| n.formatted.clone()))
+            .unwrap_or_default(),
+    )
+    .with(
+        Field::Email,
+        role("emails", &user.emails, "work").map(Into::into),
+    )
+    .with(
+        Field::Mobile,
+        role("phoneNumbers", &user.phone_numbers, "mobile").map(Into::into),
+    )
+    .with(Field::Title, user.title.clone().map(Into::into));
+    for (field, path) in &extras.0 {
+        attributes.set(*field, place::read(&user, path).map(Into::into));
+    }
     let enterprise = user.enterprise.unwrap_or_default();
-    let display_name = user
-        .display_name
-        .or_else(|| user.name.and_then(|n| n.formatted))
-        .unwrap_or_default();
-    let attributes = Attributes::new(user.user_name.unwrap_or_default(), display_name)
-        .with(Field::Email, primary(&user.emails).map(Into::into))
-        .with(Field::Mobile, primary(&user.phone_numbers).map(Into::into))
-        .with(Field::Title, user.title.map(Into::into))
+    let attributes = attributes
         .with(
             Field::EmployeeNumber,
             enterprise.employee_number.map(Into::into),
@@ -183,11 +268,14 @@ mod tests {
 
     #[test]
     fn clearing_a_field_is_a_remove() {
-        let ops = patch_operations(&[FieldChange {
-            field: Field::Title,
-            before: Some("x".into()),
-            after: None,
-        }]);
+        let ops = patch_operations(
+            &[FieldChange {
+                field: Field::Title,
+                before: Some("x".into()),
+                after: None,
+            }],
+            &Extras::default(),
+        );
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].op, "remove");
         assert_eq!(ops[0].path, "title");
@@ -224,12 +312,16 @@ mod wire_tests {
     }
 
     fn read(value: Value) -> TargetAccount {
-        account(serde_json::from_value(value).expect("a SCIM user parses")).expect("a valid id")
+        account(
+            serde_json::from_value(value).expect("a SCIM user parses"),
+            &Extras::default(),
+        )
+        .expect("a valid id")
     }
 
     #[test]
     fn full_resource_is_exact() {
-        let resource = resource(&UserKey::new("lin.xiao"), &full(), true);
+        let resource = resource(&UserKey::new("lin.xiao"), &full(), true, &Extras::default());
         assert_eq!(
             to_json(&resource),
             json!({
@@ -253,6 +345,7 @@ mod wire_tests {
             &UserKey::new("kim"),
             &Attributes::new("kim", "김민준"),
             false,
+            &Extras::default(),
         );
         assert_eq!(
             to_json(&resource),
@@ -271,22 +364,30 @@ mod wire_tests {
     fn enterprise_extension_is_sent_for_either_of_its_fields() {
         let only_department =
             Attributes::new("k", "K").with(Field::Department, Some("研发部".into()));
-        let json = to_json(&resource(&UserKey::new("k"), &only_department, true));
+        let json = to_json(&resource(
+            &UserKey::new("k"),
+            &only_department,
+            true,
+            &Extras::default(),
+        ));
         assert_eq!(json["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
         assert_eq!(json[ENTERPRISE], json!({ "department": "研发部" }));
     }
 
     #[test]
     fn patch_operations_are_exact_and_in_order() {
-        let ops = patch_operations(&[
-            change(Field::UserName, Some("new.name")),
-            change(Field::DisplayName, Some("林小晓")),
-            change(Field::Email, Some("x@example.cn")),
-            change(Field::Mobile, Some("139")),
-            change(Field::Title, None),
-            change(Field::EmployeeNumber, Some("E1")),
-            change(Field::Department, None),
-        ]);
+        let ops = patch_operations(
+            &[
+                change(Field::UserName, Some("new.name")),
+                change(Field::DisplayName, Some("林小晓")),
+                change(Field::Email, Some("x@example.cn")),
+                change(Field::Mobile, Some("139")),
+                change(Field::Title, None),
+                change(Field::EmployeeNumber, Some("E1")),
+                change(Field::Department, None),
+            ],
+            &Extras::default(),
+        );
         assert_eq!(
             to_json(&ops),
             json!([
@@ -302,12 +403,15 @@ mod wire_tests {
                 { "op": "remove", "path": DEPARTMENT }
             ])
         );
-        assert!(patch_operations(&[]).is_empty());
+        assert!(patch_operations(&[], &Extras::default()).is_empty());
     }
 
     #[test]
     fn clearing_multi_valued_fields_removes_them() {
-        let ops = patch_operations(&[change(Field::Email, None), change(Field::Mobile, None)]);
+        let ops = patch_operations(
+            &[change(Field::Email, None), change(Field::Mobile, None)],
+            &Extras::default(),
+        );
         assert_eq!(
             to_json(&ops),
             json!([
