@@ -520,3 +520,188 @@ mod wire_tests {
         assert_eq!(filter_literal("林 晓"), "\"林 晓\"");
     }
 }
+
+#[cfg(test)]
+mod mapped_tests {
+    //! Mapped attributes in the JSON sent and read, checked exactly.
+
+    use super::*;
+    use crate::pushers::scim::mapping::attribute_mapping;
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    const ACME: &str = "urn:example:acme:2.0:User";
+    const COST: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter";
+    const BADGE: &str = "urn:example:acme:2.0:User:badge";
+    const SITE: &str = "urn:example:acme:2.0:User:workplace.site";
+    const WORK_PHONE: &str = r#"phoneNumbers[type eq "work"].value"#;
+    const PHOTO: &str = r#"photos[type eq "photo"].value"#;
+
+    fn extras(keys: &[&str]) -> Extras {
+        let table = keys
+            .iter()
+            .map(|key| ((*key).to_owned(), "name".to_owned()))
+            .collect();
+        Extras::of(&attribute_mapping(&table).expect("a valid mapping"))
+    }
+
+    fn all() -> Extras {
+        extras(&[
+            "nickName",
+            "name.familyName",
+            COST,
+            BADGE,
+            SITE,
+            WORK_PHONE,
+            PHOTO,
+        ])
+    }
+
+    fn person() -> Attributes {
+        Attributes::new("lin", "林晓")
+            .with(Field::Mobile, Some("138".into()))
+            .with(Field::named("nickName"), Some("Lin".into()))
+            .with(Field::named("name.familyName"), Some("林".into()))
+            .with(Field::named(COST), Some("CC-1".into()))
+            .with(Field::named(BADGE), Some("B-7".into()))
+            .with(Field::named(SITE), Some("北京".into()))
+            .with(Field::named(WORK_PHONE), Some("010".into()))
+            .with(Field::named(PHOTO), Some("https://x/p.png".into()))
+    }
+
+    #[test]
+    fn a_create_puts_each_extra_in_its_place_and_lists_its_schemas() {
+        let resource = resource(&UserKey::new("lin"), &person(), true, &all());
+        assert_eq!(
+            serde_json::to_value(&resource).unwrap(),
+            json!({
+                "schemas": [USER_SCHEMA, ENT, ACME],
+                "externalId": "lin",
+                "userName": "lin",
+                "displayName": "林晓",
+                "nickName": "Lin",
+                "name": { "formatted": "林晓", "familyName": "林" },
+                "phoneNumbers": [
+                    { "value": "138", "type": "mobile" },
+                    { "value": "010", "type": "work" }
+                ],
+                "photos": [{ "value": "https://x/p.png", "type": "photo" }],
+                "active": true,
+                ENT: { "costCenter": "CC-1" },
+                ACME: { "badge": "B-7", "workplace": { "site": "北京" } }
+            })
+        );
+    }
+
+    #[test]
+    fn extras_without_values_send_nothing_and_no_schema() {
+        let resource = resource(&UserKey::new("k"), &Attributes::new("k", "K"), true, &all());
+        let json = serde_json::to_value(&resource).unwrap();
+        assert_eq!(json["schemas"], json!([USER_SCHEMA]));
+        assert_eq!(json.get(ACME), None);
+        assert_eq!(json.get("photos"), None);
+    }
+
+    fn change(field: &str, before: Option<&str>, after: Option<&str>) -> FieldChange {
+        FieldChange {
+            field: Field::named(field),
+            before: before.map(str::to_owned),
+            after: after.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn patch_paths_for_each_kind_of_extra() {
+        let ops = patch_operations(
+            &[
+                change("nickName", Some("a"), Some("b")),
+                change("name.familyName", None, Some("林")),
+                change(COST, Some("CC-1"), Some("CC-2")),
+                change(SITE, Some("北京"), None),
+                change(WORK_PHONE, Some("010"), Some("021")),
+                change(PHOTO, None, Some("u")),
+                change("mobile", Some("138"), Some("139")),
+                change("email", None, Some("a@x")),
+            ],
+            &all(),
+        );
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([
+                { "op": "replace", "path": "nickName", "value": "b" },
+                { "op": "replace", "path": "name.familyName", "value": "林" },
+                { "op": "replace", "path": COST, "value": "CC-2" },
+                { "op": "remove", "path": SITE },
+                { "op": "remove", "path": r#"phoneNumbers[type eq "work"]"# },
+                { "op": "add", "path": "phoneNumbers", "value": [{ "value": "021", "type": "work" }] },
+                { "op": "add", "path": "photos", "value": [{ "value": "u", "type": "photo" }] },
+                // The mobile shares phoneNumbers with a mapped entry: only its own entry changes.
+                { "op": "remove", "path": r#"phoneNumbers[type eq "mobile"]"# },
+                { "op": "add", "path": "phoneNumbers", "value": [{ "value": "139", "type": "mobile" }] },
+                // The e-mail shares emails with nothing: the whole attribute, as before.
+                { "op": "replace", "path": "emails",
+                  "value": [{ "value": "a@x", "type": "work", "primary": true }] }
+            ])
+        );
+    }
+
+    #[test]
+    fn clearing_extras_removes_them() {
+        let ops = patch_operations(
+            &[
+                change("nickName", Some("a"), None),
+                change(BADGE, Some("B"), None),
+                change(WORK_PHONE, Some("010"), None),
+                change("email", Some("a@x"), None),
+            ],
+            &extras(&[
+                "nickName",
+                BADGE,
+                WORK_PHONE,
+                r#"emails[type eq "home"].value"#,
+            ]),
+        );
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([
+                { "op": "remove", "path": "nickName" },
+                { "op": "remove", "path": BADGE },
+                { "op": "remove", "path": r#"phoneNumbers[type eq "work"]"# },
+                { "op": "remove", "path": r#"emails[type eq "work"]"# }
+            ])
+        );
+    }
+
+    #[test]
+    fn extras_are_read_back_by_their_paths() {
+        let user: wire::ReadUser = serde_json::from_value(json!({
+            "id": "1", "userName": "lin", "displayName": "林晓", "nickname": "Lin",
+            "name": { "formatted": "林晓", "familyName": "林" },
+            "phoneNumbers": [
+                { "value": "010", "type": "Work" },
+                { "value": "138", "type": "mobile" }
+            ],
+            "photos": [{ "value": "https://x/p.png", "type": "photo" }],
+            ENT: { "costCenter": 7 },
+            ACME: { "badge": "B-7", "workplace": { "site": "北京" } }
+        }))
+        .unwrap();
+        let account = account(user, &all()).unwrap();
+        let want = person().with(Field::named(COST), Some("7".into()));
+        assert_eq!(account.attributes, want);
+    }
+
+    #[test]
+    fn the_mobile_is_not_taken_from_an_entry_an_extra_claims() {
+        let user: wire::ReadUser = serde_json::from_value(json!({
+            "id": "1", "userName": "lin",
+            "phoneNumbers": [{ "value": "010", "type": "work" }]
+        }))
+        .unwrap();
+        let account = account(user, &all()).unwrap();
+        assert_eq!(account.attributes.get(Field::Mobile), None);
+        assert_eq!(
+            account.attributes.get(Field::named(WORK_PHONE)),
+            Some("010")
+        );
+    }
+}
