@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::schema::{DEPARTMENT_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use super::schema::{DEPARTMENT_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA, Known, USER_SCHEMA};
 
 pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> Value {
     json!({
@@ -27,7 +27,13 @@ pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> V
     })
 }
 
-pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
+pub(crate) fn resource_types(base_url: &str, known: Known) -> Vec<Value> {
+    let mut user_extensions = vec![json!({ "schema": ENTERPRISE_SCHEMA, "required": false })];
+    user_extensions.extend(
+        known
+            .extensions()
+            .map(|urn| json!({ "schema": urn, "required": false })),
+    );
     vec![
         json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
@@ -36,7 +42,7 @@ pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
             "endpoint": "/Users",
             "description": "User Account",
             "schema": USER_SCHEMA,
-            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "schemaExtensions": user_extensions,
             "meta": {
                 "resourceType": "ResourceType",
                 "location": format!("{base_url}/ResourceTypes/User"),
