@@ -172,7 +172,7 @@ async fn mapped_attributes_of_each_kind_round_trip_in_scim2_server() {
         &pusher,
         |id| {
             let base = base.clone();
-            async move { common::scim2_server::user_json(&base, &id).await }
+            async move { common::scim2_server::user_json(&base, TOKEN, &id).await }
         },
         check_raw,
     )

@@ -29,15 +29,7 @@ async fn start(user_attributes: Vec<String>) -> ScimHandle {
 }
 
 async fn get(base_url: String, token: String, id: String) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base_url}/Users/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::scim2_server::user_json(&base_url, &token, &id).await
 }
 
 /// The value of the first entry of this type, as the emulator stores it.

@@ -145,15 +145,18 @@ impl Scim2Server {
 pub const DEPARTMENT_SCHEMA: &str =
     "urn:orgsync:params:scim:schemas:extension:department:1.0:Group";
 
+/// A single-valued, writable string attribute of a schema (RFC 7643 §7).
+fn string_attribute(name: &str, description: &str, case_exact: bool) -> Value {
+    serde_json::json!({
+        "name": name, "type": "string", "multiValued": false, "description": description,
+        "required": false, "caseExact": case_exact, "mutability": "readWrite",
+        "returned": "default", "uniqueness": "none"
+    })
+}
+
 /// The department extension's schema (RFC 7643 §7), as docs/scim.md describes it.
 fn department_schema() -> Value {
-    let string = |name: &str, description: &str| {
-        serde_json::json!({
-            "name": name, "type": "string", "multiValued": false, "description": description,
-            "required": false, "caseExact": true, "mutability": "readWrite",
-            "returned": "default", "uniqueness": "none"
-        })
-    };
+    let string = |name: &str, description: &str| string_attribute(name, description, true);
     serde_json::json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": DEPARTMENT_SCHEMA,
@@ -179,13 +182,7 @@ pub const CUSTOM_USER_SCHEMA: &str = "urn:example:params:scim:schemas:extension:
 /// A custom User extension as an application would define it (RFC 7643 §7): a string
 /// `badge` and a complex `workplace` with a `site`.
 fn custom_user_schema() -> Value {
-    let string = |name: &str| {
-        serde_json::json!({
-            "name": name, "type": "string", "multiValued": false, "description": name,
-            "required": false, "caseExact": false, "mutability": "readWrite",
-            "returned": "default", "uniqueness": "none"
-        })
-    };
+    let string = |name: &str| string_attribute(name, name, false);
     serde_json::json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": CUSTOM_USER_SCHEMA,
@@ -203,11 +200,12 @@ fn custom_user_schema() -> Value {
     })
 }
 
-/// One user's resource as the server returns it, read with a plain HTTP client.
-pub async fn user_json(base_url: &str, id: &str) -> Value {
+/// One user's resource as a SCIM server returns it, read with a plain HTTP client (not
+/// orgsync's pusher).
+pub async fn user_json(base_url: &str, token: &str, id: &str) -> Value {
     reqwest::Client::new()
         .get(format!("{base_url}/Users/{id}"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()

@@ -76,31 +76,19 @@ pub(super) fn patch_operations(
     for change in changes {
         let value = change.after.clone();
         let had = change.before.is_some();
+        if let Some((attr, kind, primary)) = role_entry(change.field, extras) {
+            ops.extend(place::entry_operations(
+                attr,
+                kind,
+                had,
+                value.as_deref(),
+                primary,
+            ));
+            continue;
+        }
         let (paths, value): (&[&str], Option<Value>) = match change.field {
             Field::UserName => (&["userName"], value.map(Value::String)),
             Field::DisplayName => (&["displayName", "name.formatted"], value.map(Value::String)),
-            Field::Email if extras.shares("emails") => {
-                let value = value.as_deref();
-                ops.extend(place::entry_operations(
-                    "emails",
-                    "work",
-                    had,
-                    value,
-                    Some(true),
-                ));
-                continue;
-            }
-            Field::Mobile if extras.shares("phoneNumbers") => {
-                let value = value.as_deref();
-                ops.extend(place::entry_operations(
-                    "phoneNumbers",
-                    "mobile",
-                    had,
-                    value,
-                    None,
-                ));
-                continue;
-            }
             Field::Email => (&["emails"], value.map(|v| json!([email(v)]))),
             Field::Mobile => (&["phoneNumbers"], value.map(|v| json!([mobile(v)]))),
             Field::Title => (&["title"], value.map(Value::String)),
@@ -126,6 +114,17 @@ pub(super) fn patch_operations(
         }
     }
     ops
+}
+
+/// The entry the e-mail or the mobile is, when a mapped entry shares its attribute (and it
+/// must change alone): the attribute, the type and the primary flag.
+fn role_entry(field: Field, extras: &Extras) -> Option<(&'static str, &'static str, Option<bool>)> {
+    let entry = match field {
+        Field::Email => ("emails", "work", Some(true)),
+        Field::Mobile => ("phoneNumbers", "mobile", None),
+        _ => return None,
+    };
+    extras.shares(entry.0).then_some(entry)
 }
 
 fn set_or_remove(path: String, value: Option<Value>) -> wire::PatchOperation {
