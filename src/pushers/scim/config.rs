@@ -87,3 +87,51 @@ impl ScimTargetConfig {
         super::mapping::attribute_mapping(&self.attributes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Field;
+
+    #[test]
+    fn the_attributes_table_reads_from_toml_with_quoted_paths() {
+        let config: ScimTargetConfig = toml::from_str(
+            r#"
+            base_url = "https://scim.example.com/scim/v2"
+            token = "env:SCIM_TOKEN"
+            [attributes]
+            userName = "{name|pinyin}"
+            "name.familyName" = "name"
+            'phoneNumbers[type eq "work"].value' = "telephone"
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter" = "custom.成本中心"
+            title = "none"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let mapping = config.attribute_mapping().unwrap();
+        assert!(!mapping.manages(Field::Title));
+        assert!(mapping.manages(Field::named(r#"phoneNumbers[type eq "work"].value"#)));
+        assert_eq!(mapping.extras().len(), 3);
+
+        let default: ScimTargetConfig = toml::from_str(
+            r#"
+            base_url = "https://scim.example.com/scim/v2"
+            token = "env:SCIM_TOKEN"
+            "#,
+        )
+        .unwrap();
+        assert!(default.attribute_mapping().unwrap().is_default());
+
+        let bad: ScimTargetConfig = toml::from_str(
+            r#"
+            base_url = "https://scim.example.com/scim/v2"
+            token = "env:SCIM_TOKEN"
+            attributes = { externalId = "key" }
+            "#,
+        )
+        .unwrap();
+        let error = bad.attribute_mapping().unwrap_err();
+        assert!(error.to_string().contains("externalId"), "{error}");
+    }
+}
