@@ -64,7 +64,8 @@ pub(crate) fn resource_types(base_url: &str, known: Known) -> Vec<Value> {
     ]
 }
 
-/// The User schema lists exactly the attributes the emulator stores; anything else is refused.
+/// The User schema lists exactly the attributes the emulator always stores; anything else is
+/// refused, but for the attributes `ScimConfig::user_attributes` adds, which are not described.
 pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
     let email_uniqueness = if unique_emails { "server" } else { "none" };
     let multi = |name, description, uniqueness| {
