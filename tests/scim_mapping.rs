@@ -225,3 +225,43 @@ async fn value_filters_select_entries_by_type() {
     assert_eq!(user.phone_numbers, ["8"]);
     assert_eq!(user.phone_type(0), Some("mobile"));
 }
+
+/// A PATCH without a path merges configured attributes from the value object: `name`'s and the
+/// enterprise object's members, and a custom extension's object (RFC 7644 §3.5.2.3).
+#[tokio::test]
+async fn a_patch_without_a_path_merges_configured_attributes() {
+    let scim = start(served()).await;
+    let id = scim.insert_user(ScimUser::new("a"));
+    let answer = reqwest::Client::new()
+        .patch(format!("{}/Users/{id}", scim.base_url()))
+        .bearer_auth(scim.bearer_token())
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "value": {
+                "nickname": "A",
+                "name": { "familyName": "F" },
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { "costCenter": "C" },
+                CUSTOM: { "badge": "B", "workplace": { "site": "S" } }
+            } }]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 204);
+    let extra = scim.user(&id).unwrap().extra;
+    let want: Vec<(&str, &str)> = vec![
+        ("nickName", "A"),
+        ("name.familyName", "F"),
+        (COST_CENTER, "C"),
+        (BADGE, "B"),
+        (SITE, "S"),
+    ];
+    let mut got: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    got.sort();
+    let mut want = want;
+    want.sort();
+    assert_eq!(got, want);
+}
