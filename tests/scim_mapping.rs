@@ -265,3 +265,56 @@ async fn a_patch_without_a_path_merges_configured_attributes() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// Discovery tells the truth about the configured attributes: `/Schemas` describes them, and
+/// `/ResourceTypes/User` lists the custom extension.
+#[tokio::test]
+async fn discovery_describes_the_configured_attributes() {
+    let scim = start(served()).await;
+    let read = |path: String| {
+        let url = format!("{}{path}", scim.base_url());
+        let token = scim.bearer_token().to_owned();
+        async move {
+            let answer = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 200);
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let names = |schema: &Value| -> Vec<String> {
+        let mut names = Vec::new();
+        for attribute in schema["attributes"].as_array().unwrap() {
+            let name = attribute["name"].as_str().unwrap();
+            names.push(name.to_owned());
+            for sub in attribute["subAttributes"].as_array().into_iter().flatten() {
+                names.push(format!("{name}.{}", sub["name"].as_str().unwrap()));
+            }
+        }
+        names
+    };
+    let custom = names(&read(format!("/Schemas/{CUSTOM}")).await);
+    assert_eq!(custom, ["badge", "workplace", "workplace.site"]);
+    let core = names(&read("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User".into()).await);
+    assert!(core.contains(&"nickName".to_owned()), "{core:?}");
+    assert!(core.contains(&"name.familyName".to_owned()), "{core:?}");
+    let enterprise = names(
+        &read("/Schemas/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".into()).await,
+    );
+    assert!(
+        enterprise.contains(&"costCenter".to_owned()),
+        "{enterprise:?}"
+    );
+    let user_type = read("/ResourceTypes/User".into()).await;
+    assert!(
+        user_type["schemaExtensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["schema"] == CUSTOM),
+        "{user_type}"
+    );
+}

@@ -59,8 +59,7 @@ pub struct ScimConfig {
     /// (`urn:example:…:User:badge`, `urn:example:…:User:workplace.site`), whose URN (up to the
     /// last `:`) the User resource type then lists as an extension. Like a service provider
     /// given these schemas; anything not listed stays refused. Stored in [`ScimUser::extra`].
-    /// `/ResourceTypes` lists the custom extensions; `/Schemas` does not describe these
-    /// attributes (it shows the fixed ones only).
+    /// `/Schemas` describes them and `/ResourceTypes` lists the custom extensions.
     pub user_attributes: Vec<String>,
 }
 

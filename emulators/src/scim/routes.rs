@@ -86,12 +86,20 @@ async fn service_provider_config(State(shared): State<Arc<Shared>>) -> Response 
 }
 
 async fn list_schemas(State(shared): State<Arc<Shared>>) -> Response {
-    let schemas = discovery::schemas(&shared.base_url, shared.config.unique_emails);
+    let schemas = discovery::schemas(
+        &shared.base_url,
+        shared.config.unique_emails,
+        shared.known(),
+    );
     list_response(schemas.len(), 1, schemas)
 }
 
 async fn get_schema(State(shared): State<Arc<Shared>>, id: Id) -> Reply {
-    let schemas = discovery::schemas(&shared.base_url, shared.config.unique_emails);
+    let schemas = discovery::schemas(
+        &shared.base_url,
+        shared.config.unique_emails,
+        shared.known(),
+    );
     find_by_id(schemas, id, "Schema")
 }
 

@@ -1,9 +1,9 @@
 //! Schema URNs and the attribute names the emulator knows, resolved once for PATCH paths, request
 //! bodies and filters so the three agree on what "an attribute of this User" means.
 //!
-//! The emulator publishes (on `/Schemas`) only the attributes it always stores; anything else in a
-//! request is unknown and refused, so a client never gets a silent "OK" for data the emulator
-//! dropped; but for the attributes a test configures ([`Known`], `ScimConfig::user_attributes`).
+//! The emulator publishes (on `/Schemas`) only the attributes it stores (its fixed ones and those a
+//! test configures: [`Known`], `ScimConfig::user_attributes`); anything else in a request is
+//! unknown and refused, so a client never gets a silent "OK" for data the emulator dropped.
 
 pub(crate) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub(crate) const ENTERPRISE_SCHEMA: &str =
