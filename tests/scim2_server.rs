@@ -158,3 +158,23 @@ async fn generated_org_lands_exactly_once_in_scim2_server() {
     let again = engine.run(&connector, RunMode::Apply).await.unwrap();
     assert!(again.steps.is_empty(), "{}", render_text(&again));
 }
+
+/// A mapped attribute of each kind (core, `name` sub-attribute, enterprise extension, a custom
+/// schema served by the server, typed entries of phoneNumbers and emails) is created, changed
+/// and cleared in scim2-server, and read back by the pusher's listing.
+#[tokio::test]
+async fn mapped_attributes_of_each_kind_round_trip_in_scim2_server() {
+    use common::scim_mapping::{MAPPING, check_raw, round_trip};
+    let server = Scim2Server::start_with_custom_user_extension().await;
+    let base = server.base_url("mapping");
+    let pusher = common::scim_pusher_mapping(&base, TOKEN, &MAPPING);
+    round_trip(
+        &pusher,
+        |id| {
+            let base = base.clone();
+            async move { common::scim2_server::user_json(&base, TOKEN, &id).await }
+        },
+        check_raw,
+    )
+    .await;
+}

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod scim2_server;
+pub mod scim_mapping;
 pub mod secrets;
 pub mod slapd;
 
@@ -199,9 +200,18 @@ pub fn dingtalk_puller(
 }
 
 pub fn scim_pusher(base_url: &str, token: &str) -> ScimPusher {
+    scim_pusher_mapping(base_url, token, &[])
+}
+
+/// A SCIM pusher whose `[target.attributes]` holds `attributes`.
+pub fn scim_pusher_mapping(base_url: &str, token: &str, attributes: &[(&str, &str)]) -> ScimPusher {
     let mut target =
         ScimTargetConfig::new(base_url.parse().unwrap(), SecretRef::Env("UNUSED".into()));
     target.retry = quick_retries();
+    target.attributes = attributes
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
     ScimPusher::new(target, Secret::new(token)).unwrap()
 }
 

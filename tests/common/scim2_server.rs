@@ -43,18 +43,41 @@ impl Scim2Server {
     /// Starts the server serving orgsync's department extension for Groups as well as the RFC
     /// 7643 schemas (its own defaults, read from its package).
     pub async fn start_with_department_extension() -> Scim2Server {
+        Self::start_with_extensions(&[("Group", department_schema())]).await
+    }
+
+    /// Starts the server serving [`CUSTOM_USER_SCHEMA`] as a User extension, beside the RFC
+    /// 7643 schemas and the enterprise extension it serves by default.
+    pub async fn start_with_custom_user_extension() -> Scim2Server {
+        Self::start_with_extensions(&[("User", custom_user_schema())]).await
+    }
+
+    /// Starts the server with extension schemas added to resource types (by resource type id):
+    /// scim2-server reads its schemas and resource types from the files `--schema` and
+    /// `--resource-type` name, so its own defaults are copied with the extensions added.
+    async fn start_with_extensions(extensions: &[(&str, Value)]) -> Scim2Server {
         let dir = tempfile::tempdir().unwrap();
         let resources = package_resources();
         let read = |name: &str| -> Value {
             serde_json::from_slice(&std::fs::read(resources.join(name)).unwrap()).unwrap()
         };
         let mut schemas = read("default-schemas.json");
-        schemas.as_array_mut().unwrap().push(department_schema());
         let mut types = read("default-resource-types.json");
-        for resource_type in types.as_array_mut().unwrap() {
-            if resource_type["id"] == "Group" {
-                resource_type["schemaExtensions"] =
-                    serde_json::json!([{ "schema": DEPARTMENT_SCHEMA, "required": false }]);
+        for (resource_type_id, schema) in extensions {
+            let urn = schema["id"].clone();
+            schemas.as_array_mut().unwrap().push(schema.clone());
+            for resource_type in types.as_array_mut().unwrap() {
+                if resource_type["id"] == *resource_type_id {
+                    let listed = resource_type
+                        .as_object_mut()
+                        .unwrap()
+                        .entry("schemaExtensions")
+                        .or_insert_with(|| serde_json::json!([]));
+                    listed
+                        .as_array_mut()
+                        .unwrap()
+                        .push(serde_json::json!({ "schema": urn, "required": false }));
+                }
             }
         }
         let schema_file = dir.path().join("schemas.json");
@@ -122,15 +145,18 @@ impl Scim2Server {
 pub const DEPARTMENT_SCHEMA: &str =
     "urn:orgsync:params:scim:schemas:extension:department:1.0:Group";
 
+/// A single-valued, writable string attribute of a schema (RFC 7643 §7).
+fn string_attribute(name: &str, description: &str, case_exact: bool) -> Value {
+    serde_json::json!({
+        "name": name, "type": "string", "multiValued": false, "description": description,
+        "required": false, "caseExact": case_exact, "mutability": "readWrite",
+        "returned": "default", "uniqueness": "none"
+    })
+}
+
 /// The department extension's schema (RFC 7643 §7), as docs/scim.md describes it.
 fn department_schema() -> Value {
-    let string = |name: &str, description: &str| {
-        serde_json::json!({
-            "name": name, "type": "string", "multiValued": false, "description": description,
-            "required": false, "caseExact": true, "mutability": "readWrite",
-            "returned": "default", "uniqueness": "none"
-        })
-    };
+    let string = |name: &str, description: &str| string_attribute(name, description, true);
     serde_json::json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": DEPARTMENT_SCHEMA,
@@ -149,6 +175,43 @@ fn department_schema() -> Value {
             string("parentDepartment", "The parent department's id: the externalId of its Group")
         ]
     })
+}
+
+pub const CUSTOM_USER_SCHEMA: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+
+/// A custom User extension as an application would define it (RFC 7643 §7): a string
+/// `badge` and a complex `workplace` with a `site`.
+fn custom_user_schema() -> Value {
+    let string = |name: &str| string_attribute(name, name, false);
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": CUSTOM_USER_SCHEMA,
+        "name": "AcmeUser",
+        "description": "Acme's own User attributes",
+        "attributes": [
+            string("badge"),
+            {
+                "name": "workplace", "type": "complex", "multiValued": false,
+                "description": "Where the user works", "required": false,
+                "mutability": "readWrite", "returned": "default",
+                "subAttributes": [string("site")]
+            }
+        ]
+    })
+}
+
+/// One user's resource as a SCIM server returns it, read with a plain HTTP client (not
+/// orgsync's pusher).
+pub async fn user_json(base_url: &str, token: &str, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base_url}/Users/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// scim2-server's own resource folder, found through the Python its launcher runs.

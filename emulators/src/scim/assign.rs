@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::ScimUser;
 use super::error::{ScimError, ScimType};
-use super::schema::{self, Attr, Target};
+use super::schema::{self, Attr, ENTERPRISE_SCHEMA, Known, Target};
 
 /// How a value meets what is already stored (RFC 7644 §3.5.2.1–2): `Add` appends to multi-valued
 /// attributes, `Replace` overwrites them; both overwrite single-valued ones.
@@ -59,13 +59,15 @@ pub(crate) fn assign(
         Attr::Department => user.department = optional_string(value, "department")?,
         Attr::Emails => {
             let values = multi_valued(value, "emails")?;
-            merge_multi(&mut user.emails, values, mode, |a, b| {
-                a.eq_ignore_ascii_case(b)
-            });
+            let mut entries = entries(&user.emails, &user.email_types);
+            merge_multi(&mut entries, values, mode, |a, b| a.eq_ignore_ascii_case(b));
+            (user.emails, user.email_types) = entries.into_iter().unzip();
         }
         Attr::PhoneNumbers => {
             let values = multi_valued(value, "phoneNumbers")?;
-            merge_multi(&mut user.phone_numbers, values, mode, |a, b| a == b);
+            let mut entries = entries(&user.phone_numbers, &user.phone_types);
+            merge_multi(&mut entries, values, mode, |a, b| a == b);
+            (user.phone_numbers, user.phone_types) = entries.into_iter().unzip();
         }
         Attr::Manager => user.manager_id = manager_object(value)?,
         Attr::ManagerValue => user.manager_id = manager_id(value, "manager.value")?,
@@ -96,8 +98,14 @@ pub(crate) fn clear(user: &mut ScimUser, attr: Attr) -> Result<(), ScimError> {
         Attr::Title => user.title = None,
         Attr::EmployeeNumber => user.employee_number = None,
         Attr::Department => user.department = None,
-        Attr::Emails => user.emails.clear(),
-        Attr::PhoneNumbers => user.phone_numbers.clear(),
+        Attr::Emails => {
+            user.emails.clear();
+            user.email_types.clear();
+        }
+        Attr::PhoneNumbers => {
+            user.phone_numbers.clear();
+            user.phone_types.clear();
+        }
         Attr::Manager | Attr::ManagerValue => user.manager_id = None,
     }
     Ok(())
@@ -107,8 +115,12 @@ pub(crate) fn clear(user: &mut ScimUser, attr: Attr) -> Result<(), ScimError> {
 pub(crate) fn clear_target(user: &mut ScimUser, target: Target) -> Result<(), ScimError> {
     match target {
         Target::Attr(attr) => clear(user, attr),
-        Target::Name => clear(user, Attr::NameFormatted),
+        Target::Name => {
+            clear_extras_under(user, "name.");
+            clear(user, Attr::NameFormatted)
+        }
         Target::Enterprise => {
+            clear_extras_under(user, &format!("{ENTERPRISE_SCHEMA}:"));
             for attr in [Attr::EmployeeNumber, Attr::Department, Attr::Manager] {
                 clear(user, attr)?;
             }
@@ -126,6 +138,7 @@ pub(crate) fn assign_target(
     value: &Value,
     mode: Mode,
     source: Source,
+    known: Known,
 ) -> Result<(), ScimError> {
     match (target, value) {
         (Target::Attr(attr), _) => assign(user, attr, value, mode),
@@ -135,10 +148,19 @@ pub(crate) fn assign_target(
         },
         (Target::Name | Target::Enterprise, Value::Null) => clear_target(user, target),
         (Target::Name | Target::Enterprise, Value::Object(members)) => {
+            let prefix = match target {
+                Target::Name => "name.".to_owned(),
+                _ => format!("{ENTERPRISE_SCHEMA}:"),
+            };
             for (key, member) in members {
-                let attr =
-                    schema::resolve_within(target, key).ok_or_else(|| unknown_attribute(key))?;
-                assign(user, attr, member, mode)?;
+                match schema::resolve_within(target, key) {
+                    Some(attr) => assign(user, attr, member, mode)?,
+                    None => {
+                        let path = format!("{prefix}{key}");
+                        let name = known.find(&path).ok_or_else(|| unknown_attribute(key))?;
+                        set_extra(user, name, member)?;
+                    }
+                }
             }
             Ok(())
         }
@@ -155,19 +177,93 @@ pub(crate) fn assign_object(
     members: &Map<String, Value>,
     mode: Mode,
     source: Source,
+    known: Known,
 ) -> Result<(), ScimError> {
     for (key, value) in members {
         let target = match schema::resolve(key) {
             // A member name is an attribute name, never a dotted sub-attribute path.
-            Some(Target::Attr(Attr::NameFormatted | Attr::ManagerValue)) | None => {
+            Some(Target::Attr(Attr::NameFormatted | Attr::ManagerValue)) => {
                 return Err(unknown_attribute(key));
             }
+            None if known.is_extension(key) => {
+                assign_extension(user, key, value, known)?;
+                continue;
+            }
+            None if !key.contains('.') => {
+                let name = known.find(key).ok_or_else(|| unknown_attribute(key))?;
+                set_extra(user, name, value)?;
+                continue;
+            }
+            None => return Err(unknown_attribute(key)),
             Some(Target::Attr(Attr::Id)) if source == Source::Resource => continue,
             Some(target) => target,
         };
-        assign_target(user, target, value, mode, source)?;
+        assign_target(user, target, value, mode, source, known)?;
     }
     Ok(())
+}
+
+/// Writes a custom extension's object (`null` unassigns all of it): each member an attribute,
+/// or a complex attribute whose members are its sub-attributes.
+fn assign_extension(
+    user: &mut ScimUser,
+    urn: &str,
+    value: &Value,
+    known: Known,
+) -> Result<(), ScimError> {
+    let members = match value {
+        Value::Null => {
+            clear_extras_under(user, &format!("{urn}:"));
+            return Ok(());
+        }
+        Value::Object(members) => members,
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "the extension {urn} must be an object"
+            )));
+        }
+    };
+    for (key, member) in members {
+        let subs = match member {
+            Value::Object(subs) => subs
+                .iter()
+                .map(|(s, v)| (format!("{key}.{s}"), v))
+                .collect(),
+            _ => vec![(key.clone(), member)],
+        };
+        for (attr, value) in subs {
+            let path = format!("{urn}:{attr}");
+            let name = known.find(&path).ok_or_else(|| unknown_attribute(&path))?;
+            set_extra(user, name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one configured attribute: a string, or `null` to unassign it.
+pub(crate) fn set_extra(user: &mut ScimUser, name: &str, value: &Value) -> Result<(), ScimError> {
+    match value {
+        Value::String(s) => {
+            user.extra.insert(name.to_owned(), s.clone());
+        }
+        Value::Null => {
+            user.extra.remove(name);
+        }
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "{name} must be a string or null"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn clear_extras_under(user: &mut ScimUser, prefix: &str) {
+    user.extra.retain(|name, _| {
+        !name
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    });
 }
 
 pub(crate) fn unknown_attribute(name: &str) -> ScimError {
@@ -200,14 +296,26 @@ fn optional_string(value: &Value, name: &str) -> Result<Option<String>, ScimErro
     }
 }
 
+/// One entry of a multi-valued attribute: its value and type.
+pub(crate) type Entry = (String, Option<String>);
+
+/// The stored entries: values with their types (a value beyond the types' end has none).
+pub(crate) fn entries(values: &[String], types: &[Option<String>]) -> Vec<Entry> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(at, value)| (value.clone(), types.get(at).cloned().flatten()))
+        .collect()
+}
+
 /// The values of a multi-valued attribute, the one marked primary (if any) first.
 struct MultiValues {
-    values: Vec<String>,
+    values: Vec<Entry>,
     has_primary: bool,
 }
 
 /// Parses `[{"value": …, "type": …, "primary": …, "display": …}]`.
-/// `type` and `display` are accepted for compatibility but not stored (answers say `"type": "work"`).
+/// `display` is accepted for compatibility but not stored.
 fn multi_valued(value: &Value, name: &str) -> Result<MultiValues, ScimError> {
     let items = match value {
         Value::Null => {
@@ -232,6 +340,7 @@ fn multi_valued(value: &Value, name: &str) -> Result<MultiValues, ScimError> {
             )));
         };
         let mut entry = None;
+        let mut kind = None;
         for (key, member) in members {
             match key.to_ascii_lowercase().as_str() {
                 "value" => entry = Some(required_string(member, &format!("{name}.value"))?),
@@ -249,16 +358,16 @@ fn multi_valued(value: &Value, name: &str) -> Result<MultiValues, ScimError> {
                         )));
                     }
                 },
-                "type" | "display" => {
+                "type" => kind = optional_string(member, &format!("{name}.type"))?,
+                "display" => {
                     optional_string(member, &format!("{name}.{key}"))?;
                 }
                 _ => return Err(unknown_attribute(&format!("{name}.{key}"))),
             }
         }
-        values
-            .push(entry.ok_or_else(|| {
-                ScimError::invalid_value(format!("each of {name} needs a value"))
-            })?);
+        let value = entry
+            .ok_or_else(|| ScimError::invalid_value(format!("each of {name} needs a value")))?;
+        values.push((value, kind));
     }
     if let Some(index) = primary {
         let first = values.remove(index);
@@ -273,7 +382,7 @@ fn multi_valued(value: &Value, name: &str) -> Result<MultiValues, ScimError> {
 /// Replaces, or appends without duplicates; an added value marked primary moves to the front,
 /// which demotes the old primary (RFC 7644 §3.5.2.1).
 fn merge_multi(
-    stored: &mut Vec<String>,
+    stored: &mut Vec<Entry>,
     new: MultiValues,
     mode: Mode,
     same: impl Fn(&str, &str) -> bool,
@@ -288,12 +397,12 @@ fn merge_multi(
     }
     let primary = (has_primary && !values.is_empty()).then(|| values.remove(0));
     for value in values {
-        if !stored.iter().any(|existing| same(existing, &value)) {
+        if !stored.iter().any(|existing| same(&existing.0, &value.0)) {
             stored.push(value);
         }
     }
     if let Some(primary) = primary {
-        stored.retain(|existing| !same(existing, &primary));
+        stored.retain(|existing| !same(&existing.0, &primary.0));
         stored.insert(0, primary);
     }
 }

@@ -2,8 +2,9 @@
 //! truthfully so a client that reads them learns the emulator's real limits.
 
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
-use super::schema::{DEPARTMENT_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use super::schema::{DEPARTMENT_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA, Known, USER_SCHEMA};
 
 pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> Value {
     json!({
@@ -27,7 +28,13 @@ pub(crate) fn service_provider_config(base_url: &str, max_page_size: usize) -> V
     })
 }
 
-pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
+pub(crate) fn resource_types(base_url: &str, known: Known) -> Vec<Value> {
+    let mut user_extensions = vec![json!({ "schema": ENTERPRISE_SCHEMA, "required": false })];
+    user_extensions.extend(
+        known
+            .extensions()
+            .map(|urn| json!({ "schema": urn, "required": false })),
+    );
     vec![
         json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
@@ -36,7 +43,7 @@ pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
             "endpoint": "/Users",
             "description": "User Account",
             "schema": USER_SCHEMA,
-            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "schemaExtensions": user_extensions,
             "meta": {
                 "resourceType": "ResourceType",
                 "location": format!("{base_url}/ResourceTypes/User"),
@@ -58,8 +65,9 @@ pub(crate) fn resource_types(base_url: &str) -> Vec<Value> {
     ]
 }
 
-/// The User schema lists exactly the attributes the emulator stores; anything else is refused.
-pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
+/// The User schema lists exactly the attributes the emulator stores (with those
+/// `ScimConfig::user_attributes` adds, as strings); anything else is refused.
+pub(crate) fn schemas(base_url: &str, unique_emails: bool, known: Known) -> Vec<Value> {
     let email_uniqueness = if unique_emails { "server" } else { "none" };
     let multi = |name, description, uniqueness| {
         Def::new(name, "complex", description).multi().sub(vec![
@@ -69,7 +77,7 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
             Def::string("display", "Accepted, not stored"),
         ])
     };
-    let user = [
+    let mut user = vec![
         Def::string("userName", "Unique identifier for the user")
             .required()
             .uniqueness("server"),
@@ -98,7 +106,7 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
             Def::string("type", "Always direct"),
         ]),
     ];
-    let enterprise = [
+    let mut enterprise = vec![
         Def::string(
             "employeeNumber",
             "Numeric or alphanumeric employee identifier",
@@ -130,7 +138,22 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
                 Def::string("display", "The member's displayName").read_only(),
             ]),
     ];
-    vec![
+    let mut extensions: Vec<(&str, Vec<Def>)> =
+        known.extensions().map(|urn| (urn, Vec::new())).collect();
+    let enterprise_prefix = format!("{ENTERPRISE_SCHEMA}:");
+    for path in known.0 {
+        if let Some(rest) = path.strip_prefix(&enterprise_prefix) {
+            add_configured(&mut enterprise, rest);
+        } else if let Some((urn, defs)) = extensions
+            .iter_mut()
+            .find(|(urn, _)| path.starts_with(&format!("{urn}:")))
+        {
+            add_configured(defs, &path[urn.len() + 1..]);
+        } else {
+            add_configured(&mut user, path);
+        }
+    }
+    let mut all = vec![
         schema(base_url, USER_SCHEMA, "User", "User Account", &user),
         schema(
             base_url,
@@ -147,7 +170,33 @@ pub(crate) fn schemas(base_url: &str, unique_emails: bool) -> Vec<Value> {
             "The department a Group stands for (orgsync)",
             &department_attributes(),
         ),
-    ]
+    ];
+    for (urn, defs) in extensions {
+        all.push(schema(
+            base_url,
+            urn,
+            "Extension",
+            "A User extension this service provider was configured with",
+            &defs,
+        ));
+    }
+    all
+}
+
+/// Describes one configured attribute (`attr` or `attr.sub`) as a string, inside its complex
+/// attribute when it is a sub-attribute.
+fn add_configured(defs: &mut Vec<Def>, path: &str) {
+    const DESCRIPTION: &str = "Served as configured";
+    match path.split_once('.') {
+        Some((attr, sub)) => {
+            let sub = Def::string(sub.to_owned(), DESCRIPTION);
+            match defs.iter_mut().find(|d| d.name.eq_ignore_ascii_case(attr)) {
+                Some(complex) => complex.sub_attributes.push(sub),
+                None => defs.push(Def::new(attr.to_owned(), "complex", DESCRIPTION).sub(vec![sub])),
+            }
+        }
+        None => defs.push(Def::string(path.to_owned(), DESCRIPTION)),
+    }
 }
 
 /// orgsync's department extension, as docs/scim.md describes it.
@@ -178,7 +227,7 @@ fn schema(base_url: &str, id: &str, name: &str, description: &str, attributes: &
 
 /// An attribute definition (RFC 7643 §7), readWrite and optional unless told otherwise.
 struct Def {
-    name: &'static str,
+    name: Cow<'static, str>,
     kind: &'static str,
     description: &'static str,
     multi_valued: bool,
@@ -190,9 +239,13 @@ struct Def {
 }
 
 impl Def {
-    fn new(name: &'static str, kind: &'static str, description: &'static str) -> Self {
+    fn new(
+        name: impl Into<Cow<'static, str>>,
+        kind: &'static str,
+        description: &'static str,
+    ) -> Self {
         Self {
-            name,
+            name: name.into(),
             kind,
             description,
             multi_valued: false,
@@ -204,7 +257,7 @@ impl Def {
         }
     }
 
-    fn string(name: &'static str, description: &'static str) -> Self {
+    fn string(name: impl Into<Cow<'static, str>>, description: &'static str) -> Self {
         Self::new(name, "string", description)
     }
 

@@ -35,7 +35,7 @@ mod store;
 mod wire;
 
 use crate::server::{Bound, Server};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -53,6 +53,14 @@ pub struct ScimConfig {
     pub manager_guard: ManagerGuard,
     /// Refuse (409 `uniqueness`) an email another user already has, compared case-insensitively.
     pub unique_emails: bool,
+    /// User attributes served beyond the ones always stored, by full path, each a single-valued
+    /// string: of the core schema (`nickName`, `name.familyName`), of the enterprise extension
+    /// (`urn:…:enterprise:2.0:User:costCenter`), or of a custom extension
+    /// (`urn:example:…:User:badge`, `urn:example:…:User:workplace.site`), whose URN (up to the
+    /// last `:`) the User resource type then lists as an extension. Like a service provider
+    /// given these schemas; anything not listed stays refused. Stored in [`ScimUser::extra`].
+    /// `/Schemas` describes them and `/ResourceTypes` lists the custom extensions.
+    pub user_attributes: Vec<String>,
 }
 
 impl Default for ScimConfig {
@@ -62,6 +70,7 @@ impl Default for ScimConfig {
             max_page_size: 1000,
             manager_guard: ManagerGuard::Off,
             unique_emails: true,
+            user_attributes: Vec::new(),
         }
     }
 }
@@ -74,6 +83,7 @@ impl fmt::Debug for ScimConfig {
             .field("max_page_size", &self.max_page_size)
             .field("manager_guard", &self.manager_guard)
             .field("unique_emails", &self.unique_emails)
+            .field("user_attributes", &self.user_attributes)
             .finish()
     }
 }
@@ -134,7 +144,11 @@ pub struct ScimUser {
     pub formatted_name: Option<String>,
     /// The primary email first.
     pub emails: Vec<String>,
+    /// The `type` of each email, by index; an email beyond its end has none (shown as `work`).
+    pub email_types: Vec<Option<String>>,
     pub phone_numbers: Vec<String>,
+    /// The `type` of each phone number, like [`ScimUser::email_types`].
+    pub phone_types: Vec<Option<String>>,
     pub title: Option<String>,
     pub active: bool,
     /// Enterprise extension `employeeNumber`.
@@ -143,11 +157,23 @@ pub struct ScimUser {
     pub department: Option<String>,
     /// Enterprise extension `manager.value`: another user's id (not checked to exist).
     pub manager_id: Option<String>,
+    /// The values of [`ScimConfig::user_attributes`], by the path as configured.
+    pub extra: BTreeMap<String, String>,
     /// Starts at 1 and grows by one with each write that changes the user; `ETag: W/"<version>"`.
     pub version: u64,
 }
 
 impl ScimUser {
+    /// The type of the phone number at `index`, if it has one.
+    pub fn phone_type(&self, index: usize) -> Option<&str> {
+        self.phone_types.get(index).and_then(Option::as_deref)
+    }
+
+    /// The type of the email at `index`, if it has one.
+    pub fn email_type(&self, index: usize) -> Option<&str> {
+        self.email_types.get(index).and_then(Option::as_deref)
+    }
+
     /// An active user with only a userName, for [`ScimHandle::insert_user`] and struct updates.
     pub fn new(user_name: impl Into<String>) -> Self {
         Self {
@@ -157,12 +183,15 @@ impl ScimUser {
             display_name: None,
             formatted_name: None,
             emails: Vec::new(),
+            email_types: Vec::new(),
             phone_numbers: Vec::new(),
+            phone_types: Vec::new(),
             title: None,
             active: true,
             employee_number: None,
             department: None,
             manager_id: None,
+            extra: BTreeMap::new(),
             version: 0,
         }
     }

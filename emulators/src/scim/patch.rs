@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::ScimUser;
 use super::assign::{self, Mode, Source};
 use super::error::{ScimError, ScimType};
-use super::schema::{self, PATCH_OP_SCHEMA, Target};
+use super::schema::{self, Attr, Known, PATCH_OP_SCHEMA, Target};
 use super::wire::parse_json;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +16,21 @@ pub(crate) enum Operation {
     /// `add` or `replace` without a path: the value object's members are written one by one.
     Merge(Mode, Map<String, Value>),
     Remove(Target),
+    /// A configured attribute ([`crate::scim::ScimConfig::user_attributes`]), by its name.
+    SetExtra(String, Value),
+    RemoveExtra(String),
+    /// `emails[type eq "x"].value` / `phoneNumbers[…]`: the value of the entries of that type.
+    SetEntry(Attr, String, Value),
+    /// `emails[type eq "x"]`: the entries of that type.
+    RemoveEntry(Attr, String),
+}
+
+/// What a PATCH path names.
+enum PathTarget {
+    Schema(Target),
+    Extra(String),
+    /// The multi-valued attribute, the type the filter selects, and whether `.value` follows.
+    Entry(Attr, String, bool),
 }
 
 /// One operation of a PatchOp message, checked for shape but not yet resolved against a
@@ -28,14 +43,28 @@ pub(crate) enum RawOperation {
 }
 
 /// Parses a PatchOp message for a User; any malformed operation refuses the whole request.
-pub(crate) fn parse(body: &[u8]) -> Result<Vec<Operation>, ScimError> {
+pub(crate) fn parse(body: &[u8], known: Known) -> Result<Vec<Operation>, ScimError> {
     parse_message(body)?
         .into_iter()
         .map(|raw| match raw {
-            RawOperation::Remove(path) => Ok(Operation::Remove(parse_path(&path)?)),
-            RawOperation::Set(mode, Some(path), value) => {
-                Ok(Operation::Set(mode, parse_path(&path)?, value))
-            }
+            RawOperation::Remove(path) => match parse_path(&path, known)? {
+                PathTarget::Schema(target) => Ok(Operation::Remove(target)),
+                PathTarget::Extra(name) => Ok(Operation::RemoveExtra(name)),
+                PathTarget::Entry(attr, kind, false) => Ok(Operation::RemoveEntry(attr, kind)),
+                // RFC 7643 §2.4: `value` is what an entry is; an entry cannot lose it.
+                PathTarget::Entry(..) => Err(ScimError::invalid_value(format!(
+                    "{path}: an entry's value cannot be removed; remove the entry (the path \
+                     without .value)"
+                ))),
+            },
+            RawOperation::Set(mode, Some(path), value) => match parse_path(&path, known)? {
+                PathTarget::Schema(target) => Ok(Operation::Set(mode, target, value)),
+                PathTarget::Extra(name) => Ok(Operation::SetExtra(name, value)),
+                PathTarget::Entry(attr, kind, true) => Ok(Operation::SetEntry(attr, kind, value)),
+                PathTarget::Entry(..) => Err(ScimError::invalid_path(format!(
+                    "{path}: this service provider sets an entry's .value only"
+                ))),
+            },
             RawOperation::Set(mode, None, Value::Object(members)) => {
                 Ok(Operation::Merge(mode, members))
             }
@@ -135,31 +164,126 @@ fn parse_operation(item: Value) -> Result<RawOperation, ScimError> {
     Ok(RawOperation::Set(mode, path, value))
 }
 
-fn parse_path(path: &str) -> Result<Target, ScimError> {
-    if path.contains('[') {
-        return Err(ScimError::invalid_path(format!(
-            "value filters in paths ({path:?}) are not supported by this service provider"
-        )));
+fn parse_path(path: &str, known: Known) -> Result<PathTarget, ScimError> {
+    if let Some((attr, filtered)) = path.split_once('[') {
+        return parse_value_path(path, attr, filtered);
     }
-    schema::resolve(path)
+    if let Some(target) = schema::resolve(path) {
+        return Ok(PathTarget::Schema(target));
+    }
+    known
+        .find(path)
+        .map(|name| PathTarget::Extra(name.to_owned()))
         .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute path {path:?}")))
+}
+
+/// `attr[type eq "x"]` or `attr[type eq "x"].value` (RFC 7644 §3.10 valuePath), on emails and
+/// phoneNumbers; other filters are refused as unsupported.
+fn parse_value_path(path: &str, attr: &str, filtered: &str) -> Result<PathTarget, ScimError> {
+    let unsupported = || {
+        ScimError::invalid_path(format!(
+            "{path:?}: this service provider supports value filters of the form \
+             emails[type eq \"…\"] or phoneNumbers[type eq \"…\"] only"
+        ))
+    };
+    let attr = match schema::resolve(attr) {
+        Some(Target::Attr(attr @ (Attr::Emails | Attr::PhoneNumbers))) => attr,
+        _ => return Err(unsupported()),
+    };
+    let (filter, after) = filtered.rsplit_once(']').ok_or_else(unsupported)?;
+    let value = match after.to_ascii_lowercase().as_str() {
+        "" => false,
+        ".value" => true,
+        _ => return Err(unsupported()),
+    };
+    let mut words = filter.trim().splitn(3, ' ');
+    let (name, op, literal) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
+    if !name.eq_ignore_ascii_case("type") || !op.eq_ignore_ascii_case("eq") {
+        return Err(unsupported());
+    }
+    let kind: String = serde_json::from_str(literal.trim()).map_err(|_| unsupported())?;
+    Ok(PathTarget::Entry(attr, kind, value))
 }
 
 /// Applies the operations in order (RFC 7644 §3.5.2: all or nothing; the caller discards the copy
 /// on error).
-pub(crate) fn apply(user: &mut ScimUser, operations: &[Operation]) -> Result<(), ScimError> {
+pub(crate) fn apply(
+    user: &mut ScimUser,
+    operations: &[Operation],
+    known: Known,
+) -> Result<(), ScimError> {
     for operation in operations {
         match operation {
             Operation::Set(mode, target, value) => {
-                assign::assign_target(user, *target, value, *mode, Source::Patch)?;
+                assign::assign_target(user, *target, value, *mode, Source::Patch, known)?;
             }
             Operation::Merge(mode, members) => {
-                assign::assign_object(user, members, *mode, Source::Patch)?;
+                assign::assign_object(user, members, *mode, Source::Patch, known)?;
             }
             Operation::Remove(target) => assign::clear_target(user, *target)?,
+            Operation::SetExtra(name, value) => assign::set_extra(user, name, value)?,
+            Operation::RemoveExtra(name) => {
+                user.extra.remove(name);
+            }
+            Operation::SetEntry(attr, kind, value) => set_entries(user, *attr, kind, value)?,
+            Operation::RemoveEntry(attr, kind) => {
+                let (values, types) = multi(user, *attr);
+                let kept: Vec<_> = assign::entries(values, types)
+                    .into_iter()
+                    .filter(|(_, t)| !same_type(t.as_deref(), kind))
+                    .collect();
+                (*values, *types) = kept.into_iter().unzip();
+            }
         }
     }
     Ok(())
+}
+
+/// Sets the value of every entry of the type; none of that type is `noTarget`, as RFC 7644
+/// §3.5.2.3 requires of a `replace` (and scim2-server answers to an `add` too).
+fn set_entries(
+    user: &mut ScimUser,
+    attr: Attr,
+    kind: &str,
+    value: &Value,
+) -> Result<(), ScimError> {
+    let Value::String(value) = value else {
+        return Err(ScimError::invalid_value(
+            "an entry's value must be a string",
+        ));
+    };
+    let (values, types) = multi(user, attr);
+    let mut matched = false;
+    for (at, stored) in values.iter_mut().enumerate() {
+        if same_type(types.get(at).and_then(Option::as_deref), kind) {
+            stored.clone_from(value);
+            matched = true;
+        }
+    }
+    if matched {
+        Ok(())
+    } else {
+        Err(ScimError::bad_request(
+            ScimType::NoTarget,
+            format!("no entry has the type {kind:?}"),
+        ))
+    }
+}
+
+fn multi(user: &mut ScimUser, attr: Attr) -> (&mut Vec<String>, &mut Vec<Option<String>>) {
+    match attr {
+        Attr::Emails => (&mut user.emails, &mut user.email_types),
+        _ => (&mut user.phone_numbers, &mut user.phone_types),
+    }
+}
+
+/// Types compare case-insensitively (RFC 7643 §2.4: canonical values, caseExact false).
+fn same_type(stored: Option<&str>, wanted: &str) -> bool {
+    stored.is_some_and(|t| t.eq_ignore_ascii_case(wanted))
 }
 
 #[cfg(test)]
@@ -173,7 +297,11 @@ mod tests {
             manager_id: Some("m0".into()),
             ..ScimUser::new("ann")
         };
-        apply(&mut user, &parse(body.as_bytes())?)?;
+        apply(
+            &mut user,
+            &parse(body.as_bytes(), Known::NONE)?,
+            Known::NONE,
+        )?;
         Ok(user)
     }
 
@@ -216,8 +344,12 @@ mod tests {
                 ScimType::InvalidPath,
             ),
             (
-                r#"[{"op":"add","path":"emails[type eq \"work\"].value","value":"x"}]"#,
+                r#"[{"op":"add","path":"emails[value eq \"work\"].value","value":"x"}]"#,
                 ScimType::InvalidPath,
+            ),
+            (
+                r#"[{"op":"add","path":"emails[type eq \"work\"].value","value":"x"}]"#,
+                ScimType::NoTarget,
             ),
             (
                 r#"[{"op":"replace","path":"id","value":"x"}]"#,

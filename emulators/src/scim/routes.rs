@@ -86,23 +86,31 @@ async fn service_provider_config(State(shared): State<Arc<Shared>>) -> Response 
 }
 
 async fn list_schemas(State(shared): State<Arc<Shared>>) -> Response {
-    let schemas = discovery::schemas(&shared.base_url, shared.config.unique_emails);
+    let schemas = discovery::schemas(
+        &shared.base_url,
+        shared.config.unique_emails,
+        shared.known(),
+    );
     list_response(schemas.len(), 1, schemas)
 }
 
 async fn get_schema(State(shared): State<Arc<Shared>>, id: Id) -> Reply {
-    let schemas = discovery::schemas(&shared.base_url, shared.config.unique_emails);
+    let schemas = discovery::schemas(
+        &shared.base_url,
+        shared.config.unique_emails,
+        shared.known(),
+    );
     find_by_id(schemas, id, "Schema")
 }
 
 async fn list_resource_types(State(shared): State<Arc<Shared>>) -> Response {
-    let types = discovery::resource_types(&shared.base_url);
+    let types = discovery::resource_types(&shared.base_url, shared.known());
     list_response(types.len(), 1, types)
 }
 
 async fn get_resource_type(State(shared): State<Arc<Shared>>, id: Id) -> Reply {
     find_by_id(
-        discovery::resource_types(&shared.base_url),
+        discovery::resource_types(&shared.base_url, shared.known()),
         id,
         "ResourceType",
     )
@@ -151,7 +159,7 @@ async fn list_users(State(shared): State<Arc<Shared>>, params: Params) -> Reply 
         .iter()
         .skip(query.start_index - 1)
         .take(query.count)
-        .map(|entry| render(&store, entry, &shared.base_url))
+        .map(|entry| render(&store, entry, &shared))
         .collect();
     Ok(list_response(matching.len(), query.start_index, page))
 }
@@ -169,19 +177,14 @@ async fn get_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, id: Id)
         set_etag(&mut response, entry.user.version);
         return Ok(response);
     }
-    Ok(user_response(
-        StatusCode::OK,
-        &store,
-        entry,
-        &shared.base_url,
-    ))
+    Ok(user_response(StatusCode::OK, &store, entry, &shared))
 }
 
 async fn create_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Reply {
-    let user = wire::parse_user(&json_body(&headers, body)?)?;
+    let user = wire::parse_user(&json_body(&headers, body)?, shared.known())?;
     let mut store = shared.store();
     let entry = store.create(user, shared.rules())?.clone();
-    let mut response = user_response(StatusCode::CREATED, &store, &entry, &shared.base_url);
+    let mut response = user_response(StatusCode::CREATED, &store, &entry, &shared);
     if let Ok(location) =
         HeaderValue::from_str(&wire::user_location(&shared.base_url, &entry.user.id))
     {
@@ -197,7 +200,7 @@ async fn replace_user(
     body: Body,
 ) -> Reply {
     let id = path_id(id)?;
-    let replacement = wire::parse_user(&json_body(&headers, body)?)?;
+    let replacement = wire::parse_user(&json_body(&headers, body)?, shared.known())?;
     let if_match = if_match_header(&headers, header::IF_MATCH);
     let mut store = shared.store();
     let entry = store
@@ -206,12 +209,7 @@ async fn replace_user(
             Ok(())
         })?
         .clone();
-    Ok(user_response(
-        StatusCode::OK,
-        &store,
-        &entry,
-        &shared.base_url,
-    ))
+    Ok(user_response(StatusCode::OK, &store, &entry, &shared))
 }
 
 /// 204 like scim2-server; 200 with the (full) resource when the client names `attributes` or
@@ -224,7 +222,7 @@ async fn patch_user(
     body: Body,
 ) -> Reply {
     let id = path_id(id)?;
-    let operations = patch::parse(&json_body(&headers, body)?)?;
+    let operations = patch::parse(&json_body(&headers, body)?, shared.known())?;
     let wants_body = params
         .map_err(|rejection| ScimError::invalid_value(rejection.body_text()))?
         .0
@@ -234,16 +232,11 @@ async fn patch_user(
     let mut store = shared.store();
     let entry = store
         .update(&id, if_match.as_ref(), shared.rules(), |user| {
-            patch::apply(user, &operations)
+            patch::apply(user, &operations, shared.known())
         })?
         .clone();
     if wants_body {
-        return Ok(user_response(
-            StatusCode::OK,
-            &store,
-            &entry,
-            &shared.base_url,
-        ));
+        return Ok(user_response(StatusCode::OK, &store, &entry, &shared));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     set_etag(&mut response, entry.user.version);
@@ -259,14 +252,15 @@ async fn delete_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, id: 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn render(store: &Store, entry: &Entry, base_url: &str) -> Value {
+fn render(store: &Store, entry: &Entry, shared: &Shared) -> Value {
+    let base_url = shared.base_url.as_str();
     let manager_name = entry
         .user
         .manager_id
         .as_deref()
         .and_then(|manager| store.get(manager))
         .and_then(|manager| manager.user.display_name.as_deref());
-    let mut user = wire::render_user(entry, base_url, manager_name);
+    let mut user = wire::render_user(entry, base_url, manager_name, shared.known());
     let groups: Vec<Value> = store
         .groups
         .of_member(&entry.user.id)
@@ -286,8 +280,8 @@ fn render(store: &Store, entry: &Entry, base_url: &str) -> Value {
     user
 }
 
-fn user_response(status: StatusCode, store: &Store, entry: &Entry, base_url: &str) -> Response {
-    let mut response = wire::scim_json(status, &render(store, entry, base_url));
+fn user_response(status: StatusCode, store: &Store, entry: &Entry, shared: &Shared) -> Response {
+    let mut response = wire::scim_json(status, &render(store, entry, shared));
     set_etag(&mut response, entry.user.version);
     response
 }

@@ -1,8 +1,9 @@
 //! Schema URNs and the attribute names the emulator knows, resolved once for PATCH paths, request
 //! bodies and filters so the three agree on what "an attribute of this User" means.
 //!
-//! The emulator publishes (on `/Schemas`) only the attributes it stores; anything else in a request
-//! is unknown and refused, so a client never gets a silent "OK" for data the emulator dropped.
+//! The emulator publishes (on `/Schemas`) only the attributes it stores (its fixed ones and those a
+//! test configures: [`Known`], `ScimConfig::user_attributes`); anything else in a request is
+//! unknown and refused, so a client never gets a silent "OK" for data the emulator dropped.
 
 pub(crate) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub(crate) const ENTERPRISE_SCHEMA: &str =
@@ -108,6 +109,51 @@ pub(crate) fn resolve_within(container: Target, key: &str) -> Option<Attr> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// The attributes served beyond the ones always stored ([`crate::scim::ScimConfig::user_attributes`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Known<'a>(pub(crate) &'a [String]);
+
+impl<'a> Known<'a> {
+    #[cfg(test)]
+    pub(crate) const NONE: Known<'static> = Known(&[]);
+
+    /// The configured spelling of a path, matched case-insensitively (RFC 7644 §3.10); a path
+    /// qualified with the core schema's URN matches the unqualified one.
+    pub(crate) fn find(self, path: &str) -> Option<&'a str> {
+        let core = format!("{USER_SCHEMA}:");
+        let unqualified = match path.get(..core.len()) {
+            Some(head) if head.eq_ignore_ascii_case(&core) => &path[core.len()..],
+            _ => path,
+        };
+        self.0
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(unqualified))
+            .map(String::as_str)
+    }
+
+    /// Whether `urn` is a custom extension some configured attribute belongs to.
+    pub(crate) fn is_extension(self, urn: &str) -> bool {
+        !urn.eq_ignore_ascii_case(USER_SCHEMA)
+            && !urn.eq_ignore_ascii_case(ENTERPRISE_SCHEMA)
+            && self
+                .extensions()
+                .any(|known| known.eq_ignore_ascii_case(urn))
+    }
+
+    /// The custom extensions' URNs, each once, in configuration order.
+    pub(crate) fn extensions(self) -> impl Iterator<Item = &'a str> {
+        let mut seen: Vec<String> = Vec::new();
+        self.0.iter().filter_map(move |path| {
+            // A sub-attribute's name holds no ':', a URN may hold dots (`…:2.0:User`).
+            let urn = &path[..path.rfind(':')?];
+            let fresh = !urn.eq_ignore_ascii_case(ENTERPRISE_SCHEMA)
+                && !seen.iter().any(|s| s.eq_ignore_ascii_case(urn));
+            seen.push(urn.to_ascii_lowercase());
+            fresh.then_some(urn)
+        })
     }
 }
 

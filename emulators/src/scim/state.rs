@@ -19,6 +19,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The User attributes served beyond the ones always stored.
+    pub(crate) fn known(&self) -> super::schema::Known<'_> {
+        super::schema::Known(&self.config.user_attributes)
+    }
+
     pub(crate) fn new(config: ScimConfig, base_url: String) -> Self {
         Self {
             config,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::ScimUser;
 use super::assign::{self, Mode, Source};
 use super::error::ScimError;
-use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
+use super::schema::{ENTERPRISE_SCHEMA, Known, USER_SCHEMA};
 use super::store::Entry;
 
 pub(crate) const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -56,7 +56,12 @@ pub(crate) fn user_location(base_url: &str, id: &str) -> String {
 }
 
 /// Renders a stored user. Unassigned attributes are omitted rather than sent as null.
-pub(crate) fn render_user(entry: &Entry, base_url: &str, manager_name: Option<&str>) -> Value {
+pub(crate) fn render_user(
+    entry: &Entry,
+    base_url: &str,
+    manager_name: Option<&str>,
+    known: Known,
+) -> Value {
     let user = &entry.user;
     let mut out = Map::new();
     let mut schemas = vec![Value::from(USER_SCHEMA)];
@@ -68,12 +73,15 @@ pub(crate) fn render_user(entry: &Entry, base_url: &str, manager_name: Option<&s
         out.insert("name".into(), json!({ "formatted": formatted }));
     }
     if !user.emails.is_empty() {
-        out.insert("emails".into(), multi_valued(&user.emails, true));
+        out.insert(
+            "emails".into(),
+            multi_valued(&user.emails, &user.email_types, true),
+        );
     }
     if !user.phone_numbers.is_empty() {
         out.insert(
             "phoneNumbers".into(),
-            multi_valued(&user.phone_numbers, false),
+            multi_valued(&user.phone_numbers, &user.phone_types, false),
         );
     }
     put_opt(&mut out, "title", user.title.as_deref());
@@ -93,9 +101,15 @@ pub(crate) fn render_user(entry: &Entry, base_url: &str, manager_name: Option<&s
         }
         enterprise.insert("manager".into(), link);
     }
+    render_extras(&mut out, &mut enterprise, user, known);
     if !enterprise.is_empty() {
         schemas.push(ENTERPRISE_SCHEMA.into());
         out.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
+    }
+    for urn in known.extensions() {
+        if out.contains_key(urn) {
+            schemas.push(urn.into());
+        }
     }
 
     out.insert(
@@ -112,19 +126,65 @@ pub(crate) fn render_user(entry: &Entry, base_url: &str, manager_name: Option<&s
     Value::Object(out)
 }
 
+/// Puts each configured attribute where its path says: the core resource, `name`, the
+/// enterprise object or a custom extension's object under its URN.
+fn render_extras(
+    out: &mut Map<String, Value>,
+    enterprise: &mut Map<String, Value>,
+    user: &ScimUser,
+    known: Known,
+) {
+    let enterprise_prefix = format!("{ENTERPRISE_SCHEMA}:");
+    for (name, value) in &user.extra {
+        let (object, path) = if let Some(rest) = name.strip_prefix(&enterprise_prefix) {
+            (&mut *enterprise, rest.to_owned())
+        } else if let Some(urn) = known.extensions().find(|urn| {
+            name.len() > urn.len() && name.starts_with(urn) && name[urn.len()..].starts_with(':')
+        }) {
+            let slot = out
+                .entry(urn.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            match slot {
+                Value::Object(object) => (object, name[urn.len() + 1..].to_owned()),
+                _ => continue,
+            }
+        } else {
+            (&mut *out, name.clone())
+        };
+        match path.split_once('.') {
+            Some((attr, sub)) => {
+                let slot = object
+                    .entry(attr.to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(inner) = slot {
+                    inner.insert(sub.to_owned(), value.clone().into());
+                }
+            }
+            None => {
+                object.insert(path, value.clone().into());
+            }
+        }
+    }
+}
+
 fn put_opt(out: &mut Map<String, Value>, key: &str, value: Option<&str>) {
     if let Some(value) = value {
         out.insert(key.into(), value.into());
     }
 }
 
-/// `[{"value", "type": "work", "primary": true}, …]`; only emails carry `primary` (on the first).
-fn multi_valued(values: &[String], mark_primary: bool) -> Value {
+/// `[{"value", "type", "primary": true}, …]`; only emails carry `primary` (on the first); an
+/// entry stored without a type is shown as `work`.
+fn multi_valued(values: &[String], types: &[Option<String>], mark_primary: bool) -> Value {
     values
         .iter()
         .enumerate()
         .map(|(index, value)| {
-            let mut item = json!({ "value": value, "type": "work" });
+            let kind = types
+                .get(index)
+                .and_then(Option::as_deref)
+                .unwrap_or("work");
+            let mut item = json!({ "value": value, "type": kind });
             if mark_primary && index == 0 {
                 item["primary"] = true.into();
             }
@@ -135,14 +195,14 @@ fn multi_valued(values: &[String], mark_primary: bool) -> Value {
 
 /// Parses a POST/PUT body into a user with no id. Strict like scim2-server: unknown attributes and
 /// schemas are refused (400 `invalidSyntax`), and `schemas` must list every schema the body uses.
-pub(crate) fn parse_user(body: &[u8]) -> Result<ScimUser, ScimError> {
+pub(crate) fn parse_user(body: &[u8], known: Known) -> Result<ScimUser, ScimError> {
     let value = parse_json(body)?;
     let Value::Object(members) = &value else {
         return Err(ScimError::invalid_syntax("the body must be a JSON object"));
     };
-    check_schemas(members)?;
+    check_schemas(members, known)?;
     let mut user = ScimUser::new("");
-    assign::assign_object(&mut user, members, Mode::Replace, Source::Resource)?;
+    assign::assign_object(&mut user, members, Mode::Replace, Source::Resource, known)?;
     if user.user_name.is_empty() {
         return Err(ScimError::invalid_value("userName is required"));
     }
@@ -155,7 +215,7 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ScimError> {
         .map_err(|err| ScimError::invalid_syntax(format!("the body is not valid JSON: {err}")))
 }
 
-fn check_schemas(members: &Map<String, Value>) -> Result<(), ScimError> {
+fn check_schemas(members: &Map<String, Value>, known: Known) -> Result<(), ScimError> {
     let listed: Vec<&str> = members
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case("schemas"))
@@ -174,7 +234,9 @@ fn check_schemas(members: &Map<String, Value>) -> Result<(), ScimError> {
         )));
     }
     if let Some(unknown) = listed.iter().find(|urn| {
-        !urn.eq_ignore_ascii_case(USER_SCHEMA) && !urn.eq_ignore_ascii_case(ENTERPRISE_SCHEMA)
+        !urn.eq_ignore_ascii_case(USER_SCHEMA)
+            && !urn.eq_ignore_ascii_case(ENTERPRISE_SCHEMA)
+            && !known.is_extension(urn)
     }) {
         return Err(ScimError::invalid_syntax(format!(
             "unknown schema {unknown:?}"
@@ -189,6 +251,14 @@ fn check_schemas(members: &Map<String, Value>) -> Result<(), ScimError> {
     if uses_enterprise && !lists(ENTERPRISE_SCHEMA) {
         return Err(ScimError::invalid_syntax(format!(
             "the body uses the enterprise extension but schemas does not list {ENTERPRISE_SCHEMA}"
+        )));
+    }
+    if let Some((urn, _)) = members
+        .iter()
+        .find(|(key, value)| known.is_extension(key) && !value.is_null() && !lists(key))
+    {
+        return Err(ScimError::invalid_syntax(format!(
+            "the body uses the extension {urn} but schemas does not list it"
         )));
     }
     Ok(())
@@ -211,7 +281,7 @@ mod tests {
     #[test]
     fn parse_user_refuses_unknown_and_reads_known_attributes() {
         let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","nickName":"b"}"#;
-        let err = parse_user(body).unwrap_err();
+        let err = parse_user(body, Known::NONE).unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
 
         let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User",
@@ -219,7 +289,7 @@ mod tests {
             "id":"ignored","userName":"a","name":{"formatted":"A B"},
             "emails":[{"value":"x@e.com","type":"work"},{"value":"p@e.com","primary":true}],
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":"m1"}}}"#;
-        let user = parse_user(body).unwrap();
+        let user = parse_user(body, Known::NONE).unwrap();
         assert_eq!(user.id, "");
         assert_eq!(user.formatted_name.as_deref(), Some("A B"));
         assert_eq!(user.emails, ["p@e.com", "x@e.com"]);
@@ -230,11 +300,11 @@ mod tests {
     #[test]
     fn parse_user_requires_listed_schemas() {
         let body = br#"{"userName":"a"}"#;
-        assert!(parse_user(body).is_err());
+        assert!(parse_user(body, Known::NONE).is_err());
         let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"x"}}"#;
-        assert!(parse_user(body).is_err());
-        assert!(parse_user(b"{not json").is_err());
-        assert!(parse_user(b"[]").is_err());
+        assert!(parse_user(body, Known::NONE).is_err());
+        assert!(parse_user(b"{not json", Known::NONE).is_err());
+        assert!(parse_user(b"[]", Known::NONE).is_err());
     }
 }

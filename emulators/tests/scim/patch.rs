@@ -188,8 +188,15 @@ async fn a_failing_operation_applies_nothing() {
             400,
             "mutability",
         ),
+        // A value filter that matches no entry (RFC 7644 §3.5.2.3).
         (
             json!([{ "op": "replace", "path": "emails[type eq \"work\"].value", "value": "x" }]),
+            400,
+            "noTarget",
+        ),
+        // A filter on anything but the type is beyond this service provider.
+        (
+            json!([{ "op": "replace", "path": "emails[value eq \"a\"].value", "value": "x" }]),
             400,
             "invalidPath",
         ),

@@ -1,5 +1,6 @@
 use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
@@ -30,6 +31,10 @@ pub struct ScimTargetConfig {
     /// department, `docs/scim.md`). `false` for servers that refuse schemas they do not know.
     #[serde(default = "default_group_extension")]
     pub group_extension: bool,
+    /// `[connectors.NAME.target.attributes]`: SCIM attribute path → source expression or
+    /// `"none"` (docs/scim.md, "Attribute mapping").
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 fn default_group_extension() -> bool {
@@ -59,6 +64,7 @@ impl ScimTargetConfig {
             page_size: default_page_size(),
             retry: RetryConfig::default(),
             group_extension: default_group_extension(),
+            attributes: BTreeMap::new(),
         }
     }
 
@@ -75,10 +81,57 @@ impl ScimTargetConfig {
 
 impl ScimTargetConfig {
     /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
-    // Filled in by the attribute-mapping work: every kind maps its own keys.
     pub fn attribute_mapping(
         &self,
     ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
-        Ok(crate::mapping::Mapping::default())
+        super::mapping::attribute_mapping(&self.attributes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Field;
+
+    #[test]
+    fn the_attributes_table_reads_from_toml_with_quoted_paths() {
+        let config: ScimTargetConfig = toml::from_str(
+            r#"
+            base_url = "https://scim.example.com/scim/v2"
+            token = "env:SCIM_TOKEN"
+            [attributes]
+            userName = "{name|pinyin}"
+            "name.familyName" = "name"
+            'phoneNumbers[type eq "work"].value' = "telephone"
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter" = "custom.成本中心"
+            title = "none"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let mapping = config.attribute_mapping().unwrap();
+        assert!(!mapping.manages(Field::Title));
+        assert!(mapping.manages(Field::named(r#"phoneNumbers[type eq "work"].value"#)));
+        assert_eq!(mapping.extras().len(), 3);
+
+        let default: ScimTargetConfig = toml::from_str(
+            r#"
+            base_url = "https://scim.example.com/scim/v2"
+            token = "env:SCIM_TOKEN"
+            "#,
+        )
+        .unwrap();
+        assert!(default.attribute_mapping().unwrap().is_default());
+
+        let bad: ScimTargetConfig = toml::from_str(
+            r#"
+            base_url = "https://scim.example.com/scim/v2"
+            token = "env:SCIM_TOKEN"
+            attributes = { externalId = "key" }
+            "#,
+        )
+        .unwrap();
+        let error = bad.attribute_mapping().unwrap_err();
+        assert!(error.to_string().contains("externalId"), "{error}");
     }
 }

@@ -1,59 +1,91 @@
 //! Model attributes ⇄ SCIM resources and PATCH operations.
 
+use super::mapping::{Extras, ScimPath};
+use super::place;
 use super::wire::{self, ENTERPRISE_SCHEMA, MultiValue, USER_SCHEMA};
 use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
 use crate::pushers::{PushError, TargetAccount};
 use serde_json::{Value, json};
 
-pub(super) fn resource(key: &UserKey, attributes: &Attributes, active: bool) -> wire::UserResource {
+pub(super) fn resource(
+    key: &UserKey,
+    attributes: &Attributes,
+    active: bool,
+    extras: &Extras,
+) -> wire::UserResource {
     let text = |field| attributes.get(field).map(str::to_owned);
     let enterprise = wire::Enterprise {
         employee_number: text(Field::EmployeeNumber),
         department: text(Field::Department),
         manager: None,
+        other: Default::default(),
     };
     let has_enterprise = enterprise.employee_number.is_some() || enterprise.department.is_some();
-    let mut schemas = vec![USER_SCHEMA];
-    if has_enterprise {
-        schemas.push(ENTERPRISE_SCHEMA);
-    }
-    wire::UserResource {
-        schemas,
+    let mut resource = wire::UserResource {
+        schemas: vec![USER_SCHEMA.to_owned()],
         external_id: key.as_str().to_owned(),
         user_name: attributes.user_name().to_owned(),
         display_name: text(Field::DisplayName).unwrap_or_default(),
         name: wire::Name {
             formatted: text(Field::DisplayName),
+            other: Default::default(),
         },
         emails: text(Field::Email).map(email).into_iter().collect(),
         phone_numbers: text(Field::Mobile).map(mobile).into_iter().collect(),
         title: text(Field::Title),
         active,
         enterprise: has_enterprise.then_some(enterprise),
+        extensions: Default::default(),
+    };
+    for (field, value) in attributes.iter() {
+        if let Some(path) = extras.path(field) {
+            place::put(&mut resource, path, value);
+        }
     }
+    // RFC 7643 §3: `schemas` lists every extension whose attributes the resource carries.
+    if resource.enterprise.is_some() {
+        resource.schemas.push(ENTERPRISE_SCHEMA.to_owned());
+    }
+    let custom: Vec<String> = resource
+        .extensions
+        .keys()
+        .filter(|key| key.to_ascii_lowercase().starts_with("urn:"))
+        .cloned()
+        .collect();
+    resource.schemas.extend(custom);
+    resource
 }
 
 fn email(value: String) -> MultiValue {
-    MultiValue {
-        value,
-        kind: Some("work".into()),
-        primary: Some(true),
-    }
+    place::typed(&value, "work", Some(true))
 }
 
 fn mobile(value: String) -> MultiValue {
-    MultiValue {
-        value,
-        kind: Some("mobile".into()),
-        primary: None,
-    }
+    place::typed(&value, "mobile", None)
 }
 
-/// One or two PATCH operations per changed field; clearing a field is a `remove`.
-pub(super) fn patch_operations(changes: &[FieldChange]) -> Vec<wire::PatchOperation> {
+/// The PATCH operations for the changed fields, in order; clearing a field is a `remove`.
+/// The e-mail and the mobile replace the whole attribute, as they always did, unless a mapped
+/// attribute is another entry of it: then only their own entry changes (see
+/// [`place::entry_operations`]).
+pub(super) fn patch_operations(
+    changes: &[FieldChange],
+    extras: &Extras,
+) -> Vec<wire::PatchOperation> {
     let mut ops = Vec::new();
     for change in changes {
         let value = change.after.clone();
+        let had = change.before.is_some();
+        if let Some((attr, kind, primary)) = role_entry(change.field, extras) {
+            ops.extend(place::entry_operations(
+                attr,
+                kind,
+                had,
+                value.as_deref(),
+                primary,
+            ));
+            continue;
+        }
         let (paths, value): (&[&str], Option<Value>) = match change.field {
             Field::UserName => (&["userName"], value.map(Value::String)),
             Field::DisplayName => (&["displayName", "name.formatted"], value.map(Value::String)),
@@ -62,24 +94,52 @@ pub(super) fn patch_operations(changes: &[FieldChange]) -> Vec<wire::PatchOperat
             Field::Title => (&["title"], value.map(Value::String)),
             Field::EmployeeNumber => (&[EMPLOYEE_NUMBER], value.map(Value::String)),
             Field::Department => (&[DEPARTMENT], value.map(Value::String)),
-            Field::Extra(_) => continue,
+            Field::Extra(_) => {
+                match extras.path(change.field) {
+                    Some(ScimPath::Entry { attr, kind }) => {
+                        let value = value.as_deref();
+                        ops.extend(place::entry_operations(attr, kind, had, value, None));
+                    }
+                    Some(path) => {
+                        ops.push(set_or_remove(path.patch_path(), value.map(Value::String)))
+                    }
+                    // Not mapped by this target's configuration: nothing of orgsync's to change.
+                    None => {}
+                }
+                continue;
+            }
         };
         for path in paths {
-            ops.push(match &value {
-                Some(value) => wire::PatchOperation {
-                    op: "replace",
-                    path: (*path).to_owned(),
-                    value: Some(value.clone()),
-                },
-                None => wire::PatchOperation {
-                    op: "remove",
-                    path: (*path).to_owned(),
-                    value: None,
-                },
-            });
+            ops.push(set_or_remove((*path).to_owned(), value.clone()));
         }
     }
     ops
+}
+
+/// The entry the e-mail or the mobile is, when a mapped entry shares its attribute (and it
+/// must change alone): the attribute, the type and the primary flag.
+fn role_entry(field: Field, extras: &Extras) -> Option<(&'static str, &'static str, Option<bool>)> {
+    let entry = match field {
+        Field::Email => ("emails", "work", Some(true)),
+        Field::Mobile => ("phoneNumbers", "mobile", None),
+        _ => return None,
+    };
+    extras.shares(entry.0).then_some(entry)
+}
+
+fn set_or_remove(path: String, value: Option<Value>) -> wire::PatchOperation {
+    match value {
+        Some(value) => wire::PatchOperation {
+            op: "replace",
+            path,
+            value: Some(value),
+        },
+        None => wire::PatchOperation {
+            op: "remove",
+            path,
+            value: None,
+        },
+    }
 }
 
 pub(super) const EMPLOYEE_NUMBER: &str =
@@ -129,24 +189,48 @@ pub(super) fn target_id(id: &str) -> Result<TargetId, PushError> {
     Ok(TargetId::new(id))
 }
 
-pub(super) fn account(user: wire::ReadUser) -> Result<TargetAccount, PushError> {
+pub(super) fn account(user: wire::ReadUser, extras: &Extras) -> Result<TargetAccount, PushError> {
     let id = target_id(&user.id)?;
-    let primary = |values: &[MultiValue]| {
-        values
+    // The role's value: the primary entry (the first without one), among the entries no mapped
+    // attribute claims by its type when some mapped attribute shares the attribute.
+    let role = |attr: &str, values: &[MultiValue], kind: &str| {
+        if !extras.shares(attr) {
+            return values
+                .iter()
+                .find(|v| v.primary == Some(true))
+                .or_else(|| values.first())
+                .map(|v| v.value.clone());
+        }
+        let free: Vec<&MultiValue> = values
             .iter()
-            .find(|v| v.primary == Some(true))
-            .or_else(|| values.first())
+            .filter(|v| !extras.claims(attr, v.kind.as_deref()))
+            .collect();
+        place::of_type(values, kind)
+            .or_else(|| free.iter().find(|v| v.primary == Some(true)).copied())
+            .or_else(|| free.first().copied())
             .map(|v| v.value.clone())
     };
+    let mut attributes = Attributes::new(
+        user.user_name.clone().unwrap_or_default(),
+        user.display_name
+            .clone()
+            .or_else(|| user.name.as_ref().and_then(|n| n.formatted.clone()))
+            .unwrap_or_default(),
+    )
+    .with(
+        Field::Email,
+        role("emails", &user.emails, "work").map(Into::into),
+    )
+    .with(
+        Field::Mobile,
+        role("phoneNumbers", &user.phone_numbers, "mobile").map(Into::into),
+    )
+    .with(Field::Title, user.title.clone().map(Into::into));
+    for (field, path) in &extras.0 {
+        attributes.set(*field, place::read(&user, path).map(Into::into));
+    }
     let enterprise = user.enterprise.unwrap_or_default();
-    let display_name = user
-        .display_name
-        .or_else(|| user.name.and_then(|n| n.formatted))
-        .unwrap_or_default();
-    let attributes = Attributes::new(user.user_name.unwrap_or_default(), display_name)
-        .with(Field::Email, primary(&user.emails).map(Into::into))
-        .with(Field::Mobile, primary(&user.phone_numbers).map(Into::into))
-        .with(Field::Title, user.title.map(Into::into))
+    let attributes = attributes
         .with(
             Field::EmployeeNumber,
             enterprise.employee_number.map(Into::into),
@@ -183,11 +267,14 @@ mod tests {
 
     #[test]
     fn clearing_a_field_is_a_remove() {
-        let ops = patch_operations(&[FieldChange {
-            field: Field::Title,
-            before: Some("x".into()),
-            after: None,
-        }]);
+        let ops = patch_operations(
+            &[FieldChange {
+                field: Field::Title,
+                before: Some("x".into()),
+                after: None,
+            }],
+            &Extras::default(),
+        );
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].op, "remove");
         assert_eq!(ops[0].path, "title");
@@ -224,12 +311,16 @@ mod wire_tests {
     }
 
     fn read(value: Value) -> TargetAccount {
-        account(serde_json::from_value(value).expect("a SCIM user parses")).expect("a valid id")
+        account(
+            serde_json::from_value(value).expect("a SCIM user parses"),
+            &Extras::default(),
+        )
+        .expect("a valid id")
     }
 
     #[test]
     fn full_resource_is_exact() {
-        let resource = resource(&UserKey::new("lin.xiao"), &full(), true);
+        let resource = resource(&UserKey::new("lin.xiao"), &full(), true, &Extras::default());
         assert_eq!(
             to_json(&resource),
             json!({
@@ -253,6 +344,7 @@ mod wire_tests {
             &UserKey::new("kim"),
             &Attributes::new("kim", "김민준"),
             false,
+            &Extras::default(),
         );
         assert_eq!(
             to_json(&resource),
@@ -271,22 +363,30 @@ mod wire_tests {
     fn enterprise_extension_is_sent_for_either_of_its_fields() {
         let only_department =
             Attributes::new("k", "K").with(Field::Department, Some("研发部".into()));
-        let json = to_json(&resource(&UserKey::new("k"), &only_department, true));
+        let json = to_json(&resource(
+            &UserKey::new("k"),
+            &only_department,
+            true,
+            &Extras::default(),
+        ));
         assert_eq!(json["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
         assert_eq!(json[ENTERPRISE], json!({ "department": "研发部" }));
     }
 
     #[test]
     fn patch_operations_are_exact_and_in_order() {
-        let ops = patch_operations(&[
-            change(Field::UserName, Some("new.name")),
-            change(Field::DisplayName, Some("林小晓")),
-            change(Field::Email, Some("x@example.cn")),
-            change(Field::Mobile, Some("139")),
-            change(Field::Title, None),
-            change(Field::EmployeeNumber, Some("E1")),
-            change(Field::Department, None),
-        ]);
+        let ops = patch_operations(
+            &[
+                change(Field::UserName, Some("new.name")),
+                change(Field::DisplayName, Some("林小晓")),
+                change(Field::Email, Some("x@example.cn")),
+                change(Field::Mobile, Some("139")),
+                change(Field::Title, None),
+                change(Field::EmployeeNumber, Some("E1")),
+                change(Field::Department, None),
+            ],
+            &Extras::default(),
+        );
         assert_eq!(
             to_json(&ops),
             json!([
@@ -302,12 +402,15 @@ mod wire_tests {
                 { "op": "remove", "path": DEPARTMENT }
             ])
         );
-        assert!(patch_operations(&[]).is_empty());
+        assert!(patch_operations(&[], &Extras::default()).is_empty());
     }
 
     #[test]
     fn clearing_multi_valued_fields_removes_them() {
-        let ops = patch_operations(&[change(Field::Email, None), change(Field::Mobile, None)]);
+        let ops = patch_operations(
+            &[change(Field::Email, None), change(Field::Mobile, None)],
+            &Extras::default(),
+        );
         assert_eq!(
             to_json(&ops),
             json!([
@@ -414,5 +517,190 @@ mod wire_tests {
             assert_eq!(back, value);
         }
         assert_eq!(filter_literal("林 晓"), "\"林 晓\"");
+    }
+}
+
+#[cfg(test)]
+mod mapped_tests {
+    //! Mapped attributes in the JSON sent and read, checked exactly.
+
+    use super::*;
+    use crate::pushers::scim::mapping::attribute_mapping;
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    const ACME: &str = "urn:example:acme:2.0:User";
+    const COST: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter";
+    const BADGE: &str = "urn:example:acme:2.0:User:badge";
+    const SITE: &str = "urn:example:acme:2.0:User:workplace.site";
+    const WORK_PHONE: &str = r#"phoneNumbers[type eq "work"].value"#;
+    const PHOTO: &str = r#"photos[type eq "photo"].value"#;
+
+    fn extras(keys: &[&str]) -> Extras {
+        let table = keys
+            .iter()
+            .map(|key| ((*key).to_owned(), "name".to_owned()))
+            .collect();
+        Extras::of(&attribute_mapping(&table).expect("a valid mapping"))
+    }
+
+    fn all() -> Extras {
+        extras(&[
+            "nickName",
+            "name.familyName",
+            COST,
+            BADGE,
+            SITE,
+            WORK_PHONE,
+            PHOTO,
+        ])
+    }
+
+    fn person() -> Attributes {
+        Attributes::new("lin", "林晓")
+            .with(Field::Mobile, Some("138".into()))
+            .with(Field::named("nickName"), Some("Lin".into()))
+            .with(Field::named("name.familyName"), Some("林".into()))
+            .with(Field::named(COST), Some("CC-1".into()))
+            .with(Field::named(BADGE), Some("B-7".into()))
+            .with(Field::named(SITE), Some("北京".into()))
+            .with(Field::named(WORK_PHONE), Some("010".into()))
+            .with(Field::named(PHOTO), Some("https://x/p.png".into()))
+    }
+
+    #[test]
+    fn a_create_puts_each_extra_in_its_place_and_lists_its_schemas() {
+        let resource = resource(&UserKey::new("lin"), &person(), true, &all());
+        assert_eq!(
+            serde_json::to_value(&resource).unwrap(),
+            json!({
+                "schemas": [USER_SCHEMA, ENT, ACME],
+                "externalId": "lin",
+                "userName": "lin",
+                "displayName": "林晓",
+                "nickName": "Lin",
+                "name": { "formatted": "林晓", "familyName": "林" },
+                "phoneNumbers": [
+                    { "value": "138", "type": "mobile" },
+                    { "value": "010", "type": "work" }
+                ],
+                "photos": [{ "value": "https://x/p.png", "type": "photo" }],
+                "active": true,
+                ENT: { "costCenter": "CC-1" },
+                ACME: { "badge": "B-7", "workplace": { "site": "北京" } }
+            })
+        );
+    }
+
+    #[test]
+    fn extras_without_values_send_nothing_and_no_schema() {
+        let resource = resource(&UserKey::new("k"), &Attributes::new("k", "K"), true, &all());
+        let json = serde_json::to_value(&resource).unwrap();
+        assert_eq!(json["schemas"], json!([USER_SCHEMA]));
+        assert_eq!(json.get(ACME), None);
+        assert_eq!(json.get("photos"), None);
+    }
+
+    fn change(field: &str, before: Option<&str>, after: Option<&str>) -> FieldChange {
+        FieldChange {
+            field: Field::named(field),
+            before: before.map(str::to_owned),
+            after: after.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn patch_paths_for_each_kind_of_extra() {
+        let ops = patch_operations(
+            &[
+                change("nickName", Some("a"), Some("b")),
+                change("name.familyName", None, Some("林")),
+                change(COST, Some("CC-1"), Some("CC-2")),
+                change(SITE, Some("北京"), None),
+                change(WORK_PHONE, Some("010"), Some("021")),
+                change(PHOTO, None, Some("u")),
+                change("mobile", Some("138"), Some("139")),
+                change("email", None, Some("a@x")),
+            ],
+            &all(),
+        );
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([
+                { "op": "replace", "path": "nickName", "value": "b" },
+                { "op": "replace", "path": "name.familyName", "value": "林" },
+                { "op": "replace", "path": COST, "value": "CC-2" },
+                { "op": "remove", "path": SITE },
+                { "op": "remove", "path": r#"phoneNumbers[type eq "work"]"# },
+                { "op": "add", "path": "phoneNumbers", "value": [{ "value": "021", "type": "work" }] },
+                { "op": "add", "path": "photos", "value": [{ "value": "u", "type": "photo" }] },
+                // The mobile shares phoneNumbers with a mapped entry: only its own entry changes.
+                { "op": "remove", "path": r#"phoneNumbers[type eq "mobile"]"# },
+                { "op": "add", "path": "phoneNumbers", "value": [{ "value": "139", "type": "mobile" }] },
+                // The e-mail shares emails with nothing: the whole attribute, as before.
+                { "op": "replace", "path": "emails",
+                  "value": [{ "value": "a@x", "type": "work", "primary": true }] }
+            ])
+        );
+    }
+
+    #[test]
+    fn clearing_extras_removes_them() {
+        let ops = patch_operations(
+            &[
+                change("nickName", Some("a"), None),
+                change(BADGE, Some("B"), None),
+                change(WORK_PHONE, Some("010"), None),
+                change("email", Some("a@x"), None),
+            ],
+            &extras(&[
+                "nickName",
+                BADGE,
+                WORK_PHONE,
+                r#"emails[type eq "home"].value"#,
+            ]),
+        );
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([
+                { "op": "remove", "path": "nickName" },
+                { "op": "remove", "path": BADGE },
+                { "op": "remove", "path": r#"phoneNumbers[type eq "work"]"# },
+                { "op": "remove", "path": r#"emails[type eq "work"]"# }
+            ])
+        );
+    }
+
+    #[test]
+    fn extras_are_read_back_by_their_paths() {
+        let user: wire::ReadUser = serde_json::from_value(json!({
+            "id": "1", "userName": "lin", "displayName": "林晓", "nickname": "Lin",
+            "name": { "formatted": "林晓", "familyName": "林" },
+            "phoneNumbers": [
+                { "value": "010", "type": "Work" },
+                { "value": "138", "type": "mobile" }
+            ],
+            "photos": [{ "value": "https://x/p.png", "type": "photo" }],
+            ENT: { "costCenter": 7 },
+            ACME: { "badge": "B-7", "workplace": { "site": "北京" } }
+        }))
+        .unwrap();
+        let account = account(user, &all()).unwrap();
+        let want = person().with(Field::named(COST), Some("7".into()));
+        assert_eq!(account.attributes, want);
+    }
+
+    #[test]
+    fn the_mobile_is_not_taken_from_an_entry_an_extra_claims() {
+        let user: wire::ReadUser = serde_json::from_value(json!({
+            "id": "1", "userName": "lin",
+            "phoneNumbers": [{ "value": "010", "type": "work" }]
+        }))
+        .unwrap();
+        let account = account(user, &all()).unwrap();
+        assert_eq!(account.attributes.get(Field::Mobile), None);
+        assert_eq!(
+            account.attributes.get(Field::named(WORK_PHONE)),
+            Some("010")
+        );
     }
 }

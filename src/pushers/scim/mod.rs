@@ -8,6 +8,8 @@ mod convert;
 pub mod fuzz;
 mod group_convert;
 mod groups;
+mod mapping;
+mod place;
 mod wire;
 
 pub use config::ScimTargetConfig;
@@ -24,6 +26,8 @@ use tracing::{debug, instrument};
 pub struct ScimPusher {
     client: ScimClient,
     extension: Extension,
+    /// The mapped attributes beyond the roles, with their places in a User resource.
+    extras: mapping::Extras,
 }
 
 impl ScimPusher {
@@ -33,7 +37,13 @@ impl ScimPusher {
         } else {
             Extension::Off
         };
+        let mapping = config
+            .attribute_mapping()
+            .map_err(|error| PushError::Setup {
+                detail: error.to_string(),
+            })?;
         Ok(ScimPusher {
+            extras: mapping::Extras::of(&mapping),
             client: ScimClient::new(config, token)?,
             extension,
         })
@@ -158,7 +168,7 @@ impl Pusher for ScimPusher {
         attributes: &Attributes,
         active: bool,
     ) -> Result<TargetId, PushError> {
-        let resource = convert::resource(key, attributes, active);
+        let resource = convert::resource(key, attributes, active, &self.extras);
         if let Some(existing) = self.find_by_external_id(key).await? {
             debug!(user = %key, id = %existing, "The account already exists in the target; adopting it.");
             return self.adopt(existing, &resource).await;
@@ -174,8 +184,11 @@ impl Pusher for ScimPusher {
         attributes: &Attributes,
         active: bool,
     ) -> Result<TargetId, PushError> {
-        self.post(key, &convert::resource(key, attributes, active))
-            .await
+        self.post(
+            key,
+            &convert::resource(key, attributes, active, &self.extras),
+        )
+        .await
     }
 
     #[instrument(level = "debug", skip(self, changes), fields(target = "scim"))]
@@ -184,7 +197,7 @@ impl Pusher for ScimPusher {
         id: &TargetId,
         changes: &[FieldChange],
     ) -> Result<Option<TargetId>, PushError> {
-        self.patch_user(id, convert::patch_operations(changes))
+        self.patch_user(id, convert::patch_operations(changes, &self.extras))
             .await?;
         Ok(None)
     }
@@ -246,7 +259,7 @@ impl Pusher for ScimPusher {
                 .await?;
             let fetched = page.resources.len();
             for user in page.resources {
-                accounts.push(convert::account(user)?);
+                accounts.push(convert::account(user, &self.extras)?);
             }
             let total = page.total_results.unwrap_or(accounts.len());
             if fetched == 0 || accounts.len() >= total {

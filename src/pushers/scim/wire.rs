@@ -1,7 +1,7 @@
 //! SCIM 2.0 JSON (RFC 7643/7644) as orgsync sends and reads it. Private to the SCIM pusher.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub(super) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub(super) const ENTERPRISE_SCHEMA: &str =
@@ -12,7 +12,7 @@ pub(super) const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Pat
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UserResource {
-    pub schemas: Vec<&'static str>,
+    pub schemas: Vec<String>,
     pub external_id: String,
     pub user_name: String,
     pub display_name: String,
@@ -29,12 +29,21 @@ pub(super) struct UserResource {
         skip_serializing_if = "Option::is_none"
     )]
     pub enterprise: Option<Enterprise>,
+    /// Mapped attributes of the core schema beyond the ones above (`nickName`, a typed entry of
+    /// a multi-valued attribute other than emails and phoneNumbers), and each custom
+    /// extension's object under its URN.
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Name {
     #[serde(default)]
     pub formatted: Option<String>,
+    /// The other sub-attributes (`familyName`, `givenName`, …): mapped ones when sent, all of
+    /// them when read.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +64,9 @@ pub(super) struct Enterprise {
     pub department: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager: Option<ManagerRef>,
+    /// The extension's other attributes (`costCenter`, `division`, …), as for [`Name::other`].
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -89,6 +101,9 @@ pub(super) struct ReadUser {
         rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
     )]
     pub enterprise: Option<Enterprise>,
+    /// Every other attribute, where mapped attributes are read back from.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize)]
