@@ -69,6 +69,14 @@ pub enum Problem {
         used: String,
         holder: DepartmentId,
     },
+    /// Values of one profile field (`custom.<name>` or a standard one such as `hire_date`) came
+    /// in a form the puller cannot read as text; they were left out. Said once per field per
+    /// run: `people` is how many had such a value, `example` the first of them.
+    UnreadableField {
+        field: String,
+        people: u64,
+        example: UserKey,
+    },
 }
 
 /// Why the HR roster was given up for the rest of a run.
@@ -99,7 +107,8 @@ impl Problem {
             | Problem::ListReadsRefused { .. }
             | Problem::RosterFallback { .. }
             | Problem::InviteesNotDistinguished
-            | Problem::GroupNameTaken { .. } => false,
+            | Problem::GroupNameTaken { .. }
+            | Problem::UnreadableField { .. } => false,
         }
     }
 }
@@ -199,6 +208,15 @@ impl fmt::Display for Problem {
                 f,
                 "department {group}'s group is named {used:?}: {name:?} is the name of department \
                  {holder}'s group (group names are compared without case)"
+            ),
+            Problem::UnreadableField {
+                field,
+                people,
+                example,
+            } => write!(
+                f,
+                "{people} people (the first: {example}) have a `{field}` value that cannot be \
+                 read as text; it was left out"
             ),
             Problem::RosterFallback {
                 reason: RosterFallback::NotGranted,

@@ -79,7 +79,7 @@ pub(super) struct Department {
 }
 
 /// A row of `user.get`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct User {
     #[serde(rename = "ID", default, deserialize_with = "loose_id")]
     pub id: Option<String>,
@@ -101,6 +101,57 @@ pub(super) struct User {
     /// `employee`, `extranet`, `email`, …; absent on old portals, where everyone is an employee.
     #[serde(rename = "USER_TYPE", default, deserialize_with = "loose_string")]
     pub user_type: Option<String>,
+    /// `M`, `F` or empty.
+    #[serde(rename = "PERSONAL_GENDER", default, deserialize_with = "loose_string")]
+    pub gender: Option<String>,
+    #[serde(rename = "WORK_PHONE", default, deserialize_with = "loose_string")]
+    pub work_phone: Option<String>,
+    #[serde(rename = "WORK_CITY", default, deserialize_with = "loose_string")]
+    pub work_city: Option<String>,
+    /// The photo's path on the portal (`/upload/main/…`) or a full URL.
+    #[serde(rename = "PERSONAL_PHOTO", default, deserialize_with = "loose_string")]
+    pub photo: Option<String>,
+    /// The hire date: `2023-01-09`, `2023-01-09T00:00:00+03:00` or the portal's `09.01.2023`.
+    #[serde(
+        rename = "UF_EMPLOYMENT_DATE",
+        default,
+        deserialize_with = "loose_string"
+    )]
+    pub employment_date: Option<String>,
+    /// Every other `UF_*` field (the portal's own and the custom ones), as sent.
+    #[serde(flatten)]
+    pub user_fields: UserFields,
+}
+
+/// The `UF_*` entries of a `user.get` row not read above, in the row's order; other unknown keys
+/// are skipped without being kept.
+#[derive(Debug, Clone, Default)]
+pub(super) struct UserFields(pub Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for UserFields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = UserFields;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a user row")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UserFields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key.starts_with("UF_") {
+                        fields.push((key, map.next_value::<Value>()?));
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(UserFields(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// Text in any scalar form; `null`, `false` and `""` read as `None`, objects and arrays too.
