@@ -39,7 +39,7 @@ pub(super) fn profile(user: &wire::User, key: &UserKey, unreadable: &mut Unreada
         // A file id (events send one) cannot be turned into a link without another call.
         Some(_) => unreadable.note(ProfileField::Avatar.as_str(), key),
     }
-    for (name, value) in &user.user_fields.0 {
+    for (name, value) in &user.user_fields {
         if NOT_CUSTOM.contains(&name.as_str()) {
             continue;
         }
