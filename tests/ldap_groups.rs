@@ -9,7 +9,7 @@ use common::{ldap_config, ldap_pusher};
 use futures_util::StreamExt;
 use ldap3::Mod;
 use orgsync::model::{Attributes, DepartmentId, Field, FieldChange, TargetId, UserKey};
-use orgsync::pushers::ldap::{Deactivation, GroupClass, LdapPusher, LdapTargetConfig, Source};
+use orgsync::pushers::ldap::{Deactivation, GroupClass, LdapPusher, LdapTargetConfig};
 use orgsync::pushers::{GroupWrite, PersonRef, PushError, Pusher};
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
@@ -472,10 +472,10 @@ async fn moves_keep_memberships(refint: bool) {
         ou: DISABLED.into(),
     };
     // Entries named by user name, so a new user name renames the entry.
-    config.attributes.insert("uid".into(), Source::UserName);
+    config.attributes.insert("uid".into(), "user_name".into());
     config
         .attributes
-        .insert("employeeNumber".into(), Source::Key);
+        .insert("employeeNumber".into(), "key".into());
     config.key_attribute = "employeeNumber".into();
     let pusher = ldap_pusher(config);
     let ann = person(&pusher, "ann", Some("A")).await;

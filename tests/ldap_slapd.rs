@@ -13,7 +13,7 @@ use ldap3::Mod;
 use orgsync::config::Secret;
 use orgsync::engine::{Connector, Engine, Rebuild, RunMode};
 use orgsync::plan::{Policy, RemovalPolicy, StepKind, UserNameSource};
-use orgsync::pushers::ldap::{Deactivation, LdapPusher, LdapTargetConfig, Source};
+use orgsync::pushers::ldap::{Deactivation, LdapPusher, LdapTargetConfig};
 use orgsync::pushers::{AnyPusher, Pusher};
 use orgsync::report::{Report, RunOutcome};
 use orgsync::snapshot::{MemoryStore, SnapshotStore};
@@ -279,8 +279,8 @@ async fn renames(refint: bool) {
     };
     let world = World::new(refint, small_org(), policy, |c| {
         c.key_attribute = "employeeNumber".into();
-        c.attributes.insert("employeeNumber".into(), Source::Key);
-        c.attributes.insert("uid".into(), Source::UserName);
+        c.attributes.insert("employeeNumber".into(), "key".into());
+        c.attributes.insert("uid".into(), "user_name".into());
         c.deactivation = move_to_disabled();
     })
     .await;
@@ -403,7 +403,7 @@ async fn deletions_without_refint() {
 async fn existing_entries_are_taken_over_not_duplicated() {
     let world = World::new(false, small_org(), Policy::default(), |c| {
         c.key_attribute = "employeeNumber".into();
-        c.attributes.insert("employeeNumber".into(), Source::Key);
+        c.attributes.insert("employeeNumber".into(), "key".into());
     })
     .await;
     // An admin created lin by hand before orgsync ran: same DN, no key attribute.
@@ -811,7 +811,7 @@ async fn the_demo_can_sync_into_a_real_directory() {
 async fn existing_people_are_adopted_by_email() {
     let world = World::new(false, small_org(), Policy::default(), |c| {
         c.key_attribute = "employeeNumber".into();
-        c.attributes.insert("employeeNumber".into(), Source::Key);
+        c.attributes.insert("employeeNumber".into(), "key".into());
     })
     .await;
     let dn = format!("uid=lin.xiao,{PEOPLE}");

@@ -9,6 +9,7 @@ use emulators::fixture::Status;
 use emulators::webhook::{Behaviour, ReceiverConfig, ReceiverHandle};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
 use orgsync::engine::{Connector, Engine, RunMode, StepOutcome};
+use orgsync::model::{Attributes, Field, FieldChange, TargetId, UserKey};
 use orgsync::plan::{Policy, RemovalPolicy};
 use orgsync::pushers::webhook::{WebhookPusher, WebhookTargetConfig};
 use orgsync::pushers::{AnyPusher, PushError, Pusher};
@@ -471,6 +472,154 @@ async fn listing_is_not_supported() {
         error.to_string().contains("cannot list accounts"),
         "{error}"
     );
+}
+
+/// A target for `receiver` with this `attributes` table.
+fn mapped_config(receiver: &ReceiverHandle, table: &[(&str, &str)]) -> WebhookTargetConfig {
+    let mut config = WebhookTargetConfig::new(
+        receiver.url().parse().unwrap(),
+        SecretRef::Env("UNUSED".into()),
+    );
+    config.retry = quick_retries();
+    config.attributes = table
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    config
+}
+
+/// Mapped payload fields beyond the roles travel among the attributes under their configured
+/// names, in `user.created` and in the changes of `user.updated`.
+#[tokio::test]
+async fn mapped_fields_travel_in_the_payload_under_their_names() {
+    let receiver = emulators::webhook::start(ReceiverConfig::new(SECRET))
+        .await
+        .unwrap();
+    let config = mapped_config(
+        &receiver,
+        &[
+            ("email", "{enterprise_email|or:{email}}"),
+            ("title", "none"),
+            ("cost_center", "custom.成本中心"),
+            ("name.en", "english_name"),
+        ],
+    );
+    let mapping = config.attribute_mapping().unwrap();
+    let extras: Vec<Field> = mapping
+        .extras()
+        .iter()
+        .map(|e| Field::Extra(e.name))
+        .collect();
+    assert_eq!(
+        extras,
+        [Field::named("cost_center"), Field::named("name.en")]
+    );
+    let pusher = WebhookPusher::new(config, Secret::new(SECRET), "test").unwrap();
+
+    let attributes = Attributes::new("lin", "林晓")
+        .with(Field::Email, Some("lin@corp.example.cn".into()))
+        // Mapped to "none": left out of the payload even when handed over.
+        .with(Field::Title, Some("工程师".into()))
+        .with(extras[0], Some("CC-01".into()))
+        .with(extras[1], Some("Lin Xiao".into()));
+    let key = UserKey::new("lin");
+    pusher.create(&key, &attributes, true).await.unwrap();
+    pusher
+        .update(
+            &TargetId::new("lin"),
+            &[
+                FieldChange {
+                    field: extras[0],
+                    before: Some("CC-01".into()),
+                    after: Some("CC-02".into()),
+                },
+                FieldChange {
+                    field: extras[1],
+                    before: Some("Lin Xiao".into()),
+                    after: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+
+    let events = receiver.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].event, "user.created");
+    assert_eq!(
+        events[0].body["data"],
+        json!({
+            "attributes": {
+                "user_name": "lin", "display_name": "林晓", "email": "lin@corp.example.cn",
+                "cost_center": "CC-01", "name.en": "Lin Xiao"
+            },
+            "active": true
+        })
+    );
+    assert_eq!(events[1].event, "user.updated");
+    assert_eq!(
+        events[1].body["data"],
+        json!({ "changes": [
+            { "field": "cost_center", "before": "CC-01", "after": "CC-02" },
+            { "field": "name.en", "before": "Lin Xiao", "after": null }
+        ] })
+    );
+}
+
+/// Through the engine: the planner evaluates the configured mapping and the events carry it.
+#[tokio::test]
+async fn a_configured_mapping_reaches_the_receiver_through_the_engine() {
+    let receiver = emulators::webhook::start(ReceiverConfig::new(SECRET))
+        .await
+        .unwrap();
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let config = mapped_config(
+        &receiver,
+        &[
+            ("email", "{email|upper}"),
+            ("title", "none"),
+            ("dept.path", "department_path"),
+            ("greeting", "{'你好'}, {name}"),
+        ],
+    );
+    let policy = Policy {
+        mapping: config.attribute_mapping().unwrap(),
+        ..Policy::default()
+    };
+    let connector = connector_to(
+        wecom_puller(&wecom, Some(AGENT_ID)),
+        AnyPusher::Webhook(WebhookPusher::new(config, Secret::new(SECRET), "test").unwrap()),
+        policy.without_guard(),
+    );
+    let engine = Engine::new(Arc::new(MemoryStore::new()));
+    assert_applied(&engine.run(&connector, RunMode::Apply).await.unwrap());
+    let created = receiver
+        .events()
+        .into_iter()
+        .find(|d| d.event == "user.created" && d.body["user"] == "lin")
+        .expect("lin's user.created");
+    let attributes = &created.body["data"]["attributes"];
+    assert_eq!(attributes["email"], "LIN@EXAMPLE.CN");
+    assert_eq!(attributes["greeting"], "你好, 林晓");
+    assert!(
+        attributes["dept.path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("研发部")),
+        "{attributes}"
+    );
+    assert!(attributes.get("title").is_none(), "{attributes}");
+    let sent = receiver.events().len();
+    assert!(
+        engine
+            .run(&connector, RunMode::Apply)
+            .await
+            .unwrap()
+            .steps
+            .is_empty()
+    );
+    assert_eq!(receiver.events().len(), sent, "a rerun sent events");
 }
 
 /// config/wecom-webhook.toml as an admin would use it, only the URL changed: `orgsync diff`

@@ -116,6 +116,7 @@ fn cases(size: Size) -> Vec<String> {
             "plan-big-first",
             "plan-big-resync",
             "plan-groups",
+            "plan-mapping",
             "sync-emulator",
             "push-scim2-server",
         ]
@@ -156,6 +157,7 @@ fn run_case(name: &str, size: Size) -> Vec<Outcome> {
         "plan-big-first" => vec![plan::run(planner_people(true), plan::Kind::FirstSync)],
         "plan-big-resync" => vec![plan::run(planner_people(true), plan::Kind::Resync)],
         "plan-groups" => plan::groups(planner_people(false)),
+        "plan-mapping" => plan::mapping(planner_people(true)),
         "sync-emulator" => sync::emulator(&rt, sync_people, sync_departments),
         "push-scim2-server" => push::run(&rt, push_people, push_departments),
         other => panic!("unknown case {other}"),

@@ -5,8 +5,8 @@
 use crate::measure;
 use crate::outcome::Outcome;
 use compact_str::format_compact;
-use orgsync::model::TargetId;
 use orgsync::model::{Department, DepartmentId, Directory, Status, User, UserKey};
+use orgsync::model::{Field, Profile, ProfileField, TargetId};
 use orgsync::plan::{self, GroupMembers, GroupPolicy, Plan, Policy};
 use orgsync::snapshot::Snapshot;
 use std::time::Instant;
@@ -230,4 +230,72 @@ fn move_one_in_five_hundred(directory: &mut Directory, departments: &[Department
             .unwrap_or(0);
         user.departments = vec![departments[(at + 1) % departments.len()].clone()];
     }
+}
+
+/// The planner with ten mapped attributes (three of them custom fields, three templates) beside
+/// the same plans with the default mapping, on one directory whose people all carry an English
+/// name, an enterprise address and three custom fields: a first sync and a resync with 1 % of
+/// the people changed.
+pub fn mapping(people: usize) -> Vec<Outcome> {
+    let mut directory = directory(people);
+    for (n, user) in directory.users.values_mut().enumerate() {
+        user.profile = Profile::default()
+            .with(ProfileField::EnglishName, format_compact!("Staff {n}"))
+            .with(
+                ProfileField::EnterpriseEmail,
+                format_compact!("{}@corp.example.cn", user.key),
+            )
+            .with_custom("成本中心", format_compact!("CC-{}", n % 97))
+            .with_custom("职级", format_compact!("P{}", n % 9))
+            .with_custom("员工类型", if n % 10 == 0 { "外包" } else { "正式" });
+    }
+    let mut mapped = Policy::default().without_guard();
+    for (key, value) in [
+        ("display_name", "{name} ({english_name|default:-})"),
+        ("email", "{enterprise_email|or:{email}}"),
+        ("title", "{title|default:员工}"),
+        ("costCenter", "custom.成本中心"),
+        ("level", "custom.职级"),
+        ("employeeType", "custom.员工类型"),
+    ] {
+        mapped
+            .mapping
+            .set(key, Field::named(key), value)
+            .expect("the bench mapping is valid");
+    }
+    let mut outcomes = Vec::new();
+    let people_label = crate::thousands(people as u64);
+    for (label, policy) in [
+        (
+            "default mapping (7 roles)",
+            Policy::default().without_guard(),
+        ),
+        ("10 mapped, 3 custom", mapped),
+    ] {
+        let case = |what: &str| format!("plan {people_label} people, {label}, {what}");
+        outcomes.push(
+            measured(
+                case("first sync"),
+                &Snapshot::default(),
+                &directory,
+                &policy,
+                0,
+            )
+            .0,
+        );
+        let snapshot = synced(&directory, &policy);
+        let mut changed_directory = directory.clone();
+        let changed = change_one_percent(&mut changed_directory);
+        outcomes.push(
+            measured(
+                case("resync, 1 % changed"),
+                &snapshot,
+                &changed_directory,
+                &policy,
+                changed,
+            )
+            .0,
+        );
+    }
+    outcomes
 }

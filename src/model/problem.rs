@@ -69,6 +69,17 @@ pub enum Problem {
         used: String,
         holder: DepartmentId,
     },
+    /// The attribute mapping reads a custom field nobody in the pull has: the platform does not
+    /// return it (a wrong name, or the app may not read it). Said once per run.
+    CustomFieldMissing { field: String },
+    /// A unique attribute's mapped value was taken, so this person got it numbered. The value is
+    /// kept from then on: a later namesake never renames them.
+    ValueNumbered {
+        attribute: String,
+        user: UserKey,
+        wanted: String,
+        given: String,
+    },
     /// Values of one profile field (`custom.<name>` or a standard one such as `hire_date`) came
     /// in a form the puller cannot read as text; they were left out. Said once per field per
     /// run: `people` is how many had such a value, `example` the first of them.
@@ -98,7 +109,8 @@ impl Problem {
             | Problem::MissingField { user, .. }
             | Problem::DuplicateAccounts { user, .. }
             | Problem::AmbiguousMatch { user, .. }
-            | Problem::UserNameFallback { user, .. } => user == key,
+            | Problem::UserNameFallback { user, .. }
+            | Problem::ValueNumbered { user, .. } => user == key,
             Problem::DuplicateValue { users, .. } => users.contains(key),
             Problem::EmptyUserId { .. }
             | Problem::MissingParentDepartment { .. }
@@ -108,6 +120,7 @@ impl Problem {
             | Problem::RosterFallback { .. }
             | Problem::InviteesNotDistinguished
             | Problem::GroupNameTaken { .. }
+            | Problem::CustomFieldMissing { .. }
             | Problem::UnreadableField { .. } => false,
         }
     }
@@ -208,6 +221,21 @@ impl fmt::Display for Problem {
                 f,
                 "department {group}'s group is named {used:?}: {name:?} is the name of department \
                  {holder}'s group (group names are compared without case)"
+            ),
+            Problem::CustomFieldMissing { field } => write!(
+                f,
+                "the attribute mapping reads custom.{field}, which nobody in the pull has (the \
+                 platform returns no custom field of that name, or the app may not read it); \
+                 attributes that need it are empty"
+            ),
+            Problem::ValueNumbered {
+                attribute,
+                user,
+                wanted,
+                given,
+            } => write!(
+                f,
+                "user {user}: {attribute} {wanted:?} is taken, so {given:?} is used (kept from now on)"
             ),
             Problem::UnreadableField {
                 field,

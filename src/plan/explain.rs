@@ -119,6 +119,9 @@ pub fn explain(
         },
     }
     lines.extend(groups(user, baseline, directory, plan));
+    lines.extend(super::explain_attributes::lines(
+        user, baseline, policy, plan,
+    ));
 
     let steps: Vec<String> = plan
         .steps
@@ -307,6 +310,35 @@ mod tests {
             jiff::Timestamp::now(),
         )
         .join("\n")
+    }
+
+    #[test]
+    fn each_target_attribute_shows_its_expression_and_value() {
+        let mut policy = Policy::default();
+        let mapping = &mut policy.mapping;
+        mapping
+            .set("userName", Field::UserName, "{name|upper}")
+            .expect("maps");
+        mapping.set("title", Field::Title, "none").expect("maps");
+        mapping
+            .set(
+                "costCenter",
+                Field::named("costCenter"),
+                "{department}-{key}",
+            )
+            .expect("maps");
+        let snapshot = Snapshot::default();
+        let planned = plan(&snapshot, &directory(), &policy, jiff::Timestamp::now());
+        let dev = lines("dev", &snapshot, &planned, &policy);
+        for line in [
+            "  userName ← {name|upper} = \"DEV\"",
+            "  display_name ← name (default) = \"dev\"",
+            "  title ← none = (left as the target has it)",
+            "  email ← email (default) = (empty)",
+            "  costCenter ← {department}-{key} = \"Engineering-dev\"",
+        ] {
+            assert!(dev.lines().any(|l| l == line), "{line:?} not in:\n{dev}");
+        }
     }
 
     #[test]

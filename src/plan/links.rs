@@ -156,7 +156,8 @@ pub(super) fn head_origin(
         return None;
     }
     let roster = Roster::new(directory, snapshot);
-    let desired = super::desired::compute(&roster, directory, policy, now);
+    let paths = super::desired::DepartmentPaths::new(directory, policy);
+    let desired = super::desired::compute(&roster, directory, policy, &paths, now);
     let index = roster.index_of(user)?;
     let row = roster.row(index);
     if !desired.dispositions[index as usize].is_active() || row.upstream?.manager.is_some() {

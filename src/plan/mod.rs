@@ -3,10 +3,12 @@
 
 mod desired;
 mod explain;
+mod explain_attributes;
 mod groups;
 mod guard;
 mod links;
 mod merge;
+mod numbering;
 mod observe;
 mod policy;
 mod roster;
@@ -61,7 +63,8 @@ pub fn plan(
     now: jiff::Timestamp,
 ) -> Plan {
     let roster = Roster::new(directory, snapshot);
-    let desired = desired::compute(&roster, directory, policy, now);
+    let paths = desired::DepartmentPaths::new(directory, policy);
+    let desired = desired::compute(&roster, directory, policy, &paths, now);
     let links = links::resolve(&roster, &desired, directory, policy);
     let releases = values::release_contested(&roster, &desired);
 

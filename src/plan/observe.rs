@@ -156,8 +156,14 @@ fn match_unlinked<'a>(
                 .push(account);
         }
     }
+    let paths = super::desired::DepartmentPaths::new(directory, policy);
     let value_of = |key: &UserKey| -> Option<String> {
         let user = directory.users.get(key)?;
+        // A mapped userName or email is matched as the mapping makes it.
+        if let Some((expr, _)) = policy.mapping.expression(field) {
+            let subject = super::desired::subject(user, directory, policy, &paths);
+            return expr.eval(&subject).map(|v| v.to_lowercase());
+        }
         let value = match (field, policy.user_name) {
             (Field::UserName, UserNameSource::Key) => Some(key.as_str()),
             _ => user.email.as_deref(),

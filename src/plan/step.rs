@@ -352,10 +352,8 @@ impl fmt::Display for Step {
                     "create {user} ({})",
                     if *active { "active" } else { "inactive" }
                 )?;
-                for field in crate::model::Field::ALL {
-                    if let Some(value) = attributes.get(field) {
-                        write!(f, " {field}={value:?}")?;
-                    }
+                for (field, value) in attributes.iter() {
+                    write!(f, " {field}={value:?}")?;
                 }
                 Ok(())
             }

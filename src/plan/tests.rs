@@ -69,6 +69,21 @@ fn data_driven_cases() {
             "{}: a second run plans group steps: {left:?}",
             path.display()
         );
+        // Invariant 2 for mapped attributes: once acknowledged, the same input plans nothing
+        // (no churn from templates, numbering or fallbacks).
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("mapping_") {
+            assert!(
+                again.steps.is_empty(),
+                "{}: a second run plans steps: {:?}",
+                path.display(),
+                again
+                    .steps
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+            );
+        }
         if update {
             std::fs::write(&path, format!("{input}{SEPARATOR}{actual}")).unwrap();
         } else if actual != expected {
@@ -146,6 +161,10 @@ fn render_guard(verdict: &Verdict) -> String {
 /// - `groups key=value ...` with the TOML names of [`GroupPolicy`] (`include`/`exclude` as
 ///   comma-separated ids), e.g. `groups enabled=true naming=path members=nested`;
 /// - `group ID [name=N] [parent=P] [head=K] [members=K[,K2...]]`: a group in the snapshot;
+/// - `map FIELD EXPRESSION`: the attribute mapping, FIELD a role (`user_name`, `email`, …) or a
+///   mapped attribute's target name, EXPRESSION the rest of the line (or `none`);
+/// - in `snapshot` lines, any other `NAME=V` sets the mapped attribute NAME; in `upstream` lines
+///   `mobile=V`, a profile field (`english_name=V`, …) or `custom.NAME=V` (`_` is a space);
 /// - `held KEY` (upstream record unreadable); `now TIMESTAMP` (default 2026-06-01T00:00:00Z);
 /// - `guard` (also render the deletion guard's verdict); `# comments` and blank lines.
 ///
@@ -155,6 +174,7 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
     let mut directory = Directory::default();
     let mut policy_toml = String::new();
     let mut groups_toml = String::new();
+    let mut mapping = crate::mapping::Mapping::default();
     let mut now: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
     for line in input
         .lines()
@@ -187,6 +207,20 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     Field::Department,
                     opts.get("department").map(|s| s.replace('_', " ").into()),
                 );
+                for (name, value) in &opts {
+                    if !matches!(
+                        *name,
+                        "user_name"
+                            | "name"
+                            | "email"
+                            | "title"
+                            | "department"
+                            | "manager"
+                            | "deactivated_at"
+                    ) {
+                        attributes.set(Field::named(name), Some(value.replace('_', " ").into()));
+                    }
+                }
                 snapshot.users.insert(
                     key.clone(),
                     AppliedUser {
@@ -210,11 +244,23 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     "resigned" => Status::Resigned,
                     other => return Err(format!("unknown status {other}")),
                 };
+                let mut profile = crate::model::Profile::default();
+                for (name, value) in &opts {
+                    let value = value.replace('_', " ");
+                    if let Some(custom) = name.strip_prefix("custom.") {
+                        profile.set_custom(custom, value);
+                    } else if let Some(field) = crate::model::ProfileField::ALL
+                        .into_iter()
+                        .find(|f| f.as_str() == *name)
+                    {
+                        profile.set(field, Some(value));
+                    }
+                }
                 directory.insert_user(User {
-                    profile: Default::default(),
+                    profile,
                     display_name: (*opts.get("name").unwrap_or(&key.as_str())).into(),
                     email: opts.get("email").map(|s| (*s).into()),
-                    mobile: None,
+                    mobile: opts.get("mobile").map(|s| (*s).into()),
                     title: opts.get("title").map(|s| (*s).into()),
                     employee_no: None,
                     departments: list(opts.get("dept")).map(DepartmentId::new).collect(),
@@ -277,6 +323,15 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
                     },
                 );
             }
+            "map" => {
+                let line = line.strip_prefix("map").unwrap_or_default().trim();
+                let (field, expression) = line
+                    .split_once(' ')
+                    .ok_or(format!("map needs FIELD EXPRESSION: {line}"))?;
+                mapping
+                    .set(field, Field::named(field), expression)
+                    .map_err(|e| e.to_string())?;
+            }
             "held" => {
                 directory
                     .held
@@ -290,6 +345,7 @@ fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timesta
         policy = policy.without_guard();
     }
     policy.groups = toml::from_str(&groups_toml).map_err(|e| e.to_string())?;
+    policy.mapping = mapping;
     Ok((snapshot, directory, policy, now))
 }
 

@@ -27,7 +27,7 @@ struct Vacated<'a> {
     field: Field,
     current: &'a str,
     /// What the holder ends with: the placeholder path is needed unless it is cleared.
-    final_value: Option<&'a str>,
+    final_value: Option<std::borrow::Cow<'a, str>>,
 }
 
 pub(super) fn release_contested<'a>(roster: &Roster<'a>, desired: &Desired<'a>) -> Releases {
@@ -55,7 +55,10 @@ pub(super) fn release_contested<'a>(roster: &Roster<'a>, desired: &Desired<'a>) 
             } else {
                 None
             };
-            if final_value.is_some_and(|v| v == current || lowercase(v) == lowercase(current)) {
+            if final_value
+                .as_deref()
+                .is_some_and(|v| v == current || lowercase(v) == lowercase(current))
+            {
                 continue;
             }
             vacated.push(Vacated {
@@ -77,7 +80,8 @@ pub(super) fn release_contested<'a>(roster: &Roster<'a>, desired: &Desired<'a>) 
     for (i, row) in roster.rows().iter().enumerate() {
         for field in [Field::UserName, Field::Email] {
             if let Some(value) = desired.value(i as Index, *row, field)
-                && let Some(taken) = wanted.get_mut(&(field, lowercase(value)))
+                && let Some(taken) =
+                    wanted.get_mut(&(field, Cow::Owned(lowercase(&value).into_owned())))
             {
                 *taken = true;
             }
@@ -93,7 +97,7 @@ pub(super) fn release_contested<'a>(roster: &Roster<'a>, desired: &Desired<'a>) 
                 // Clearing is final for optional fields; a required one (userName), or a field
                 // the holder will set to another value, passes through a placeholder.
                 let key = roster.row(v.holder).key;
-                let interim = match (v.field, v.final_value) {
+                let interim = match (v.field, v.final_value.as_deref()) {
                     (Field::Email, None) => None,
                     _ => Some(placeholder(key)),
                 };

@@ -3,7 +3,7 @@
 
 use super::{GroupChange, GroupReport, PullSummary, Report, RunOutcome, StepReport};
 use crate::engine::{RunMode, StepOutcome};
-use crate::model::{Field, GroupAttributes, UserKey};
+use crate::model::{GroupAttributes, UserKey};
 use crate::plan::{LinkSource, Step, StepKind, Verdict};
 use std::borrow::Cow;
 
@@ -312,12 +312,10 @@ pub fn changes(s: &StepReport) -> Vec<Change> {
                 before: None,
                 after: Some(if *active { "active" } else { "inactive" }.to_owned()),
             }];
-            changes.extend(Field::ALL.iter().filter_map(|&field| {
-                Some(Change {
-                    field: field.as_str(),
-                    before: None,
-                    after: Some(attributes.get(field)?.to_owned()),
-                })
+            changes.extend(attributes.iter().map(|(field, value)| Change {
+                field: field.as_str(),
+                before: None,
+                after: Some(value.to_owned()),
             }));
             changes
         }

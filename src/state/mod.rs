@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The on-disk layout version. Bump it, with a migration in [`StateDb::migrate`], whenever the
 /// layout changes. 1: people's snapshots and run history. 2: groups and their memberships
 /// (`groups/NAME` trees).
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 const META_TREE: &str = "meta";
 const FORMAT_KEY: &str = "format_version";
 /// The database inside the state directory.
@@ -112,6 +112,10 @@ impl StateDb {
     fn migrate(&self, mut version: u32, meta: &sled::Tree) -> Result<(), SnapshotError> {
         while version < FORMAT_VERSION {
             // 1 → 2 adds the group trees, made empty on first use: nothing to convert.
+            // 2 → 3: a person's attributes may hold mapped attributes under their target names
+            // (`[target.attributes]`). Format-2 entries read as they are; the version is raised
+            // so an older orgsync refuses the directory as a whole instead of failing on the
+            // first person with a mapped attribute.
             version += 1;
             meta.insert(FORMAT_KEY, version.to_string().as_bytes())
                 .map_err(storage)?;

@@ -237,35 +237,63 @@ mod formats {
     }
 
     #[test]
-    fn a_format_1_database_is_migrated_to_2_with_its_people_intact() {
+    fn a_format_1_database_is_migrated_to_3_with_its_people_intact() {
         let dir = tempfile::tempdir().unwrap();
         let (lin, boss) = (person("lin"), person("boss"));
         write_raw(dir.path(), "1", &[("lin", &lin), ("boss", &boss)]);
         let db = StateDb::open(dir.path()).unwrap();
-        assert_eq!(format_of(&db), "2");
+        assert_eq!(format_of(&db), "3");
         let snapshot = db.load("hq").unwrap();
         assert_eq!(snapshot.users.len(), 2);
         assert_eq!(snapshot.users[&UserKey::new("lin")], lin);
         assert_eq!(snapshot.users[&UserKey::new("boss")], boss);
         assert!(snapshot.groups.is_empty());
-        // The migrated database takes groups, and opens again as format 2.
+        // The migrated database takes groups, and opens again as format 3.
         db.commit("hq", &[upsert("d1")]).unwrap();
         drop(db);
         let db = StateDb::open(dir.path()).unwrap();
-        assert_eq!(format_of(&db), "2");
+        assert_eq!(format_of(&db), "3");
         assert_eq!(db.load("hq").unwrap().groups.len(), 1);
+    }
+
+    #[test]
+    fn a_format_2_database_is_migrated_to_3_and_then_holds_mapped_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lin = person("lin");
+        write_raw(dir.path(), "2", &[("lin", &lin)]);
+        let db = StateDb::open(dir.path()).unwrap();
+        assert_eq!(format_of(&db), "3");
+        assert_eq!(db.load("hq").unwrap().users[&UserKey::new("lin")], lin);
+        let cost = crate::model::Field::named("urn:example:2.0:User:costCenter");
+        let mapped = AppliedUser {
+            attributes: lin.attributes.clone().with(cost, Some("CC-1".into())),
+            ..lin.clone()
+        };
+        db.commit(
+            "hq",
+            &[SnapshotChange::Upsert(UserKey::new("lin"), mapped.clone())],
+        )
+        .unwrap();
+        drop(db);
+        let db = StateDb::open(dir.path()).unwrap();
+        let loaded = db.load("hq").unwrap();
+        assert_eq!(loaded.users[&UserKey::new("lin")], mapped);
+        assert_eq!(
+            loaded.users[&UserKey::new("lin")].attributes.get(cost),
+            Some("CC-1")
+        );
     }
 
     #[test]
     fn a_database_of_a_newer_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        write_raw(dir.path(), "3", &[("lin", &person("lin"))]);
+        write_raw(dir.path(), "4", &[("lin", &person("lin"))]);
         match StateDb::open(dir.path()) {
             Err(SnapshotError::UnsupportedFormat {
                 found, expected, ..
             }) => {
-                assert_eq!(found, "3");
-                assert_eq!(expected, 2);
+                assert_eq!(found, "4");
+                assert_eq!(expected, 3);
             }
             other => panic!("{other:?}"),
         }

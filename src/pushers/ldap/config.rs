@@ -1,4 +1,7 @@
+use super::attributes::{Holds, Resolved, check_attribute_name, resolve};
 use crate::config::{HumanDuration, RetryConfig, SecretRef};
+use crate::mapping::{Mapping, MappingError};
+use crate::model::Field;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,10 +40,11 @@ pub struct LdapTargetConfig {
     /// Object classes of a new entry; the last one is the structural class searched for.
     #[serde(default = "default_object_classes")]
     pub object_classes: Vec<String>,
-    /// LDAP attribute → what it holds. Merged over the defaults (see [`default_attributes`]);
-    /// map an attribute to `"none"` to stop writing it.
+    /// LDAP attribute → what it holds: a role name (`key`, `user_name`, `display_name`, …), a
+    /// source expression, or `"none"` to stop writing it. Merged over the defaults (see
+    /// [`default_attributes`](super::default_attributes) and attributes.rs for the rules).
     #[serde(default)]
-    pub attributes: BTreeMap<String, Source>,
+    pub attributes: BTreeMap<String, String>,
     /// Holds the manager's DN.
     #[serde(default = "default_manager_attribute")]
     pub manager_attribute: String,
@@ -109,30 +113,6 @@ impl GroupClass {
     }
 }
 
-/// What an LDAP attribute holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// The upstream key (WeCom userid): stable and unique.
-    Key,
-    UserName,
-    DisplayName,
-    Email,
-    Mobile,
-    Title,
-    EmployeeNumber,
-    Department,
-    /// Not written (removes a default mapping).
-    None,
-}
-
-impl Source {
-    /// Sources that every person has, so attributes the schema requires can use them.
-    pub fn always_present(self) -> bool {
-        matches!(self, Source::Key | Source::UserName | Source::DisplayName)
-    }
-}
-
 /// How a deactivated person looks in the directory. Reactivation reverses it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
@@ -150,25 +130,6 @@ impl Default for Deactivation {
             value: "disabled".into(),
         }
     }
-}
-
-/// The default mapping. `sn` is required by the `person` schema and upstreams have no reliable
-/// surname, so it holds the display name, like `cn`.
-pub fn default_attributes() -> BTreeMap<String, Source> {
-    [
-        ("uid", Source::Key),
-        ("cn", Source::DisplayName),
-        ("sn", Source::DisplayName),
-        ("displayName", Source::DisplayName),
-        ("mail", Source::Email),
-        ("mobile", Source::Mobile),
-        ("title", Source::Title),
-        ("employeeNumber", Source::EmployeeNumber),
-        ("departmentNumber", Source::Department),
-    ]
-    .into_iter()
-    .map(|(a, s)| (a.to_owned(), s))
-    .collect()
 }
 
 fn yes() -> bool {
@@ -241,24 +202,14 @@ impl LdapTargetConfig {
         Ok(())
     }
 
-    /// The defaults with the configured entries laid over them, `none` entries dropped. LDAP
-    /// attribute names are case-insensitive, so an override matches a default in any case.
-    pub fn mapping(&self) -> Vec<(String, Source)> {
-        let mut merged: Vec<(String, Source)> = default_attributes().into_iter().collect();
-        for (attribute, source) in &self.attributes {
-            merged.retain(|(a, _)| !a.eq_ignore_ascii_case(attribute));
-            merged.push((attribute.clone(), *source));
-        }
-        merged.retain(|(_, s)| *s != Source::None);
-        merged.sort_by_key(|(a, _)| a.to_ascii_lowercase());
-        merged
+    /// The `attributes` table read over the defaults.
+    pub(super) fn resolve(&self) -> Result<Resolved, MappingError> {
+        resolve(&self.attributes)
     }
 
-    pub fn source_of(&self, attribute: &str) -> Option<Source> {
-        self.mapping()
-            .into_iter()
-            .find(|(a, _)| a.eq_ignore_ascii_case(attribute))
-            .map(|(_, s)| s)
+    /// The `attributes` table as the connector's [`Mapping`].
+    pub fn attribute_mapping(&self) -> Result<Mapping, MappingError> {
+        Ok(self.resolve()?.mapping)
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -286,15 +237,6 @@ impl LdapTargetConfig {
         for (name, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
             super::dn::split(dn).map_err(|e| format!("{name}: {e}"))?;
         }
-        let mut seen: Vec<String> = Vec::new();
-        for attribute in self.attributes.keys() {
-            check_attribute_name(attribute)?;
-            let lower = attribute.to_ascii_lowercase();
-            if seen.contains(&lower) {
-                return Err(format!("attributes: {attribute} is mapped twice"));
-            }
-            seen.push(lower);
-        }
         for name in [
             &self.rdn_attribute,
             &self.key_attribute,
@@ -302,47 +244,8 @@ impl LdapTargetConfig {
         ] {
             check_attribute_name(name)?;
         }
-        if self.source_of(&self.key_attribute) != Some(Source::Key) {
-            return Err(format!(
-                "key_attribute {} must be mapped to \"key\" in attributes",
-                self.key_attribute
-            ));
-        }
-        match self.source_of(&self.rdn_attribute) {
-            Some(Source::Key | Source::UserName) => {}
-            _ => {
-                return Err(format!(
-                    "rdn_attribute {} must be mapped to \"key\" or \"user_name\" (values that \
-                     cannot collide)",
-                    self.rdn_attribute
-                ));
-            }
-        }
-        for required in ["cn", "sn"] {
-            if !self.source_of(required).is_some_and(Source::always_present) {
-                return Err(format!(
-                    "{required} is required by the person schema: map it to key, user_name or \
-                     display_name"
-                ));
-            }
-        }
-        if self.source_of(&self.manager_attribute).is_some() {
-            return Err(format!(
-                "manager_attribute {} must not also be in attributes",
-                self.manager_attribute
-            ));
-        }
-        if self.department_ous
-            && !self
-                .mapping()
-                .iter()
-                .any(|(_, source)| *source == Source::Department)
-        {
-            return Err(
-                "department_ous needs an attribute mapped to \"department\" (reactivation reads it)"
-                    .into(),
-            );
-        }
+        let resolved = self.resolve().map_err(|e| e.to_string())?;
+        self.validate_layout(&resolved)?;
         if self.object_classes.is_empty() {
             return Err("object_classes is empty".into());
         }
@@ -358,11 +261,13 @@ impl LdapTargetConfig {
                 if value.is_empty() {
                     return Err("deactivation.value is empty".into());
                 }
-                if self.source_of(attribute).is_some()
+                if resolved.holds(attribute).is_some()
                     || attribute.eq_ignore_ascii_case(&self.manager_attribute)
                 {
                     return Err(format!(
-                        "deactivation.attribute {attribute} is already mapped; pick another"
+                        "deactivation.attribute {attribute} is already mapped{}; pick another \
+                         (or deactivation = {{ mode = \"move\", ou = \"…\" }})",
+                        self.blame(attribute)
                     ));
                 }
             }
@@ -374,6 +279,74 @@ impl LdapTargetConfig {
             return Err("page_size is too large".into());
         }
         self.validate_group_layout()
+    }
+
+    /// What the attributes must hold for entries to be found, named and accepted by the schema.
+    fn validate_layout(&self, resolved: &Resolved) -> Result<(), String> {
+        let holds = |attribute: &str| resolved.holds(attribute);
+        let what = |attribute: &str| {
+            holds(attribute).map_or_else(|| "nothing".to_owned(), |h| h.to_string())
+        };
+        if holds(&self.key_attribute) != Some(Holds::Key) {
+            return Err(format!(
+                "key_attribute {key} must be mapped to \"key\" in attributes, but it holds \
+                 {what}{blame}: map another attribute to \"key\" (e.g. employeeNumber = \"key\") \
+                 and set key_attribute to it",
+                key = self.key_attribute,
+                what = what(&self.key_attribute),
+                blame = self.blame(&self.key_attribute),
+            ));
+        }
+        if !matches!(
+            holds(&self.rdn_attribute),
+            Some(Holds::Key | Holds::Field(Field::UserName))
+        ) {
+            return Err(format!(
+                "rdn_attribute {rdn} must be mapped to \"key\" or \"user_name\" (values that \
+                 cannot collide), but it holds {what}{blame}",
+                rdn = self.rdn_attribute,
+                what = what(&self.rdn_attribute),
+                blame = self.blame(&self.rdn_attribute),
+            ));
+        }
+        for required in ["cn", "sn"] {
+            if !holds(required).is_some_and(Holds::always_present) {
+                return Err(format!(
+                    "{required} is required by the person schema: map it to key, user_name or \
+                     display_name{blame} (to compose a name, give displayName the expression: cn \
+                     and sn hold the display name)",
+                    blame = self.blame(required),
+                ));
+            }
+        }
+        if holds(&self.manager_attribute).is_some() {
+            return Err(format!(
+                "manager_attribute {manager} must not also be in attributes{blame}",
+                manager = self.manager_attribute,
+                blame = self.blame(&self.manager_attribute),
+            ));
+        }
+        if self.department_ous
+            && !resolved
+                .attributes
+                .iter()
+                .any(|(_, h)| *h == Holds::Field(Field::Department))
+        {
+            return Err(
+                "department_ous needs an attribute mapped to \"department\" (reactivation reads it)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// ` (attributes."X" = "…")` when the configuration sets `attribute`, for errors.
+    fn blame(&self, attribute: &str) -> String {
+        self.attributes
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(attribute))
+            .map(|(a, v)| format!(" (attributes.{a:?} = {v:?})"))
+            .unwrap_or_default()
     }
 
     fn validate_group_layout(&self) -> Result<(), String> {
@@ -425,28 +398,6 @@ pub(super) fn missing_groups_base() -> String {
         .into()
 }
 
-/// RFC 4512 `descr`: a letter, then letters, digits and hyphens (OIDs are not accepted).
-fn check_attribute_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!("{name:?} is not an LDAP attribute name"))
-    }
-}
-
-impl LdapTargetConfig {
-    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
-    // Filled in by the attribute-mapping work: every kind maps its own keys.
-    pub fn attribute_mapping(
-        &self,
-    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
-        Ok(crate::mapping::Mapping::default())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,19 +414,24 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         config().validate().unwrap();
-        let mapping = config().mapping();
-        assert!(mapping.contains(&("sn".into(), Source::DisplayName)));
-        assert!(mapping.contains(&("uid".into(), Source::Key)));
+        let resolved = config().resolve().unwrap();
+        assert_eq!(resolved.holds("sn"), Some(Holds::Field(Field::DisplayName)));
+        assert_eq!(resolved.holds("uid"), Some(Holds::Key));
+        assert!(resolved.mapping.is_default());
     }
 
     #[test]
     fn overrides_merge_in_any_case_and_none_drops() {
         let mut c = config();
-        c.attributes.insert("MAIL".into(), Source::None);
-        c.attributes.insert("givenName".into(), Source::DisplayName);
-        let mapping = c.mapping();
-        assert!(!mapping.iter().any(|(a, _)| a.eq_ignore_ascii_case("mail")));
-        assert!(mapping.contains(&("givenName".into(), Source::DisplayName)));
+        c.attributes.insert("MAIL".into(), "none".into());
+        c.attributes
+            .insert("givenName".into(), "display_name".into());
+        let resolved = c.resolve().unwrap();
+        assert_eq!(resolved.holds("mail"), None);
+        assert_eq!(
+            resolved.holds("givenName"),
+            Some(Holds::Field(Field::DisplayName))
+        );
         c.validate().unwrap();
     }
 
@@ -491,13 +447,13 @@ mod tests {
         refuse(&|c| c.key_attribute = "mail".into(), "key_attribute mail");
         refuse(
             &|c| {
-                c.attributes.insert("sn".into(), Source::Email);
+                c.attributes.insert("sn".into(), "email".into());
             },
             "sn is required",
         );
         refuse(
             &|c| {
-                c.attributes.insert("manager".into(), Source::Title);
+                c.attributes.insert("manager".into(), "title".into());
             },
             "manager_attribute",
         );
@@ -541,7 +497,7 @@ mod tests {
         );
         refuse(
             &|c| {
-                c.attributes.insert("bad name".into(), Source::Title);
+                c.attributes.insert("bad name".into(), "title".into());
             },
             "not an LDAP attribute name",
         );

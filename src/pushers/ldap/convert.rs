@@ -1,8 +1,10 @@
 //! Model attributes ⇄ LDAP entries, modifications, DNs and filters, as the configured layout
 //! says. No IO.
 
-use super::config::{Deactivation, GroupClass, LdapTargetConfig, Source};
+use super::attributes::Holds;
+use super::config::{Deactivation, GroupClass, LdapTargetConfig};
 use super::dn;
+use crate::mapping::MappingError;
 use crate::model::{Attributes, Field, FieldChange, TargetId, UserKey};
 use crate::pushers::TargetAccount;
 use ldap3::{Mod, SearchEntry, ldap_escape};
@@ -12,9 +14,10 @@ use std::collections::HashSet;
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
     pub base_dn: String,
-    pub mapping: Vec<(String, Source)>,
+    /// Every written attribute and what it holds: roles, the key, and mapped attributes.
+    pub mapping: Vec<(String, Holds)>,
     pub rdn_attribute: String,
-    pub rdn_source: Source,
+    pub rdn_holds: Holds,
     pub key_attribute: String,
     pub manager_attribute: String,
     pub object_classes: Vec<String>,
@@ -25,48 +28,43 @@ pub(super) struct Layout {
 /// An add request's attributes.
 pub(super) type Entry = Vec<(String, HashSet<String>)>;
 
-impl Source {
-    fn field(self) -> Option<Field> {
-        match self {
-            Source::Key | Source::None => None,
-            Source::UserName => Some(Field::UserName),
-            Source::DisplayName => Some(Field::DisplayName),
-            Source::Email => Some(Field::Email),
-            Source::Mobile => Some(Field::Mobile),
-            Source::Title => Some(Field::Title),
-            Source::EmployeeNumber => Some(Field::EmployeeNumber),
-            Source::Department => Some(Field::Department),
-        }
-    }
-}
-
 fn set(value: Option<&str>) -> HashSet<String> {
     value.map(str::to_owned).into_iter().collect()
 }
 
 impl Layout {
-    pub fn new(config: &LdapTargetConfig) -> Self {
-        Layout {
+    pub fn new(config: &LdapTargetConfig) -> Result<Self, MappingError> {
+        let resolved = config.resolve()?;
+        Ok(Layout {
             base_dn: config.base_dn.clone(),
-            mapping: config.mapping(),
+            rdn_holds: resolved.holds(&config.rdn_attribute).unwrap_or(Holds::Key),
+            mapping: resolved.attributes,
             rdn_attribute: config.rdn_attribute.clone(),
-            rdn_source: config
-                .source_of(&config.rdn_attribute)
-                .unwrap_or(Source::Key),
             key_attribute: config.key_attribute.clone(),
             manager_attribute: config.manager_attribute.clone(),
             object_classes: config.object_classes.clone(),
             department_ous: config.department_ous,
             deactivation: config.deactivation.clone(),
+        })
+    }
+
+    fn value<'a>(holds: Holds, key: &'a UserKey, attributes: &'a Attributes) -> Option<&'a str> {
+        match holds {
+            Holds::Key => Some(key.as_str()),
+            Holds::Field(field) => attributes.get(field),
         }
     }
 
-    fn value<'a>(source: Source, key: &'a UserKey, attributes: &'a Attributes) -> Option<&'a str> {
-        match source.field() {
-            Some(field) => attributes.get(field),
-            None if source == Source::Key => Some(key.as_str()),
-            None => None,
-        }
+    /// The roles and mapped attributes some attribute holds, each once.
+    fn fields(&self) -> Vec<Field> {
+        let mut fields: Vec<Field> = self
+            .mapping
+            .iter()
+            .filter_map(|(_, holds)| holds.field())
+            .collect();
+        fields.sort();
+        fields.dedup();
+        fields
     }
 
     /// The structural class, searched for when listing and finding entries.
@@ -78,7 +76,7 @@ impl Layout {
 
     pub fn rdn(&self, key: &UserKey, attributes: &Attributes) -> String {
         // The source is key or user_name (validated), both always present.
-        let value = Self::value(self.rdn_source, key, attributes).unwrap_or(key.as_str());
+        let value = Self::value(self.rdn_holds, key, attributes).unwrap_or(key.as_str());
         dn::rdn(&self.rdn_attribute, value)
     }
 
@@ -140,8 +138,8 @@ impl Layout {
             "objectClass".to_owned(),
             self.object_classes.iter().cloned().collect(),
         )];
-        for (attribute, source) in &self.mapping {
-            if let Some(value) = Self::value(*source, key, attributes) {
+        for (attribute, holds) in &self.mapping {
+            if let Some(value) = Self::value(*holds, key, attributes) {
                 entry.push((attribute.clone(), set(Some(value))));
             }
         }
@@ -159,11 +157,8 @@ impl Layout {
         let mut mods: Vec<Mod<String>> = self
             .mapping
             .iter()
-            .map(|(attribute, source)| {
-                Mod::Replace(
-                    attribute.clone(),
-                    set(Self::value(*source, key, attributes)),
-                )
+            .map(|(attribute, holds)| {
+                Mod::Replace(attribute.clone(), set(Self::value(*holds, key, attributes)))
             })
             .collect();
         mods.push(self.manager_mod(None));
@@ -174,8 +169,8 @@ impl Layout {
     pub fn changes(&self, changes: &[FieldChange]) -> Vec<Mod<String>> {
         let mut mods = Vec::new();
         for change in changes {
-            for (attribute, source) in &self.mapping {
-                if source.field() == Some(change.field) {
+            for (attribute, holds) in &self.mapping {
+                if *holds == Holds::Field(change.field) {
                     mods.push(Mod::Replace(
                         attribute.clone(),
                         set(change.after.as_deref()),
@@ -190,16 +185,17 @@ impl Layout {
         Mod::Replace(self.manager_attribute.clone(), set(manager))
     }
 
-    /// The field the RDN is built from, if a field change can rename the entry.
+    /// The field the RDN is built from, if a field change can rename the entry. Never a mapped
+    /// attribute (validated): a DN depends only on the key, the userName and the department.
     pub fn rdn_field(&self) -> Option<Field> {
-        self.rdn_source.field()
+        self.rdn_holds.field()
     }
 
     /// The attribute holding the department, read back to find a reactivated person's home OU.
     pub fn department_attribute(&self) -> Option<&str> {
         self.mapping
             .iter()
-            .find(|(_, s)| *s == Source::Department)
+            .find(|(_, holds)| *holds == Holds::Field(Field::Department))
             .map(|(a, _)| a.as_str())
     }
 
@@ -250,7 +246,7 @@ impl Layout {
             let mut candidates: Vec<&str> = self
                 .mapping
                 .iter()
-                .filter(|(_, s)| s.field() == Some(field))
+                .filter(|(_, holds)| *holds == Holds::Field(field))
                 .map(|(a, _)| a.as_str())
                 .collect();
             candidates.sort_by_key(|a| ["cn", "sn"].iter().any(|r| a.eq_ignore_ascii_case(r)));
@@ -283,14 +279,11 @@ impl Layout {
             .unwrap_or_default();
         let mut attributes =
             Attributes::new(user_name, read(Field::DisplayName).unwrap_or_default());
-        for field in [
-            Field::Email,
-            Field::Mobile,
-            Field::Title,
-            Field::EmployeeNumber,
-            Field::Department,
-        ] {
-            attributes.set(field, read(field).map(Into::into));
+        // Mapped attributes are read like roles, so drift in them is seen too.
+        for field in self.fields() {
+            if !matches!(field, Field::UserName | Field::DisplayName) {
+                attributes.set(field, read(field).map(Into::into));
+            }
         }
         let active = match &self.deactivation {
             Deactivation::Move { ou } => !dn::same(dn::parent(&entry.dn).1, ou),
@@ -471,7 +464,7 @@ mod tests {
 
     #[test]
     fn a_default_entry_is_exact() {
-        let layout = Layout::new(&config());
+        let layout = Layout::new(&config()).unwrap();
         let key = UserKey::new("lin");
         assert_eq!(
             layout.dn(&key, &full(), true),
@@ -505,7 +498,7 @@ mod tests {
         c.deactivation = Deactivation::Move {
             ou: "ou=disabled,dc=example,dc=com".into(),
         };
-        let layout = Layout::new(&c);
+        let layout = Layout::new(&c).unwrap();
         let key = UserKey::new("lin");
         assert_eq!(
             layout.dn(&key, &full(), true),
@@ -538,7 +531,7 @@ mod tests {
 
     #[test]
     fn changes_touch_every_attribute_of_the_field() {
-        let layout = Layout::new(&config());
+        let layout = Layout::new(&config()).unwrap();
         let mods = layout.changes(&[
             FieldChange {
                 field: Field::DisplayName,
@@ -565,7 +558,7 @@ mod tests {
 
     #[test]
     fn filters_escape_hostile_values() {
-        let layout = Layout::new(&config());
+        let layout = Layout::new(&config()).unwrap();
         assert_eq!(
             layout.key_filter(&UserKey::new("*)(uid=*")),
             "(&(objectClass=inetOrgPerson)(uid=\\2a\\29\\28uid=\\2a))"
@@ -576,21 +569,28 @@ mod tests {
         );
     }
 
+    /// Lin's entry as a search returns it, with these attributes.
+    fn lin_entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
+        SearchEntry {
+            dn: "uid=lin,ou=people,dc=example,dc=com".into(),
+            attrs: attrs
+                .iter()
+                .map(|(a, v)| ((*a).to_owned(), v.iter().map(|v| (*v).to_owned()).collect()))
+                .collect(),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
     #[test]
     fn attributes_that_disagree_read_as_drift() {
-        let layout = Layout::new(&config());
-        let entry = |cn: &str| SearchEntry {
-            dn: "uid=lin,ou=people,dc=example,dc=com".into(),
-            attrs: [
-                ("uid", vec!["lin"]),
-                ("cn", vec![cn]),
-                ("sn", vec!["林晓"]),
-                ("displayName", vec!["林晓"]),
-            ]
-            .into_iter()
-            .map(|(a, v)| (a.to_owned(), v.into_iter().map(str::to_owned).collect()))
-            .collect(),
-            bin_attrs: HashMap::new(),
+        let layout = Layout::new(&config()).unwrap();
+        let entry = |cn: &str| {
+            lin_entry(&[
+                ("uid", &["lin"]),
+                ("cn", &[cn]),
+                ("sn", &["林晓"]),
+                ("displayName", &["林晓"]),
+            ])
         };
         let read = |cn: &str| {
             layout
@@ -605,25 +605,17 @@ mod tests {
 
     #[test]
     fn entries_read_back_as_accounts() {
-        let layout = Layout::new(&config());
-        let attrs: HashMap<String, Vec<String>> = [
-            ("uid", vec!["lin"]),
-            ("cn", vec!["Lin X", "林晓"]),
-            ("displayName", vec!["林晓"]),
-            ("mail", vec!["lin@example.cn"]),
-            ("Title", vec!["工程师"]),
-            ("departmentNumber", vec!["研发部"]),
-            ("employeeType", vec!["contractor", "Disabled"]),
-            ("manager", vec!["uid=boss,ou=people,dc=example,dc=com"]),
-        ]
-        .into_iter()
-        .map(|(a, v)| (a.to_owned(), v.into_iter().map(str::to_owned).collect()))
-        .collect();
-        let account = layout.account(&SearchEntry {
-            dn: "uid=lin,ou=people,dc=example,dc=com".into(),
-            attrs,
-            bin_attrs: HashMap::new(),
-        });
+        let layout = Layout::new(&config()).unwrap();
+        let account = layout.account(&lin_entry(&[
+            ("uid", &["lin"]),
+            ("cn", &["Lin X", "林晓"]),
+            ("displayName", &["林晓"]),
+            ("mail", &["lin@example.cn"]),
+            ("Title", &["工程师"]),
+            ("departmentNumber", &["研发部"]),
+            ("employeeType", &["contractor", "Disabled"]),
+            ("manager", &["uid=boss,ou=people,dc=example,dc=com"]),
+        ]));
         assert_eq!(
             account,
             TargetAccount {
@@ -633,6 +625,100 @@ mod tests {
                 active: false,
                 manager: Some(TargetId::new("uid=boss,ou=people,dc=example,dc=com")),
             }
+        );
+    }
+
+    fn with_extras() -> Layout {
+        let mut c = config();
+        for (attribute, value) in [
+            ("l", "work_place"),
+            ("telephoneNumber", "{telephone|trim}"),
+            ("departmentNumber", "{department_path}"),
+        ] {
+            c.attributes.insert(attribute.into(), value.into());
+        }
+        c.validate().unwrap();
+        Layout::new(&c).unwrap()
+    }
+
+    #[test]
+    fn mapped_attributes_are_written_changed_and_read_back() {
+        let layout = with_extras();
+        let key = UserKey::new("lin");
+        let (l, phone) = (Field::named("l"), Field::named("telephoneNumber"));
+        let person = full()
+            .with(l, Some("上海".into()))
+            .with(phone, Some("+86 21 5555 0101".into()));
+        let entry = sorted(layout.entry(&key, &person, true));
+        assert!(
+            entry.contains(&("l".into(), vec!["上海".into()])),
+            "{entry:?}"
+        );
+        assert!(entry.contains(&("telephoneNumber".into(), vec!["+86 21 5555 0101".into()])));
+        assert!(entry.contains(&("departmentNumber".into(), vec!["研发部".into()])));
+        let without = sorted(layout.entry(&key, &full(), true));
+        assert!(!without.iter().any(|(a, _)| a == "l"), "absent, not empty");
+        assert_eq!(
+            layout.dn(&key, &person, true),
+            layout.dn(&key, &full(), true),
+            "a DN never depends on a mapped attribute"
+        );
+
+        let mods = layout.changes(&[
+            FieldChange {
+                field: l,
+                before: Some("上海".into()),
+                after: Some("北京".into()),
+            },
+            FieldChange {
+                field: phone,
+                before: Some("+86 21 5555 0101".into()),
+                after: None,
+            },
+        ]);
+        assert_eq!(
+            mods,
+            vec![
+                Mod::Replace("l".into(), HashSet::from(["北京".to_owned()])),
+                Mod::Replace("telephoneNumber".into(), HashSet::new()),
+            ]
+        );
+        let takeover = layout.replace_all(&key, &full());
+        assert!(takeover.contains(&Mod::Replace("l".into(), HashSet::new())));
+
+        let read = layout.read_attributes();
+        assert!(read.contains(&"l".to_owned()) && read.contains(&"telephoneNumber".to_owned()));
+        let account = layout.account(&lin_entry(&[
+            ("uid", &["lin"]),
+            ("cn", &["林晓"]),
+            ("L", &["北京"]),
+            ("telephonenumber", &["+86 21 5555 0199"]),
+        ]));
+        assert_eq!(account.attributes.get(l), Some("北京"));
+        assert_eq!(account.attributes.get(phone), Some("+86 21 5555 0199"));
+        assert_eq!(account.attributes.get(Field::Department), None);
+    }
+
+    #[test]
+    fn a_username_expression_names_the_entry() {
+        let mut c = config();
+        c.attributes.insert("uid".into(), "{name|pinyin}".into());
+        c.attributes.insert("employeeNumber".into(), "key".into());
+        c.key_attribute = "employeeNumber".into();
+        c.validate().unwrap();
+        let layout = Layout::new(&c).unwrap();
+        let key = UserKey::new("u-0001");
+        let person = Attributes::new("linxiao", "林晓");
+        assert_eq!(
+            layout.dn(&key, &person, true),
+            "uid=linxiao,ou=people,dc=example,dc=com"
+        );
+        assert_eq!(layout.rdn_field(), Some(Field::UserName));
+        let entry = sorted(layout.entry(&key, &person, true));
+        assert!(entry.contains(&("employeeNumber".into(), vec!["u-0001".into()])));
+        assert_eq!(
+            layout.key_filter(&key),
+            "(&(objectClass=inetOrgPerson)(employeeNumber=u-0001))"
         );
     }
 

@@ -3,13 +3,15 @@
 //! to a disabled OU change them, and the pusher reports the new DN. Departments are groups under
 //! `groups_base` (groups.rs).
 
+mod attributes;
 mod config;
 mod connection;
 mod convert;
 mod dn;
 mod groups;
 
-pub use config::{Deactivation, GroupClass, LdapTargetConfig, Source, default_attributes};
+pub use attributes::{Holds, default_attributes};
+pub use config::{Deactivation, GroupClass, LdapTargetConfig};
 
 use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
@@ -45,7 +47,9 @@ impl LdapPusher {
         }
         Ok(LdapPusher {
             conn: Connection::new(&config, password)?,
-            layout: Layout::new(&config),
+            layout: Layout::new(&config).map_err(|e| PushError::Setup {
+                detail: e.to_string(),
+            })?,
             groups: GroupLayout::new(&config),
             page_size: i32::try_from(config.page_size).unwrap_or(i32::MAX),
         })

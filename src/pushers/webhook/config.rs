@@ -1,5 +1,8 @@
 use crate::config::{HumanDuration, PlainHttp, RetryConfig, SecretRef, transport};
+use crate::mapping::{Mapping, MappingError};
+use crate::model::Field;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
@@ -24,6 +27,10 @@ pub struct WebhookTargetConfig {
     /// Backoff for 5xx, 429 and timeouts; other 4xx answers are final.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Payload field → source expression (or `"none"`). A role's name (`email`, `title`, …)
+    /// changes what that role holds; any other name adds a field to the person's attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 fn default_timeout() -> HumanDuration {
@@ -43,6 +50,7 @@ impl WebhookTargetConfig {
             timeout: default_timeout(),
             concurrency: default_concurrency(),
             retry: RetryConfig::default(),
+            attributes: BTreeMap::new(),
         }
     }
 
@@ -63,11 +71,84 @@ impl WebhookTargetConfig {
 }
 
 impl WebhookTargetConfig {
-    /// The `attributes` table as a [`Mapping`](crate::mapping::Mapping).
-    // Filled in by the attribute-mapping work: every kind maps its own keys.
-    pub fn attribute_mapping(
-        &self,
-    ) -> Result<crate::mapping::Mapping, crate::mapping::MappingError> {
-        Ok(crate::mapping::Mapping::default())
+    /// The `attributes` table as the connector's [`Mapping`]: a key naming a role sets that
+    /// role's expression, any other key is a field of its own in the events' attributes.
+    pub fn attribute_mapping(&self) -> Result<Mapping, MappingError> {
+        let mut mapping = Mapping::default();
+        for (key, value) in &self.attributes {
+            if key.trim().is_empty() || key.trim() != key {
+                return Err(MappingError {
+                    key: key.clone(),
+                    detail: "a payload field's name cannot be empty or begin or end with a space"
+                        .into(),
+                });
+            }
+            mapping.set(key, Field::named(key), value)?;
+        }
+        Ok(mapping)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::RoleMapping;
+
+    fn read(table: &str) -> Result<Mapping, MappingError> {
+        let config: WebhookTargetConfig = toml::from_str(&format!(
+            "url = \"https://hooks.example.com/orgsync\"\nsecret = \"env:HOOK\"\n\
+             [attributes]\n{table}"
+        ))
+        .expect("parses");
+        config.attribute_mapping()
+    }
+
+    #[test]
+    fn role_names_set_roles_and_other_keys_add_fields() {
+        let mapping = read(
+            r#"
+            email = "{enterprise_email|or:{email}}"
+            title = "none"
+            cost_center = "custom.成本中心"
+            "name.en" = "english_name"
+            "#,
+        )
+        .unwrap();
+        assert!(matches!(
+            mapping.role(Field::Email),
+            RoleMapping::Mapped { text, .. } if text == "{enterprise_email|or:{email}}"
+        ));
+        assert_eq!(mapping.role(Field::Title), &RoleMapping::None);
+        assert!(!mapping.manages(Field::Title));
+        assert_eq!(mapping.role(Field::Mobile), &RoleMapping::Default);
+        let extras: Vec<&str> = mapping.extras().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(extras, ["cost_center", "name.en"]);
+        assert!(mapping.manages(Field::named("cost_center")));
+        assert_eq!(mapping.key(Field::named("name.en")), Some("name.en"));
+        assert!(read(r#""" = "{'x'}""#).is_err());
+    }
+
+    #[test]
+    fn no_table_is_the_default_mapping() {
+        assert!(read("").unwrap().is_default());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (table, needle) in [
+            (
+                r#"cost_center = "{name|shout}""#,
+                "attributes.\"cost_center\": ",
+            ),
+            (
+                r#"user_name = "none""#,
+                "attributes.\"user_name\": cannot be \"none\"",
+            ),
+            (r#"level = "custom.""#, "attributes.\"level\": "),
+            (r#"" spaced" = "title""#, "begin or end with a space"),
+        ] {
+            let error = read(table).expect_err(table).to_string();
+            assert!(error.contains(needle), "{table}: {error}");
+        }
     }
 }

@@ -11,7 +11,7 @@ pub use config::WebhookTargetConfig;
 
 use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
-use crate::model::{Attributes, Checked, DepartmentId, FieldChange, TargetId, UserKey};
+use crate::model::{Attributes, Checked, DepartmentId, Field, FieldChange, TargetId, UserKey};
 use client::Deliverer;
 use ids::DeliveryIds;
 use tracing::{debug, instrument};
@@ -29,6 +29,8 @@ pub struct WebhookPusher {
     deliverer: Deliverer,
     ids: DeliveryIds,
     connector: String,
+    /// Roles mapped to `"none"`: never sent, whatever the attributes handed over hold.
+    unsent: Vec<Field>,
 }
 
 impl WebhookPusher {
@@ -41,10 +43,17 @@ impl WebhookPusher {
         config
             .validate()
             .map_err(|detail| PushError::Setup { detail })?;
+        let mapping = config.attribute_mapping().map_err(|e| PushError::Setup {
+            detail: e.to_string(),
+        })?;
         Ok(WebhookPusher {
             deliverer: Deliverer::new(&config, secret)?,
             ids: DeliveryIds::new(),
             connector: connector.to_owned(),
+            unsent: Field::ROLES
+                .into_iter()
+                .filter(|&role| !mapping.manages(role))
+                .collect(),
         })
     }
 
@@ -137,10 +146,11 @@ impl Pusher for WebhookPusher {
         attributes: &Attributes,
         active: bool,
     ) -> Result<TargetId, PushError> {
-        let data = Data::Created {
-            attributes: attributes.clone(),
-            active,
-        };
+        let mut attributes = attributes.clone();
+        for &role in &self.unsent {
+            attributes.set(role, None);
+        }
+        let data = Data::Created { attributes, active };
         self.send("user.created", key.as_str(), data).await?;
         Ok(TargetId::new(key.as_str()))
     }
@@ -255,7 +265,6 @@ impl Pusher for WebhookPusher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Field;
     use serde_json::json;
 
     #[test]

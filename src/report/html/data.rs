@@ -20,7 +20,7 @@ struct PageData<'a> {
     /// Per kind that occurs: [kind, heading, count].
     counts: Vec<(&'static str, &'static str, usize)>,
     kinds: Vec<&'static str>,
-    fields: &'static [&'static str],
+    fields: Vec<&'a str>,
     outcomes: [&'static str; 4],
     /// Whether the run attempted steps (an applied run), so the page shows a result column.
     results: bool,
@@ -101,6 +101,15 @@ pub(super) fn page_json(r: &Report) -> String {
             strings.push(v);
         }
     }
+    // Mapped attributes beyond the roles come after the known fields, by their target names.
+    let mut fields: Vec<&str> = FIELDS.to_vec();
+    for (changes, _) in &views {
+        for change in changes {
+            if !fields.contains(&change.field) {
+                fields.push(change.field);
+            }
+        }
+    }
     let steps = rows
         .iter()
         .zip(&views)
@@ -115,7 +124,7 @@ pub(super) fn page_json(r: &Report) -> String {
             changes: changes
                 .iter()
                 .map(|c| {
-                    let field = FIELDS.iter().position(|f| *f == c.field).unwrap_or(0);
+                    let field = fields.iter().position(|f| *f == c.field).unwrap_or(0);
                     let before = encode(&index, c.before.as_deref());
                     let after = encode(&index, c.after.as_deref());
                     (field, before, after)
@@ -140,7 +149,7 @@ pub(super) fn page_json(r: &Report) -> String {
             .map(|(k, c)| (k.as_str(), view::heading(k), c))
             .collect(),
         kinds: StepKind::ALL.iter().map(|k| k.as_str()).collect(),
-        fields: FIELDS,
+        fields: fields.clone(),
         outcomes: ["planned", "applied", "failed", "not attempted"],
         results: r.steps.iter().any(|s| s.outcome != StepOutcome::Planned),
         total: r.steps.len(),
