@@ -423,7 +423,7 @@ async fn oauth_tokens_refresh_rotate_and_expire() {
     let granted = refresh(installed.clone(), config.client_secret.clone()).await;
     assert_eq!(granted.status, 200);
     assert_eq!(granted.body["expires_in"], 3600);
-    assert_eq!(granted.body["scope"], "user,department");
+    assert_eq!(granted.body["scope"], "user,department,user.userfield");
     let rotated = granted.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rotated, installed);
     assert_eq!(portal.refresh_token(), rotated);

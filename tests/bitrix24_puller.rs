@@ -1028,3 +1028,81 @@ async fn end_to_end_with_a_webhook_then_nothing_to_do() {
 async fn end_to_end_with_oauth_then_nothing_to_do() {
     sync_and_resync(true).await;
 }
+
+/// The fixture's profile and custom fields come out of a pull in `User.profile`: the standard
+/// fields normalised, `UF_*` fields by name; the portal's own custom fields (`UF_USR_*`) only
+/// with the `user.userfield` scope.
+#[tokio::test]
+async fn profile_and_custom_fields_arrive_in_the_profile() {
+    let mut org = small_org();
+    let anna = org.users.iter_mut().find(|u| u.id == "17").unwrap();
+    anna.profile = emulators::fixture::Profile {
+        english_name: Some("Anna".into()),
+        enterprise_email: Some("anna@corp.example".into()),
+        telephone: Some("+49 30 1234".into()),
+        employee_type: Some("regular".into()),
+        gender: Some("female".into()),
+        work_place: Some("Berlin".into()),
+        hire_date: Some("2023-01-09".into()),
+        avatar: Some("/upload/main/80c/anna.jpg".into()),
+    };
+    anna.custom = [
+        ("UF_USR_COST_CENTER", "CC-01"),
+        ("UF_SKYPE_LINK", "skype:anna"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let portal = portal(org.clone()).await;
+    let pulled = bitrix24_puller(&portal, false).pull().await.unwrap();
+    assert!(
+        !pulled
+            .directory
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::UnreadableField { .. })),
+        "{:?}",
+        pulled.directory.problems
+    );
+    let profile = &pulled.directory.users[&key("17")].profile;
+    use orgsync::model::ProfileField::*;
+    let photo = format!("{}/upload/main/80c/anna.jpg", portal.portal_url());
+    for (field, value) in [
+        (Telephone, Some("+49 30 1234")),
+        (Gender, Some("female")),
+        (WorkPlace, Some("Berlin")),
+        (HireDate, Some("2023-01-09")),
+        (Avatar, Some(photo.as_str())),
+        (EnglishName, None),
+        (EnterpriseEmail, None),
+        (EmployeeType, None),
+    ] {
+        assert_eq!(profile.get(field), value, "{field}");
+    }
+    assert_eq!(profile.custom("UF_USR_COST_CENTER"), Some("CC-01"));
+    assert_eq!(profile.custom("UF_SKYPE_LINK"), Some("skype:anna"));
+    assert!(
+        pulled.directory.users[&key("3")].profile.is_empty(),
+        "nothing set, nothing read"
+    );
+
+    // A webhook without `user.userfield`: the portal's own fields are not in the rows.
+    let narrow = bitrix24::start(
+        org,
+        Bitrix24Config {
+            scopes: vec!["user".into(), "department".into()],
+            ..Bitrix24Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pulled = bitrix24_puller(&narrow, true).pull().await.unwrap();
+    let profile = &pulled.directory.users[&key("17")].profile;
+    assert_eq!(profile.custom("UF_USR_COST_CENTER"), None);
+    assert_eq!(profile.custom("UF_SKYPE_LINK"), Some("skype:anna"));
+    let photo = format!("{}/upload/main/80c/anna.jpg", narrow.portal_url());
+    assert_eq!(
+        profile.get(Avatar),
+        Some(photo.as_str()),
+        "through OAuth too"
+    );
+}

@@ -1175,3 +1175,79 @@ async fn department_heads_become_managers_then_give_way_to_a_direct_one() {
         BTreeSet::from([("lead".to_owned(), "ceo".to_owned(), LinkSource::Direct)])
     );
 }
+
+/// The fixture's profile and custom fields come out of a pull in `User.profile`: the standard
+/// fields normalised, the custom ones by their `custom_attrs` id.
+#[tokio::test]
+async fn profile_and_custom_fields_arrive_in_the_profile() {
+    let mut org = tenant();
+    let lead = org.users.iter_mut().find(|u| u.id == "lead").unwrap();
+    lead.profile = emulators::fixture::Profile {
+        english_name: Some("Xiao Lin".into()),
+        enterprise_email: Some("lin.xiao@corp.example.cn".into()),
+        telephone: Some("+86 571 0000".into()),
+        employee_type: Some("intern".into()),
+        gender: Some("female".into()),
+        work_place: Some("杭州".into()),
+        hire_date: Some("2021-03-01".into()),
+        avatar: Some("https://avatar.example/lin.png".into()),
+    };
+    lead.custom = [
+        ("C-7031824249769689107", "CC-01"),
+        ("C-7033715622710083604", "https://wiki.example/lin"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let feishu = emulators::feishu::start(org.clone(), unlimited())
+        .await
+        .unwrap();
+    let pulled = pull(&feishu_puller(&feishu, |_| {})).await;
+    assert!(
+        pulled.directory.problems.is_empty(),
+        "{:?}",
+        pulled.directory.problems
+    );
+    let profile = &pulled.directory.users[&key("lead")].profile;
+    use orgsync::model::ProfileField::*;
+    for (field, value) in [
+        (EnglishName, Some("Xiao Lin")),
+        (EnterpriseEmail, Some("lin.xiao@corp.example.cn")),
+        (EmployeeType, Some("intern")),
+        (Gender, Some("female")),
+        (WorkPlace, Some("杭州")),
+        (HireDate, Some("2021-03-01")),
+        (Avatar, Some("https://avatar.example/lin.png")),
+        (Telephone, None),
+    ] {
+        assert_eq!(profile.get(field), value, "{field}");
+    }
+    assert_eq!(profile.custom("C-7031824249769689107"), Some("CC-01"));
+    assert_eq!(
+        profile.custom("C-7033715622710083604"),
+        Some("https://wiki.example/lin"),
+        "a web link (HREF) gives its URL"
+    );
+    // Someone the fixture gives nothing: Feishu's default type and no other field.
+    let ceo = &pulled.directory.users[&key("ceo")].profile;
+    assert_eq!(
+        ceo.iter()
+            .map(|(k, v)| format!("{k:?}={v}"))
+            .collect::<Vec<_>>(),
+        ["Standard(EmployeeType)=regular"]
+    );
+
+    // Without the admin's "allow open platform API" switch, Feishu sends no custom fields.
+    let closed = emulators::feishu::start(
+        org,
+        FeishuConfig {
+            custom_attrs_open: false,
+            ..unlimited()
+        },
+    )
+    .await
+    .unwrap();
+    let pulled = pull(&feishu_puller(&closed, |_| {})).await;
+    let profile = &pulled.directory.users[&key("lead")].profile;
+    assert_eq!(profile.custom_names().count(), 0);
+    assert_eq!(profile.get(HireDate), Some("2021-03-01"));
+}

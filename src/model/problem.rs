@@ -80,6 +80,14 @@ pub enum Problem {
         wanted: String,
         given: String,
     },
+    /// Values of one profile field (`custom.<name>` or a standard one such as `hire_date`) came
+    /// in a form the puller cannot read as text; they were left out. Said once per field per
+    /// run: `people` is how many had such a value, `example` the first of them.
+    UnreadableField {
+        field: String,
+        people: u64,
+        example: UserKey,
+    },
 }
 
 /// Why the HR roster was given up for the rest of a run.
@@ -112,7 +120,8 @@ impl Problem {
             | Problem::RosterFallback { .. }
             | Problem::InviteesNotDistinguished
             | Problem::GroupNameTaken { .. }
-            | Problem::CustomFieldMissing { .. } => false,
+            | Problem::CustomFieldMissing { .. }
+            | Problem::UnreadableField { .. } => false,
         }
     }
 }
@@ -227,6 +236,15 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "user {user}: {attribute} {wanted:?} is taken, so {given:?} is used (kept from now on)"
+            ),
+            Problem::UnreadableField {
+                field,
+                people,
+                example,
+            } => write!(
+                f,
+                "{people} people (the first: {example}) have a `{field}` value that cannot be \
+                 read as text; it was left out"
             ),
             Problem::RosterFallback {
                 reason: RosterFallback::NotGranted,

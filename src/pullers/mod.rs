@@ -4,6 +4,7 @@ pub mod bitrix24;
 pub mod dingtalk;
 pub mod feishu;
 pub mod http;
+mod profile;
 mod text;
 pub mod wecom;
 

@@ -54,7 +54,8 @@ pub struct Bitrix24Config {
     /// Each refresh answers a new refresh token and the presented one stops working.
     pub rotate_refresh_tokens: bool,
     /// Scopes ticked on the webhook or granted to the app; `user.get` needs `user`, `user_basic`
-    /// or `user_brief`, `department.get` needs `department`.
+    /// or `user_brief`, `department.get` needs `department`; the portal's custom fields
+    /// (`UF_USR_*`) are in `user.get` rows only with `user.userfield`.
     pub scopes: Vec<String>,
     /// Runs the leaky bucket this many times faster (drains 2 × speedup per second).
     pub rate_limit_speedup: f64,
@@ -99,7 +100,11 @@ impl Default for Bitrix24Config {
             refresh_token: "b24-rt-initial".to_owned(),
             access_token_ttl: Duration::from_secs(3600),
             rotate_refresh_tokens: true,
-            scopes: vec!["user".to_owned(), "department".to_owned()],
+            scopes: vec![
+                "user".to_owned(),
+                "department".to_owned(),
+                "user.userfield".to_owned(),
+            ],
             rate_limit_speedup: 1.0,
             enforce_rate_limits: true,
             confirm_code_filter: ConfirmCodeFilter::Honoured,

@@ -72,7 +72,7 @@ impl Shared {
         };
         Shared {
             origin,
-            directory: RwLock::new(Arc::new(Directory::new(org))),
+            directory: RwLock::new(Arc::new(Directory::new(org, user_fields(&config)))),
             calls: CallLog::new(),
             batched: CallLog::new(),
             pages: Mutex::new(Vec::new()),
@@ -98,7 +98,7 @@ impl Shared {
     pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
         let mut org = self.directory().org.clone();
         change(&mut org);
-        let directory = Arc::new(Directory::new(org));
+        let directory = Arc::new(Directory::new(org, user_fields(&self.config)));
         *self
             .directory
             .write()
@@ -193,8 +193,15 @@ pub(super) struct Directory {
     pub departments: Vec<Box<RawValue>>,
 }
 
+/// Whether the portal's own custom fields (`UF_USR_*`) are shown: only with the scope
+/// `user.userfield`, which "expands the list of available fields in the reading methods".
+fn user_fields(config: &Bitrix24Config) -> bool {
+    config.scopes.iter().any(|s| s == "user.userfield")
+}
+
 impl Directory {
-    pub fn new(org: Org) -> Self {
+    /// `user_fields`: the `UF_USR_*` custom fields are served (see [`user_fields`]).
+    pub fn new(org: Org, user_fields: bool) -> Self {
         if let Err(error) = org.validate() {
             tracing::warn!(%error, "Bitrix24 emulator serving an inconsistent org");
         }
@@ -206,7 +213,7 @@ impl Directory {
                 let id = ids[&user.id];
                 // Bitrix24 sets an 8-character random code at invitation; any stable text will do.
                 let code = (user.status == Status::NotActivated).then(|| format!("c{id:07x}"));
-                users.push((id, user_row(user, id), code));
+                users.push((id, user_row(user, id, user_fields), code));
             }
         }
         users.sort_by_key(|(id, _, _)| *id);
@@ -244,7 +251,7 @@ impl Directory {
 
 /// A `user.get` row. The fixture's `name` is split at its first space into `NAME` and
 /// `LAST_NAME`; `manager` is not exposed (Bitrix24 has no such field).
-fn user_row(user: &User, id: u64) -> Value {
+fn user_row(user: &User, id: u64, user_fields: bool) -> Value {
     let (first, last) = user
         .name
         .split_once(' ')
@@ -257,6 +264,7 @@ fn user_row(user: &User, id: u64) -> Value {
         _ => Value::String("2024-05-02T08:11:00+02:00".into()),
     };
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let profile = &user.profile;
     let mut row = json!({
         "ID": id.to_string(),
         "XML_ID": text(&user.employee_no),
@@ -270,11 +278,29 @@ fn user_row(user: &User, id: u64) -> Value {
         "IS_ONLINE": "N",
         "WORK_POSITION": text(&user.title),
         "PERSONAL_MOBILE": text(&user.mobile),
-        "WORK_PHONE": "",
-        "UF_EMPLOYMENT_DATE": "",
+        "WORK_PHONE": text(&profile.telephone),
+        "WORK_CITY": text(&profile.work_place),
+        "PERSONAL_GENDER": match profile.gender.as_deref() {
+            Some("male") => "M",
+            Some("female") => "F",
+            _ => "",
+        },
+        "PERSONAL_PHOTO": text(&profile.avatar),
+        // Date fields come as ISO 8601 at the portal's midnight (here Moscow's, +03:00).
+        "UF_EMPLOYMENT_DATE": profile
+            .hire_date
+            .as_deref()
+            .map_or_else(String::new, |day| format!("{day}T00:00:00+03:00")),
         "UF_PHONE_INNER": "",
         "USER_TYPE": if user.extranet { "extranet" } else { "employee" },
     });
+    // Custom fields by their `UF_` names, as text; the portal's own (`UF_USR_*`) only with the
+    // `user.userfield` scope.
+    for (name, value) in &user.custom {
+        if name.starts_with("UF_") && (user_fields || !name.starts_with("UF_USR_")) {
+            row[name.as_str()] = Value::String(value.clone());
+        }
+    }
     // Extranet users belong to no intranet department: the field is absent for them.
     if !user.extranet {
         let main = user.main_department.or(user.departments.first().copied());

@@ -17,6 +17,8 @@ pub(super) struct View {
     pub redact: bool,
     /// `FeishuConfig::user_id_permission`: without it every `user_id` is left out.
     pub user_ids: bool,
+    /// `FeishuConfig::custom_attrs_open`: without it `custom_attrs` is always empty.
+    pub custom_attrs: bool,
 }
 
 impl View {
@@ -34,8 +36,8 @@ impl View {
     }
 }
 
-/// A fixed join time (2023-01-01): the fixture has none and clients must not depend on it.
-const JOIN_TIME: i64 = 1_672_531_200;
+/// Feishu's dates are China's (UTC+8 all year).
+const CHINA_OFFSET_SECONDS: i64 = 8 * 3600;
 
 pub(super) fn department(
     directory: &Directory,
@@ -99,6 +101,7 @@ pub(super) fn user(directory: &Directory, user: &User, view: View) -> wire::User
         .as_deref()
         .filter(|m| view.shows_leader(directory, m))
         .and_then(|m| view.user_ref(directory, m));
+    let profile = &user.profile;
     // Without the field permissions Feishu leaves these out rather than failing.
     let sensitive = directory.org.sensitive_fields;
     let sensitive = |value: &Option<String>| sensitive.then(|| value.clone().unwrap_or_default());
@@ -107,13 +110,13 @@ pub(super) fn user(directory: &Directory, user: &User, view: View) -> wire::User
         union_id: directory.user_ref(UserIdType::UnionId, &user.id),
         user_id: view.user_ids.then(|| user.id.clone()),
         name: user.name.clone(),
-        en_name: String::new(),
+        en_name: profile.english_name.clone().unwrap_or_default(),
         nickname: "",
         email: sensitive(&user.email),
-        enterprise_email: sensitive(&None),
+        enterprise_email: sensitive(&profile.enterprise_email),
         mobile: sensitive(&user.mobile),
         mobile_visible: true,
-        gender: 0,
+        gender: gender(profile.gender.as_deref()),
         status: status(user.status),
         department_ids: departments
             .iter()
@@ -122,9 +125,9 @@ pub(super) fn user(directory: &Directory, user: &User, view: View) -> wire::User
         leader_user_id,
         dotted_line_leader_user_ids: Vec::new(),
         employee_no: user.employee_no.clone().unwrap_or_default(),
-        employee_type: 1,
+        employee_type: employee_type(profile.employee_type.as_deref()),
         job_title: user.title.clone().unwrap_or_default(),
-        join_time: JOIN_TIME,
+        join_time: profile.hire_date.as_deref().map_or(0, join_time),
         is_tenant_manager: directory
             .department_by_id(FIXTURE_ROOT)
             .is_some_and(|root| root.leaders.first() == Some(&user.id)),
@@ -137,10 +140,88 @@ pub(super) fn user(directory: &Directory, user: &User, view: View) -> wire::User
                 is_primary_dept: Some(d) == main,
             })
             .collect(),
-        city: "",
+        city: profile.work_place.clone().unwrap_or_default(),
         country: "",
         work_station: "",
-        custom_attrs: Vec::new(),
+        avatar: profile.avatar.as_deref().map(avatar),
+        custom_attrs: if view.custom_attrs {
+            user.custom
+                .iter()
+                .map(|(id, value)| custom_attr(id, value))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// `male` 1, `female` 2, anything else 0 (not given).
+fn gender(gender: Option<&str>) -> u8 {
+    match gender {
+        Some("male") => 1,
+        Some("female") => 2,
+        _ => 0,
+    }
+}
+
+/// Feishu's five types; a person without one is a regular employee (Feishu's default), a
+/// number is served as that (tenant-defined) type.
+fn employee_type(kind: Option<&str>) -> u32 {
+    match kind {
+        None | Some("regular") => 1,
+        Some("intern") => 2,
+        Some("outsourced") => 3,
+        Some("contractor") => 4,
+        Some("consultant") => 5,
+        Some(other) => other.parse().unwrap_or(1),
+    }
+}
+
+/// `YYYY-MM-DD` → Unix seconds at midnight in China; `0` (not set) when it is not a date.
+fn join_time(date: &str) -> i64 {
+    let mut parts = date.splitn(3, '-').map(str::parse::<i64>);
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return 0;
+    };
+    days_from_civil(year, month, day) * 86_400 - CHINA_OFFSET_SECONDS
+}
+
+/// Days since 1970-01-01 (proleptic Gregorian; Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The photo in Feishu's sizes: the origin as given, the others as resized variants of it.
+fn avatar(url: &str) -> wire::Avatar {
+    let sized = |size: u32| format!("{url}?image_size={size}x{size}");
+    wire::Avatar {
+        avatar_72: sized(72),
+        avatar_240: sized(240),
+        avatar_640: sized(640),
+        avatar_origin: url.to_owned(),
+    }
+}
+
+/// A fixture custom field as Feishu serves it: a web link (`http(s)://…`) as `HREF`, titled by
+/// the link itself; anything else as `TEXT`.
+fn custom_attr(id: &str, value: &str) -> wire::CustomAttr {
+    let link = value.starts_with("https://") || value.starts_with("http://");
+    wire::CustomAttr {
+        kind: if link { "HREF" } else { "TEXT" },
+        id: id.to_owned(),
+        value: wire::CustomValue {
+            text: value.to_owned(),
+            url: link.then(|| value.to_owned()),
+            pc_url: link.then(|| value.to_owned()),
+        },
     }
 }
 

@@ -65,6 +65,7 @@ impl Params {
             ids: self.ids()?,
             redact: shared.config.redact_out_of_scope_leader,
             user_ids: shared.config.user_id_permission,
+            custom_attrs: shared.config.custom_attrs_open,
         })
     }
 

@@ -56,6 +56,10 @@ pub struct FeishuConfig {
     pub rate_limit_speedup: f64,
     /// Enforce 1 000 requests/min and 50 requests/s per contact API (429 + 99991400).
     pub enforce_rate_limits: bool,
+    /// The admin switched on "allow open platform contact API calls" for custom fields
+    /// (管理后台 → 组织架构 → 字段管理 → 自定义字段 → API 调用设置). Without it Feishu answers every
+    /// `custom_attrs` empty, silently.
+    pub custom_attrs_open: bool,
 }
 
 impl Default for FeishuConfig {
@@ -71,6 +75,7 @@ impl Default for FeishuConfig {
             recursive_fetch_limit: None,
             rate_limit_speedup: 1.0,
             enforce_rate_limits: true,
+            custom_attrs_open: true,
         }
     }
 }

@@ -228,15 +228,45 @@ pub(super) struct User {
     pub leader_user_id: Option<String>,
     pub dotted_line_leader_user_ids: Vec<String>,
     pub employee_no: String,
-    pub employee_type: u8,
+    pub employee_type: u32,
     pub job_title: String,
     pub join_time: i64,
     pub is_tenant_manager: bool,
     pub orders: Vec<Order>,
-    pub city: &'static str,
+    pub city: String,
     pub country: &'static str,
     pub work_station: &'static str,
-    pub custom_attrs: Vec<serde_json::Value>,
+    /// Absent when the person has no photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<Avatar>,
+    pub custom_attrs: Vec<CustomAttr>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Avatar {
+    pub avatar_72: String,
+    pub avatar_240: String,
+    pub avatar_640: String,
+    pub avatar_origin: String,
+}
+
+/// One of the tenant's custom fields on a person: `TEXT` (`value.text`) or `HREF` (`value.text`
+/// the title, `value.url` and `value.pc_url` the link).
+#[derive(Serialize)]
+pub(super) struct CustomAttr {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub value: CustomValue,
+}
+
+#[derive(Serialize)]
+pub(super) struct CustomValue {
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pc_url: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -115,6 +115,13 @@ impl Auth {
         }
     }
 
+    /// The portal's origin (`https://corp.bitrix24.com`): no path, so no webhook code.
+    pub(super) fn portal_origin(&self) -> String {
+        Url::parse(&self.method_url(""))
+            .map(|url| url.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
     /// Where to send a REST method. Holds the webhook code: never log it.
     pub(super) fn method_url(&self, method: &str) -> String {
         match self {

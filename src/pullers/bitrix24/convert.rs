@@ -5,6 +5,7 @@
 
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Status, User, UserKey};
+use crate::pullers::profile::Unreadable;
 use crate::pullers::text::{head_keys, non_empty};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -56,9 +57,18 @@ pub(super) fn directory(
         .collect();
     directory.problems.extend(missing);
 
+    let mut unreadable = Unreadable::default();
     for user in users {
-        add_user(&mut directory, &tree, user, invitees, include_extranet);
+        add_user(
+            &mut directory,
+            &tree,
+            user,
+            invitees,
+            include_extranet,
+            &mut unreadable,
+        );
     }
+    directory.problems.extend(unreadable.into_problems());
     directory
 }
 
@@ -112,6 +122,7 @@ fn add_user(
     user: wire::User,
     invitees: &HashSet<String>,
     include_extranet: bool,
+    unreadable: &mut Unreadable,
 ) {
     let Some(id) = user.id.clone() else {
         let department = user.departments.first().cloned().unwrap_or_default();
@@ -159,6 +170,7 @@ fn add_user(
         return;
     }
     let manager = manager(tree, &id, &user.departments).map(UserKey::new);
+    let profile = super::profile::profile(&user, &key, unreadable);
     let mut departments: Vec<DepartmentId> = Vec::with_capacity(user.departments.len());
     for dept in user.departments {
         let dept = DepartmentId::new(dept);
@@ -176,7 +188,7 @@ fn add_user(
         departments,
         status,
         manager,
-        profile: Default::default(),
+        profile,
     });
 }
 
@@ -208,6 +220,7 @@ fn status(raw: Option<&Value>) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ProfileField;
     use serde_json::json;
 
     fn departments(rows: Value) -> Vec<wire::Department> {
@@ -431,7 +444,13 @@ mod tests {
             assert_eq!(vadim.departments, [DepartmentId::new("1")]);
             assert_eq!(vadim.status, Status::Active);
             assert_eq!(vadim.manager, None, "heads department 1");
+            assert!(
+                vadim.profile.is_empty(),
+                "every profile field of the sample is empty: {:?}",
+                vadim.profile
+            );
             let john = &directory.users[&UserKey::new("3")];
+            assert!(john.profile.is_empty(), "{:?}", john.profile);
             assert_eq!(john.display_name, "John Doe");
             assert_eq!(john.email.as_deref(), Some("test@gmail.com"));
             assert_eq!(john.mobile, None);
@@ -457,19 +476,7 @@ mod tests {
     }
 
     fn clone_users(rows: &[wire::User]) -> Vec<wire::User> {
-        rows.iter()
-            .map(|u| wire::User {
-                id: u.id.clone(),
-                active: u.active.clone(),
-                name: u.name.clone(),
-                last_name: u.last_name.clone(),
-                email: u.email.clone(),
-                personal_mobile: u.personal_mobile.clone(),
-                work_position: u.work_position.clone(),
-                departments: u.departments.clone(),
-                user_type: u.user_type.clone(),
-            })
-            .collect()
+        rows.to_vec()
     }
 
     #[test]
@@ -504,5 +511,121 @@ mod tests {
         for none in ["9", "11", "15"] {
             assert!(heads(none).is_empty(), "department {none}");
         }
+    }
+
+    fn one(row: Value) -> Directory {
+        directory(tree(), users(json!([row])), &HashSet::new(), false)
+    }
+
+    #[test]
+    fn standard_profile_fields_are_read_and_normalised() {
+        let directory = one(json!({
+            "ID": "17", "ACTIVE": true, "NAME": "Anna", "UF_DEPARTMENT": [9],
+            "PERSONAL_GENDER": "F", "WORK_PHONE": " +49 30 1234 ", "WORK_CITY": "Berlin",
+            "PERSONAL_PHOTO": "/upload/main/80c/anna.jpg",
+            // Midnight in Moscow is the day before in UTC: the portal's date is kept.
+            "UF_EMPLOYMENT_DATE": "2023-01-09T00:00:00+03:00",
+        }));
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+        let profile = &directory.users[&UserKey::new("17")].profile;
+        assert_eq!(profile.get(ProfileField::Gender), Some("female"));
+        assert_eq!(profile.get(ProfileField::Telephone), Some("+49 30 1234"));
+        assert_eq!(profile.get(ProfileField::WorkPlace), Some("Berlin"));
+        assert_eq!(profile.get(ProfileField::HireDate), Some("2023-01-09"));
+        assert_eq!(
+            profile.get(ProfileField::Avatar),
+            Some("/upload/main/80c/anna.jpg"),
+            "made absolute by the puller, which knows the portal"
+        );
+        assert_eq!(
+            profile.custom("UF_DEPARTMENT"),
+            None,
+            "structure, not custom"
+        );
+        assert_eq!(
+            profile.custom("UF_EMPLOYMENT_DATE"),
+            None,
+            "read as hire_date"
+        );
+        let male = one(json!({"ID": "3", "ACTIVE": true, "NAME": "Max",
+                              "PERSONAL_GENDER": "M", "UF_EMPLOYMENT_DATE": "09.01.2023"}));
+        let profile = &male.users[&UserKey::new("3")].profile;
+        assert_eq!(profile.get(ProfileField::Gender), Some("male"));
+        assert_eq!(profile.get(ProfileField::HireDate), Some("2023-01-09"));
+    }
+
+    #[test]
+    fn uf_fields_are_custom_fields_by_name() {
+        let directory = one(json!({
+            "ID": "17", "ACTIVE": true, "NAME": "Anna", "UF_DEPARTMENT": [9],
+            "UF_SKYPE_LINK": "skype:anna", "UF_USR_COST_CENTER": " CC-01 ",
+            "UF_USR_LEVEL": 6, "UF_USR_REMOTE": true, "UF_USR_OFFICE_DAYS": false,
+            "UF_USR_LANGUAGES": ["de", "en", ""], "UF_USR_NOTHING": [],
+            "UF_PHONE_INNER": "", "UF_SKILLS": null, "TIMESTAMP_X": {"not": "a UF field"},
+        }));
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+        let profile = &directory.users[&UserKey::new("17")].profile;
+        for (name, value) in [
+            ("UF_SKYPE_LINK", "skype:anna"),
+            ("UF_USR_COST_CENTER", "CC-01"),
+            ("UF_USR_LEVEL", "6"),
+            ("UF_USR_REMOTE", "true"),
+            ("UF_USR_LANGUAGES", "de, en"),
+        ] {
+            assert_eq!(profile.custom(name), Some(value), "{name}");
+        }
+        let mut names: Vec<&str> = profile.custom_names().collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "UF_SKYPE_LINK",
+                "UF_USR_COST_CENTER",
+                "UF_USR_LANGUAGES",
+                "UF_USR_LEVEL",
+                "UF_USR_REMOTE"
+            ],
+            "false, empty lists, empty text and null are no value"
+        );
+    }
+
+    #[test]
+    fn unreadable_values_are_left_out_and_reported_once_per_field() {
+        let odd = |id: &str| {
+            json!({"ID": id, "ACTIVE": true, "NAME": "Odd", "UF_DEPARTMENT": [9],
+                   "UF_USR_CV": {"id": 774, "showUrl": "/bitrix/services/main/ajax.php"},
+                   "UF_USR_OK": "fine", "PERSONAL_GENDER": "X",
+                   "UF_EMPLOYMENT_DATE": "someday", "PERSONAL_PHOTO": "774"})
+        };
+        let directory = directory(
+            tree(),
+            users(json!([odd("20"), odd("21")])),
+            &HashSet::new(),
+            false,
+        );
+        assert_eq!(
+            directory.users.len(),
+            2,
+            "nobody is held for a profile value"
+        );
+        let profile = &directory.users[&UserKey::new("20")].profile;
+        assert_eq!(profile.custom("UF_USR_OK"), Some("fine"));
+        assert_eq!(profile.custom("UF_USR_CV"), None);
+        assert_eq!(profile.get(ProfileField::Gender), None);
+        let fields: Vec<(String, u64, String)> = directory
+            .problems
+            .iter()
+            .map(|p| match p {
+                Problem::UnreadableField {
+                    field,
+                    people,
+                    example,
+                } => (field.clone(), *people, example.to_string()),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let expected = ["avatar", "custom.UF_USR_CV", "gender", "hire_date"]
+            .map(|f| (f.to_owned(), 2, "20".to_owned()));
+        assert_eq!(fields, expected);
     }
 }

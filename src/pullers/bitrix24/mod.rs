@@ -14,6 +14,7 @@ mod convert;
 #[doc(hidden)]
 pub mod fuzz;
 mod pages;
+mod profile;
 mod wire;
 
 pub use config::{Bitrix24Auth, Bitrix24Secrets, Bitrix24SourceConfig};
@@ -41,11 +42,14 @@ const IN_FLIGHT: usize = 4;
 pub struct Bitrix24Puller {
     client: Bitrix24Client,
     include_extranet: bool,
+    /// `https://corp.bitrix24.com`: photos come as paths on it.
+    portal: String,
 }
 
 impl Bitrix24Puller {
     pub fn new(config: Bitrix24SourceConfig, secrets: Bitrix24Secrets) -> Result<Self, PullError> {
         let auth = Auth::new(&config.auth, config.allow_plain_http, secrets)?;
+        let portal = auth.portal_origin();
         let client = Bitrix24Client::new(
             http::client(config.timeout.0)?,
             auth,
@@ -55,6 +59,7 @@ impl Bitrix24Puller {
         Ok(Bitrix24Puller {
             client,
             include_extranet: config.include_extranet,
+            portal,
         })
     }
 
@@ -277,6 +282,9 @@ impl Puller for Bitrix24Puller {
             invitees.as_ref().unwrap_or(&HashSet::new()),
             self.include_extranet,
         );
+        for user in directory.users.values_mut() {
+            profile::absolute_avatar(&mut user.profile, &self.portal);
+        }
         if invitees.is_none() {
             directory.problems.push(Problem::InviteesNotDistinguished);
         }

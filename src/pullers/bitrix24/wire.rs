@@ -78,29 +78,162 @@ pub(super) struct Department {
     pub head: Option<String>,
 }
 
-/// A row of `user.get`.
-#[derive(Debug, Deserialize)]
+/// A row of `user.get`. Read by hand ([`UserRow`]) rather than derived: the `UF_*` fields are
+/// open-ended, and a derived catch-all would buffer every other unknown field of every row.
+#[derive(Debug, Clone, Default)]
 pub(super) struct User {
-    #[serde(rename = "ID", default, deserialize_with = "loose_id")]
+    /// `ID`.
     pub id: Option<String>,
-    /// A boolean in `user.get`, `"Y"`/`"N"` in events; kept raw so an odd form is reported.
-    #[serde(rename = "ACTIVE", default)]
+    /// `ACTIVE`: a boolean in `user.get`, `"Y"`/`"N"` in events; kept raw so an odd form is
+    /// reported.
     pub active: Option<Value>,
-    #[serde(rename = "NAME", default, deserialize_with = "loose_string")]
+    /// `NAME`.
     pub name: Option<String>,
-    #[serde(rename = "LAST_NAME", default, deserialize_with = "loose_string")]
+    /// `LAST_NAME`.
     pub last_name: Option<String>,
-    #[serde(rename = "EMAIL", default, deserialize_with = "loose_string")]
+    /// `EMAIL`.
     pub email: Option<String>,
-    #[serde(rename = "PERSONAL_MOBILE", default, deserialize_with = "loose_string")]
+    /// `PERSONAL_MOBILE`.
     pub personal_mobile: Option<String>,
-    #[serde(rename = "WORK_POSITION", default, deserialize_with = "loose_string")]
+    /// `WORK_POSITION`.
     pub work_position: Option<String>,
-    #[serde(rename = "UF_DEPARTMENT", default, deserialize_with = "loose_ids")]
+    /// `UF_DEPARTMENT`.
     pub departments: Vec<String>,
-    /// `employee`, `extranet`, `email`, …; absent on old portals, where everyone is an employee.
-    #[serde(rename = "USER_TYPE", default, deserialize_with = "loose_string")]
+    /// `USER_TYPE`: `employee`, `extranet`, `email`, …; absent on old portals, where everyone is
+    /// an employee.
     pub user_type: Option<String>,
+    /// `PERSONAL_GENDER`: `M`, `F` or empty.
+    pub gender: Option<String>,
+    /// `WORK_PHONE`.
+    pub work_phone: Option<String>,
+    /// `WORK_CITY`.
+    pub work_city: Option<String>,
+    /// `PERSONAL_PHOTO`: the photo's path on the portal (`/upload/main/…`) or a full URL.
+    pub photo: Option<String>,
+    /// `UF_EMPLOYMENT_DATE`, the hire date: `2023-01-09`, `2023-01-09T00:00:00+03:00` or the
+    /// portal's `09.01.2023`.
+    pub employment_date: Option<String>,
+    /// Every other `UF_*` field (the portal's own and the custom ones), as sent, in row order.
+    pub user_fields: Vec<(String, Value)>,
+}
+
+impl<'de> Deserialize<'de> for User {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(UserRow)
+    }
+}
+
+/// Each known key read with the same loose rules as the other rows; unknown keys are skipped
+/// without being kept, `UF_*` ones kept as JSON.
+struct UserRow;
+
+impl<'de> Visitor<'de> for UserRow {
+    type Value = User;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a user row")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<User, A::Error> {
+        let mut user = User::default();
+        while let Some(key) = map.next_key::<RowKey>()? {
+            let text = |map: &mut A| map.next_value::<Loose>().map(|t| t.0);
+            match key {
+                RowKey::Id => user.id = text(&mut map)?.filter(|id| id != "0"),
+                RowKey::Active => user.active = map.next_value()?,
+                RowKey::Name => user.name = text(&mut map)?,
+                RowKey::LastName => user.last_name = text(&mut map)?,
+                RowKey::Email => user.email = text(&mut map)?,
+                RowKey::PersonalMobile => user.personal_mobile = text(&mut map)?,
+                RowKey::WorkPosition => user.work_position = text(&mut map)?,
+                RowKey::Departments => user.departments = map.next_value::<LooseIds>()?.0,
+                RowKey::UserType => user.user_type = text(&mut map)?,
+                RowKey::Gender => user.gender = text(&mut map)?,
+                RowKey::WorkPhone => user.work_phone = text(&mut map)?,
+                RowKey::WorkCity => user.work_city = text(&mut map)?,
+                RowKey::Photo => user.photo = text(&mut map)?,
+                RowKey::EmploymentDate => user.employment_date = text(&mut map)?,
+                RowKey::UserField(name) => user.user_fields.push((name, map.next_value()?)),
+                RowKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(user)
+    }
+}
+
+/// A key of a `user.get` row, told apart without allocating unless it is kept.
+enum RowKey {
+    Id,
+    Active,
+    Name,
+    LastName,
+    Email,
+    PersonalMobile,
+    WorkPosition,
+    Departments,
+    UserType,
+    Gender,
+    WorkPhone,
+    WorkCity,
+    Photo,
+    EmploymentDate,
+    UserField(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for RowKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl Visitor<'_> for Keys {
+            type Value = RowKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<RowKey, E> {
+                Ok(match key {
+                    "ID" => RowKey::Id,
+                    "ACTIVE" => RowKey::Active,
+                    "NAME" => RowKey::Name,
+                    "LAST_NAME" => RowKey::LastName,
+                    "EMAIL" => RowKey::Email,
+                    "PERSONAL_MOBILE" => RowKey::PersonalMobile,
+                    "WORK_POSITION" => RowKey::WorkPosition,
+                    "UF_DEPARTMENT" => RowKey::Departments,
+                    "USER_TYPE" => RowKey::UserType,
+                    "PERSONAL_GENDER" => RowKey::Gender,
+                    "WORK_PHONE" => RowKey::WorkPhone,
+                    "WORK_CITY" => RowKey::WorkCity,
+                    "PERSONAL_PHOTO" => RowKey::Photo,
+                    "UF_EMPLOYMENT_DATE" => RowKey::EmploymentDate,
+                    uf if uf.starts_with("UF_") => RowKey::UserField(uf.to_owned()),
+                    _ => RowKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Keys)
+    }
+}
+
+/// [`loose_string`] as a type, for reading a map's values one by one.
+struct Loose(Option<String>);
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        loose_string(d).map(Loose)
+    }
+}
+
+/// [`loose_ids`] as a type.
+struct LooseIds(Vec<String>);
+
+impl<'de> Deserialize<'de> for LooseIds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        loose_ids(d).map(LooseIds)
+    }
 }
 
 /// Text in any scalar form; `null`, `false` and `""` read as `None`, objects and arrays too.
@@ -268,6 +401,27 @@ mod tests {
         }
         let single: User = serde_json::from_str(r#"{"ID": "3", "UF_DEPARTMENT": 7}"#).unwrap();
         assert_eq!(single.departments, ["7"]);
+    }
+
+    #[test]
+    fn user_fields_are_kept_in_row_order_and_other_keys_skipped() {
+        let user: User = serde_json::from_str(
+            r#"{"UF_USR_B": [1, "x"], "ID": "0", "TIMESTAMP_X": {}, "UF_DEPARTMENT": [5],
+                "UF_EMPLOYMENT_DATE": "2023-01-09", "UF_USR_A": {"id": 1}, "PERSONAL_GENDER": "F",
+                "UF_\u0053KYPE": "escaped key"}"#,
+        )
+        .unwrap();
+        assert_eq!(user.id, None, "an ID of 0 is none");
+        assert_eq!(user.departments, ["5"]);
+        assert_eq!(user.employment_date.as_deref(), Some("2023-01-09"));
+        assert_eq!(user.gender.as_deref(), Some("F"));
+        let names: Vec<&str> = user.user_fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["UF_USR_B", "UF_USR_A", "UF_SKYPE"]);
+        assert_eq!(user.user_fields[0].1, serde_json::json!([1, "x"]));
+        assert!(
+            serde_json::from_str::<User>("[1, 2]").is_err(),
+            "a row is an object"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::config::{DepartmentIdType, UserIdType};
 use super::wire;
 use crate::model::{Department, DepartmentId, Directory, Problem, Scope, Status, User, UserKey};
+use crate::pullers::profile::Unreadable;
 use crate::pullers::text::{head_keys, non_empty};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -37,14 +38,16 @@ pub(super) fn directory(read: Read, ids: IdTypes) -> Directory {
         add_department(&mut directory, dept, ids.department);
     }
     report_missing_parents(&mut directory);
+    let mut unreadable = Unreadable::default();
     for (department, users) in read.members {
         for user in users {
-            add_user(&mut directory, user, &department, ids.user);
+            add_user(&mut directory, user, &department, ids.user, &mut unreadable);
         }
     }
     for user in read.individuals {
-        add_user(&mut directory, user, "", ids.user);
+        add_user(&mut directory, user, "", ids.user, &mut unreadable);
     }
+    directory.problems.extend(unreadable.into_problems());
     directory
 }
 
@@ -105,7 +108,13 @@ fn report_missing_parents(directory: &mut Directory) {
     directory.problems.extend(problems);
 }
 
-fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str, kind: UserIdType) {
+fn add_user(
+    directory: &mut Directory,
+    user: wire::User,
+    listed_under: &str,
+    kind: UserIdType,
+    unreadable: &mut Unreadable,
+) {
     let Some(key) = user.key(kind).map(UserKey::new) else {
         directory.problems.push(Problem::EmptyUserId {
             department: DepartmentId::new(listed_under),
@@ -126,6 +135,12 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str, kin
             directory.held.insert(key);
             return;
         }
+    };
+    // A person listed under several departments is read once; the first record's profile stays.
+    let profile = if directory.users.contains_key(&key) {
+        Default::default()
+    } else {
+        super::profile::profile(&user, &key, unreadable)
     };
     let Some(name) = non_empty(user.name) else {
         directory.problems.push(Problem::MissingField {
@@ -160,7 +175,7 @@ fn add_user(directory: &mut Directory, user: wire::User, listed_under: &str, kin
         // Reported as Feishu gives it, even when that person is outside the scope: the planner
         // decides whether the link can be synced.
         manager: non_empty(user.leader_user_id).map(UserKey::new),
-        profile: Default::default(),
+        profile,
     })
 }
 
@@ -213,6 +228,7 @@ fn status(raw: Option<&Value>) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ProfileField;
     use crate::pullers::feishu::wire::Lenient;
     use serde_json::json;
 
@@ -509,6 +525,28 @@ mod tests {
         // The documented example names the person as their own leader. It is kept as Feishu
         // gives it; the planner never links anyone to themselves (checked below).
         assert_eq!(john.manager, Some(UserKey::new(open_id)));
+        let profile = &john.profile;
+        assert_eq!(profile.get(ProfileField::EnglishName), Some("San Zhang"));
+        assert_eq!(
+            profile.get(ProfileField::EnterpriseEmail),
+            Some("demo@mail.com")
+        );
+        assert_eq!(profile.get(ProfileField::Gender), Some("male"));
+        assert_eq!(profile.get(ProfileField::EmployeeType), Some("regular"));
+        assert_eq!(profile.get(ProfileField::WorkPlace), Some("Hangzhou"));
+        // 2147483647 is 2038-01-19 03:14:07 UTC, 11:14 in China.
+        assert_eq!(profile.get(ProfileField::HireDate), Some("2038-01-19"));
+        assert_eq!(
+            profile.get(ProfileField::Avatar),
+            Some("https://foo.icon.com/xxxx")
+        );
+        assert_eq!(
+            profile.get(ProfileField::Telephone),
+            None,
+            "Feishu has none"
+        );
+        assert_eq!(profile.custom("DemoId"), Some("DemoText"), "a TEXT field");
+        assert_eq!(profile.custom_names().count(), 1);
         let plan = crate::plan::plan(
             &crate::snapshot::Snapshot::default(),
             &directory,
@@ -574,5 +612,152 @@ mod tests {
         ] {
             assert!(heads(odd.clone()).is_empty(), "{odd}");
         }
+    }
+
+    fn profile_of(fields: Value) -> crate::model::Profile {
+        let mut record = json!({"user_id": "lin", "name": "林晓", "status": active()});
+        for (k, v) in fields.as_object().unwrap() {
+            record[k] = v.clone();
+        }
+        let directory = pull(vec![record]);
+        assert!(directory.problems.is_empty(), "{:?}", directory.problems);
+        directory.users[&UserKey::new("lin")].profile.clone()
+    }
+
+    #[test]
+    fn standard_profile_fields_are_read_and_normalised() {
+        let profile = profile_of(json!({
+            "email": "", "enterprise_email": " lin@corp.example.cn ", "en_name": "Xiao Lin",
+            "gender": 2, "employee_type": 3, "city": "杭州",
+            // 2022-12-31 16:00 UTC: already 2023-01-01 in China.
+            "join_time": 1672502400,
+            "avatar": {"avatar_72": "https://a/72", "avatar_640": "https://a/640"},
+        }));
+        assert_eq!(profile.get(ProfileField::EnglishName), Some("Xiao Lin"));
+        assert_eq!(
+            profile.get(ProfileField::EnterpriseEmail),
+            Some("lin@corp.example.cn")
+        );
+        assert_eq!(profile.get(ProfileField::Gender), Some("female"));
+        assert_eq!(profile.get(ProfileField::EmployeeType), Some("outsourced"));
+        assert_eq!(profile.get(ProfileField::WorkPlace), Some("杭州"));
+        assert_eq!(profile.get(ProfileField::HireDate), Some("2023-01-01"));
+        assert_eq!(
+            profile.get(ProfileField::Avatar),
+            Some("https://a/640"),
+            "the largest size given when there is no original"
+        );
+        // The role keeps its fallback to the enterprise address.
+        let directory = pull(vec![
+            json!({"user_id": "lin", "name": "林晓", "status": active(),
+            "enterprise_email": "lin@corp.example.cn"}),
+        ]);
+        let lin = &directory.users[&UserKey::new("lin")];
+        assert_eq!(lin.email.as_deref(), Some("lin@corp.example.cn"));
+    }
+
+    #[test]
+    fn every_employee_type_and_gender_code() {
+        for (code, name) in [
+            (1, Some("regular")),
+            (2, Some("intern")),
+            (3, Some("outsourced")),
+            (4, Some("contractor")),
+            (5, Some("consultant")),
+            (7, Some("7")),
+            (0, None),
+        ] {
+            let profile = profile_of(json!({"employee_type": code}));
+            assert_eq!(profile.get(ProfileField::EmployeeType), name, "{code}");
+        }
+        for (code, name) in [(1, Some("male")), (2, Some("female")), (0, None), (3, None)] {
+            let profile = profile_of(json!({"gender": code}));
+            assert_eq!(profile.get(ProfileField::Gender), name, "{code}");
+        }
+        let unset = profile_of(json!({"join_time": 0, "en_name": "", "avatar": {}}));
+        assert!(unset.is_empty(), "{unset:?}");
+    }
+
+    #[test]
+    fn custom_attributes_of_each_kind_by_id() {
+        let profile = profile_of(json!({"custom_attrs": [
+            {"type": "TEXT", "id": "C-text", "value": {"text": " CC-01 "}},
+            {"type": "HREF", "id": "C-href", "value": {"text": "Wiki", "url": "https://wiki/lin",
+                                                      "pc_url": "https://wiki/pc/lin"}},
+            {"type": "HREF", "id": "C-pc", "value": {"text": "Wiki", "pc_url": "https://wiki/pc"}},
+            {"type": "ENUMERATION", "id": "C-enum", "value": {"option_id": "opt1",
+                                                             "option_value": "P6"}},
+            {"type": "ENUMERATION", "id": "C-enum-id", "value": {"option_id": "opt2"}},
+            {"type": "PICTURE_ENUM", "id": "C-pic", "value": {"option_id": "opt3", "name": "Gold",
+                                                             "picture_url": "https://pic/3"}},
+            {"type": "GENERIC_USER", "id": "C-hrbp", "value": {"generic_user": {"id": "zhou",
+                                                                                "type": 1}}},
+            {"type": "TEXT", "id": "C-empty", "value": {"text": ""}},
+            {"type": "TEXT", "id": "C-none"},
+        ]}));
+        for (id, value) in [
+            ("C-text", "CC-01"),
+            ("C-href", "https://wiki/lin"),
+            ("C-pc", "https://wiki/pc"),
+            ("C-enum", "P6"),
+            ("C-enum-id", "opt2"),
+            ("C-pic", "Gold"),
+            ("C-hrbp", "zhou"),
+        ] {
+            assert_eq!(profile.custom(id), Some(value), "{id}");
+        }
+        assert_eq!(profile.custom("C-empty"), None);
+        assert_eq!(profile.custom("C-none"), None);
+        assert_eq!(profile.custom_names().count(), 7);
+    }
+
+    #[test]
+    fn unreadable_values_are_left_out_and_reported_once_per_field() {
+        let person = |id: &str, attrs: Value, join_time: Value| {
+            json!({"user_id": id, "name": id, "status": active(), "custom_attrs": attrs,
+                   "join_time": join_time, "gender": "?"})
+        };
+        let directory = pull(vec![
+            person(
+                "a",
+                json!([{"type": "TEXT", "id": "C-1", "value": {"text": {"nested": 1}}},
+                       {"type": "TEXT", "id": "C-2", "value": {"text": "fine"}}]),
+                json!("soon"),
+            ),
+            person(
+                "b",
+                json!([{"type": "TEXT", "id": "C-1", "value": ["x"]},
+                       {"type": "NEW_KIND", "id": "C-3", "value": {"text": "?"}},
+                       {"type": "TEXT", "value": {"text": "no id"}},
+                       "not an object"]),
+                json!(1672502400),
+            ),
+        ]);
+        assert_eq!(
+            directory.users.len(),
+            2,
+            "nobody is held for a profile value"
+        );
+        let a = &directory.users[&UserKey::new("a")].profile;
+        assert_eq!(a.custom("C-2"), Some("fine"));
+        assert_eq!(a.custom("C-1"), None);
+        assert_eq!(a.get(ProfileField::HireDate), None);
+        let b = &directory.users[&UserKey::new("b")].profile;
+        assert_eq!(b.get(ProfileField::HireDate), Some("2023-01-01"));
+        let unreadable = |field: &str, people: u64, example: &str| Problem::UnreadableField {
+            field: field.into(),
+            people,
+            example: UserKey::new(example),
+        };
+        assert_eq!(
+            directory.problems,
+            [
+                unreadable("custom.C-1", 2, "a"),
+                unreadable("custom.C-3", 1, "b"),
+                unreadable("custom_attrs", 1, "b"),
+                unreadable("gender", 2, "a"),
+                unreadable("hire_date", 1, "a"),
+            ]
+        );
     }
 }

@@ -12,6 +12,7 @@ mod config;
 mod convert;
 #[doc(hidden)]
 pub mod fuzz;
+mod profile;
 mod wire;
 
 pub use config::{DepartmentIdType, FeishuSourceConfig, UserIdType, default_rate_limits};

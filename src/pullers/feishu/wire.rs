@@ -152,6 +152,38 @@ pub(super) struct User {
     pub leader_user_id: Option<String>,
     #[serde(default, deserialize_with = "lenient_items")]
     pub orders: Vec<Order>,
+    #[serde(default, deserialize_with = "text")]
+    pub en_name: Option<String>,
+    /// 0 unknown, 1 male, 2 female, 3 other; read as text so an odd form is reported.
+    #[serde(default, deserialize_with = "text")]
+    pub gender: Option<String>,
+    /// 1–5 Feishu's own types, higher numbers the tenant's; read as text like `gender`.
+    #[serde(default, deserialize_with = "text")]
+    pub employee_type: Option<String>,
+    /// The work city.
+    #[serde(default, deserialize_with = "text")]
+    pub city: Option<String>,
+    /// Unix seconds; read as text like `gender`.
+    #[serde(default, deserialize_with = "text")]
+    pub join_time: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub avatar: Avatar,
+    /// `[{type, id, value: {...}}]`, kept raw: each entry is read (or reported) on its own.
+    #[serde(default, deserialize_with = "values")]
+    pub custom_attrs: Vec<Value>,
+}
+
+/// Links to the person's photo in several sizes.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Avatar {
+    #[serde(default, deserialize_with = "text")]
+    pub avatar_origin: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub avatar_640: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub avatar_240: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub avatar_72: Option<String>,
 }
 
 impl User {
@@ -192,6 +224,7 @@ impl Lenient for Department {}
 impl Lenient for DepartmentStatus {}
 impl Lenient for Order {}
 impl Lenient for Leader {}
+impl Lenient for Avatar {}
 
 fn lenient<'de, D: Deserializer<'de>, T: Lenient>(deserializer: D) -> Result<T, D::Error> {
     Ok(T::from_value(Value::deserialize(deserializer)?))
@@ -203,6 +236,14 @@ fn lenient_items<'de, D: Deserializer<'de>, T: Lenient>(
 ) -> Result<Vec<T>, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
         Value::Array(items) => items.into_iter().map(T::from_value).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A list kept as raw JSON values; anything but a list reads as empty.
+fn values<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Value>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Array(items) => items,
         _ => Vec::new(),
     })
 }
