@@ -176,19 +176,71 @@ fn leave_some_managers_unset(org: &mut emulators::fixture::Org) {
     }
 }
 
+/// The cost centre's custom field as each platform names it: WeCom extattr and DingTalk
+/// extension by name, Feishu custom_attrs by id, Bitrix24 by its UF_ field name.
+fn cost_centre_field(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Wecom | Platform::Dingtalk => "成本中心",
+        Platform::Feishu => "C-6965457429001748507",
+        Platform::Bitrix24 => "UF_USR_COST_CENTER",
+    }
+}
+
+const COST_CENTER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter";
+
+/// The emulated SCIM app's `[target.attributes]`: a default title, the cost centre (a custom
+/// field) in the enterprise extension, the desk phone as a typed phone number.
+fn demo_attributes(platform: Platform) -> Vec<(&'static str, String)> {
+    vec![
+        ("title", "{title|default:员工}".to_owned()),
+        (
+            COST_CENTER,
+            format!("custom.{}", cost_centre_field(platform)),
+        ),
+        (
+            r#"phoneNumbers[type eq "work"].value"#,
+            "telephone".to_owned(),
+        ),
+    ]
+}
+
 /// Gives the generated people what HR keeps beside the directory: a cost centre (a custom
 /// field, served in the platform's own form), an English name for some and a desk phone, so
 /// the demo's attribute mapping has something to carry.
-fn add_profile_fields(org: &mut emulators::fixture::Org) {
+fn add_profile_fields(org: &mut emulators::fixture::Org, platform: Platform) {
     for (n, user) in org.users.iter_mut().enumerate() {
         let department = user.departments.first().copied().unwrap_or(1);
-        user.custom
-            .insert("成本中心".into(), format!("CC-{:03}", department % 40));
+        user.custom.insert(
+            cost_centre_field(platform).into(),
+            format!("CC-{:03}", department % 40),
+        );
         user.profile.telephone = Some(format!("010-6{:07}", n));
         if n % 3 == 0 {
             user.profile.english_name = Some(format!("Staff {n}"));
         }
     }
+}
+
+/// The emulated SCIM app's target config, with the demo's mapping.
+fn demo_scim_config(
+    base_url: &str,
+    platform: Platform,
+) -> Result<ScimTargetConfig, url::ParseError> {
+    let mut config = ScimTargetConfig::new(base_url.parse()?, unused());
+    config.attributes = demo_attributes(platform)
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+    Ok(config)
+}
+
+/// The demo's mapping in one line, as `[target.attributes]` would hold it.
+fn describe_mapping(attributes: &[(&str, String)]) -> String {
+    attributes
+        .iter()
+        .map(|(key, value)| format!("{key} ← {value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Lines shown per report section; the demo org is large enough to flood a terminal otherwise.
@@ -237,9 +289,14 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
             config: Box::new(load_target(&path)?),
             path,
         },
-        None => {
-            Target::Emulated(emulators::scim::start(emulators::scim::ScimConfig::default()).await?)
-        }
+        None => Target::Emulated(
+            emulators::scim::start(emulators::scim::ScimConfig {
+                // The enterprise extension's costCenter, which the demo's mapping fills.
+                user_attributes: vec![COST_CENTER.to_owned()],
+                ..Default::default()
+            })
+            .await?,
+        ),
     };
     let mut org = generate(&GeneratorConfig {
         people,
@@ -248,7 +305,7 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         ..GeneratorConfig::default()
     });
     leave_some_managers_unset(&mut org);
-    add_profile_fields(&mut org);
+    add_profile_fields(&mut org, platform);
     let upstream = Upstream::start(platform, org).await?;
     let state = tempfile::tempdir()?;
     println!("orgsync demo");
@@ -265,16 +322,23 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
 
     let (pusher, concurrency) = match &target {
         Target::Emulated(scim) => {
-            let config = ScimTargetConfig::new(scim.base_url().parse()?, unused());
+            let config = demo_scim_config(scim.base_url(), platform)?;
             let pusher = ScimPusher::new(config, Secret::new(scim.bearer_token()))?;
             (AnyPusher::Scim(pusher), 8)
         }
         Target::Configured { config, .. } => build_pusher("demo", config)?,
     };
     let mut policy = demo_policy()?;
-    if let Target::Configured { config, .. } = &target {
-        policy.mapping = config.mapping()?;
-    }
+    policy.mapping = match &target {
+        Target::Configured { config, .. } => config.mapping()?,
+        Target::Emulated(scim) => {
+            println!(
+                "  mapping:  {}\n",
+                describe_mapping(&demo_attributes(platform))
+            );
+            demo_scim_config(scim.base_url(), platform)?.attribute_mapping()?
+        }
+    };
     if let Target::Configured { config, .. } = &target
         && let TargetConfig::Ldap(ldap) = config.as_ref()
         && ldap.groups_base.is_none()

@@ -6,6 +6,7 @@ pub mod scim2_server;
 pub mod scim_mapping;
 pub mod secrets;
 pub mod slapd;
+pub mod upstream;
 
 use emulators::fixture::{Department, Org, Scope, Status, User};
 use orgsync::config::{HumanDuration, RetryConfig, Secret, SecretRef};
