@@ -9,12 +9,14 @@ mod eval;
 mod expr;
 mod pinyin;
 mod source;
+mod table;
 #[cfg(test)]
 mod tests;
 
 pub use eval::Subject;
 pub use expr::{Expr, ExprError};
 pub use source::SourceField;
+pub use table::table;
 
 use crate::model::{AttrName, Field};
 use std::collections::{BTreeMap, BTreeSet};

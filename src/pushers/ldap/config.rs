@@ -43,7 +43,7 @@ pub struct LdapTargetConfig {
     /// LDAP attribute → what it holds: a role name (`key`, `user_name`, `display_name`, …), a
     /// source expression, or `"none"` to stop writing it. Merged over the defaults (see
     /// [`default_attributes`](super::default_attributes) and attributes.rs for the rules).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mapping::table")]
     pub attributes: BTreeMap<String, String>,
     /// Holds the manager's DN.
     #[serde(default = "default_manager_attribute")]

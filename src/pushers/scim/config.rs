@@ -33,7 +33,7 @@ pub struct ScimTargetConfig {
     pub group_extension: bool,
     /// `[connectors.NAME.target.attributes]`: SCIM attribute path → source expression or
     /// `"none"` (docs/scim.md, "Attribute mapping").
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mapping::table")]
     pub attributes: BTreeMap<String, String>,
 }
 

@@ -29,7 +29,7 @@ pub struct WebhookTargetConfig {
     pub retry: RetryConfig,
     /// Payload field → source expression (or `"none"`). A role's name (`email`, `title`, …)
     /// changes what that role holds; any other name adds a field to the person's attributes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mapping::table")]
     pub attributes: BTreeMap<String, String>,
 }
 
