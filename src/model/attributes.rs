@@ -40,8 +40,40 @@ pub enum Field {
 /// The target name of a mapped attribute. Interned: the names come from the configuration (and
 /// the snapshot, which holds what the configuration once mapped), so they are few, and every
 /// person's attributes refer to them by pointer instead of holding a copy each.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy)]
 pub struct AttrName(&'static str);
+
+// Interned: one pointer per distinct name, so equality and hashing go by the pointer (a million
+// people's attributes are compared per run) and order by the text (stable across runs).
+impl PartialEq for AttrName {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for AttrName {}
+
+impl std::hash::Hash for AttrName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(self.0, state);
+    }
+}
+
+impl PartialOrd for AttrName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AttrName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self == other {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(other.0)
+        }
+    }
+}
 
 impl AttrName {
     pub fn new(name: &str) -> AttrName {
@@ -175,14 +207,23 @@ impl Attributes {
             .with(Field::DisplayName, Some(display_name.into()))
     }
 
+    /// Room for `n` mapped attributes, so filling them allocates once.
+    pub fn with_room_for_extras(n: usize) -> Self {
+        Attributes {
+            roles: Default::default(),
+            extras: Vec::with_capacity(n),
+        }
+    }
+
     pub fn get(&self, field: Field) -> Option<&str> {
         match (field, field.slot()) {
             (_, Some(slot)) => self.roles[slot].as_deref(),
+            // A few entries: a scan comparing pointers beats a search comparing text.
             (Field::Extra(name), None) => self
                 .extras
-                .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()))
-                .ok()
-                .map(|at| self.extras[at].1.as_str()),
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| value.as_str()),
             // Every role has a slot.
             _ => None,
         }
@@ -195,9 +236,7 @@ impl Attributes {
         match (field, field.slot()) {
             (_, Some(slot)) => self.roles[slot] = value,
             (Field::Extra(name), None) => {
-                let at = self
-                    .extras
-                    .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()));
+                let at = self.extras.binary_search_by(|(n, _)| n.cmp(&name));
                 match (at, value) {
                     (Ok(at), Some(value)) => self.extras[at].1 = value,
                     (Ok(at), None) => {

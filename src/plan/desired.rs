@@ -300,6 +300,9 @@ struct Values<'d, 'a> {
     /// The snapshot entry, when the target has the person: a numbered value once given is kept.
     applied: Option<&'a Attributes>,
     lost: Lost,
+    /// What expressions read, worked out once for all of the person's fields (`None` with the
+    /// default mapping, which reads the record directly).
+    subject: Option<Subject<'a>>,
 }
 
 #[derive(Clone, Copy)]
@@ -378,7 +381,7 @@ impl<'a> Values<'_, 'a> {
     }
 
     fn subject(&self, user: &'a User) -> Subject<'a> {
-        self.desired.subject(user)
+        self.subject.unwrap_or_else(|| self.desired.subject(user))
     }
 }
 
@@ -399,7 +402,7 @@ impl<'a> Desired<'a> {
     /// The attributes a present person should have in the target; `None` for anyone else.
     pub(super) fn attributes(&self, index: Index, row: Row<'a>) -> Option<Attributes> {
         let values = self.values(index, row)?;
-        let mut attributes = Attributes::default();
+        let mut attributes = Attributes::with_room_for_extras(self.policy.mapping.extras().len());
         for &field in self.policy.mapping.managed() {
             attributes.set(field, values.get(field).map(CompactString::from));
         }
@@ -438,12 +441,17 @@ impl<'a> Desired<'a> {
             // A disposition is only given a source its row has.
             _ => From::Nowhere,
         };
+        let subject = match from {
+            From::Upstream(user) if !self.policy.mapping.is_default() => Some(self.subject(user)),
+            _ => None,
+        };
         Some(Values {
             desired: self,
             key: row.key,
             from,
             applied: row.applied.map(|a| &a.attributes),
             lost,
+            subject,
         })
     }
 
@@ -512,16 +520,10 @@ impl<'a> Desired<'a> {
                 self.report_empty_user_names(roster, field);
             }
             let mut hashed: Vec<(u64, Index)> = Vec::with_capacity(roster.len());
-            // Every value someone will hold, for numbering (only a mapped expression numbers).
-            let mut taken: foldhash::HashSet<String> = Default::default();
             for (i, row) in roster.rows().iter().enumerate() {
                 let index = i as Index;
                 if let Some(value) = self.held_or_unique_value(index, *row, field) {
-                    let folded = lowercase(&value);
-                    hashed.push((hasher.hash_one(&folded), index));
-                    if numbers {
-                        taken.insert(folded.into_owned());
-                    }
+                    hashed.push((hasher.hash_one(lowercase(&value)), index));
                 }
             }
             // Order within equal hashes does not matter: runs are sorted by value below.
@@ -552,6 +554,16 @@ impl<'a> Desired<'a> {
                 }
             }
             clashes.sort();
+            // Every value someone will hold, for numbering: gathered only when there is a
+            // clash to number (rare), not for every run with a mapped expression.
+            let mut taken: foldhash::HashSet<String> = Default::default();
+            if numbers && !clashes.is_empty() {
+                for (i, row) in roster.rows().iter().enumerate() {
+                    if let Some(value) = self.held_or_unique_value(i as Index, *row, field) {
+                        taken.insert(lowercase(&value).into_owned());
+                    }
+                }
+            }
             for (value, holders) in clashes {
                 for &(_, loser) in &holders[1..] {
                     let loss = match numbers {
