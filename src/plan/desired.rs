@@ -149,6 +149,14 @@ pub(super) fn compute<'a>(
     desired
 }
 
+/// When what expressions read about a person is looked up: once for all their fields (a diff,
+/// a create), or only when a field's expression needs it (one field read alone).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Subjects {
+    Once,
+    OnDemand,
+}
+
 /// Each department's path from the top of the scope (` / ` between names), for mappings that
 /// read `department_path`; empty otherwise, so the default mapping pays nothing for it.
 #[derive(Default)]
@@ -322,7 +330,7 @@ impl<'a> Values<'_, 'a> {
             },
             (Loss::Numbered(n), From::Upstream(user)) => self
                 .mapped(user, field)
-                .map(|base| Cow::Owned(numbering::numbered(field, &base, n))),
+                .map(|base| Cow::Owned(numbering::numbered(&base, n))),
             (_, From::Upstream(user)) => self.sticky(user, field),
             (_, From::Applied(attributes)) => attributes.get(field).map(Cow::Borrowed),
             (_, From::Nowhere) => None,
@@ -336,7 +344,7 @@ impl<'a> Values<'_, 'a> {
         let base = self.mapped(user, field)?;
         if self.desired.numbers(field)
             && let Some(held) = self.applied.and_then(|a| a.get(field))
-            && numbering::number_of(field, held, &base).is_some()
+            && numbering::number_of(held, &base).is_some()
         {
             return Some(Cow::Borrowed(held));
         }
@@ -427,11 +435,21 @@ impl<'a> Desired<'a> {
 
     /// One attribute a present person should have in the target.
     pub(super) fn value(&self, index: Index, row: Row<'a>, field: Field) -> Option<Cow<'a, str>> {
-        self.values(index, row)?.get(field)
+        // One field: what expressions read is looked up only if this field's mapping needs it.
+        self.values_with(index, row, Subjects::OnDemand)?.get(field)
     }
 
     /// Where a present person's attributes are read from, worked out once for all their fields.
     fn values(&self, index: Index, row: Row<'a>) -> Option<Values<'_, 'a>> {
+        self.values_with(index, row, Subjects::Once)
+    }
+
+    fn values_with(
+        &self,
+        index: Index,
+        row: Row<'a>,
+        subjects: Subjects,
+    ) -> Option<Values<'_, 'a>> {
         let Disposition::Present { source, lost, .. } = self.dispositions[index as usize] else {
             return None;
         };
@@ -442,7 +460,11 @@ impl<'a> Desired<'a> {
             _ => From::Nowhere,
         };
         let subject = match from {
-            From::Upstream(user) if !self.policy.mapping.is_default() => Some(self.subject(user)),
+            From::Upstream(user)
+                if subjects == Subjects::Once && !self.policy.mapping.is_default() =>
+            {
+                Some(self.subject(user))
+            }
             _ => None,
         };
         Some(Values {
@@ -608,7 +630,7 @@ impl<'a> Desired<'a> {
             return Loss::Fallback;
         };
         let (n, value) = (2u32..)
-            .map(|n| (n, numbering::numbered(field, &base, n)))
+            .map(|n| (n, numbering::numbered(&base, n)))
             .find(|(_, value)| !taken.contains(lowercase(value).as_ref()))
             .unwrap_or((0, String::new()));
         taken.insert(lowercase(&value).into_owned());
