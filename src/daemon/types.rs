@@ -137,3 +137,85 @@ pub struct LastError {
 pub struct ErrorBody {
     pub error: String,
 }
+
+/// What a run of the daemon does. Every kind is a run: queued behind a busy connector, followed
+/// by `GET /runs/{id}`, and (except `Rebuild`) recorded in the history with its report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// A scheduled run, "sync now", or a dry run (`diff`).
+    Sync(SyncRequest),
+    /// Pull, plan and apply only what concerns these people (`sync NAME --person KEY`).
+    People {
+        keys: Vec<String>,
+        #[serde(default)]
+        mode: Option<ModeParam>,
+    },
+    /// A dry run whose sealed plan is the output (`diff --save`).
+    Review {
+        #[serde(default)]
+        full: bool,
+    },
+    /// Apply a sealed plan file's content exactly (`apply PLAN`).
+    ApplyPlan {
+        plan: String,
+        #[serde(default)]
+        allow_deletions: bool,
+    },
+    /// Why one person is synced the way they are: `user` is an upstream id, a name or an
+    /// e-mail address (`explain`).
+    Explain { user: String },
+    /// Replace the snapshot with the target's accounts of pulled people (`snapshot rebuild`).
+    Rebuild,
+}
+
+/// `GET /runs/{id}/output`: what a finished run of a kind with output produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobOutput {
+    /// The sealed plan file's content, for the CLI to write.
+    Review { plan: String, steps: usize },
+    /// The people the query matched; `lines` explains the one when exactly one matched.
+    Explain {
+        matches: Vec<PersonMatch>,
+        lines: Vec<String>,
+    },
+    /// The sentences `snapshot rebuild` prints.
+    Rebuild { lines: Vec<String> },
+    /// The run could not do what was asked (a stale or forged plan, no such person); the CLI's
+    /// exit code follows `code`.
+    Refused { code: RefusalCode, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// The plan does not apply (stale, wrong connector, bad seal): exit 7.
+    StalePlan,
+    /// The rebuild failed; the snapshot is unchanged.
+    Failed,
+}
+
+/// One person a query matched, from the pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonMatch {
+    pub key: String,
+    pub name: String,
+    pub email: Option<String>,
+    /// Department paths, for telling namesakes apart.
+    pub departments: Vec<String>,
+}
+
+/// `GET /plans`: a plan the deletion guard refused, kept until approved, dismissed or replaced
+/// by a newer refusal of the same connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingPlanView {
+    /// The refused run's id; approving starts a new run.
+    pub run_id: String,
+    pub connector: String,
+    pub created_at: Timestamp,
+    /// The guard's sentence (why it refused).
+    pub reason: String,
+    /// Steps per kind of the whole plan.
+    pub counts: std::collections::BTreeMap<crate::plan::StepKind, usize>,
+}

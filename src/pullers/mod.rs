@@ -8,9 +8,9 @@ mod profile;
 mod text;
 pub mod wecom;
 
-use crate::model::{Checked, Directory};
+use crate::model::{Checked, Directory, UserKey};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -58,6 +58,27 @@ pub struct Pulled {
     pub stats: PullStats,
 }
 
+/// What a pull for a few people read (`orgsync sync NAME --person KEY`, events).
+#[derive(Debug, Clone)]
+pub struct Focused {
+    pub pulled: Pulled,
+    pub coverage: Coverage,
+}
+
+/// How much of the upstream a focused pull read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coverage {
+    /// The whole directory (the puller reads no single people): anyone missing from it has left
+    /// or is outside the app's scope, exactly as after a scheduled pull.
+    Whole,
+    /// Only the people in `directory.users`: those asked for and the managers their links need
+    /// (a manager outside the app's scope cannot be read, so is absent, and the scope rule skips
+    /// the link), with the departments above them. Everyone else is unknown and is left as the
+    /// target has them. `not_found`: people asked for that the upstream says do not exist or
+    /// are outside the app's scope.
+    Partial { not_found: BTreeSet<UserKey> },
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PullStats {
     /// Requests sent, per endpoint path (retries included).
@@ -89,6 +110,21 @@ mod duration_ms {
 pub trait Puller: Send + Sync {
     fn platform(&self) -> Platform;
     fn pull(&self) -> impl Future<Output = Result<Pulled, PullError>> + Send;
+
+    /// Reads the people `keys` names and whoever their links need. Without single reads, the
+    /// whole directory (`Coverage::Whole`); the planner narrows the plan to `keys` either way.
+    fn pull_people(
+        &self,
+        keys: &[UserKey],
+    ) -> impl Future<Output = Result<Focused, PullError>> + Send {
+        let _ = keys;
+        async {
+            Ok(Focused {
+                pulled: self.pull().await?,
+                coverage: Coverage::Whole,
+            })
+        }
+    }
 
     /// Fetches an access token without reading the directory (`check-config --online`).
     fn check_token(&self) -> impl Future<Output = Result<Checked, PullError>> + Send {
@@ -140,6 +176,15 @@ impl Puller for AnyPuller {
             AnyPuller::Bitrix24(p) => p.pull().await,
             AnyPuller::Feishu(p) => p.pull().await,
             AnyPuller::Dingtalk(p) => p.pull().await,
+        }
+    }
+
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        match self {
+            AnyPuller::Wecom(p) => p.pull_people(keys).await,
+            AnyPuller::Bitrix24(p) => p.pull_people(keys).await,
+            AnyPuller::Feishu(p) => p.pull_people(keys).await,
+            AnyPuller::Dingtalk(p) => p.pull_people(keys).await,
         }
     }
 
