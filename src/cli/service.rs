@@ -52,9 +52,10 @@ pub(super) async fn run(config_path: &Path) -> Exit {
         Err(DaemonError::Config(e)) => fail_config(e),
         Err(e) => {
             let exit = match &e {
-                DaemonError::Config(_) | DaemonError::Build(_) | DaemonError::Token(_) => {
-                    Exit::Config
-                }
+                DaemonError::Config(_)
+                | DaemonError::Build(_)
+                | DaemonError::Token(_)
+                | DaemonError::Web(_) => Exit::Config,
                 DaemonError::State(_) | DaemonError::History(_) | DaemonError::Listen(_) => {
                     Exit::State
                 }

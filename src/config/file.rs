@@ -48,6 +48,77 @@ pub struct DaemonConfig {
     /// An admin API connection that has not sent a complete request head this long after it
     /// opened, or after its last answer, is closed.
     pub idle_timeout: HumanDuration,
+    /// The web console (`[daemon.web]`); off when the table is absent.
+    pub web: Option<WebConfig>,
+}
+
+/// `[daemon.web]`: the web console, on loopback TCP or a Unix socket, for a reverse proxy with
+/// TLS in front. Each role's token is exchanged at login for a session cookie.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// A loopback address, e.g. `127.0.0.1:8080`.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A Unix socket path (mode 0660), for a reverse proxy on the same host.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+    /// Sees every page; cannot start runs or approve.
+    #[serde(default)]
+    pub viewer_token: Option<SecretRef>,
+    /// Sees every page, starts runs, approves and dismisses plans.
+    #[serde(default)]
+    pub operator_token: Option<SecretRef>,
+    /// How long a login lasts.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl: HumanDuration,
+    /// The URL a reverse proxy serves the console at: links, the Origin check, and `Secure`
+    /// cookies when it is https.
+    #[serde(default)]
+    pub external_url: Option<url::Url>,
+}
+
+fn default_session_ttl() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(8 * 3600))
+}
+
+impl WebConfig {
+    fn validate(&self) -> Result<(), String> {
+        match (self.listen, &self.socket) {
+            (None, None) => {
+                return Err(
+                    "daemon.web needs `listen` (a loopback address) or `socket` (a Unix socket path)"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_)) => {
+                return Err("daemon.web: set `listen` or `socket`, not both".into());
+            }
+            (Some(addr), None) if !addr.ip().is_loopback() => {
+                return Err(format!(
+                    "daemon.web.listen {addr} is not a loopback address; the console serves plain                      HTTP, so listen on 127.0.0.1 and put a reverse proxy with TLS in front (docs/console.md)"
+                ));
+            }
+            _ => {}
+        }
+        if self.viewer_token.is_none() && self.operator_token.is_none() {
+            return Err(
+                "daemon.web needs `viewer_token` or `operator_token` (or both): nobody could log in"
+                    .into(),
+            );
+        }
+        if self.session_ttl.0.is_zero() {
+            return Err("daemon.web.session_ttl must be longer than 0".into());
+        }
+        if let Some(url) = &self.external_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return Err(format!(
+                "daemon.web.external_url {url} must be an http:// or https:// URL"
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for DaemonConfig {
@@ -59,6 +130,7 @@ impl Default for DaemonConfig {
             shutdown_timeout: HumanDuration(std::time::Duration::from_secs(30)),
             max_connections: 64,
             idle_timeout: HumanDuration(std::time::Duration::from_secs(10)),
+            web: None,
         }
     }
 }
@@ -400,6 +472,9 @@ impl Config {
         if self.daemon.idle_timeout.0.is_zero() {
             return Err(invalid("daemon.idle_timeout must be longer than 0".into()));
         }
+        if let Some(web) = &self.daemon.web {
+            web.validate().map_err(invalid)?;
+        }
         if self.history.keep == 0 {
             return Err(invalid("history.keep must be at least 1".into()));
         }
@@ -511,6 +586,54 @@ mod tests {
     const HR: &str = "[connectors.HR.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\nagent_id = 1000002\n\
                       [connectors.HR.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
                       base_url = \"https://scim.example.com/v2\"\n";
+
+    /// `[daemon.web]` with these lines, beside one valid connector.
+    fn web(lines: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            &format!("[daemon.web]\n{lines}\n{HR}"),
+            Path::new("orgsync.toml"),
+        )
+    }
+
+    #[test]
+    fn the_web_console_is_off_by_default_and_checked_when_on() {
+        let off = Config::from_toml(HR, Path::new("orgsync.toml")).unwrap();
+        assert_eq!(off.daemon.web, None);
+
+        let on = web("listen = \"127.0.0.1:8080\"\noperator_token = \"env:OP\"").unwrap();
+        let on = on.daemon.web.unwrap();
+        assert_eq!(on.session_ttl.0, std::time::Duration::from_secs(8 * 3600));
+        assert_eq!(on.viewer_token, None);
+
+        let cases = [
+            ("operator_token = \"env:OP\"", "needs `listen`"),
+            (
+                "listen = \"0.0.0.0:8080\"\noperator_token = \"env:OP\"",
+                "reverse proxy with TLS",
+            ),
+            (
+                "listen = \"127.0.0.1:8080\"\nsocket = \"/run/w.sock\"\nviewer_token = \"env:V\"",
+                "not both",
+            ),
+            ("socket = \"/run/w.sock\"", "nobody could log in"),
+            (
+                "socket = \"/run/w.sock\"\nviewer_token = \"env:V\"\nsession_ttl = \"0s\"",
+                "session_ttl",
+            ),
+            (
+                "socket = \"/run/w.sock\"\nviewer_token = \"env:V\"\nexternal_url = \"ftp://x\"",
+                "http:// or https://",
+            ),
+            (
+                "socket = \"/run/w.sock\"\nviewer_token = \"V\"",
+                "viewer_token",
+            ),
+        ];
+        for (lines, expected) in cases {
+            let error = web(lines).unwrap_err().to_string();
+            assert!(error.contains(expected), "{lines}: {error}");
+        }
+    }
 
     #[test]
     fn ldap_groups_need_a_groups_base() {

@@ -10,6 +10,7 @@ pub mod transport;
 pub use duration::HumanDuration;
 pub use file::{
     Config, ConfigError, ConnectorConfig, DaemonConfig, HistoryConfig, SourceConfig, TargetConfig,
+    WebConfig,
 };
 pub use retry::{PUSHER_ATTEMPTS, ProcessMode, PullBudgets, RetryConfig};
 pub use secret::{Secret, SecretError, SecretRef};

@@ -30,6 +30,16 @@ struct Counters {
     run_errors: BTreeMap<String, u64>,
 }
 
+/// What `Metrics::of_connector` reads out: runs by outcome label, upstream calls and error
+/// answers by code, since the daemon started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectorCounts {
+    pub runs: BTreeMap<&'static str, u64>,
+    pub runs_without_report: u64,
+    pub upstream_calls: u64,
+    pub upstream_errors: BTreeMap<String, u64>,
+}
+
 /// The label value of a run outcome.
 pub fn outcome_label(outcome: &RunOutcome) -> &'static str {
     match outcome {
@@ -100,6 +110,32 @@ impl Metrics {
     pub fn observe_error(&self, connector: &str) {
         let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *c.run_errors.entry(connector.to_owned()).or_default() += 1;
+    }
+
+    /// One connector's counters since the daemon started, for the console's health page.
+    pub fn of_connector(&self, connector: &str) -> ConnectorCounts {
+        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        ConnectorCounts {
+            runs: c
+                .runs
+                .iter()
+                .filter(|((name, _), _)| name == connector)
+                .map(|((_, outcome), n)| (*outcome, *n))
+                .collect(),
+            runs_without_report: c.run_errors.get(connector).copied().unwrap_or(0),
+            upstream_calls: c
+                .calls
+                .iter()
+                .filter(|((name, _, _), _)| name == connector)
+                .map(|(_, n)| n)
+                .sum(),
+            upstream_errors: c
+                .errors
+                .iter()
+                .filter(|((name, _, _), _)| name == connector)
+                .map(|((_, _, code), n)| (code.clone(), *n))
+                .collect(),
+        }
     }
 
     /// The Prometheus text format (version 0.0.4).

@@ -12,6 +12,9 @@ pub mod notify;
 mod scheduler;
 mod state;
 pub mod types;
+mod web;
+
+pub use web::WebError;
 
 pub use metrics::outcome_label;
 
@@ -45,6 +48,8 @@ pub enum DaemonError {
     History(#[from] HistoryError),
     #[error(transparent)]
     Listen(#[from] ListenError),
+    #[error(transparent)]
+    Web(#[from] web::WebError),
     #[error("cannot start the scheduler: {0}")]
     Scheduler(String),
 }
@@ -67,6 +72,10 @@ pub async fn run(
     let unix = api::bind_unix(&socket)?;
     let tcp = match config.daemon.tcp {
         Some(addr) => Some(api::bind_tcp(addr).await?),
+        None => None,
+    };
+    let web_listener = match &config.daemon.web {
+        Some(web) => web::bind(web).await?,
         None => None,
     };
     let notifier = Notifier::from_env();
@@ -105,6 +114,10 @@ pub async fn run(
             api_stopped.clone(),
         ));
     }
+    if let (Some(listener), Some(web)) = (web_listener, &config.daemon.web) {
+        let state = web::WebState::new(api_state.clone(), web)?;
+        servers.spawn(listener.serve(web::router(state), limits, api_stopped.clone()));
+    }
     let watchdog = notify::watchdog_interval().map(|every| {
         let notifier = notifier.clone();
         tokio::spawn(async move {
@@ -122,6 +135,10 @@ pub async fn run(
     info!(
         socket = %socket.display(),
         tcp = ?config.daemon.tcp,
+        web = ?config.daemon.web.as_ref().map(|w| w.listen.map_or_else(
+            || w.socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            |a| a.to_string()
+        )),
         connectors = config.connectors.len(),
         "orgsync is running."
     );
@@ -170,6 +187,9 @@ pub async fn run(
         error!(error = %e, "Cannot flush the state database.");
     }
     let _ = std::fs::remove_file(&socket);
+    if let Some(path) = config.daemon.web.as_ref().and_then(|w| w.socket.as_ref()) {
+        let _ = std::fs::remove_file(path);
+    }
     info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "orgsync stopped."

@@ -10,12 +10,13 @@ mod json;
 mod markdown;
 mod model;
 mod text;
-mod view;
+pub(crate) mod view;
 
 pub use compare::{
     ChangedStep, Comparison, RunRef, compare, render_comparison, render_comparison_json,
     render_comparison_markdown, render_comparison_text,
 };
+pub(crate) use html::escape_html;
 pub use html::render_html;
 pub use json::render_json;
 pub use markdown::render_markdown;

@@ -1,0 +1,306 @@
+//! The web console in a real browser (Debian's Chromium through playwright-core, like
+//! tests/html_report_browser.rs), served by `orgsync run` (the real binary) against the WeCom
+//! and SCIM emulators. The browser script (tests/browser/check_console.mjs) does what a person
+//! would, one phase at a time, and reports what it saw; this side changes the upstream between
+//! phases and checks the target. ORGSYNC_SCREENSHOTS=1 writes docs/console-overview.png and
+//! docs/console-approval.png.
+
+mod common;
+
+use common::small_org;
+use emulators::faults::Faults;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const VIEWER_TOKEN: &str = "viewer-token-for-tests";
+const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Fails (rather than skips) without the browser: a skipped check would pass silently.
+fn require_browser() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is not installed (/usr/bin/chromium): run scripts/test, which installs it"
+    );
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed in tests/browser/node_modules: run scripts/test, which installs it"
+    );
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn config_text(
+    dir: &Path,
+    wecom: &emulators::wecom::WecomHandle,
+    scim: &str,
+    web: std::net::SocketAddr,
+) -> String {
+    format!(
+        r#"
+state_dir = "{dir}/state"
+
+[daemon]
+socket = "{dir}/run/admin.sock"
+shutdown_timeout = "5s"
+
+[daemon.web]
+listen = "{web}"
+viewer_token = "file:{dir}/viewer-token"
+operator_token = "file:{dir}/operator-token"
+
+[connectors.hq]
+schedule = "0 0 3 * * *"
+
+[connectors.hq.source]
+kind = "wecom"
+corp_id = "{corp}"
+secret = "env:TEST_WECOM_SECRET"
+agent_id = {agent}
+api_base = "{wecom}"
+retry = {{ max_attempts = 3, min_delay = "1ms", max_delay = "10ms" }}
+
+[connectors.hq.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{dir}/scim-token"
+concurrency = 1
+
+[connectors.hq.policy]
+max_deletion_ratio = 1.0
+max_deletions = 1
+"#,
+        dir = dir.display(),
+        corp = wecom.config().corpid,
+        agent = common::AGENT_ID,
+        wecom = wecom.base_url(),
+    )
+}
+
+async fn start_daemon(dir: &Path, web: std::net::SocketAddr) -> Daemon {
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(dir.join("orgsync.toml"))
+        .arg("run")
+        .env(
+            "TEST_WECOM_SECRET",
+            emulators::wecom::WecomConfig::default().corpsecret,
+        )
+        .env("ORGSYNC_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child };
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = client.get(format!("http://{web}/login")).send().await
+            && response.status().is_success()
+        {
+            return daemon;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the console did not answer within 30 s:\n{}",
+            std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs one phase of the browser script; what it saw, as JSON.
+fn browser(phase: &str, base: &str, dir: &Path) -> Value {
+    let screenshots = std::env::var_os("ORGSYNC_SCREENSHOTS").is_some_and(|v| v == "1");
+    let spec = json!({
+        "phase": phase,
+        "base": base,
+        "viewerToken": VIEWER_TOKEN,
+        "operatorToken": OPERATOR_TOKEN,
+        "screenshots": if screenshots {
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"))
+        } else {
+            None
+        },
+    });
+    let spec_path = dir.join(format!("spec-{phase}.json"));
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let output = Command::new("node")
+        .arg(browser_dir().join("check_console.mjs"))
+        .arg(&spec_path)
+        .current_dir(browser_dir())
+        .output()
+        .expect("node runs (npm and node come with the machine)");
+    assert!(
+        output.status.success(),
+        "the browser script failed in phase {phase}:\n{}\n{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
+    eprintln!("phase {phase}: {seen:#}");
+    assert_eq!(seen["pageErrors"], json!([]), "{seen:#}");
+    assert_eq!(seen["consoleErrors"], json!([]), "{seen:#}");
+    assert_eq!(seen["outsideRequests"], json!([]), "{seen:#}");
+    seen
+}
+
+fn scim_user<'a>(
+    users: &'a [emulators::scim::ScimUser],
+    key: &str,
+) -> Option<&'a emulators::scim::ScimUser> {
+    users.iter().find(|u| u.external_id.as_deref() == Some(key))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_works_in_chromium() {
+    require_browser();
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    // Every upstream call takes a while, so the run page has a pull in progress to show.
+    wecom.set_faults(Faults {
+        delay: Duration::from_millis(250),
+        ..Faults::default()
+    });
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let web = free_port();
+    std::fs::write(dir.path().join("scim-token"), scim.bearer_token()).unwrap();
+    std::fs::write(dir.path().join("viewer-token"), format!("{VIEWER_TOKEN}\n")).unwrap();
+    std::fs::write(dir.path().join("operator-token"), OPERATOR_TOKEN).unwrap();
+    std::fs::write(
+        dir.path().join("orgsync.toml"),
+        config_text(dir.path(), &wecom, scim.base_url(), web),
+    )
+    .unwrap();
+    let _daemon = start_daemon(dir.path(), web).await;
+    let base = format!("http://{web}");
+
+    // Phase 1: no data without a session; the viewer cannot sync; the operator syncs with the
+    // keyboard and sees the progress, then the outcome.
+    let seen = tokio::task::block_in_place(|| browser("access", &base, dir.path()));
+    assert!(
+        seen["anonymous"]["redirectedToLogin"].as_bool().unwrap(),
+        "{seen:#}"
+    );
+    assert_eq!(seen["anonymous"]["progressStatus"], 401, "{seen:#}");
+    assert_eq!(seen["anonymous"]["showsConnector"], false, "{seen:#}");
+    assert_eq!(seen["wrongToken"]["status"], 401, "{seen:#}");
+    assert_eq!(seen["wrongToken"]["loggedIn"], false, "{seen:#}");
+    assert_eq!(seen["viewer"]["showsConnector"], true, "{seen:#}");
+    assert_eq!(seen["viewer"]["syncButtons"], 0, "{seen:#}");
+    assert_eq!(seen["viewer"]["forgedSyncStatus"], 403, "{seen:#}");
+    assert_eq!(seen["operator"]["syncButtons"], 1, "{seen:#}");
+    assert_eq!(seen["operator"]["noCsrfStatus"], 403, "{seen:#}");
+    assert_eq!(seen["operator"]["foreignOriginStatus"], 403, "{seen:#}");
+    assert!(
+        seen["operator"]["keyboardReachedSyncNow"]
+            .as_bool()
+            .unwrap(),
+        "{seen:#}"
+    );
+    let texts: Vec<&str> = seen["operator"]["progressTexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("Pulling:")),
+        "the run page showed the pull in progress: {texts:?}"
+    );
+    assert_eq!(seen["operator"]["outcome"], "applied", "{seen:#}");
+    for width in ["phone", "desktop"] {
+        assert_eq!(seen["overflow"][width], false, "{width}: {seen:#}");
+    }
+    // The only run is the operator's: the viewer's forged POST and the tokenless one started none.
+    let users = scim.users();
+    assert_eq!(users.len(), 7, "{users:#?}");
+    assert!(users.iter().all(|u| u.active));
+
+    // Phase 2: two people leave upstream; the guard (max_deletions = 1) refuses the run; the plan
+    // waits with both removals; the operator approves it and the removals are applied.
+    wecom.update_org(|org| org.users.retain(|u| u.id != "zhou" && u.id != "leaver"));
+    let seen = tokio::task::block_in_place(|| browser("approval", &base, dir.path()));
+    assert_eq!(seen["refusedOutcome"], "refused", "{seen:#}");
+    assert_eq!(seen["plans"], 1, "{seen:#}");
+    let removals = seen["removals"].as_array().unwrap();
+    assert_eq!(removals.len(), 2, "{seen:#}");
+    for name in ["周明", "李离"] {
+        assert!(
+            removals.iter().any(|r| r.as_str().unwrap().contains(name)),
+            "{name} is among the removals: {seen:#}"
+        );
+    }
+    assert_eq!(seen["approvedOutcome"], "applied", "{seen:#}");
+    assert_eq!(seen["plansAfter"], 0, "{seen:#}");
+    for width in ["phone", "desktop"] {
+        assert_eq!(seen["overflow"][width], false, "{width}: {seen:#}");
+    }
+    let users = scim.users();
+    for key in ["zhou", "leaver"] {
+        let user = scim_user(&users, key);
+        assert!(
+            user.is_none_or(|u| !u.active),
+            "{key} was removed from the target: {user:?}"
+        );
+    }
+    assert!(scim_user(&users, "wang").unwrap().active);
+
+    // Phase 3: two people are renamed upstream; the console finds one by her new (CJK) name and
+    // syncs only her.
+    wecom.update_org(|org| {
+        for user in &mut org.users {
+            match user.id.as_str() {
+                "wang" => user.name = "王小芳".into(),
+                "lin" => user.name = "林晓晓".into(),
+                _ => {}
+            }
+        }
+    });
+    let seen = tokio::task::block_in_place(|| browser("person", &base, dir.path()));
+    assert_eq!(seen["matchKey"], "wang", "{seen:#}");
+    assert!(
+        seen["explained"].as_str().unwrap().contains("王小芳"),
+        "{seen:#}"
+    );
+    assert_eq!(seen["personOutcome"], "applied", "{seen:#}");
+    let users = scim.users();
+    let name = |key: &str| scim_user(&users, key).and_then(|u| u.display_name.clone());
+    assert_eq!(name("wang").as_deref(), Some("王小芳"));
+    assert_eq!(
+        name("lin").as_deref(),
+        Some("林晓"),
+        "only the person asked for is synced"
+    );
+
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    for token in [VIEWER_TOKEN, OPERATOR_TOKEN] {
+        assert!(!log.contains(token), "a token reached the log");
+    }
+}
