@@ -7,31 +7,16 @@
 
 mod common;
 
+use common::browser::{browser_dir, require_browser};
 use common::small_org;
 use emulators::faults::Faults;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const VIEWER_TOKEN: &str = "viewer-token-for-tests";
 const OPERATOR_TOKEN: &str = "operator-token-for-tests";
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// Fails (rather than skips) without the browser: a skipped check would pass silently.
-fn require_browser() {
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Debian's chromium is not installed (/usr/bin/chromium): run scripts/test, which installs it"
-    );
-    assert!(
-        browser_dir().join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed in tests/browser/node_modules: run scripts/test, which installs it"
-    );
-}
 
 struct Daemon {
     child: Child,
@@ -303,4 +288,144 @@ async fn console_works_in_chromium() {
     for token in [VIEWER_TOKEN, OPERATOR_TOKEN] {
         assert!(!log.contains(token), "a token reached the log");
     }
+}
+
+/// The Unix socket variant (for a reverse proxy), spoken to as a proxy would: the session
+/// cookie's attributes, the security headers, no data without a session, and the login limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_on_a_unix_socket_sets_safe_cookies_headers_and_limits_logins() {
+    let wecom = emulators::wecom::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    let scim = emulators::scim::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scim-token"), scim.bearer_token()).unwrap();
+    std::fs::write(dir.path().join("viewer-token"), VIEWER_TOKEN).unwrap();
+    std::fs::write(dir.path().join("operator-token"), OPERATOR_TOKEN).unwrap();
+    let socket = dir.path().join("run/web.sock");
+    // The TCP listener swapped for the socket, behind an https proxy at a path.
+    let text = config_text(dir.path(), &wecom, scim.base_url(), free_port())
+        .lines()
+        .map(|line| {
+            if line.starts_with("listen = ") {
+                format!(
+                    "socket = \"{}\"\nexternal_url = \"https://console.example.com/orgsync/\"",
+                    socket.display()
+                )
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("orgsync.toml"), text).unwrap();
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    let _daemon = Daemon {
+        child: Command::new(env!("CARGO_BIN_EXE_orgsync"))
+            .arg("--config")
+            .arg(dir.path().join("orgsync.toml"))
+            .arg("run")
+            .env(
+                "TEST_WECOM_SECRET",
+                emulators::wecom::WecomConfig::default().corpsecret,
+            )
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    };
+    let client = reqwest::Client::builder()
+        .unix_socket(socket.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://console.example.com{path}");
+    let started = Instant::now();
+    while client.get(url("/login")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no console on the socket"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o660);
+
+    // No session: pages redirect to the login page (under the proxy's path), data is 401.
+    let page = client.get(url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/orgsync/login");
+    let data = client.get(url("/runs/x/progress")).send().await.unwrap();
+    assert_eq!(data.status(), 401);
+
+    let login = |token: &str, origin: &str| {
+        client
+            .post(url("/login"))
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    // A login from another site is refused before the token is looked at.
+    let foreign = login(OPERATOR_TOKEN, "https://evil.example").await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert!(foreign.headers().get("set-cookie").is_none());
+
+    let ok = login(OPERATOR_TOKEN, "https://console.example.com")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/orgsync",
+        "Secure",
+        "Max-Age=28800",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let overview = client
+        .get(url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    let headers = overview.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("http"), "no outside source: {csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    let body = overview.text().await.unwrap();
+    assert!(
+        body.contains(r#"href="/orgsync/assets/console.css""#),
+        "{body}"
+    );
+    assert!(body.contains(r#"data-connector="hq""#));
+
+    // Wrong tokens: 10 a minute are judged, then every login waits, the right token too.
+    for _ in 0..10 {
+        let wrong = login("guess", "https://console.example.com").await.unwrap();
+        assert_eq!(wrong.status(), 401);
+    }
+    let limited = login(OPERATOR_TOKEN, "https://console.example.com")
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("set-cookie").is_none());
+
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(
+        !log.contains(OPERATOR_TOKEN) && !log.contains("guess"),
+        "{log}"
+    );
 }

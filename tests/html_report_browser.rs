@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::browser::{browser_dir, require_browser};
 use common::{person, scim_pusher, wecom_puller};
 use emulators::fixture::Status;
 use emulators::generator::{GeneratorConfig, generate};
@@ -12,7 +13,7 @@ use orgsync::engine::{Engine, RunMode};
 use orgsync::plan::{Policy, StepKind};
 use orgsync::report::{Report, RunOutcome, fixture, render_html};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,22 +22,6 @@ const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 /// The fixture's renamed group.
 const HOSTILE_GROUP: &str = "销售 | `部` <b>";
 const PAGE: usize = 200;
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// Fails (rather than skips) without the browser: a skipped check would pass silently.
-fn require_browser() {
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Debian's chromium is not installed (/usr/bin/chromium): run scripts/test, which installs it"
-    );
-    assert!(
-        browser_dir().join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed in tests/browser/node_modules: run scripts/test, which installs it"
-    );
-}
 
 /// A generated org plus a person whose display name is an HTML injection, who manages someone
 /// (so the name also appears as a manager in "A: old manager → new manager").
