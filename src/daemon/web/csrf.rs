@@ -21,20 +21,43 @@ pub enum CsrfFailure {
     ForeignOrigin,
 }
 
-/// Where the console is served from, as an origin (`https://console.example.com`): the
-/// configured external URL's, else the `Host` the request was sent to, over plain HTTP.
-pub fn expected_origin(headers: &HeaderMap, external: Option<&url::Url>) -> Option<String> {
+/// Where the console is served from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// The configured external URL's origin (`https://console.example.com`).
+    Origin(String),
+    /// The `Host` the request was sent to, over http or https (a TLS proxy that keeps `Host`).
+    Host(String),
+    /// Neither: a request that states an origin is refused.
+    Unknown,
+}
+
+pub fn expected_origin(headers: &HeaderMap, external: Option<&url::Url>) -> Expected {
     match external {
-        Some(url) => Some(url.origin().ascii_serialization()),
+        Some(url) => Expected::Origin(url.origin().ascii_serialization()),
         None => headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(|host| format!("http://{host}")),
+            .map_or(Expected::Unknown, |host| Expected::Host(host.to_owned())),
     }
 }
 
-/// Whether the request's stated origin (if it states one) is `expected`.
-pub fn same_origin(headers: &HeaderMap, expected: Option<&str>) -> Result<(), CsrfFailure> {
+impl Expected {
+    fn accepts(&self, stated: &str) -> bool {
+        match self {
+            Expected::Origin(origin) => stated.eq_ignore_ascii_case(origin),
+            Expected::Host(host) => ["http://", "https://"].iter().any(|scheme| {
+                stated
+                    .strip_prefix(scheme)
+                    .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+            }),
+            Expected::Unknown => false,
+        }
+    }
+}
+
+/// Whether the request's stated origin (if it states one) is the console's.
+pub fn same_origin(headers: &HeaderMap, expected: &Expected) -> Result<(), CsrfFailure> {
     let stated = if let Some(origin) = headers.get(header::ORIGIN) {
         Some(origin.to_str().unwrap_or("null").to_owned())
     } else {
@@ -46,10 +69,10 @@ pub fn same_origin(headers: &HeaderMap, expected: Option<&str>) -> Result<(), Cs
                 Err(_) => "null".to_owned(),
             })
     };
-    match (stated, expected) {
-        (None, _) => Ok(()),
-        (Some(stated), Some(expected)) if stated.eq_ignore_ascii_case(expected) => Ok(()),
-        (Some(_), _) => Err(CsrfFailure::ForeignOrigin),
+    match stated {
+        None => Ok(()),
+        Some(stated) if expected.accepts(&stated) => Ok(()),
+        Some(_) => Err(CsrfFailure::ForeignOrigin),
     }
 }
 
@@ -58,7 +81,7 @@ pub fn check(
     session: &Session,
     field: Option<&str>,
     headers: &HeaderMap,
-    expected: Option<&str>,
+    expected: &Expected,
 ) -> Result<(), CsrfFailure> {
     same_origin(headers, expected)?;
     let presented = field.or_else(|| headers.get(HEADER).and_then(|h| h.to_str().ok()));
@@ -95,24 +118,28 @@ mod tests {
     fn the_token_must_be_the_sessions_own() {
         let s = session();
         let none = HeaderMap::new();
-        assert_eq!(check(&s, Some(&s.csrf), &none, None), Ok(()));
-        assert_eq!(check(&s, None, &none, None), Err(CsrfFailure::MissingToken));
+        let unknown = &Expected::Unknown;
+        assert_eq!(check(&s, Some(&s.csrf), &none, unknown), Ok(()));
         assert_eq!(
-            check(&s, Some(""), &none, None),
+            check(&s, None, &none, unknown),
             Err(CsrfFailure::MissingToken)
         );
         assert_eq!(
-            check(&s, Some(&session().csrf), &none, None),
+            check(&s, Some(""), &none, unknown),
+            Err(CsrfFailure::MissingToken)
+        );
+        assert_eq!(
+            check(&s, Some(&session().csrf), &none, unknown),
             Err(CsrfFailure::WrongToken)
         );
         let by_header = headers(&[(header::HeaderName::from_static(HEADER), &s.csrf)]);
-        assert_eq!(check(&s, None, &by_header, None), Ok(()));
+        assert_eq!(check(&s, None, &by_header, unknown), Ok(()));
     }
 
     #[test]
     fn a_stated_origin_must_be_the_consoles() {
         let s = session();
-        let console = Some("http://127.0.0.1:8080");
+        let console = &Expected::Host("127.0.0.1:8080".into());
         let ok = headers(&[(header::ORIGIN, "http://127.0.0.1:8080")]);
         assert_eq!(check(&s, Some(&s.csrf), &ok, console), Ok(()));
         for (name, value) in [
@@ -130,19 +157,33 @@ mod tests {
         }
         let referer = headers(&[(header::REFERER, "http://127.0.0.1:8080/runs")]);
         assert_eq!(check(&s, Some(&s.csrf), &referer, console), Ok(()));
+        // Behind a TLS proxy that keeps the Host header.
+        let tls = headers(&[(header::ORIGIN, "https://127.0.0.1:8080")]);
+        assert_eq!(check(&s, Some(&s.csrf), &tls, console), Ok(()));
+        let other_port = headers(&[(header::ORIGIN, "http://127.0.0.1:8081")]);
+        assert_eq!(
+            check(&s, Some(&s.csrf), &other_port, console),
+            Err(CsrfFailure::ForeignOrigin)
+        );
+        // An origin stated to a console that cannot tell its own is refused.
+        assert_eq!(
+            check(&s, Some(&s.csrf), &ok, &Expected::Unknown),
+            Err(CsrfFailure::ForeignOrigin)
+        );
     }
 
     #[test]
     fn the_expected_origin_follows_the_external_url() {
         let host = headers(&[(header::HOST, "127.0.0.1:8080")]);
         assert_eq!(
-            expected_origin(&host, None).as_deref(),
-            Some("http://127.0.0.1:8080")
+            expected_origin(&host, None),
+            Expected::Host("127.0.0.1:8080".into())
         );
         let external = url::Url::parse("https://console.example.com/orgsync/").unwrap();
         assert_eq!(
-            expected_origin(&host, Some(&external)).as_deref(),
-            Some("https://console.example.com")
+            expected_origin(&host, Some(&external)),
+            Expected::Origin("https://console.example.com".into())
         );
+        assert_eq!(expected_origin(&HeaderMap::new(), None), Expected::Unknown);
     }
 }

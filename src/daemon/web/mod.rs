@@ -187,12 +187,7 @@ impl WebState {
             ));
         };
         let expected = csrf::expected_origin(headers, self.inner.external.as_ref());
-        if let Err(failure) = csrf::check(
-            &session,
-            form.get(csrf::FIELD),
-            headers,
-            expected.as_deref(),
-        ) {
+        if let Err(failure) = csrf::check(&session, form.get(csrf::FIELD), headers, &expected) {
             return Err(html::message(
                 self.base(),
                 StatusCode::FORBIDDEN,

@@ -36,7 +36,7 @@ pub async fn form(State(state): State<WebState>, headers: HeaderMap) -> Response
 
 pub async fn submit(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {
     let expected = csrf::expected_origin(&headers, state.inner.external.as_ref());
-    if let Err(failure) = csrf::same_origin(&headers, expected.as_deref()) {
+    if let Err(failure) = csrf::same_origin(&headers, &expected) {
         return login_page(&state, StatusCode::FORBIDDEN, Some(&failure.to_string()));
     }
     let now = Instant::now();
