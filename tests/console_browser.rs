@@ -243,6 +243,11 @@ async fn console_works_in_chromium() {
         );
     }
     assert_eq!(seen["approvedOutcome"], "applied", "{seen:#}");
+    assert_eq!(seen["reportShowsRemoved"], true, "{seen:#}");
+    assert!(
+        seen["comparison"].as_str().unwrap().contains("周明"),
+        "the first sync created 周明, the approved run removed them: {seen:#}"
+    );
     assert_eq!(seen["plansAfter"], 0, "{seen:#}");
     for width in ["phone", "desktop"] {
         assert_eq!(seen["overflow"][width], false, "{width}: {seen:#}");

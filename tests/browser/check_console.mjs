@@ -164,6 +164,15 @@ try {
     await Promise.all([page.waitForURL(/\/runs\//),
       page.click('section.plan button:has-text("Approve")')]);
     out.approvedOutcome = (await followRun()).outcome;
+    // The approved run's report: the HTML report, working under the console's headers.
+    await Promise.all([page.waitForNavigation(), page.click('#run a:has-text("Open the report")')]);
+    await page.waitForSelector('body[data-ready="true"]');
+    out.reportShowsRemoved = await page.evaluate(() => document.body.textContent.includes('周明'));
+    // The first sync (A, the oldest run) compared with the approved one (B, the newest).
+    await page.goto(base + '/runs');
+    await page.locator('input[name=a]').last().check();
+    await Promise.all([page.waitForURL(/\/compare\?/), page.click('button:has-text("Compare A with B")')]);
+    out.comparison = await page.locator('pre.comparison').textContent();
     await page.goto(base + '/plans');
     out.plansAfter = await page.locator('section.plan').count();
   } else if (spec.phase === 'person') {

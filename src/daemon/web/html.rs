@@ -75,7 +75,7 @@ pub fn page(viewer: &Viewer, current: &str, title: &str, body: &str) -> Response
         &viewer.base,
         title,
         &format!(
-            r#"<header><nav aria-label="Console">{nav}</nav><p class="who">Signed in as <strong>{role}</strong> {logout}</p></header>
+            r#"<header><nav aria-label="Console">{nav}</nav><div class="who">Signed in as <strong>{role}</strong> {logout}</div></header>
 <main id="main"><h1>{title}</h1>
 {body}
 </main>"#,
