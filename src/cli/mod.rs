@@ -6,6 +6,7 @@ mod demo;
 mod exit;
 pub mod process;
 mod progress;
+mod remote;
 mod service;
 
 pub use exit::Exit;
