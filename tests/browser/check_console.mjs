@@ -177,19 +177,25 @@ try {
     out.plansAfter = await page.locator('section.plan').count();
   } else if (spec.phase === 'person') {
     await login(spec.operatorToken);
-    await page.goto(base + '/people');
-    await page.fill('#person-query', '王小芳');
-    await Promise.all([page.waitForURL(/\/people\/.+/), page.click('button:has-text("Search")')]);
-    await page.waitForSelector('section.person, ul.matches, main p.bad');
-    out.matchKey = await page.evaluate(() => {
-      const person = document.querySelector('section.person');
-      return person && person.dataset.key;
-    });
-    out.explained = await page.evaluate(() => {
-      const pre = document.querySelector('section.person pre');
-      return pre ? pre.textContent : document.querySelector('main').textContent;
-    });
-    if (out.matchKey) {
+    // Searches the connector for `query`; what the result page shows once the search ran.
+    const search = async (query) => {
+      await page.goto(base + '/people');
+      await page.fill('#person-query', query);
+      await Promise.all([page.waitForURL(/\/people\/.+/), page.click('button:has-text("Search")')]);
+      await page.waitForSelector('section.person, ul.matches, p.none, main p.bad');
+      return page.evaluate(() => {
+        const person = document.querySelector('section.person');
+        return {
+          key: person && person.dataset.key,
+          matches: [...document.querySelectorAll('ul.matches li')].map((li) => li.dataset.key),
+          explained: person ? person.querySelector('pre').textContent
+            : document.querySelector('main').textContent,
+        };
+      });
+    };
+    out.byName = await search('王小芳');
+    out.byKey = await search('wang');
+    if (out.byKey.key) {
       await Promise.all([page.waitForURL(/\/runs\//),
         page.click('button:has-text("Sync this person")')]);
       out.personOutcome = (await followRun()).outcome;

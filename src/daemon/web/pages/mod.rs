@@ -5,4 +5,6 @@ pub mod compare;
 pub mod health;
 pub mod login;
 pub mod overview;
+pub mod people;
+pub mod plans;
 pub mod runs;

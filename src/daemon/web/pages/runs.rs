@@ -3,7 +3,7 @@
 
 use crate::daemon::outcome_label;
 use crate::daemon::state::TriggerError;
-use crate::daemon::types::{RunState, RunView};
+use crate::daemon::types::{JobKind, RunState, RunView};
 use crate::daemon::web::html::{self, Viewer, esc, when};
 use crate::daemon::web::session::Role;
 use crate::daemon::web::{Form, WebState, blocking};
@@ -49,6 +49,7 @@ pub fn refused_trigger(state: &WebState, e: &TriggerError) -> Response {
     let status = match e {
         TriggerError::UnknownConnector { .. } => StatusCode::NOT_FOUND,
         TriggerError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+        TriggerError::Job(_) => StatusCode::BAD_REQUEST,
     };
     html::message(state.base(), status, "Not started", &e.to_string())
 }
@@ -179,9 +180,15 @@ pub async fn run(
 /// The run's facts, its live progress and, once done, its outcome and report link.
 pub fn run_body(viewer: &Viewer, view: &RunView) -> String {
     let id = urlencode(&view.run_id);
-    let mode = match view.mode {
-        RunMode::Apply => "sync",
-        RunMode::DryRun => "dry run",
+    let mode = match (view.kind, view.mode) {
+        (JobKind::Sync, RunMode::Apply) => "sync",
+        (JobKind::Sync, RunMode::DryRun) => "dry run",
+        (JobKind::People, RunMode::Apply) => "sync of one person",
+        (JobKind::People, RunMode::DryRun) => "dry run of one person",
+        (JobKind::Review, _) => "plan for review (diff --save)",
+        (JobKind::ApplyPlan, _) => "apply of a saved or approved plan",
+        (JobKind::Explain, _) => "person search (explain)",
+        (JobKind::Rebuild, _) => "snapshot rebuild",
     };
     let (bar_value, bar_max) = match view.progress.stage {
         Stage::Applying | Stage::Finished if view.progress.total > 0 => {
