@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::browser::{browser_dir, require_browser};
+use common::browser::{require_browser, run_script};
 use common::small_org;
 use emulators::faults::Faults;
 use serde_json::{Value, json};
@@ -131,22 +131,17 @@ fn browser(phase: &str, base: &str, dir: &Path) -> Value {
             None
         },
     });
-    let spec_path = dir.join(format!("spec-{phase}.json"));
-    std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let output = Command::new("node")
-        .arg(browser_dir().join("check_console.mjs"))
-        .arg(&spec_path)
-        .current_dir(browser_dir())
-        .output()
-        .expect("node runs (npm and node come with the machine)");
-    assert!(
-        output.status.success(),
-        "the browser script failed in phase {phase}:\n{}\n{}\ndaemon log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+    let seen = run_script(
+        "check_console.mjs",
+        &spec,
+        &dir.join(format!("spec-{phase}.json")),
+        || {
+            format!(
+                "phase {phase}; daemon log:\n{}",
+                std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+            )
+        },
     );
-    let seen: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
     eprintln!("phase {phase}: {seen:#}");
     assert_eq!(seen["pageErrors"], json!([]), "{seen:#}");
     assert_eq!(seen["consoleErrors"], json!([]), "{seen:#}");

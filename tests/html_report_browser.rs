@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::browser::{browser_dir, require_browser};
+use common::browser::{require_browser, run_script};
 use common::{person, scim_pusher, wecom_puller};
 use emulators::fixture::Status;
 use emulators::generator::{GeneratorConfig, generate};
@@ -14,7 +14,6 @@ use orgsync::plan::{Policy, StepKind};
 use orgsync::report::{Report, RunOutcome, fixture, render_html};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,21 +75,12 @@ fn expected_matches(report: &Report, query: &str) -> usize {
 }
 
 fn run_browser(spec: &Value, dir: &Path) -> Vec<Value> {
-    let spec_path = dir.join("spec.json");
-    std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let output = Command::new("node")
-        .arg(browser_dir().join("check_report.mjs"))
-        .arg(&spec_path)
-        .current_dir(browser_dir())
-        .output()
-        .expect("node runs (npm and node come with the machine)");
-    assert!(
-        output.status.success(),
-        "the browser script failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let out = run_script(
+        "check_report.mjs",
+        spec,
+        &dir.join("spec.json"),
+        String::new,
     );
-    let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
     out["results"].as_array().unwrap().clone()
 }
 

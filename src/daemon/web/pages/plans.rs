@@ -124,33 +124,20 @@ fn card(viewer: &Viewer, plan: &PendingPlanView, report: Option<&Report>) -> Str
     )
 }
 
+/// What an operator decided about a waiting plan.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    Approve,
+    Dismiss,
+}
+
 pub async fn approve(
     State(state): State<WebState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = state.post_viewer(&headers, &Form::parse(&body), Role::Operator) {
-        return refused;
-    }
-    let (shared, run_id) = (Arc::clone(state.shared()), id.clone());
-    match blocking(move || shared.approve(&run_id)).await {
-        None => state.see_other("/plans"),
-        Some(Ok(accepted)) => {
-            tracing::info!(
-                run_id = id,
-                new_run_id = accepted.run_id,
-                "Plan approved in the console."
-            );
-            state.see_other(&format!("/runs/{}", urlencode(&accepted.run_id)))
-        }
-        Some(Err(e)) => html::message(
-            state.base(),
-            StatusCode::CONFLICT,
-            "Not approved",
-            &e.to_string(),
-        ),
-    }
+    decide(state, id, headers, body, Decision::Approve).await
 }
 
 pub async fn dismiss(
@@ -159,20 +146,48 @@ pub async fn dismiss(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    decide(state, id, headers, body, Decision::Dismiss).await
+}
+
+/// Approve (then the new run's page) or dismiss (then the plans), on the blocking pool: both
+/// read and write the state database.
+async fn decide(
+    state: WebState,
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
+    decision: Decision,
+) -> Response {
     if let Err(refused) = state.post_viewer(&headers, &Form::parse(&body), Role::Operator) {
         return refused;
     }
     let (shared, run_id) = (Arc::clone(state.shared()), id.clone());
-    match blocking(move || shared.dismiss(&run_id)).await {
+    let decided = blocking(move || match decision {
+        Decision::Approve => shared.approve(&run_id).map(Some),
+        Decision::Dismiss => shared.dismiss(&run_id).map(|()| None),
+    })
+    .await;
+    match decided {
         None => state.see_other("/plans"),
-        Some(Ok(())) => {
+        Some(Ok(Some(accepted))) => {
+            tracing::info!(
+                run_id = id,
+                new_run_id = accepted.run_id,
+                "Plan approved in the console."
+            );
+            state.see_other(&format!("/runs/{}", urlencode(&accepted.run_id)))
+        }
+        Some(Ok(None)) => {
             tracing::info!(run_id = id, "Plan dismissed in the console.");
             state.see_other("/plans")
         }
         Some(Err(e)) => html::message(
             state.base(),
             StatusCode::CONFLICT,
-            "Not dismissed",
+            match decision {
+                Decision::Approve => "Not approved",
+                Decision::Dismiss => "Not dismissed",
+            },
             &e.to_string(),
         ),
     }
