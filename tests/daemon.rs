@@ -218,7 +218,11 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
     // An unknown run is a wrong argument (2), not a configuration error (3).
     let missing = cli(&s, &["reports", "show", "hq-nope"]);
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
-    assert!(text(&missing).contains("no run \"hq-nope\""), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no run \"hq-nope\""),
+        "{}",
+        text(&missing)
+    );
     let status = cli(&s, &["status"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("0 0 3 * * *"), "{}", text(&status));
@@ -564,7 +568,11 @@ async fn reports_show_and_compare_runs_from_the_history() {
     // A comparison has no HTML form, and the help does not offer one.
     let html = cli(&s, &["reports", "compare", a, b, "--format", "html"]);
     assert_eq!(html.status.code(), Some(2), "{}", text(&html));
-    assert!(text(&html).contains("possible values: text, json, markdown"), "{}", text(&html));
+    assert!(
+        text(&html).contains("possible values: text, json, markdown"),
+        "{}",
+        text(&html)
+    );
     let help = cli(&s, &["reports", "compare", "--help"]);
     assert!(!text(&help).contains("html"), "{}", text(&help));
 
