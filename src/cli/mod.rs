@@ -4,6 +4,7 @@ mod check;
 mod commands;
 mod demo;
 mod exit;
+mod plans;
 pub mod process;
 mod progress;
 mod remote;
@@ -106,6 +107,9 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Plans the deletion guard refused in the daemon, waiting for an operator's approval.
+    #[command(subcommand)]
+    Plans(PlansCommand),
     /// Manage a connector's snapshot (what orgsync last applied to the target).
     Snapshot {
         #[command(subcommand)]
@@ -180,6 +184,20 @@ impl From<ComparisonFormat> for Format {
             ComparisonFormat::Markdown => Format::Markdown,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlansCommand {
+    /// The plans waiting: run, connector, when, the counts and the guard's reason.
+    List,
+    /// Apply exactly the plan run RUN left, its removals approved (as `apply --allow-deletions`).
+    Approve {
+        run: String,
+        #[command(flatten)]
+        output: ReportArgs,
+    },
+    /// Drop the plan run RUN left; nothing is written.
+    Dismiss { run: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +337,11 @@ pub async fn run(cli: Cli) -> Exit {
             action: SnapshotAction::Rebuild { connector },
         } => commands::rebuild_snapshot(&cli.config, &connector).await,
         Command::Run => service::run(&cli.config).await,
+        Command::Plans(PlansCommand::List) => plans::list(&cli.config).await,
+        Command::Plans(PlansCommand::Approve { run, output }) => {
+            plans::approve(&cli.config, &run, output).await
+        }
+        Command::Plans(PlansCommand::Dismiss { run }) => plans::dismiss(&cli.config, &run).await,
         Command::Status { format } => service::status(&cli.config, format).await,
         Command::Reports(ReportsCommand::List {
             connector,
