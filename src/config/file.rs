@@ -526,6 +526,44 @@ mod tests {
     }
 
     const SCIM: &str = "kind = \"scim\"\ntoken = \"env:T\"\nbase_url = ";
+
+    /// A connector with these top-level keys (schedule, timezone) and a valid source and target.
+    fn connector_with(keys: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            &format!(
+                "[connectors.hq]\n{keys}\n[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\n\
+                 secret = \"env:S\"\nagent_id = 1\n[connectors.hq.target]\n{SCIM}\"https://scim.example.com/\"\n"
+            ),
+            Path::new("orgsync.toml"),
+        )
+    }
+
+    #[test]
+    fn schedules_and_time_zones_are_checked_at_load_naming_the_key() {
+        let config =
+            connector_with("schedule = \"0 0 9 * * *\"\ntimezone = \"Asia/Shanghai\"").unwrap();
+        let hq = &config.connectors["hq"];
+        assert_eq!(hq.zone().unwrap().name, "Asia/Shanghai");
+        assert!(hq.schedule_in(hq.zone().unwrap()).unwrap().is_some());
+        for (keys, says) in [
+            (
+                "timezone = \"Asia/Shangai\"",
+                "connector \"hq\": timezone: \"Asia/Shangai\" is not a time zone",
+            ),
+            (
+                "schedule = \"0 0 9 * *\"",
+                "connector \"hq\": schedule: \"0 0 9 * *\" has 5 field(s)",
+            ),
+            (
+                "schedule = \"0 0 0 30 2 *\"",
+                "schedule: \"0 0 0 30 2 *\" names no date in the next fifty years",
+            ),
+            ("schedule = \"0 0 0 L * *\"", "uses L, W or #"),
+        ] {
+            let error = connector_with(keys).unwrap_err().to_string();
+            assert!(error.contains(says), "{keys}: {error}");
+        }
+    }
     const WEBHOOK: &str = "kind = \"webhook\"\nsecret = \"env:T\"\nurl = ";
 
     /// `text` as a config file, loaded with these environment variables.
