@@ -965,3 +965,140 @@ async fn idle_admin_connections_are_capped_and_closed() {
     }
     drop(daemon);
 }
+
+/// The next `hour`:00 in `zone` after `now` (no daylight-saving change near it).
+fn next_daily(now: jiff::Timestamp, zone: &str, hour: i8) -> jiff::Timestamp {
+    let local = now.in_tz(zone).unwrap();
+    let mut day = local.date();
+    if local.time() >= jiff::civil::time(hour, 0, 0, 0) {
+        day = day.tomorrow().unwrap();
+    }
+    day.at(hour, 0, 0, 0).in_tz(zone).unwrap().timestamp()
+}
+
+/// `connectors.NAME.timezone`: the schedule is read in that zone, and `status` says which zone
+/// and when the next run is (JSON in UTC, text in the zone); a connector without one reads the
+/// system's zone (TZ=UTC here).
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_each_connectors_zone_and_its_next_run() {
+    let s = setup().await;
+    let shanghai = connector_text(&s, "shanghai", "0 0 9 * * *").replacen(
+        "schedule = ",
+        "timezone = \"Asia/Shanghai\"\nschedule = ",
+        1,
+    );
+    let berlin = connector_text(&s, "berlin", "0 0 9 * * *").replacen(
+        "schedule = ",
+        "timezone = \"Europe/Berlin\"\nschedule = ",
+        1,
+    );
+    s.write_config(&format!("{shanghai}\n{berlin}"));
+    let mut daemon = Daemon::start(&s).await;
+
+    let before = jiff::Timestamp::now();
+    let out = cli(&s, &["status", "--format", "json"]);
+    let after = jiff::Timestamp::now();
+    assert!(out.status.success(), "{}", text(&out));
+    let connectors: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let view = |name: &str| {
+        connectors
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    for (name, zone, origin, hour) in [
+        ("shanghai", "Asia/Shanghai", "configured", 9),
+        ("berlin", "Europe/Berlin", "configured", 9),
+        ("hq", "UTC", "system", 3),
+    ] {
+        let c = view(name);
+        assert_eq!(c["timezone"], zone, "{c}");
+        assert_eq!(c["timezone_origin"], origin, "{c}");
+        // `before` and `after` bracket the moment should the hour pass meanwhile.
+        let next: jiff::Timestamp = c["next_run"].as_str().unwrap().parse().unwrap();
+        let expected = [before, after].map(|t| next_daily(t, zone, hour));
+        assert!(
+            expected.contains(&next),
+            "{name}: {next} not in {expected:?}"
+        );
+    }
+    // Shanghai has no daylight saving: 09:00 there is always 01:00 UTC.
+    assert!(
+        view("shanghai")["next_run"]
+            .as_str()
+            .unwrap()
+            .ends_with("T01:00:00Z"),
+        "{connectors}"
+    );
+
+    let out = cli(&s, &["status"]);
+    let status = text(&out);
+    assert!(status.contains("timezone  Asia/Shanghai\n"), "{status}");
+    assert!(
+        status.contains("timezone  UTC (the system's local zone)"),
+        "{status}"
+    );
+    assert!(status.contains(" 09:00:00 +08:00"), "{status}");
+    assert!(status.contains(" 03:00:00 +00:00"), "{status}");
+
+    daemon.signal("TERM");
+    let (code, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(code.success(), "{}", s.log());
+}
+
+/// A zone name that is not in the IANA database is refused at load, naming the key.
+#[test]
+fn an_unknown_timezone_is_a_config_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("orgsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"state_dir = "{}"
+[connectors.hq]
+schedule = "0 0 9 * * *"
+timezone = "Asia/Shangai"
+[connectors.hq.source]
+kind = "wecom"
+corp_id = "ww1"
+secret = "env:S"
+agent_id = 1
+[connectors.hq.target]
+kind = "scim"
+base_url = "https://scim.example.com/scim/v2"
+token = "env:T"
+"#,
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let out = orgsync(&config).arg("check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("connector \"hq\": timezone: \"Asia/Shangai\" is not a time zone"),
+        "{said}"
+    );
+}
+
+/// `orgsync run` with no connector starts (there is an API to ask), and warns that it has
+/// nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_without_a_connector_warns() {
+    let s = setup().await;
+    let empty = config_text(&s, "").replace(&connector_text(&s, "hq", "0 0 3 * * *"), "");
+    std::fs::write(&s.config, empty).unwrap();
+    let mut daemon = Daemon::start(&s).await;
+    assert!(
+        s.log()
+            .contains("No connector is configured: nothing will be synced"),
+        "{}",
+        s.log()
+    );
+    daemon.signal("TERM");
+    let (code, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(code.success(), "{}", s.log());
+}

@@ -250,8 +250,6 @@ impl Cli {
             // Their output is the answer, line by line: the pull's own log lines would only
             // interleave with it on a terminal.
             (None, Command::CheckConfig { .. } | Command::Explain { .. }) => "warn",
-            // The scheduler narrates its own housekeeping at info.
-            (None, Command::Run) => "info,tokio_cron_scheduler=warn",
             (None, _) => "info",
         }
     }
