@@ -452,3 +452,28 @@ async fn check_config_online_checks_each_side_one_line_per_check() {
     assert!(out.contains("401"), "{out}");
     assert!(!out.contains(WRONG_TOKEN), "{out}");
 }
+
+/// A config without a connector is valid, and yet nothing would sync: `check-config` says so.
+#[test]
+fn check_config_warns_when_no_connector_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("orgsync.toml");
+    let state = format!("state_dir = \"{}\"\n", dir.path().join("state").display());
+    std::fs::write(&config, &state).unwrap();
+    let out = orgsync(&config, &["check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("warning: no connector is configured, so nothing will be synced"),
+        "{}",
+        text(&out)
+    );
+    // An empty [connectors] table is the same.
+    std::fs::write(&config, format!("{state}[connectors]\n")).unwrap();
+    let out = orgsync(&config, &["check-config"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: no connector is configured"),
+        "{}",
+        text(&out)
+    );
+}

@@ -215,8 +215,14 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
         ],
     );
     assert!(compared.status.success(), "{}", text(&compared));
+    // An unknown run is a wrong argument (2), not a configuration error (3).
     let missing = cli(&s, &["reports", "show", "hq-nope"]);
-    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no run \"hq-nope\""),
+        "{}",
+        text(&missing)
+    );
     let status = cli(&s, &["status"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("0 0 3 * * *"), "{}", text(&status));
@@ -559,8 +565,16 @@ async fn reports_show_and_compare_runs_from_the_history() {
     assert_eq!(comparison["unchanged"].as_u64(), Some(steps as u64 - 1));
     let compared = cli(&s, &["reports", "compare", a, b]);
     assert!(text(&compared).contains("林晓晓"), "{}", text(&compared));
+    // A comparison has no HTML form, and the help does not offer one.
     let html = cli(&s, &["reports", "compare", a, b, "--format", "html"]);
     assert_eq!(html.status.code(), Some(2), "{}", text(&html));
+    assert!(
+        text(&html).contains("possible values: text, json, markdown"),
+        "{}",
+        text(&html)
+    );
+    let help = cli(&s, &["reports", "compare", "--help"]);
+    assert!(!text(&help).contains("html"), "{}", text(&help));
 
     let shown = cli(&s, &["reports", "show", b, "--format", "html"]);
     assert!(shown.status.success(), "{}", text(&shown));
@@ -950,4 +964,141 @@ async fn idle_admin_connections_are_capped_and_closed() {
         assert_eq!(read.await.expect("closed by the daemon").unwrap(), 0);
     }
     drop(daemon);
+}
+
+/// The next `hour`:00 in `zone` after `now` (no daylight-saving change near it).
+fn next_daily(now: jiff::Timestamp, zone: &str, hour: i8) -> jiff::Timestamp {
+    let local = now.in_tz(zone).unwrap();
+    let mut day = local.date();
+    if local.time() >= jiff::civil::time(hour, 0, 0, 0) {
+        day = day.tomorrow().unwrap();
+    }
+    day.at(hour, 0, 0, 0).in_tz(zone).unwrap().timestamp()
+}
+
+/// `connectors.NAME.timezone`: the schedule is read in that zone, and `status` says which zone
+/// and when the next run is (JSON in UTC, text in the zone); a connector without one reads the
+/// system's zone (TZ=UTC here).
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_each_connectors_zone_and_its_next_run() {
+    let s = setup().await;
+    let shanghai = connector_text(&s, "shanghai", "0 0 9 * * *").replacen(
+        "schedule = ",
+        "timezone = \"Asia/Shanghai\"\nschedule = ",
+        1,
+    );
+    let berlin = connector_text(&s, "berlin", "0 0 9 * * *").replacen(
+        "schedule = ",
+        "timezone = \"Europe/Berlin\"\nschedule = ",
+        1,
+    );
+    s.write_config(&format!("{shanghai}\n{berlin}"));
+    let mut daemon = Daemon::start(&s).await;
+
+    let before = jiff::Timestamp::now();
+    let out = cli(&s, &["status", "--format", "json"]);
+    let after = jiff::Timestamp::now();
+    assert!(out.status.success(), "{}", text(&out));
+    let connectors: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let view = |name: &str| {
+        connectors
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    for (name, zone, origin, hour) in [
+        ("shanghai", "Asia/Shanghai", "configured", 9),
+        ("berlin", "Europe/Berlin", "configured", 9),
+        ("hq", "UTC", "system", 3),
+    ] {
+        let c = view(name);
+        assert_eq!(c["timezone"], zone, "{c}");
+        assert_eq!(c["timezone_origin"], origin, "{c}");
+        // `before` and `after` bracket the moment should the hour pass meanwhile.
+        let next: jiff::Timestamp = c["next_run"].as_str().unwrap().parse().unwrap();
+        let expected = [before, after].map(|t| next_daily(t, zone, hour));
+        assert!(
+            expected.contains(&next),
+            "{name}: {next} not in {expected:?}"
+        );
+    }
+    // Shanghai has no daylight saving: 09:00 there is always 01:00 UTC.
+    assert!(
+        view("shanghai")["next_run"]
+            .as_str()
+            .unwrap()
+            .ends_with("T01:00:00Z"),
+        "{connectors}"
+    );
+
+    let out = cli(&s, &["status"]);
+    let status = text(&out);
+    assert!(status.contains("timezone  Asia/Shanghai\n"), "{status}");
+    assert!(
+        status.contains("timezone  UTC (the system's local zone)"),
+        "{status}"
+    );
+    assert!(status.contains(" 09:00:00 +08:00"), "{status}");
+    assert!(status.contains(" 03:00:00 +00:00"), "{status}");
+
+    daemon.signal("TERM");
+    let (code, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(code.success(), "{}", s.log());
+}
+
+/// A zone name that is not in the IANA database is refused at load, naming the key.
+#[test]
+fn an_unknown_timezone_is_a_config_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("orgsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"state_dir = "{}"
+[connectors.hq]
+schedule = "0 0 9 * * *"
+timezone = "Asia/Shangai"
+[connectors.hq.source]
+kind = "wecom"
+corp_id = "ww1"
+secret = "env:S"
+agent_id = 1
+[connectors.hq.target]
+kind = "scim"
+base_url = "https://scim.example.com/scim/v2"
+token = "env:T"
+"#,
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let out = orgsync(&config).arg("check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("connector \"hq\": timezone: \"Asia/Shangai\" is not a time zone"),
+        "{said}"
+    );
+}
+
+/// `orgsync run` with no connector starts (there is an API to ask), and warns that it has
+/// nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_without_a_connector_warns() {
+    let s = setup().await;
+    let empty = config_text(&s, "").replace(&connector_text(&s, "hq", "0 0 3 * * *"), "");
+    std::fs::write(&s.config, empty).unwrap();
+    let mut daemon = Daemon::start(&s).await;
+    assert!(
+        s.log()
+            .contains("No connector is configured: nothing will be synced"),
+        "{}",
+        s.log()
+    );
+    daemon.signal("TERM");
+    let (code, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(code.success(), "{}", s.log());
 }

@@ -12,6 +12,11 @@ use crate::terminal::visible;
 use std::fmt::Display;
 use std::path::Path;
 
+/// What a configuration without a connector is told (`check-config`, `orgsync run`): valid, and
+/// yet nothing would ever sync.
+const NO_CONNECTOR: &str = "no connector is configured, so nothing will be synced: add a \
+     [connectors.NAME] table with a source and a target (examples in config/)";
+
 /// How far `check-config` goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
@@ -54,6 +59,9 @@ pub(super) async fn check_config(config_path: &Path, depth: Depth) -> Exit {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if config.connectors.is_empty() {
+        eprintln!("warning: {NO_CONNECTOR}");
+    }
     if depth == Depth::Offline {
         return Exit::Ok;
     }

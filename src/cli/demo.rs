@@ -24,6 +24,8 @@ use emulators::scim::ScimHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod pace;
+
 /// The emulated upstream, kept alive for the demo's length.
 enum Upstream {
     Wecom(emulators::wecom::WecomHandle),
@@ -58,10 +60,7 @@ impl Upstream {
     fn describe(&self) -> String {
         match self {
             Upstream::Wecom(h) => format!("emulated WeCom at {}", h.base_url()),
-            Upstream::Dingtalk(h) => format!(
-                "emulated DingTalk at {} (20 calls/s per API, as the real one: a few seconds)",
-                h.base_url()
-            ),
+            Upstream::Dingtalk(h) => format!("emulated DingTalk at {}", h.base_url()),
             Upstream::Feishu(h) => format!("emulated Feishu at {}", h.base_url()),
             Upstream::Bitrix24(h) => format!("emulated Bitrix24 portal at {}", h.portal_url()),
         }
@@ -306,10 +305,18 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
     });
     leave_some_managers_unset(&mut org);
     add_profile_fields(&mut org, platform);
+    let scope = Scope::of(&org);
     let upstream = Upstream::start(platform, org).await?;
     let state = tempfile::tempdir()?;
     println!("orgsync demo");
-    println!("  upstream: {} ({people} people)", upstream.describe());
+    println!(
+        "  upstream: {} ({people} people in the org)",
+        upstream.describe()
+    );
+    println!(
+        "  pace:     {}",
+        pace::describe(platform, scope.departments, scope.people)
+    );
     match &target {
         Target::Emulated(scim) => {
             println!("  target:   emulated SCIM 2.0 app at {}", scim.base_url());
@@ -363,6 +370,9 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
     section("1. Dry run: what a sync would do (nothing is written)");
     let dry = engine.run(&connector, RunMode::DryRun).await?;
     print!("{}", render_text_with(&dry, &options));
+    if let Some(pull) = &dry.pull {
+        println!("\n{}", scope.explain(people, pull.users + pull.held));
+    }
     if let Target::Emulated(scim) = &target
         && scim.users().is_empty()
     {
@@ -421,6 +431,72 @@ async fn demo(args: DemoArgs) -> Result<Exit, Box<dyn std::error::Error>> {
         scim.shutdown().await;
     }
     Ok(if ok { Exit::Ok } else { Exit::RunFailed })
+}
+
+/// What of the generated org the app may read: the platform shows an app only the departments
+/// (and people) its scope grants, as a real org grants part of itself.
+struct Scope {
+    departments: u64,
+    people: u64,
+    /// People outside the scope, and people who have left (the platforms list neither).
+    outside: usize,
+    resigned: usize,
+}
+
+impl Scope {
+    fn of(org: &Org) -> Scope {
+        let visibility = org.visibility();
+        let visible = |u: &&emulators::fixture::User| visibility.is_user_visible(u);
+        let left = |u: &&emulators::fixture::User| u.status == emulators::fixture::Status::Resigned;
+        Scope {
+            departments: visibility.departments.len() as u64,
+            people: org
+                .users
+                .iter()
+                .filter(visible)
+                .filter(|u| !left(u))
+                .count() as u64,
+            outside: org.users.iter().filter(|u| !visible(u)).count(),
+            resigned: org.users.iter().filter(visible).filter(left).count(),
+        }
+    }
+
+    /// Why the pull read fewer people than the org has.
+    fn explain(&self, people: usize, pulled: usize) -> String {
+        let missing = people.saturating_sub(pulled);
+        if missing == 0 {
+            return format!("The pull read all {people} people of the org.");
+        }
+        let mut causes: Vec<(usize, &str)> = Vec::new();
+        if self.outside > 0 {
+            causes.push((
+                self.outside.min(missing),
+                "outside the app's scope (the departments the platform lets it read, as a real \
+                 app is granted part of an org)",
+            ));
+        }
+        match missing.saturating_sub(self.outside) {
+            0 => {}
+            rest if rest == self.resigned => {
+                causes.push((rest, "people who left the company (no longer listed)"))
+            }
+            rest => causes.push((rest, "people the platform did not list")),
+        }
+        let why = match causes.as_slice() {
+            [(_, only)] => format!("the other {missing} are {only}"),
+            _ => format!(
+                "of the other {missing}, {}",
+                causes
+                    .iter()
+                    .map(|(count, cause)| format!("{count} are {cause}"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        };
+        format!(
+            "The pull read {pulled} of the org's {people} people; {why}: orgsync never reads them."
+        )
+    }
 }
 
 /// A TOML file holding one target table, written as under `[connectors.NAME.target]`.
@@ -486,6 +562,53 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(policy, defaults);
+    }
+
+    #[test]
+    fn the_demo_says_why_the_pull_read_fewer_people_than_the_org_has() {
+        let org = generate(&GeneratorConfig {
+            people: 200,
+            departments: 20,
+            seed: 7,
+            ..GeneratorConfig::default()
+        });
+        let scope = Scope::of(&org);
+        assert!(
+            scope.outside > 0 && scope.resigned == 1,
+            "the generator's default scope"
+        );
+        let pulled = 200 - scope.outside - scope.resigned;
+        let said = scope.explain(200, pulled);
+        assert!(
+            said.starts_with(&format!(
+                "The pull read {pulled} of the org's 200 people; of the other {}, {} are outside the app's scope",
+                200 - pulled,
+                scope.outside
+            )),
+            "{said}"
+        );
+        assert!(
+            said.contains("and 1 are people who left the company"),
+            "{said}"
+        );
+        // Whatever the pull says is what the sentence counts.
+        let said = scope.explain(200, pulled - 2);
+        assert!(
+            said.contains("and 3 are people the platform did not list"),
+            "{said}"
+        );
+        let said = scope.explain(200, 200 - scope.outside);
+        assert!(
+            said.contains(&format!(
+                "; the other {} are outside the app's scope",
+                scope.outside
+            )),
+            "{said}"
+        );
+        assert_eq!(
+            scope.explain(200, 200),
+            "The pull read all 200 people of the org."
+        );
     }
 
     #[test]

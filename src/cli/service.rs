@@ -224,9 +224,10 @@ impl Source {
             },
             Source::Local(history) => history.get(run_id).map_err(|e| fail(Exit::State, e))?,
         };
+        // Asking for a run that is not there is a wrong argument, not a wrong configuration.
         found.ok_or_else(|| {
             fail(
-                Exit::Config,
+                Exit::Usage,
                 format!("no run {run_id:?} in the history (see `orgsync reports list`)"),
             )
         })
@@ -284,10 +285,16 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
             "  schedule  {}",
             c.schedule.as_deref().unwrap_or("on demand only")
         ));
+        say(&format!(
+            "  timezone  {}",
+            zone_line(&c.timezone, c.timezone_origin)
+        ));
         if let Some(next) = c.next_run {
+            // In the schedule's zone, as the schedule reads; the offset says where that is.
+            let zone = jiff::tz::TimeZone::get(&c.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
             say(&format!(
                 "  next run  {}",
-                next.strftime("%Y-%m-%d %H:%M:%S UTC")
+                next.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %:z")
             ));
         }
         if let Some(run) = &c.running {
@@ -318,6 +325,17 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
         }
     }
     Exit::Ok
+}
+
+fn zone_line(name: &str, origin: crate::config::ZoneOrigin) -> String {
+    use crate::config::ZoneOrigin;
+    match origin {
+        ZoneOrigin::Configured => name.to_owned(),
+        ZoneOrigin::System => format!("{name} (the system's local zone)"),
+        ZoneOrigin::UtcFallback => {
+            format!("{name} (the system's zone cannot be determined; set connectors.NAME.timezone)")
+        }
+    }
 }
 
 fn summary_line(run: &RunSummary) -> String {

@@ -1,4 +1,5 @@
 use super::env;
+use super::schedule::{Cron, Schedule, ScheduleZone};
 use super::transport::{self, Side};
 use super::{HumanDuration, SecretRef};
 use crate::plan::Policy;
@@ -171,9 +172,13 @@ pub struct ConnectorConfig {
     #[serde(default)]
     pub groups: crate::plan::GroupPolicy,
     /// When `orgsync run` syncs this connector: six-field cron with seconds first, e.g.
-    /// `"0 */30 * * * *"` (every 30 minutes). None: only on demand.
+    /// `"0 */30 * * * *"` (every 30 minutes), read in `timezone`. None: only on demand.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// The IANA time zone the schedule's times are in (`"Asia/Shanghai"`). None: the system's
+    /// local zone, or UTC when that cannot be determined.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// A random delay up to this long before each scheduled run, so many installations do not hit
     /// the upstream at the same second (DingTalk asks to avoid the whole hour).
     #[serde(default)]
@@ -497,8 +502,13 @@ impl Config {
                 .policy
                 .validate()
                 .map_err(|d| fail(format!("policy: {d}")))?;
-            if let Some(schedule) = &connector.schedule {
-                validate_schedule(schedule).map_err(|d| fail(format!("schedule: {d}")))?;
+            let zone = connector
+                .zone()
+                .map_err(|d| fail(format!("timezone: {d}")))?;
+            if connector.schedule.is_some() {
+                connector
+                    .schedule_in(zone)
+                    .map_err(|d| fail(format!("schedule: {d}")))?;
             }
             match &connector.source {
                 SourceConfig::Wecom(source) => source
@@ -546,11 +556,33 @@ impl Config {
     }
 }
 
-/// Parses the schedule the way the scheduler will.
-fn validate_schedule(schedule: &str) -> Result<(), String> {
-    tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {}))
-        .map(|_| ())
-        .map_err(|_| format!("{schedule:?} is not a six-field cron expression (seconds first, e.g. \"0 */30 * * * *\")"))
+impl ConnectorConfig {
+    /// The zone of the schedule: `timezone`, else the system's, else UTC.
+    pub fn zone(&self) -> Result<ScheduleZone, String> {
+        ScheduleZone::of(self.timezone.as_deref())
+    }
+
+    /// [`ConnectorConfig::zone`], which validation checked; UTC should the system's zone have
+    /// gone since.
+    pub fn zone_or_utc(&self) -> ScheduleZone {
+        self.zone().unwrap_or_else(|_| ScheduleZone::utc_fallback())
+    }
+
+    /// The schedule in `zone`, None when on demand only; an expression that cannot be parsed or
+    /// names no date that comes is an error.
+    pub fn schedule_in(&self, zone: ScheduleZone) -> Result<Option<Schedule>, String> {
+        let Some(expression) = &self.schedule else {
+            return Ok(None);
+        };
+        let cron = Cron::parse(expression).map_err(|e| e.to_string())?;
+        let schedule = Schedule::new(cron, zone.zone);
+        if schedule.next_after(jiff::Timestamp::now()).is_none() {
+            return Err(format!(
+                "{expression:?} names no date in the next fifty years"
+            ));
+        }
+        Ok(Some(schedule))
+    }
 }
 
 #[cfg(test)]
@@ -569,6 +601,44 @@ mod tests {
     }
 
     const SCIM: &str = "kind = \"scim\"\ntoken = \"env:T\"\nbase_url = ";
+
+    /// A connector with these top-level keys (schedule, timezone) and a valid source and target.
+    fn connector_with(keys: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            &format!(
+                "[connectors.hq]\n{keys}\n[connectors.hq.source]\nkind = \"wecom\"\ncorp_id = \"ww1\"\n\
+                 secret = \"env:S\"\nagent_id = 1\n[connectors.hq.target]\n{SCIM}\"https://scim.example.com/\"\n"
+            ),
+            Path::new("orgsync.toml"),
+        )
+    }
+
+    #[test]
+    fn schedules_and_time_zones_are_checked_at_load_naming_the_key() {
+        let config =
+            connector_with("schedule = \"0 0 9 * * *\"\ntimezone = \"Asia/Shanghai\"").unwrap();
+        let hq = &config.connectors["hq"];
+        assert_eq!(hq.zone().unwrap().name, "Asia/Shanghai");
+        assert!(hq.schedule_in(hq.zone().unwrap()).unwrap().is_some());
+        for (keys, says) in [
+            (
+                "timezone = \"Asia/Shangai\"",
+                "connector \"hq\": timezone: \"Asia/Shangai\" is not a time zone",
+            ),
+            (
+                "schedule = \"0 0 9 * *\"",
+                "connector \"hq\": schedule: \"0 0 9 * *\" has 5 field(s)",
+            ),
+            (
+                "schedule = \"0 0 0 30 2 *\"",
+                "schedule: \"0 0 0 30 2 *\" names no date in the next fifty years",
+            ),
+            ("schedule = \"0 0 0 L * *\"", "uses L, W or #"),
+        ] {
+            let error = connector_with(keys).unwrap_err().to_string();
+            assert!(error.contains(says), "{keys}: {error}");
+        }
+    }
     const WEBHOOK: &str = "kind = \"webhook\"\nsecret = \"env:T\"\nurl = ";
 
     /// `text` as a config file, loaded with these environment variables.

@@ -4,6 +4,7 @@ mod duration;
 mod env;
 mod file;
 mod retry;
+mod schedule;
 mod secret;
 pub mod transport;
 
@@ -13,6 +14,7 @@ pub use file::{
     WebConfig,
 };
 pub use retry::{PUSHER_ATTEMPTS, ProcessMode, PullBudgets, RetryConfig};
+pub use schedule::{Cron, CronError, Schedule, ScheduleZone, ZoneOrigin};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use transport::PlainHttp;
 

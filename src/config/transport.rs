@@ -45,10 +45,16 @@ impl Side {
 }
 
 /// 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and `localhost`: traffic that never leaves the
-/// machine.
+/// machine. In URLs of schemes the URL standard does not know (`ldap://`), an IPv4 address is
+/// not parsed as one and arrives as a domain: it is read as an address here.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
+        Some(Host::Domain(host)) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
@@ -119,6 +125,10 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://localhost/",
             "http://LOCALHOST:1/",
+            "ldap://127.0.0.1:389",
+            "ldap://127.0.0.2",
+            "ldap://[::1]:389",
+            "ldap://localhost",
         ] {
             assert!(is_loopback(&url(text)), "{text}");
             assert_eq!(check("api_base", &url(text), PlainHttp::Refused), Ok(()));
@@ -129,6 +139,9 @@ mod tests {
             "http://[::2]/",
             "http://localhost.example.com/",
             "http://qyapi.weixin.qq.com/",
+            "ldap://10.0.0.1:389",
+            "ldap://127.0.0.1.example.com",
+            "ldap://directory.example.com",
         ] {
             assert!(!is_loopback(&url(text)), "{text}");
         }

@@ -56,6 +56,9 @@ pub enum DaemonError {
     Scheduler(String),
 }
 
+/// Valid, and yet the daemon has nothing to do.
+const NO_CONNECTOR: &str = "No connector is configured: nothing will be synced until one is added to the configuration (then reload).";
+
 /// Runs until `shutdown` resolves; every message on `reload` reloads the configuration file.
 pub async fn run(
     config_path: &Path,
@@ -144,6 +147,9 @@ pub async fn run(
         connectors = config.connectors.len(),
         "orgsync is running."
     );
+    if config.connectors.is_empty() {
+        warn!("{NO_CONNECTOR}");
+    }
 
     tokio::pin!(shutdown);
     loop {

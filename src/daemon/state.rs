@@ -550,6 +550,8 @@ impl Shared {
                 source: slot.connector.puller.platform().to_string(),
                 target: slot.connector.pusher.kind().to_string(),
                 schedule: slot.config.schedule.clone(),
+                timezone: slot.config.zone_or_utc().name,
+                timezone_origin: slot.config.zone_or_utc().origin,
                 jitter_ms: slot.config.jitter.map(|j| j.0.as_millis() as u64),
                 next_run: None,
                 running: slot.running.clone(),

@@ -1,5 +1,6 @@
 //! What the admin API says, as JSON. Shared by the server and by the CLI's client.
 
+use crate::config::ZoneOrigin;
 use crate::engine::{Progress, RunMode};
 use crate::history::RunSummary;
 use crate::report::RunOutcome;
@@ -132,6 +133,10 @@ pub struct ConnectorView {
     pub target: String,
     /// Cron expression, when scheduled.
     pub schedule: Option<String>,
+    /// The zone the schedule is read in: an IANA name (`Asia/Shanghai`).
+    pub timezone: String,
+    /// Whether `timezone` is configured, the system's, or UTC for want of one.
+    pub timezone_origin: ZoneOrigin,
     pub jitter_ms: Option<u64>,
     /// The next scheduled start (before jitter).
     pub next_run: Option<Timestamp>,

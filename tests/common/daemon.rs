@@ -124,6 +124,8 @@ pub fn orgsync(config: &Path) -> Command {
             emulators::wecom::WecomConfig::default().corpsecret,
         )
         .env("ORGSYNC_LOG", "info")
+        // A connector without `timezone` reads its schedule in the system's zone: UTC here.
+        .env("TZ", "UTC")
         .env_remove("NOTIFY_SOCKET");
     command
 }
