@@ -57,6 +57,7 @@ operator_token = "file:{dir}/operator-token"
 
 [connectors.hq]
 schedule = "0 0 3 * * *"
+timezone = "Asia/Shanghai"
 
 [connectors.hq.source]
 kind = "wecom"
@@ -227,6 +228,13 @@ async fn console_logs_in_syncs_and_approves_a_refused_plan_in_chromium() {
     assert_eq!(seen["wrongToken"]["loggedIn"], false, "{seen:#}");
     assert_eq!(seen["viewer"]["showsConnector"], true, "{seen:#}");
     assert_eq!(seen["viewer"]["syncButtons"], 0, "{seen:#}");
+    let schedule = seen["viewer"]["schedule"].as_str().unwrap();
+    assert_eq!(schedule, "0 0 3 * * * in Asia/Shanghai", "{seen:#}");
+    let next = seen["viewer"]["nextRun"].as_str().unwrap();
+    assert!(
+        next.contains(" 03:00:00 CST ("),
+        "in the connector's zone: {next}"
+    );
     assert_eq!(seen["viewer"]["forgedSyncStatus"], 403, "{seen:#}");
     assert_eq!(seen["operator"]["syncButtons"], 1, "{seen:#}");
     assert_eq!(seen["operator"]["noCsrfStatus"], 403, "{seen:#}");

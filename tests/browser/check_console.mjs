@@ -117,6 +117,8 @@ try {
     out.viewer = {
       showsConnector: await showsConnector(),
       syncButtons: await syncButtons(),
+      schedule: await page.locator('[data-connector="hq"] dd').nth(0).textContent(),
+      nextRun: await page.locator('[data-connector="hq"] dd').nth(1).textContent(),
       forgedSyncStatus: await postStatus('/connectors/hq/sync',
         'csrf=' + encodeURIComponent(await csrfOfPage()) + '&mode=apply'),
     };

@@ -2,6 +2,7 @@
 //! Sync now and Dry run buttons.
 
 use super::runs::{outcome_cell, run_link};
+use crate::config::ZoneOrigin;
 use crate::daemon::types::ConnectorView;
 use crate::daemon::web::html::{self, Viewer, esc, when};
 use crate::daemon::web::{WebState, blocking};
@@ -48,7 +49,7 @@ fn card(viewer: &Viewer, v: &ConnectorView) -> String {
     };
     let next = v
         .next_run
-        .map(when)
+        .map(|at| in_zone(at, &v.timezone))
         .unwrap_or_else(|| "not scheduled".into());
     let last = match &v.last_run {
         Some(run) => format!(
@@ -114,7 +115,24 @@ fn card(viewer: &Viewer, v: &ConnectorView) -> String {
     )
 }
 
-/// The schedule's time zone, once connectors have one.
-fn zone(_v: &ConnectorView) -> String {
-    " (UTC)".to_owned()
+/// The zone the schedule is read in, and where that choice comes from.
+fn zone(v: &ConnectorView) -> String {
+    let origin = match v.timezone_origin {
+        ZoneOrigin::Configured => "",
+        ZoneOrigin::System => ", the system's zone",
+        ZoneOrigin::UtcFallback => ", for want of a system zone",
+    };
+    format!(" in {}{origin}", esc(&v.timezone))
+}
+
+/// A moment in the connector's zone (as its schedule reads), with UTC beside it.
+fn in_zone(at: jiff::Timestamp, zone: &str) -> String {
+    match at.in_tz(zone) {
+        Ok(local) if zone != "UTC" => format!(
+            "{} ({})",
+            esc(&local.strftime("%Y-%m-%d %H:%M:%S %Z").to_string()),
+            when(at)
+        ),
+        _ => when(at),
+    }
 }
