@@ -4,11 +4,13 @@
 //! person of the range not met in a department. An app refused the two list calls (48002, reported
 //! for apps created after 2022-08-15) reads `department/simplelist` + one `department/get` per
 //! department and `user/simplelist` per department + one `user/get` per person instead, and says
-//! so in the report. See `shared/upstream-apis/wecom.md`.
+//! so in the report. A focused pull (`pull_people`) reads single people and departments instead
+//! (focused.rs). See `shared/upstream-apis/wecom.md`.
 
 mod client;
 mod config;
 mod convert;
+mod focused;
 #[doc(hidden)]
 pub mod fuzz;
 mod profile;
@@ -16,9 +18,9 @@ mod wire;
 
 pub use config::{ThrottleWindows, WecomSourceConfig};
 
-use super::{Platform, PullError, PullStats, Pulled, Puller};
+use super::{Focused, Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
-use crate::model::Checked;
+use crate::model::{Checked, UserKey};
 use crate::model::{Problem, Scope};
 use client::WecomClient;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -424,6 +426,11 @@ impl Puller for WecomPuller {
 
     fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
         Some(self.client.calls.progress().clone())
+    }
+
+    #[instrument(level = "info", skip_all, fields(platform = "wecom"))]
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        self.focused(keys).await
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "wecom"))]

@@ -1,0 +1,237 @@
+//! Focused pulls (`Puller::pull_people`, `orgsync sync NAME --person KEY`): on every platform,
+//! against its emulator, the people asked for come back exactly as a whole pull reads them (so a
+//! focused run never plans a spurious update), with the managers their links need when those
+//! can be read, the departments above them, the right `not_found`, and far fewer calls than a
+//! whole pull.
+
+mod common;
+
+use common::upstream::{Platform, Upstream};
+use emulators::fixture::{Org, Status, User};
+use emulators::generator::{GeneratorConfig, generate};
+use orgsync::model::{DepartmentId, Directory, UserKey};
+use orgsync::pullers::{Coverage, Puller};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A key no platform knows (numeric, so Bitrix24 asks for it too).
+const NOBODY: &str = "987654321";
+
+/// A few hundred people under a wide, deep tree, a fifth of it outside the app's scope.
+fn org() -> Org {
+    generate(&GeneratorConfig {
+        people: 400,
+        departments: 160,
+        seed: 18,
+        out_of_scope_share: 0.2,
+        disabled: 3,
+        not_activated: 2,
+        resigned: 2,
+        ..GeneratorConfig::default()
+    })
+}
+
+/// Who the platform shows of the fixture (Bitrix24 has no app scope; DingTalk lists no one who
+/// resigned).
+fn sees(platform: Platform, org: &Org, user: &User) -> bool {
+    match platform {
+        Platform::Bitrix24 => true,
+        Platform::Dingtalk => user.status != Status::Resigned && org.is_user_visible(user),
+        Platform::Wecom | Platform::Feishu => org.is_user_visible(user),
+    }
+}
+
+/// Depth of a fixture department (the root is 1).
+fn depth(org: &Org, mut id: i64) -> usize {
+    let mut depth = 0;
+    while let Some(department) = org.department(id) {
+        depth += 1;
+        match department.parent {
+            Some(parent) => id = parent,
+            None => break,
+        }
+    }
+    depth
+}
+
+/// The sample: one fixture person of each kind the contract names, as fixture ids (the deepest
+/// such person, so the climb is long), plus someone outside the scope where the platform has one.
+fn sample(platform: Platform, org: &Org) -> Vec<(&'static str, String)> {
+    let seen = |u: &&User| sees(platform, org, u);
+    let visible_manager = |u: &&User| {
+        u.manager
+            .as_deref()
+            .and_then(|m| org.user(m))
+            .is_some_and(|m| sees(platform, org, m))
+    };
+    let deepest = |pick: &dyn Fn(&&User) -> bool| {
+        org.users
+            .iter()
+            .filter(seen)
+            .filter(|u| pick(u))
+            .max_by_key(|u| u.departments.iter().map(|&d| depth(org, d)).max())
+            .map(|u| u.id.clone())
+    };
+    let heads: BTreeSet<&str> = org
+        .departments
+        .iter()
+        .flat_map(|d| d.leaders.iter().map(String::as_str))
+        .collect();
+    let mut kinds: Vec<(&'static str, Option<String>)> = vec![
+        (
+            "active, manager in scope",
+            deepest(&|u| u.status == Status::Active && visible_manager(u)),
+        ),
+        ("disabled", deepest(&|u| u.status == Status::Disabled)),
+        (
+            "manager outside the scope",
+            deepest(&|u| u.manager.is_some() && !visible_manager(u)),
+        ),
+        (
+            "department head",
+            deepest(&|u| u.status == Status::Active && heads.contains(u.id.as_str())),
+        ),
+    ];
+    if platform != Platform::Bitrix24 {
+        kinds.push((
+            "outside the scope",
+            org.users
+                .iter()
+                .find(|u| !org.is_user_visible(u))
+                .map(|u| u.id.clone()),
+        ));
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, id)| {
+            let id = id.unwrap_or_else(|| panic!("{platform:?}: the fixture has no {kind}"));
+            (kind, id)
+        })
+        .collect()
+}
+
+/// The departments of `keys`' records, and each one above them that the whole pull holds.
+fn departments_above(whole: &Directory, users: &Directory) -> BTreeSet<DepartmentId> {
+    let mut above = BTreeSet::new();
+    for user in users.users.values() {
+        for department in &user.departments {
+            let mut next = Some(department.clone());
+            while let Some(id) = next.take() {
+                if let Some(found) = whole.departments.get(&id)
+                    && above.insert(id)
+                {
+                    next = found.parent.clone();
+                }
+            }
+        }
+    }
+    above
+}
+
+/// The most calls a focused pull of `asked` people may make, whose departments and those above
+/// them number `departments`: a token, one read per person and per manager, one per department
+/// plus one for the unreadable parent above each top of the scope — and per platform what its
+/// single reads cost beyond that.
+fn call_bound(platform: Platform, asked: u64, departments: u64) -> u64 {
+    let reads = 1 + 2 * asked + 2 * departments;
+    match platform {
+        // Every read of a person is 2 calls: user/get, then the HR roster for the same few.
+        Platform::Dingtalk => reads + 2 * asked,
+        // One call per department head climbed to, for the managers derived from heads.
+        Platform::Bitrix24 => reads + departments,
+        Platform::Wecom | Platform::Feishu => reads,
+    }
+}
+
+async fn check(platform: Platform) {
+    let org = org();
+    let upstream = Upstream::start(platform, org.clone()).await;
+    let whole = upstream.puller().pull().await.unwrap();
+    let whole_calls = upstream.total_calls();
+    let whole = whole.directory;
+
+    let sample = sample(platform, &org);
+    let mut keys: Vec<UserKey> = sample.iter().map(|(_, id)| upstream.key(id)).collect();
+    keys.push(UserKey::new(NOBODY));
+    let before = upstream.total_calls();
+    let focused = upstream.puller().pull_people(&keys).await.unwrap();
+    let calls = upstream.total_calls() - before;
+    assert_eq!(
+        focused.pulled.stats.total_calls(),
+        calls,
+        "{platform:?}: calls the puller counted"
+    );
+    let got = &focused.pulled.directory;
+
+    // Each person asked for: exactly the whole pull's record, or not found.
+    let mut expected_not_found = BTreeSet::new();
+    let mut wanted: BTreeSet<UserKey> = BTreeSet::new();
+    for key in &keys {
+        match whole.users.get(key) {
+            Some(user) => {
+                assert_eq!(got.users.get(key), Some(user), "{platform:?}: {key}");
+                wanted.insert(key.clone());
+                // Their manager, when the whole pull holds them: exactly that record too.
+                if let Some(manager) = &user.manager {
+                    assert_eq!(
+                        got.users.get(manager),
+                        whole.users.get(manager),
+                        "{platform:?}: manager {manager} of {key}"
+                    );
+                    wanted.insert(manager.clone());
+                }
+            }
+            None if whole.held.contains(key) => assert!(got.held.contains(key)),
+            None => {
+                expected_not_found.insert(key.clone());
+            }
+        }
+    }
+    let pulled: BTreeSet<UserKey> = got.users.keys().cloned().collect();
+    let wanted: BTreeSet<UserKey> = wanted
+        .into_iter()
+        .filter(|k| whole.users.contains_key(k))
+        .collect();
+    assert_eq!(pulled, wanted, "{platform:?}: the people read");
+    assert_eq!(
+        focused.coverage,
+        Coverage::Partial {
+            not_found: expected_not_found.clone()
+        },
+        "{platform:?}: coverage"
+    );
+    assert!(expected_not_found.contains(&UserKey::new(NOBODY)));
+    if platform != Platform::Bitrix24 {
+        assert_eq!(expected_not_found.len(), 2, "{platform:?}: {sample:?}");
+    }
+
+    // The departments they are in and every one above them, as the whole pull reads them.
+    let above = departments_above(&whole, got);
+    let departments: BTreeMap<_, _> = whole
+        .departments
+        .iter()
+        .filter(|(id, _)| above.contains(*id))
+        .map(|(id, d)| (id.clone(), d.clone()))
+        .collect();
+    assert_eq!(got.departments, departments, "{platform:?}: departments");
+    assert!(
+        departments.values().any(|d| d.parent.is_some()),
+        "{platform:?}: no department with a parent in the sample"
+    );
+
+    let bound = call_bound(platform, keys.len() as u64, departments.len() as u64);
+    assert!(
+        calls <= bound,
+        "{platform:?}: {calls} calls for {} people in {} departments (at most {bound})",
+        keys.len(),
+        departments.len()
+    );
+    assert!(
+        calls * 3 <= whole_calls,
+        "{platform:?}: {calls} calls, a whole pull {whole_calls}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_reads_only_the_people_asked_for() {
+    check(Platform::Wecom).await;
+}
