@@ -218,6 +218,12 @@ async fn check(platform: Platform) {
         "{platform:?}: no department with a parent in the sample"
     );
 
+    eprintln!(
+        "{platform:?}: {} people asked, {} read, {} departments, {calls} calls (a whole pull {whole_calls})",
+        keys.len(),
+        got.users.len(),
+        departments.len()
+    );
     let bound = call_bound(platform, keys.len() as u64, departments.len() as u64);
     assert!(
         calls <= bound,
@@ -234,4 +240,9 @@ async fn check(platform: Platform) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wecom_reads_only_the_people_asked_for() {
     check(Platform::Wecom).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feishu_reads_only_the_people_asked_for() {
+    check(Platform::Feishu).await;
 }
