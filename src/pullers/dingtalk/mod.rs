@@ -14,10 +14,14 @@
 //! `1 (gettoken) + 1 (auth/scopes) + T + D + Σ_d max(1, ceil(m_d / 100)) + I` plus
 //! `ceil(P / 100)` roster calls (and a `user/get` for anyone the roster does not answer for), or
 //! `P` `user/get` calls without the roster.
+//!
+//! A focused pull (`pull_people`, focused.rs) reads the people asked for and their managers with
+//! `user/get`, and only the departments above them.
 
 mod client;
 mod config;
 mod convert;
+mod focused;
 #[doc(hidden)]
 pub mod fuzz;
 mod profile;
@@ -25,9 +29,9 @@ mod wire;
 
 pub use config::{DingtalkSourceConfig, RosterMode, default_rate_limits};
 
-use super::{Platform, PullError, PullStats, Pulled, Puller};
+use super::{Focused, Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
-use crate::model::{Checked, Problem, RosterFallback};
+use crate::model::{Checked, Problem, RosterFallback, UserKey};
 use client::{DingtalkClient, Method};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -493,6 +497,11 @@ impl Puller for DingtalkPuller {
 
     fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
         Some(self.client.calls.progress().clone())
+    }
+
+    #[instrument(level = "info", skip_all, fields(platform = "dingtalk"))]
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        self.focused(keys).await
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "dingtalk"))]
