@@ -7,10 +7,12 @@
 mod common;
 
 use common::upstream::{Platform, Upstream};
+use common::{dingtalk_puller, small_org};
+use emulators::faults::Faults;
 use emulators::fixture::{Org, Status, User};
 use emulators::generator::{GeneratorConfig, generate};
 use orgsync::model::{DepartmentId, Directory, UserKey};
-use orgsync::pullers::{Coverage, Puller};
+use orgsync::pullers::{AnyPuller, Coverage, Puller};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A key no platform knows (numeric, so Bitrix24 asks for it too).
@@ -143,8 +145,9 @@ fn call_bound(platform: Platform, asked: u64, departments: u64) -> u64 {
     let reads = 1 + 2 * asked + 2 * departments;
     match platform {
         // Each department's own listing (`user/list`, one page: none has 100 direct members
-        // here), which is where a whole pull finds heads and items.
-        Platform::Dingtalk => reads + departments,
+        // here), which is where a whole pull finds heads and items; with the HR roster, one
+        // roster call per 100 people read.
+        Platform::Dingtalk => reads + departments + (2 * asked).div_ceil(100),
         // Batches, whatever the number of people: the people asked for with the first
         // department page, the other pages (one batch up to 2 500 departments) with the
         // invitee filter's check, the managers derived from the heads.
@@ -154,9 +157,14 @@ fn call_bound(platform: Platform, asked: u64, departments: u64) -> u64 {
 }
 
 async fn check(platform: Platform) {
+    check_with(platform, Upstream::puller).await;
+}
+
+/// [`check`] with the puller `puller` builds.
+async fn check_with(platform: Platform, puller: impl Fn(&Upstream) -> AnyPuller) {
     let org = org();
     let upstream = Upstream::start(platform, org.clone()).await;
-    let whole = upstream.puller().pull().await.unwrap();
+    let whole = puller(&upstream).pull().await.unwrap();
     let whole_calls = upstream.total_calls();
     let whole = whole.directory;
 
@@ -164,7 +172,7 @@ async fn check(platform: Platform) {
     let mut keys: Vec<UserKey> = sample.iter().map(|(_, id)| upstream.key(id)).collect();
     keys.push(UserKey::new(NOBODY));
     let before = upstream.total_calls();
-    let focused = upstream.puller().pull_people(&keys).await.unwrap();
+    let focused = puller(&upstream).pull_people(&keys).await.unwrap();
     let calls = upstream.total_calls() - before;
     assert_eq!(
         focused.pulled.stats.total_calls(),
@@ -288,4 +296,73 @@ async fn dingtalk_reads_only_the_people_asked_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitrix24_reads_only_the_people_asked_for() {
     check(Platform::Bitrix24).await;
+}
+
+/// With the HR roster (`agent_id` set), a whole pull takes listed people's managers and main
+/// departments from the roster: a focused pull asks it for the same people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dingtalk_with_the_roster_reads_the_people_as_a_whole_pull_does() {
+    check_with(Platform::Dingtalk, |upstream| match upstream {
+        Upstream::Dingtalk(h) => {
+            let agent_id = u64::try_from(h.config().agent_id).unwrap();
+            AnyPuller::Dingtalk(dingtalk_puller(h, |c| c.agent_id = Some(agent_id)))
+        }
+        _ => unreachable!("a DingTalk upstream"),
+    })
+    .await;
+}
+
+/// Each fault kind the emulators inject, on a schedule that leaves room between hits: a focused
+/// pull retries through it and reads what a clean one reads; a fault on every call is an error,
+/// never a partial answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_focused_pull_survives_every_fault_kind() {
+    let org = small_org();
+    for platform in [
+        Platform::Wecom,
+        Platform::Dingtalk,
+        Platform::Feishu,
+        Platform::Bitrix24,
+    ] {
+        let upstream = Upstream::start(platform, org.clone()).await;
+        let keys = vec![
+            upstream.key("lin"),
+            upstream.key("sales1"),
+            UserKey::new(NOBODY),
+        ];
+        let clean = upstream.puller().pull_people(&keys).await.unwrap();
+        assert!(clean.pulled.directory.users.contains_key(&keys[0]));
+        for (kind, faults) in Faults::each_kind(2) {
+            upstream.set_faults(faults);
+            let focused = upstream
+                .puller()
+                .pull_people(&keys)
+                .await
+                .unwrap_or_else(|e| panic!("{platform:?} under {kind}: {e}"));
+            assert_eq!(
+                focused.pulled.directory.users, clean.pulled.directory.users,
+                "{platform:?} under {kind}"
+            );
+            assert_eq!(
+                focused.pulled.directory.departments, clean.pulled.directory.departments,
+                "{platform:?} under {kind}"
+            );
+            assert_eq!(
+                focused.coverage, clean.coverage,
+                "{platform:?} under {kind}"
+            );
+            assert!(
+                focused.pulled.stats.retries > 0 || kind == "token expiry",
+                "{platform:?} under {kind}: no retry counted"
+            );
+        }
+        upstream.set_faults(Faults {
+            http_5xx_every: Some(1),
+            ..Faults::default()
+        });
+        assert!(
+            upstream.puller().pull_people(&keys).await.is_err(),
+            "{platform:?}: every call failed, yet the focused pull succeeded"
+        );
+    }
 }

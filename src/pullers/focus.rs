@@ -3,11 +3,12 @@
 //! departments to the top of what the app may read. Each platform supplies its single reads;
 //! a read answering `None` means "does not exist or is outside the app's scope".
 
-use super::PullError;
-use crate::model::UserKey;
+use super::{Coverage, Focused, Platform, PullError, PullStats, Pulled};
+use crate::model::{Directory, UserKey};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::collections::BTreeSet;
 use std::future::Future;
+use tracing::info;
 
 /// People read by a focused pull.
 #[derive(Debug)]
@@ -91,6 +92,30 @@ where
         }
     }
     Ok(found)
+}
+
+/// A focused pull's result, logged alike on every platform.
+pub(crate) fn finish(
+    platform: Platform,
+    asked: usize,
+    directory: Directory,
+    stats: PullStats,
+    not_found: BTreeSet<UserKey>,
+) -> Focused {
+    info!(
+        %platform,
+        asked,
+        users = directory.users.len(),
+        not_found = not_found.len(),
+        departments = directory.departments.len(),
+        calls = stats.total_calls(),
+        retries = stats.retries,
+        "Pulled the people asked for."
+    );
+    Focused {
+        pulled: Pulled { directory, stats },
+        coverage: Coverage::Partial { not_found },
+    }
 }
 
 /// One read per id, `concurrency` at a time, answers in the order asked.

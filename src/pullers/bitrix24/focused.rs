@@ -14,10 +14,9 @@ use super::{
     invitee_filter, profile, take, wire,
 };
 use crate::model::{DepartmentId, Directory, Problem, UserKey};
-use crate::pullers::{Coverage, Focused, PullError, Pulled};
+use crate::pullers::{Focused, Platform, PullError, focus};
 use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
-use tracing::info;
 
 /// Ids one filtered command asks for: one page's worth, so no answer needs a second page.
 const IDS_PER_COMMAND: usize = 50;
@@ -200,18 +199,13 @@ impl Bitrix24Puller {
             .cloned()
             .collect();
         let stats = self.client.calls.take(started.elapsed());
-        info!(
-            asked = keys.len(),
-            users = directory.users.len(),
-            not_found = not_found.len(),
-            departments = directory.departments.len(),
-            calls = stats.total_calls(),
-            "Pulled the Bitrix24 people asked for."
-        );
-        Ok(Focused {
-            pulled: Pulled { directory, stats },
-            coverage: Coverage::Partial { not_found },
-        })
+        Ok(focus::finish(
+            Platform::Bitrix24,
+            keys.len(),
+            directory,
+            stats,
+            not_found,
+        ))
     }
 
     /// The directory of `users` under the whole department tree, as a whole pull builds it.

@@ -6,18 +6,14 @@
 //! DingTalk decides the scope: a person outside it answers 50002, a department 50004; unknown
 //! ones 60121 / 33012 and 60003 / 40009.
 
-use super::{
-    DEPARTMENT_GET, DingtalkPuller, ROSTER_BATCH, client::Method, convert, department_unreadable,
-    wire,
-};
+use super::{DingtalkPuller, ROSTER_BATCH, convert, wire};
 use crate::model::{Problem, UserKey};
 use crate::pullers::focus;
-use crate::pullers::{Coverage, Focused, PullError, Pulled};
+use crate::pullers::{Focused, Platform, PullError};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 use wire::Record;
 
 impl DingtalkPuller {
@@ -54,7 +50,12 @@ impl DingtalkPuller {
         let departments = focus::departments(
             start,
             self.concurrency,
-            |id| self.department_above(id),
+            |id| async move {
+                match id.parse::<i64>() {
+                    Ok(dept_id) => self.department(dept_id, false).await,
+                    Err(_) => Ok(None),
+                }
+            },
             |department: &wire::Department| {
                 department
                     .parent_id
@@ -112,20 +113,13 @@ impl DingtalkPuller {
         // Heads as the whole pull finds them: from every item of the departments' listings.
         convert::add_heads(&mut directory, &listings, &details);
         let stats = self.client.calls.take(started.elapsed());
-        info!(
-            asked = keys.len(),
-            users = directory.users.len(),
-            not_found = people.not_found.len(),
-            departments = directory.departments.len(),
-            calls = stats.total_calls(),
-            "Pulled the DingTalk people asked for."
-        );
-        Ok(Focused {
-            pulled: Pulled { directory, stats },
-            coverage: Coverage::Partial {
-                not_found: people.not_found,
-            },
-        })
+        Ok(focus::finish(
+            Platform::Dingtalk,
+            keys.len(),
+            directory,
+            stats,
+            people.not_found,
+        ))
     }
 
     /// What a whole pull would take each person's record from: their `user/list` item with the
@@ -164,22 +158,5 @@ impl DingtalkPuller {
             }
         }
         Ok(())
-    }
-
-    /// A department met while climbing; `None` when it is above the scope or gone.
-    async fn department_above(&self, id: String) -> Result<Option<wire::Department>, PullError> {
-        let Ok(dept_id) = id.parse::<i64>() else {
-            return Ok(None);
-        };
-        let body = json!({ "dept_id": dept_id, "language": "zh_CN" });
-        match self
-            .client
-            .call::<wire::Answer<wire::Department>>(DEPARTMENT_GET, Method::Post(&body))
-            .await
-        {
-            Ok(answer) => Ok(Some(answer.result)),
-            Err(e) if department_unreadable(&e, false) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 }

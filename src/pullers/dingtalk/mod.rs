@@ -170,8 +170,13 @@ impl DingtalkPuller {
         }
     }
 
-    /// A granted top department itself (only ever called for those).
-    async fn department(&self, dept_id: i64) -> Result<Option<wire::Department>, PullError> {
+    /// One department: a granted top (out of scope is then an error), or one met while climbing
+    /// from a person (`granted` false: out of scope means above the scope).
+    async fn department(
+        &self,
+        dept_id: i64,
+        granted: bool,
+    ) -> Result<Option<wire::Department>, PullError> {
         let body = json!({ "dept_id": dept_id, "language": "zh_CN" });
         match self
             .client
@@ -179,7 +184,7 @@ impl DingtalkPuller {
             .await
         {
             Ok(answer) => Ok(Some(answer.result)),
-            Err(e) if department_unreadable(&e, true) => {
+            Err(e) if department_unreadable(&e, granted) => {
                 warn!(dept_id, error = %e.for_log(), "A DingTalk department cannot be read; leaving it out.");
                 Ok(None)
             }
@@ -381,7 +386,7 @@ impl DingtalkPuller {
             .filter(|id| tops.contains(id) && !listed.contains(id))
             .collect();
         let tops: Vec<Option<wire::Department>> = stream::iter(missing)
-            .map(|id| self.department(id))
+            .map(|id| self.department(id, true))
             .buffered(self.concurrency)
             .try_collect()
             .await?;

@@ -6,11 +6,10 @@
 use super::{DEPARTMENT, FeishuPuller, USER, convert, not_visible, wire};
 use crate::model::{DepartmentId, Scope, UserKey};
 use crate::pullers::focus;
-use crate::pullers::{Coverage, Focused, PullError, Pulled};
+use crate::pullers::{Focused, Platform, PullError};
 use convert::{ROOT, Read};
 use std::collections::BTreeSet;
 use std::time::Instant;
-use tracing::info;
 
 impl FeishuPuller {
     pub(super) async fn focused(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
@@ -69,20 +68,13 @@ impl FeishuPuller {
         };
         let directory = convert::directory(read, self.ids);
         let stats = self.client.calls.take(started.elapsed());
-        info!(
-            asked = keys.len(),
-            users = directory.users.len(),
-            not_found = people.not_found.len(),
-            departments = directory.departments.len(),
-            calls = stats.total_calls(),
-            "Pulled the Feishu people asked for."
-        );
-        Ok(Focused {
-            pulled: Pulled { directory, stats },
-            coverage: Coverage::Partial {
-                not_found: people.not_found,
-            },
-        })
+        Ok(focus::finish(
+            Platform::Feishu,
+            keys.len(),
+            directory,
+            stats,
+            people.not_found,
+        ))
     }
 
     /// One person; `None` when Feishu says they are unknown or outside the contact scope.

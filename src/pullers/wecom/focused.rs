@@ -6,10 +6,9 @@
 use super::{DEPARTMENT_GET, USER_GET, WecomPuller, convert, skippable, wire};
 use crate::model::{DepartmentId, Scope, UserKey};
 use crate::pullers::focus;
-use crate::pullers::{Coverage, Focused, PullError, Pulled};
+use crate::pullers::{Focused, Platform, PullError};
 use std::collections::BTreeSet;
 use std::time::Instant;
-use tracing::info;
 
 impl WecomPuller {
     pub(super) async fn focused(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
@@ -60,20 +59,13 @@ impl WecomPuller {
         let directory =
             convert::directory(departments, Vec::new(), people.records, scope, Vec::new());
         let stats = self.client.calls.take(started.elapsed());
-        info!(
-            asked = keys.len(),
-            users = directory.users.len(),
-            not_found = people.not_found.len(),
-            departments = directory.departments.len(),
-            calls = stats.total_calls(),
-            "Pulled the WeCom people asked for."
-        );
-        Ok(Focused {
-            pulled: Pulled { directory, stats },
-            coverage: Coverage::Partial {
-                not_found: people.not_found,
-            },
-        })
+        Ok(focus::finish(
+            Platform::Wecom,
+            keys.len(),
+            directory,
+            stats,
+            people.not_found,
+        ))
     }
 
     /// One person; `None` when WeCom says they do not exist or are outside the visible range.
@@ -90,7 +82,10 @@ impl WecomPuller {
     }
 
     /// One department; `None` when it is gone or outside the visible range.
-    async fn department(&self, id: String) -> Result<Option<wire::Department>, PullError> {
+    pub(super) async fn department(
+        &self,
+        id: String,
+    ) -> Result<Option<wire::Department>, PullError> {
         match self
             .client
             .get::<wire::DepartmentGet>(DEPARTMENT_GET, &[("id", id.as_str())])

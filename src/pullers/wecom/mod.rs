@@ -214,18 +214,8 @@ impl WecomPuller {
             .filter(|id| ids.insert(id.clone()))
             .collect();
         let details: Vec<Option<wire::Department>> = stream::iter(ids)
-            .map(|id| async move {
-                match self
-                    .client
-                    .get::<wire::DepartmentGet>(DEPARTMENT_GET, &[("id", id.as_str())])
-                    .await
-                {
-                    Ok(got) => Ok(Some(got.department)),
-                    // Removed (or moved out of range) between the two calls.
-                    Err(error) if skippable(&error).is_some() => Ok(None),
-                    Err(error) => Err(error),
-                }
-            })
+            // `None`: removed (or moved out of range) between the two calls.
+            .map(|id| self.department(id))
             .buffered(self.concurrency)
             .try_collect()
             .await?;
