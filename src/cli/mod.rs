@@ -6,6 +6,7 @@ mod demo;
 mod exit;
 pub mod process;
 mod progress;
+mod remote;
 mod service;
 
 pub use exit::Exit;
@@ -154,9 +155,31 @@ pub enum ReportsCommand {
     Compare {
         run_a: String,
         run_b: String,
-        #[command(flatten)]
-        output: ReportArgs,
+        /// text for a terminal, json for machines, markdown for tickets and e-mail.
+        #[arg(long, value_enum, default_value_t = ComparisonFormat::Text)]
+        format: ComparisonFormat,
+        /// Show at most N rows per section of a text or Markdown comparison.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
+}
+
+/// The forms a comparison has (no HTML page: the console shows comparisons in its own pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ComparisonFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<ComparisonFormat> for Format {
+    fn from(format: ComparisonFormat) -> Self {
+        match format {
+            ComparisonFormat::Text => Format::Text,
+            ComparisonFormat::Json => Format::Json,
+            ComparisonFormat::Markdown => Format::Markdown,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,8 +331,15 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Reports(ReportsCommand::Compare {
             run_a,
             run_b,
-            output,
-        }) => service::compare(&cli.config, &run_a, &run_b, output).await,
+            format,
+            limit,
+        }) => {
+            let output = ReportArgs {
+                format: format.into(),
+                limit,
+            };
+            service::compare(&cli.config, &run_a, &run_b, output).await
+        }
         Command::Demo {
             upstream,
             people,

@@ -7,6 +7,7 @@ mod held;
 mod options;
 mod progress;
 mod rebuild;
+mod refused;
 mod review;
 mod run;
 mod saved;
