@@ -6,7 +6,6 @@ use crate::engine::{
     RunMode, RunOptions, Unmanaged, plan_connector, verify_plan,
 };
 use crate::history::History;
-use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::SnapshotError;
 use crate::state::StateDb;
@@ -17,15 +16,15 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Everything a command needs to run a connector.
-struct Opened {
-    connector: Connector,
-    engine: Engine<StateDb>,
+pub(super) struct Opened {
+    pub(super) connector: Connector,
+    pub(super) engine: Engine<StateDb>,
     history: History,
 }
 
 impl Opened {
     /// Keeps the run in the history; a failure to do so is worth a warning, not a failed run.
-    fn record(&self, result: &Result<Report, RunError>) {
+    pub(super) fn record(&self, result: &Result<Report, RunError>) {
         if let Ok(report) = result
             && let Err(e) = self.history.record(report)
         {
@@ -34,7 +33,7 @@ impl Opened {
     }
 }
 
-async fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
+pub(super) async fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
     let config = Config::load(config_path).map_err(fail_config)?;
     let connector_config = config.connector(name, config_path).map_err(fail_config)?;
     let connector =
@@ -60,23 +59,47 @@ pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    // Ctrl-C ends this run as interrupted (also in a long throttle wait), not the process.
-    let engine = Engine::with_stop(opened.engine.store().clone(), stop_on_signal());
-    let terminal = std::io::stderr().is_terminal();
-    let (progress, shown) = watch::channel(Progress::default());
-    let printer = tokio::spawn(super::progress::follow_local(shown, terminal));
-    let context = RunContext {
-        run_id: None,
-        progress: Some(progress),
-        mode: mode_of(terminal),
-    };
-    let result = engine
-        .run_with(&opened.connector, args.options, &context)
+    let watched = Watched::new(&opened);
+    let result = watched
+        .engine
+        .run_with(&opened.connector, args.options, &watched.context)
         .await;
-    drop(context);
-    let _ = printer.await;
+    watched.done().await;
     opened.record(&result);
     finish(result, args.output)
+}
+
+/// A run in this process, watched from the terminal: its progress on stderr, and Ctrl-C ends
+/// it as interrupted (also in a long throttle wait), not the process.
+pub(super) struct Watched {
+    pub(super) engine: Engine<StateDb>,
+    pub(super) context: RunContext,
+    printer: tokio::task::JoinHandle<()>,
+}
+
+impl Watched {
+    pub(super) fn new(opened: &Opened) -> Self {
+        let engine = Engine::with_stop(opened.engine.store().clone(), stop_on_signal());
+        let terminal = std::io::stderr().is_terminal();
+        let (progress, shown) = watch::channel(Progress::default());
+        let printer = tokio::spawn(super::progress::follow_local(shown, terminal));
+        let context = RunContext {
+            run_id: None,
+            progress: Some(progress),
+            mode: mode_of(terminal),
+        };
+        Watched {
+            engine,
+            context,
+            printer,
+        }
+    }
+
+    /// Once the run is over: the progress printer finishes its last line.
+    pub(super) async fn done(self) {
+        drop(self.context);
+        let _ = self.printer.await;
+    }
 }
 
 /// A run from a terminal is watched: short retry budget, waits shown as they start. Output to a
@@ -241,22 +264,29 @@ pub(super) async fn apply(
     finish(result, output)
 }
 
-pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit {
+/// `orgsync explain NAME QUERY`: the one person the query names explained, or everyone it
+/// matches listed (exit 0), or nobody (exit 1).
+pub(super) async fn explain(config_path: &Path, name: &str, query: &str) -> Exit {
     let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    match opened
-        .engine
-        .explain(&opened.connector, &UserKey::new(user))
-        .await
-    {
+    match opened.engine.explain(&opened.connector, query).await {
         Ok(Reached::Ready(explained)) => {
             // The sentences quote upstream names as they are: shown, never acted on.
-            for line in explained.lines {
-                println!("{}", visible(&line));
+            for line in &explained.lines {
+                println!("{}", visible(line));
             }
-            Exit::Ok
+            if explained.matches.len() > 1 {
+                for line in match_lines(&explained.matches) {
+                    println!("{}", visible(&line));
+                }
+            }
+            if explained.matches.is_empty() {
+                Exit::RunFailed
+            } else {
+                Exit::Ok
+            }
         }
         Ok(Reached::Ended(report)) => finish(
             Ok(report),
@@ -269,7 +299,29 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
     }
 }
 
-fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
+/// One line per person a query matched: id, name, e-mail and department paths, to tell
+/// namesakes apart.
+pub(super) fn match_lines(matches: &[crate::daemon::types::PersonMatch]) -> Vec<String> {
+    matches
+        .iter()
+        .map(|m| {
+            let departments = if m.departments.is_empty() {
+                "no department".to_owned()
+            } else {
+                m.departments.join("; ")
+            };
+            format!(
+                "  {}  {}  {}  {}",
+                m.key,
+                m.name,
+                m.email.as_deref().unwrap_or("(no e-mail)"),
+                departments
+            )
+        })
+        .collect()
+}
+
+pub(super) fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
     match result {
         Ok(report) => {
             print!(
@@ -451,7 +503,7 @@ pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TargetId;
+    use crate::model::{TargetId, UserKey};
 
     #[test]
     fn a_long_unmanaged_list_is_truncated_with_a_count() {

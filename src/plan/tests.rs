@@ -19,6 +19,8 @@ fn data_driven_cases() {
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        // Subfolders hold other harnesses' cases (focus/: plans for a few people).
+        .filter(|path| path.is_file())
         .collect();
     entries.sort();
     assert!(
@@ -109,7 +111,7 @@ pub(super) fn applied(plan: &Plan, mut snapshot: Snapshot, now: jiff::Timestamp)
     snapshot
 }
 
-fn render(plan: &Plan) -> String {
+pub(super) fn render(plan: &Plan) -> String {
     let mut out = String::new();
     for step in &plan.steps {
         writeln!(out, "{step}").unwrap();
@@ -128,7 +130,7 @@ fn render(plan: &Plan) -> String {
     out
 }
 
-fn render_guard(verdict: &Verdict) -> String {
+pub(super) fn render_guard(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Pass { removals } => format!("guard: pass ({removals} removals)\n"),
         Verdict::Refused {
@@ -169,7 +171,9 @@ fn render_guard(verdict: &Verdict) -> String {
 /// - `guard` (also render the deletion guard's verdict); `# comments` and blank lines.
 ///
 /// Unless the case sets them, the guard limits are off so cases show plans, not refusals.
-fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timestamp), String> {
+pub(super) fn parse_case(
+    input: &str,
+) -> Result<(Snapshot, Directory, Policy, jiff::Timestamp), String> {
     let mut snapshot = Snapshot::default();
     let mut directory = Directory::default();
     let mut policy_toml = String::new();
