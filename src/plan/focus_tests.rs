@@ -3,11 +3,9 @@
 //! reach is whole), and the properties every case must have.
 
 use super::*;
-use crate::plan::tests::{applied, parse_case, render, render_guard};
+use crate::plan::tests::{applied, check_cases, parse_case, render, render_guard};
 use std::fmt::Write as _;
 use std::path::Path;
-
-const SEPARATOR: &str = "----\n";
 
 /// A case's own lines: whom the plan is for and how much the pull read.
 struct Case {
@@ -45,22 +43,7 @@ fn split_case(input: &str) -> (Case, String) {
 
 #[test]
 fn data_driven_focus_cases() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan/testdata/focus");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    assert!(
-        entries.len() >= 5,
-        "expected the focus cases in {}",
-        dir.display()
-    );
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut failures = Vec::new();
-    for path in entries {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let (input, expected) = text.split_once(SEPARATOR).unwrap_or((&text, ""));
+    check_cases("testdata/focus", 5, |path, input| {
         let (case, rest) = split_case(input);
         assert!(!case.people.is_empty(), "{}: no focus line", path.display());
         let (snapshot, directory, policy, now) =
@@ -96,18 +79,10 @@ fn data_driven_focus_cases() {
             &policy,
         )));
         if !case.partial {
-            nothing_lost(&path, &narrowed, &snapshot, &directory, &policy, now);
+            nothing_lost(path, &narrowed, &snapshot, &directory, &policy, now);
         }
-        if update {
-            std::fs::write(&path, format!("{input}{SEPARATOR}{actual}")).unwrap();
-        } else if actual != expected {
-            failures.push(format!(
-                "{}:\n--- expected\n{expected}--- actual\n{actual}",
-                path.display()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        actual
+    });
 }
 
 /// After a whole pull: every step of the narrowed plan is a step of the whole plan (membership
