@@ -1,9 +1,11 @@
+use super::remote::Finished;
 use super::{Exit, ReportArgs};
 use crate::config::ProcessMode;
 use crate::config::{Config, ConfigError};
+use crate::daemon::types::{Job, JobOutput};
 use crate::engine::{
     Approval, Baseline, Connector, Engine, Progress, Reached, Rebuild, RunContext, RunError,
-    RunMode, RunOptions, Unmanaged, plan_connector, verify_plan,
+    RunMode, RunOptions, plan_connector, verify_plan,
 };
 use crate::history::History;
 use crate::report::{self, Format, Report, RunOutcome};
@@ -157,6 +159,30 @@ pub(super) async fn diff_and_save(
             ),
         );
     }
+    let full = baseline == Baseline::Target;
+    if let Some(result) = super::remote::run_job(config_path, name, Job::Review { full }).await {
+        return match result {
+            Ok(Finished {
+                report,
+                output: Some(JobOutput::Review { plan, steps }),
+            }) => {
+                if let Err(e) = write_private(save, plan.as_bytes()) {
+                    return fail(
+                        Exit::RunFailed,
+                        format!("cannot write {}: {e}", save.display()),
+                    );
+                }
+                saved_message(config_path, steps, save);
+                finish_remote(report, output)
+            }
+            Ok(Finished {
+                output: Some(JobOutput::Refused { message, .. }),
+                ..
+            }) => fail(Exit::RunFailed, message),
+            Ok(Finished { report, .. }) => finish_remote(report, output),
+            Err(exit) => exit,
+        };
+    }
     let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
@@ -185,6 +211,12 @@ pub(super) async fn diff_and_save(
     if let Err(e) = written {
         return fail(Exit::RunFailed, e);
     }
+    saved_message(config_path, saved.plan.steps.len(), save);
+    finish(Ok(saved.report), output)
+}
+
+/// What `diff --save` says once the plan file is written: the command to run next.
+fn saved_message(config_path: &Path, steps: usize, save: &Path) {
     // The command to run next, with the configuration this plan was made with: `apply` without
     // it would read the default file, and another state directory's key refuses the plan.
     let config_option = if config_path == Path::new(super::DEFAULT_CONFIG) {
@@ -193,12 +225,24 @@ pub(super) async fn diff_and_save(
         format!("--config {} ", config_path.display())
     };
     eprintln!(
-        "Saved the plan ({} steps) to {}. Review it, then run `orgsync {config_option}apply {}`.",
-        saved.plan.steps.len(),
+        "Saved the plan ({steps} steps) to {}. Review it, then run `orgsync {config_option}apply {}`.",
         save.display(),
         save.display()
     );
-    finish(Ok(saved.report), output)
+}
+
+/// A report in full, as text: what `explain` and `snapshot rebuild` print when a run ended early.
+const TEXT: ReportArgs = ReportArgs {
+    format: Format::Text,
+    limit: None,
+};
+
+/// Prints a report the daemon sent back; a run that left none has said why already.
+fn finish_remote(report: Option<Report>, output: ReportArgs) -> Exit {
+    match report {
+        Some(report) => finish(Ok(report), output),
+        None => fail(Exit::RunFailed, "the run left no report"),
+    }
 }
 
 pub(super) async fn apply(
@@ -244,6 +288,28 @@ pub(super) async fn apply(
             ),
         );
     }
+    // The daemon holds the key and the snapshot: it checks the seal and applies the plan.
+    let job = || {
+        Some(Job::ApplyPlan {
+            plan: String::from_utf8(bytes.clone()).ok()?,
+            allow_deletions: approval == Approval::AllowDeletions,
+        })
+    };
+    if let Some(job) = job()
+        && let Some(result) = super::remote::run_job(config_path, &connector, job).await
+    {
+        return match result {
+            Ok(Finished {
+                output: Some(JobOutput::Refused { message, .. }),
+                ..
+            }) => fail(
+                Exit::StalePlan,
+                format!("{}: {message}", plan_path.display()),
+            ),
+            Ok(Finished { report, .. }) => finish_remote(report, output),
+            Err(exit) => exit,
+        };
+    }
     let opened = match open(config_path, &connector).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
@@ -265,37 +331,47 @@ pub(super) async fn apply(
 }
 
 /// `orgsync explain NAME QUERY`: the one person the query names explained, or everyone it
-/// matches listed (exit 0), or nobody (exit 1).
+/// matches listed (exit 0), or nobody (exit 1). Through the daemon when one runs.
 pub(super) async fn explain(config_path: &Path, name: &str, query: &str) -> Exit {
+    let job = Job::Explain {
+        user: query.to_owned(),
+    };
+    if let Some(result) = super::remote::run_job(config_path, name, job).await {
+        return match result {
+            Ok(Finished {
+                output: Some(JobOutput::Explain { matches, lines }),
+                ..
+            }) => print_explained(&matches, &lines),
+            Ok(Finished { report, .. }) => finish_remote(report, TEXT),
+            Err(exit) => exit,
+        };
+    }
     let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
     match opened.engine.explain(&opened.connector, query).await {
-        Ok(Reached::Ready(explained)) => {
-            // The sentences quote upstream names as they are: shown, never acted on.
-            for line in &explained.lines {
-                println!("{}", visible(line));
-            }
-            if explained.matches.len() > 1 {
-                for line in match_lines(&explained.matches) {
-                    println!("{}", visible(&line));
-                }
-            }
-            if explained.matches.is_empty() {
-                Exit::RunFailed
-            } else {
-                Exit::Ok
-            }
-        }
-        Ok(Reached::Ended(report)) => finish(
-            Ok(report),
-            ReportArgs {
-                format: Format::Text,
-                limit: None,
-            },
-        ),
+        Ok(Reached::Ready(explained)) => print_explained(&explained.matches, &explained.lines),
+        Ok(Reached::Ended(report)) => finish(Ok(report), TEXT),
         Err(e) => run_error(e),
+    }
+}
+
+/// Prints an explanation, and the people matched when several were: 0 when anyone matched.
+fn print_explained(matches: &[crate::daemon::types::PersonMatch], lines: &[String]) -> Exit {
+    // The sentences quote upstream names as they are: shown, never acted on.
+    for line in lines {
+        println!("{}", visible(line));
+    }
+    if matches.len() > 1 {
+        for line in match_lines(matches) {
+            println!("{}", visible(&line));
+        }
+    }
+    if matches.is_empty() {
+        Exit::RunFailed
+    } else {
+        Exit::Ok
     }
 }
 
@@ -369,23 +445,34 @@ fn run_error(error: RunError) -> Exit {
 }
 
 pub(super) async fn rebuild_snapshot(config_path: &Path, name: &str) -> Exit {
+    if let Some(result) = super::remote::run_job(config_path, name, Job::Rebuild).await {
+        return match result {
+            Ok(Finished {
+                output: Some(JobOutput::Rebuild { lines }),
+                ..
+            }) => {
+                for line in lines {
+                    println!("{}", visible(&line));
+                }
+                Exit::Ok
+            }
+            Ok(Finished {
+                output: Some(JobOutput::Refused { message, .. }),
+                ..
+            }) => fail(Exit::RunFailed, message),
+            Ok(Finished { report, .. }) => finish_remote(report, TEXT),
+            Err(exit) => exit,
+        };
+    }
     let opened = match open(config_path, name).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
     match opened.engine.rebuild_snapshot(&opened.connector).await {
         Ok(Rebuild::Rebuilt(rebuilt)) => {
-            println!(
-                "Rebuilt the snapshot of connector {name} from the target: {} account(s) linked by \
-                 externalId to people of the pull; {} account(s) without an externalId left out.",
-                rebuilt.linked, rebuilt.unlinked
-            );
             // Another system's ids and externalIds: the target's text, shown, never acted on.
-            for line in unmanaged_lines(&rebuilt.unmanaged, UNMANAGED_SHOWN) {
+            for line in rebuilt.lines(name) {
                 println!("{}", visible(&line));
-            }
-            for problem in &rebuilt.problems {
-                println!("  problem: {}", visible(&problem.to_string()));
             }
             Exit::Ok
         }
@@ -406,32 +493,6 @@ pub(super) fn fail(exit: Exit, error: impl std::fmt::Display) -> Exit {
 pub(super) fn fail_config(error: ConfigError) -> Exit {
     eprintln!("error: {}", visible_lines(&error.to_string()));
     Exit::Config
-}
-
-/// Unmanaged accounts listed after a rebuild; the rest are counted.
-const UNMANAGED_SHOWN: usize = 20;
-
-/// The accounts a rebuild left unmanaged, by target id and key (what an admin needs to find
-/// them, no personal field); beyond `shown`, a count.
-fn unmanaged_lines(unmanaged: &[Unmanaged], shown: usize) -> Vec<String> {
-    if unmanaged.is_empty() {
-        return Vec::new();
-    }
-    let mut lines = vec![format!(
-        "{} account(s) with an externalId no person of the pull has were left unmanaged \
-         (another system's; orgsync will not change or remove them):",
-        unmanaged.len()
-    )];
-    lines.extend(
-        unmanaged
-            .iter()
-            .take(shown)
-            .map(|u| format!("  {}  {}", u.id, u.key)),
-    );
-    if unmanaged.len() > shown {
-        lines.push(format!("  … and {} more", unmanaged.len() - shown));
-    }
-    lines
 }
 
 /// Maps the command-line switches onto run options.
@@ -465,59 +526,43 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Opens the state directory. When another process holds it, says which and what to do: the
-/// daemon (its socket answers) serves `sync`, `diff`, `status` and `reports` itself and must be
-/// stopped for the rest (`diff --save` included: the plan is sealed with the state directory's
-/// key); another command is waited for.
+/// Opens the state directory. When another process holds it, says which and what to do: a
+/// running daemon serves every command itself, so getting here with the daemon holding the
+/// state means its socket did not answer this configuration; another command is waited for.
 pub(super) async fn open_state(config: &Config) -> Result<StateDb, Exit> {
     let error = match StateDb::open(&config.state_dir) {
         Ok(store) => return Ok(store),
         Err(error) => error,
     };
-    if !matches!(error, SnapshotError::Locked { .. }) {
+    let SnapshotError::Locked { owner, .. } = &error else {
         return Err(fail(Exit::State, error));
-    }
+    };
     let socket = crate::daemon::socket_of(config);
-    let daemon = matches!(
+    let daemon_answers = matches!(
         crate::daemon::client::Client::connect(&socket).await,
         Ok(Some(_))
     );
+    let held_by_daemon = owner.as_ref().is_some_and(|o| o.command == "run");
     fail(Exit::State, &error);
-    if daemon {
-        eprintln!(
-            "hint: the orgsync daemon holds it (its socket {} answers). `sync`, `diff`, `status` \
-             and `reports` go through the daemon; `diff --save`, `apply`, `explain` and `snapshot \
-             rebuild` need it stopped (`systemctl stop orgsync`, or end the `orgsync run` \
-             process), then run the command and start the daemon again.",
+    let hint = if daemon_answers {
+        format!(
+            "hint: the orgsync daemon holds it and answers on {}; run the command again (it \
+             goes through the daemon).",
             socket.display()
-        );
+        )
+    } else if held_by_daemon {
+        format!(
+            "hint: the orgsync daemon holds it, but nothing answers on {}, the admin socket this \
+             configuration names ([daemon] socket). Run the command with the configuration the \
+             daemon was started with (`--config`), or as a user allowed to use the socket \
+             (group orgsync); if the daemon hangs, restart it (`systemctl restart orgsync`).",
+            socket.display()
+        )
     } else {
-        eprintln!(
-            "hint: another orgsync command is using it; run this one again when that one has \
-             finished (or stop it)."
-        );
-    }
+        "hint: another orgsync command is using it; run this one again when that one has \
+         finished (or stop it)."
+            .to_owned()
+    };
+    eprintln!("{}", visible(&hint));
     Err(Exit::State)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{TargetId, UserKey};
-
-    #[test]
-    fn a_long_unmanaged_list_is_truncated_with_a_count() {
-        let unmanaged: Vec<Unmanaged> = (0..25)
-            .map(|n| Unmanaged {
-                id: TargetId::new(format!("id-{n}")),
-                key: UserKey::new(format!("key-{n}")),
-            })
-            .collect();
-        let lines = unmanaged_lines(&unmanaged, 20);
-        assert_eq!(lines.len(), 22, "{lines:?}");
-        assert!(lines[0].starts_with("25 account(s)"), "{lines:?}");
-        assert_eq!(lines[1], "  id-0  key-0");
-        assert_eq!(lines[21], "  … and 5 more");
-        assert!(unmanaged_lines(&[], 20).is_empty());
-    }
 }

@@ -7,6 +7,7 @@ mod exit;
 mod person;
 pub mod process;
 mod progress;
+mod remote;
 mod service;
 
 pub use exit::Exit;

@@ -66,7 +66,7 @@ pub(super) async fn run(config_path: &Path) -> Exit {
 }
 
 /// The daemon of this configuration, if one answers on its socket.
-async fn daemon_of(config_path: &Path) -> Result<(Config, Option<Client>), Exit> {
+pub(super) async fn daemon_of(config_path: &Path) -> Result<(Config, Option<Client>), Exit> {
     let config = Config::load(config_path).map_err(fail_config)?;
     let client = match Client::connect(&daemon::socket_of(&config)).await {
         Ok(client) => client,
@@ -145,7 +145,7 @@ pub(super) async fn sync_via_daemon(
 
 /// Polls the run until it ends: a progress bar on a terminal, a line per change otherwise
 /// (both on stderr, so stdout carries only the report).
-async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
+pub(super) async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
     let terminal = std::io::stderr().is_terminal();
     let mut last: Option<(RunState, crate::engine::Progress)> = None;
     let mut shown = None;
@@ -179,7 +179,7 @@ fn print_report(report: &Report, output: ReportArgs) -> Exit {
     super::commands::exit_of(&report.outcome)
 }
 
-fn client_error(e: ClientError) -> Exit {
+pub(super) fn client_error(e: ClientError) -> Exit {
     match &e {
         ClientError::Refused { status: 404, .. } => fail(Exit::Config, e),
         _ => fail(Exit::RunFailed, e),

@@ -1,6 +1,8 @@
 //! The CLI's side of the admin API, over the Unix socket.
 
-use super::types::{ConnectorView, ErrorBody, RunView, SyncAccepted, SyncRequest};
+use super::types::{
+    ConnectorView, ErrorBody, Job, JobOutput, PendingPlanView, RunView, SyncAccepted, SyncRequest,
+};
 use crate::history::RunSummary;
 use crate::report::Report;
 use serde::de::DeserializeOwned;
@@ -71,6 +73,42 @@ impl Client {
             .send()
             .await;
         decode(response).await
+    }
+
+    /// Hands a job to the daemon; the answer names its run.
+    pub async fn submit(&self, connector: &str, job: &Job) -> Result<SyncAccepted, ClientError> {
+        let response = self
+            .http
+            .post(format!("{BASE}/connectors/{connector}/jobs"))
+            .json(job)
+            .send()
+            .await;
+        decode(response).await
+    }
+
+    /// What a finished run produced besides its report.
+    pub async fn output(&self, run_id: &str) -> Result<JobOutput, ClientError> {
+        decode(
+            self.http
+                .get(format!("{BASE}/runs/{run_id}/output"))
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    pub async fn pending_plans(&self) -> Result<Vec<PendingPlanView>, ClientError> {
+        decode(self.http.get(format!("{BASE}/plans")).send().await).await
+    }
+
+    pub async fn approve(&self, run_id: &str) -> Result<SyncAccepted, ClientError> {
+        decode(
+            self.http
+                .post(format!("{BASE}/plans/{run_id}/approve"))
+                .send()
+                .await,
+        )
+        .await
     }
 
     pub async fn run(&self, run_id: &str) -> Result<RunView, ClientError> {

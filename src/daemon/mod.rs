@@ -7,10 +7,12 @@ pub mod api;
 pub mod client;
 #[cfg(debug_assertions)]
 mod debug_hooks;
+mod jobs;
 mod metrics;
 pub mod notify;
+mod pending;
 mod scheduler;
-mod state;
+pub mod state;
 pub mod types;
 
 pub use metrics::outcome_label;

@@ -1,9 +1,12 @@
 //! The daemon's shared state: the configured connectors, the runs it knows of, and the rule
 //! "one run per connector at a time; triggers during a run coalesce into one queued run".
 
+use super::jobs::{Done, JobError, Work};
 use super::metrics::Metrics;
 use super::notify::Notifier;
-use super::types::{ConnectorView, LastError, RunState, RunView, SyncAccepted};
+use super::types::{
+    ConnectorView, Job, JobKind, JobOutput, LastError, RunState, RunView, SyncAccepted,
+};
 use crate::config::{Config, ConnectorConfig};
 use crate::engine::{Connector, Engine, Progress, RunContext, RunMode, RunOptions};
 use crate::history::{History, RunSummary};
@@ -43,19 +46,25 @@ struct Slot {
     config: ConnectorConfig,
     connector: Arc<Connector>,
     running: Option<String>,
-    queued: Option<String>,
+    /// Runs waiting for this one, first to start first. At most one of them is a sync: later
+    /// sync triggers join it.
+    queue: VecDeque<String>,
     last_error: Option<LastError>,
 }
 
 struct RunEntry {
     connector: String,
-    options: RunOptions,
+    kind: JobKind,
+    mode: RunMode,
+    /// What the run does; taken when it starts.
+    work: Option<Work>,
     state: RunState,
     progress: watch::Receiver<Progress>,
     /// Held until the run starts, then moved into its context.
     progress_tx: Option<watch::Sender<Progress>>,
     summary: Option<RunSummary>,
     error: Option<String>,
+    output: Option<JobOutput>,
 }
 
 /// A new configuration checked and its changed connectors built, not yet in effect.
@@ -78,6 +87,21 @@ pub enum TriggerError {
     UnknownConnector { name: String, known: String },
     #[error("orgsync is stopping; no new runs start")]
     Stopping,
+    #[error(transparent)]
+    Job(#[from] JobError),
+}
+
+/// Why a pending plan could not be approved or dismissed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "no plan of run {0:?} is waiting for approval (approved, dismissed, or replaced by a newer refusal)"
+    )]
+    NotFound(String),
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    #[error("the state storage failed: {0}")]
+    Storage(String),
 }
 
 /// Builds every configured connector (secrets resolved, clients ready).
@@ -107,7 +131,7 @@ impl Shared {
                     config: config.connectors[&name].clone(),
                     connector,
                     running: None,
-                    queued: None,
+                    queue: VecDeque::new(),
                     last_error: None,
                 };
                 (name, slot)
@@ -153,53 +177,83 @@ impl Shared {
         name: &str,
         options: RunOptions,
     ) -> Result<SyncAccepted, TriggerError> {
+        self.enqueue(name, Work::Sync(options))
+    }
+
+    /// Runs `job` on connector `name`: now, or after the runs queued before it. A sync joins
+    /// the sync already queued, if any (see [`Shared::trigger`]). Reads the plan key when the
+    /// job carries a plan: call it off the runtime's threads.
+    pub fn submit(self: &Arc<Self>, name: &str, job: Job) -> Result<SyncAccepted, TriggerError> {
+        self.known(name)?;
+        let store = Arc::clone(self.store());
+        let work = Work::of(job, name, move || store.plan_key().ok())?;
+        self.enqueue(name, work)
+    }
+
+    fn known(&self, name: &str) -> Result<(), TriggerError> {
+        let inner = self.lock();
+        if inner.connectors.contains_key(name) {
+            return Ok(());
+        }
+        Err(unknown(&inner, name))
+    }
+
+    pub(super) fn enqueue(
+        self: &Arc<Self>,
+        name: &str,
+        work: Work,
+    ) -> Result<SyncAccepted, TriggerError> {
         let mut inner = self.lock();
         if inner.stopping {
             return Err(TriggerError::Stopping);
         }
         let Some(slot) = inner.connectors.get(name) else {
-            return Err(TriggerError::UnknownConnector {
-                name: name.to_owned(),
-                known: inner
-                    .connectors
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+            return Err(unknown(&inner, name));
         };
-        let (busy, queued) = (slot.running.is_some(), slot.queued.clone());
-        // A queued run always has an entry (entries go only once finished or cancelled).
-        if let Some((run_id, entry)) =
-            queued.and_then(|id| inner.runs.get_mut(&id).map(|entry| (id, entry)))
-        {
-            if options.mode == RunMode::Apply {
-                entry.options = options;
-            }
-            return Ok(SyncAccepted {
-                run_id,
-                connector: name.to_owned(),
-                mode: entry.options.mode,
-                queued: true,
-                coalesced: true,
+        let busy = slot.running.is_some();
+        let queue = slot.queue.clone();
+        if let Work::Sync(options) = &work {
+            // A queued sync always has an entry (entries go only once finished or cancelled).
+            let queued_sync = queue.iter().find_map(|id| {
+                let entry = inner.runs.get(id)?;
+                matches!(entry.work, Some(Work::Sync(_))).then(|| id.clone())
             });
+            if let Some(run_id) = queued_sync
+                && let Some(entry) = inner.runs.get_mut(&run_id)
+            {
+                if options.mode == RunMode::Apply {
+                    entry.work = Some(Work::Sync(*options));
+                    entry.mode = RunMode::Apply;
+                }
+                return Ok(SyncAccepted {
+                    run_id,
+                    connector: name.to_owned(),
+                    mode: entry.mode,
+                    queued: true,
+                    coalesced: true,
+                });
+            }
         }
         let run_id = unique_run_id(&inner.runs, name);
         let (progress_tx, progress) = watch::channel(Progress::default());
+        let mode = work.mode();
         inner.runs.insert(
             run_id.clone(),
             RunEntry {
                 connector: name.to_owned(),
-                options,
+                kind: work.kind(),
+                mode,
+                work: Some(work),
                 state: RunState::Queued,
                 progress,
                 progress_tx: Some(progress_tx),
                 summary: None,
                 error: None,
+                output: None,
             },
         );
         if let Some(slot) = inner.connectors.get_mut(name).filter(|_| busy) {
-            slot.queued = Some(run_id.clone());
+            slot.queue.push_back(run_id.clone());
             info!(
                 connector = name,
                 run_id, "Run queued behind the one in progress."
@@ -210,7 +264,7 @@ impl Shared {
         Ok(SyncAccepted {
             run_id,
             connector: name.to_owned(),
-            mode: options.mode,
+            mode,
             queued: busy,
             coalesced: false,
         })
@@ -218,9 +272,13 @@ impl Shared {
 
     /// Starts the run `run_id` (an entry the caller made) of connector `name`, under the lock.
     fn start(self: &Arc<Self>, inner: &mut Inner, name: &str, run_id: &str) {
-        let (Some(slot), Some(entry)) =
-            (inner.connectors.get_mut(name), inner.runs.get_mut(run_id))
-        else {
+        let (Some(slot), Some((entry, work))) = (
+            inner.connectors.get_mut(name),
+            inner
+                .runs
+                .get_mut(run_id)
+                .and_then(|entry| entry.work.take().map(|work| (entry, work))),
+        ) else {
             error!(
                 connector = name,
                 run_id, "Cannot start a run the daemon does not know; skipped."
@@ -237,7 +295,7 @@ impl Shared {
             // The daemon waits out long throttles (WeCom's hour) within its budget.
             mode: crate::config::ProcessMode::Service,
         };
-        let options = entry.options;
+        let mode = entry.mode;
         self.active.send_modify(|n| *n += 1);
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -251,15 +309,21 @@ impl Shared {
                 async move {
                     #[cfg(debug_assertions)]
                     super::debug_hooks::maybe_panic(&connector.name);
-                    this.engine.run_with(&connector, options, &context).await
+                    super::jobs::perform(&this.engine, &connector, work, &context).await
                 }
             });
             let result = match run.await {
                 Ok(result) => result,
-                Err(joined) => Ok(panicked(&connector, options, &context, started_at, joined)),
+                Err(joined) => Ok(Done {
+                    report: Some(panicked(&connector, mode, &context, started_at, joined)),
+                    ..Done::default()
+                }),
             };
-            if let Ok(report) = &result {
-                this.record(report.clone()).await;
+            if let Ok(done) = &result {
+                if let Some(report) = &done.report {
+                    this.record(report.clone()).await;
+                }
+                this.settle_pending(&connector.name, done).await;
             }
             this.finished(&connector.name, &context, result);
         });
@@ -282,17 +346,34 @@ impl Shared {
         self: &Arc<Self>,
         name: &str,
         context: &RunContext,
-        result: Result<Report, crate::engine::RunError>,
+        result: Result<Done, crate::engine::RunError>,
     ) {
         let run_id = context.run_id.clone().unwrap_or_default();
-        let (summary, error) = match &result {
-            Ok(report) => {
-                self.metrics.observe(report);
+        let mut output = None;
+        let mut ended = false;
+        let (summary, error) = match result {
+            Ok(Done {
+                report: Some(report),
+                output: out,
+                ..
+            }) => {
+                output = out;
+                self.metrics.observe(&report);
                 let failure = match &report.outcome {
                     RunOutcome::Failed { error } => Some(error.clone()),
                     _ => None,
                 };
-                (Some(RunSummary::of(report)), failure)
+                (Some(RunSummary::of(&report)), failure)
+            }
+            // A rebuild, or a plan that did not apply: no report, the output says what happened.
+            Ok(Done {
+                report: None,
+                output: out,
+                ..
+            }) => {
+                output = out;
+                ended = true;
+                (None, None)
             }
             Err(e) => {
                 error!(error = %e, run_id, "The run ended without a report.");
@@ -314,13 +395,14 @@ impl Shared {
         }
         let mut inner = self.lock();
         if let Some(entry) = inner.runs.get_mut(&run_id) {
-            entry.state = if summary.is_some() {
+            entry.state = if summary.is_some() || ended {
                 RunState::Finished
             } else {
                 RunState::Failed
             };
             entry.summary = summary;
             entry.error = error.clone();
+            entry.output = output;
         }
         inner.finished.push_back(run_id.clone());
         while inner.finished.len() > FINISHED_KEPT {
@@ -340,7 +422,7 @@ impl Shared {
                 message,
             });
         }
-        if let Some(next) = slot.queued.take() {
+        if let Some(next) = slot.queue.pop_front() {
             if stopping {
                 cancel(&mut inner, &next);
             } else {
@@ -357,7 +439,7 @@ impl Shared {
         let queued: Vec<String> = inner
             .connectors
             .values_mut()
-            .filter_map(|s| s.queued.take())
+            .flat_map(|s| std::mem::take(&mut s.queue))
             .collect();
         for run_id in queued {
             cancel(&mut inner, &run_id);
@@ -420,7 +502,7 @@ impl Shared {
                     config: c.clone(),
                     connector,
                     running: None,
-                    queued: None,
+                    queue: VecDeque::new(),
                     last_error: None,
                 },
                 (None, None) => {
@@ -439,7 +521,7 @@ impl Shared {
                 connector = name,
                 "Connector removed from the configuration."
             );
-            if let Some(queued) = slot.queued {
+            for queued in slot.queue {
                 cancel(&mut inner, &queued);
             }
         }
@@ -471,7 +553,7 @@ impl Shared {
                 jitter_ms: slot.config.jitter.map(|j| j.0.as_millis() as u64),
                 next_run: None,
                 running: slot.running.clone(),
-                queued: slot.queued.clone(),
+                queued: slot.queue.front().cloned(),
                 last_run: None,
                 last_error: slot.last_error.clone(),
             })
@@ -488,6 +570,11 @@ impl Shared {
         self.lock().connectors.contains_key(name)
     }
 
+    /// What a finished run produced besides its report, while the daemon remembers the run.
+    pub fn output(&self, run_id: &str) -> Option<JobOutput> {
+        self.lock().runs.get(run_id)?.output.clone()
+    }
+
     /// A run the daemon knows of, live or from the history.
     pub fn run(&self, run_id: &str) -> Option<RunView> {
         let inner = self.lock();
@@ -497,7 +584,8 @@ impl Shared {
             return Some(RunView {
                 run_id: run_id.to_owned(),
                 connector: entry.connector.clone(),
-                mode: entry.options.mode,
+                kind: entry.kind,
+                mode: entry.mode,
                 state: entry.state,
                 progress,
                 outcome: summary.map(|s| s.outcome.clone()),
@@ -518,7 +606,7 @@ impl Shared {
 /// so the history, the metrics and `last_error` show it like any failed run.
 fn panicked(
     connector: &Connector,
-    options: RunOptions,
+    mode: RunMode,
     context: &RunContext,
     started_at: Timestamp,
     joined: tokio::task::JoinError,
@@ -540,10 +628,22 @@ fn panicked(
         error = why,
         "A run ended in a panic; it counts as failed. This is a bug in orgsync: please report it with the log."
     );
-    let mut report = crate::engine::start_report(connector, options.mode, context);
+    let mut report = crate::engine::start_report(connector, mode, context);
     report.started_at = started_at;
     report.finish(RunOutcome::Failed { error: why });
     report
+}
+
+fn unknown(inner: &Inner, name: &str) -> TriggerError {
+    TriggerError::UnknownConnector {
+        name: name.to_owned(),
+        known: inner
+            .connectors
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 fn cancel(inner: &mut Inner, run_id: &str) {

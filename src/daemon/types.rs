@@ -62,11 +62,26 @@ pub enum RunState {
     Cancelled,
 }
 
+/// What kind of job a run is (`Job` without its arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    #[default]
+    Sync,
+    People,
+    Review,
+    ApplyPlan,
+    Explain,
+    Rebuild,
+}
+
 /// `GET /runs/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunView {
     pub run_id: String,
     pub connector: String,
+    #[serde(default)]
+    pub kind: JobKind,
     pub mode: RunMode,
     pub state: RunState,
     pub progress: Progress,
@@ -84,6 +99,7 @@ impl RunView {
         RunView {
             run_id: summary.run_id.clone(),
             connector: summary.connector.clone(),
+            kind: JobKind::Sync,
             mode: summary.mode,
             state: RunState::Finished,
             progress: Progress {

@@ -9,6 +9,7 @@ mod options;
 mod people;
 mod progress;
 mod rebuild;
+mod refused;
 mod review;
 mod run;
 mod saved;

@@ -40,7 +40,7 @@ impl<S: SnapshotStore> Engine<S> {
         info!(connector = %connector.name, %mode, people = people.len(), "Run for a few people started.");
         let options = RunOptions::new(mode);
         let prepared = match self
-            .prepare(connector, options, Whom::People(&people), context)
+            .prepare_for(connector, options, Whom::People(&people), context)
             .await?
         {
             Reached::Ready(prepared) => *prepared,

@@ -21,6 +21,50 @@ pub struct Rebuilt {
     pub problems: Vec<Problem>,
 }
 
+/// Unmanaged accounts listed after a rebuild; the rest are counted.
+const UNMANAGED_SHOWN: usize = 20;
+
+impl Rebuilt {
+    /// What `orgsync snapshot rebuild` says (in the terminal, or from the daemon).
+    pub fn lines(&self, connector: &str) -> Vec<String> {
+        let mut lines = vec![format!(
+            "Rebuilt the snapshot of connector {connector} from the target: {} account(s) linked \
+             by externalId to people of the pull; {} account(s) without an externalId left out.",
+            self.linked, self.unlinked
+        )];
+        lines.extend(unmanaged_lines(&self.unmanaged, UNMANAGED_SHOWN));
+        lines.extend(
+            self.problems
+                .iter()
+                .map(|problem| format!("  problem: {problem}")),
+        );
+        lines
+    }
+}
+
+/// The accounts a rebuild left unmanaged, by target id and key (what an admin needs to find
+/// them, no personal field); beyond `shown`, a count.
+fn unmanaged_lines(unmanaged: &[Unmanaged], shown: usize) -> Vec<String> {
+    if unmanaged.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "{} account(s) with an externalId no person of the pull has were left unmanaged \
+         (another system's; orgsync will not change or remove them):",
+        unmanaged.len()
+    )];
+    lines.extend(
+        unmanaged
+            .iter()
+            .take(shown)
+            .map(|u| format!("  {}  {}", u.id, u.key)),
+    );
+    if unmanaged.len() > shown {
+        lines.push(format!("  … and {} more", unmanaged.len() - shown));
+    }
+    lines
+}
+
 /// An account a rebuild left alone: what an admin needs to find it, nothing personal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unmanaged {
@@ -100,5 +144,26 @@ impl<S: SnapshotStore> Engine<S> {
             "Snapshot rebuilt from the target."
         );
         Ok(Rebuild::Rebuilt(rebuilt))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_unmanaged_list_is_truncated_with_a_count() {
+        let unmanaged: Vec<Unmanaged> = (0..25)
+            .map(|n| Unmanaged {
+                id: TargetId::new(format!("id-{n}")),
+                key: UserKey::new(format!("key-{n}")),
+            })
+            .collect();
+        let lines = unmanaged_lines(&unmanaged, 20);
+        assert_eq!(lines.len(), 22, "{lines:?}");
+        assert!(lines[0].starts_with("25 account(s)"), "{lines:?}");
+        assert_eq!(lines[1], "  id-0  key-0");
+        assert_eq!(lines[21], "  … and 5 more");
+        assert!(unmanaged_lines(&[], 20).is_empty());
     }
 }

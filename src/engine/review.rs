@@ -1,7 +1,6 @@
 //! Reviewed plans and explanations: dry runs whose plan is kept, and applying a kept plan.
 
 use super::options::{Approval, Baseline, RunMode, RunOptions};
-use super::people::Whom;
 use super::progress::RunContext;
 use super::run::{Engine, Prepared, Reached, RunError, TargetCheck};
 use super::saved::VerifiedPlan;
@@ -30,16 +29,23 @@ impl<S: SnapshotStore> Engine<S> {
         connector: &Connector<P, Q>,
         baseline: Baseline,
     ) -> Result<Reached<SavedPlan>, RunError> {
+        self.plan_for_review_with(connector, baseline, &RunContext::default())
+            .await
+    }
+
+    /// [`Engine::plan_for_review`] under a caller-chosen run id and progress (the daemon).
+    pub async fn plan_for_review_with<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        baseline: Baseline,
+        context: &RunContext,
+    ) -> Result<Reached<SavedPlan>, RunError> {
         let options = RunOptions {
             baseline,
             ..RunOptions::new(RunMode::DryRun)
         };
-        let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
-        let prepared = match self
-            .prepare(connector, options, Whom::Everyone, &context)
-            .await?
-        {
+        let prepared = match self.prepare(connector, options, context).await? {
             Reached::Ready(prepared) => *prepared,
             Reached::Ended(report) => return Ok(Reached::Ended(report)),
         };
@@ -57,7 +63,7 @@ impl<S: SnapshotStore> Engine<S> {
                     prepared,
                     RunMode::DryRun,
                     Approval::None,
-                    &context,
+                    context,
                 )
                 .await?,
         };
@@ -71,6 +77,18 @@ impl<S: SnapshotStore> Engine<S> {
         connector: &Connector<P, Q>,
         saved: VerifiedPlan,
         approval: Approval,
+    ) -> Result<Report, RunError> {
+        self.apply_saved_with(connector, saved, approval, &RunContext::default())
+            .await
+    }
+
+    /// [`Engine::apply_saved`] under a caller-chosen run id and progress (the daemon).
+    pub async fn apply_saved_with<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        saved: VerifiedPlan,
+        approval: Approval,
+        context: &RunContext,
     ) -> Result<Report, RunError> {
         let saved = saved.into_inner();
         if saved.connector != connector.name {
@@ -88,6 +106,9 @@ impl<S: SnapshotStore> Engine<S> {
         }
         let mut report = saved.report;
         report.restart(RunMode::Apply);
+        if let Some(id) = &context.run_id {
+            report.run_id = id.clone();
+        }
         let rebuild = saved.rebuilt_snapshot.is_some();
         let start = saved.rebuilt_snapshot.unwrap_or_else(|| stored.clone());
         // What the plan was computed against: the stored snapshot (the digest proved it is the
@@ -110,14 +131,8 @@ impl<S: SnapshotStore> Engine<S> {
             target_check: TargetCheck::Pending,
         };
         info!(connector = %connector.name, "Applying a reviewed plan.");
-        self.execute(
-            connector,
-            prepared,
-            RunMode::Apply,
-            approval,
-            &RunContext::default(),
-        )
-        .await
+        self.execute(connector, prepared, RunMode::Apply, approval, context)
+            .await
     }
 
     /// Why one person is (or is not) synced the way they are, from a fresh pull and plan.
@@ -131,12 +146,7 @@ impl<S: SnapshotStore> Engine<S> {
         let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
         let prepared = match self
-            .prepare(
-                connector,
-                RunOptions::new(RunMode::DryRun),
-                Whom::Everyone,
-                &context,
-            )
+            .prepare(connector, RunOptions::new(RunMode::DryRun), &context)
             .await?
         {
             Reached::Ready(prepared) => *prepared,

@@ -150,10 +150,7 @@ impl<S: SnapshotStore> Engine<S> {
     ) -> Result<Report, RunError> {
         let _guard = self.lock(&connector.name)?;
         info!(mode = %options.mode, "Run started.");
-        let prepared = match self
-            .prepare(connector, options, Whom::Everyone, context)
-            .await?
-        {
+        let prepared = match self.prepare(connector, options, context).await? {
             Reached::Ready(prepared) => *prepared,
             Reached::Ended(report) => return Ok(report),
         };
@@ -201,10 +198,22 @@ impl<S: SnapshotStore> Engine<S> {
     }
 
     /// Checks the target, pulls, reads the baseline (snapshot, or the target's accounts) and
+    /// plans, for everyone: [`Engine::prepare_for`] of [`Whom::Everyone`].
+    pub(crate) async fn prepare<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        options: RunOptions,
+        context: &RunContext,
+    ) -> Result<Reached<Box<Prepared>>, RunError> {
+        self.prepare_for(connector, options, Whom::Everyone, context)
+            .await
+    }
+
+    /// Checks the target, pulls, reads the baseline (snapshot, or the target's accounts) and
     /// plans, for everyone or for a few people (`whom`). `Ended` is a run that already ended
     /// (the target refused its check, the pull or the target listing failed, a run for a few
     /// people cannot be planned, or orgsync is stopping).
-    pub(crate) async fn prepare<P: Puller, Q: Pusher>(
+    pub(crate) async fn prepare_for<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
         options: RunOptions,

@@ -6,6 +6,7 @@ mod history;
 mod key;
 mod metered;
 mod owner;
+mod pending;
 mod snapshots;
 #[cfg(test)]
 mod tests;
@@ -13,6 +14,7 @@ mod tests;
 pub use history::History;
 pub use key::{KEY_FILE, PlanKey};
 pub use owner::Owner;
+pub use pending::PendingPlan;
 
 use crate::snapshot::SnapshotError;
 use std::fs::{DirBuilder, Permissions};

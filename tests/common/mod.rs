@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod binary;
+pub mod daemon;
 pub mod scim2_server;
 pub mod scim_mapping;
 pub mod secrets;

@@ -3,7 +3,6 @@
 use super::ApiState;
 use crate::daemon::state::TriggerError;
 use crate::daemon::types::{ErrorBody, RunState, SyncRequest};
-use crate::engine::{Approval, Baseline, RunMode, RunOptions};
 use crate::report::{self, Format};
 use axum::Json;
 use axum::body::Bytes;
@@ -91,26 +90,20 @@ pub async fn sync(
             }
         }
     };
-    let options = RunOptions {
-        mode: request.mode.map(RunMode::from).unwrap_or(RunMode::Apply),
-        approval: if request.allow_deletions {
-            Approval::AllowDeletions
-        } else {
-            Approval::None
-        },
-        baseline: if request.full {
-            Baseline::Target
-        } else {
-            Baseline::Snapshot
-        },
-    };
-    match state.shared.trigger(&name, options) {
+    match state.shared.trigger(&name, request.options()) {
         Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
-        Err(e @ TriggerError::UnknownConnector { .. }) => {
-            error(StatusCode::NOT_FOUND, e.to_string())
-        }
-        Err(e @ TriggerError::Stopping) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => trigger_error(e),
     }
+}
+
+/// The status a refused trigger answers with.
+pub fn trigger_error(e: TriggerError) -> Response {
+    let status = match &e {
+        TriggerError::UnknownConnector { .. } => StatusCode::NOT_FOUND,
+        TriggerError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+        TriggerError::Job(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    error(status, e.to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,7 +172,7 @@ pub async fn run(State(state): State<ApiState>, Path(id): Path<String>) -> Respo
 
 /// Runs a call that reads the state database on the blocking pool: a slow disk must not stall
 /// the runtime's threads, which serve every other request and run the connectors.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
     tokio::task::spawn_blocking(call)

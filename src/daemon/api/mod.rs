@@ -3,6 +3,7 @@
 
 mod auth;
 mod handlers;
+mod jobs;
 mod listen;
 mod serve;
 
@@ -28,6 +29,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/connectors", get(handlers::connectors))
         .route("/connectors/{name}/sync", post(handlers::sync))
+        .route("/connectors/{name}/jobs", post(jobs::submit))
+        .route("/plans", get(jobs::pending))
+        .route("/plans/{run_id}/approve", post(jobs::approve))
+        .route("/plans/{run_id}/dismiss", post(jobs::dismiss))
+        .route("/runs/{id}/output", get(jobs::output))
         .route("/runs", get(handlers::runs))
         .route("/runs/{id}", get(handlers::run))
         .route("/runs/{id}/report", get(handlers::report))
