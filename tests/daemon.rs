@@ -215,8 +215,14 @@ async fn daemon_serves_syncs_reports_metrics_and_coalesces_triggers() {
         ],
     );
     assert!(compared.status.success(), "{}", text(&compared));
+    // An unknown run is a wrong argument (2), not a configuration error (3).
     let missing = cli(&s, &["reports", "show", "hq-nope"]);
-    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no run \"hq-nope\""),
+        "{}",
+        text(&missing)
+    );
     let status = cli(&s, &["status"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("0 0 3 * * *"), "{}", text(&status));
@@ -559,8 +565,16 @@ async fn reports_show_and_compare_runs_from_the_history() {
     assert_eq!(comparison["unchanged"].as_u64(), Some(steps as u64 - 1));
     let compared = cli(&s, &["reports", "compare", a, b]);
     assert!(text(&compared).contains("林晓晓"), "{}", text(&compared));
+    // A comparison has no HTML form, and the help does not offer one.
     let html = cli(&s, &["reports", "compare", a, b, "--format", "html"]);
     assert_eq!(html.status.code(), Some(2), "{}", text(&html));
+    assert!(
+        text(&html).contains("possible values: text, json, markdown"),
+        "{}",
+        text(&html)
+    );
+    let help = cli(&s, &["reports", "compare", "--help"]);
+    assert!(!text(&help).contains("html"), "{}", text(&help));
 
     let shown = cli(&s, &["reports", "show", b, "--format", "html"]);
     assert!(shown.status.success(), "{}", text(&shown));

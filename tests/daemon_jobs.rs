@@ -129,8 +129,8 @@ async fn post(client: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
     (status, serde_json::from_str(&body).unwrap_or_default())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_refused_plan_waits_for_approval_and_applies_exactly() {
+/// The set-up with a deletion guard that refuses more than one removal.
+async fn guarded_setup() -> Setup {
     let s = setup().await;
     std::fs::write(
         &s.config,
@@ -140,6 +140,12 @@ async fn a_refused_plan_waits_for_approval_and_applies_exactly() {
         ),
     )
     .unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_plan_waits_for_approval_and_applies_exactly() {
+    let s = guarded_setup().await;
     let _daemon = Daemon::start(&s).await;
     let http = unix_client(&s);
     let (_, run) = post_sync(&http, "").await;
@@ -215,4 +221,53 @@ async fn a_refused_plan_waits_for_approval_and_applies_exactly() {
     assert_eq!(plans.as_array().map(Vec::len), Some(0), "{plans}");
     let (status, _) = post(&http, &format!("http://orgsync/plans/{stale}/approve")).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orgsync_plans_lists_and_approves_with_or_without_the_daemon() {
+    let s = guarded_setup().await;
+    let mut daemon = Daemon::start(&s).await;
+    let first = cli(&s, &["sync", "hq", "--wait"]);
+    assert!(first.status.success(), "{}", text(&first));
+    s.wecom
+        .update_org(|org| org.users.retain(|u| u.id != "zhou" && u.id != "leaver"));
+    let refused = cli(&s, &["sync", "hq", "--wait", "--format", "json"]);
+    assert_eq!(refused.status.code(), Some(6), "{}", text(&refused));
+    let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let run_id = report["run_id"].as_str().unwrap().to_owned();
+
+    let listed = cli(&s, &["plans", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let said = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        said.contains(&run_id) && said.contains("2 deactivate"),
+        "{said}"
+    );
+
+    // The plan outlives the daemon: it is in the state.
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", s.log());
+    let listed = cli(&s, &["plans", "list"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&run_id),
+        "{}",
+        text(&listed)
+    );
+    let wrong = cli(&s, &["plans", "approve", "hq-nope"]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    let active = |s: &Setup| s.scim.users().iter().filter(|u| u.active).count();
+    assert_eq!(active(&s), 7, "nothing written before the approval");
+    let approved = cli(&s, &["plans", "approve", &run_id, "--format", "json"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let report: serde_json::Value = serde_json::from_slice(&approved.stdout).unwrap();
+    assert_eq!(report["outcome"]["state"], "applied", "{report}");
+    assert_eq!(active(&s), 5);
+    let listed = cli(&s, &["plans", "list"]);
+    assert!(listed.stdout.is_empty(), "{}", text(&listed));
+    assert!(
+        text(&listed).contains("No plan is waiting"),
+        "{}",
+        text(&listed)
+    );
 }

@@ -288,39 +288,57 @@ pub(super) async fn apply(
             ),
         );
     }
+    apply_sealed(
+        config_path,
+        &plan_path.display().to_string(),
+        &connector,
+        &bytes,
+        approval,
+        output,
+    )
+    .await
+}
+
+/// Applies a sealed plan's bytes (named `label` in messages) of `connector`: in the daemon when
+/// one answers, else in this process.
+pub(super) async fn apply_sealed(
+    config_path: &Path,
+    label: &str,
+    connector: &str,
+    bytes: &[u8],
+    approval: Approval,
+    output: ReportArgs,
+) -> Exit {
     // The daemon holds the key and the snapshot: it checks the seal and applies the plan.
     let job = || {
         Some(Job::ApplyPlan {
-            plan: String::from_utf8(bytes.clone()).ok()?,
+            plan: String::from_utf8(bytes.to_vec()).ok()?,
             allow_deletions: approval == Approval::AllowDeletions,
         })
     };
     if let Some(job) = job()
-        && let Some(result) = super::remote::run_job(config_path, &connector, job).await
+        && let Some(result) = super::remote::run_job(config_path, connector, job).await
     {
         return match result {
             Ok(Finished {
                 output: Some(JobOutput::Refused { message, .. }),
                 ..
-            }) => fail(
-                Exit::StalePlan,
-                format!("{}: {message}", plan_path.display()),
-            ),
+            }) => fail(Exit::StalePlan, format!("{label}: {message}")),
             Ok(Finished { report, .. }) => finish_remote(report, output),
             Err(exit) => exit,
         };
     }
-    let opened = match open(config_path, &connector).await {
+    let opened = match open(config_path, connector).await {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
     let verified = match opened.engine.store().plan_key() {
-        Ok(key) => verify_plan(&bytes, &key),
+        Ok(key) => verify_plan(bytes, &key),
         Err(e) => return fail(Exit::State, e),
     };
     let saved = match verified {
         Ok(saved) => saved,
-        Err(e) => return fail(Exit::StalePlan, format!("{}: {e}", plan_path.display())),
+        Err(e) => return fail(Exit::StalePlan, format!("{label}: {e}")),
     };
     let result = opened
         .engine

@@ -5,6 +5,7 @@ mod commands;
 mod demo;
 mod exit;
 mod person;
+mod plans;
 pub mod process;
 mod progress;
 mod remote;
@@ -117,6 +118,9 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Plans the deletion guard refused in the daemon, waiting for an operator's approval.
+    #[command(subcommand)]
+    Plans(PlansCommand),
     /// Manage a connector's snapshot (what orgsync last applied to the target).
     Snapshot {
         #[command(subcommand)]
@@ -166,9 +170,45 @@ pub enum ReportsCommand {
     Compare {
         run_a: String,
         run_b: String,
+        /// text for a terminal, json for machines, markdown for tickets and e-mail.
+        #[arg(long, value_enum, default_value_t = ComparisonFormat::Text)]
+        format: ComparisonFormat,
+        /// Show at most N rows per section of a text or Markdown comparison.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+}
+
+/// The forms a comparison has (no HTML page: the console shows comparisons in its own pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ComparisonFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<ComparisonFormat> for Format {
+    fn from(format: ComparisonFormat) -> Self {
+        match format {
+            ComparisonFormat::Text => Format::Text,
+            ComparisonFormat::Json => Format::Json,
+            ComparisonFormat::Markdown => Format::Markdown,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlansCommand {
+    /// The plans waiting: run, connector, when, the counts and the guard's reason.
+    List,
+    /// Apply exactly the plan run RUN left, its removals approved (as `apply --allow-deletions`).
+    Approve {
+        run: String,
         #[command(flatten)]
         output: ReportArgs,
     },
+    /// Drop the plan run RUN left; nothing is written.
+    Dismiss { run: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +361,11 @@ pub async fn run(cli: Cli) -> Exit {
             action: SnapshotAction::Rebuild { connector },
         } => commands::rebuild_snapshot(&cli.config, &connector).await,
         Command::Run => service::run(&cli.config).await,
+        Command::Plans(PlansCommand::List) => plans::list(&cli.config).await,
+        Command::Plans(PlansCommand::Approve { run, output }) => {
+            plans::approve(&cli.config, &run, output).await
+        }
+        Command::Plans(PlansCommand::Dismiss { run }) => plans::dismiss(&cli.config, &run).await,
         Command::Status { format } => service::status(&cli.config, format).await,
         Command::Reports(ReportsCommand::List {
             connector,
@@ -333,8 +378,15 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Reports(ReportsCommand::Compare {
             run_a,
             run_b,
-            output,
-        }) => service::compare(&cli.config, &run_a, &run_b, output).await,
+            format,
+            limit,
+        }) => {
+            let output = ReportArgs {
+                format: format.into(),
+                limit,
+            };
+            service::compare(&cli.config, &run_a, &run_b, output).await
+        }
         Command::Demo {
             upstream,
             people,

@@ -54,6 +54,33 @@ pub(super) async fn run_job(
     Some(finish(&client, follow(&client, &accepted.run_id).await).await)
 }
 
+/// Follows a run the daemon started (an approval) and prints its report; a plan the snapshot
+/// moved past is exit 7.
+pub(super) async fn follow_to_end(
+    client: &crate::daemon::client::Client,
+    run_id: &str,
+    output: super::ReportArgs,
+) -> Exit {
+    match finish(client, follow(client, run_id).await).await {
+        Ok(Finished {
+            output: Some(JobOutput::Refused { message, .. }),
+            ..
+        }) => fail(Exit::StalePlan, message),
+        Ok(Finished {
+            report: Some(report),
+            ..
+        }) => {
+            print!(
+                "{}",
+                crate::report::render_with(&report, output.format, &output.options())
+            );
+            super::commands::exit_of(&report.outcome)
+        }
+        Ok(Finished { report: None, .. }) => fail(Exit::RunFailed, "the run left no report"),
+        Err(exit) => exit,
+    }
+}
+
 async fn finish(
     client: &crate::daemon::client::Client,
     view: Result<RunView, ClientError>,

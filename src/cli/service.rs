@@ -223,9 +223,10 @@ impl Source {
             },
             Source::Local(history) => history.get(run_id).map_err(|e| fail(Exit::State, e))?,
         };
+        // Asking for a run that is not there is a wrong argument, not a wrong configuration.
         found.ok_or_else(|| {
             fail(
-                Exit::Config,
+                Exit::Usage,
                 format!("no run {run_id:?} in the history (see `orgsync reports list`)"),
             )
         })

@@ -111,6 +111,19 @@ impl Client {
         .await
     }
 
+    pub async fn dismiss(&self, run_id: &str) -> Result<(), ClientError> {
+        let response = self
+            .http
+            .post(format!("{BASE}/plans/{run_id}/dismiss"))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        decode::<serde_json::Value>(Ok(response)).await.map(|_| ())
+    }
+
     pub async fn run(&self, run_id: &str) -> Result<RunView, ClientError> {
         decode(self.http.get(format!("{BASE}/runs/{run_id}")).send().await).await
     }

@@ -17,7 +17,7 @@ impl Shared {
             .store()
             .pending_plans()
             .map_err(|e| PlanError::Storage(e.to_string()))?;
-        Ok(plans.iter().map(view).collect())
+        Ok(plans.iter().map(PendingPlan::view).collect())
     }
 
     /// Applies the plan run `run_id` left for approval, exactly, with its removals approved.
@@ -119,12 +119,15 @@ impl Shared {
     }
 }
 
-fn view(plan: &PendingPlan) -> PendingPlanView {
-    PendingPlanView {
-        run_id: plan.run_id.clone(),
-        connector: plan.connector.clone(),
-        created_at: plan.created_at,
-        reason: plan.reasons.join("; "),
-        counts: plan.counts.clone(),
+impl PendingPlan {
+    /// What the API and the CLI show of it (not the sealed plan).
+    pub fn view(&self) -> PendingPlanView {
+        PendingPlanView {
+            run_id: self.run_id.clone(),
+            connector: self.connector.clone(),
+            created_at: self.created_at,
+            reason: self.reasons.join("; "),
+            counts: self.counts.clone(),
+        }
     }
 }
