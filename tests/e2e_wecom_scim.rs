@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{AGENT_ID, connector, scim_pusher, small_org, wecom_puller};
+use common::{AGENT_ID, by_external_id, connector, scim_pusher, small_org, wecom_puller};
 use emulators::fixture::Status;
 use emulators::scim::{ManagerGuard, ScimConfig, ScimUser};
 use orgsync::engine::{Engine, RunMode};
@@ -12,29 +12,6 @@ use orgsync::snapshot::SnapshotStore;
 use orgsync::state::StateDb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The target as (externalId → user), and each user's manager as an externalId.
-fn by_external_id(users: &[ScimUser]) -> BTreeMap<String, (ScimUser, Option<String>)> {
-    let ext_of: BTreeMap<&str, &str> = users
-        .iter()
-        .filter_map(|u| Some((u.id.as_str(), u.external_id.as_deref()?)))
-        .collect();
-    users
-        .iter()
-        .map(|u| {
-            let manager = u
-                .manager_id
-                .as_deref()
-                .map(|m| ext_of.get(m).copied().unwrap_or("<dangling>").to_owned());
-            (
-                u.external_id
-                    .clone()
-                    .expect("every account orgsync creates has an externalId"),
-                (u.clone(), manager),
-            )
-        })
-        .collect()
-}
 
 fn assert_applied(report: &Report) {
     assert_eq!(

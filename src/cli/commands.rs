@@ -8,7 +8,6 @@ use crate::engine::{
     RunMode, RunOptions, plan_connector, verify_plan,
 };
 use crate::history::History;
-use crate::model::UserKey;
 use crate::report::{self, Format, Report, RunOutcome};
 use crate::snapshot::SnapshotError;
 use crate::state::StateDb;
@@ -19,15 +18,15 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Everything a command needs to run a connector.
-struct Opened {
-    connector: Connector,
-    engine: Engine<StateDb>,
+pub(super) struct Opened {
+    pub(super) connector: Connector,
+    pub(super) engine: Engine<StateDb>,
     history: History,
 }
 
 impl Opened {
     /// Keeps the run in the history; a failure to do so is worth a warning, not a failed run.
-    fn record(&self, result: &Result<Report, RunError>) {
+    pub(super) fn record(&self, result: &Result<Report, RunError>) {
         if let Ok(report) = result
             && let Err(e) = self.history.record(report)
         {
@@ -36,7 +35,7 @@ impl Opened {
     }
 }
 
-async fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
+pub(super) async fn open(config_path: &Path, name: &str) -> Result<Opened, Exit> {
     let config = Config::load(config_path).map_err(fail_config)?;
     let connector_config = config.connector(name, config_path).map_err(fail_config)?;
     let connector =
@@ -62,23 +61,47 @@ pub(super) async fn sync(config_path: &Path, name: &str, args: SyncArgs) -> Exit
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    // Ctrl-C ends this run as interrupted (also in a long throttle wait), not the process.
-    let engine = Engine::with_stop(opened.engine.store().clone(), stop_on_signal());
-    let terminal = std::io::stderr().is_terminal();
-    let (progress, shown) = watch::channel(Progress::default());
-    let printer = tokio::spawn(super::progress::follow_local(shown, terminal));
-    let context = RunContext {
-        run_id: None,
-        progress: Some(progress),
-        mode: mode_of(terminal),
-    };
-    let result = engine
-        .run_with(&opened.connector, args.options, &context)
+    let watched = Watched::new(&opened);
+    let result = watched
+        .engine
+        .run_with(&opened.connector, args.options, &watched.context)
         .await;
-    drop(context);
-    let _ = printer.await;
+    watched.done().await;
     opened.record(&result);
     finish(result, args.output)
+}
+
+/// A run in this process, watched from the terminal: its progress on stderr, and Ctrl-C ends
+/// it as interrupted (also in a long throttle wait), not the process.
+pub(super) struct Watched {
+    pub(super) engine: Engine<StateDb>,
+    pub(super) context: RunContext,
+    printer: tokio::task::JoinHandle<()>,
+}
+
+impl Watched {
+    pub(super) fn new(opened: &Opened) -> Self {
+        let engine = Engine::with_stop(opened.engine.store().clone(), stop_on_signal());
+        let terminal = std::io::stderr().is_terminal();
+        let (progress, shown) = watch::channel(Progress::default());
+        let printer = tokio::spawn(super::progress::follow_local(shown, terminal));
+        let context = RunContext {
+            run_id: None,
+            progress: Some(progress),
+            mode: mode_of(terminal),
+        };
+        Watched {
+            engine,
+            context,
+            printer,
+        }
+    }
+
+    /// Once the run is over: the progress printer finishes its last line.
+    pub(super) async fn done(self) {
+        drop(self.context);
+        let _ = self.printer.await;
+    }
 }
 
 /// A run from a terminal is watched: short retry budget, waits shown as they start. Output to a
@@ -325,21 +348,18 @@ pub(super) async fn apply_sealed(
     finish(result, output)
 }
 
-pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit {
+/// `orgsync explain NAME QUERY`: the one person the query names explained, or everyone it
+/// matches listed (exit 0), or nobody (exit 1). Through the daemon when one runs.
+pub(super) async fn explain(config_path: &Path, name: &str, query: &str) -> Exit {
     let job = Job::Explain {
-        user: user.to_owned(),
+        user: query.to_owned(),
     };
     if let Some(result) = super::remote::run_job(config_path, name, job).await {
         return match result {
             Ok(Finished {
-                output: Some(JobOutput::Explain { lines, .. }),
+                output: Some(JobOutput::Explain { matches, lines }),
                 ..
-            }) => {
-                for line in lines {
-                    println!("{}", visible(&line));
-                }
-                Exit::Ok
-            }
+            }) => print_explained(&matches, &lines),
             Ok(Finished { report, .. }) => finish_remote(report, TEXT),
             Err(exit) => exit,
         };
@@ -348,24 +368,54 @@ pub(super) async fn explain(config_path: &Path, name: &str, user: &str) -> Exit 
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    match opened
-        .engine
-        .explain(&opened.connector, &UserKey::new(user))
-        .await
-    {
-        Ok(Reached::Ready(explained)) => {
-            // The sentences quote upstream names as they are: shown, never acted on.
-            for line in explained.lines {
-                println!("{}", visible(&line));
-            }
-            Exit::Ok
-        }
+    match opened.engine.explain(&opened.connector, query).await {
+        Ok(Reached::Ready(explained)) => print_explained(&explained.matches, &explained.lines),
         Ok(Reached::Ended(report)) => finish(Ok(report), TEXT),
         Err(e) => run_error(e),
     }
 }
 
-fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
+/// Prints an explanation, and the people matched when several were: 0 when anyone matched.
+fn print_explained(matches: &[crate::daemon::types::PersonMatch], lines: &[String]) -> Exit {
+    // The sentences quote upstream names as they are: shown, never acted on.
+    for line in lines {
+        println!("{}", visible(line));
+    }
+    if matches.len() > 1 {
+        for line in match_lines(matches) {
+            println!("{}", visible(&line));
+        }
+    }
+    if matches.is_empty() {
+        Exit::RunFailed
+    } else {
+        Exit::Ok
+    }
+}
+
+/// One line per person a query matched: id, name, e-mail and department paths, to tell
+/// namesakes apart.
+pub(super) fn match_lines(matches: &[crate::daemon::types::PersonMatch]) -> Vec<String> {
+    matches
+        .iter()
+        .map(|m| {
+            let departments = if m.departments.is_empty() {
+                "no department".to_owned()
+            } else {
+                m.departments.join("; ")
+            };
+            format!(
+                "  {}  {}  {}  {}",
+                m.key,
+                m.name,
+                m.email.as_deref().unwrap_or("(no e-mail)"),
+                departments
+            )
+        })
+        .collect()
+}
+
+pub(super) fn finish(result: Result<Report, RunError>, output: ReportArgs) -> Exit {
     match result {
         Ok(report) => {
             print!(

@@ -4,6 +4,7 @@ mod check;
 mod commands;
 mod demo;
 mod exit;
+mod person;
 mod plans;
 pub mod process;
 mod progress;
@@ -59,6 +60,16 @@ pub enum Command {
         /// Apply this run's plan even if the deletion guard refuses it (never an empty pull).
         #[arg(long)]
         allow_deletions: bool,
+        /// Sync only this person now (their upstream id; repeat, or separate with commas): their
+        /// own changes and what those need, such as a new manager's account. Everyone else is
+        /// left for the next full run.
+        #[arg(
+            long = "person",
+            value_name = "KEY",
+            value_delimiter = ',',
+            conflicts_with_all = ["full", "allow_deletions"]
+        )]
+        people: Vec<String>,
         /// When the daemon runs the sync: follow its progress and print the report (without a
         /// daemon, sync always runs in-process and prints the report).
         #[arg(long)]
@@ -262,6 +273,7 @@ pub async fn run(cli: Cli) -> Exit {
             dry_run,
             full,
             allow_deletions,
+            people,
             wait,
             output,
         } => {
@@ -270,6 +282,18 @@ pub async fn run(cli: Cli) -> Exit {
             } else {
                 RunMode::Apply
             };
+            if !people.is_empty() {
+                let keys: Vec<crate::model::UserKey> = people
+                    .iter()
+                    .map(|key| key.trim())
+                    .filter(|key| !key.is_empty())
+                    .map(crate::model::UserKey::new)
+                    .collect();
+                if keys.is_empty() {
+                    return commands::fail(Exit::Usage, "--person needs an upstream id");
+                }
+                return person::sync_people(&cli.config, &connector, &keys, mode, output).await;
+            }
             let options = commands::options(mode, full, allow_deletions);
             if let Some(exit) =
                 service::sync_via_daemon(&cli.config, &connector, options, wait, output).await
@@ -408,6 +432,22 @@ mod tests {
         let cli = Cli::try_parse_from(["orgsync", "sync", "hq"]).unwrap();
         if cli.log.is_none() {
             assert_eq!(cli.log_filter(), "info");
+        }
+    }
+
+    #[test]
+    fn person_is_repeatable_or_comma_separated_and_excludes_full() {
+        let cli = Cli::try_parse_from([
+            "orgsync", "sync", "hq", "--person", "lin,zhou", "--person", "wang",
+        ])
+        .unwrap();
+        let Command::Sync { people, .. } = cli.command else {
+            panic!("not a sync");
+        };
+        assert_eq!(people, ["lin", "zhou", "wang"]);
+        for other in ["--full", "--allow-deletions"] {
+            let refused = Cli::try_parse_from(["orgsync", "sync", "hq", "--person", "lin", other]);
+            assert!(refused.is_err(), "--person with {other}");
         }
     }
 

@@ -7,7 +7,6 @@ use crate::engine::{
     Approval, Baseline, Connector, Engine, Reached, Rebuild, RunContext, RunError, RunMode,
     RunOptions, SavedPlan, VerifiedPlan, plan_connector, verify_plan,
 };
-use crate::model::UserKey;
 use crate::report::{Report, RunOutcome};
 use crate::state::{PendingPlan, PlanKey, StateDb};
 
@@ -231,11 +230,11 @@ async fn run(
                 Err(e) => Err(e),
             }
         }
-        Work::Explain { user } => match engine.explain(connector, &UserKey::new(&user)).await? {
+        Work::Explain { user } => match engine.explain(connector, &user).await? {
             Reached::Ready(explained) => Ok(Done {
                 report: Some(explained.report),
                 output: Some(JobOutput::Explain {
-                    matches: Vec::new(),
+                    matches: explained.matches,
                     lines: explained.lines,
                 }),
                 ..Done::default()

@@ -1,8 +1,9 @@
-//! One timer task per scheduled connector. The next run is computed in the connector's time zone
-//! (`config::Schedule`, daylight-saving rules there); the task sleeps until that instant, triggers,
-//! and computes the next. A tick only triggers a run through [`Shared::trigger`], so scheduled runs
-//! obey the same one-at-a-time and coalescing rule as "sync now". The timers are never asked to
-//! handle signals: the daemon owns shutdown.
+//! One tokio-cron-scheduler job per scheduled connector, used only as the trigger: it fires every
+//! second and starts a run when the next run computed in the connector's time zone is due
+//! (`config::Schedule`; the daylight-saving rules are there, because the scheduler's own zoned
+//! jobs keep the offset they were made with). A tick only triggers a run through
+//! [`Shared::trigger`], so scheduled runs obey the same one-at-a-time and coalescing rule as
+//! "sync now". The scheduler is never asked to handle signals: the daemon owns shutdown.
 
 use super::state::{Shared, TriggerError};
 use crate::config::{Config, Schedule};
@@ -12,56 +13,57 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tracing::{error, info, warn};
+use uuid::Uuid;
 
-/// The longest single sleep: the wall clock is looked at again at least this often, so a clock
-/// set forward or back (NTP, a suspended VM) moves the runs with it.
-const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// How often each connector's job looks at the wall clock. A clock set forward or back (NTP, a
+/// suspended VM) moves the runs with it; a run starts at most this late.
+const TICK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error("connector {connector:?}: {detail}")]
     Invalid { connector: String, detail: String },
+    #[error("the scheduler refused a job: {0}")]
+    Scheduler(#[from] JobSchedulerError),
     #[cfg(debug_assertions)]
     #[error("connector {connector:?}: the schedule cannot be installed (debug hook)")]
     Refused { connector: String },
 }
 
 pub struct Scheduler {
+    inner: JobScheduler,
     jobs: BTreeMap<String, Timer>,
 }
 
-/// The timers of a new configuration, ticking but not yet the running ones.
+/// The jobs of a new configuration, installed but not yet the running ones.
 pub struct Staged {
     jobs: BTreeMap<String, Timer>,
 }
 
-/// A connector's timer task; dropping it stops the task.
+/// A connector's job in the scheduler and the next run it waits for.
 struct Timer {
-    task: JoinHandle<()>,
+    id: Uuid,
     next: Arc<Mutex<Option<Timestamp>>>,
-}
-
-impl Drop for Timer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Scheduler {
     pub async fn start(shared: &Arc<Shared>, config: &Config) -> Result<Self, ScheduleError> {
+        let inner = JobScheduler::new().await?;
         let mut scheduler = Scheduler {
+            inner,
             jobs: BTreeMap::new(),
         };
         scheduler.jobs = scheduler.stage(shared, config).await?.jobs;
+        scheduler.inner.start().await?;
         Ok(scheduler)
     }
 
-    /// Starts the timers of `config` beside the running ones; they take over at
-    /// [`Scheduler::commit`]. On an error, the timers started so far are stopped again and the
-    /// running ones are untouched. (A staged timer that ticks before the commit only triggers a
-    /// run, which coalesces with the old timer's or names a connector not there yet.)
+    /// Installs the jobs of `config` beside the running ones; they take over at
+    /// [`Scheduler::commit`]. On an error, the jobs installed so far are removed again and the
+    /// running ones are untouched. (A staged job that fires before the commit only triggers a
+    /// run, which coalesces with the old job's or names a connector not there yet.)
     pub async fn stage(
         &mut self,
         shared: &Arc<Shared>,
@@ -70,6 +72,21 @@ impl Scheduler {
         let mut staged = Staged {
             jobs: BTreeMap::new(),
         };
+        match self.install(shared, config, &mut staged).await {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                self.remove_all(staged.jobs, "staged").await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn install(
+        &self,
+        shared: &Arc<Shared>,
+        config: &Config,
+        staged: &mut Staged,
+    ) -> Result<(), ScheduleError> {
         for (name, connector) in &config.connectors {
             let invalid = |detail: String| ScheduleError::Invalid {
                 connector: name.clone(),
@@ -82,7 +99,6 @@ impl Scheduler {
             };
             #[cfg(debug_assertions)]
             if super::debug_hooks::schedule_fails(name) {
-                // `staged` drops here: its timers stop.
                 return Err(ScheduleError::Refused {
                     connector: name.clone(),
                 });
@@ -97,24 +113,37 @@ impl Scheduler {
                 "Connector scheduled."
             );
             let next = Arc::new(Mutex::new(next));
-            let task = tokio::spawn(tick(
+            let job = job(
                 schedule,
                 Arc::clone(&next),
                 Arc::downgrade(shared),
                 name.clone(),
                 jitter,
-            ));
-            staged.jobs.insert(name.clone(), Timer { task, next });
+            )?;
+            let id = self.inner.add(job).await?;
+            staged.jobs.insert(name.clone(), Timer { id, next });
         }
-        Ok(staged)
+        Ok(())
     }
 
-    /// The staged timers become the running ones; the old stop.
+    /// The staged jobs become the running ones; the old are removed.
     pub async fn commit(&mut self, staged: Staged) {
-        self.jobs = staged.jobs;
+        let old = std::mem::replace(&mut self.jobs, staged.jobs);
+        self.remove_all(old, "replaced").await;
     }
 
-    /// The next tick of each scheduled connector (jitter not included).
+    async fn remove_all(&self, jobs: BTreeMap<String, Timer>, which: &str) {
+        for (name, timer) in jobs {
+            if let Err(e) = self.inner.remove(&timer.id).await {
+                error!(
+                    connector = name, jobs = which, error = %e,
+                    "Cannot remove a schedule; it may still trigger runs until orgsync restarts."
+                );
+            }
+        }
+    }
+
+    /// The next run of each scheduled connector (jitter not included).
     pub async fn next_runs(&mut self) -> BTreeMap<String, Timestamp> {
         self.jobs
             .iter()
@@ -125,40 +154,50 @@ impl Scheduler {
             .collect()
     }
 
-    /// Stops ticking. A jittered trigger already waiting still asks, and is refused as the daemon
-    /// is stopping.
-    pub async fn stop(self) {
-        drop(self.jobs);
+    /// Stops ticking. Bounded: a scheduler that does not stop in time is dropped with the
+    /// runtime. A jittered trigger already waiting still asks, and is refused as the daemon is
+    /// stopping.
+    pub async fn stop(mut self) {
+        for (_, timer) in std::mem::take(&mut self.jobs) {
+            let _ = self.inner.remove(&timer.id).await;
+        }
+        if tokio::time::timeout(Duration::from_secs(1), self.inner.shutdown())
+            .await
+            .is_err()
+        {
+            warn!("The scheduler did not stop within 1 s; leaving it.");
+        }
     }
 }
 
-/// A connector's timer: sleep until the next run, trigger it (after its jitter, in a task of its
-/// own so the next run is timed from the schedule, not the jitter), compute the next.
-async fn tick(
+/// A connector's job: every tick, if the next run is due, trigger it (after its jitter, in a task
+/// of its own so the next run is timed from the schedule, not the jitter) and compute the next
+/// from now — runs a stopped clock or a busy machine missed are not made up.
+fn job(
     schedule: Schedule,
     next: Arc<Mutex<Option<Timestamp>>>,
     shared: Weak<Shared>,
     name: String,
     jitter: Duration,
-) {
-    let set = |at: Option<Timestamp>| *next.lock().unwrap_or_else(|e| e.into_inner()) = at;
-    let mut due = *next.lock().unwrap_or_else(|e| e.into_inner());
-    while let Some(at) = due {
+) -> Result<Job, JobSchedulerError> {
+    Job::new_repeated(TICK, move |_, _| {
         let now = Timestamp::now();
+        let mut due = next.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(at) = *due else {
+            return;
+        };
         if now < at {
-            let left = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
-            tokio::time::sleep(left.min(MAX_SLEEP)).await;
-            continue;
+            return;
         }
         tokio::spawn(trigger(shared.clone(), name.clone(), jitter));
-        // From now, not from `at`: runs a stopped clock or a busy machine missed are not made up.
-        due = schedule.next_after(now);
-        set(due);
-    }
-    warn!(
-        connector = name,
-        "The schedule names no further date; no more scheduled runs."
-    );
+        *due = schedule.next_after(now);
+        if due.is_none() {
+            warn!(
+                connector = name,
+                "The schedule names no further date; no more scheduled runs."
+            );
+        }
+    })
 }
 
 async fn trigger(shared: Weak<Shared>, name: String, jitter: Duration) {

@@ -5,6 +5,8 @@ use super::progress::RunContext;
 use super::run::{Engine, Prepared, Reached, RunError, TargetCheck};
 use super::saved::VerifiedPlan;
 use super::{Connector, SavedPlan};
+use crate::daemon::types::PersonMatch;
+use crate::model::UserKey;
 use crate::plan;
 use crate::pullers::Puller;
 use crate::pushers::Pusher;
@@ -12,9 +14,11 @@ use crate::report::Report;
 use crate::snapshot::SnapshotStore;
 use tracing::info;
 
-/// What `orgsync explain` prints, with the dry run's report.
+/// What `orgsync explain` prints, with the dry run's report: everyone the query matched, and
+/// the explanation when exactly one did (otherwise a sentence saying what to do).
 pub struct Explained {
     pub report: Report,
+    pub matches: Vec<PersonMatch>,
     pub lines: Vec<String>,
 }
 
@@ -132,10 +136,12 @@ impl<S: SnapshotStore> Engine<S> {
     }
 
     /// Why one person is (or is not) synced the way they are, from a fresh pull and plan.
+    /// `query` is an upstream id, an e-mail address, a user name or a display name
+    /// ([`find_people`](super::find_people)); namesakes are listed, not explained.
     pub async fn explain<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
-        user: &crate::model::UserKey,
+        query: &str,
     ) -> Result<Reached<Explained>, RunError> {
         let context = RunContext::default();
         let _guard = self.lock(&connector.name)?;
@@ -146,15 +152,28 @@ impl<S: SnapshotStore> Engine<S> {
             Reached::Ready(prepared) => *prepared,
             Reached::Ended(report) => return Ok(Reached::Ended(report)),
         };
-        let lines = plan::explain(
-            user,
-            &prepared.baseline,
-            &prepared.directory,
-            &connector.policy,
-            &prepared.plan,
-            &prepared.verdict,
-            jiff::Timestamp::now(),
-        );
+        let matches = super::find_people(query, &prepared.directory, &prepared.baseline);
+        let lines = match matches.as_slice() {
+            [one] => plan::explain(
+                &UserKey::new(&one.key),
+                &prepared.baseline,
+                &prepared.directory,
+                &connector.policy,
+                &prepared.plan,
+                &prepared.verdict,
+                jiff::Timestamp::now(),
+            ),
+            [] => vec![format!(
+                "Nobody matches {query:?}: it is not the upstream id, e-mail address, user name \
+                 or display name of anyone in the pull or in the target. Try the upstream id or \
+                 an e-mail address; a display name must match exactly."
+            )],
+            several => vec![format!(
+                "{} people match {query:?}; explain one of them by id: `orgsync explain {} ID`.",
+                several.len(),
+                connector.name
+            )],
+        };
         let report = self
             .execute(
                 connector,
@@ -164,6 +183,10 @@ impl<S: SnapshotStore> Engine<S> {
                 &context,
             )
             .await?;
-        Ok(Reached::Ready(Explained { report, lines }))
+        Ok(Reached::Ready(Explained {
+            report,
+            matches,
+            lines,
+        }))
     }
 }

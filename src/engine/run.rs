@@ -2,6 +2,7 @@ use super::Connector;
 use super::HeldReason;
 use super::apply::{Applier, StepOutcome};
 use super::options::{Approval, Baseline, RunMode, RunOptions};
+use super::people::{self, Whom};
 use super::progress::{RunContext, Stage, stopped};
 use crate::model::Problem;
 use crate::plan;
@@ -197,12 +198,26 @@ impl<S: SnapshotStore> Engine<S> {
     }
 
     /// Checks the target, pulls, reads the baseline (snapshot, or the target's accounts) and
-    /// plans. `Ended` is a run that already ended (the target refused its check, the pull or the
-    /// target listing failed, or orgsync is stopping).
+    /// plans, for everyone: [`Engine::prepare_for`] of [`Whom::Everyone`].
     pub(crate) async fn prepare<P: Puller, Q: Pusher>(
         &self,
         connector: &Connector<P, Q>,
         options: RunOptions,
+        context: &RunContext,
+    ) -> Result<Reached<Box<Prepared>>, RunError> {
+        self.prepare_for(connector, options, Whom::Everyone, context)
+            .await
+    }
+
+    /// Checks the target, pulls, reads the baseline (snapshot, or the target's accounts) and
+    /// plans, for everyone or for a few people (`whom`). `Ended` is a run that already ended
+    /// (the target refused its check, the pull or the target listing failed, a run for a few
+    /// people cannot be planned, or orgsync is stopping).
+    pub(crate) async fn prepare_for<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        options: RunOptions,
+        whom: Whom<'_>,
         context: &RunContext,
     ) -> Result<Reached<Box<Prepared>>, RunError> {
         let mut report = start_report(connector, options.mode, context);
@@ -232,7 +247,7 @@ impl<S: SnapshotStore> Engine<S> {
         if let Some(live) = &live {
             live.start(context.mode);
         }
-        let pull = connector.puller.pull();
+        let pull = people::pull(&connector.puller, whom);
         tokio::pin!(pull);
         let mut ticks = tokio::time::interval(PUBLISH_PULL_EVERY);
         let pulled = loop {
@@ -250,8 +265,8 @@ impl<S: SnapshotStore> Engine<S> {
                 }
             }
         };
-        let pulled = match pulled {
-            Ok(pulled) => pulled,
+        let crate::pullers::Focused { pulled, coverage } = match pulled {
+            Ok(focused) => focused,
             Err(e) => {
                 error!(error = %e.for_log(), "The pull failed; nothing was planned or written.");
                 let drained = connector.puller.drain_stats();
@@ -280,6 +295,16 @@ impl<S: SnapshotStore> Engine<S> {
             };
         });
         let stored = self.load_snapshot(&connector.name).await?;
+        let focus = people::focus(whom, &coverage);
+        if let Some(focus) = &focus {
+            report.focus = Some(people::report_focus(focus, &pulled.directory));
+            if let Some(error) = people::refusal(focus, &connector.name, &stored, &pulled.directory)
+            {
+                tracing::warn!(reason = %error, "The run for a few people cannot be planned.");
+                report.finish(RunOutcome::Failed { error });
+                return Ok(Reached::Ended(report));
+            }
+        }
         let stored_digest =
             (options.mode == RunMode::DryRun).then(|| super::snapshot_digest(&stored));
 
@@ -332,22 +357,28 @@ impl<S: SnapshotStore> Engine<S> {
             None => (stored.clone(), stored),
         };
 
-        let mut plan = plan::plan(
-            &baseline,
-            &pulled.directory,
-            &connector.policy,
-            jiff::Timestamp::now(),
-        );
+        let now = jiff::Timestamp::now();
+        let (mut plan, directory) = match &focus {
+            None => (
+                plan::plan(&baseline, &pulled.directory, &connector.policy, now),
+                pulled.directory,
+            ),
+            Some(focus) => {
+                let directory = focus.directory(pulled.directory, &baseline);
+                let plan = focus.plan(&baseline, &directory, &connector.policy, now);
+                (plan, directory)
+            }
+        };
         if let Some(observed) = &observed {
             plan.steps.splice(0..0, observed.adoptions.iter().cloned());
             plan.problems.extend(observed.problems.iter().cloned());
         }
         plan.problems.extend(not_listed);
-        report.set_plan(&plan, &pulled.directory, &baseline);
+        report.set_plan(&plan, &directory, &baseline);
         let verdict = plan::guard(
             &plan,
             &baseline,
-            plan::Pulled::of(&pulled.directory),
+            plan::Pulled::of(&directory),
             &connector.policy,
         );
         Ok(Reached::Ready(Box::new(Prepared {
@@ -356,7 +387,7 @@ impl<S: SnapshotStore> Engine<S> {
             start,
             rebuild: observed.is_some(),
             verdict,
-            directory: pulled.directory,
+            directory,
             baseline,
             stored_digest,
             target_check: TargetCheck::Passed,

@@ -18,7 +18,7 @@ pub use check::Checked;
 pub use directory::{Department, Directory, Scope};
 pub use group::GroupAttributes;
 pub use ids::{DepartmentId, TargetId, UserKey};
-pub use problem::{Problem, RosterFallback};
+pub use problem::{Problem, RosterFallback, Wait};
 pub use profile::{Profile, ProfileField, ProfileKey};
 pub use target::TargetAccount;
 pub use user::{Status, User};

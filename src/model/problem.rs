@@ -88,6 +88,39 @@ pub enum Problem {
         people: u64,
         example: UserKey,
     },
+    /// A run for a few people (`orgsync sync NAME --person KEY`) left out one of their changes
+    /// (`step`, a step kind such as `create`) because it needs a change the run does not make; a
+    /// full run makes both, in order.
+    StepWaits {
+        user: UserKey,
+        step: String,
+        waits_for: Wait,
+    },
+}
+
+/// What a person's change waits for in a run for a few people.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Wait {
+    /// `holder` gives the unique value up in this sync's full plan, a change of someone else.
+    ValueRelease {
+        attribute: String,
+        value: String,
+        holder: UserKey,
+    },
+    /// `holder`, whom this run did not read, has the unique value in the target: whether they
+    /// keep it is for a run that reads them.
+    ValueHeldByUnread {
+        attribute: String,
+        value: String,
+        holder: UserKey,
+    },
+    /// The group is not in the target yet; creating groups is for a full run.
+    GroupMissing { group: DepartmentId },
+    /// Another step it needs waits too.
+    Step { user: UserKey, step: String },
+    /// People still report to the person, and this run does not move their links.
+    Reports { users: Vec<UserKey> },
 }
 
 /// Why the HR roster was given up for the rest of a run.
@@ -110,7 +143,8 @@ impl Problem {
             | Problem::DuplicateAccounts { user, .. }
             | Problem::AmbiguousMatch { user, .. }
             | Problem::UserNameFallback { user, .. }
-            | Problem::ValueNumbered { user, .. } => user == key,
+            | Problem::ValueNumbered { user, .. }
+            | Problem::StepWaits { user, .. } => user == key,
             Problem::DuplicateValue { users, .. } => users.contains(key),
             Problem::EmptyUserId { .. }
             | Problem::MissingParentDepartment { .. }
@@ -246,6 +280,14 @@ impl fmt::Display for Problem {
                 "{people} people (the first: {example}) have a `{field}` value that cannot be \
                  read as text; it was left out"
             ),
+            Problem::StepWaits {
+                user,
+                step,
+                waits_for,
+            } => write!(
+                f,
+                "user {user}: the {step} step waits ({waits_for}); a full sync makes both changes"
+            ),
             Problem::RosterFallback {
                 reason: RosterFallback::NotGranted,
             } => write!(
@@ -261,6 +303,43 @@ impl fmt::Display for Problem {
                 "DingTalk's monthly call quota is spent (the HR roster counts against it), so \
                  the rest of the managers were read with one user/get per person"
             ),
+        }
+    }
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wait::ValueRelease {
+                attribute,
+                value,
+                holder,
+            } => write!(
+                f,
+                "{attribute} {value:?} is freed only by a change of {holder}, which this run does not make"
+            ),
+            Wait::ValueHeldByUnread {
+                attribute,
+                value,
+                holder,
+            } => write!(
+                f,
+                "{holder}, whom this run did not read, has {attribute} {value:?} in the target"
+            ),
+            Wait::GroupMissing { group } => {
+                write!(f, "department {group}'s group is not in the target yet")
+            }
+            Wait::Step { user, step } => {
+                write!(f, "it needs the {step} step of {user}, which waits too")
+            }
+            Wait::Reports { users } => {
+                let users: Vec<&str> = users.iter().map(UserKey::as_str).collect();
+                write!(
+                    f,
+                    "{} still report to them, and this run does not move those links",
+                    users.join(", ")
+                )
+            }
         }
     }
 }

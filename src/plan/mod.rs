@@ -4,6 +4,7 @@
 mod desired;
 mod explain;
 mod explain_attributes;
+mod focus;
 mod groups;
 mod guard;
 mod links;
@@ -18,6 +19,7 @@ mod tests;
 mod values;
 
 pub use explain::explain;
+pub use focus::{Focus, Reach};
 pub use guard::{Pulled, Verdict, approve, check as guard};
 pub use links::{LinkSkipReason, SkippedLink};
 pub use observe::{Observed, observe, rebuild, with_adoptions};

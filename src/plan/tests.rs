@@ -15,22 +15,7 @@ const SEPARATOR: &str = "----\n";
 
 #[test]
 fn data_driven_cases() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan/testdata");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    assert!(
-        entries.len() >= 10,
-        "expected the planner cases in {}",
-        dir.display()
-    );
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut failures = Vec::new();
-    for path in entries {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let (input, expected) = text.split_once(SEPARATOR).unwrap_or((&text, ""));
+    check_cases("testdata", 10, |path, input| {
         let (snapshot, directory, policy, now) =
             parse_case(input).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let first = plan(&snapshot, &directory, &policy, now);
@@ -84,6 +69,34 @@ fn data_driven_cases() {
                     .collect::<Vec<_>>()
             );
         }
+        actual
+    });
+}
+
+/// Checks every case file directly in `src/plan/FOLDER` (input above `----`, expected output
+/// below): `actual` gives the output for an input. `UPDATE_EXPECT=1` rewrites the expectations.
+pub(super) fn check_cases(folder: &str, at_least: usize, actual: impl Fn(&Path, &str) -> String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/plan")
+        .join(folder);
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        // Subfolders hold other harnesses' cases (focus/: plans for a few people).
+        .filter(|path| path.is_file())
+        .collect();
+    entries.sort();
+    assert!(
+        entries.len() >= at_least,
+        "expected the planner cases in {}",
+        dir.display()
+    );
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for path in entries {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (input, expected) = text.split_once(SEPARATOR).unwrap_or((&text, ""));
+        let actual = actual(&path, input);
         if update {
             std::fs::write(&path, format!("{input}{SEPARATOR}{actual}")).unwrap();
         } else if actual != expected {
@@ -109,7 +122,7 @@ pub(super) fn applied(plan: &Plan, mut snapshot: Snapshot, now: jiff::Timestamp)
     snapshot
 }
 
-fn render(plan: &Plan) -> String {
+pub(super) fn render(plan: &Plan) -> String {
     let mut out = String::new();
     for step in &plan.steps {
         writeln!(out, "{step}").unwrap();
@@ -128,7 +141,7 @@ fn render(plan: &Plan) -> String {
     out
 }
 
-fn render_guard(verdict: &Verdict) -> String {
+pub(super) fn render_guard(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Pass { removals } => format!("guard: pass ({removals} removals)\n"),
         Verdict::Refused {
@@ -169,7 +182,9 @@ fn render_guard(verdict: &Verdict) -> String {
 /// - `guard` (also render the deletion guard's verdict); `# comments` and blank lines.
 ///
 /// Unless the case sets them, the guard limits are off so cases show plans, not refusals.
-fn parse_case(input: &str) -> Result<(Snapshot, Directory, Policy, jiff::Timestamp), String> {
+pub(super) fn parse_case(
+    input: &str,
+) -> Result<(Snapshot, Directory, Policy, jiff::Timestamp), String> {
     let mut snapshot = Snapshot::default();
     let mut directory = Directory::default();
     let mut policy_toml = String::new();

@@ -3,6 +3,7 @@
 pub mod bitrix24;
 pub mod dingtalk;
 pub mod feishu;
+mod focus;
 pub mod http;
 mod profile;
 mod text;

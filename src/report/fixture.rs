@@ -315,6 +315,7 @@ pub fn sample() -> Report {
                 problem: p,
             })
             .collect(),
+        focus: None,
     }
 }
 

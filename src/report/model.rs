@@ -38,6 +38,31 @@ pub struct Report {
     pub groups: Vec<GroupReport>,
     pub skipped_links: Vec<SkippedLinkReport>,
     pub problems: Vec<ProblemReport>,
+    /// A run for a few people (`orgsync sync NAME --person KEY`): whom, and how much the pull
+    /// read. `None` for every other run, and in reports written before such runs existed.
+    #[serde(default)]
+    pub focus: Option<FocusReport>,
+}
+
+/// Whom a run for a few people was for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FocusReport {
+    /// The people asked for, by upstream key.
+    pub people: Vec<UserKey>,
+    pub coverage: FocusCoverage,
+    /// People asked for whom the pull did not return (left, or outside the app's scope).
+    pub absent: Vec<UserKey>,
+}
+
+/// How much of the upstream a run for a few people read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FocusCoverage {
+    /// The whole directory (the platform has no single reads).
+    Whole,
+    /// Only these people and the managers their links need; everyone else was left as the
+    /// target has them.
+    Partial,
 }
 
 /// A group the plan creates, changes or deletes, with the members orgsync manages in it: a big
@@ -211,6 +236,7 @@ impl Report {
             groups: Vec::new(),
             skipped_links: Vec::new(),
             problems: Vec::new(),
+            focus: None,
         }
     }
 

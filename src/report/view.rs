@@ -20,6 +20,16 @@ pub fn title(r: &Report) -> String {
         RunMode::DryRun => "Dry-run report",
         RunMode::Apply => "Sync report",
     };
+    if let Some(focus) = &r.focus {
+        let people: Vec<&str> = focus.people.iter().map(UserKey::as_str).collect();
+        return format!(
+            "{kind} for {}: connector {} ({} → {})",
+            people.join(", "),
+            r.connector,
+            r.source,
+            r.target
+        );
+    }
     format!(
         "{kind}: connector {} ({} → {})",
         r.connector, r.source, r.target

@@ -317,3 +317,28 @@ pub fn small_org() -> Org {
         sensitive_fields: true,
     }
 }
+
+/// The target as (externalId → user), and each user's manager as an externalId.
+pub fn by_external_id(
+    users: &[emulators::scim::ScimUser],
+) -> std::collections::BTreeMap<String, (emulators::scim::ScimUser, Option<String>)> {
+    let ext_of: std::collections::BTreeMap<&str, &str> = users
+        .iter()
+        .filter_map(|u| Some((u.id.as_str(), u.external_id.as_deref()?)))
+        .collect();
+    users
+        .iter()
+        .map(|u| {
+            let manager = u
+                .manager_id
+                .as_deref()
+                .map(|m| ext_of.get(m).copied().unwrap_or("<dangling>").to_owned());
+            (
+                u.external_id
+                    .clone()
+                    .expect("every account orgsync creates has an externalId"),
+                (u.clone(), manager),
+            )
+        })
+        .collect()
+}

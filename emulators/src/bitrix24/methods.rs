@@ -1,5 +1,5 @@
 //! The REST methods: `user.get`, `user.search` and `department.get` (50 rows a page, by
-//! `start`) and `batch`. Each takes the request's parameters and answers an [`Answer`] or an
+//! `start`; filtered by `ID` when asked) and `batch`. Each takes the request's parameters and answers an [`Answer`] or an
 //! [`ApiError`].
 //!
 //! Order: Bitrix24 builds an `ORDER BY` only when both `sort` and `order` are given (older
@@ -62,6 +62,13 @@ pub(super) fn call(
         }
         _ => rows.iter().map(|r| &**r).collect(),
     };
+    let rows = match id_filter(method, params) {
+        Some(ids) => rows
+            .into_iter()
+            .filter(|row| row_id(row).is_some_and(|id| ids.contains(&id)))
+            .collect(),
+        None => rows,
+    };
     let rows = ordered(rows, method, start, params);
     Ok(page(&rows, start, shared.quirk()))
 }
@@ -107,6 +114,47 @@ fn confirm_code_filter(params: &Params) -> Option<CodeCondition> {
         };
         Some(CodeCondition { negated, value })
     })
+}
+
+/// The ids an `ID` filter asks for: `FILTER[ID]` (or `=ID`, `@ID`), one id or a list, for the
+/// user methods; the top-level `ID` parameter for `department.get` (its filter fields are
+/// plain parameters). An id that is not a number matches nothing, as in Bitrix24's SQL.
+fn id_filter(method: &str, params: &Params) -> Option<Vec<String>> {
+    let value = if method == "department.get" {
+        params.get("ID").or_else(|| params.get("id"))?
+    } else {
+        let Some(Value::Object(filter)) = params.get("FILTER").or_else(|| params.get("filter"))
+        else {
+            return None;
+        };
+        filter.iter().find_map(|(key, value)| {
+            matches!(key.to_ascii_uppercase().as_str(), "ID" | "=ID" | "@ID").then_some(value)
+        })?
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(match value {
+        Value::Array(items) => items.iter().filter_map(text).collect(),
+        Value::Object(items) => items.values().filter_map(text).collect(),
+        other => text(other).into_iter().collect(),
+    })
+}
+
+/// A row's `ID`, as text.
+fn row_id(row: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(rename = "ID")]
+        id: Value,
+    }
+    match serde_json::from_str::<Id>(row.get()).ok()?.id {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// The rows (kept in `ID` order) in the order asked for: `ID` ascending or descending when both
@@ -323,6 +371,23 @@ mod tests {
 
     fn params(query: &str) -> Params {
         Params::from_query(query)
+    }
+
+    #[test]
+    fn an_id_filter_keeps_the_rows_asked_for() {
+        let users = |query: &str| id_filter("user.get", &params(query));
+        assert_eq!(users("FILTER[ID]=7"), Some(vec!["7".to_owned()]));
+        assert_eq!(
+            users("FILTER[ID][]=7&FILTER[ID][]=9"),
+            Some(vec!["7".to_owned(), "9".to_owned()])
+        );
+        assert_eq!(users("FILTER[ACTIVE]=true"), None);
+        assert_eq!(
+            id_filter("department.get", &params("ID=5")),
+            Some(vec!["5".to_owned()])
+        );
+        let row = to_raw_value(&json!({"ID": "12", "NAME": "x"})).unwrap();
+        assert_eq!(row_id(&row).as_deref(), Some("12"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub(super) struct Command {
     pub key: String,
     pub method: &'static str,
     /// More query parameters (`FILTER[…]=…&select[]=…`), or empty.
-    pub filter: &'static str,
+    pub filter: std::borrow::Cow<'static, str>,
     pub start: u64,
 }
 
@@ -503,13 +503,13 @@ mod tests {
             Command {
                 key: "u1".into(),
                 method: "user.get",
-                filter: "",
+                filter: "".into(),
                 start: 50,
             },
             Command {
                 key: "d1".into(),
                 method: "department.get",
-                filter: "",
+                filter: "".into(),
                 start: 50,
             },
         ]
@@ -666,7 +666,7 @@ mod tests {
         let command = Command {
             key: "i50".into(),
             method: "user.search",
-            filter: "FILTER[!CONFIRM_CODE]=0",
+            filter: "FILTER[!CONFIRM_CODE]=0".into(),
             start: 50,
         };
         assert_eq!(

@@ -18,13 +18,13 @@ pub fn parse(body: &[u8]) {
         Command {
             key: "u0".into(),
             method: "user.get",
-            filter: "",
+            filter: "".into(),
             start: 0,
         },
         Command {
             key: "d0".into(),
             method: "department.get",
-            filter: "",
+            filter: "".into(),
             start: 0,
         },
     ];

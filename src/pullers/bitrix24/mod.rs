@@ -5,12 +5,14 @@
 //! time, so a full pull of N users, D departments and I pending invitees costs
 //! `1 + ceil((ceil(N/50) + ceil(D/50) + max(1, ceil(I/50)) − 3) / 50)` HTTP requests, plus one
 //! token refresh an hour with OAuth. Managers are derived from department
-//! heads (`convert`). See `shared/upstream-apis/bitrix24.md`.
+//! heads (`convert`). A focused pull (`pull_people`, focused.rs) reads the people asked for by
+//! `ID` instead of the user list. See `shared/upstream-apis/bitrix24.md`.
 
 mod auth;
 mod client;
 mod config;
 mod convert;
+mod focused;
 #[doc(hidden)]
 pub mod fuzz;
 mod pages;
@@ -19,8 +21,8 @@ mod wire;
 
 pub use config::{Bitrix24Auth, Bitrix24Secrets, Bitrix24SourceConfig};
 
-use super::{Platform, PullError, PullStats, Pulled, Puller};
-use crate::model::{Checked, Problem};
+use super::{Focused, Platform, PullError, PullStats, Pulled, Puller};
+use crate::model::{Checked, Problem, UserKey};
 use crate::pullers::http::{self, RateLimiter};
 use auth::Auth;
 use client::{Answer, Bitrix24Client, Command, MAX_BATCH, PLATFORM};
@@ -202,7 +204,7 @@ impl List {
         Command {
             key: format!("{prefix}{start}"),
             method,
-            filter,
+            filter: filter.into(),
             start,
         }
     }
@@ -257,6 +259,11 @@ impl Puller for Bitrix24Puller {
 
     fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
         Some(self.client.calls.progress().clone())
+    }
+
+    #[instrument(level = "info", skip_all, fields(platform = "bitrix24"))]
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        self.focused(keys).await
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "bitrix24"))]

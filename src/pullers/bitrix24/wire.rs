@@ -65,7 +65,7 @@ pub(super) struct Token {
 }
 
 /// A row of `department.get`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct Department {
     #[serde(rename = "ID", default, deserialize_with = "loose_id")]
     pub id: Option<String>,

@@ -127,7 +127,7 @@ pub(super) fn directory(raw: Raw) -> Directory {
 /// listed, in listing order; then, for people read with `user/get` (whichever way managers are
 /// read, the lists are the same), the departments their `leader_in_dept` marks. Only pulled
 /// departments get heads; unreadable records name none.
-fn add_heads(
+pub(super) fn add_heads(
     directory: &mut Directory,
     members: &[(i64, Vec<Record>)],
     details: &BTreeMap<String, Option<Record>>,

@@ -14,10 +14,14 @@
 //! `1 (gettoken) + 1 (auth/scopes) + T + D + Σ_d max(1, ceil(m_d / 100)) + I` plus
 //! `ceil(P / 100)` roster calls (and a `user/get` for anyone the roster does not answer for), or
 //! `P` `user/get` calls without the roster.
+//!
+//! A focused pull (`pull_people`, focused.rs) reads the people asked for and their managers with
+//! `user/get`, and only the departments above them.
 
 mod client;
 mod config;
 mod convert;
+mod focused;
 #[doc(hidden)]
 pub mod fuzz;
 mod profile;
@@ -25,9 +29,9 @@ mod wire;
 
 pub use config::{DingtalkSourceConfig, RosterMode, default_rate_limits};
 
-use super::{Platform, PullError, PullStats, Pulled, Puller};
+use super::{Focused, Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
-use crate::model::{Checked, Problem, RosterFallback};
+use crate::model::{Checked, Problem, RosterFallback, UserKey};
 use client::{DingtalkClient, Method};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -166,8 +170,13 @@ impl DingtalkPuller {
         }
     }
 
-    /// A granted top department itself (only ever called for those).
-    async fn department(&self, dept_id: i64) -> Result<Option<wire::Department>, PullError> {
+    /// One department: a granted top (out of scope is then an error), or one met while climbing
+    /// from a person (`granted` false: out of scope means above the scope).
+    async fn department(
+        &self,
+        dept_id: i64,
+        granted: bool,
+    ) -> Result<Option<wire::Department>, PullError> {
         let body = json!({ "dept_id": dept_id, "language": "zh_CN" });
         match self
             .client
@@ -175,7 +184,7 @@ impl DingtalkPuller {
             .await
         {
             Ok(answer) => Ok(Some(answer.result)),
-            Err(e) if department_unreadable(&e, true) => {
+            Err(e) if department_unreadable(&e, granted) => {
                 warn!(dept_id, error = %e.for_log(), "A DingTalk department cannot be read; leaving it out.");
                 Ok(None)
             }
@@ -377,7 +386,7 @@ impl DingtalkPuller {
             .filter(|id| tops.contains(id) && !listed.contains(id))
             .collect();
         let tops: Vec<Option<wire::Department>> = stream::iter(missing)
-            .map(|id| self.department(id))
+            .map(|id| self.department(id, true))
             .buffered(self.concurrency)
             .try_collect()
             .await?;
@@ -493,6 +502,11 @@ impl Puller for DingtalkPuller {
 
     fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
         Some(self.client.calls.progress().clone())
+    }
+
+    #[instrument(level = "info", skip_all, fields(platform = "dingtalk"))]
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        self.focused(keys).await
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "dingtalk"))]

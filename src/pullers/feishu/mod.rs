@@ -5,11 +5,13 @@
 //! costs `1 + max(1, ⌈D/50⌉) + Σ_{d ∈ D ∪ {0}} max(1, ⌈m_d/50⌉)` calls — the notes' minimum.
 //! A refused root (40004 / 41050 / 40014) means a partial scope: the granted departments and people
 //! come from `scopes`, each granted department is read with `departments/:id` plus its children,
-//! and granted people outside them with `users/batch` (50 a call).
+//! and granted people outside them with `users/batch` (50 a call). A focused pull
+//! (`pull_people`, focused.rs) reads single people and departments instead.
 
 mod client;
 mod config;
 mod convert;
+mod focused;
 #[doc(hidden)]
 pub mod fuzz;
 mod profile;
@@ -17,7 +19,7 @@ mod wire;
 
 pub use config::{DepartmentIdType, FeishuSourceConfig, UserIdType, default_rate_limits};
 
-use super::{Platform, PullError, PullStats, Pulled, Puller};
+use super::{Focused, Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
 use crate::model::Checked;
 use crate::model::{DepartmentId, Problem, Scope, UserKey};
@@ -295,6 +297,11 @@ impl Puller for FeishuPuller {
 
     fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
         Some(self.client.calls.progress().clone())
+    }
+
+    #[instrument(level = "info", skip_all, fields(platform = "feishu"))]
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        self.focused(keys).await
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "feishu"))]

@@ -4,11 +4,13 @@
 //! person of the range not met in a department. An app refused the two list calls (48002, reported
 //! for apps created after 2022-08-15) reads `department/simplelist` + one `department/get` per
 //! department and `user/simplelist` per department + one `user/get` per person instead, and says
-//! so in the report. See `shared/upstream-apis/wecom.md`.
+//! so in the report. A focused pull (`pull_people`) reads single people and departments instead
+//! (focused.rs). See `shared/upstream-apis/wecom.md`.
 
 mod client;
 mod config;
 mod convert;
+mod focused;
 #[doc(hidden)]
 pub mod fuzz;
 mod profile;
@@ -16,9 +18,9 @@ mod wire;
 
 pub use config::{ThrottleWindows, WecomSourceConfig};
 
-use super::{Platform, PullError, PullStats, Pulled, Puller};
+use super::{Focused, Platform, PullError, PullStats, Pulled, Puller};
 use crate::config::Secret;
-use crate::model::Checked;
+use crate::model::{Checked, UserKey};
 use crate::model::{Problem, Scope};
 use client::WecomClient;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -212,18 +214,8 @@ impl WecomPuller {
             .filter(|id| ids.insert(id.clone()))
             .collect();
         let details: Vec<Option<wire::Department>> = stream::iter(ids)
-            .map(|id| async move {
-                match self
-                    .client
-                    .get::<wire::DepartmentGet>(DEPARTMENT_GET, &[("id", id.as_str())])
-                    .await
-                {
-                    Ok(got) => Ok(Some(got.department)),
-                    // Removed (or moved out of range) between the two calls.
-                    Err(error) if skippable(&error).is_some() => Ok(None),
-                    Err(error) => Err(error),
-                }
-            })
+            // `None`: removed (or moved out of range) between the two calls.
+            .map(|id| self.department(id))
             .buffered(self.concurrency)
             .try_collect()
             .await?;
@@ -424,6 +416,11 @@ impl Puller for WecomPuller {
 
     fn progress(&self) -> Option<std::sync::Arc<crate::pullers::http::PullProgress>> {
         Some(self.client.calls.progress().clone())
+    }
+
+    #[instrument(level = "info", skip_all, fields(platform = "wecom"))]
+    async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
+        self.focused(keys).await
     }
 
     #[instrument(level = "info", skip(self), fields(platform = "wecom"))]
