@@ -303,7 +303,6 @@ async fn console_logs_in_syncs_and_approves_a_refused_plan_in_chromium() {
 
 /// Sync one person from the console: needs `Job::People` in the daemon (issue 18 item 2).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the daemon to sync single people (i18-person) on main; then remove this line"]
 async fn console_finds_and_syncs_one_person_in_chromium() {
     let console = Console::start().await;
     let (wecom, scim) = (&console.wecom, &console.scim);
