@@ -271,3 +271,68 @@ async fn orgsync_plans_lists_and_approves_with_or_without_the_daemon() {
         text(&listed)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_one_person_and_explain_by_name_through_the_daemon() {
+    let s = setup().await;
+    let mut daemon = Daemon::start(&s).await;
+    let first = cli(&s, &["sync", "hq", "--wait"]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    // Two people change upstream; syncing one applies only theirs.
+    rename(&s, "zhou", "周明明");
+    rename(&s, "wang", "林晓");
+    let one = cli(&s, &["sync", "hq", "--person", "zhou", "--format", "json"]);
+    assert!(one.status.success(), "{}", text(&one));
+    assert!(
+        text(&one).contains("by the orgsync daemon"),
+        "{}",
+        text(&one)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(report["outcome"]["state"], "applied", "{report}");
+    assert_eq!(
+        report["focus"]["people"],
+        serde_json::json!(["zhou"]),
+        "{report}"
+    );
+    assert_eq!(display_name(&s, "zhou").as_deref(), Some("周明明"));
+    assert_eq!(
+        display_name(&s, "wang").as_deref(),
+        Some("王芳"),
+        "only the person asked for"
+    );
+    // The run is the daemon's, in its history.
+    let http = unix_client(&s);
+    let view = get_json(
+        &http,
+        &format!("http://orgsync/runs/{}", report["run_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(view["kind"], "people", "{view}");
+    assert!(
+        view["progress"]["pull"]["calls"].as_u64() < Some(10),
+        "a focused pull: {view}"
+    );
+
+    // By e-mail: one match, explained. By a shared name: both listed, none explained.
+    let by_email = cli(&s, &["explain", "hq", "ZHOU@example.cn"]);
+    assert!(by_email.status.success(), "{}", text(&by_email));
+    assert!(
+        text(&by_email).contains("周明明 (zhou)"),
+        "{}",
+        text(&by_email)
+    );
+    let shared = cli(&s, &["explain", "hq", "林晓"]);
+    assert!(shared.status.success(), "{}", text(&shared));
+    let out = String::from_utf8_lossy(&shared.stdout);
+    assert!(out.contains("2 people match"), "{out}");
+    assert!(out.contains("lin  林晓  lin@example.cn"), "{out}");
+    assert!(out.contains("wang  林晓  wang@example.cn"), "{out}");
+    let nobody = cli(&s, &["explain", "hq", "nobody@example.cn"]);
+    assert_eq!(nobody.status.code(), Some(1), "{}", text(&nobody));
+
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", s.log());
+}

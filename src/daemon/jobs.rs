@@ -7,12 +7,17 @@ use crate::engine::{
     Approval, Baseline, Connector, Engine, Reached, Rebuild, RunContext, RunError, RunMode,
     RunOptions, SavedPlan, VerifiedPlan, plan_connector, verify_plan,
 };
+use crate::model::UserKey;
 use crate::report::{Report, RunOutcome};
 use crate::state::{PendingPlan, PlanKey, StateDb};
 
 /// A job checked and ready to run.
 pub(super) enum Work {
     Sync(RunOptions),
+    People {
+        keys: Vec<UserKey>,
+        mode: RunMode,
+    },
     Review {
         baseline: Baseline,
     },
@@ -48,10 +53,22 @@ impl Work {
     ) -> Result<Work, JobError> {
         Ok(match job {
             Job::Sync(request) => Work::Sync(request.options()),
-            Job::People { .. } => {
-                return Err(JobError::Invalid(
-                    "this daemon cannot sync single people yet".into(),
-                ));
+            Job::People { keys, mode } => {
+                let keys: Vec<UserKey> = keys
+                    .iter()
+                    .map(|k| k.trim())
+                    .filter(|k| !k.is_empty())
+                    .map(UserKey::new)
+                    .collect();
+                if keys.is_empty() {
+                    return Err(JobError::Invalid(
+                        "name at least one person by their upstream id".into(),
+                    ));
+                }
+                Work::People {
+                    keys,
+                    mode: mode.map(RunMode::from).unwrap_or(RunMode::Apply),
+                }
             }
             Job::Review { full } => Work::Review {
                 baseline: if full {
@@ -88,6 +105,7 @@ impl Work {
     pub(super) fn kind(&self) -> JobKind {
         match self {
             Work::Sync(_) => JobKind::Sync,
+            Work::People { .. } => JobKind::People,
             Work::Review { .. } => JobKind::Review,
             Work::ApplyPlan { .. } => JobKind::ApplyPlan,
             Work::Explain { .. } => JobKind::Explain,
@@ -98,6 +116,7 @@ impl Work {
     pub(super) fn mode(&self) -> RunMode {
         match self {
             Work::Sync(options) => options.mode,
+            Work::People { mode, .. } => *mode,
             Work::ApplyPlan { .. } | Work::Rebuild => RunMode::Apply,
             Work::Review { .. } | Work::Explain { .. } => RunMode::DryRun,
         }
@@ -166,6 +185,13 @@ async fn run(
             Ok(Done {
                 report: Some(report),
                 refused,
+                ..Done::default()
+            })
+        }
+        Work::People { keys, mode } => {
+            let report = engine.sync_people(connector, &keys, mode, context).await?;
+            Ok(Done {
+                report: Some(report),
                 ..Done::default()
             })
         }
