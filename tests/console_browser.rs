@@ -333,9 +333,14 @@ async fn console_finds_and_syncs_one_person_in_chromium() {
         }
     });
     let seen = console.browser("person");
-    assert_eq!(seen["matchKey"], "wang", "{seen:#}");
+    assert_eq!(
+        seen["byName"]["key"], "wang",
+        "found by her new name: {seen:#}"
+    );
+    assert_eq!(seen["byKey"]["key"], "wang", "{seen:#}");
+    let explained = seen["byKey"]["explained"].as_str().unwrap();
     assert!(
-        seen["explained"].as_str().unwrap().contains("王小芳"),
+        explained.contains("display_name \"王芳\" → \"王小芳\""),
         "{seen:#}"
     );
     assert_eq!(seen["personOutcome"], "applied", "{seen:#}");
