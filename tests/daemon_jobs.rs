@@ -335,4 +335,15 @@ async fn sync_one_person_and_explain_by_name_through_the_daemon() {
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}\n{}", s.log());
+
+    // Without the daemon, status still says when it would run, in the schedule's zone.
+    let offline = cli(&s, &["status"]);
+    assert!(offline.status.success(), "{}", text(&offline));
+    let said = text(&offline);
+    assert!(said.contains("orgsync is not running"), "{said}");
+    assert!(
+        said.contains("schedule  0 0 3 * * * in UTC (the system's local zone); next run ")
+            && said.contains(" 03:00:00 +00:00 once the daemon runs"),
+        "{said}"
+    );
 }

@@ -252,13 +252,32 @@ pub(super) async fn status(config_path: &Path, format: Format) -> Exit {
             Ok(found) => found,
             Err(exit) => return exit,
         };
-        for name in config.connectors.keys() {
+        for (name, connector) in &config.connectors {
             match source.list(Some(name), 1).await {
                 Ok(runs) => match runs.first() {
                     Some(run) => say(&format!("{name}: last run {}", summary_line(run))),
                     None => say(&format!("{name}: never run")),
                 },
                 Err(exit) => return exit,
+            }
+            // What the daemon would do, from the configuration: the schedule in its zone.
+            let zone = connector.zone_or_utc();
+            let (zone_name, origin, tz) = (zone.name.clone(), zone.origin, zone.zone.clone());
+            match connector.schedule_in(zone) {
+                Ok(Some(schedule)) => say(&format!(
+                    "  schedule  {} in {}; next run {} once the daemon runs",
+                    connector.schedule.as_deref().unwrap_or_default(),
+                    zone_line(&zone_name, origin),
+                    schedule
+                        .next_after(jiff::Timestamp::now())
+                        .map(|at| at
+                            .to_zoned(tz)
+                            .strftime("%Y-%m-%d %H:%M:%S %:z")
+                            .to_string())
+                        .unwrap_or_else(|| "never".into())
+                )),
+                Ok(None) => say("  schedule  on demand only"),
+                Err(e) => say(&format!("  schedule  invalid: {e}")),
             }
         }
         return Exit::Ok;

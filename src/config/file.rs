@@ -97,7 +97,9 @@ impl WebConfig {
             }
             (Some(addr), None) if !addr.ip().is_loopback() => {
                 return Err(format!(
-                    "daemon.web.listen {addr} is not a loopback address; the console serves plain                      HTTP, so listen on 127.0.0.1 and put a reverse proxy with TLS in front (docs/console.md)"
+                    "daemon.web.listen {addr} is not a loopback address; the console serves plain \
+                     HTTP, so listen on 127.0.0.1 and put a reverse proxy with TLS in front \
+                     (docs/console.md)"
                 ));
             }
             _ => {}
