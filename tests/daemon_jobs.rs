@@ -323,6 +323,19 @@ async fn sync_one_person_and_explain_by_name_through_the_daemon() {
         "{}",
         text(&by_email)
     );
+    // Its run showed the pull's progress, as the console's person search follows it.
+    let stderr = String::from_utf8_lossy(&by_email.stderr).into_owned();
+    let run_id = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "Run")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no run id in {stderr}"));
+    let view = get_json(&http, &format!("http://orgsync/runs/{run_id}")).await;
+    assert_eq!(view["kind"], "explain", "{view}");
+    assert!(
+        view["progress"]["pull"]["calls"].as_u64() > Some(0),
+        "{view}"
+    );
     let shared = cli(&s, &["explain", "hq", "林晓"]);
     assert!(shared.status.success(), "{}", text(&shared));
     let out = String::from_utf8_lossy(&shared.stdout);

@@ -256,7 +256,7 @@ async fn run(
                 Err(e) => Err(e),
             }
         }
-        Work::Explain { user } => match engine.explain(connector, &user).await? {
+        Work::Explain { user } => match engine.explain_with(connector, &user, context).await? {
             Reached::Ready(explained) => Ok(Done {
                 report: Some(explained.report),
                 output: Some(JobOutput::Explain {

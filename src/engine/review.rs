@@ -143,10 +143,21 @@ impl<S: SnapshotStore> Engine<S> {
         connector: &Connector<P, Q>,
         query: &str,
     ) -> Result<Reached<Explained>, RunError> {
-        let context = RunContext::default();
+        self.explain_with(connector, query, &RunContext::default())
+            .await
+    }
+
+    /// [`Engine::explain`] under a caller-chosen run id and progress (the daemon, the console's
+    /// person search).
+    pub async fn explain_with<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        query: &str,
+        context: &RunContext,
+    ) -> Result<Reached<Explained>, RunError> {
         let _guard = self.lock(&connector.name)?;
         let prepared = match self
-            .prepare(connector, RunOptions::new(RunMode::DryRun), &context)
+            .prepare(connector, RunOptions::new(RunMode::DryRun), context)
             .await?
         {
             Reached::Ready(prepared) => *prepared,
@@ -180,7 +191,7 @@ impl<S: SnapshotStore> Engine<S> {
                 prepared,
                 RunMode::DryRun,
                 Approval::None,
-                &context,
+                context,
             )
             .await?;
         Ok(Reached::Ready(Explained {
