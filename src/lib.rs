@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod events;
 pub mod hex;
 pub mod history;
 pub mod mapping;

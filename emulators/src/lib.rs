@@ -6,6 +6,7 @@
 //! injects faults on demand. See `emulators/README.md` for the fixture format.
 
 pub mod bitrix24;
+pub mod changes;
 pub mod dingtalk;
 pub mod faults;
 pub mod feishu;

@@ -51,6 +51,8 @@ pub struct DaemonConfig {
     pub idle_timeout: HumanDuration,
     /// The web console (`[daemon.web]`); off when the table is absent.
     pub web: Option<WebConfig>,
+    /// The receiver of upstream change events (`[daemon.events]`); off when the table is absent.
+    pub events: Option<super::EventsListenConfig>,
 }
 
 /// `[daemon.web]`: the web console, on loopback TCP or a Unix socket, for a reverse proxy with
@@ -134,6 +136,7 @@ impl Default for DaemonConfig {
             max_connections: 64,
             idle_timeout: HumanDuration(std::time::Duration::from_secs(10)),
             web: None,
+            events: None,
         }
     }
 }
@@ -185,6 +188,9 @@ pub struct ConnectorConfig {
     /// the upstream at the same second (DingTalk asks to avoid the whole hour).
     #[serde(default)]
     pub jitter: Option<HumanDuration>,
+    /// Change events pushed by the upstream (`[connectors.NAME.events]`); None: none.
+    #[serde(default)]
+    pub events: Option<super::EventsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -2,6 +2,7 @@
 
 mod duration;
 mod env;
+mod events;
 mod file;
 mod retry;
 mod schedule;
@@ -9,6 +10,7 @@ mod secret;
 pub mod transport;
 
 pub use duration::HumanDuration;
+pub use events::{Delivery, EventsConfig, EventsListenConfig};
 pub use file::{
     Config, ConfigError, ConnectorConfig, DaemonConfig, HistoryConfig, SourceConfig, TargetConfig,
     WebConfig,

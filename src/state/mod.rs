@@ -2,6 +2,7 @@
 //! history and the key that seals saved plans. It is the only module that names sled, so the
 //! rest of orgsync never depends on how state is stored.
 
+mod events;
 mod history;
 mod key;
 mod metered;
@@ -11,6 +12,7 @@ mod snapshots;
 #[cfg(test)]
 mod tests;
 
+pub use events::Acceptance;
 pub use history::History;
 pub use key::{KEY_FILE, PlanKey};
 pub use owner::Owner;
