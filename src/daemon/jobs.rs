@@ -8,7 +8,7 @@ use crate::engine::{
     RunOptions, SavedPlan, VerifiedPlan, plan_connector, verify_plan,
 };
 use crate::model::UserKey;
-use crate::report::{Report, RunOutcome};
+use crate::report::{EventsReach, EventsReport, Report, RunOutcome};
 use crate::state::{PendingPlan, PlanKey, StateDb};
 
 /// A job checked and ready to run.
@@ -31,6 +31,8 @@ pub(super) enum Work {
         user: String,
     },
     Rebuild,
+    /// What upstream events announced: a focused or a full run, reported as event-driven.
+    Events(Box<EventsReport>),
 }
 
 /// A job the daemon will not run, with the reason.
@@ -99,6 +101,7 @@ impl Work {
                 Work::Explain { user }
             }
             Job::Rebuild => Work::Rebuild,
+            Job::Events(events) => Work::Events(Box::new(events)),
         })
     }
 
@@ -110,6 +113,7 @@ impl Work {
             Work::ApplyPlan { .. } => JobKind::ApplyPlan,
             Work::Explain { .. } => JobKind::Explain,
             Work::Rebuild => JobKind::Rebuild,
+            Work::Events(_) => JobKind::Events,
         }
     }
 
@@ -117,7 +121,7 @@ impl Work {
         match self {
             Work::Sync(options) => options.mode,
             Work::People { mode, .. } => *mode,
-            Work::ApplyPlan { .. } | Work::Rebuild => RunMode::Apply,
+            Work::ApplyPlan { .. } | Work::Rebuild | Work::Events(_) => RunMode::Apply,
             Work::Review { .. } | Work::Explain { .. } => RunMode::DryRun,
         }
     }
@@ -195,6 +199,7 @@ async fn run(
                 ..Done::default()
             })
         }
+        Work::Events(events) => announced(engine, connector, *events, context).await,
         Work::Review { baseline } => {
             match engine
                 .plan_for_review_with(connector, baseline, context)
@@ -361,4 +366,43 @@ impl From<RunMode> for ModeParam {
             RunMode::DryRun => ModeParam::DryRun,
         }
     }
+}
+
+/// A run for what upstream events announced: the people they named, or everyone (what the
+/// worker decided, or a connector never synced: a first run adopts the target's accounts).
+/// Either way the report says which events started it.
+async fn announced(
+    engine: &Engine<StateDb>,
+    connector: &Connector,
+    mut events: EventsReport,
+    context: &RunContext,
+) -> Result<Done, RunError> {
+    if let EventsReach::People { keys } = &events.reach {
+        if engine.has_synced(&connector.name).await? {
+            let mut report = engine.sync_announced(connector, keys, context).await?;
+            report.events = Some(events);
+            return Ok(Done {
+                report: Some(report),
+                ..Done::default()
+            });
+        }
+        events.reach = EventsReach::Everyone {
+            reason: "the connector has never been synced: a first run adopts the target's \
+                     accounts"
+                .into(),
+        };
+    }
+    let (mut report, refused) = engine
+        .run_keeping_refused(connector, RunOptions::new(RunMode::Apply), context)
+        .await?;
+    report.events = Some(events);
+    let refused = match refused {
+        Some(saved) => keep_refused(engine, saved, &report),
+        None => None,
+    };
+    Ok(Done {
+        report: Some(report),
+        refused,
+        ..Done::default()
+    })
 }

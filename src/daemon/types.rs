@@ -70,6 +70,8 @@ pub enum JobKind {
     #[default]
     Sync,
     People,
+    /// A run for the changes upstream events announced.
+    Events,
     Review,
     ApplyPlan,
     Explain,
@@ -188,6 +190,9 @@ pub enum Job {
     Explain { user: String },
     /// Replace the snapshot with the target's accounts of pulled people (`snapshot rebuild`).
     Rebuild,
+    /// A run for what upstream change events announced (`[connectors.NAME.events]`), started
+    /// by the daemon's event worker, never by a client.
+    Events(crate::report::EventsReport),
 }
 
 /// `GET /runs/{id}/output`: what a finished run of a kind with output produced.

@@ -19,7 +19,18 @@ use tracing::info;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Whom<'k> {
     Everyone,
+    /// People an operator named: someone neither side knows is a typo, and refused.
     People(&'k BTreeSet<UserKey>),
+    /// People upstream events named: someone neither side knows (created and deleted before
+    /// the run, or outside the app's scope) has nothing to sync, and is passed over.
+    Announced(&'k BTreeSet<UserKey>),
+}
+
+/// Whether a run for a few people refuses people neither side knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Strangers {
+    Refuse,
+    PassOver,
 }
 
 impl<S: SnapshotStore> Engine<S> {
@@ -38,11 +49,42 @@ impl<S: SnapshotStore> Engine<S> {
         let people: BTreeSet<UserKey> = keys.iter().cloned().collect();
         // People by count only: keys are personal data in logs.
         info!(connector = %connector.name, %mode, people = people.len(), "Run for a few people started.");
+        self.sync_whom(connector, Whom::People(&people), mode, context)
+            .await
+    }
+
+    /// Pulls, plans and applies what upstream events announced about `keys`, like
+    /// [`Engine::sync_people`] except that people neither the upstream nor the target knows are
+    /// passed over: an event may name someone already gone, or never in the app's scope.
+    pub async fn sync_announced<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        keys: &[UserKey],
+        context: &RunContext,
+    ) -> Result<Report, RunError> {
+        let _guard = self.lock(&connector.name)?;
+        let people: BTreeSet<UserKey> = keys.iter().cloned().collect();
+        info!(connector = %connector.name, people = people.len(), "Run for the people events announced started.");
+        self.sync_whom(connector, Whom::Announced(&people), RunMode::Apply, context)
+            .await
+    }
+
+    /// Whether `connector` has been synced at least once (its snapshot has people): a run for
+    /// a few people needs the accounts a first full run adopts.
+    pub async fn has_synced(&self, connector: &str) -> Result<bool, RunError> {
+        Ok(!self.load_snapshot(connector).await?.users.is_empty())
+    }
+
+    /// A run for a few people, under the lock the caller holds.
+    async fn sync_whom<P: Puller, Q: Pusher>(
+        &self,
+        connector: &Connector<P, Q>,
+        whom: Whom<'_>,
+        mode: RunMode,
+        context: &RunContext,
+    ) -> Result<Report, RunError> {
         let options = RunOptions::new(mode);
-        let prepared = match self
-            .prepare_for(connector, options, Whom::People(&people), context)
-            .await?
-        {
+        let prepared = match self.prepare_for(connector, options, whom, context).await? {
             Reached::Ready(prepared) => *prepared,
             Reached::Ended(report) => return Ok(report),
         };
@@ -59,7 +101,7 @@ pub(super) async fn pull<P: Puller>(puller: &P, whom: Whom<'_>) -> Result<Focuse
             pulled: puller.pull().await?,
             coverage: Coverage::Whole,
         }),
-        Whom::People(people) => {
+        Whom::People(people) | Whom::Announced(people) => {
             let keys: Vec<UserKey> = people.iter().cloned().collect();
             puller.pull_people(&keys).await
         }
@@ -68,7 +110,7 @@ pub(super) async fn pull<P: Puller>(puller: &P, whom: Whom<'_>) -> Result<Focuse
 
 /// The planner's focus for a run for a few people; `None` for everyone.
 pub(super) fn focus<'a>(whom: Whom<'a>, coverage: &'a Coverage) -> Option<plan::Focus<'a>> {
-    let Whom::People(people) = whom else {
+    let (Whom::People(people) | Whom::Announced(people)) = whom else {
         return None;
     };
     let reach = match coverage {
@@ -84,6 +126,7 @@ pub(super) fn focus<'a>(whom: Whom<'a>, coverage: &'a Coverage) -> Option<plan::
 /// few people would leave the others unadopted).
 pub(super) fn refusal(
     focus: &plan::Focus,
+    strangers: Strangers,
     connector: &str,
     stored: &Snapshot,
     directory: &Directory,
@@ -99,7 +142,7 @@ pub(super) fn refusal(
         ));
     }
     let unknown = focus.unknown(directory, stored);
-    if unknown.is_empty() {
+    if unknown.is_empty() || strangers == Strangers::PassOver {
         return None;
     }
     let unknown: Vec<&str> = unknown.iter().map(UserKey::as_str).collect();
@@ -125,5 +168,13 @@ pub(super) fn report_focus(focus: &plan::Focus, pulled: &Directory) -> FocusRepo
             .filter(|key| !pulled.users.contains_key(*key) && !pulled.held.contains(*key))
             .cloned()
             .collect(),
+    }
+}
+
+/// How a run for `whom` treats people neither side knows.
+pub(super) fn strangers(whom: Whom<'_>) -> Strangers {
+    match whom {
+        Whom::Announced(_) => Strangers::PassOver,
+        Whom::Everyone | Whom::People(_) => Strangers::Refuse,
     }
 }

@@ -298,8 +298,13 @@ impl<S: SnapshotStore> Engine<S> {
         let focus = people::focus(whom, &coverage);
         if let Some(focus) = &focus {
             report.focus = Some(people::report_focus(focus, &pulled.directory));
-            if let Some(error) = people::refusal(focus, &connector.name, &stored, &pulled.directory)
-            {
+            if let Some(error) = people::refusal(
+                focus,
+                people::strangers(whom),
+                &connector.name,
+                &stored,
+                &pulled.directory,
+            ) {
                 tracing::warn!(reason = %error, "The run for a few people cannot be planned.");
                 report.finish(RunOutcome::Failed { error });
                 return Ok(Reached::Ended(report));

@@ -150,3 +150,27 @@ impl Refusal {
 pub trait Opener: Send + Sync {
     fn open(&self, request: &Incoming<'_>, now: Timestamp) -> Result<Opened, Refusal>;
 }
+
+/// Where accepted events go: persisted for `connector` (de-duplicated by
+/// [`Accepted::dedupe`], checked against the connector's window), counted, and handed to the
+/// connector's worker. Implemented by the daemon; used by the HTTP receiver and by DingTalk's
+/// Stream client, which both answer the platform only after `accept` returned `Ok`.
+pub trait EventSink: Send + Sync {
+    fn accept(
+        &self,
+        connector: &str,
+        accepted: Accepted,
+    ) -> Result<crate::state::Acceptance, SinkError>;
+    /// Counts a refused request or message (by [`Refusal::label`]).
+    fn refused(&self, connector: &str, refusal: &Refusal);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Outside the window: refused like a forged request.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The state could not store it: answer 5xx so the platform retries.
+    #[error("the event cannot be stored: {0}")]
+    Storage(String),
+}

@@ -316,6 +316,7 @@ pub fn sample() -> Report {
             })
             .collect(),
         focus: None,
+        events: None,
     }
 }
 

@@ -21,8 +21,9 @@ pub use html::render_html;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use model::{
-    FocusCoverage, FocusReport, GroupChange, GroupReport, ProblemReport, PullStatsReport,
-    PullSummary, Report, RunOutcome, SCHEMA_VERSION, SkippedLinkReport, StepReport, new_run_id,
+    EventsReach, EventsReport, FocusCoverage, FocusReport, GroupChange, GroupReport, ProblemReport,
+    PullStatsReport, PullSummary, Report, RunOutcome, SCHEMA_VERSION, SkippedLinkReport,
+    StepReport, new_run_id,
 };
 pub use text::{render_text, render_text_limited, render_text_with};
 

@@ -42,6 +42,36 @@ pub struct Report {
     /// read. `None` for every other run, and in reports written before such runs existed.
     #[serde(default)]
     pub focus: Option<FocusReport>,
+    /// A run started by upstream change events: which and why this run. `None` for every other
+    /// run, and in reports written before event-driven runs existed.
+    #[serde(default)]
+    pub events: Option<EventsReport>,
+}
+
+/// What started an event-driven run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsReport {
+    /// Events the run answers, coalesced.
+    pub events: usize,
+    /// Their count per platform event type (`contact.user.updated_v3`, ...).
+    pub types: BTreeMap<String, usize>,
+    /// When the first of them was received.
+    pub first_received_at: Timestamp,
+    /// When the earliest change happened, as the platform says (where it says).
+    #[serde(default)]
+    pub first_occurred_at: Option<Timestamp>,
+    pub reach: EventsReach,
+}
+
+/// How much an event-driven run reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventsReach {
+    /// The people the events named (and whom their links need): a focused run.
+    People { keys: Vec<UserKey> },
+    /// Everyone: a full run, for `reason` (a scope change, a burst, an event orgsync cannot
+    /// read, departments changed).
+    Everyone { reason: String },
 }
 
 /// Whom a run for a few people was for.
@@ -237,6 +267,7 @@ impl Report {
             skipped_links: Vec::new(),
             problems: Vec::new(),
             focus: None,
+            events: None,
         }
     }
 

@@ -189,6 +189,7 @@ pub fn run_body(viewer: &Viewer, view: &RunView) -> String {
         (JobKind::ApplyPlan, _) => "apply of a saved or approved plan",
         (JobKind::Explain, _) => "person search (explain)",
         (JobKind::Rebuild, _) => "snapshot rebuild",
+        (JobKind::Events, _) => "sync of what upstream events announced",
     };
     let (bar_value, bar_max) = match view.progress.stage {
         Stage::Applying | Stage::Finished if view.progress.total > 0 => {
