@@ -55,7 +55,8 @@ pub(super) async fn run(config_path: &Path) -> Exit {
                 DaemonError::Config(_)
                 | DaemonError::Build(_)
                 | DaemonError::Token(_)
-                | DaemonError::Web(_) => Exit::Config,
+                | DaemonError::Web(_)
+                | DaemonError::Events(_) => Exit::Config,
                 DaemonError::State(_) | DaemonError::History(_) | DaemonError::Listen(_) => {
                     Exit::State
                 }

@@ -1,7 +1,7 @@
 //! `[connectors.NAME.events]`: change events from the upstream, and `[daemon.events]`: the
 //! receiver's listener.
 
-use super::{HumanDuration, SecretRef};
+use super::{HumanDuration, SecretRef, SourceConfig};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -54,6 +54,54 @@ pub struct EventsListenConfig {
     pub listen: std::net::SocketAddr,
 }
 
+/// Bitrix24 pushes no contact events orgsync can use: its connectors run on their schedule.
+pub const BITRIX24_HAS_NO_EVENTS: &str = "Bitrix24 sends no contact change events orgsync can \
+     receive; remove [events] (the connector's schedule applies)";
+
+/// Requests older than this are certainly replays; below it a platform's own retries (seconds
+/// apart) and clock skew would be refused.
+const LEAST_MAX_AGE: Duration = Duration::from_secs(10);
+
+impl EventsConfig {
+    /// What `[connectors.NAME.events]` needs beyond its types: a platform that sends events,
+    /// Stream delivery only where it exists (DingTalk), the HTTP receiver's listener
+    /// (`listener`: whether `[daemon.events]` is configured), and usable windows.
+    pub fn validate(&self, source: &SourceConfig, listener: bool) -> Result<(), String> {
+        match (source, self.delivery) {
+            (SourceConfig::Bitrix24(_), _) => return Err(BITRIX24_HAS_NO_EVENTS.into()),
+            (SourceConfig::Dingtalk(_), Delivery::Stream) => {}
+            (_, Delivery::Stream) => {
+                return Err(
+                    "delivery = \"stream\" is DingTalk's only; this platform delivers events \
+                     over HTTP (delivery = \"http\")"
+                        .into(),
+                );
+            }
+            (_, Delivery::Http) if !listener => {
+                return Err(
+                    "delivery = \"http\" needs the receiver: add [daemon.events] with `listen` \
+                     (the address the reverse proxy forwards /events/NAME to)"
+                        .into(),
+                );
+            }
+            (_, Delivery::Http) => {}
+        }
+        if self.window.0.is_zero() {
+            return Err("window must be longer than 0".into());
+        }
+        if self.full_run_above == 0 {
+            return Err("full_run_above must be at least 1".into());
+        }
+        if self.max_age.0 < LEAST_MAX_AGE {
+            return Err(format!(
+                "max_age must be at least {} s (the platforms retry seconds apart)",
+                LEAST_MAX_AGE.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn default_window() -> HumanDuration {
     HumanDuration(Duration::from_secs(2))
 }
@@ -64,4 +112,82 @@ fn default_full_run_above() -> usize {
 
 fn default_max_age() -> HumanDuration {
     HumanDuration(Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Delivery};
+    use std::path::Path;
+
+    const TARGET: &str = "[connectors.hq.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
+                          base_url = \"https://scim.example.com/v2\"\n";
+    const LISTENER: &str = "[daemon.events]\nlisten = \"0.0.0.0:8443\"\n";
+
+    fn source(kind: &str) -> &'static str {
+        match kind {
+            "wecom" => {
+                "kind = \"wecom\"\ncorp_id = \"ww1\"\nsecret = \"env:S\"\nagent_id = 1000002\n"
+            }
+            "dingtalk" => "kind = \"dingtalk\"\napp_key = \"k\"\napp_secret = \"env:S\"\n",
+            "feishu" => "kind = \"feishu\"\napp_id = \"cli_1\"\napp_secret = \"env:S\"\n",
+            _ => {
+                "kind = \"bitrix24\"\n[connectors.hq.source.auth]\nmode = \"webhook\"\nurl = \"env:W\"\n"
+            }
+        }
+    }
+
+    fn config(listener: &str, kind: &str, events: &str) -> Result<Config, String> {
+        let text = format!(
+            "{listener}[connectors.hq.source]\n{}{TARGET}[connectors.hq.events]\n{events}\n",
+            source(kind)
+        );
+        Config::from_toml(&text, Path::new("orgsync.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn events_take_defaults_and_http_delivery_needs_the_receiver() {
+        let loaded = config(LISTENER, "feishu", "encrypt_key = \"env:K\"").unwrap();
+        let events = loaded.connectors["hq"].events.clone().unwrap();
+        assert_eq!(events.delivery, Delivery::Http);
+        assert_eq!(events.window.0.as_secs(), 2);
+        assert_eq!(events.full_run_above, 200);
+        assert_eq!(events.max_age.0.as_secs(), 300);
+        let error = Config::from_toml(
+            &format!(
+                "[connectors.hq.source]\n{}{TARGET}[connectors.hq.events]\n",
+                source("wecom")
+            ),
+            Path::new("orgsync.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("[daemon.events]"), "{error}");
+        // Stream delivery opens its own connection: no listener needed.
+        assert!(config("", "dingtalk", "delivery = \"stream\"").is_ok());
+    }
+
+    #[test]
+    fn unusable_event_settings_are_refused_with_the_reason() {
+        for (kind, events, says) in [
+            ("bitrix24", "", "Bitrix24 sends no contact change events"),
+            ("wecom", "delivery = \"stream\"", "DingTalk's only"),
+            ("feishu", "delivery = \"stream\"", "DingTalk's only"),
+            ("wecom", "window = \"0s\"", "window must be longer than 0"),
+            (
+                "wecom",
+                "full_run_above = 0",
+                "full_run_above must be at least 1",
+            ),
+            (
+                "dingtalk",
+                "max_age = \"5s\"",
+                "max_age must be at least 10 s",
+            ),
+            ("wecom", "wndow = \"1s\"", "wndow"),
+        ] {
+            let error = config(LISTENER, kind, events).unwrap_err();
+            assert!(error.contains(says), "{kind} {events}: {error}");
+            assert!(error.contains("hq"), "names the connector: {error}");
+        }
+    }
 }

@@ -536,6 +536,11 @@ impl Config {
                 .target
                 .validate()
                 .map_err(|d| fail(format!("target: {d}")))?;
+            if let Some(events) = &connector.events {
+                events
+                    .validate(&connector.source, self.daemon.events.is_some())
+                    .map_err(|d| fail(format!("events: {d}")))?;
+            }
             if let TargetConfig::Ldap(target) = &connector.target {
                 target
                     .validate_groups(connector.groups.enabled)

@@ -10,7 +10,7 @@ mod secret;
 pub mod transport;
 
 pub use duration::HumanDuration;
-pub use events::{Delivery, EventsConfig, EventsListenConfig};
+pub use events::{BITRIX24_HAS_NO_EVENTS, Delivery, EventsConfig, EventsListenConfig};
 pub use file::{
     Config, ConfigError, ConnectorConfig, DaemonConfig, HistoryConfig, SourceConfig, TargetConfig,
     WebConfig,

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Counters>,
+    /// Upstream change events (`[connectors.NAME.events]`).
+    pub events: super::events_metrics::EventMetrics,
 }
 
 #[derive(Debug, Default)]
@@ -262,16 +264,18 @@ impl Metrics {
                 if *running { 1.0 } else { 0.0 },
             );
         }
+        drop(c);
+        self.events.render(&mut out);
         out
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+pub(super) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
     out.push_str(name);
     if !labels.is_empty() {
         out.push('{');

@@ -7,6 +7,8 @@ pub mod api;
 pub mod client;
 #[cfg(debug_assertions)]
 mod debug_hooks;
+mod events;
+mod events_metrics;
 mod jobs;
 mod metrics;
 pub mod notify;
@@ -22,10 +24,13 @@ pub use metrics::outcome_label;
 
 use crate::config::{Config, ConfigError, SecretError};
 use crate::engine::BuildError;
+use crate::events::EventSink;
+use crate::events::receiver::{Endpoints, Receiver};
 use crate::history::HistoryError;
 use crate::snapshot::SnapshotError;
 use crate::state::StateDb;
 use api::{ApiState, ListenError};
+use events::EventHub;
 use notify::Notifier;
 use scheduler::Scheduler;
 use state::Shared;
@@ -54,6 +59,8 @@ pub enum DaemonError {
     Web(#[from] web::WebError),
     #[error("cannot start the scheduler: {0}")]
     Scheduler(String),
+    #[error("{0}")]
+    Events(String),
 }
 
 /// Valid, and yet the daemon has nothing to do.
@@ -79,6 +86,12 @@ pub async fn run(
         Some(addr) => Some(api::bind_tcp(addr).await?),
         None => None,
     };
+    // The openers resolve their secrets now: a wrong key stops the start, not the first event.
+    let endpoints = Endpoints::build(&config).map_err(DaemonError::Events)?;
+    let events_listener = match &config.daemon.events {
+        Some(events) => Some(events::bind(events.listen).await?),
+        None => None,
+    };
     let web_listener = match &config.daemon.web {
         Some(web) => web::bind(web).await?,
         None => None,
@@ -98,6 +111,9 @@ pub async fn run(
         shared: Arc::clone(&shared),
         scheduler: Arc::new(tokio::sync::Mutex::new(Some(scheduler))),
     };
+    let hub = EventHub::new(Arc::clone(&shared));
+    hub.reconcile(&config);
+    let receiver = Receiver::new(endpoints, Arc::clone(&hub) as Arc<dyn EventSink>);
 
     let (api_stop, api_stopped) = watch::channel(false);
     let limits = api::Limits {
@@ -123,6 +139,14 @@ pub async fn run(
         let state = web::WebState::new(api_state.clone(), web)?;
         servers.spawn(listener.serve(web::router(state), limits, api_stopped.clone()));
     }
+    if let Some(listener) = events_listener {
+        servers.spawn(api::serve(
+            listener,
+            crate::events::receiver::router(Arc::clone(&receiver)),
+            limits,
+            api_stopped.clone(),
+        ));
+    }
     let watchdog = notify::watchdog_interval().map(|every| {
         let notifier = notifier.clone();
         tokio::spawn(async move {
@@ -140,6 +164,7 @@ pub async fn run(
     info!(
         socket = %socket.display(),
         tcp = ?config.daemon.tcp,
+        events = ?config.daemon.events.as_ref().map(|e| e.listen),
         web = ?config.daemon.web.as_ref().map(|w| w.listen.map_or_else(
             || w.socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
             |a| a.to_string()
@@ -155,7 +180,7 @@ pub async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(()) = reload.recv() => reload_config(config_path, &api_state).await,
+            Some(()) = reload.recv() => reload_config(config_path, &api_state, &hub, &receiver).await,
         }
     }
 
@@ -168,6 +193,7 @@ pub async fn run(
         timeout_ms = timeout.as_millis() as u64,
         "Stopping: no new runs; waiting for the step in flight."
     );
+    hub.stop();
     shared.begin_stop();
     if let Some(scheduler) = api_state.scheduler.lock().await.take() {
         scheduler.stop().await;
@@ -205,18 +231,22 @@ pub async fn run(
     Ok(())
 }
 
-async fn reload_config(path: &Path, api: &ApiState) {
+async fn reload_config(path: &Path, api: &ApiState, hub: &Arc<EventHub>, receiver: &Receiver) {
     info!(path = %path.display(), "Reloading the configuration.");
     // Reading the file and the secrets the changed connectors name is file IO: it runs on the
     // blocking pool, never on the threads serving the API and the runs.
     let (shared, file) = (Arc::clone(&api.shared), path.to_owned());
     let loaded = tokio::task::spawn_blocking(move || {
-        Config::load(&file).map(|config| shared.prepare_reload(config))
+        Config::load(&file).map(|config| {
+            let prepared = shared.prepare_reload(config)?;
+            let endpoints = Endpoints::build(prepared.config())?;
+            Ok::<_, String>((prepared, endpoints))
+        })
     })
     .await;
     // All or nothing: the new connectors are built and the new schedules installed beside the
     // running ones before either takes effect; a failure in either leaves both as they were.
-    let prepared = match loaded {
+    let (prepared, endpoints) = match loaded {
         Ok(Ok(Ok(prepared))) => prepared,
         Ok(Err(e)) => {
             error!(error = %e, "The new configuration is invalid; still running with the previous one.");
@@ -243,7 +273,10 @@ async fn reload_config(path: &Path, api: &ApiState) {
         None => None, // stopping: no schedules any more
     };
     let connectors = prepared.config().connectors.len();
+    let config = prepared.config().clone();
     api.shared.apply_reload(prepared);
+    receiver.install(endpoints);
+    hub.reconcile(&config);
     if let (Some(scheduler), Some(staged)) = (scheduler.as_mut(), staged) {
         scheduler.commit(staged).await;
     }

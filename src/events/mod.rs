@@ -13,8 +13,11 @@
 //! from the upstream, so a forged or stale event can at most cause a read, and a "deleted" event
 //! removes nobody the read still finds.
 
+pub mod coalesce;
 pub mod dingtalk;
 pub mod feishu;
+pub mod openers;
+pub mod receiver;
 pub mod wecom;
 
 use crate::model::{DepartmentId, UserKey};

@@ -1,6 +1,7 @@
 //! `GET /health`: per connector, in words: the last error, the upstream's throttling and error
 //! answers, the circuit breaker, the month's quota-counted calls; and how long orgsync has run.
 
+use crate::daemon::events_metrics::EventCounts;
 use crate::daemon::types::ConnectorView;
 use crate::daemon::web::html::{self, Viewer, esc, when};
 use crate::daemon::web::{WebState, blocking};
@@ -32,13 +33,20 @@ pub async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response
         "<p>orgsync has been running for {}.</p>",
         duration_words(uptime)
     );
+    let config = state.shared().config();
     for (i, view) in views.iter().enumerate() {
         let counts = state.shared().metrics.of_connector(&view.name);
+        let events = config
+            .connectors
+            .get(&view.name)
+            .and_then(|c| c.events.as_ref())
+            .map(|_| state.shared().metrics.events.of_connector(&view.name));
         body.push_str(&connector(
             &viewer,
             view,
             last_reports.get(i).and_then(Option::as_ref),
             &counts,
+            events.as_ref(),
         ));
     }
     html::page(&viewer, "/health", "Health", &body)
@@ -49,6 +57,7 @@ fn connector(
     view: &ConnectorView,
     last: Option<&Report>,
     counts: &crate::daemon::metrics::ConnectorCounts,
+    events: Option<&EventCounts>,
 ) -> String {
     let mut lines: Vec<String> = Vec::new();
     lines.push(match &view.last_error {
@@ -113,11 +122,47 @@ fn connector(
             esc(&codes(&counts.upstream_errors))
         )
     });
+    if let Some(events) = events {
+        lines.push(event_line(events));
+    }
     let items: String = lines.iter().map(|l| format!("<li>{l}</li>")).collect();
     format!(
         r#"<section class="card" data-connector="{name}"><h2>{name}</h2><ul>{items}</ul></section>"#,
         name = esc(&view.name)
     )
+}
+
+/// The connector's upstream events since orgsync started, in one sentence.
+fn event_line(events: &EventCounts) -> String {
+    let refused: u64 = events.refused.values().sum();
+    let runs: u64 = events.runs.values().sum();
+    let mut line = format!(
+        "Upstream events since orgsync started: {} received, {} repeated by the platform \
+         (stored once), ",
+        events.received, events.duplicate
+    );
+    line.push_str(&if refused == 0 {
+        "none refused".to_owned()
+    } else {
+        format!(
+            r#"<span class="bad">{refused} refused</span> ({})"#,
+            esc(&codes(
+                &events
+                    .refused
+                    .iter()
+                    .map(|(reason, n)| ((*reason).to_owned(), *n))
+                    .collect()
+            ))
+        )
+    });
+    line.push_str(&format!(
+        "; {runs} event-driven run(s) ({} focused, {} full), {} event(s) folded into a run \
+         with others.",
+        events.runs.get("people").copied().unwrap_or(0),
+        events.runs.get("everyone").copied().unwrap_or(0),
+        events.coalesced
+    ));
+    line
 }
 
 /// "45009 ×3, http_502 ×1"
