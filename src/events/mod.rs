@@ -15,6 +15,7 @@
 
 pub mod dingtalk;
 pub mod feishu;
+pub mod wechat_crypto;
 pub mod wecom;
 
 use crate::model::{DepartmentId, UserKey};
