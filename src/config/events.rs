@@ -103,7 +103,7 @@ impl EventsConfig {
 }
 
 fn default_window() -> HumanDuration {
-    HumanDuration(Duration::from_secs(2))
+    HumanDuration(Duration::from_secs(1))
 }
 
 fn default_full_run_above() -> usize {
@@ -149,7 +149,7 @@ mod tests {
         let loaded = config(LISTENER, "feishu", "encrypt_key = \"env:K\"").unwrap();
         let events = loaded.connectors["hq"].events.clone().unwrap();
         assert_eq!(events.delivery, Delivery::Http);
-        assert_eq!(events.window.0.as_secs(), 2);
+        assert_eq!(events.window.0.as_secs(), 1);
         assert_eq!(events.full_run_above, 200);
         assert_eq!(events.max_age.0.as_secs(), 300);
         let error = Config::from_toml(

@@ -18,6 +18,7 @@ pub mod dingtalk;
 pub mod feishu;
 pub mod openers;
 pub mod receiver;
+pub mod wechat_crypto;
 pub mod wecom;
 
 use crate::model::{DepartmentId, UserKey};
