@@ -32,9 +32,9 @@ async fn stop(mut daemon: Daemon) {
     assert!(status.success(), "{status}");
 }
 
-/// The steps a full dry run through the daemon plans now.
-fn full_plan_steps(s: &Setup) -> usize {
-    let diff = cli(s, &["diff", "hq", "--format", "json"]);
+/// The steps a full dry run of `connector` through the daemon plans now.
+fn full_plan_steps(s: &Setup, connector: &str) -> usize {
+    let diff = cli(s, &["diff", connector, "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap_or_else(|e| {
         panic!("diff --format json: {e}: {}", text(&diff));
     });
@@ -84,7 +84,7 @@ async fn events_kept_in_the_state_run_focused_or_full_and_never_remove_on_their_
         ],
     );
     let daemon = Daemon::start(&s).await;
-    let report = wait_event_run(&client, 1).await;
+    let report = wait_event_run(&client, "hq", 1).await;
     assert_eq!(report["events"]["events"], 3, "{report}");
     assert_eq!(report["events"]["reach"]["kind"], "people", "{report}");
     assert_eq!(
@@ -108,7 +108,7 @@ async fn events_kept_in_the_state_run_focused_or_full_and_never_remove_on_their_
     let metrics = get_text(&client, "http://orgsync/metrics").await;
     for line in [
         "orgsync_event_runs_total{connector=\"hq\",reach=\"people\"} 1\n",
-        "orgsync_events_coalesced_total",
+        "orgsync_events_coalesced_total{connector=\"hq\"} 2\n",
         "orgsync_event_lag_seconds_count{connector=\"hq\"} 3\n",
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
@@ -119,10 +119,10 @@ async fn events_kept_in_the_state_run_focused_or_full_and_never_remove_on_their_
     // A scope change: a full run, which finds lin's change too.
     store_events(&s, &[event("change_contact/update_party", Notice::Scope)]);
     let daemon = Daemon::start(&s).await;
-    let report = wait_event_run(&client, 2).await;
+    let report = wait_event_run(&client, "hq", 2).await;
     assert_eq!(report["events"]["reach"]["kind"], "everyone", "{report}");
     assert_eq!(display_name(&s, "lin").as_deref(), Some("林晓晓"));
-    assert_eq!(full_plan_steps(&s), 0, "nothing left to do");
+    assert_eq!(full_plan_steps(&s, "hq"), 0, "nothing left to do");
     stop(daemon).await;
 }
 
@@ -171,10 +171,14 @@ async fn a_kill_during_an_event_run_loses_nothing_and_the_next_start_converges()
 
     s.wecom.set_faults(Default::default());
     let daemon = Daemon::start(&s).await;
-    let report = wait_event_run(&client, 1).await;
+    let report = wait_event_run(&client, "hq", 1).await;
     assert_eq!(report["events"]["reach"]["kind"], "people", "{report}");
     assert_eq!(display_name(&s, "zhou").as_deref(), Some("周明明"));
-    assert_eq!(full_plan_steps(&s), 0, "the next full run plans nothing");
+    assert_eq!(
+        full_plan_steps(&s, "hq"),
+        0,
+        "the next full run plans nothing"
+    );
     stop(daemon).await;
     assert_eq!(queued_events(&s), 0);
 }

@@ -74,11 +74,20 @@ pub fn queued_events(s: &Setup) -> usize {
     db.queued_events("hq").unwrap().len()
 }
 
-/// The newest finished run of hq that answered events, once there are `runs` of them.
-pub async fn wait_event_run(client: &reqwest::Client, runs: usize) -> serde_json::Value {
+/// The report of `connector`'s newest finished run that answered events, once there are `runs`
+/// of them.
+pub async fn wait_event_run(
+    client: &reqwest::Client,
+    connector: &str,
+    runs: usize,
+) -> serde_json::Value {
     let started = Instant::now();
     loop {
-        let listed = get_json(client, "http://orgsync/runs?connector=hq&limit=50").await;
+        let listed = get_json(
+            client,
+            &format!("http://orgsync/runs?connector={connector}&limit=50"),
+        )
+        .await;
         let event_runs: Vec<&serde_json::Value> = listed
             .as_array()
             .into_iter()
@@ -91,8 +100,32 @@ pub async fn wait_event_run(client: &reqwest::Client, runs: usize) -> serde_json
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "no event-driven run #{runs} within 30 s: {listed}"
+            "no event-driven run #{runs} of {connector} within 30 s: {listed}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many finished runs of `connector` answered events.
+pub async fn event_runs(client: &reqwest::Client, connector: &str) -> usize {
+    let listed = get_json(
+        client,
+        &format!("http://orgsync/runs?connector={connector}&limit=50"),
+    )
+    .await;
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["events"].as_u64().is_some_and(|n| n > 0))
+        .count()
+}
+
+/// Waits until `check` holds, for at most `bound`.
+pub async fn eventually(bound: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
