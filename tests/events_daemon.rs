@@ -105,14 +105,15 @@ async fn events_kept_in_the_state_run_focused_or_full_and_never_remove_on_their_
         .find(|u| u.external_id.as_deref() == Some("leaver"))
         .expect("a delete event for someone still upstream removes nobody");
     assert!(leaver.active, "and deactivates nobody");
-    let metrics = get_text(&client, "http://orgsync/metrics").await;
-    for line in [
-        "orgsync_event_runs_total{connector=\"hq\",reach=\"people\"} 1\n",
-        "orgsync_events_coalesced_total{connector=\"hq\"} 2\n",
-        "orgsync_event_lag_seconds_count{connector=\"hq\"} 3\n",
-    ] {
-        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
-    }
+    wait_metrics(
+        &client,
+        &[
+            "orgsync_event_runs_total{connector=\"hq\",reach=\"people\"} 1\n",
+            "orgsync_events_coalesced_total{connector=\"hq\"} 2\n",
+            "orgsync_event_lag_seconds_count{connector=\"hq\"} 3\n",
+        ],
+    )
+    .await;
     stop(daemon).await;
     assert_eq!(queued_events(&s), 0, "the answered events are gone");
 
@@ -122,6 +123,11 @@ async fn events_kept_in_the_state_run_focused_or_full_and_never_remove_on_their_
     let report = wait_event_run(&client, "hq", 2).await;
     assert_eq!(report["events"]["reach"]["kind"], "everyone", "{report}");
     assert_eq!(display_name(&s, "lin").as_deref(), Some("林晓晓"));
+    wait_metrics(
+        &client,
+        &["orgsync_event_runs_total{connector=\"hq\",reach=\"everyone\"} 1\n"],
+    )
+    .await;
     assert_eq!(full_plan_steps(&s, "hq"), 0, "nothing left to do");
     stop(daemon).await;
 }
@@ -179,6 +185,38 @@ async fn a_kill_during_an_event_run_loses_nothing_and_the_next_start_converges()
         0,
         "the next full run plans nothing"
     );
+    wait_metrics(
+        &client,
+        &["orgsync_event_runs_total{connector=\"hq\",reach=\"people\"} 1\n"],
+    )
+    .await;
+    stop(daemon).await;
+    assert_eq!(queued_events(&s), 0);
+
+    // A run that fails (the upstream answers 502 to everything) keeps its events for a retry.
+    rename(&s, "zhou", "周明明明");
+    store_events(&s, &[people("change_contact/update_user", &["zhou"])]);
+    s.wecom.set_faults(emulators::faults::Faults {
+        http_5xx_every: Some(1),
+        ..Default::default()
+    });
+    let daemon = Daemon::start(&s).await;
+    eventually(Duration::from_secs(20), "a failed event run", || {
+        s.log()
+            .contains("The run for these events failed; they are kept")
+    })
+    .await;
+    stop(daemon).await;
+    assert_eq!(queued_events(&s), 1, "kept after a failed run");
+    s.wecom.set_faults(Default::default());
+    let daemon = Daemon::start(&s).await;
+    wait_metrics(
+        &client,
+        &["orgsync_event_runs_total{connector=\"hq\",reach=\"people\"} 1\n"],
+    )
+    .await;
+    // This daemon's first event run: the one that found the upstream answering again.
+    assert_eq!(display_name(&s, "zhou").as_deref(), Some("周明明明"));
     stop(daemon).await;
     assert_eq!(queued_events(&s), 0);
 }

@@ -129,3 +129,21 @@ pub async fn eventually(bound: Duration, what: &str, mut check: impl FnMut() -> 
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Waits until the daemon's metrics have every one of `lines` (the worker counts a run once it
+/// has removed its events from the state).
+pub async fn wait_metrics(client: &reqwest::Client, lines: &[&str]) {
+    let started = Instant::now();
+    loop {
+        let metrics = super::daemon::get_text(client, "http://orgsync/metrics").await;
+        let missing: Vec<&&str> = lines.iter().filter(|l| !metrics.contains(**l)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{missing:?} missing from:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

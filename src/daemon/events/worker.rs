@@ -97,6 +97,7 @@ pub(super) async fn run(
         match run_to_end(&shared, &name, report, &mut stop).await {
             Ended::Consumed(finished_at) => {
                 failures = 0;
+                remove(&shared, &name, seqs).await;
                 shared.metrics.events.run(&name, reach, count);
                 let end = finished_at.unwrap_or_else(Timestamp::now);
                 for event in &batch {
@@ -104,7 +105,6 @@ pub(super) async fn run(
                     let lag = end.duration_since(from).as_secs_f64().max(0.0);
                     shared.metrics.events.lag(&name, lag);
                 }
-                remove(&shared, &name, seqs).await;
             }
             Ended::Stopping => return,
             Ended::Failed(why) => {
