@@ -10,6 +10,8 @@
 //! word), but configure an Encrypt Key wherever the receiver is reachable from the internet.
 
 mod crypto;
+#[cfg(test)]
+mod live_tests;
 mod notices;
 #[cfg(test)]
 mod tests;
