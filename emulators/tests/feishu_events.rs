@@ -22,6 +22,8 @@ const WAIT: Duration = Duration::from_secs(10);
 struct Receiver {
     received: Mutex<Vec<(HeaderMap, Vec<u8>)>>,
     script: Mutex<VecDeque<u16>>,
+    /// Answers this many requests only after 3.5 s (past Feishu's 3 s).
+    slow: Mutex<u32>,
 }
 
 impl Receiver {
@@ -45,6 +47,15 @@ async fn receive(
         .lock()
         .unwrap()
         .push((headers, body.to_vec()));
+    let slow = {
+        let mut slow = receiver.slow.lock().unwrap();
+        let this_one = *slow > 0;
+        *slow = slow.saturating_sub(1);
+        this_one
+    };
+    if slow {
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+    }
     let status = receiver.script.lock().unwrap().pop_front().unwrap_or(200);
     let reply = match serde_json::from_slice::<Value>(&body) {
         Ok(plain) if plain["type"] == "url_verification" => {
@@ -352,4 +363,22 @@ async fn verify_url_sends_the_challenge_and_checks_the_echo() {
     let plain = feishu::start(org(), FeishuConfig::default()).await.unwrap();
     assert!(plain.verify_url().await.is_err(), "no subscription");
     assert!(plain.event_crafter().is_none());
+}
+
+#[tokio::test]
+async fn an_answer_later_than_3_s_is_a_failed_delivery() {
+    let receiver = Arc::new(Receiver::default());
+    *receiver.slow.lock().unwrap() = 1;
+    let feishu = emulator(start_receiver(receiver.clone()).await, None).await;
+    feishu.update_org(|org| org.users[2].name = "林晓晓".into());
+    assert!(feishu.wait_for_event_deliveries(1, WAIT).await);
+    let outcomes: Vec<DeliveryOutcome> = feishu
+        .event_deliveries()
+        .into_iter()
+        .map(|d| d.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [DeliveryOutcome::TimedOut, DeliveryOutcome::Answered(200)]
+    );
 }
