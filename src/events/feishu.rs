@@ -74,28 +74,19 @@ impl FeishuOpener {
             .ok_or("Feishu events need verification_token (the event subscription's Verification Token)")?
             .resolve()
             .map_err(|e| format!("verification_token: {e}"))?;
-        let protection = match &events.encrypt_key {
-            None => Protection::TokenOnly,
-            Some(reference) => {
-                let encrypt_key = reference
-                    .resolve()
-                    .map_err(|e| format!("encrypt_key: {e}"))?;
-                let aes_key = crypto::aes_key(encrypt_key.expose());
-                Protection::Encrypted {
-                    encrypt_key,
-                    aes_key,
-                }
-            }
-        };
-        Ok(FeishuOpener {
-            app_id: source.app_id.clone(),
+        let encrypt_key = events
+            .encrypt_key
+            .as_ref()
+            .map(|reference| reference.resolve())
+            .transpose()
+            .map_err(|e| format!("encrypt_key: {e}"))?;
+        Ok(FeishuOpener::new(
+            source.app_id.clone(),
             verification_token,
-            protection,
-            ids: notices::IdChoice {
-                user: source.user_id_type,
-                department: source.department_id_type,
-            },
-        })
+            encrypt_key,
+            source.user_id_type,
+            source.department_id_type,
+        ))
     }
 
     /// An opener from values, for tests and the demo.
