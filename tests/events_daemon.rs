@@ -220,3 +220,216 @@ async fn a_kill_during_an_event_run_loses_nothing_and_the_next_start_converges()
     stop(daemon).await;
     assert_eq!(queued_events(&s), 0);
 }
+
+// ---- Feishu/Lark: the emulator's signed, encrypted v2 events into the daemon's receiver ----
+
+const FEISHU_TOKEN: &str = "vtok-daemon";
+const FEISHU_KEY: &str = "ekey-daemon";
+const FS_PEOPLE_RUNS: &str = "orgsync_event_runs_total{connector=\"fs\",reach=\"people\"}";
+
+/// A Feishu emulator whose events go to the daemon's receiver, and connector fs on it.
+async fn feishu_setup(s: &Setup, listen: std::net::SocketAddr) -> emulators::feishu::FeishuHandle {
+    use emulators::feishu::{EventPush, FeishuConfig};
+    let feishu = emulators::feishu::start(
+        common::small_org(),
+        FeishuConfig {
+            enforce_rate_limits: false,
+            events: Some(EventPush {
+                encrypt_key: Some(FEISHU_KEY.into()),
+                retry_delays: vec![Duration::from_millis(200); 3],
+                ..EventPush::new(format!("http://{listen}/events/fs"), FEISHU_TOKEN)
+            }),
+            ..FeishuConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = s.dir.path();
+    std::fs::write(dir.join("feishu-secret"), &feishu.config().app_secret).unwrap();
+    std::fs::write(dir.join("feishu-token"), FEISHU_TOKEN).unwrap();
+    std::fs::write(dir.join("feishu-key"), FEISHU_KEY).unwrap();
+    s.write_config(&format!(
+        r#"
+[daemon.events]
+listen = "{listen}"
+
+[connectors.fs]
+[connectors.fs.source]
+kind = "feishu"
+app_id = "{app}"
+app_secret = "file:{dir}/feishu-secret"
+api_base = "{base}"
+rate_limits = []
+
+[connectors.fs.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{dir}/scim-token"
+concurrency = 1
+
+[connectors.fs.policy]
+max_deletion_ratio = 1.0
+
+[connectors.fs.events]
+verification_token = "file:{dir}/feishu-token"
+encrypt_key = "file:{dir}/feishu-key"
+window = "300ms"
+"#,
+        app = feishu.config().app_id,
+        dir = dir.display(),
+        base = feishu.base_url(),
+        scim = s.scim.base_url(),
+    ));
+    feishu
+}
+
+/// Sends a request the way the platform does; the status and the body.
+async fn send_feishu(
+    listen: std::net::SocketAddr,
+    request: &emulators::feishu::EventRequest,
+) -> (u16, String) {
+    let mut post = reqwest::Client::new()
+        .post(format!("http://{listen}/events/fs"))
+        .header("content-type", "application/json")
+        .body(request.body.clone());
+    for (name, value) in &request.headers {
+        post = post.header(name, value);
+    }
+    let response = post.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feishu_events_are_applied_in_seconds_and_forged_stale_replayed_or_wrong_key_ones_do_nothing()
+ {
+    let s = setup().await;
+    let listen = free_port();
+    let feishu = feishu_setup(&s, listen).await;
+    let client = unix_client(&s);
+    let daemon = Daemon::start(&s).await;
+    // The URL verification through the daemon's receiver: the challenge answered.
+    feishu.verify_url().await.unwrap();
+    let first = cli(&s, &["sync", "fs", "--wait"]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    // A valid event: the change reaches the target within seconds, by a focused run.
+    let changed = std::time::Instant::now();
+    feishu.update_org(|org| {
+        if let Some(u) = org.users.iter_mut().find(|u| u.id == "zhou") {
+            u.name = "周明明".into();
+        }
+    });
+    eventually(
+        Duration::from_secs(10),
+        "zhou renamed in the target",
+        || display_name(&s, "zhou").as_deref() == Some("周明明"),
+    )
+    .await;
+    assert!(
+        changed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        changed.elapsed()
+    );
+    let report = wait_event_run(&client, "fs", 1).await;
+    assert_eq!(report["events"]["reach"]["kind"], "people", "{report}");
+    assert_eq!(
+        report["events"]["types"]["contact.user.updated_v3"], 1,
+        "{report}"
+    );
+
+    // Replayed, forged, stale and wrong-key requests: refused or stored once, never run.
+    let delivered = feishu.event_deliveries();
+    let accepted = delivered.last().unwrap().clone();
+    assert_eq!(
+        send_feishu(listen, &accepted.request).await.0,
+        200,
+        "a retry is answered"
+    );
+    let mut forged = accepted.request.clone();
+    forged.set_header("X-Lark-Signature", "0".repeat(64));
+    assert_eq!(send_feishu(listen, &forged).await, (403, "forged".into()));
+    let crafter = feishu.event_crafter().unwrap();
+    let now = jiff::Timestamp::now();
+    let fresh = |event_type: &str, user: &str| {
+        crafter.envelope(
+            &crafter.event_id(),
+            event_type,
+            now.as_millisecond(),
+            serde_json::json!({ "object": { "user_id": user } }),
+        )
+    };
+    let old = crafter.request(
+        &fresh("contact.user.updated_v3", "lin"),
+        now.as_second() - 3600,
+    );
+    assert_eq!(send_feishu(listen, &old).await, (403, "stale".into()));
+    let stranger = emulators::feishu::EventCrafter::new(
+        crafter.app_id.clone(),
+        FEISHU_TOKEN,
+        Some("another key".into()),
+    );
+    let wrong_key = stranger.request(&fresh("contact.user.updated_v3", "lin"), now.as_second());
+    assert_eq!(send_feishu(listen, &wrong_key).await.0, 403);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(metric(&client, FS_PEOPLE_RUNS).await, 1, "none of them ran");
+    let metrics = get_text(&client, "http://orgsync/metrics").await;
+    for line in [
+        "orgsync_events_duplicate_total{connector=\"fs\"} 1\n",
+        "orgsync_events_refused_total{connector=\"fs\",reason=\"forged\"} 2\n",
+        "orgsync_events_refused_total{connector=\"fs\",reason=\"stale\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+
+    // A "deleted" event for someone still upstream: re-read, not removed.
+    let deleted = crafter.request(&fresh("contact.user.deleted_v3", "lin"), now.as_second());
+    assert_eq!(send_feishu(listen, &deleted).await.0, 200);
+    let report = wait_event_run(&client, "fs", 2).await;
+    assert_eq!(
+        report["events"]["types"]["contact.user.deleted_v3"], 1,
+        "{report}"
+    );
+    let lin = s
+        .scim
+        .users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some("lin"))
+        .expect("still in the target");
+    assert!(lin.active);
+
+    // A burst: six renames, far fewer runs.
+    let before = metric(&client, FS_PEOPLE_RUNS).await;
+    let burst = ["ceo", "boss2", "lin", "wang", "sales1", "leaver"];
+    feishu.update_org(|org| {
+        for u in org
+            .users
+            .iter_mut()
+            .filter(|u| burst.contains(&u.id.as_str()))
+        {
+            u.name = format!("{} (renamed)", u.name);
+        }
+    });
+    eventually(Duration::from_secs(10), "the burst in the target", || {
+        renamed(&s.scim) == burst.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = metric(&client, FS_PEOPLE_RUNS).await - before;
+    assert!(
+        (1..=2).contains(&runs),
+        "{runs} runs for a burst of {}",
+        burst.len()
+    );
+
+    // A scope change: a full run.
+    feishu.update_org(|org| org.scope.departments.push(4));
+    wait_metrics(
+        &client,
+        &["orgsync_event_runs_total{connector=\"fs\",reach=\"everyone\"} 1\n"],
+    )
+    .await;
+    let report = wait_event_run(&client, "fs", 1).await;
+    assert_eq!(report["events"]["reach"]["kind"], "everyone", "{report}");
+    assert_eq!(full_plan_steps(&s, "fs"), 0, "nothing left for a full run");
+    stop(daemon).await;
+}

@@ -106,21 +106,6 @@ pub async fn wait_event_run(
     }
 }
 
-/// How many finished runs of `connector` answered events.
-pub async fn event_runs(client: &reqwest::Client, connector: &str) -> usize {
-    let listed = get_json(
-        client,
-        &format!("http://orgsync/runs?connector={connector}&limit=50"),
-    )
-    .await;
-    listed
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["events"].as_u64().is_some_and(|n| n > 0))
-        .count()
-}
-
 /// Waits until `check` holds, for at most `bound`.
 pub async fn eventually(bound: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -146,4 +131,14 @@ pub async fn wait_metrics(client: &reqwest::Client, lines: &[&str]) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// The value of one sample of the daemon's metrics (`name{labels}`), 0 when absent.
+pub async fn metric(client: &reqwest::Client, sample: &str) -> u64 {
+    let metrics = super::daemon::get_text(client, "http://orgsync/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|value| value.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
