@@ -357,7 +357,10 @@ fn read_flat_xml(bytes: &[u8]) -> Result<BTreeMap<String, String>, Refusal> {
             }
             // Text inside nested structure: passed over.
             Event::Text(_) if depth > 2 => {}
-            Event::Text(content) if !content.trim_ascii().is_empty() => {
+            Event::Text(content) if depth < 2 && !content.trim_ascii().is_empty() => {
+                return Err(malformed("has text outside the fields"));
+            }
+            Event::CData(_) | Event::GeneralRef(_) if depth < 2 => {
                 return Err(malformed("has text outside the fields"));
             }
             Event::DocType(_) => return Err(malformed("declares a DTD")),

@@ -272,6 +272,9 @@ fn malformed_requests_are_refused_as_malformed() {
         "<!DOCTYPE xml [<!ENTITY e \"x\">]><xml><Encrypt>&e;</Encrypt></xml>",
         "<xml><Encrypt>&unknown;</Encrypt></xml>",
         "<xml><Encrypt>a</Encrypt></xml><xml/>",
+        "<xml>&amp;<Encrypt>a</Encrypt></xml>",
+        "<xml><![CDATA[x]]><Encrypt>a</Encrypt></xml>",
+        "<xml>stray<Encrypt>a</Encrypt></xml>",
     ] {
         let refusal = open_post(&opener(), &with_body(body)).unwrap_err();
         assert!(
