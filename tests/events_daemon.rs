@@ -433,3 +433,165 @@ async fn feishu_events_are_applied_in_seconds_and_forged_stale_replayed_or_wrong
     assert_eq!(full_plan_steps(&s, "fs"), 0, "nothing left for a full run");
     stop(daemon).await;
 }
+
+// ---- WeCom: the contacts-sync callback (encrypted XML) into the receiver ----
+
+const HQ_PEOPLE_RUNS: &str = "orgsync_event_runs_total{connector=\"hq\",reach=\"people\"}";
+
+async fn send_wecom(
+    listen: std::net::SocketAddr,
+    request: &emulators::wecom::events::SignedRequest,
+) -> (u16, String) {
+    let query: String = request
+        .query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let response = reqwest::Client::new()
+        .post(format!("http://{listen}/events/hq?{query}"))
+        .body(request.body.clone())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn percent(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wecom_callbacks_are_applied_in_seconds_and_forged_stale_replayed_or_wrong_key_ones_do_nothing()
+ {
+    let listen = free_port();
+    let s = setup_with(emulators::wecom::WecomConfig {
+        callback: Some(emulators::wecom::events::CallbackConfig {
+            url: format!("http://{listen}/events/hq"),
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            kind: emulators::wecom::events::CallbackKind::Full,
+        }),
+        ..Default::default()
+    })
+    .await;
+    s.write_config(&events_config(&s, listen, "300ms"));
+    let client = unix_client(&s);
+    let daemon = Daemon::start(&s).await;
+    assert_eq!(
+        s.wecom.verify_callback_url().await,
+        Ok(true),
+        "the echostr answered"
+    );
+    let first = cli(&s, &["sync", "hq", "--wait"]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    let changed = std::time::Instant::now();
+    rename(&s, "zhou", "周明明");
+    eventually(
+        Duration::from_secs(10),
+        "zhou renamed in the target",
+        || display_name(&s, "zhou").as_deref() == Some("周明明"),
+    )
+    .await;
+    assert!(
+        changed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        changed.elapsed()
+    );
+    let report = wait_event_run(&client, "hq", 1).await;
+    assert_eq!(report["events"]["reach"]["kind"], "people", "{report}");
+    wait_metrics(&client, &[&format!("{HQ_PEOPLE_RUNS} 1\n")]).await;
+
+    // Forged, stale, wrong-key and replayed callbacks: none runs.
+    let corp = s.wecom.config().corpid.clone();
+    let xml = s.wecom.event_deliveries().last().unwrap().xml.clone();
+    let now = jiff::Timestamp::now().as_second();
+    let seal = |token: &str, key: &str, xml: &str, at: i64| {
+        emulators::wecom::events::signed_request(token, key, &corp, xml, at)
+    };
+    assert_eq!(
+        send_wecom(listen, &seal("not-the-token", AES_KEY, &xml, now)).await,
+        (403, "forged".into())
+    );
+    assert_eq!(
+        send_wecom(listen, &seal(TOKEN, AES_KEY, &xml, now - 3600)).await,
+        (403, "stale".into())
+    );
+    let other_key = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq";
+    assert_eq!(
+        send_wecom(listen, &seal(TOKEN, other_key, &xml, now))
+            .await
+            .0,
+        403
+    );
+    // The accepted payload again (a replay, re-signed now): answered, stored once.
+    assert_eq!(
+        send_wecom(listen, &seal(TOKEN, AES_KEY, &xml, now)).await.0,
+        200
+    );
+    wait_metrics(
+        &client,
+        &["orgsync_events_duplicate_total{connector=\"hq\"} 1\n"],
+    )
+    .await;
+
+    // A "deleted" callback for someone still upstream: re-read, not removed.
+    let deleted = xml
+        .replace("update_user", "delete_user")
+        .replace("zhou", "lin");
+    assert_eq!(
+        send_wecom(listen, &seal(TOKEN, AES_KEY, &deleted, now))
+            .await
+            .0,
+        200
+    );
+    wait_metrics(&client, &[&format!("{HQ_PEOPLE_RUNS} 2\n")]).await;
+    let lin = s
+        .scim
+        .users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some("lin"))
+        .expect("still in the target");
+    assert!(lin.active);
+    assert_eq!(
+        metric(&client, HQ_PEOPLE_RUNS).await,
+        2,
+        "no run for the refused or replayed"
+    );
+
+    // A burst: six renames, far fewer runs.
+    let before = metric(&client, HQ_PEOPLE_RUNS).await;
+    let burst = ["ceo", "boss2", "lin", "wang", "sales1", "leaver"];
+    s.wecom.update_org(|org| {
+        for u in org
+            .users
+            .iter_mut()
+            .filter(|u| burst.contains(&u.id.as_str()))
+        {
+            u.name = format!("{} (renamed)", u.name);
+        }
+    });
+    eventually(Duration::from_secs(10), "the burst in the target", || {
+        renamed(&s.scim) == burst.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = metric(&client, HQ_PEOPLE_RUNS).await - before;
+    assert!(
+        (1..=3).contains(&runs),
+        "{runs} runs for a burst of {}",
+        burst.len()
+    );
+    assert_eq!(full_plan_steps(&s, "hq"), 0, "nothing left for a full run");
+    stop(daemon).await;
+}

@@ -91,9 +91,12 @@ max_deletion_ratio = 1.0
 }
 
 pub async fn setup() -> Setup {
-    let wecom = emulators::wecom::start(small_org(), Default::default())
-        .await
-        .unwrap();
+    setup_with(Default::default()).await
+}
+
+/// With this WeCom emulator configuration (a callback for events, say).
+pub async fn setup_with(wecom: emulators::wecom::WecomConfig) -> Setup {
+    let wecom = emulators::wecom::start(small_org(), wecom).await.unwrap();
     let scim = emulators::scim::start(Default::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("scim-token"), scim.bearer_token()).unwrap();
