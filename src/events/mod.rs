@@ -14,6 +14,8 @@
 //! removes nobody the read still finds.
 
 pub mod dingtalk;
+pub mod dingtalk_payload;
+pub mod dingtalk_stream;
 pub mod feishu;
 pub mod wecom;
 
