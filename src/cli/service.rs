@@ -358,8 +358,13 @@ fn zone_line(name: &str, origin: crate::config::ZoneOrigin) -> String {
 }
 
 fn summary_line(run: &RunSummary) -> String {
+    let events = match run.events {
+        Some(1) => "  (1 upstream event)".to_owned(),
+        Some(n) => format!("  ({n} upstream events)"),
+        None => String::new(),
+    };
     format!(
-        "{}  {}  {}  {}  {} steps",
+        "{}  {}  {}  {}  {} steps{events}",
         run.run_id,
         run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
         run.mode,

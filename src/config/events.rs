@@ -55,7 +55,7 @@ pub struct EventsListenConfig {
 }
 
 fn default_window() -> HumanDuration {
-    HumanDuration(Duration::from_secs(2))
+    HumanDuration(Duration::from_secs(1))
 }
 
 fn default_full_run_above() -> usize {

@@ -102,7 +102,11 @@ impl RunView {
         RunView {
             run_id: summary.run_id.clone(),
             connector: summary.connector.clone(),
-            kind: JobKind::Sync,
+            kind: if summary.events.is_some() {
+                JobKind::Events
+            } else {
+                JobKind::Sync
+            },
             mode: summary.mode,
             state: RunState::Finished,
             progress: Progress {

@@ -17,6 +17,7 @@ pub mod dingtalk;
 pub mod dingtalk_payload;
 pub mod dingtalk_stream;
 pub mod feishu;
+pub mod wechat_crypto;
 pub mod wecom;
 
 use crate::model::{DepartmentId, UserKey};

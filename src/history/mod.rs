@@ -22,6 +22,10 @@ pub struct RunSummary {
     pub outcome: RunOutcome,
     /// Steps per kind, only the kinds present.
     pub counts: BTreeMap<StepKind, usize>,
+    /// How many upstream change events started the run; `None` for a run started otherwise
+    /// (and in summaries written before event-driven runs existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<usize>,
 }
 
 impl RunSummary {
@@ -39,6 +43,7 @@ impl RunSummary {
                 .filter(|(_, n)| **n > 0)
                 .map(|(k, n)| (*k, *n))
                 .collect(),
+            events: report.events.as_ref().map(|e| e.events),
         }
     }
 

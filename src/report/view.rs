@@ -15,6 +15,32 @@ pub struct Change {
     pub after: Option<String>,
 }
 
+/// What started an event-driven run, for the summary's "Events" line: how many events of which
+/// types, and whether the run read a few people or everyone (and why).
+pub fn events_line(r: &Report) -> Option<String> {
+    let events = r.events.as_ref()?;
+    let types: Vec<String> = events
+        .types
+        .iter()
+        .map(|(kind, n)| format!("{kind} ×{n}"))
+        .collect();
+    let reach = match &events.reach {
+        super::EventsReach::People { keys } => format!(
+            "a run for the {} {} they named",
+            keys.len(),
+            if keys.len() == 1 { "person" } else { "people" }
+        ),
+        super::EventsReach::Everyone { reason } => format!("a full run: {reason}"),
+    };
+    Some(format!(
+        "{} upstream event{} ({}), the first received at {}; {reach}",
+        events.events,
+        if events.events == 1 { "" } else { "s" },
+        types.join(", "),
+        events.first_received_at,
+    ))
+}
+
 pub fn title(r: &Report) -> String {
     let kind = match r.mode {
         RunMode::DryRun => "Dry-run report",
@@ -588,6 +614,48 @@ pub fn left_out(total: usize, limit: Option<usize>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The summary line of an event-driven run names the events and what the run read; other
+    /// runs have none.
+    #[test]
+    fn an_event_driven_run_says_which_events_started_it() {
+        let mut report = crate::report::fixture::sample();
+        assert_eq!(events_line(&report), None);
+        report.events = Some(crate::report::EventsReport {
+            events: 3,
+            types: [
+                ("contact.user.updated_v3".to_owned(), 2),
+                ("contact.user.created_v3".to_owned(), 1),
+            ]
+            .into(),
+            first_received_at: "2026-12-06T10:00:00Z".parse().unwrap(),
+            first_occurred_at: None,
+            reach: crate::report::EventsReach::People {
+                keys: vec![UserKey::new("u1"), UserKey::new("u2")],
+            },
+        });
+        assert_eq!(
+            events_line(&report).as_deref(),
+            Some(
+                "3 upstream events (contact.user.created_v3 ×1, contact.user.updated_v3 ×2), the \
+                 first received at 2026-12-06T10:00:00Z; a run for the 2 people they named"
+            )
+        );
+        if let Some(events) = &mut report.events {
+            events.events = 1;
+            events.reach = crate::report::EventsReach::Everyone {
+                reason: "the app's scope changed".into(),
+            };
+        }
+        let line = events_line(&report).unwrap_or_default();
+        assert!(line.starts_with("1 upstream event ("), "{line}");
+        assert!(
+            line.ends_with("; a full run: the app's scope changed"),
+            "{line}"
+        );
+        let text = crate::report::render_markdown(&report);
+        assert!(text.contains("| **Events** | 1 upstream event ("), "{text}");
+    }
 
     /// Sections follow the plan's phases: the sample has a step of every kind.
     #[test]

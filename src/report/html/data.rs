@@ -193,6 +193,9 @@ fn summary(r: &Report) -> Vec<(&'static str, String, bool)> {
     if let Some(end) = r.finished_at {
         summary.push(("Finished", end.to_string(), false));
     }
+    if let Some(events) = view::events_line(r) {
+        summary.push(("Events", events, false));
+    }
     summary.push(("Outcome", view::outcome_line(r), view::outcome_is_bad(r)));
     if let Some(pull) = &r.pull {
         summary.push(("Pulled", view::pull_line(pull), false));

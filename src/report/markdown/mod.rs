@@ -25,6 +25,9 @@ pub(crate) fn render_markdown_with(r: &Report, options: &RenderOptions) -> Strin
     if let Some(end) = r.finished_at {
         summary.push(("Finished", end.to_string()));
     }
+    if let Some(events) = view::events_line(r) {
+        summary.push(("Events", events));
+    }
     summary.push(("Outcome", view::outcome_line(r)));
     if let Some(pull) = &r.pull {
         summary.push(("Pulled", view::pull_line(pull)));

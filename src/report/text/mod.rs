@@ -89,6 +89,9 @@ fn write_summary(out: &mut String, r: &Report, color: bool) {
         let finished = format!("{} ({secs:.1} s)", timestamp(end));
         summary.push(("Finished", finished, Style::Plain));
     }
+    if let Some(events) = view::events_line(r) {
+        summary.push(("Events", events, Style::Plain));
+    }
     let bad = |yes: bool| if yes { Style::Red } else { Style::Plain };
     summary.push((
         "Outcome",

@@ -378,9 +378,10 @@ fn runs_table(viewer: &Viewer, runs: &[RunSummary]) -> String {
                 b = checked(0),
                 link = run_link(viewer, &run.run_id),
                 connector = esc(&run.connector),
-                mode = match run.mode {
-                    RunMode::Apply => "sync",
-                    RunMode::DryRun => "dry run",
+                mode = match (run.events, run.mode) {
+                    (Some(n), _) => format!("sync of {n} upstream event{}", if n == 1 { "" } else { "s" }),
+                    (None, RunMode::Apply) => "sync".to_owned(),
+                    (None, RunMode::DryRun) => "dry run".to_owned(),
                 },
                 started = when(run.started_at),
                 outcome = outcome_cell(&run.outcome),
