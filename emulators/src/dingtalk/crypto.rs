@@ -7,9 +7,18 @@
 use aes::cipher::block_padding::NoPadding;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use sha1::{Digest, Sha1};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// DingTalk's SDKs decode the EncodingAESKey leniently (spare bits in its last character).
+const KEY_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// The padding block of the WeChat-style scheme (not AES's 16).
 const PAD_BLOCK: usize = 32;
@@ -46,8 +55,8 @@ impl CallbackCrypto {
         if aes_key.len() != 43 {
             return Err(CryptoError::BadKey);
         }
-        let bytes = STANDARD
-            .decode(format!("{aes_key}="))
+        let bytes = KEY_BASE64
+            .decode(aes_key)
             .map_err(|_| CryptoError::BadKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
         Ok(CallbackCrypto {

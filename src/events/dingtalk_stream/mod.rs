@@ -338,4 +338,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod stream_tests;
+pub(crate) mod stream_tests;

@@ -55,7 +55,8 @@ impl EventSink for TestSink {
     }
 }
 
-async fn emulator() -> DingtalkHandle {
+/// The DingTalk emulator on a small org, everyone in scope, no rate limit, pushing `events`.
+pub(crate) async fn emulator_pushing(events: EventPush) -> DingtalkHandle {
     let org = generate(&GeneratorConfig {
         people: 12,
         departments: 3,
@@ -64,10 +65,14 @@ async fn emulator() -> DingtalkHandle {
     });
     let config = DingtalkConfig {
         enforce_rate_limits: false,
-        events: Some(EventPush::Stream),
+        events: Some(events),
         ..DingtalkConfig::default()
     };
     dingtalk::start(org, config).await.unwrap()
+}
+
+async fn emulator() -> DingtalkHandle {
+    emulator_pushing(EventPush::Stream).await
 }
 
 fn source(handle: &DingtalkHandle, secret: &str, dir: &tempfile::TempDir) -> DingtalkSourceConfig {
