@@ -15,12 +15,17 @@
 //! ```
 
 mod convert;
+mod delivery;
+mod events;
 mod handlers;
 mod ids;
 mod paging;
 mod routes;
 mod state;
 mod wire;
+
+pub use delivery::{DeliveryOutcome, EventDelivery};
+pub use events::{EventCrafter, EventPush, EventRequest, encrypt, signature};
 
 use crate::server::Server;
 use std::collections::BTreeMap;
@@ -60,6 +65,9 @@ pub struct FeishuConfig {
     /// (管理后台 → 组织架构 → 字段管理 → 自定义字段 → API 调用设置). Without it Feishu answers every
     /// `custom_attrs` empty, silently.
     pub custom_attrs_open: bool,
+    /// The app's event subscription: org updates are POSTed there as `contact.*_v3` events
+    /// (`events.rs`). `None`: no events are sent.
+    pub events: Option<EventPush>,
 }
 
 impl Default for FeishuConfig {
@@ -76,6 +84,7 @@ impl Default for FeishuConfig {
             rate_limit_speedup: 1.0,
             enforce_rate_limits: true,
             custom_attrs_open: true,
+            events: None,
         }
     }
 }
@@ -141,7 +150,8 @@ impl FeishuHandle {
         self.shared.set_paging_defect(defect);
     }
 
-    /// Changes the served org; requests already running finish on the old one.
+    /// Changes the served org; requests already running finish on the old one. With
+    /// `FeishuConfig::events`, the changes the app can see are then sent as events, in order.
     pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
         self.shared.update_org(change);
     }
@@ -179,6 +189,51 @@ impl FeishuHandle {
     /// Calls refused by the enforced rate limits so far (injected rate-limit faults not counted).
     pub fn rate_limit_rejections(&self) -> u64 {
         self.shared.limits.rejections()
+    }
+
+    /// Every delivery attempt of an event so far, in order (empty without `events`).
+    pub fn event_deliveries(&self) -> Vec<EventDelivery> {
+        self.shared
+            .events
+            .as_ref()
+            .map(|events| events.attempts())
+            .unwrap_or_default()
+    }
+
+    /// Waits until `count` events in all have been delivered (answered 200), up to `timeout`;
+    /// `false` when they were not.
+    pub async fn wait_for_event_deliveries(&self, count: usize, timeout: Duration) -> bool {
+        match &self.shared.events {
+            Some(events) => events.wait_delivered(count, timeout).await,
+            None => false,
+        }
+    }
+
+    /// The builder of this app's requests (its token and key), for crafting requests in tests.
+    pub fn event_crafter(&self) -> Option<&EventCrafter> {
+        self.shared.events.as_ref().map(|events| &events.crafter)
+    }
+
+    /// Sends the URL verification challenge, as Feishu does when the request URL is saved, and
+    /// checks that the answer is 200 with `{"challenge": …}` echoed.
+    pub async fn verify_url(&self) -> Result<(), String> {
+        let events = self
+            .shared
+            .events
+            .as_ref()
+            .ok_or("no event subscription is configured")?;
+        let challenge = events.crafter.event_id();
+        let request = events.crafter.challenge(&challenge);
+        let answer = delivery::post(&events.push.url, &request).await;
+        if answer.outcome != DeliveryOutcome::Answered(200) {
+            return Err(format!("the URL answered {:?}", answer.outcome));
+        }
+        let echoed: serde_json::Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| format!("the answer is not JSON: {e}"))?;
+        match echoed.get("challenge").and_then(serde_json::Value::as_str) {
+            Some(echo) if echo == challenge => Ok(()),
+            _ => Err(format!("the answer does not echo the challenge: {echoed}")),
+        }
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.

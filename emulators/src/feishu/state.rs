@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::http::{HeaderMap, StatusCode, header};
 
-use super::ids::{self, DepartmentIdType, FIXTURE_ROOT, ROOT, UserIdType};
+use super::convert::View;
+use super::delivery::{Deliveries, Outgoing};
+use super::ids::{self, DepartmentIdType, FIXTURE_ROOT, IdTypes, ROOT, UserIdType};
 use super::wire::ApiError;
 use super::{FeishuConfig, PagingDefect};
 use crate::faults::{CallLog, FaultInjector, TokenBook, TokenStatus};
@@ -24,6 +26,8 @@ pub(super) struct Shared {
     pub limits: Enforcer,
     paging_defect: Mutex<Option<PagingDefect>>,
     log_ids: AtomicU64,
+    /// The event subscription's sender, when `FeishuConfig::events` is set.
+    pub events: Option<Deliveries>,
 }
 
 /// The documented tier of the contact reads: 1 000 requests/min and 50 requests/s, per API.
@@ -38,7 +42,12 @@ impl Shared {
         } else {
             Enforcer::unlimited()
         };
+        let events = config
+            .events
+            .clone()
+            .map(|push| Deliveries::start(push, &config.app_id));
         Shared {
+            events,
             directory: RwLock::new(Arc::new(Directory::new(org, &config.app_id))),
             config,
             calls: CallLog::new(),
@@ -58,14 +67,45 @@ impl Shared {
             .clone()
     }
 
+    /// Swaps in the changed org, then queues the events the app is told of (if subscribed).
     pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
-        let mut org = self.directory().org.clone();
+        let old = self.directory();
+        let mut org = old.org.clone();
         change(&mut org);
         let directory = Arc::new(Directory::new(org, &self.config.app_id));
         *self
             .directory
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = directory;
+            .unwrap_or_else(PoisonError::into_inner) = directory.clone();
+        if let Some(events) = &self.events {
+            self.announce(events, &old, &directory);
+        }
+    }
+
+    fn announce(&self, events: &Deliveries, old: &Directory, new: &Directory) {
+        let changes = crate::changes::between(&old.org, &new.org);
+        let view = View {
+            ids: IdTypes {
+                user: UserIdType::OpenId,
+                department: DepartmentIdType::OpenDepartmentId,
+            },
+            redact: self.config.redact_out_of_scope_leader,
+            user_ids: self.config.user_id_permission,
+            custom_attrs: self.config.custom_attrs_open,
+        };
+        let now = super::events::now_millis();
+        for (event_type, event) in super::events::events_of(&changes, old, new, view) {
+            let crafter = &events.crafter;
+            let event_id = crafter.event_id();
+            let payload = crafter.envelope(&event_id, event_type, now, event);
+            let request = crafter.request(&payload, now / 1000);
+            events.enqueue(Outgoing {
+                event_id,
+                event_type: event_type.to_owned(),
+                payload,
+                request,
+            });
+        }
     }
 
     pub fn paging_defect(&self) -> Option<PagingDefect> {

@@ -16,6 +16,7 @@
 //! ```
 
 mod convert;
+pub mod events;
 mod handlers;
 mod routes;
 mod state;
@@ -55,6 +56,8 @@ pub struct WecomConfig {
     pub hourly_limit: u64,
     /// How long an API stays blocked once over `hourly_limit` (WeCom: an hour).
     pub hourly_block: Duration,
+    /// Where the org's changes are sent as WeCom's change callbacks ([`events`]); none: not sent.
+    pub callback: Option<events::CallbackConfig>,
 }
 
 /// One tag of the corp: the people and departments it holds.
@@ -91,6 +94,7 @@ impl Default for WecomConfig {
             list_access: ListAccess::Granted,
             hourly_limit: 150_000,
             hourly_block: Duration::from_secs(3600),
+            callback: None,
         }
     }
 }
@@ -119,9 +123,20 @@ pub async fn start_on(
     org: Org,
     config: WecomConfig,
 ) -> std::io::Result<WecomHandle> {
+    let callbacks = match &config.callback {
+        Some(callback) => Some(
+            events::Sender::start(callback.clone(), &config.corpid, config.agentid)
+                .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?,
+        ),
+        None => None,
+    };
     let shared = Arc::new(Shared::new(org, config));
     let server = Server::start(addr, routes::router(shared.clone()), "WeCom").await?;
-    Ok(WecomHandle { server, shared })
+    Ok(WecomHandle {
+        server,
+        shared,
+        callbacks,
+    })
 }
 
 /// A running emulator. Dropping it stops the server at once; [`WecomHandle::shutdown`] lets
@@ -129,6 +144,8 @@ pub async fn start_on(
 pub struct WecomHandle {
     server: Server,
     shared: Arc<Shared>,
+    /// The change callbacks' sender, when `config.callback` is set.
+    callbacks: Option<events::Sender>,
 }
 
 impl WecomHandle {
@@ -167,8 +184,42 @@ impl WecomHandle {
     }
 
     /// Changes the served org; requests already running finish on the old one.
+    /// With a callback configured, the change's events are sent (in order, from a task).
     pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
-        self.shared.update_org(change);
+        let (before, after) = self.shared.update_org(change);
+        if let Some(callbacks) = &self.callbacks {
+            callbacks.announce(&before, &after);
+        }
+    }
+
+    /// The change callbacks sent so far, each after its last attempt.
+    pub fn event_deliveries(&self) -> Vec<events::Delivery> {
+        self.callbacks
+            .as_ref()
+            .map(events::Sender::deliveries)
+            .unwrap_or_default()
+    }
+
+    /// Waits until `count` callbacks were delivered (or gave up), at most `timeout`; returns
+    /// them all.
+    pub async fn wait_for_deliveries(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<events::Delivery> {
+        match &self.callbacks {
+            Some(callbacks) => callbacks.wait_for(count, timeout).await,
+            None => Vec::new(),
+        }
+    }
+
+    /// The admin console's check of the callback URL: a GET with an encrypted `echostr` that
+    /// the receiver must decrypt and answer. `Ok(false)`: it answered something else.
+    pub async fn verify_callback_url(&self) -> Result<bool, String> {
+        match &self.callbacks {
+            Some(callbacks) => callbacks.verify().await,
+            None => Err("no callback is configured".into()),
+        }
     }
 
     /// A copy of the served org.

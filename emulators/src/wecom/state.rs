@@ -120,14 +120,18 @@ impl Shared {
             .clone()
     }
 
-    pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
-        let mut org = self.directory().org.clone();
+    /// Replaces the org; returns the directories before and after (the change callbacks'
+    /// input).
+    pub fn update_org(&self, change: impl FnOnce(&mut Org)) -> (Arc<Directory>, Arc<Directory>) {
+        let before = self.directory();
+        let mut org = before.org.clone();
         change(&mut org);
         let directory = Arc::new(Directory::new(org, &self.config));
         *self
             .directory
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = directory;
+            .unwrap_or_else(PoisonError::into_inner) = directory.clone();
+        (before, directory)
     }
 
     /// Checks the `access_token` of a data call and charges the call to it.
