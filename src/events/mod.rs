@@ -15,6 +15,8 @@
 
 pub mod coalesce;
 pub mod dingtalk;
+pub mod dingtalk_payload;
+pub mod dingtalk_stream;
 pub mod feishu;
 pub mod openers;
 pub mod receiver;

@@ -17,11 +17,14 @@
 //! ```
 
 mod convert;
+pub mod crypto;
+pub mod events;
 mod handlers;
 mod openapi;
 mod profile;
 mod routes;
 mod state;
+pub mod stream;
 mod wire;
 
 pub use profile::roster_field_code;
@@ -64,6 +67,22 @@ pub struct DingtalkConfig {
     pub roster: RosterAccess,
     /// Roster calls answered before the monthly quota is spent (then 90020); `None`: no quota.
     pub roster_quota: Option<u64>,
+    /// Whether and how org changes are pushed as contact events; `None`: never.
+    pub events: Option<EventPush>,
+}
+
+/// How the emulator pushes contact events when its org changes (`DingtalkHandle::update_org`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventPush {
+    /// The HTTP event subscription: each event encrypted with `aes_key` (the EncodingAESKey,
+    /// 43 characters), signed with `token`, POSTed to `url`, in order.
+    Http {
+        url: String,
+        token: String,
+        aes_key: String,
+    },
+    /// Stream mode: queued on the emulator's gateway for the connected client.
+    Stream,
 }
 
 /// The HR roster permission (智能人事花名册 read) in the developer console.
@@ -97,6 +116,7 @@ impl Default for DingtalkConfig {
             agent_id: 2_001,
             roster: RosterAccess::Granted,
             roster_quota: None,
+            events: None,
         }
     }
 }
@@ -136,7 +156,10 @@ pub async fn start_on(
     org: Org,
     config: DingtalkConfig,
 ) -> std::io::Result<DingtalkHandle> {
-    let shared = Arc::new(Shared::new(org, config));
+    let shared = Shared::new(org, config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let shared = Arc::new(shared);
+    shared.announcer.start();
     let server = Server::start(addr, routes::router(shared.clone()), "DingTalk").await?;
     Ok(DingtalkHandle { server, shared })
 }
@@ -178,7 +201,8 @@ impl DingtalkHandle {
         self.shared.set_quirk(quirk);
     }
 
-    /// Changes the served org; requests already running finish on the old one.
+    /// Changes the served org; requests already running finish on the old one. With
+    /// `DingtalkConfig::events`, the changes are announced as DingTalk contact events.
     pub fn update_org(&self, change: impl FnOnce(&mut Org)) {
         self.shared.update_org(change);
     }
@@ -226,6 +250,88 @@ impl DingtalkHandle {
     /// new one.
     pub fn expire_tokens(&self) {
         self.shared.tokens.revoke_all();
+    }
+
+    /// The HTTP event deliveries so far, in order (empty without `EventPush::Http`).
+    pub fn event_deliveries(&self) -> Vec<events::Delivery> {
+        self.shared
+            .announcer
+            .http()
+            .map(|push| push.deliveries())
+            .unwrap_or_default()
+    }
+
+    /// Waits until `count` HTTP deliveries are recorded, or `timeout`; the deliveries so far.
+    pub async fn wait_for_deliveries(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<events::Delivery> {
+        match self.shared.announcer.http() {
+            Some(push) => push.wait_for(count, timeout).await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Sends the `check_url` event (URL verification) and checks the encrypted "success".
+    pub async fn verify_callback_url(&self) -> Result<(), String> {
+        let push = self
+            .shared
+            .announcer
+            .http()
+            .ok_or("the emulator pushes no HTTP events")?;
+        match push
+            .send(&serde_json::json!({"EventType": "check_url"}))
+            .await
+        {
+            (_, events::DeliveryOutcome::Acknowledged) => Ok(()),
+            (_, events::DeliveryOutcome::Failed(reason)) => Err(reason),
+        }
+    }
+
+    /// The Stream gateway's events, with how each stands.
+    pub fn stream_events(&self) -> Vec<stream::StreamEvent> {
+        self.shared.gateway.events()
+    }
+
+    /// Waits until `count` Stream events are acknowledged with `SUCCESS`, or `timeout`.
+    pub async fn wait_for_stream_acks(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<stream::StreamEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let events = self.stream_events();
+            let acked = events
+                .iter()
+                .filter(|e| e.state == stream::StreamEventState::Acknowledged)
+                .count();
+            if acked >= count || tokio::time::Instant::now() >= deadline {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// WebSocket connections the gateway accepted (a reconnect counts).
+    pub fn stream_connections(&self) -> u64 {
+        self.shared.gateway.connections_opened()
+    }
+
+    /// Answers to the gateway's `SYSTEM ping`s.
+    pub fn stream_pongs(&self) -> u64 {
+        self.shared.gateway.pongs()
+    }
+
+    /// Ends every open Stream connection at once, without a close frame.
+    pub fn drop_stream_connections(&self) {
+        self.shared.gateway.drop_connections();
+    }
+
+    /// Sends `SYSTEM disconnect` on every open Stream connection.
+    pub fn ask_stream_to_reconnect(&self) {
+        self.shared.gateway.ask_to_reconnect();
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.

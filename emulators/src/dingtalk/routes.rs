@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::state::Shared;
 use super::wire::{ApiError, OpenApiError};
-use super::{Ban, Quirk, handlers, openapi};
+use super::{Ban, Quirk, handlers, openapi, stream};
 use crate::faults::Fault;
 
 pub(super) const GETTOKEN: &str = "/gettoken";
@@ -64,6 +64,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route(USER_COUNT, post(handlers::user_count))
         .route(LEAVE_RECORDS, get(openapi::leave_records))
         .route(ROSTER, post(handlers::roster))
+        .route(stream::OPEN, post(stream::open))
+        .route(stream::CONNECT, get(stream::connect))
         .fallback(|| async { StatusCode::NOT_FOUND })
         // `layer` (not `route_layer`) so unknown paths are counted too: a client calling a wrong
         // path shows up in the counters.

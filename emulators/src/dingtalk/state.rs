@@ -30,10 +30,14 @@ pub(super) struct Shared {
     revoked_40001: std::sync::atomic::AtomicBool,
     /// The anti-abuse ban in force, and until when.
     ban: Mutex<Option<(Ban, tokio::time::Instant)>>,
+    /// Where org changes are announced (`DingtalkConfig::events`).
+    pub announcer: super::events::Announcer,
+    /// The Stream gateway's tickets, events and connections.
+    pub gateway: super::stream::Gateway,
 }
 
 impl Shared {
-    pub fn new(org: Org, config: DingtalkConfig) -> Self {
+    pub fn new(org: Org, config: DingtalkConfig) -> Result<Self, super::crypto::CryptoError> {
         let limits = if config.enforce_rate_limits {
             Enforcer::new(
                 vec![Rule {
@@ -48,7 +52,8 @@ impl Shared {
         } else {
             Enforcer::unlimited()
         };
-        Shared {
+        let announcer = super::events::Announcer::new(&config)?;
+        Ok(Shared {
             config,
             directory: RwLock::new(Arc::new(Directory::new(org))),
             calls: CallLog::new(),
@@ -61,7 +66,9 @@ impl Shared {
             revoke_after: Mutex::new(None),
             revoked_40001: std::sync::atomic::AtomicBool::new(false),
             ban: Mutex::new(None),
-        }
+            announcer,
+            gateway: super::stream::Gateway::default(),
+        })
     }
 
     pub fn directory(&self) -> Arc<Directory> {
@@ -76,10 +83,15 @@ impl Shared {
         let mut org = self.directory().org.clone();
         change(&mut org);
         let directory = Arc::new(Directory::new(org));
-        *self
-            .directory
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = directory;
+        let old = std::mem::replace(
+            &mut *self
+                .directory
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            directory.clone(),
+        );
+        self.announcer
+            .announce(&old.org, &directory.org, &self.gateway);
     }
 
     pub fn quirk(&self) -> Option<Quirk> {
