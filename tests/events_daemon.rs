@@ -26,6 +26,46 @@ fn display_name(s: &Setup, id: &str) -> Option<String> {
         .and_then(|u| u.display_name)
 }
 
+/// The people a burst renames.
+const BURST: [&str; 6] = ["ceo", "boss2", "lin", "wang", "sales1", "leaver"];
+
+fn rename_burst(org: &mut emulators::fixture::Org) {
+    for u in org
+        .users
+        .iter_mut()
+        .filter(|u| BURST.contains(&u.id.as_str()))
+    {
+        u.name = format!("{} (renamed)", u.name);
+    }
+}
+
+/// The burst reached the target in at most three runs (`runs`: the counter of event runs,
+/// `before`: its value before the burst).
+async fn assert_coalesced(s: &Setup, client: &reqwest::Client, runs: &str, before: u64) {
+    eventually(Duration::from_secs(10), "the burst in the target", || {
+        renamed(&s.scim) == BURST.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = metric(client, runs).await - before;
+    assert!(
+        (1..=3).contains(&runs),
+        "{runs} runs for a burst of {}",
+        BURST.len()
+    );
+}
+
+/// A delete event named `id`, still upstream: re-read, neither removed nor deactivated.
+fn assert_still_active(s: &Setup, id: &str) {
+    let user = s
+        .scim
+        .users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some(id))
+        .expect("still in the target");
+    assert!(user.active, "{id} still active");
+}
+
 async fn stop(mut daemon: Daemon) {
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(20)).await;
@@ -389,37 +429,12 @@ async fn feishu_events_are_applied_in_seconds_and_forged_stale_replayed_or_wrong
         report["events"]["types"]["contact.user.deleted_v3"], 1,
         "{report}"
     );
-    let lin = s
-        .scim
-        .users()
-        .into_iter()
-        .find(|u| u.external_id.as_deref() == Some("lin"))
-        .expect("still in the target");
-    assert!(lin.active);
+    assert_still_active(&s, "lin");
 
     // A burst: six renames, far fewer runs.
     let before = metric(&client, FS_PEOPLE_RUNS).await;
-    let burst = ["ceo", "boss2", "lin", "wang", "sales1", "leaver"];
-    feishu.update_org(|org| {
-        for u in org
-            .users
-            .iter_mut()
-            .filter(|u| burst.contains(&u.id.as_str()))
-        {
-            u.name = format!("{} (renamed)", u.name);
-        }
-    });
-    eventually(Duration::from_secs(10), "the burst in the target", || {
-        renamed(&s.scim) == burst.len()
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let runs = metric(&client, FS_PEOPLE_RUNS).await - before;
-    assert!(
-        (1..=2).contains(&runs),
-        "{runs} runs for a burst of {}",
-        burst.len()
-    );
+    feishu.update_org(rename_burst);
+    assert_coalesced(&s, &client, FS_PEOPLE_RUNS, before).await;
 
     // A scope change: a full run.
     feishu.update_org(|org| org.scope.departments.push(4));
@@ -556,13 +571,7 @@ async fn wecom_callbacks_are_applied_in_seconds_and_forged_stale_replayed_or_wro
         200
     );
     wait_metrics(&client, &[&format!("{HQ_PEOPLE_RUNS} 2\n")]).await;
-    let lin = s
-        .scim
-        .users()
-        .into_iter()
-        .find(|u| u.external_id.as_deref() == Some("lin"))
-        .expect("still in the target");
-    assert!(lin.active);
+    assert_still_active(&s, "lin");
     assert_eq!(
         metric(&client, HQ_PEOPLE_RUNS).await,
         2,
@@ -571,27 +580,202 @@ async fn wecom_callbacks_are_applied_in_seconds_and_forged_stale_replayed_or_wro
 
     // A burst: six renames, far fewer runs.
     let before = metric(&client, HQ_PEOPLE_RUNS).await;
-    let burst = ["ceo", "boss2", "lin", "wang", "sales1", "leaver"];
-    s.wecom.update_org(|org| {
-        for u in org
-            .users
-            .iter_mut()
-            .filter(|u| burst.contains(&u.id.as_str()))
-        {
-            u.name = format!("{} (renamed)", u.name);
-        }
-    });
-    eventually(Duration::from_secs(10), "the burst in the target", || {
-        renamed(&s.scim) == burst.len()
+    s.wecom.update_org(rename_burst);
+    assert_coalesced(&s, &client, HQ_PEOPLE_RUNS, before).await;
+    assert_eq!(full_plan_steps(&s, "hq"), 0, "nothing left for a full run");
+    stop(daemon).await;
+}
+
+// ---- DingTalk: encrypted HTTP callbacks into the receiver, and the Stream connection ----
+
+const DT_TOKEN: &str = "dt-token";
+const DT_PEOPLE_RUNS: &str = "orgsync_event_runs_total{connector=\"dt\",reach=\"people\"}";
+
+/// A DingTalk emulator pushing its changes by `push`, and connector dt on it (its events by
+/// `delivery`).
+async fn dingtalk_setup(
+    s: &Setup,
+    listen: std::net::SocketAddr,
+    push: emulators::dingtalk::EventPush,
+    delivery: &str,
+) -> emulators::dingtalk::DingtalkHandle {
+    use emulators::dingtalk::DingtalkConfig;
+    let dingtalk = emulators::dingtalk::start(
+        common::small_org(),
+        DingtalkConfig {
+            enforce_rate_limits: false,
+            events: Some(push),
+            ..DingtalkConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = s.dir.path();
+    std::fs::write(dir.join("dt-secret"), &dingtalk.config().app_secret).unwrap();
+    std::fs::write(dir.join("dt-token"), DT_TOKEN).unwrap();
+    std::fs::write(dir.join("dt-aes-key"), AES_KEY).unwrap();
+    s.write_config(&format!(
+        r#"
+[daemon.events]
+listen = "{listen}"
+
+[connectors.dt.source]
+kind = "dingtalk"
+app_key = "{app}"
+app_secret = "file:{dir}/dt-secret"
+api_base = "{base}"
+rate_limits = []
+
+[connectors.dt.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{dir}/scim-token"
+concurrency = 1
+
+[connectors.dt.policy]
+max_deletion_ratio = 1.0
+
+[connectors.dt.events]
+delivery = "{delivery}"
+token = "file:{dir}/dt-token"
+aes_key = "file:{dir}/dt-aes-key"
+window = "300ms"
+"#,
+        app = dingtalk.config().app_key,
+        dir = dir.display(),
+        base = dingtalk.base_url(),
+        scim = s.scim.base_url(),
+    ));
+    dingtalk
+}
+
+async fn send_dingtalk(
+    listen: std::net::SocketAddr,
+    request: &emulators::dingtalk::events::CallbackRequest,
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{listen}/events/dt?{}",
+            request.query_string()
+        ))
+        .header("content-type", "application/json")
+        .body(request.body.clone())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn rename_in(org: &mut emulators::fixture::Org, id: &str, name: &str) {
+    if let Some(u) = org.users.iter_mut().find(|u| u.id == id) {
+        u.name = name.into();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dingtalk_http_callbacks_are_applied_in_seconds_and_forged_stale_or_wrong_key_ones_do_nothing()
+ {
+    let s = setup().await;
+    let listen = free_port();
+    let push = emulators::dingtalk::EventPush::Http {
+        url: format!("http://{listen}/events/dt"),
+        token: DT_TOKEN.into(),
+        aes_key: AES_KEY.into(),
+    };
+    let dingtalk = dingtalk_setup(&s, listen, push, "http").await;
+    let client = unix_client(&s);
+    let daemon = Daemon::start(&s).await;
+    dingtalk.verify_callback_url().await.unwrap();
+    let first = cli(&s, &["sync", "dt", "--wait"]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    let changed = std::time::Instant::now();
+    dingtalk.update_org(|org| rename_in(org, "zhou", "周明明"));
+    eventually(
+        Duration::from_secs(10),
+        "zhou renamed in the target",
+        || display_name(&s, "zhou").as_deref() == Some("周明明"),
+    )
+    .await;
+    assert!(
+        changed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        changed.elapsed()
+    );
+    let report = wait_event_run(&client, "dt", 1).await;
+    assert_eq!(report["events"]["reach"]["kind"], "people", "{report}");
+
+    // Forged, stale and wrong-key callbacks: refused and counted; none runs.
+    let app_key = dingtalk.config().app_key.clone();
+    let payload = dingtalk.event_deliveries().last().unwrap().payload.clone();
+    let right =
+        emulators::dingtalk::events::CallbackBuilder::new(DT_TOKEN, AES_KEY, &app_key).unwrap();
+    let forged = right
+        .clone()
+        .signature("0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(
+        send_dingtalk(listen, &forged.seal(&payload)).await,
+        (403, "forged".into())
+    );
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let old = right.clone().timestamp_ms(now_ms - 3_600_000);
+    assert_eq!(
+        send_dingtalk(listen, &old.seal(&payload)).await,
+        (403, "stale".into())
+    );
+    let other_key = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq";
+    let wrong =
+        emulators::dingtalk::events::CallbackBuilder::new(DT_TOKEN, other_key, &app_key).unwrap();
+    assert_eq!(send_dingtalk(listen, &wrong.seal(&payload)).await.0, 403);
+    // The same accepted callback again: answered, stored once.
+    let replay = right.seal(&payload);
+    assert_eq!(send_dingtalk(listen, &replay).await.0, 200);
+    assert_eq!(send_dingtalk(listen, &replay).await.0, 200);
+    wait_metrics(
+        &client,
+        &[
+            "orgsync_events_refused_total{connector=\"dt\",reason=\"stale\"} 1\n",
+            "orgsync_events_duplicate_total{connector=\"dt\"} 2\n",
+        ],
+    )
+    .await;
+    assert_eq!(metric(&client, DT_PEOPLE_RUNS).await, 1, "none of them ran");
+
+    // A "left" event for someone still upstream: re-read, not removed.
+    let mut left = payload.clone();
+    left["EventType"] = "user_leave_org".into();
+    left["UserId"] = serde_json::json!(["lin"]);
+    assert_eq!(send_dingtalk(listen, &right.seal(&left)).await.0, 200);
+    wait_metrics(&client, &[&format!("{DT_PEOPLE_RUNS} 2\n")]).await;
+    assert_still_active(&s, "lin");
+
+    // A burst: many changes, one or two runs.
+    let before = metric(&client, DT_PEOPLE_RUNS).await;
+    dingtalk.update_org(rename_burst);
+    assert_coalesced(&s, &client, DT_PEOPLE_RUNS, before).await;
+    assert_eq!(full_plan_steps(&s, "dt"), 0, "nothing left for a full run");
+    stop(daemon).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dingtalk_stream_events_are_applied_in_seconds() {
+    let s = setup().await;
+    let listen = free_port();
+    let dingtalk =
+        dingtalk_setup(&s, listen, emulators::dingtalk::EventPush::Stream, "stream").await;
+    let daemon = Daemon::start(&s).await;
+    let first = cli(&s, &["sync", "dt", "--wait"]);
+    assert!(first.status.success(), "{}", text(&first));
+    eventually(Duration::from_secs(10), "the Stream connection", || {
+        dingtalk.stream_connections() > 0
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let runs = metric(&client, HQ_PEOPLE_RUNS).await - before;
-    assert!(
-        (1..=3).contains(&runs),
-        "{runs} runs for a burst of {}",
-        burst.len()
-    );
-    assert_eq!(full_plan_steps(&s, "hq"), 0, "nothing left for a full run");
+    dingtalk.update_org(|org| rename_in(org, "zhou", "周明明"));
+    eventually(
+        Duration::from_secs(10),
+        "zhou renamed in the target",
+        || display_name(&s, "zhou").as_deref() == Some("周明明"),
+    )
+    .await;
     stop(daemon).await;
 }

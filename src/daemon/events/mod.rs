@@ -6,7 +6,8 @@
 mod worker;
 
 use super::state::Shared;
-use crate::config::{Config, ConnectorConfig, Delivery, EventsConfig};
+use crate::config::{Config, ConnectorConfig, Delivery, EventsConfig, SourceConfig};
+use crate::events::dingtalk_stream::StreamClient;
 use crate::events::receiver::check_age;
 use crate::events::{Accepted, EventSink, Refusal, SinkError};
 use crate::state::Acceptance;
@@ -108,17 +109,35 @@ impl EventHub {
         }
     }
 
-    /// DingTalk's Stream connection: events over a long connection the daemon opens.
+    /// DingTalk's Stream connection: events over a long connection the daemon opens. It stops
+    /// with the connector's worker (shutdown, or a reload that changed the connector).
     fn start_stream(
         self: &Arc<Self>,
         name: &str,
-        _connector: &ConnectorConfig,
-        _stopped: watch::Receiver<bool>,
+        connector: &ConnectorConfig,
+        mut stopped: watch::Receiver<bool>,
     ) {
-        warn!(
-            connector = name,
-            "DingTalk Stream delivery is not available in this build; the connector runs on its schedule."
-        );
+        let SourceConfig::Dingtalk(source) = &connector.source else {
+            return; // the configuration allows Stream delivery for DingTalk only
+        };
+        let client = match StreamClient::new(name.to_owned(), source) {
+            Ok(client) => client,
+            Err(e) => {
+                error!(
+                    connector = name,
+                    error = %e,
+                    "Cannot open DingTalk's Stream connection; the connector's changes wait for its scheduled runs."
+                );
+                return;
+            }
+        };
+        let sink = Arc::clone(self) as Arc<dyn EventSink>;
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            client.run(sink, shutdown).await;
+        });
     }
 
     /// Stops every worker (shutdown): the events they had not run stay in the state.
