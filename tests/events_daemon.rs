@@ -66,6 +66,17 @@ fn assert_still_active(s: &Setup, id: &str) {
     assert!(user.active, "{id} still active");
 }
 
+/// Connector `name`'s SCIM target (the emulator) and a policy that allows removals.
+fn scim_target(s: &Setup, name: &str) -> String {
+    format!(
+        "[connectors.{name}.target]\nkind = \"scim\"\nbase_url = \"{scim}\"\n\
+         token = \"file:{dir}/scim-token\"\nconcurrency = 1\n\n\
+         [connectors.{name}.policy]\nmax_deletion_ratio = 1.0\n",
+        scim = s.scim.base_url(),
+        dir = s.dir.path().display(),
+    )
+}
+
 async fn stop(mut daemon: Daemon) {
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(20)).await;
@@ -301,14 +312,7 @@ app_secret = "file:{dir}/feishu-secret"
 api_base = "{base}"
 rate_limits = []
 
-[connectors.fs.target]
-kind = "scim"
-base_url = "{scim}"
-token = "file:{dir}/scim-token"
-concurrency = 1
-
-[connectors.fs.policy]
-max_deletion_ratio = 1.0
+{target}
 
 [connectors.fs.events]
 verification_token = "file:{dir}/feishu-token"
@@ -318,7 +322,7 @@ window = "300ms"
         app = feishu.config().app_id,
         dir = dir.display(),
         base = feishu.base_url(),
-        scim = s.scim.base_url(),
+        target = scim_target(s, "fs"),
     ));
     feishu
 }
@@ -626,14 +630,7 @@ app_secret = "file:{dir}/dt-secret"
 api_base = "{base}"
 rate_limits = []
 
-[connectors.dt.target]
-kind = "scim"
-base_url = "{scim}"
-token = "file:{dir}/scim-token"
-concurrency = 1
-
-[connectors.dt.policy]
-max_deletion_ratio = 1.0
+{target}
 
 [connectors.dt.events]
 delivery = "{delivery}"
@@ -644,7 +641,7 @@ window = "300ms"
         app = dingtalk.config().app_key,
         dir = dir.display(),
         base = dingtalk.base_url(),
-        scim = s.scim.base_url(),
+        target = scim_target(s, "dt"),
     ));
     dingtalk
 }
