@@ -9,6 +9,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod events;
 mod measure;
 mod outcome;
 mod plan;
@@ -119,6 +120,8 @@ fn cases(size: Size) -> Vec<String> {
             "plan-mapping",
             "sync-emulator",
             "push-scim2-server",
+            "events-latency",
+            "events-storm",
         ]
         .map(str::to_owned),
     );
@@ -160,6 +163,14 @@ fn run_case(name: &str, size: Size) -> Vec<Outcome> {
         "plan-mapping" => plan::mapping(planner_people(true)),
         "sync-emulator" => sync::emulator(&rt, sync_people, sync_departments),
         "push-scim2-server" => push::run(&rt, push_people, push_departments),
+        "events-latency" => vec![match size {
+            Size::Smoke => events::latency(&rt, 200, 20, 10),
+            _ => events::latency(&rt, 2_000, 1_000, 20),
+        }],
+        "events-storm" => vec![match size {
+            Size::Smoke => events::storm(&rt, 200, 200, std::time::Duration::from_secs(2)),
+            _ => events::storm(&rt, 10_000, 10_000, std::time::Duration::from_secs(60)),
+        }],
         other => panic!("unknown case {other}"),
     }
 }
