@@ -334,6 +334,19 @@ fn the_demo_runs_on_every_upstream() {
             "{upstream}: {stdout}"
         );
         assert!(stdout.contains("Planned steps: 0"), "{upstream}: {stdout}");
+        // WeCom, DingTalk and Feishu push change events: a new hire and a leaver reach the
+        // target through them, in one focused run.
+        assert_eq!(
+            stdout.contains("Both changes were in the target"),
+            upstream != "bitrix24",
+            "{upstream}: {stdout}"
+        );
+        if upstream != "bitrix24" {
+            assert!(
+                stdout.contains("Events    2 upstream events") && stdout.contains("demo.newcomer"),
+                "{upstream}: {stdout}"
+            );
+        }
         // Departments become groups, and people without a direct manager get their
         // department's head (Bitrix24's managers are department heads already: direct links).
         assert!(stdout.contains("Create groups"), "{upstream}: {stdout}");
