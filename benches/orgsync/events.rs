@@ -180,15 +180,26 @@ impl Rig {
 
     /// Gives person `index` a new title upstream; returns their id and the title.
     fn change(&self, index: usize, round: usize) -> (String, String) {
-        let mut changed = None;
+        self.change_many(&[(index, round)])
+            .pop()
+            .expect("a person changed")
+    }
+
+    /// Gives each `(person, round)` a new title upstream in one org update (the emulator
+    /// copies the org per update, so a storm batches its changes per tick); each change is still
+    /// its own callback.
+    fn change_many(&self, changes: &[(usize, usize)]) -> Vec<(String, String)> {
+        let mut changed = Vec::with_capacity(changes.len());
         self.wecom.update_org(|org| {
             let count = org.users.len();
-            let user = &mut org.users[index % count];
-            let title = format!("title {round}-{index}");
-            user.title = Some(title.clone());
-            changed = Some((user.id.clone(), title));
+            for (index, round) in changes {
+                let user = &mut org.users[index % count];
+                let title = format!("title {round}-{index}");
+                user.title = Some(title.clone());
+                changed.push((user.id.clone(), title));
+            }
         });
-        changed.expect("a person changed")
+        changed
     }
 
     fn holds(&self, id: &str, title: &str) -> bool {
@@ -303,12 +314,19 @@ pub fn storm(rt: &Runtimes, people: usize, changes: usize, over: Duration) -> Ou
         let people = changeable(&rig);
         let calls_before = rig.wecom.total_calls();
         let started = Instant::now();
-        let gap = over / u32::try_from(changes.max(1)).unwrap_or(u32::MAX);
+        // Ten ticks a second, each changing its share of the storm.
+        let ticks = (over.as_millis() / 100).max(1) as usize;
+        let per_tick = changes.div_ceil(ticks);
         let mut latest: BTreeMap<String, String> = BTreeMap::new();
-        for made in 0..changes {
-            let (id, title) = rig.change(people[made % people.len()], made);
-            latest.insert(id, title);
-            let due = started + gap * u32::try_from(made + 1).unwrap_or(u32::MAX);
+        let mut made = 0;
+        for tick in 1..=ticks {
+            let batch: Vec<(usize, usize)> = (made..(made + per_tick).min(changes))
+                .map(|m| (people[m % people.len()], m))
+                .collect();
+            made += batch.len();
+            latest.extend(rig.change_many(&batch));
+            let due =
+                started + Duration::from_millis(100) * u32::try_from(tick).unwrap_or(u32::MAX);
             tokio::time::sleep_until(due.into()).await;
         }
         let sent = started.elapsed();
