@@ -634,12 +634,19 @@ rate_limits = []
 
 [connectors.dt.events]
 delivery = "{delivery}"
-token = "file:{dir}/dt-token"
-aes_key = "file:{dir}/dt-aes-key"
-window = "300ms"
+{keys}window = "300ms"
 "#,
         app = dingtalk.config().app_key,
         dir = dir.display(),
+        // Stream mode connects with the app's key and secret: the callback's keys are refused.
+        keys = if delivery == "stream" {
+            String::new()
+        } else {
+            format!(
+                "token = \"file:{dir}/dt-token\"\naes_key = \"file:{dir}/dt-aes-key\"\n",
+                dir = dir.display()
+            )
+        },
         base = dingtalk.base_url(),
         target = scim_target(s, "dt"),
     ));

@@ -86,6 +86,7 @@ impl EventsConfig {
             }
             (_, Delivery::Http) => {}
         }
+        self.check_keys(source)?;
         if self.window.0.is_zero() {
             return Err("window must be longer than 0".into());
         }
@@ -97,6 +98,59 @@ impl EventsConfig {
                 "max_age must be at least {} s (the platforms retry seconds apart)",
                 LEAST_MAX_AGE.as_secs()
             ));
+        }
+        Ok(())
+    }
+}
+
+impl EventsConfig {
+    /// The keys this platform and delivery need are set, and no other platform's: a key
+    /// copied into the wrong field would otherwise show only as every event refused.
+    fn check_keys(&self, source: &SourceConfig) -> Result<(), String> {
+        let set = |key: &Option<SecretRef>| key.is_some();
+        let (needed, foreign): (&[(&str, bool)], &[(&str, bool)]) = match (source, self.delivery) {
+            (SourceConfig::Feishu(_), _) => (
+                &[("verification_token", set(&self.verification_token))],
+                &[("token", set(&self.token)), ("aes_key", set(&self.aes_key))],
+            ),
+            (SourceConfig::Dingtalk(_), Delivery::Stream) => (
+                &[],
+                &[
+                    ("token", set(&self.token)),
+                    ("aes_key", set(&self.aes_key)),
+                    ("verification_token", set(&self.verification_token)),
+                    ("encrypt_key", set(&self.encrypt_key)),
+                ],
+            ),
+            _ => (
+                &[("token", set(&self.token)), ("aes_key", set(&self.aes_key))],
+                &[
+                    ("verification_token", set(&self.verification_token)),
+                    ("encrypt_key", set(&self.encrypt_key)),
+                ],
+            ),
+        };
+        if let Some((key, _)) = needed.iter().find(|(_, present)| !present) {
+            return Err(format!(
+                "`{key}` is required (a secret reference to the value the platform's event \
+                 settings show; docs/events.md)"
+            ));
+        }
+        if let Some((key, _)) = foreign.iter().find(|(_, present)| *present) {
+            return Err(match (source, self.delivery) {
+                (SourceConfig::Dingtalk(_), Delivery::Stream) => format!(
+                    "`{key}` is not used with delivery = \"stream\": the connection is opened \
+                     with the app's key and secret"
+                ),
+                _ => format!(
+                    "`{key}` is another platform's setting; this platform's are {}",
+                    needed
+                        .iter()
+                        .map(|(k, _)| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            });
         }
         Ok(())
     }
@@ -122,6 +176,7 @@ mod tests {
     const TARGET: &str = "[connectors.hq.target]\nkind = \"scim\"\ntoken = \"env:T\"\n\
                           base_url = \"https://scim.example.com/v2\"\n";
     const LISTENER: &str = "[daemon.events]\nlisten = \"0.0.0.0:8443\"\n";
+    const KEYS_AND_ZERO_WINDOW: &str = "token = \"env:T\"\naes_key = \"env:K\"\nwindow = \"0s\"";
 
     fn source(kind: &str) -> &'static str {
         match kind {
@@ -146,7 +201,12 @@ mod tests {
 
     #[test]
     fn events_take_defaults_and_http_delivery_needs_the_receiver() {
-        let loaded = config(LISTENER, "feishu", "encrypt_key = \"env:K\"").unwrap();
+        let loaded = config(
+            LISTENER,
+            "feishu",
+            "verification_token = \"env:V\"\nencrypt_key = \"env:K\"",
+        )
+        .unwrap();
         let events = loaded.connectors["hq"].events.clone().unwrap();
         assert_eq!(events.delivery, Delivery::Http);
         assert_eq!(events.window.0.as_secs(), 1);
@@ -172,15 +232,41 @@ mod tests {
             ("bitrix24", "", "Bitrix24 sends no contact change events"),
             ("wecom", "delivery = \"stream\"", "DingTalk's only"),
             ("feishu", "delivery = \"stream\"", "DingTalk's only"),
-            ("wecom", "window = \"0s\"", "window must be longer than 0"),
+            ("wecom", "token = \"env:T\"", "`aes_key` is required"),
+            ("dingtalk", "aes_key = \"env:K\"", "`token` is required"),
+            (
+                "feishu",
+                "encrypt_key = \"env:K\"",
+                "`verification_token` is required",
+            ),
+            (
+                "feishu",
+                "verification_token = \"env:V\"\ntoken = \"env:T\"",
+                "`token` is another platform's setting",
+            ),
             (
                 "wecom",
-                "full_run_above = 0",
+                "token = \"env:T\"\naes_key = \"env:K\"\nencrypt_key = \"env:E\"",
+                "`encrypt_key` is another platform's setting",
+            ),
+            (
+                "dingtalk",
+                "delivery = \"stream\"\ntoken = \"env:T\"",
+                "not used with delivery = \"stream\"",
+            ),
+            (
+                "wecom",
+                KEYS_AND_ZERO_WINDOW,
+                "window must be longer than 0",
+            ),
+            (
+                "wecom",
+                "token = \"env:T\"\naes_key = \"env:K\"\nfull_run_above = 0",
                 "full_run_above must be at least 1",
             ),
             (
                 "dingtalk",
-                "max_age = \"5s\"",
+                "token = \"env:T\"\naes_key = \"env:K\"\nmax_age = \"5s\"",
                 "max_age must be at least 10 s",
             ),
             ("wecom", "wndow = \"1s\"", "wndow"),
