@@ -103,12 +103,15 @@ impl EventsConfig {
     }
 }
 
+/// Event settings by name, and whether each is set.
+type Keys<'a> = &'a [(&'a str, bool)];
+
 impl EventsConfig {
     /// The keys this platform and delivery need are set, and no other platform's: a key
     /// copied into the wrong field would otherwise show only as every event refused.
     fn check_keys(&self, source: &SourceConfig) -> Result<(), String> {
         let set = |key: &Option<SecretRef>| key.is_some();
-        let (needed, foreign): (&[(&str, bool)], &[(&str, bool)]) = match (source, self.delivery) {
+        let (needed, foreign): (Keys, Keys) = match (source, self.delivery) {
             (SourceConfig::Feishu(_), _) => (
                 &[("verification_token", set(&self.verification_token))],
                 &[("token", set(&self.token)), ("aes_key", set(&self.aes_key))],
