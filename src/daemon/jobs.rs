@@ -178,20 +178,7 @@ async fn run(
     context: &RunContext,
 ) -> Result<Done, RunError> {
     match work {
-        Work::Sync(options) => {
-            let (report, refused) = engine
-                .run_keeping_refused(connector, options, context)
-                .await?;
-            let refused = match refused {
-                Some(saved) => keep_refused(engine, saved, &report),
-                None => None,
-            };
-            Ok(Done {
-                report: Some(report),
-                refused,
-                ..Done::default()
-            })
-        }
+        Work::Sync(options) => full_sync(engine, connector, options, None, context).await,
         Work::People { keys, mode } => {
             let report = engine.sync_people(connector, &keys, mode, context).await?;
             Ok(Done {
@@ -392,10 +379,23 @@ async fn announced(
                 .into(),
         };
     }
+    let options = RunOptions::new(RunMode::Apply);
+    full_sync(engine, connector, options, Some(events), context).await
+}
+
+/// A run for everyone; a plan the guard refused is kept for approval. `events`: what started
+/// it, for the report (before the refused plan is kept, which quotes the report).
+async fn full_sync(
+    engine: &Engine<StateDb>,
+    connector: &Connector,
+    options: RunOptions,
+    events: Option<EventsReport>,
+    context: &RunContext,
+) -> Result<Done, RunError> {
     let (mut report, refused) = engine
-        .run_keeping_refused(connector, RunOptions::new(RunMode::Apply), context)
+        .run_keeping_refused(connector, options, context)
         .await?;
-    report.events = Some(events);
+    report.events = events;
     let refused = match refused {
         Some(saved) => keep_refused(engine, saved, &report),
         None => None,
