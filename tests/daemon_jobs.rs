@@ -7,23 +7,6 @@ mod common;
 use common::daemon::*;
 use std::time::Duration;
 
-/// Renames `id` upstream.
-fn rename(s: &Setup, id: &str, name: &str) {
-    s.wecom.update_org(|org| {
-        if let Some(user) = org.users.iter_mut().find(|u| u.id == id) {
-            user.name = name.into();
-        }
-    });
-}
-
-fn display_name(s: &Setup, id: &str) -> Option<String> {
-    s.scim
-        .users()
-        .into_iter()
-        .find(|u| u.external_id.as_deref() == Some(id))
-        .and_then(|u| u.display_name)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn review_apply_explain_and_rebuild_work_while_the_daemon_runs() {
     let s = setup().await;

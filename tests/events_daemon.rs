@@ -10,22 +10,6 @@ use common::events::*;
 use orgsync::events::Notice;
 use std::time::Duration;
 
-fn rename(s: &Setup, id: &str, name: &str) {
-    s.wecom.update_org(|org| {
-        if let Some(user) = org.users.iter_mut().find(|u| u.id == id) {
-            user.name = name.into();
-        }
-    });
-}
-
-fn display_name(s: &Setup, id: &str) -> Option<String> {
-    s.scim
-        .users()
-        .into_iter()
-        .find(|u| u.external_id.as_deref() == Some(id))
-        .and_then(|u| u.display_name)
-}
-
 /// The people a burst renames.
 const BURST: [&str; 6] = ["ceo", "boss2", "lin", "wang", "sales1", "leaver"];
 

@@ -7,6 +7,7 @@
 
 pub mod bitrix24;
 pub mod changes;
+mod delivery_log;
 pub mod dingtalk;
 pub mod faults;
 pub mod feishu;

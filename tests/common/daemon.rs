@@ -249,6 +249,24 @@ impl Daemon {
     }
 }
 
+/// Renames `id` upstream.
+pub fn rename(s: &Setup, id: &str, name: &str) {
+    s.wecom.update_org(|org| {
+        if let Some(user) = org.users.iter_mut().find(|u| u.id == id) {
+            user.name = name.into();
+        }
+    });
+}
+
+/// The display name the SCIM target holds for `id`.
+pub fn display_name(s: &Setup, id: &str) -> Option<String> {
+    s.scim
+        .users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some(id))
+        .and_then(|u| u.display_name)
+}
+
 /// People the target shows with their new upstream name.
 pub fn renamed(scim: &emulators::scim::ScimHandle) -> usize {
     scim.users()

@@ -5,6 +5,7 @@
 
 use super::crypto::{self, CallbackCrypto, CryptoError};
 use crate::changes::{self, Change};
+use crate::delivery_log::DeliveryLog;
 use crate::fixture::{Org, Status};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -182,8 +183,7 @@ pub(super) struct HttpPush {
     url: String,
     builder: CallbackBuilder,
     client: reqwest::Client,
-    deliveries: Mutex<Vec<Delivery>>,
-    delivered: tokio::sync::Notify,
+    deliveries: DeliveryLog<Delivery>,
 }
 
 impl HttpPush {
@@ -195,8 +195,7 @@ impl HttpPush {
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
-            deliveries: Mutex::new(Vec::new()),
-            delivered: tokio::sync::Notify::new(),
+            deliveries: DeliveryLog::default(),
         })
     }
 
@@ -204,7 +203,7 @@ impl HttpPush {
     pub async fn send_all(&self, payloads: Vec<Value>) {
         for payload in payloads {
             let (attempts, outcome) = self.send(&payload).await;
-            self.record(Delivery {
+            self.deliveries.push(Delivery {
                 payload,
                 attempts,
                 outcome,
@@ -257,34 +256,15 @@ impl HttpPush {
         builder.check_success(&body)
     }
 
-    fn record(&self, delivery: Delivery) {
-        self.deliveries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(delivery);
-        self.delivered.notify_waiters();
-    }
-
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.deliveries.snapshot()
     }
 
     /// Waits until `count` deliveries are recorded (or `timeout`); the deliveries so far.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Delivery> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.delivered.notified();
-            let now = self.deliveries();
-            if now.len() >= count {
-                return now;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.deliveries();
-            }
-        }
+        self.deliveries
+            .wait_until(timeout, |d| d.len() >= count)
+            .await
     }
 }
 

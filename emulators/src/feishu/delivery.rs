@@ -3,12 +3,11 @@
 //! recorded.
 
 use super::events::{EventCrafter, EventPush, EventRequest};
+use crate::delivery_log::DeliveryLog;
 use serde_json::Value;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 /// Feishu waits this long for an answer before it counts the delivery as failed.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
@@ -56,20 +55,14 @@ pub(super) struct Deliveries {
     pub push: EventPush,
     pub crafter: EventCrafter,
     queue: mpsc::UnboundedSender<Outgoing>,
-    log: Arc<Log>,
-}
-
-#[derive(Default)]
-struct Log {
-    attempts: Mutex<Vec<EventDelivery>>,
-    changed: Notify,
+    log: Arc<DeliveryLog<EventDelivery>>,
 }
 
 impl Deliveries {
     /// Starts the sender task (needs a Tokio runtime).
     pub fn start(push: EventPush, app_id: &str) -> Self {
         let (queue, outgoing) = mpsc::unbounded_channel();
-        let log = Arc::new(Log::default());
+        let log = Arc::new(DeliveryLog::default());
         tokio::spawn(send_in_order(push.clone(), outgoing, log.clone()));
         Deliveries {
             crafter: EventCrafter::new(app_id, &push.verification_token, push.encrypt_key.clone()),
@@ -86,32 +79,21 @@ impl Deliveries {
     }
 
     pub fn attempts(&self) -> Vec<EventDelivery> {
-        self.log
-            .attempts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.log.snapshot()
     }
 
     /// Waits until `count` events have been delivered (answered 200), up to `timeout`.
     pub async fn wait_delivered(&self, count: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.log.changed.notified();
-            if self.attempts().iter().filter(|d| d.delivered()).count() >= count {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return false;
-            }
-        }
+        let delivered =
+            |attempts: &[EventDelivery]| attempts.iter().filter(|d| d.delivered()).count() >= count;
+        delivered(&self.log.wait_until(timeout, delivered).await)
     }
 }
 
 async fn send_in_order(
     push: EventPush,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
-    log: Arc<Log>,
+    log: Arc<DeliveryLog<EventDelivery>>,
 ) {
     while let Some(event) = outgoing.recv().await {
         let mut waits = push.retry_delays.iter();
@@ -120,18 +102,14 @@ async fn send_in_order(
             attempt += 1;
             let outcome = post(&push.url, &event.request).await.outcome;
             let delivered = outcome == DeliveryOutcome::Answered(200);
-            log.attempts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(EventDelivery {
-                    event_id: event.event_id.clone(),
-                    event_type: event.event_type.clone(),
-                    attempt,
-                    outcome,
-                    payload: event.payload.clone(),
-                    request: event.request.clone(),
-                });
-            log.changed.notify_waiters();
+            log.push(EventDelivery {
+                event_id: event.event_id.clone(),
+                event_type: event.event_type.clone(),
+                attempt,
+                outcome,
+                payload: event.payload.clone(),
+                request: event.request.clone(),
+            });
             match waits.next() {
                 Some(wait) if !delivered => tokio::time::sleep(*wait).await,
                 _ => break,
@@ -146,57 +124,40 @@ pub(super) struct Answer {
     pub body: Vec<u8>,
 }
 
-/// POSTs `request` to `url` (plain `http://host:port/path`), waiting at most 3 s for the whole
-/// answer. A tiny HTTP/1.1 client: one request a connection, `Connection: close`.
+/// POSTs `request` to `url`, waiting at most 3 s for the whole answer.
 pub(super) async fn post(url: &str, request: &EventRequest) -> Answer {
-    match tokio::time::timeout(ANSWER_WITHIN, exchange(url, request)).await {
-        Err(_) => Answer {
+    match exchange(url, request).await {
+        Ok((status, body)) => Answer {
+            outcome: DeliveryOutcome::Answered(status),
+            body,
+        },
+        Err(error) if error.is_timeout() => Answer {
             outcome: DeliveryOutcome::TimedOut,
             body: Vec::new(),
         },
-        Ok(Err(error)) => Answer {
+        Err(error) => Answer {
             outcome: DeliveryOutcome::Unreachable(error.to_string()),
             body: Vec::new(),
-        },
-        Ok(Ok((status, body))) => Answer {
-            outcome: DeliveryOutcome::Answered(status),
-            body,
         },
     }
 }
 
-async fn exchange(url: &str, request: &EventRequest) -> std::io::Result<(u16, Vec<u8>)> {
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| invalid("the event URL must be http://"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => rest.split_at(slash),
-        None => (rest, "/"),
-    };
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n",
-        request.body.len()
-    );
+async fn exchange(url: &str, request: &EventRequest) -> reqwest::Result<(u16, Vec<u8>)> {
+    let mut post = client()
+        .post(url)
+        .header("content-type", "application/json; charset=utf-8")
+        .timeout(ANSWER_WITHIN)
+        .body(request.body.clone());
     for (name, value) in &request.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        post = post.header(name.as_str(), value.as_str());
     }
-    head.push_str("\r\n");
-    let mut stream = TcpStream::connect(authority).await?;
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&request.body).await?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await?;
-    let text_end = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("the answer has no header end"))?;
-    let status = std::str::from_utf8(&answer[..text_end])
-        .ok()
-        .and_then(|head| head.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| invalid("the answer has no status line"))?;
-    Ok((status, answer[text_end + 4..].to_vec()))
+    let response = post.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.bytes().await?.to_vec()))
+}
+
+/// One client for every delivery of the process: its connection pool is shared.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
 }

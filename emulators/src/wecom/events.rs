@@ -9,6 +9,7 @@
 
 use super::state::Directory;
 use crate::changes::{self, Change};
+use crate::delivery_log::DeliveryLog;
 use crate::fixture::{Department, Status, User};
 use aes::Aes256;
 use base64::Engine;
@@ -16,9 +17,9 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use sha1::{Digest, Sha1};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 /// Where and how the emulator sends its callbacks.
 #[derive(Debug, Clone, PartialEq)]
@@ -393,13 +394,7 @@ pub(super) struct Sender {
     agent_id: i64,
     key: [u8; 32],
     queue: mpsc::UnboundedSender<Vec<EventXml>>,
-    log: Arc<Log>,
-}
-
-#[derive(Default)]
-struct Log {
-    deliveries: Mutex<Vec<Delivery>>,
-    changed: Notify,
+    log: Arc<DeliveryLog<Delivery>>,
 }
 
 const ATTEMPTS: u32 = 4;
@@ -410,7 +405,7 @@ impl Sender {
         let key = decode_key(&config.encoding_aes_key)
             .ok_or("the callback's encoding_aes_key is not a 43-character EncodingAESKey")?;
         let (queue, mut batches) = mpsc::unbounded_channel::<Vec<EventXml>>();
-        let log = Arc::new(Log::default());
+        let log = Arc::new(DeliveryLog::default());
         let client = reqwest::Client::new();
         let (task_log, url, token) = (log.clone(), config.url.clone(), config.token.clone());
         let (task_corp, task_agent) = (corp_id.to_owned(), agent_id_text(&config, agent_id));
@@ -462,17 +457,7 @@ impl Sender {
 
     /// Waits until `count` events were delivered (or gave up), at most `timeout`.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Delivery> {
-        let _ = tokio::time::timeout(timeout, async {
-            loop {
-                let changed = self.log.changed.notified();
-                if self.log.snapshot().len() >= count {
-                    return;
-                }
-                changed.await;
-            }
-        })
-        .await;
-        self.log.snapshot()
+        self.log.wait_until(timeout, |d| d.len() >= count).await
     }
 
     /// The admin console's URL check: a GET with an encrypted `echostr`, whose plaintext the
@@ -508,23 +493,6 @@ fn agent_id_text(config: &CallbackConfig, agent_id: i64) -> String {
     match config.kind {
         CallbackKind::SelfBuiltApp => agent_id.to_string(),
         CallbackKind::IdsOnly | CallbackKind::Full => String::new(),
-    }
-}
-
-impl Log {
-    fn push(&self, delivery: Delivery) {
-        self.deliveries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(delivery);
-        self.changed.notify_waiters();
-    }
-
-    fn snapshot(&self) -> Vec<Delivery> {
-        self.deliveries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 
