@@ -2,8 +2,11 @@
 
 mod check;
 mod commands;
+#[cfg(feature = "demo")]
 mod demo;
 mod exit;
+pub mod logging;
+mod man;
 mod person;
 mod plans;
 pub mod process;
@@ -41,6 +44,16 @@ pub struct Cli {
     /// same thing.
     #[arg(long, global = true, env = "ORGSYNC_LOG")]
     pub log: Option<String>,
+    /// The log's shape: `auto` is `journal` under systemd (stderr is `$JOURNAL_STREAM`), else
+    /// `text`; `json` is one object per line for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "ORGSYNC_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Auto
+    )]
+    pub log_format: logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -144,6 +157,14 @@ pub enum Command {
         /// under [connectors.NAME.target] (e.g. config/demo-ldap.toml).
         #[arg(long, value_name = "FILE")]
         target: Option<PathBuf>,
+    },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, …) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages (orgsync.1, one per subcommand, orgsync.toml.5) into DIR.
+    #[command(hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -385,6 +406,7 @@ pub async fn run(cli: Cli) -> Exit {
             };
             service::compare(&cli.config, &run_a, &run_b, output).await
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             upstream,
             people,
@@ -401,6 +423,14 @@ pub async fn run(cli: Cli) -> Exit {
             })
             .await
         }
+        #[cfg(not(feature = "demo"))]
+        Command::Demo { .. } => commands::fail(
+            Exit::Usage,
+            "this orgsync was built without its demo (the `demo` cargo feature); \
+             `cargo run --release -- demo` in the source tree runs it",
+        ),
+        Command::Completions { shell } => man::print_completions(shell),
+        Command::Man { dir } => man::write_pages(&dir),
     }
 }
 
