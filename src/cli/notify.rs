@@ -42,10 +42,7 @@ pub(super) async fn test(config_path: &Path) -> Exit {
         match deliver(&channel, &Message::test(&label), retry).await {
             Ok(()) => println!("{}", visible(&format!("sent    {label} ({kind})"))),
             Err(e) => {
-                println!(
-                    "{}",
-                    visible(&format!("FAILED  {label} ({kind}): the platform {e}"))
-                );
+                println!("{}", visible(&format!("FAILED  {label} ({kind}): {e}")));
                 if exit == Exit::Ok {
                     exit = Exit::RunFailed;
                 }

@@ -35,21 +35,21 @@ pub enum ChannelError {
 /// Why one message was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    #[error("cannot reach it: {detail}")]
+    #[error("cannot reach the channel: {detail}")]
     Transport { detail: String },
-    #[error("it answered HTTP {status}: {detail}")]
+    #[error("the channel answered HTTP {status}: {detail}")]
     Status {
         status: u16,
         detail: String,
         retry_after: Option<Duration>,
     },
     /// The platform's error code in a 200 answer (a wrong signature, an unknown token).
-    #[error("it refused the message with code {code}: {detail}")]
+    #[error("the platform refused the message with code {code}: {detail}")]
     Refused { code: i64, detail: String },
     /// The platform's own "too many messages" code.
-    #[error("it refused the message as too frequent (code {code}): {detail}")]
+    #[error("the platform refused the message as too frequent (code {code}): {detail}")]
     RateLimited { code: i64, detail: String },
-    #[error("its answer is not what the platform sends: {detail}")]
+    #[error("the channel's answer is not the platform's: {detail}")]
     Malformed { detail: String },
 }
 
@@ -292,7 +292,7 @@ async fn post(
     }
     let transport = |e: reqwest::Error| SendError::Transport {
         // Never the URL: it carries the robot's token.
-        detail: e.without_url().to_string(),
+        detail: with_causes(&e.without_url()),
     };
     let mut response = request.body(body).send().await.map_err(transport)?;
     let status = response.status();
@@ -320,6 +320,20 @@ async fn post(
         });
     }
     Ok((status, text))
+}
+
+/// An error and its causes ("error sending request: connection refused").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// An answer quoted in an error: control characters out, cut short.
