@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotifyEvent {
     /// The pull or the set-up failed: nothing was written.
@@ -27,6 +27,15 @@ pub enum NotifyEvent {
 }
 
 impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 6] = [
+        NotifyEvent::RunFailed,
+        NotifyEvent::GuardRefused,
+        NotifyEvent::BreakerTripped,
+        NotifyEvent::ThrottledLong,
+        NotifyEvent::Recovered,
+        NotifyEvent::Applied,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotifyEvent::RunFailed => "run_failed",
@@ -39,9 +48,25 @@ impl NotifyEvent {
     }
 }
 
+// Read by hand, so a misspelt name is answered with the names there are (the config loader's
+// own message for an unknown variant lists none).
+impl<'de> Deserialize<'de> for NotifyEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NotifyEvent::ALL
+            .into_iter()
+            .find(|e| e.as_str() == text)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown event {text:?} in `on`: use {}",
+                    NotifyEvent::ALL.map(NotifyEvent::as_str).join(", ")
+                ))
+            })
+    }
+}
+
 /// Where the messages go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelKind {
     /// A DingTalk group's custom robot, signed with its `SEC…` secret.
     DingtalkRobot,
@@ -53,7 +78,29 @@ pub enum ChannelKind {
     Webhook,
 }
 
+impl<'de> Deserialize<'de> for ChannelKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ChannelKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown notify kind {text:?}: use {}",
+                    ChannelKind::ALL.map(ChannelKind::as_str).join(", ")
+                ))
+            })
+    }
+}
+
 impl ChannelKind {
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::DingtalkRobot,
+        ChannelKind::WecomRobot,
+        ChannelKind::FeishuBot,
+        ChannelKind::Webhook,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::DingtalkRobot => "dingtalk_robot",
@@ -308,7 +355,7 @@ secret = "file:/etc/orgsync/dingtalk-sec"
             ),
             (
                 "kind = \"wecom_robot\"\non = [\"run_faild\"]\nwebhook = \"env:W\"",
-                "unknown variant `run_faild`",
+                "unknown event \"run_faild\" in `on`: use run_failed, guard_refused",
             ),
             (
                 "kind = \"wecom_robot\"\non = []\nwebhook = \"env:W\"",
@@ -328,7 +375,7 @@ secret = "file:/etc/orgsync/dingtalk-sec"
             ),
             (
                 "kind = \"slack\"\non = [\"applied\"]",
-                "unknown variant `slack`",
+                "unknown notify kind \"slack\": use dingtalk_robot, wecom_robot",
             ),
             (
                 "kind = \"wecom_robot\"\non = [\"applied\"]\nwebhook = \"env:W\"\nremind_after = \"10s\"",

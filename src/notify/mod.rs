@@ -100,12 +100,7 @@ impl Notice {
             RunOutcome::Planned | RunOutcome::Applied | RunOutcome::PartiallyApplied { .. } => {
                 NoticeKind::Succeeded {
                     mode: report.mode,
-                    counts: report
-                        .counts
-                        .iter()
-                        .filter(|(_, n)| **n > 0)
-                        .map(|(k, n)| (*k, *n))
-                        .collect(),
+                    counts: crate::history::RunSummary::of(report).counts,
                 }
             }
             RunOutcome::Running | RunOutcome::Interrupted { .. } => return None,
