@@ -394,3 +394,91 @@ async fn the_daemon_tells_each_channel_once_of_a_failure_a_recovery_and_a_refusa
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(15)).await;
 }
+
+/// One WeCom robot hearing of every event, with these Notices.
+async fn every_event(robots: &Robots, dir: &Path) -> Notices {
+    let path = write_config(robots, dir, DINGTALK_SECRET);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        r#"on = ["run_failed"]"#,
+        r#"on = ["run_failed", "guard_refused", "breaker_tripped", "throttled_long", "recovered", "applied"]
+throttled_long_after = "5m""#,
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    Notices::start(
+        build_routes(&config).unwrap(),
+        Arc::new(MemoryDedupe::default()),
+        NotifyMetrics::default(),
+        Pacing {
+            limit: RateLimit::default(),
+            retry: quick(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn each_event_has_its_message() {
+    use orgsync::engine::{Progress, RunMode};
+    use orgsync::plan::StepKind;
+    use orgsync::pullers::Platform;
+    use orgsync::pullers::http::{WaitReason, Waiting};
+    let robots = Robots::start(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let notices = every_event(&robots, dir.path()).await;
+    let notice = |kind| Notice {
+        connector: "hq".into(),
+        run_id: Some("hq-run".into()),
+        at: jiff::Timestamp::now(),
+        kind,
+    };
+
+    // A throttle shorter than throttled_long_after says nothing; a long one is told while it lasts.
+    let (progress, watched) = tokio::sync::watch::channel(Progress::default());
+    let watcher = tokio::spawn(orgsync::notify::watch_throttle(
+        notices.clone(),
+        "hq".into(),
+        "hq-run".into(),
+        watched,
+    ));
+    let wait = |seconds| {
+        progress.send_modify(|p| {
+            p.pull.waiting = Some(Waiting {
+                platform: Platform::Wecom,
+                reason: WaitReason::Throttled,
+                seconds,
+            })
+        })
+    };
+    wait(60);
+    wait(3600);
+    watcher.await.unwrap();
+    let texts = robots.expect(1).await;
+    assert!(texts[1][0].contains("throttled by wecom"), "{texts:?}");
+    assert!(texts[1][0].contains("60 minutes"), "{texts:?}");
+
+    notices.send(notice(NoticeKind::BreakerTripped {
+        failures: 5,
+        left: 40,
+    }));
+    let texts = robots.expect(2).await;
+    assert!(texts[1][1].contains("failed 5 steps in a row"), "{texts:?}");
+    assert!(texts[1][1].contains("40 step(s) wait"), "{texts:?}");
+
+    // The success after it: recovered, and applied with its counts.
+    notices.send(notice(NoticeKind::Succeeded {
+        mode: RunMode::Apply,
+        counts: [(StepKind::Create, 3), (StepKind::Update, 2)].into(),
+    }));
+    let texts = robots.expect(4).await;
+    assert!(texts[1][2].contains("hq recovered"), "{texts:?}");
+    assert!(
+        texts[1][3].contains("applied its changes: 3 create, 2 update"),
+        "{texts:?}"
+    );
+    // A dry run applies nothing: no `applied`; nothing had failed: no `recovered`.
+    notices.send(notice(NoticeKind::Succeeded {
+        mode: RunMode::DryRun,
+        counts: [(StepKind::Create, 3)].into(),
+    }));
+    robots.expect(4).await;
+}
