@@ -197,7 +197,9 @@ impl Lane {
             let mut limiter = Limiter::new(pacing.limit);
             while let Some(message) = rx.recv().await {
                 limiter.acquire().await;
-                match deliver(&sender, &message, pacing.retry).await {
+                let delivered = deliver(&sender, &message, pacing.retry).await;
+                limiter.answered();
+                match delivered {
                     Ok(()) => {
                         metrics.count(&sender.label, "sent");
                         info!(channel = %sender.label, event = message.event, connector = message.connector.as_deref().unwrap_or(""), "Notification sent.");

@@ -56,6 +56,15 @@ impl Limiter {
             }
         }
     }
+
+    /// The message counted last has its answer: it is counted from now. The robot counts it
+    /// when it arrived, at the latest now, so a window measured from here is never shorter than
+    /// the robot's (a slow first request and a fast twenty-first would otherwise meet in it).
+    pub(super) fn answered(&mut self) {
+        if let Some(last) = self.sent.back_mut() {
+            *last = Instant::now();
+        }
+    }
 }
 
 #[cfg(test)]
