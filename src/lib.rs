@@ -12,6 +12,7 @@ pub mod hex;
 pub mod history;
 pub mod mapping;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod pullers;
 pub mod pushers;

@@ -14,6 +14,7 @@ pub mod feishu;
 pub mod fixture;
 pub mod generator;
 pub mod rate_limit;
+pub mod robots;
 pub mod scim;
 mod server;
 pub mod webhook;

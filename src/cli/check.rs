@@ -32,6 +32,13 @@ pub(super) async fn check_config(config_path: &Path, depth: Depth) -> Exit {
         Err(e) => return fail_config(e),
     };
     let mut ok = true;
+    for (i, entry) in config.notify.iter().enumerate() {
+        // Reads the channel's secrets and checks its URL is its kind's; sends nothing.
+        if let Err(e) = crate::notify::Channel::build(entry, i) {
+            eprintln!("error: {}", visible(&e.to_string()));
+            ok = false;
+        }
+    }
     for (name, connector) in &config.connectors {
         let secrets = connector
             .source

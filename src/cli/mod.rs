@@ -7,6 +7,7 @@ mod demo;
 mod exit;
 pub mod logging;
 mod man;
+mod notify;
 mod person;
 mod plans;
 pub mod process;
@@ -134,6 +135,9 @@ pub enum Command {
     /// Plans the deletion guard refused in the daemon, waiting for an operator's approval.
     #[command(subcommand)]
     Plans(PlansCommand),
+    /// The `[[notify]]` channels (IM robots, webhooks).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Manage a connector's snapshot (what orgsync last applied to the target).
     Snapshot {
         #[command(subcommand)]
@@ -219,6 +223,12 @@ impl From<ComparisonFormat> for Format {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to every configured channel and print each result.
+    Test,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PlansCommand {
     /// The plans waiting: run, connector, when, the counts and the guard's reason.
     List,
@@ -281,7 +291,9 @@ impl Cli {
             (None, Command::Demo { .. }) => "warn",
             // Their output is the answer, line by line: the pull's own log lines would only
             // interleave with it on a terminal.
-            (None, Command::CheckConfig { .. } | Command::Explain { .. }) => "warn",
+            (None, Command::CheckConfig { .. } | Command::Explain { .. } | Command::Notify(_)) => {
+                "warn"
+            }
             (None, _) => "info",
         }
     }
@@ -381,6 +393,7 @@ pub async fn run(cli: Cli) -> Exit {
         } => commands::rebuild_snapshot(&cli.config, &connector).await,
         Command::Run => service::run(&cli.config).await,
         Command::Plans(PlansCommand::List) => plans::list(&cli.config).await,
+        Command::Notify(NotifyCommand::Test) => notify::test(&cli.config).await,
         Command::Plans(PlansCommand::Approve { run, output }) => {
             plans::approve(&cli.config, &run, output).await
         }

@@ -56,7 +56,8 @@ pub(super) async fn run(config_path: &Path) -> Exit {
                 | DaemonError::Build(_)
                 | DaemonError::Token(_)
                 | DaemonError::Web(_)
-                | DaemonError::Events(_) => Exit::Config,
+                | DaemonError::Events(_)
+                | DaemonError::Notify(_) => Exit::Config,
                 DaemonError::State(_) | DaemonError::History(_) | DaemonError::Listen(_) => {
                     Exit::State
                 }

@@ -28,6 +28,9 @@ pub struct Config {
     pub history: HistoryConfig,
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// `[[notify]]`: IM robots and webhooks told about failures, refusals and recoveries.
+    #[serde(default)]
+    pub notify: Vec<super::NotifyConfig>,
 }
 
 /// `[daemon]`: how `orgsync run` is reached and stops.
@@ -491,6 +494,7 @@ impl Config {
         if self.history.keep == 0 {
             return Err(invalid("history.keep must be at least 1".into()));
         }
+        super::notify::validate(&self.notify, &self.connectors).map_err(invalid)?;
         for (name, connector) in &self.connectors {
             let fail = |detail: String| ConfigError::Connector {
                 path: path.to_owned(),

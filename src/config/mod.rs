@@ -4,6 +4,7 @@ mod duration;
 mod env;
 mod events;
 mod file;
+mod notify;
 mod retry;
 mod schedule;
 mod secret;
@@ -15,6 +16,7 @@ pub use file::{
     Config, ConfigError, ConnectorConfig, DaemonConfig, HistoryConfig, SourceConfig, TargetConfig,
     WebConfig,
 };
+pub use notify::{ChannelKind, NotifyConfig, NotifyEvent};
 pub use retry::{PUSHER_ATTEMPTS, ProcessMode, PullBudgets, RetryConfig};
 pub use schedule::{Cron, CronError, Schedule, ScheduleZone, ZoneOrigin};
 pub use secret::{Secret, SecretError, SecretRef};

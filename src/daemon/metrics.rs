@@ -12,6 +12,8 @@ pub struct Metrics {
     inner: Mutex<Counters>,
     /// Upstream change events (`[connectors.NAME.events]`).
     pub events: super::events_metrics::EventMetrics,
+    /// Notifications (`[[notify]]`), shared with their delivery tasks.
+    pub notify: crate::notify::NotifyMetrics,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +68,14 @@ fn step_label(outcome: &StepOutcome) -> &'static str {
 }
 
 impl Metrics {
+    /// Counters that share the notifications' counts with their delivery tasks.
+    pub fn with_notify(notify: crate::notify::NotifyMetrics) -> Self {
+        Metrics {
+            notify,
+            ..Metrics::default()
+        }
+    }
+
     /// Counts one finished run.
     pub fn observe(&self, report: &Report) {
         let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -266,6 +276,7 @@ impl Metrics {
         }
         drop(c);
         self.events.render(&mut out);
+        self.notify.render(&mut out);
         out
     }
 }

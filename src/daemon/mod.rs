@@ -61,6 +61,8 @@ pub enum DaemonError {
     Scheduler(String),
     #[error("{0}")]
     Events(String),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::ChannelError),
 }
 
 /// Valid, and yet the daemon has nothing to do.
@@ -97,12 +99,22 @@ pub async fn run(
         None => None,
     };
     let notifier = Notifier::from_env();
+    // The channels resolve their secrets now: a wrong robot URL stops the start, not a failure.
+    let routes = crate::notify::build_routes(&config)?;
+    let store = Arc::new(store);
+    let notices = crate::notify::Notices::start(
+        routes,
+        Arc::clone(&store) as Arc<dyn crate::notify::DedupeStore>,
+        crate::notify::NotifyMetrics::default(),
+        crate::notify::Pacing::default(),
+    );
     let shared = Shared::new(
         config.clone(),
         connectors,
-        Arc::new(store),
+        store,
         history,
         notifier.clone(),
+        notices,
     );
     let scheduler = Scheduler::start(&shared, &config)
         .await
@@ -240,13 +252,15 @@ async fn reload_config(path: &Path, api: &ApiState, hub: &Arc<EventHub>, receive
         Config::load(&file).map(|config| {
             let prepared = shared.prepare_reload(config)?;
             let endpoints = Endpoints::build(prepared.config())?;
-            Ok::<_, String>((prepared, endpoints))
+            let routes =
+                crate::notify::build_routes(prepared.config()).map_err(|e| e.to_string())?;
+            Ok::<_, String>((prepared, endpoints, routes))
         })
     })
     .await;
     // All or nothing: the new connectors are built and the new schedules installed beside the
     // running ones before either takes effect; a failure in either leaves both as they were.
-    let (prepared, endpoints) = match loaded {
+    let (prepared, endpoints, routes) = match loaded {
         Ok(Ok(Ok(prepared))) => prepared,
         Ok(Err(e)) => {
             error!(error = %e, "The new configuration is invalid; still running with the previous one.");
@@ -276,6 +290,7 @@ async fn reload_config(path: &Path, api: &ApiState, hub: &Arc<EventHub>, receive
     let config = prepared.config().clone();
     api.shared.apply_reload(prepared);
     receiver.install(endpoints);
+    api.shared.notices.install(routes);
     hub.reconcile(&config);
     if let (Some(scheduler), Some(staged)) = (scheduler.as_mut(), staged) {
         scheduler.commit(staged).await;

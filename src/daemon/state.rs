@@ -29,6 +29,8 @@ pub struct Shared {
     inner: Mutex<Inner>,
     pub metrics: Metrics,
     pub notifier: Notifier,
+    /// `[[notify]]`: IM robots and webhooks told how runs ended.
+    pub notices: crate::notify::Notices,
     /// Run tasks alive; shutdown waits for zero.
     active: watch::Sender<usize>,
 }
@@ -104,6 +106,15 @@ pub enum PlanError {
     Storage(String),
 }
 
+/// Whether a run of this kind is told to the `[[notify]]` channels: the runs that keep the
+/// target in step, not an operator's review, explain or rebuild (they see the outcome).
+fn notifies(kind: JobKind) -> bool {
+    matches!(
+        kind,
+        JobKind::Sync | JobKind::People | JobKind::Events | JobKind::ApplyPlan
+    )
+}
+
 /// Builds every configured connector (secrets resolved, clients ready).
 pub fn build_connectors(
     config: &Config,
@@ -122,6 +133,7 @@ impl Shared {
         store: Arc<StateDb>,
         history: History,
         notifier: Notifier,
+        notices: crate::notify::Notices,
     ) -> Arc<Self> {
         let (stop, stop_rx) = watch::channel(false);
         let slots = connectors
@@ -148,8 +160,9 @@ impl Shared {
                 finished: VecDeque::new(),
                 stopping: false,
             }),
-            metrics: Metrics::default(),
+            metrics: Metrics::with_notify(notices.metrics().clone()),
             notifier,
+            notices,
             active: watch::channel(0).0,
         })
     }
@@ -296,6 +309,15 @@ impl Shared {
             mode: crate::config::ProcessMode::Service,
         };
         let mode = entry.mode;
+        let kind = entry.kind;
+        if notifies(kind) {
+            tokio::spawn(crate::notify::watch_throttle(
+                self.notices.clone(),
+                name.to_owned(),
+                run_id.to_owned(),
+                entry.progress.clone(),
+            ));
+        }
         self.active.send_modify(|n| *n += 1);
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -324,6 +346,23 @@ impl Shared {
                     this.record(report.clone()).await;
                 }
                 this.settle_pending(&connector.name, done).await;
+            }
+            // Told once the run is recorded; handing over never waits.
+            if notifies(kind) {
+                let notice = match &result {
+                    Ok(done) => done
+                        .report
+                        .as_ref()
+                        .and_then(crate::notify::Notice::of_report),
+                    Err(e) => Some(crate::notify::Notice::failed_without_report(
+                        &connector.name,
+                        context.run_id.as_deref().unwrap_or_default(),
+                        &e.to_string(),
+                    )),
+                };
+                if let Some(notice) = notice {
+                    this.notices.send(notice);
+                }
             }
             this.finished(&connector.name, &context, result);
         });

@@ -6,6 +6,7 @@ mod events;
 mod history;
 mod key;
 mod metered;
+mod notify;
 mod owner;
 mod pending;
 mod snapshots;

@@ -160,7 +160,7 @@ fn acknowledgement(status: StatusCode, body: &str) -> Result<(), PushError> {
 }
 
 /// `hex(HMAC-SHA256(secret, timestamp + "." + body))`.
-pub(super) fn sign(secret: &str, timestamp: &str, body: &[u8]) -> Result<String, PushError> {
+pub(crate) fn sign(secret: &str, timestamp: &str, body: &[u8]) -> Result<String, PushError> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| PushError::Setup {
             detail: format!("cannot key the signature: {e}"),

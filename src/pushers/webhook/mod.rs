@@ -9,6 +9,13 @@ mod wire;
 
 pub use config::WebhookTargetConfig;
 
+/// The target's signing, reused by the notify webhook so both sign alike (docs/webhooks.md).
+pub(crate) mod signing {
+    pub(crate) use super::client::{
+        DELIVERY_HEADER, EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign,
+    };
+}
+
 use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
 use crate::config::Secret;
 use crate::model::{Attributes, Checked, DepartmentId, Field, FieldChange, TargetId, UserKey};
