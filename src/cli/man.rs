@@ -1,6 +1,6 @@
 //! `orgsync man --dir DIR` (hidden): writes the man pages the Debian package installs, generated
 //! from the clap definitions (orgsync(1) and one page per subcommand, `orgsync-sync.1`, …) and
-//! orgsync.toml(5) from docs/orgsync.toml.5.md. `orgsync completions SHELL` prints a completion
+//! orgsync.toml(5) from docs/orgsync.toml.5.md and README's configuration table. `orgsync completions SHELL` prints a completion
 //! script from the same definitions.
 
 mod config_page;
@@ -9,8 +9,11 @@ use super::{Cli, Exit, commands};
 use clap::CommandFactory;
 use std::path::Path;
 
-/// The source of orgsync.toml(5): README's configuration table and the words around it.
+/// The words of orgsync.toml(5); its KEYS section is README's configuration table.
 const CONFIG_PAGE: &str = include_str!("../../docs/orgsync.toml.5.md");
+/// Where README's table goes in `CONFIG_PAGE`.
+const TABLE_MARK: &str = "<!-- README.md's configuration table is inserted here";
+const README: &str = include_str!("../../README.md");
 
 pub fn write_pages(dir: &Path) -> Exit {
     match write_all(dir) {
@@ -30,7 +33,7 @@ fn write_all(dir: &Path) -> std::io::Result<usize> {
     // Pages named and titled after the command path (`orgsync-reports-list.1`); hidden
     // subcommands (this one) get none.
     clap_mangen::generate_to(Cli::command(), dir)?;
-    let config = config_page::to_roff(CONFIG_PAGE, env!("CARGO_PKG_VERSION"));
+    let config = config_page::to_roff(&config_page_source(), env!("CARGO_PKG_VERSION"));
     std::fs::write(dir.join("orgsync.toml.5"), config)?;
     let mut count = 0;
     for entry in std::fs::read_dir(dir)? {
@@ -41,6 +44,27 @@ fn write_all(dir: &Path) -> std::io::Result<usize> {
         }
     }
     Ok(count)
+}
+
+/// docs/orgsync.toml.5.md with README's configuration table (its `| key | default | meaning |`
+/// table) in place of the mark, so the page and README cannot drift apart.
+fn config_page_source() -> String {
+    let table: Vec<&str> = README
+        .lines()
+        .skip_while(|l| !l.starts_with("| key | default | meaning |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    CONFIG_PAGE
+        .lines()
+        .map(|line| {
+            if line.starts_with(TABLE_MARK) {
+                table.join("\n")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The completion script for `shell` on stdout.
