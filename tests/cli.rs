@@ -194,6 +194,42 @@ async fn configuration_errors_name_the_key_and_the_file() {
     );
 }
 
+/// The event keys are checked by `check-config`, as the daemon checks them when it starts: a
+/// missing key file and an EncodingAESKey pasted short are refused there, naming the key and
+/// never showing it.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_reads_the_event_keys_and_checks_their_shape() {
+    let s = setup("").await;
+    let dir = s.dir.path();
+    let events = format!(
+        "\n[daemon.events]\nlisten = \"127.0.0.1:0\"\n\n[connectors.hq.events]\n\
+         token = \"file:{token}\"\naes_key = \"file:{key}\"\n",
+        token = dir.join("event-token").display(),
+        key = dir.join("aes-key").display(),
+    );
+    std::fs::write(&s.config, s.config_text() + &events).unwrap();
+    std::fs::write(dir.join("event-token"), "event-token").unwrap();
+
+    let missing = orgsync(&s.config, &["check-config"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert!(text(&missing).contains("aes-key"), "{}", text(&missing));
+
+    let short_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDE";
+    std::fs::write(dir.join("aes-key"), short_key).unwrap();
+    let short = orgsync(&s.config, &["check-config"]);
+    assert_eq!(short.status.code(), Some(3), "{}", text(&short));
+    let message = text(&short);
+    assert!(
+        message.contains("connector hq: events:") && message.contains("43 characters"),
+        "{message}"
+    );
+    assert!(!message.contains(short_key), "the key was shown: {message}");
+
+    std::fs::write(dir.join("aes-key"), format!("{short_key}FG")).unwrap();
+    let good = orgsync(&s.config, &["check-config"]);
+    assert!(good.status.success(), "{}", text(&good));
+}
+
 /// Plain http:// to a host other than loopback is refused (exit 3, the key and host named) unless
 /// the table opts in; the opt-in is warned about, naming connector and side, whenever it runs.
 /// 0.0.0.0 is not a loopback address, yet Linux delivers a connection to it locally: the SCIM

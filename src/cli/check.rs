@@ -1,10 +1,12 @@
-//! `orgsync check-config`: the file is valid and every secret can be read; with `--online`, every
-//! connector's upstream and target accept their credentials, one line per check.
+//! `orgsync check-config`: the file is valid, every secret can be read and every event key has its
+//! shape; with `--online`, every connector's upstream and target accept their credentials, one
+//! line per check.
 
 use super::Exit;
 use super::commands::fail_config;
 use crate::config::Config;
 use crate::engine::Connector;
+use crate::events::openers::opener_for;
 use crate::model::Checked;
 use crate::pullers::Puller;
 use crate::pushers::Pusher;
@@ -50,6 +52,15 @@ pub(super) async fn check_config(config_path: &Path, depth: Depth) -> Exit {
                 eprintln!("error: {}", visible(&format!("connector {name}: {e}")));
                 ok = false;
             }
+        }
+        // The event keys are read and their shapes checked here as the daemon will at its
+        // start, so a key pasted short fails now rather than when the service starts.
+        if let Err(e) = opener_for(connector) {
+            eprintln!(
+                "error: {}",
+                visible(&format!("connector {name}: events: {e}"))
+            );
+            ok = false;
         }
     }
     if !ok {
