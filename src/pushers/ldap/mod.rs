@@ -3,6 +3,8 @@
 //! to a disabled OU change them, and the pusher reports the new DN. Departments are groups under
 //! `groups_base` (groups.rs).
 
+pub mod ad;
+mod ad_ops;
 mod attributes;
 mod config;
 mod connection;
@@ -11,6 +13,7 @@ mod dn;
 mod groups;
 
 pub use attributes::{Holds, default_attributes};
+pub use ad::sam::{MAX_CHARS as SAM_MAX_CHARS, account_name as sam_account_name};
 pub use config::{Deactivation, GroupClass, LdapTargetConfig};
 
 use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};
@@ -35,6 +38,7 @@ pub struct LdapPusher {
 
 impl LdapPusher {
     pub fn new(config: LdapTargetConfig, password: Secret) -> Result<Self, PushError> {
+        let config = config.effective().into_owned();
         config
             .validate()
             .map_err(|detail| PushError::Setup { detail })?;
@@ -175,7 +179,18 @@ impl LdapPusher {
 
     /// Renames and/or moves `from` to `to`, then points every `manager` that named `from` at
     /// `to`. Repeating a move that already happened (the snapshot missed it) is a success.
-    async fn move_entry(&self, from: &str, to: &str) -> Result<(), PushError> {
+    /// In Active Directory a `cn` a namesake holds in the target OU is made distinct (see
+    /// [`LdapPusher::ad_distinct_move`]). Returns where the entry is now.
+    async fn move_entry(&self, from: &str, to: &str) -> Result<String, PushError> {
+        match self.move_exact(from, to).await {
+            Err(PushError::Conflict { .. }) if self.layout.ad.is_some() => {
+                self.ad_distinct_move(from, to).await
+            }
+            other => other.map(|()| to.to_owned()),
+        }
+    }
+
+    async fn move_exact(&self, from: &str, to: &str) -> Result<(), PushError> {
         let (new_rdn, new_parent) = dn::parent(to);
         let superior = (!dn::same(dn::parent(from).1, new_parent)).then_some(new_parent);
         match self.modify_dn(from, new_rdn, superior).await {
@@ -249,11 +264,10 @@ impl LdapPusher {
         active: bool,
     ) -> Result<TargetId, PushError> {
         let desired = self.layout.dn(key, attributes, active);
-        let dn = if dn::same(current, &desired) {
+        let dn = if dn::same(current, &desired) || self.ad_keeps_name(current, &desired) {
             current.to_owned()
         } else {
-            self.move_entry(current, &desired).await?;
-            desired
+            self.move_entry(current, &desired).await?
         };
         self.modify(&dn, &self.layout.replace_all(key, attributes))
             .await
@@ -265,6 +279,9 @@ impl LdapPusher {
     /// Adds or removes the deactivation value (attribute mode only). Other values of the
     /// attribute are left alone; a value already there (20) or already gone (16) is success.
     async fn mark(&self, dn: &str, active: bool) -> Result<(), PushError> {
+        if self.layout.ad.is_some() {
+            return self.ad_mark(dn, active).await;
+        }
         let Deactivation::Attribute { attribute, value } = &self.layout.deactivation else {
             return Ok(());
         };
@@ -390,6 +407,9 @@ impl Pusher for LdapPusher {
             debug!(user = %key, dn = %existing, "The entry already exists; taking it over.");
             return self.reconcile(&existing, key, attributes, active).await;
         }
+        if self.layout.ad.is_some() {
+            return self.ad_create(key, attributes, active).await;
+        }
         let dn = self.layout.dn(key, attributes, active);
         match self
             .add_in_place(&dn, &self.layout.entry(key, attributes, active))
@@ -440,8 +460,7 @@ impl Pusher for LdapPusher {
         let moved = if dn::same(current, &target) {
             None
         } else {
-            self.move_entry(current, &target).await?;
-            Some(target)
+            Some(self.move_entry(current, &target).await?)
         };
         let dn = moved.as_deref().unwrap_or(current);
         let mods = self.layout.changes(changes);
@@ -471,10 +490,17 @@ impl Pusher for LdapPusher {
             self.mark(id.as_str(), active).await?;
             return Ok(None);
         };
+        if self.layout.ad.is_some() && !active {
+            // Disabled before it moves: a leaver never logs on from the disabled OU either.
+            self.mark(id.as_str(), active).await?;
+        }
         let current = id.as_str();
         let (rdn, parent) = dn::parent(current);
         let in_disabled = self.layout.in_disabled_ou(parent);
         if in_disabled != active {
+            if self.layout.ad.is_some() && active {
+                self.mark(current, active).await?;
+            }
             return Ok(None); // already where it belongs
         }
         let target_parent = if active {
@@ -498,8 +524,11 @@ impl Pusher for LdapPusher {
             disabled.to_owned()
         };
         let target = dn::child(rdn, &target_parent);
-        self.move_entry(current, &target).await?;
-        Ok(Some(TargetId::new(target)))
+        let moved = self.move_entry(current, &target).await?;
+        if self.layout.ad.is_some() && active {
+            self.mark(&moved, active).await?;
+        }
+        Ok(Some(TargetId::new(moved)))
     }
 
     /// Writes the key into `key_attribute` of an entry adopted by `match_by`. Such an entry has
