@@ -635,7 +635,12 @@ impl<'a> Desired<'a> {
             return Loss::Fallback;
         };
         let (n, value) = (2u32..)
-            .map(|n| (n, numbering::numbered(&base, n, self.policy.mapping.max_chars(field))))
+            .map(|n| {
+                (
+                    n,
+                    numbering::numbered(&base, n, self.policy.mapping.max_chars(field)),
+                )
+            })
             .find(|(_, value)| !taken.contains(lowercase(value).as_ref()))
             .unwrap_or((0, String::new()));
         taken.insert(lowercase(&value).into_owned());

@@ -2,7 +2,7 @@
 //! e-mail address is numbered in its local part (`zhangsan2@example.com`).
 
 /// `base` with the number `n` (2 or more) in it. With a `limit` (the target's longest value,
-/// in characters) the name is shortened so the number still fits: `abcdefghijklmnopqrst` → 
+/// in characters) the name is shortened so the number still fits: `abcdefghijklmnopqrst` →
 /// `abcdefghijklmnopqr12`.
 pub(super) fn numbered(base: &str, n: u32, limit: Option<usize>) -> String {
     let number = n.to_string();
@@ -75,7 +75,11 @@ mod tests {
             ("abcdefghijklmnopqrst", 2, "abcdefghijklmnopqrs2"),
             ("abcdefghijklmnopqrst", 12, "abcdefghijklmnopqr12"),
             ("short", 3, "short3"),
-            ("张三丰张三丰张三丰张三丰张三丰张三丰张三", 2, "张三丰张三丰张三丰张三丰张三丰张三丰2"),
+            (
+                "张三丰张三丰张三丰张三丰张三丰张三丰张三",
+                2,
+                "张三丰张三丰张三丰张三丰张三丰张三丰张2",
+            ),
         ];
         for (base, n, expected) in cases {
             let given = numbered(base, n, Some(20));
@@ -83,8 +87,14 @@ mod tests {
             assert!(given.chars().count() <= 20);
             assert_eq!(number_of(&given, base, Some(20)), Some(n), "{given}");
         }
-        assert_eq!(number_of("abcdefghijklmnopqrst", "abcdefghijklmnopqrst", Some(20)), Some(1));
-        assert_eq!(number_of("abcdefghijklmnopqrs1", "abcdefghijklmnopqrst", Some(20)), None);
+        assert_eq!(
+            number_of("abcdefghijklmnopqrst", "abcdefghijklmnopqrst", Some(20)),
+            Some(1)
+        );
+        assert_eq!(
+            number_of("abcdefghijklmnopqrs1", "abcdefghijklmnopqrst", Some(20)),
+            None
+        );
         assert_eq!(number_of("other2", "abcdefghijklmnopqrst", Some(20)), None);
     }
 
@@ -92,7 +102,10 @@ mod tests {
     fn a_held_value_is_recognised_as_a_form_of_its_base() {
         assert_eq!(number_of("zhangsan", "zhangsan", None), Some(1));
         assert_eq!(number_of("ZhangSan12", "zhangsan", None), Some(12));
-        assert_eq!(number_of("zs2@Example.com", "zs@example.com", None), Some(2));
+        assert_eq!(
+            number_of("zs2@Example.com", "zs@example.com", None),
+            Some(2)
+        );
         assert_eq!(number_of("zs2@other.com", "zs@example.com", None), None);
         assert_eq!(number_of("zhangsan1", "zhangsan", None), None);
         assert_eq!(number_of("zhangsan02", "zhangsan", None), None);

@@ -50,6 +50,9 @@ impl LdapPusher {
         attributes: &Attributes,
         active: bool,
     ) -> Result<TargetId, PushError> {
+        if let Some(detail) = naming::key_too_long(&self.layout.key_attribute, key.as_str()) {
+            return Err(PushError::Setup { detail });
+        }
         let dn = self.layout.dn(key, attributes, active);
         let entry = self.layout.entry(key, attributes, active);
         match self.ad_add(&dn, &entry).await {
@@ -115,7 +118,10 @@ impl LdapPusher {
                 b"unicodePwd".to_vec(),
                 HashSet::from([password::unicode_pwd(&generated)]),
             ));
-            request.push((PWD_LAST_SET.as_bytes().to_vec(), HashSet::from([b"0".to_vec()])));
+            request.push((
+                PWD_LAST_SET.as_bytes().to_vec(),
+                HashSet::from([b"0".to_vec()]),
+            ));
         }
         let add = |request: BinaryEntry| {
             self.conn.run("add", move |mut ldap| {
@@ -213,7 +219,9 @@ impl LdapPusher {
             return Ok(from.to_owned());
         }
         self.move_exact(from, &distinct).await?;
-        warn!("Another entry of the OU has this person's name: the account is named with its sAMAccountName in parentheses.");
+        warn!(
+            "Another entry of the OU has this person's name: the account is named with its sAMAccountName in parentheses."
+        );
         Ok(distinct)
     }
 

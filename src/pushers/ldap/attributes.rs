@@ -419,7 +419,10 @@ mod tests {
         assert_eq!(r.mapping.role(Field::UserName), &RoleMapping::Default);
         assert!(r.mapping.extras().is_empty());
         assert!(
-            resolve(&default_attributes(), Flavor::Openldap).unwrap().mapping.is_default(),
+            resolve(&default_attributes(), Flavor::Openldap)
+                .unwrap()
+                .mapping
+                .is_default(),
             "the defaults written out are the default mapping"
         );
     }

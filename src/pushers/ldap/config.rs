@@ -264,6 +264,11 @@ impl LdapTargetConfig {
         if c.group_class == GroupClass::default() {
             c.group_class = GroupClass::Group;
         }
+        // AD's group class has no businessCategory; adminDescription (on every object) is what
+        // directory tools leave alone.
+        if c.group_key_attribute == default_group_key_attribute() {
+            c.group_key_attribute = "adminDescription".into();
+        }
         Cow::Owned(c)
     }
 
@@ -279,8 +284,7 @@ impl LdapTargetConfig {
                     "[active_directory] settings need flavor = \"active_directory\"".into(),
                 );
             }
-            if self.deactivation == Deactivation::Disable || self.group_class == GroupClass::Group
-            {
+            if self.deactivation == Deactivation::Disable || self.group_class == GroupClass::Group {
                 return Err(
                     "deactivation mode \"disable\" and group_class \"group\" are Active \
                      Directory's: set flavor = \"active_directory\""
@@ -732,6 +736,91 @@ mod tests {
             "never be a person",
         );
         refuse(&|c| c.empty_member = Some("nobody".into()), "empty_member");
+    }
+
+    fn ad(extra: &str) -> Result<LdapTargetConfig, String> {
+        let config: LdapTargetConfig = toml::from_str(&format!(
+            "url = \"ldaps://dc.example.com\"\nflavor = \"active_directory\"\n\
+             bind_dn = \"CN=svc,DC=example,DC=com\"\nbind_password = \"env:P\"\n\
+             base_dn = \"OU=People,DC=example,DC=com\"\n{extra}"
+        ))
+        .map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn active_directory_takes_its_own_defaults() {
+        let config = ad("").unwrap();
+        let effective = config.effective();
+        assert_eq!(effective.rdn_attribute, "cn");
+        assert_eq!(effective.key_attribute, "employeeID");
+        assert_eq!(effective.object_classes.last().unwrap(), "user");
+        assert_eq!(effective.deactivation, Deactivation::Disable);
+        assert_eq!(effective.group_class, GroupClass::Group);
+        let resolved = effective.resolve().unwrap();
+        assert_eq!(resolved.holds("employeeID"), Some(Holds::Key));
+        assert_eq!(
+            resolved.holds("sAMAccountName"),
+            Some(Holds::Field(Field::UserName))
+        );
+        assert_eq!(resolved.holds("uid"), None);
+        assert_eq!(resolved.mapping.max_chars(Field::UserName), Some(20));
+        assert_eq!(
+            config
+                .ad_settings()
+                .unwrap()
+                .suffix(&config.base_dn)
+                .as_deref(),
+            Some("example.com")
+        );
+    }
+
+    #[test]
+    fn active_directory_refuses_what_it_cannot_hold() {
+        let cases = [
+            ("rdn_attribute = \"sAMAccountName\"", "rdn_attribute is cn"),
+            (
+                "deactivation = { mode = \"attribute\", attribute = \"info\", value = \"x\" }",
+                "disabled",
+            ),
+            (
+                "attributes = { sAMAccountName = \"none\" }",
+                "sAMAccountName holds",
+            ),
+            (
+                "attributes = { userPrincipalName = \"email\" }",
+                "userPrincipalName",
+            ),
+            ("group_class = \"groupOfNames\"", "group_class"),
+            (
+                "[active_directory]\nupn_suffix = \"a b\"",
+                "not a DNS domain",
+            ),
+            (
+                "[active_directory]\nnew_accounts = \"never\"",
+                "unknown variant",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let error = ad(extra).expect_err(extra);
+            assert!(error.contains(needle), "{extra}: {error}");
+        }
+        let plain = ad("url = \"ldap://dc.example.com\"");
+        assert!(plain.is_err(), "url twice");
+        let mut config = ad("").unwrap();
+        config.url = "ldap://dc.example.com".parse().unwrap();
+        config.active_directory = Some(AdSettings {
+            new_accounts: NewAccounts::EnabledWithPassword,
+            ..AdSettings::default()
+        });
+        assert!(config.validate().unwrap_err().contains("only over TLS"));
+        config.flavor = Flavor::Openldap;
+        assert!(config.validate().unwrap_err().contains("need flavor"));
+        config.base_dn = "OU=People,O=Example".into();
+        config.flavor = Flavor::ActiveDirectory;
+        config.url = "ldaps://dc.example.com".parse().unwrap();
+        assert!(config.validate().unwrap_err().contains("upn_suffix"));
     }
 
     #[test]

@@ -106,7 +106,10 @@ impl Layout {
 
     /// The sAMAccountName of a person (AD).
     pub fn account_name(&self, key: &UserKey, attributes: &Attributes) -> String {
-        self.written(SAM_ACCOUNT_NAME, attributes.get(Field::UserName).unwrap_or(key.as_str()))
+        self.written(
+            SAM_ACCOUNT_NAME,
+            attributes.get(Field::UserName).unwrap_or(key.as_str()),
+        )
     }
 
     /// AD: userPrincipalName, from the key or the sAMAccountName.
@@ -210,7 +213,10 @@ impl Layout {
         )];
         for (attribute, holds) in &self.mapping {
             if let Some(value) = Self::value(*holds, key, attributes) {
-                entry.push((attribute.clone(), set(Some(&self.written(attribute, value)))));
+                entry.push((
+                    attribute.clone(),
+                    set(Some(&self.written(attribute, value))),
+                ));
             }
         }
         if let Some((attribute, value)) = self.principal_mod(key, attributes) {

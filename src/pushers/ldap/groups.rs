@@ -187,10 +187,8 @@ impl LdapPusher {
                     && e.code() == Some(ALREADY_EXISTS)
                     && !self.exists(&dn).await? =>
             {
-                let fallback = super::ad::naming::group_account_name(
-                    group.display_name,
-                    group.key.as_str(),
-                );
+                let fallback =
+                    super::ad::naming::group_account_name(group.display_name, group.key.as_str());
                 warn!(group = %group.key, account = %fallback, "The group's name is taken as a sAMAccountName in the domain; the group gets a name made unique with its department id.");
                 let entry: Vec<_> = entry
                     .into_iter()

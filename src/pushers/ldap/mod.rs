@@ -12,8 +12,8 @@ mod convert;
 mod dn;
 mod groups;
 
-pub use attributes::{Holds, default_attributes};
 pub use ad::sam::{MAX_CHARS as SAM_MAX_CHARS, account_name as sam_account_name};
+pub use attributes::{Holds, default_attributes};
 pub use config::{Deactivation, GroupClass, LdapTargetConfig};
 
 use super::{GroupWrite, PersonRef, PushError, Pusher, TargetAccount, TargetKind};

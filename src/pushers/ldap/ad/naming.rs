@@ -24,6 +24,20 @@ pub fn group_account_name(display_name: &str, department: &str) -> String {
     format!("{base}-{suffix}")
 }
 
+/// AD's schema caps employeeID at 16 characters (rangeUpper): longer upstream ids (Feishu's
+/// open_id, some DingTalk userids) need another key attribute. The error says which.
+pub fn key_too_long(key_attribute: &str, key: &str) -> Option<String> {
+    const EMPLOYEE_ID_MAX: usize = 16;
+    (key_attribute.eq_ignore_ascii_case("employeeID") && key.chars().count() > EMPLOYEE_ID_MAX)
+        .then(|| {
+            format!(
+                "the upstream id {key:?} is longer than the {EMPLOYEE_ID_MAX} characters Active \
+                 Directory's employeeID holds: set key_attribute = \"employeeNumber\" and \
+                 attributes.employeeNumber = \"key\" (employeeNumber holds 512)"
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,10 +48,38 @@ mod tests {
     }
 
     #[test]
+    fn only_employee_ids_over_16_characters_are_refused() {
+        let cases = [
+            ("employeeID", "sixteen-chars-ok", false),
+            ("employeeID", "seventeen-chars-x", true),
+            ("EMPLOYEEID", "ou_7d8a6e6df7621556ce0d21922b676706", true),
+            (
+                "employeeNumber",
+                "ou_7d8a6e6df7621556ce0d21922b676706",
+                false,
+            ),
+            ("employeeID", "张三丰张三丰张三丰张三丰张三丰张", false),
+        ];
+        for (attribute, key, refused) in cases {
+            let error = key_too_long(attribute, key);
+            assert_eq!(error.is_some(), refused, "{attribute} {key}");
+            if let Some(error) = error {
+                assert!(error.contains("employeeNumber"), "{error}");
+            }
+        }
+    }
+
+    #[test]
     fn group_fallback_names_are_stable_and_short() {
         let a = group_account_name("Engineering and Research Department", "42");
-        assert_eq!(a, group_account_name("Engineering and Research Department", "42"));
-        assert_ne!(a, group_account_name("Engineering and Research Department", "43"));
+        assert_eq!(
+            a,
+            group_account_name("Engineering and Research Department", "42")
+        );
+        assert_ne!(
+            a,
+            group_account_name("Engineering and Research Department", "43")
+        );
         assert!(a.starts_with("Engineering_a-"), "{a}");
         assert!(a.encode_utf16().count() <= sam::MAX_CHARS, "{a}");
     }

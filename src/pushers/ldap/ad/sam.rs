@@ -56,7 +56,10 @@ mod tests {
             ("abcdefghijklmnopqrs.uvw", Some("abcdefghijklmnopqrs")),
             ("ends.with.dots...", Some("ends.with.dots")),
             ("张三", Some("张三")),
-            ("张三丰张三丰张三丰张三丰张三丰张三丰张三丰张三丰", Some("张三丰张三丰张三丰张三丰张三丰张三丰张三")),
+            (
+                "张三丰张三丰张三丰张三丰张三丰张三丰张三丰张三丰",
+                Some("张三丰张三丰张三丰张三丰张三丰张三丰张三"),
+            ),
             ("😀😀😀😀😀😀😀😀😀😀😀", Some("😀😀😀😀😀😀😀😀😀😀")),
             ("  padded  ", Some("padded")),
             ("...", None),
@@ -74,6 +77,9 @@ mod tests {
 
     #[test]
     fn principal_names_join_name_and_suffix() {
-        assert_eq!(principal_name("zhangsan", "example.com"), "zhangsan@example.com");
+        assert_eq!(
+            principal_name("zhangsan", "example.com"),
+            "zhangsan@example.com"
+        );
     }
 }

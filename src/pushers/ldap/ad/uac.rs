@@ -45,10 +45,10 @@ mod tests {
             (514, true, 514),
             (514, false, 512),
             (512, false, 512),
-            (0x10200, true, 0x10202),   // DONT_EXPIRE_PASSWORD kept
+            (0x10200, true, 0x10202), // DONT_EXPIRE_PASSWORD kept
             (0x10202, false, 0x10200),
-            (0x220, true, 0x222),       // PASSWD_NOTREQD kept
-            (0x80202, false, 0x80200),  // TRUSTED_FOR_DELEGATION kept
+            (0x220, true, 0x222),      // PASSWD_NOTREQD kept
+            (0x80202, false, 0x80200), // TRUSTED_FOR_DELEGATION kept
         ];
         for (current, disable, expected) in cases {
             assert_eq!(with_disabled(current, disable), expected, "{current:#x}");
