@@ -739,6 +739,11 @@ mod tests {
     fn the_example_target_file_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-ldap.toml");
         assert!(matches!(load_target(&path), Ok(TargetConfig::Ldap(_))));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-ad.toml");
+        match load_target(&path) {
+            Ok(TargetConfig::Ldap(config)) => config.validate().unwrap(),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
