@@ -8,7 +8,7 @@ use super::convert::{Entry, PWD_LAST_SET, SAM_ACCOUNT_NAME, USER_ACCOUNT_CONTROL
 use super::{LdapPusher, dn};
 use crate::model::{Attributes, Field, TargetId, UserKey};
 use crate::pushers::PushError;
-use ldap3::{Mod, Scope};
+use ldap3::Mod;
 use std::collections::HashSet;
 use tracing::{debug, warn};
 
@@ -146,33 +146,18 @@ impl LdapPusher {
     /// changes. In `disabled` mode an account that never had a password stays disabled on
     /// reactivation: the administrator who gives it one enables it.
     pub(super) async fn ad_mark(&self, dn: &str, active: bool) -> Result<(), PushError> {
-        let entries = self
-            .conn
-            .search(
-                dn,
-                Scope::Base,
-                "(objectClass=*)",
-                &[USER_ACCOUNT_CONTROL.to_owned(), PWD_LAST_SET.to_owned()],
-                self.page_size,
-            )
-            .await
-            .map_err(|e| e.into_push("read", dn))?;
-        let read = |attribute: &str| {
-            entries.first().and_then(|entry| {
-                entry
-                    .attrs
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
-                    .and_then(|(_, values)| values.first().cloned())
-            })
-        };
-        let Some(current) = read(USER_ACCOUNT_CONTROL).and_then(|v| uac::parse(&v)) else {
+        let mut values = self
+            .read_first(dn, &[USER_ACCOUNT_CONTROL, PWD_LAST_SET])
+            .await?
+            .into_iter();
+        let (control, last_set) = (values.next().flatten(), values.next().flatten());
+        let Some(current) = control.and_then(|v| uac::parse(&v)) else {
             return Err(PushError::Directory {
                 code: 16,
                 detail: format!("{dn} has no readable userAccountControl: is it a user object?"),
             });
         };
-        let never_set = read(PWD_LAST_SET).as_deref() == Some("0");
+        let never_set = last_set.as_deref() == Some("0");
         let passwordless = self
             .layout
             .ad
@@ -226,27 +211,10 @@ impl LdapPusher {
     }
 
     async fn account_name_of(&self, dn: &str) -> Result<String, PushError> {
-        let entries = self
-            .conn
-            .search(
-                dn,
-                Scope::Base,
-                "(objectClass=*)",
-                &[SAM_ACCOUNT_NAME.to_owned()],
-                self.page_size,
-            )
-            .await
-            .map_err(|e| e.into_push("read", dn))?;
-        entries
-            .into_iter()
-            .next()
-            .and_then(|entry| {
-                entry
-                    .attrs
-                    .into_iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(SAM_ACCOUNT_NAME))
-                    .and_then(|(_, values)| values.into_iter().next())
-            })
+        self.read_first(dn, &[SAM_ACCOUNT_NAME])
+            .await?
+            .pop()
+            .flatten()
             .ok_or_else(|| PushError::Directory {
                 code: 16,
                 detail: format!("{dn} has no sAMAccountName"),

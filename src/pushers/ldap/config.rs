@@ -792,7 +792,7 @@ mod tests {
                 "attributes = { userPrincipalName = \"email\" }",
                 "userPrincipalName",
             ),
-            ("group_class = \"groupOfNames\"", "group_class"),
+            ("group_class = \"groupOfUniqueNames\"", "group_class"),
             (
                 "[active_directory]\nupn_suffix = \"a b\"",
                 "not a DNS domain",

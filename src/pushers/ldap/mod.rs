@@ -302,24 +302,34 @@ impl LdapPusher {
         let Some(attribute) = self.layout.department_attribute() else {
             return Ok(None);
         };
+        Ok(self.read_first(dn, &[attribute]).await?.pop().flatten())
+    }
+
+    /// The first value of each of `attributes` on the entry `dn` (names without case).
+    async fn read_first(
+        &self,
+        dn: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<Option<String>>, PushError> {
+        let wanted: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
         let entries = self
             .conn
-            .search(
-                dn,
-                Scope::Base,
-                "(objectClass=*)",
-                &[attribute.to_owned()],
-                self.page_size,
-            )
+            .search(dn, Scope::Base, "(objectClass=*)", &wanted, self.page_size)
             .await
             .map_err(|e| e.into_push("read", dn))?;
-        Ok(entries.into_iter().next().and_then(|entry| {
-            entry
-                .attrs
-                .into_iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
-                .and_then(|(_, values)| values.into_iter().next())
-        }))
+        let entry = entries.into_iter().next();
+        Ok(attributes
+            .iter()
+            .map(|attribute| {
+                entry.as_ref().and_then(|entry| {
+                    entry
+                        .attrs
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                        .and_then(|(_, values)| values.first().cloned())
+                })
+            })
+            .collect())
     }
 
     /// Where an entry with `dn`'s RDN now lives under the base, if exactly one does: a
