@@ -142,6 +142,7 @@ fn is_active(entry: &Entry, deactivation: &Deactivation) -> bool {
         Deactivation::Attribute { attribute, value } => {
             !entry.values(attribute).iter().any(|v| v == value)
         }
+        Deactivation::Disable => panic!("Active Directory's mode: tests/ad_samba.rs"),
     }
 }
 

@@ -653,6 +653,9 @@ fn load_target(path: &Path) -> Result<TargetConfig, String> {
 fn describe(target: &TargetConfig) -> String {
     match target {
         TargetConfig::Scim(t) => format!("SCIM 2.0 app at {}", t.base_url),
+        TargetConfig::Ldap(t) if t.ad_settings().is_some() => {
+            format!("Active Directory at {}, under {}", t.url, t.base_dn)
+        }
         TargetConfig::Ldap(t) => format!("LDAP directory at {}, under {}", t.url, t.base_dn),
         TargetConfig::Webhook(t) => format!("webhook receiver at {}", t.url),
     }
@@ -739,6 +742,11 @@ mod tests {
     fn the_example_target_file_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-ldap.toml");
         assert!(matches!(load_target(&path), Ok(TargetConfig::Ldap(_))));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-ad.toml");
+        match load_target(&path) {
+            Ok(TargetConfig::Ldap(config)) => config.validate().unwrap(),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -41,6 +41,17 @@ impl<'a> Subject<'a> {
 impl Expr {
     /// The value for one person; `None` when empty. A lone field is borrowed, not copied.
     pub fn eval<'a>(&self, subject: &Subject<'a>) -> Option<Cow<'a, str>> {
+        let value = self.eval_parts(subject)?;
+        match self.rule {
+            None => Some(value),
+            Some(rule) => match rule.apply(&value) {
+                Some(ruled) if ruled == value => Some(value),
+                ruled => ruled.map(Cow::Owned),
+            },
+        }
+    }
+
+    fn eval_parts<'a>(&self, subject: &Subject<'a>) -> Option<Cow<'a, str>> {
         match self.parts.as_slice() {
             [Part::Value(value)] => value.eval(subject),
             parts => {

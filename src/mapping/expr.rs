@@ -20,6 +20,31 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
     pub(super) parts: Vec<Part>,
+    /// A rule the target imposes on the whole value, after the template (Active Directory's
+    /// sAMAccountName rules); none for expressions as written.
+    pub(super) rule: Option<ValueRule>,
+}
+
+/// A target's rule for a value: applied to the expression's result, it says the longest value
+/// the target takes, so numbered values are shortened to fit too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueRule {
+    /// Characters Active Directory refuses replaced, at most 20 characters.
+    SamAccountName,
+}
+
+impl ValueRule {
+    pub fn max_chars(self) -> usize {
+        match self {
+            ValueRule::SamAccountName => crate::pushers::ldap::SAM_MAX_CHARS,
+        }
+    }
+
+    pub fn apply(self, value: &str) -> Option<String> {
+        match self {
+            ValueRule::SamAccountName => crate::pushers::ldap::sam_account_name(value),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +116,7 @@ impl Expr {
                 source,
                 pipes: Vec::new(),
             })],
+            rule: None,
         })
     }
 
@@ -101,7 +127,19 @@ impl Expr {
                 source: Source::Field(field),
                 pipes: Vec::new(),
             })],
+            rule: None,
         }
+    }
+
+    /// The same expression with the target's rule applied to its result.
+    pub fn with_rule(mut self, rule: ValueRule) -> Expr {
+        self.rule = Some(rule);
+        self
+    }
+
+    /// The target's rule, if it imposes one.
+    pub fn rule(&self) -> Option<ValueRule> {
+        self.rule
     }
 
     /// Every source this expression reads, `or:` alternatives included.
@@ -143,7 +181,7 @@ impl Expr {
                     source: Source::Field(field),
                     pipes,
                 }),
-            ] if pipes.is_empty() => Some(*field),
+            ] if pipes.is_empty() && self.rule.is_none() => Some(*field),
             _ => None,
         }
     }
@@ -200,7 +238,7 @@ fn template(text: &str) -> Result<Expr, ExprError> {
     if !literal.is_empty() {
         parts.push(Part::Text(literal));
     }
-    Ok(Expr { parts })
+    Ok(Expr { parts, rule: None })
 }
 
 /// The byte offset of the brace closing the one `text` starts with, skipping nested

@@ -14,7 +14,7 @@ mod table;
 mod tests;
 
 pub use eval::Subject;
-pub use expr::{Expr, ExprError};
+pub use expr::{Expr, ExprError, ValueRule};
 pub use source::SourceField;
 pub use table::table;
 
@@ -79,6 +79,18 @@ impl Mapping {
     /// Sets what `field` holds, from the configuration's `key = value`. `"none"` leaves the
     /// attribute alone; anything else is an [`Expr`].
     pub fn set(&mut self, key: &str, field: Field, value: &str) -> Result<(), MappingError> {
+        self.set_with(key, field, value, None)
+    }
+
+    /// As [`Mapping::set`], with the target's `rule` applied to the value (Active Directory's
+    /// sAMAccountName rules on the userName).
+    pub fn set_with(
+        &mut self,
+        key: &str,
+        field: Field,
+        value: &str,
+        rule: Option<ValueRule>,
+    ) -> Result<(), MappingError> {
         let error = |detail: String| MappingError {
             key: key.to_owned(),
             detail,
@@ -92,7 +104,11 @@ impl Mapping {
         let mapped = if none {
             None
         } else {
-            Some(Expr::parse(value).map_err(|e| error(e.to_string()))?)
+            let expr = Expr::parse(value).map_err(|e| error(e.to_string()))?;
+            Some(match rule {
+                Some(rule) => expr.with_rule(rule),
+                None => expr,
+            })
         };
         match (field, mapped) {
             (Field::UserName, None) => {
@@ -158,6 +174,14 @@ impl Mapping {
                 _ => None,
             },
         }
+    }
+
+    /// The longest value the target takes for a field, when its rule says (numbered values are
+    /// shortened to fit).
+    pub fn max_chars(&self, field: Field) -> Option<usize> {
+        self.expression(field)
+            .and_then(|(expr, _)| expr.rule())
+            .map(ValueRule::max_chars)
     }
 
     /// The configuration key that set a field, when one did.

@@ -330,12 +330,17 @@ impl<'a> Values<'_, 'a> {
             },
             (Loss::Numbered(n), From::Upstream(user)) => self
                 .mapped(user, field)
-                .map(|base| Cow::Owned(numbering::numbered(&base, n))),
+                .map(|base| Cow::Owned(numbering::numbered(&base, n, self.limit(field)))),
             (_, From::Upstream(user)) => self.sticky(user, field),
             (_, From::Applied(attributes)) => attributes.get(field).map(Cow::Borrowed),
             (_, From::Nowhere) => None,
         };
         value.filter(|v| !v.is_empty())
+    }
+
+    /// The target's longest value for the field, for numbering.
+    fn limit(&self, field: Field) -> Option<usize> {
+        self.desired.policy.mapping.max_chars(field)
     }
 
     /// The mapped value, unless the person already holds it numbered: a value once given is
@@ -344,7 +349,7 @@ impl<'a> Values<'_, 'a> {
         let base = self.mapped(user, field)?;
         if self.desired.numbers(field)
             && let Some(held) = self.applied.and_then(|a| a.get(field))
-            && numbering::number_of(held, &base).is_some()
+            && numbering::number_of(held, &base, self.limit(field)).is_some()
         {
             return Some(Cow::Borrowed(held));
         }
@@ -630,7 +635,12 @@ impl<'a> Desired<'a> {
             return Loss::Fallback;
         };
         let (n, value) = (2u32..)
-            .map(|n| (n, numbering::numbered(&base, n)))
+            .map(|n| {
+                (
+                    n,
+                    numbering::numbered(&base, n, self.policy.mapping.max_chars(field)),
+                )
+            })
             .find(|(_, value)| !taken.contains(lowercase(value).as_ref()))
             .unwrap_or((0, String::new()));
         taken.insert(lowercase(&value).into_owned());

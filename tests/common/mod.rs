@@ -5,6 +5,7 @@ pub mod binary;
 pub mod browser;
 pub mod daemon;
 pub mod events;
+pub mod samba;
 pub mod scim2_server;
 pub mod scim_mapping;
 pub mod secrets;

@@ -5,7 +5,8 @@
 //! `none`, or a source expression. An expression on a role's home attribute (`mail`, `uid`, …)
 //! changes what the role holds; on any other attribute it adds a mapped attribute of that name.
 
-use crate::mapping::{Mapping, MappingError};
+use super::ad::Flavor;
+use crate::mapping::{Mapping, MappingError, RoleMapping, ValueRule};
 use crate::model::{AttrName, Field};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +69,51 @@ const DEFAULTS: [(&str, Holds); 9] = [
     ("departmentNumber", Holds::Field(Field::Department)),
 ];
 
+/// Active Directory's default mapping: employeeID holds the key, sAMAccountName the userName
+/// (under AD's rules), `department` the department's name.
+const AD_DEFAULTS: [(&str, Holds); 9] = [
+    ("employeeID", Holds::Key),
+    ("cn", Holds::Field(Field::DisplayName)),
+    ("sAMAccountName", Holds::Field(Field::UserName)),
+    ("displayName", Holds::Field(Field::DisplayName)),
+    ("mail", Holds::Field(Field::Email)),
+    ("mobile", Holds::Field(Field::Mobile)),
+    ("title", Holds::Field(Field::Title)),
+    ("employeeNumber", Holds::Field(Field::EmployeeNumber)),
+    ("department", Holds::Field(Field::Department)),
+];
+
+/// Active Directory's homes of the roles.
+const AD_HOMES: [(&str, Field); 7] = [
+    ("sAMAccountName", Field::UserName),
+    ("mail", Field::Email),
+    ("displayName", Field::DisplayName),
+    ("mobile", Field::Mobile),
+    ("title", Field::Title),
+    ("employeeNumber", Field::EmployeeNumber),
+    ("department", Field::Department),
+];
+
+fn defaults(flavor: Flavor) -> &'static [(&'static str, Holds)] {
+    match flavor {
+        Flavor::Openldap => &DEFAULTS,
+        Flavor::ActiveDirectory => &AD_DEFAULTS,
+    }
+}
+
+fn homes(flavor: Flavor) -> &'static [(&'static str, Field)] {
+    match flavor {
+        Flavor::Openldap => &HOMES,
+        Flavor::ActiveDirectory => &AD_HOMES,
+    }
+}
+
+/// The rule a flavor imposes on a role's values: AD's on the userName (sAMAccountName).
+fn rule(flavor: Flavor, role: Field) -> Option<ValueRule> {
+    (flavor == Flavor::ActiveDirectory && role == Field::UserName)
+        .then_some(ValueRule::SamAccountName)
+}
+
 /// Each role's home: the attribute an expression sets the role through.
 const HOMES: [(&str, Field); 7] = [
     ("uid", Field::UserName),
@@ -80,8 +126,8 @@ const HOMES: [(&str, Field); 7] = [
 ];
 
 /// The role whose home this attribute is (names without case, as LDAP compares them).
-pub fn home_of(attribute: &str) -> Option<Field> {
-    HOMES
+pub fn home_of(attribute: &str, flavor: Flavor) -> Option<Field> {
+    homes(flavor)
         .iter()
         .find(|(home, _)| home.eq_ignore_ascii_case(attribute))
         .map(|(_, role)| *role)
@@ -114,9 +160,12 @@ impl Resolved {
 }
 
 /// Reads `configured` (the target's `attributes`) over the defaults.
-pub fn resolve(configured: &BTreeMap<String, String>) -> Result<Resolved, MappingError> {
+pub fn resolve(
+    configured: &BTreeMap<String, String>,
+    flavor: Flavor,
+) -> Result<Resolved, MappingError> {
     let mut mapping = Mapping::default();
-    let mut attributes: Vec<(String, Holds)> = DEFAULTS
+    let mut attributes: Vec<(String, Holds)> = defaults(flavor)
         .iter()
         .map(|(a, holds)| ((*a).to_owned(), *holds))
         .collect();
@@ -144,10 +193,10 @@ pub fn resolve(configured: &BTreeMap<String, String>) -> Result<Resolved, Mappin
         if value == "none" {
             continue;
         }
-        let holds = match (bare(value), home_of(attribute)) {
+        let holds = match (bare(value), home_of(attribute, flavor)) {
             (Some(holds), _) => holds,
             (None, Some(role)) => {
-                mapping.set(attribute, role, value)?;
+                mapping.set_with(attribute, role, value, rule(flavor, role))?;
                 Holds::Field(role)
             }
             (None, None) => {
@@ -168,7 +217,7 @@ pub fn resolve(configured: &BTreeMap<String, String>) -> Result<Resolved, Mappin
     }
     // A role no attribute holds any more is neither written nor compared. userName stays: the
     // planner needs it whether or not an attribute holds it (the default holds none).
-    for (home, role) in HOMES {
+    for &(home, role) in homes(flavor) {
         if role == Field::UserName
             || attributes
                 .iter()
@@ -181,6 +230,12 @@ pub fn resolve(configured: &BTreeMap<String, String>) -> Result<Resolved, Mappin
             .find(|a| a.eq_ignore_ascii_case(home))
             .map_or(home, String::as_str);
         mapping.set(key, role, "none")?;
+    }
+    // Active Directory's rules hold whatever the userName comes from.
+    if let Some(rule) = rule(flavor, Field::UserName)
+        && *mapping.role(Field::UserName) == RoleMapping::Default
+    {
+        mapping.set_with("sAMAccountName", Field::UserName, "user_name", Some(rule))?;
     }
     attributes.sort_by_key(|(a, _)| a.to_ascii_lowercase());
     Ok(Resolved {
@@ -228,7 +283,7 @@ mod tests {
         config
             .validate()
             .unwrap_or_else(|e| panic!("{table:?}: {e}"));
-        resolve(&config.attributes).unwrap()
+        resolve(&config.attributes, Flavor::Openldap).unwrap()
     }
 
     fn refused(config: LdapTargetConfig, needles: &[&str]) {
@@ -364,7 +419,10 @@ mod tests {
         assert_eq!(r.mapping.role(Field::UserName), &RoleMapping::Default);
         assert!(r.mapping.extras().is_empty());
         assert!(
-            resolve(&default_attributes()).unwrap().mapping.is_default(),
+            resolve(&default_attributes(), Flavor::Openldap)
+                .unwrap()
+                .mapping
+                .is_default(),
             "the defaults written out are the default mapping"
         );
     }

@@ -1,8 +1,10 @@
+use super::ad::{AdSettings, Flavor, NewAccounts};
 use super::attributes::{Holds, Resolved, check_attribute_name, resolve};
 use crate::config::{HumanDuration, RetryConfig, SecretRef};
 use crate::mapping::{Mapping, MappingError};
 use crate::model::Field;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +16,13 @@ use url::Url;
 pub struct LdapTargetConfig {
     /// `ldap://host[:389]` or `ldaps://host[:636]`.
     pub url: Url,
+    /// `openldap` (the default) or `active_directory`, which changes the defaults below and
+    /// adds AD's account rules (ad/).
+    #[serde(default)]
+    pub flavor: Flavor,
+    /// Active Directory's settings (`flavor = "active_directory"` only).
+    #[serde(default)]
+    pub active_directory: Option<AdSettings>,
     /// Upgrade an `ldap://` connection with StartTLS before binding.
     #[serde(default)]
     pub starttls: bool,
@@ -95,6 +104,9 @@ pub enum GroupClass {
     /// Members in `uniqueMember`.
     #[serde(rename = "groupOfUniqueNames")]
     GroupOfUniqueNames,
+    /// Active Directory's global security group (the only class there): members in `member`.
+    #[serde(rename = "group")]
+    Group,
 }
 
 impl GroupClass {
@@ -102,12 +114,13 @@ impl GroupClass {
         match self {
             GroupClass::GroupOfNames => "groupOfNames",
             GroupClass::GroupOfUniqueNames => "groupOfUniqueNames",
+            GroupClass::Group => "group",
         }
     }
 
     pub fn member_attribute(self) -> &'static str {
         match self {
-            GroupClass::GroupOfNames => "member",
+            GroupClass::GroupOfNames | GroupClass::Group => "member",
             GroupClass::GroupOfUniqueNames => "uniqueMember",
         }
     }
@@ -121,6 +134,9 @@ pub enum Deactivation {
     Move { ou: String },
     /// Add `value` to `attribute` (e.g. `employeeType: disabled`); other values are kept.
     Attribute { attribute: String, value: String },
+    /// Active Directory: set ACCOUNTDISABLE in userAccountControl (the default there). The
+    /// move mode sets it too: a moved leaver must not log on either.
+    Disable,
 }
 
 impl Default for Deactivation {
@@ -170,6 +186,8 @@ impl LdapTargetConfig {
     pub fn new(url: Url, bind_dn: &str, bind_password: SecretRef, base_dn: &str) -> Self {
         LdapTargetConfig {
             url,
+            flavor: Flavor::default(),
+            active_directory: None,
             starttls: false,
             tls_verify: true,
             tls_ca_file: None,
@@ -202,17 +220,150 @@ impl LdapTargetConfig {
         Ok(())
     }
 
-    /// The `attributes` table read over the defaults.
+    /// The `attributes` table read over the flavor's defaults.
     pub(super) fn resolve(&self) -> Result<Resolved, MappingError> {
-        resolve(&self.attributes)
+        resolve(&self.attributes, self.flavor)
     }
 
     /// The `attributes` table as the connector's [`Mapping`].
     pub fn attribute_mapping(&self) -> Result<Mapping, MappingError> {
-        Ok(self.resolve()?.mapping)
+        Ok(self.effective().resolve()?.mapping)
+    }
+
+    /// Active Directory's settings (their defaults when the table is absent).
+    pub fn ad_settings(&self) -> Option<Cow<'_, AdSettings>> {
+        (self.flavor == Flavor::ActiveDirectory).then(|| match &self.active_directory {
+            Some(settings) => Cow::Borrowed(settings),
+            None => Cow::Owned(AdSettings::default()),
+        })
+    }
+
+    /// The configuration with the flavor's defaults in place of OpenLDAP's: in Active Directory
+    /// people are `user` objects named by `cn`, found by `employeeID`, disabled by
+    /// userAccountControl, and groups are security groups. Keys left at OpenLDAP's default take
+    /// AD's.
+    pub fn effective(&self) -> Cow<'_, LdapTargetConfig> {
+        if self.flavor != Flavor::ActiveDirectory {
+            return Cow::Borrowed(self);
+        }
+        let mut c = self.clone();
+        if c.rdn_attribute == default_uid() {
+            c.rdn_attribute = "cn".into();
+        }
+        if c.key_attribute == default_uid() {
+            c.key_attribute = "employeeID".into();
+        }
+        if c.object_classes == default_object_classes() {
+            c.object_classes = ["top", "person", "organizationalPerson", "user"]
+                .map(str::to_owned)
+                .to_vec();
+        }
+        if c.deactivation == Deactivation::default() {
+            c.deactivation = Deactivation::Disable;
+        }
+        if c.group_class == GroupClass::default() {
+            c.group_class = GroupClass::Group;
+        }
+        // AD's group class has no businessCategory; adminDescription (on every object) is what
+        // directory tools leave alone.
+        if c.group_key_attribute == default_group_key_attribute() {
+            c.group_key_attribute = "adminDescription".into();
+        }
+        Cow::Owned(c)
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        self.effective().validate_effective()
+    }
+
+    /// What Active Directory needs beyond the common checks.
+    fn validate_ad(&self, resolved: &Resolved) -> Result<(), String> {
+        let Some(settings) = self.ad_settings() else {
+            if self.active_directory.is_some() {
+                return Err(
+                    "[active_directory] settings need flavor = \"active_directory\"".into(),
+                );
+            }
+            if self.deactivation == Deactivation::Disable || self.group_class == GroupClass::Group {
+                return Err(
+                    "deactivation mode \"disable\" and group_class \"group\" are Active \
+                     Directory's: set flavor = \"active_directory\""
+                        .into(),
+                );
+            }
+            return Ok(());
+        };
+        let fixed = |what: &str, value: &str, wanted: &str| -> Result<(), String> {
+            if value.eq_ignore_ascii_case(wanted) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} is {wanted} in Active Directory (it is {value:?} here): leave it out"
+                ))
+            }
+        };
+        fixed("rdn_attribute", &self.rdn_attribute, "cn")?;
+        fixed(
+            "object_classes' last (structural) class",
+            self.object_classes.last().map_or("", String::as_str),
+            "user",
+        )?;
+        fixed("group_class", self.group_class.name(), "group")?;
+        if let Deactivation::Attribute { .. } = self.deactivation {
+            return Err(
+                "in Active Directory a leaver is disabled (deactivation = { mode = \"disable\" }, \
+                 the default) or disabled and moved (deactivation = { mode = \"move\", ou = \"…\" })"
+                    .into(),
+            );
+        }
+        if resolved.holds("sAMAccountName") != Some(Holds::Field(Field::UserName)) {
+            return Err(
+                "sAMAccountName holds the userName in Active Directory: give it an expression \
+                 (e.g. sAMAccountName = \"{name|pinyin}\"), not another role or none"
+                    .into(),
+            );
+        }
+        if resolved.holds("cn") != Some(Holds::Field(Field::DisplayName)) {
+            return Err(
+                "cn names the entry and holds the display name in Active Directory; map \
+                 displayName instead"
+                    .into(),
+            );
+        }
+        if resolved.holds("userPrincipalName").is_some() {
+            return Err(
+                "userPrincipalName is written by orgsync from [active_directory] upn_from and \
+                 upn_suffix; remove it from attributes"
+                    .into(),
+            );
+        }
+        match settings.suffix(&self.base_dn) {
+            Some(suffix) if !suffix.is_empty() && !suffix.contains(['@', ' ']) => {}
+            Some(suffix) => {
+                return Err(format!(
+                    "active_directory.upn_suffix {suffix:?} is not a DNS domain name"
+                ));
+            }
+            None => {
+                return Err(
+                    "base_dn has no DC= components: set active_directory.upn_suffix (e.g. \
+                     \"example.com\")"
+                        .into(),
+                );
+            }
+        }
+        let tls = self.url.scheme() == "ldaps" || self.starttls;
+        if settings.new_accounts == NewAccounts::EnabledWithPassword && !tls {
+            return Err(
+                "active_directory.new_accounts = \"enabled_with_password\" sets passwords, which \
+                 Active Directory accepts only over TLS: use an ldaps:// URL or starttls = true"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_effective(&self) -> Result<(), String> {
         match self.url.scheme() {
             "ldap" => {}
             "ldaps" if self.starttls => {
@@ -245,6 +396,7 @@ impl LdapTargetConfig {
             check_attribute_name(name)?;
         }
         let resolved = self.resolve().map_err(|e| e.to_string())?;
+        self.validate_ad(&resolved)?;
         self.validate_layout(&resolved)?;
         if self.object_classes.is_empty() {
             return Err("object_classes is empty".into());
@@ -256,6 +408,7 @@ impl LdapTargetConfig {
                     return Err("deactivation.ou must differ from base_dn".into());
                 }
             }
+            Deactivation::Disable => {}
             Deactivation::Attribute { attribute, value } => {
                 check_attribute_name(attribute)?;
                 if value.is_empty() {
@@ -297,10 +450,15 @@ impl LdapTargetConfig {
                 blame = self.blame(&self.key_attribute),
             ));
         }
-        if !matches!(
-            holds(&self.rdn_attribute),
-            Some(Holds::Key | Holds::Field(Field::UserName))
-        ) {
+        // Active Directory's cn holds the display name: the pusher gives a namesake in the same
+        // OU a distinct one.
+        let ad = self.flavor == Flavor::ActiveDirectory;
+        if !ad
+            && !matches!(
+                holds(&self.rdn_attribute),
+                Some(Holds::Key | Holds::Field(Field::UserName))
+            )
+        {
             return Err(format!(
                 "rdn_attribute {rdn} must be mapped to \"key\" or \"user_name\" (values that \
                  cannot collide), but it holds {what}{blame}",
@@ -309,7 +467,8 @@ impl LdapTargetConfig {
                 blame = self.blame(&self.rdn_attribute),
             ));
         }
-        for required in ["cn", "sn"] {
+        let required: &[&str] = if ad { &["cn"] } else { &["cn", "sn"] };
+        for &required in required {
             if !holds(required).is_some_and(Holds::always_present) {
                 return Err(format!(
                     "{required} is required by the person schema: map it to key, user_name or \
@@ -375,7 +534,7 @@ impl LdapTargetConfig {
             super::dn::split(member).map_err(|e| format!("empty_member: {e}"))?;
             let people = std::iter::once(self.base_dn.as_str()).chain(match &self.deactivation {
                 Deactivation::Move { ou } => Some(ou.as_str()),
-                Deactivation::Attribute { .. } => None,
+                Deactivation::Attribute { .. } | Deactivation::Disable => None,
             });
             for container in people {
                 if super::dn::within(member, container) {
@@ -577,6 +736,91 @@ mod tests {
             "never be a person",
         );
         refuse(&|c| c.empty_member = Some("nobody".into()), "empty_member");
+    }
+
+    fn ad(extra: &str) -> Result<LdapTargetConfig, String> {
+        let config: LdapTargetConfig = toml::from_str(&format!(
+            "url = \"ldaps://dc.example.com\"\nflavor = \"active_directory\"\n\
+             bind_dn = \"CN=svc,DC=example,DC=com\"\nbind_password = \"env:P\"\n\
+             base_dn = \"OU=People,DC=example,DC=com\"\n{extra}"
+        ))
+        .map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn active_directory_takes_its_own_defaults() {
+        let config = ad("").unwrap();
+        let effective = config.effective();
+        assert_eq!(effective.rdn_attribute, "cn");
+        assert_eq!(effective.key_attribute, "employeeID");
+        assert_eq!(effective.object_classes.last().unwrap(), "user");
+        assert_eq!(effective.deactivation, Deactivation::Disable);
+        assert_eq!(effective.group_class, GroupClass::Group);
+        let resolved = effective.resolve().unwrap();
+        assert_eq!(resolved.holds("employeeID"), Some(Holds::Key));
+        assert_eq!(
+            resolved.holds("sAMAccountName"),
+            Some(Holds::Field(Field::UserName))
+        );
+        assert_eq!(resolved.holds("uid"), None);
+        assert_eq!(resolved.mapping.max_chars(Field::UserName), Some(20));
+        assert_eq!(
+            config
+                .ad_settings()
+                .unwrap()
+                .suffix(&config.base_dn)
+                .as_deref(),
+            Some("example.com")
+        );
+    }
+
+    #[test]
+    fn active_directory_refuses_what_it_cannot_hold() {
+        let cases = [
+            ("rdn_attribute = \"sAMAccountName\"", "rdn_attribute is cn"),
+            (
+                "deactivation = { mode = \"attribute\", attribute = \"info\", value = \"x\" }",
+                "disabled",
+            ),
+            (
+                "attributes = { sAMAccountName = \"none\" }",
+                "sAMAccountName holds",
+            ),
+            (
+                "attributes = { userPrincipalName = \"email\" }",
+                "userPrincipalName",
+            ),
+            ("group_class = \"groupOfUniqueNames\"", "group_class"),
+            (
+                "[active_directory]\nupn_suffix = \"a b\"",
+                "not a DNS domain",
+            ),
+            (
+                "[active_directory]\nnew_accounts = \"never\"",
+                "unknown variant",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let error = ad(extra).expect_err(extra);
+            assert!(error.contains(needle), "{extra}: {error}");
+        }
+        let plain = ad("url = \"ldap://dc.example.com\"");
+        assert!(plain.is_err(), "url twice");
+        let mut config = ad("").unwrap();
+        config.url = "ldap://dc.example.com".parse().unwrap();
+        config.active_directory = Some(AdSettings {
+            new_accounts: NewAccounts::EnabledWithPassword,
+            ..AdSettings::default()
+        });
+        assert!(config.validate().unwrap_err().contains("only over TLS"));
+        config.flavor = Flavor::Openldap;
+        assert!(config.validate().unwrap_err().contains("need flavor"));
+        config.base_dn = "OU=People,O=Example".into();
+        config.flavor = Flavor::ActiveDirectory;
+        config.url = "ldaps://dc.example.com".parse().unwrap();
+        assert!(config.validate().unwrap_err().contains("upn_suffix"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Model attributes ⇄ LDAP entries, modifications, DNs and filters, as the configured layout
 //! says. No IO.
 
+use super::ad::{NewAccounts, UpnFrom, sam, uac};
 use super::attributes::Holds;
 use super::config::{Deactivation, GroupClass, LdapTargetConfig};
 use super::dn;
@@ -23,6 +24,39 @@ pub(super) struct Layout {
     pub object_classes: Vec<String>,
     pub department_ous: bool,
     pub deactivation: Deactivation,
+    /// Active Directory's account rules; None for OpenLDAP.
+    pub ad: Option<AdLayout>,
+}
+
+/// What Active Directory adds to the layout.
+#[derive(Debug, Clone)]
+pub(super) struct AdLayout {
+    pub upn_suffix: String,
+    pub upn_from: UpnFrom,
+    pub new_accounts: NewAccounts,
+}
+
+pub(super) const SAM_ACCOUNT_NAME: &str = "sAMAccountName";
+pub(super) const USER_PRINCIPAL_NAME: &str = "userPrincipalName";
+pub(super) const USER_ACCOUNT_CONTROL: &str = "userAccountControl";
+pub(super) const PWD_LAST_SET: &str = "pwdLastSet";
+
+impl AdLayout {
+    /// Whether an account counts as active for orgsync. An account created disabled and
+    /// waiting for its first password (pwdLastSet 0) is active: the administrator enables it.
+    pub fn reads_active(&self, control: Option<i64>, never_set: bool) -> bool {
+        let disabled = control.is_some_and(uac::is_disabled);
+        !disabled || (self.new_accounts == NewAccounts::Disabled && never_set)
+    }
+
+    /// The userPrincipalName of a person with this key and sAMAccountName.
+    pub fn principal(&self, key: &UserKey, account_name: &str) -> String {
+        let name = match self.upn_from {
+            UpnFrom::SamAccountName => account_name,
+            UpnFrom::Key => key.as_str(),
+        };
+        sam::principal_name(name, &self.upn_suffix)
+    }
 }
 
 /// An add request's attributes.
@@ -35,17 +69,56 @@ fn set(value: Option<&str>) -> HashSet<String> {
 impl Layout {
     pub fn new(config: &LdapTargetConfig) -> Result<Self, MappingError> {
         let resolved = config.resolve()?;
+        let ad = config.ad_settings().is_some();
+        let mut mapping = resolved.attributes.clone();
+        if ad {
+            // AD refuses modifying the naming attribute: cn changes by modrdn only, and a
+            // namesake's distinct cn must not read back as a changed display name.
+            mapping.retain(|(a, _)| !a.eq_ignore_ascii_case(&config.rdn_attribute));
+        }
         Ok(Layout {
             base_dn: config.base_dn.clone(),
             rdn_holds: resolved.holds(&config.rdn_attribute).unwrap_or(Holds::Key),
-            mapping: resolved.attributes,
+            mapping,
             rdn_attribute: config.rdn_attribute.clone(),
             key_attribute: config.key_attribute.clone(),
             manager_attribute: config.manager_attribute.clone(),
             object_classes: config.object_classes.clone(),
             department_ous: config.department_ous,
             deactivation: config.deactivation.clone(),
+            ad: config.ad_settings().map(|settings| AdLayout {
+                upn_suffix: settings.suffix(&config.base_dn).unwrap_or_default(),
+                upn_from: settings.upn_from,
+                new_accounts: settings.new_accounts,
+            }),
         })
+    }
+
+    /// The value written to `attribute`: a sAMAccountName always under AD's rules (a userName
+    /// that fell back to the key may break them).
+    fn written(&self, attribute: &str, value: &str) -> String {
+        if self.ad.is_some() && attribute.eq_ignore_ascii_case(SAM_ACCOUNT_NAME) {
+            sam::account_name(value).unwrap_or_else(|| value.to_owned())
+        } else {
+            value.to_owned()
+        }
+    }
+
+    /// The sAMAccountName of a person (AD).
+    pub fn account_name(&self, key: &UserKey, attributes: &Attributes) -> String {
+        self.written(
+            SAM_ACCOUNT_NAME,
+            attributes.get(Field::UserName).unwrap_or(key.as_str()),
+        )
+    }
+
+    /// AD: userPrincipalName, from the key or the sAMAccountName.
+    fn principal_mod(&self, key: &UserKey, attributes: &Attributes) -> Option<(String, String)> {
+        let ad = self.ad.as_ref()?;
+        Some((
+            USER_PRINCIPAL_NAME.to_owned(),
+            ad.principal(key, &self.account_name(key, attributes)),
+        ))
     }
 
     fn value<'a>(holds: Holds, key: &'a UserKey, attributes: &'a Attributes) -> Option<&'a str> {
@@ -97,7 +170,7 @@ impl Layout {
     pub fn disabled_ou(&self) -> Option<&str> {
         match &self.deactivation {
             Deactivation::Move { ou } => Some(ou),
-            Deactivation::Attribute { .. } => None,
+            Deactivation::Attribute { .. } | Deactivation::Disable => None,
         }
     }
 
@@ -140,8 +213,21 @@ impl Layout {
         )];
         for (attribute, holds) in &self.mapping {
             if let Some(value) = Self::value(*holds, key, attributes) {
-                entry.push((attribute.clone(), set(Some(value))));
+                entry.push((
+                    attribute.clone(),
+                    set(Some(&self.written(attribute, value))),
+                ));
             }
+        }
+        if let Some((attribute, value)) = self.principal_mod(key, attributes) {
+            entry.push((attribute, set(Some(&value))));
+        }
+        if let Some(ad) = &self.ad {
+            let enabled = active && ad.new_accounts == NewAccounts::EnabledWithPassword;
+            entry.push((
+                USER_ACCOUNT_CONTROL.to_owned(),
+                set(Some(&uac::new_account(enabled).to_string())),
+            ));
         }
         if let Deactivation::Attribute { attribute, value } = &self.deactivation
             && !active
@@ -158,9 +244,14 @@ impl Layout {
             .mapping
             .iter()
             .map(|(attribute, holds)| {
-                Mod::Replace(attribute.clone(), set(Self::value(*holds, key, attributes)))
+                let value = Self::value(*holds, key, attributes);
+                let value = value.map(|v| self.written(attribute, v));
+                Mod::Replace(attribute.clone(), set(value.as_deref()))
             })
             .collect();
+        if let Some((attribute, value)) = self.principal_mod(key, attributes) {
+            mods.push(Mod::Replace(attribute, set(Some(&value))));
+        }
         mods.push(self.manager_mod(None));
         mods
     }
@@ -171,11 +262,20 @@ impl Layout {
         for change in changes {
             for (attribute, holds) in &self.mapping {
                 if *holds == Holds::Field(change.field) {
-                    mods.push(Mod::Replace(
-                        attribute.clone(),
-                        set(change.after.as_deref()),
-                    ));
+                    let value = change.after.as_deref().map(|v| self.written(attribute, v));
+                    mods.push(Mod::Replace(attribute.clone(), set(value.as_deref())));
                 }
+            }
+            // AD: a userPrincipalName made from the sAMAccountName follows it.
+            if let (Some(ad), Field::UserName, Some(after)) =
+                (&self.ad, change.field, change.after.as_deref())
+                && ad.upn_from == UpnFrom::SamAccountName
+            {
+                let name = self.written(SAM_ACCOUNT_NAME, after);
+                mods.push(Mod::Replace(
+                    USER_PRINCIPAL_NAME.to_owned(),
+                    set(Some(&sam::principal_name(&name, &ad.upn_suffix))),
+                ));
             }
         }
         mods
@@ -222,6 +322,10 @@ impl Layout {
         attributes.push(self.manager_attribute.clone());
         if let Deactivation::Attribute { attribute, .. } = &self.deactivation {
             attributes.push(attribute.clone());
+        }
+        if self.ad.is_some() {
+            attributes.push(USER_ACCOUNT_CONTROL.to_owned());
+            attributes.push(PWD_LAST_SET.to_owned());
         }
         attributes
     }
@@ -290,6 +394,11 @@ impl Layout {
             Deactivation::Attribute { attribute, value } => !values(attribute)
                 .iter()
                 .any(|v| v.eq_ignore_ascii_case(value)),
+            Deactivation::Disable => self.ad.as_ref().is_none_or(|ad| {
+                let control = first(USER_ACCOUNT_CONTROL).and_then(|v| uac::parse(&v));
+                let never_set = first(PWD_LAST_SET).as_deref() == Some("0");
+                ad.reads_active(control, never_set)
+            }),
         };
         TargetAccount {
             id: TargetId::new(entry.dn.clone()),
@@ -313,6 +422,10 @@ pub(super) struct GroupLayout {
     pub empty_member: Option<String>,
 }
 
+/// Active Directory's global security group (ADS_GROUP_TYPE_GLOBAL_GROUP |
+/// ADS_GROUP_TYPE_SECURITY_ENABLED), as the signed 32-bit value AD stores.
+pub(super) const GLOBAL_SECURITY_GROUP: i64 = -2147483646;
+
 /// The `owner` attribute (core schema): the department head's DN.
 pub(super) const OWNER: &str = "owner";
 
@@ -330,16 +443,32 @@ impl GroupLayout {
         self.class.member_attribute()
     }
 
+    /// Active Directory's groups: managedBy for the head, no placeholder member, a
+    /// sAMAccountName and a groupType.
+    pub fn is_ad(&self) -> bool {
+        self.class == GroupClass::Group
+    }
+
+    /// Holds the department head's DN: `owner` (core schema), AD's `managedBy`.
+    pub fn owner_attribute(&self) -> &'static str {
+        if self.is_ad() { "managedBy" } else { OWNER }
+    }
+
     /// `cn=<display name>` directly under the groups base.
     pub fn dn(&self, display_name: &str) -> String {
         dn::child(&dn::rdn("cn", display_name), &self.base)
     }
 
-    /// The member a group with nobody in it holds.
-    pub fn placeholder(&self, group_dn: &str) -> String {
-        self.empty_member
-            .clone()
-            .unwrap_or_else(|| group_dn.to_owned())
+    /// The member a group with nobody in it holds; none in AD, where groups may be empty.
+    pub fn placeholder(&self, group_dn: &str) -> Option<String> {
+        if self.is_ad() {
+            return None;
+        }
+        Some(
+            self.empty_member
+                .clone()
+                .unwrap_or_else(|| group_dn.to_owned()),
+        )
     }
 
     /// A new group: its name, department id, head, and the placeholder as its only member.
@@ -351,13 +480,21 @@ impl GroupLayout {
             ),
             ("cn".to_owned(), set(Some(display_name))),
             (self.key_attribute.clone(), set(Some(key))),
-            (
-                self.member_attribute().to_owned(),
-                set(Some(&self.placeholder(dn))),
-            ),
         ];
+        if let Some(placeholder) = self.placeholder(dn) {
+            entry.push((self.member_attribute().to_owned(), set(Some(&placeholder))));
+        }
+        if self.is_ad() {
+            let account_name = sam::account_name(display_name)
+                .unwrap_or_else(|| super::ad::naming::group_account_name(display_name, key));
+            entry.push((SAM_ACCOUNT_NAME.to_owned(), set(Some(&account_name))));
+            entry.push((
+                "groupType".to_owned(),
+                set(Some(&GLOBAL_SECURITY_GROUP.to_string())),
+            ));
+        }
         if let Some(head) = head {
-            entry.push((OWNER.to_owned(), set(Some(head))));
+            entry.push((self.owner_attribute().to_owned(), set(Some(head))));
         }
         entry
     }
@@ -384,7 +521,7 @@ impl GroupLayout {
     }
 
     pub fn owner_filter(&self, dn: &str) -> String {
-        self.class_and(OWNER, dn)
+        self.class_and(self.owner_attribute(), dn)
     }
 
     /// What reading a group asks for.
@@ -393,7 +530,7 @@ impl GroupLayout {
             "cn".to_owned(),
             self.key_attribute.clone(),
             self.member_attribute().to_owned(),
-            OWNER.to_owned(),
+            self.owner_attribute().to_owned(),
         ]
     }
 
@@ -411,7 +548,7 @@ impl GroupLayout {
             cn: take("cn"),
             keys: take(&self.key_attribute),
             members: take(self.member_attribute()),
-            owners: take(OWNER),
+            owners: take(self.owner_attribute()),
             dn: entry.dn,
         }
     }

@@ -11,7 +11,7 @@
 
 use super::config::missing_groups_base;
 use super::connection::OpError;
-use super::convert::{GroupEntry, GroupLayout, OWNER};
+use super::convert::{GroupEntry, GroupLayout, SAM_ACCOUNT_NAME};
 use super::{LdapPusher, NO_ATTRIBUTES, dn};
 use crate::model::{DepartmentId, TargetId};
 use crate::plan::MEMBER_BATCH;
@@ -25,6 +25,8 @@ const NO_SUCH_ATTRIBUTE: u32 = 16;
 const VALUE_EXISTS: u32 = 20;
 const NO_SUCH_OBJECT: u32 = 32;
 const OBJECT_CLASS_VIOLATION: u32 = 65;
+/// Active Directory's answer to removing a member value that is not there.
+const UNWILLING_TO_PERFORM: u32 = 53;
 const ALREADY_EXISTS: u32 = 68;
 
 /// Sends of one membership modify, each after reading what the group holds: enough for a few
@@ -178,7 +180,28 @@ impl LdapPusher {
             group.display_name,
             group.head.map(|h| h.id.as_str()),
         );
-        match self.add(&dn, &entry).await {
+        let added = match self.add(&dn, &entry).await {
+            // AD: the name's sAMAccountName is someone else's (a person, another group).
+            Err(e)
+                if layout.is_ad()
+                    && e.code() == Some(ALREADY_EXISTS)
+                    && !self.exists(&dn).await? =>
+            {
+                let fallback =
+                    super::ad::naming::group_account_name(group.display_name, group.key.as_str());
+                warn!(group = %group.key, account = %fallback, "The group's name is taken as a sAMAccountName in the domain; the group gets a name made unique with its department id.");
+                let entry: Vec<_> = entry
+                    .into_iter()
+                    .map(|(a, v)| match a.eq_ignore_ascii_case(SAM_ACCOUNT_NAME) {
+                        true => (a, values(&fallback)),
+                        false => (a, v),
+                    })
+                    .collect();
+                self.add(&dn, &entry).await
+            }
+            other => other,
+        };
+        match added {
             Ok(()) => Ok(TargetId::new(dn)),
             // Added a moment ago by a step whose answer was lost, or by another worker.
             Err(e) if e.code() == Some(ALREADY_EXISTS) => match self.read_group(layout, &dn).await?
@@ -240,6 +263,7 @@ impl LdapPusher {
             current = dn::child(&new_rdn, parent);
             let old = dn::canonical(&entry.dn);
             if layout.empty_member.is_none()
+                && !layout.is_ad()
                 && entry.members.iter().any(|m| dn::canonical(m) == old)
             {
                 self.swap_value(&current, layout.member_attribute(), &entry.dn, &current)
@@ -262,7 +286,7 @@ impl LdapPusher {
         if entry.owners.iter().map(canonical).collect::<HashSet<_>>()
             != owner.iter().map(canonical).collect::<HashSet<_>>()
         {
-            mods.push(Mod::Replace(OWNER.to_owned(), owner));
+            mods.push(Mod::Replace(layout.owner_attribute().to_owned(), owner));
         }
         if !mods.is_empty() {
             self.modify(&current, &mods)
@@ -338,14 +362,14 @@ impl LdapPusher {
         for batch in members.chunks(MEMBER_BATCH) {
             let mut adding: HashSet<String> =
                 batch.iter().map(|m| m.id.as_str().to_owned()).collect();
-            let mut drop_placeholder = true;
+            let mut drop_placeholder = placeholder.is_some();
             for attempt in 1..=TRIES {
                 let mut mods = Vec::new();
                 if !adding.is_empty() {
                     mods.push(Mod::Add(attribute.to_owned(), adding.clone()));
                 }
-                if drop_placeholder {
-                    mods.push(Mod::Delete(attribute.to_owned(), values(&placeholder)));
+                if let Some(placeholder) = placeholder.as_deref().filter(|_| drop_placeholder) {
+                    mods.push(Mod::Delete(attribute.to_owned(), values(placeholder)));
                 }
                 if mods.is_empty() {
                     break;
@@ -354,11 +378,16 @@ impl LdapPusher {
                     Ok(()) => break,
                     Err(e)
                         if attempt < TRIES
-                            && matches!(e.code(), Some(NO_SUCH_ATTRIBUTE | VALUE_EXISTS)) =>
+                            && matches!(
+                                e.code(),
+                                Some(NO_SUCH_ATTRIBUTE | VALUE_EXISTS | UNWILLING_TO_PERFORM)
+                            ) =>
                     {
                         let held = self.held(layout, group, key).await?;
                         adding.retain(|m| !held.contains(&dn::canonical(m)));
-                        drop_placeholder = held.contains(&dn::canonical(&placeholder));
+                        drop_placeholder = placeholder
+                            .as_deref()
+                            .is_some_and(|p| held.contains(&dn::canonical(p)));
                     }
                     Err(e) if e.code() == Some(NO_SUCH_OBJECT) => {
                         return Err(group_gone("modify", group, key));
@@ -391,25 +420,34 @@ impl LdapPusher {
                     break;
                 }
                 let mut mods = Vec::new();
-                if fill {
-                    mods.push(Mod::Add(attribute.to_owned(), values(&placeholder)));
+                if let Some(placeholder) = placeholder.as_deref().filter(|_| fill) {
+                    mods.push(Mod::Add(attribute.to_owned(), values(placeholder)));
                 }
                 mods.push(Mod::Delete(attribute.to_owned(), removing.clone()));
                 match self.modify(group, &mods).await {
                     Ok(()) => break,
                     // The last members: the group needs its placeholder.
                     Err(e)
-                        if attempt < TRIES && !fill && e.code() == Some(OBJECT_CLASS_VIOLATION) =>
+                        if attempt < TRIES
+                            && !fill
+                            && placeholder.is_some()
+                            && e.code() == Some(OBJECT_CLASS_VIOLATION) =>
                     {
                         fill = true;
                     }
                     Err(e)
                         if attempt < TRIES
-                            && matches!(e.code(), Some(NO_SUCH_ATTRIBUTE | VALUE_EXISTS)) =>
+                            && matches!(
+                                e.code(),
+                                Some(NO_SUCH_ATTRIBUTE | VALUE_EXISTS | UNWILLING_TO_PERFORM)
+                            ) =>
                     {
                         let held = self.held(layout, group, key).await?;
                         removing.retain(|m| held.contains(&dn::canonical(m)));
-                        fill = fill && !held.contains(&dn::canonical(&placeholder));
+                        fill = fill
+                            && !placeholder
+                                .as_deref()
+                                .is_some_and(|p| held.contains(&dn::canonical(p)));
                     }
                     Err(e) if e.code() == Some(NO_SUCH_OBJECT) => {
                         return Err(group_gone("modify", group, key));
@@ -455,7 +493,7 @@ impl LdapPusher {
         let mut repointed = 0;
         for (attribute, filter) in [
             (layout.member_attribute(), layout.member_filter(old)),
-            (OWNER, layout.owner_filter(old)),
+            (layout.owner_attribute(), layout.owner_filter(old)),
         ] {
             // A group renamed concurrently is missed under its old DN; the next pass finds it.
             for _ in 0..3 {

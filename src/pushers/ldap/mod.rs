@@ -3,6 +3,8 @@
 //! to a disabled OU change them, and the pusher reports the new DN. Departments are groups under
 //! `groups_base` (groups.rs).
 
+pub mod ad;
+mod ad_ops;
 mod attributes;
 mod config;
 mod connection;
@@ -10,6 +12,7 @@ mod convert;
 mod dn;
 mod groups;
 
+pub use ad::sam::{MAX_CHARS as SAM_MAX_CHARS, account_name as sam_account_name};
 pub use attributes::{Holds, default_attributes};
 pub use config::{Deactivation, GroupClass, LdapTargetConfig};
 
@@ -35,6 +38,7 @@ pub struct LdapPusher {
 
 impl LdapPusher {
     pub fn new(config: LdapTargetConfig, password: Secret) -> Result<Self, PushError> {
+        let config = config.effective().into_owned();
         config
             .validate()
             .map_err(|detail| PushError::Setup { detail })?;
@@ -175,7 +179,18 @@ impl LdapPusher {
 
     /// Renames and/or moves `from` to `to`, then points every `manager` that named `from` at
     /// `to`. Repeating a move that already happened (the snapshot missed it) is a success.
-    async fn move_entry(&self, from: &str, to: &str) -> Result<(), PushError> {
+    /// In Active Directory a `cn` a namesake holds in the target OU is made distinct (see
+    /// [`LdapPusher::ad_distinct_move`]). Returns where the entry is now.
+    async fn move_entry(&self, from: &str, to: &str) -> Result<String, PushError> {
+        match self.move_exact(from, to).await {
+            Err(PushError::Conflict { .. }) if self.layout.ad.is_some() => {
+                self.ad_distinct_move(from, to).await
+            }
+            other => other.map(|()| to.to_owned()),
+        }
+    }
+
+    async fn move_exact(&self, from: &str, to: &str) -> Result<(), PushError> {
         let (new_rdn, new_parent) = dn::parent(to);
         let superior = (!dn::same(dn::parent(from).1, new_parent)).then_some(new_parent);
         match self.modify_dn(from, new_rdn, superior).await {
@@ -249,11 +264,10 @@ impl LdapPusher {
         active: bool,
     ) -> Result<TargetId, PushError> {
         let desired = self.layout.dn(key, attributes, active);
-        let dn = if dn::same(current, &desired) {
+        let dn = if dn::same(current, &desired) || self.ad_keeps_name(current, &desired) {
             current.to_owned()
         } else {
-            self.move_entry(current, &desired).await?;
-            desired
+            self.move_entry(current, &desired).await?
         };
         self.modify(&dn, &self.layout.replace_all(key, attributes))
             .await
@@ -265,6 +279,9 @@ impl LdapPusher {
     /// Adds or removes the deactivation value (attribute mode only). Other values of the
     /// attribute are left alone; a value already there (20) or already gone (16) is success.
     async fn mark(&self, dn: &str, active: bool) -> Result<(), PushError> {
+        if self.layout.ad.is_some() {
+            return self.ad_mark(dn, active).await;
+        }
         let Deactivation::Attribute { attribute, value } = &self.layout.deactivation else {
             return Ok(());
         };
@@ -285,24 +302,34 @@ impl LdapPusher {
         let Some(attribute) = self.layout.department_attribute() else {
             return Ok(None);
         };
+        Ok(self.read_first(dn, &[attribute]).await?.pop().flatten())
+    }
+
+    /// The first value of each of `attributes` on the entry `dn` (names without case).
+    async fn read_first(
+        &self,
+        dn: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<Option<String>>, PushError> {
+        let wanted: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
         let entries = self
             .conn
-            .search(
-                dn,
-                Scope::Base,
-                "(objectClass=*)",
-                &[attribute.to_owned()],
-                self.page_size,
-            )
+            .search(dn, Scope::Base, "(objectClass=*)", &wanted, self.page_size)
             .await
             .map_err(|e| e.into_push("read", dn))?;
-        Ok(entries.into_iter().next().and_then(|entry| {
-            entry
-                .attrs
-                .into_iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
-                .and_then(|(_, values)| values.into_iter().next())
-        }))
+        let entry = entries.into_iter().next();
+        Ok(attributes
+            .iter()
+            .map(|attribute| {
+                entry.as_ref().and_then(|entry| {
+                    entry
+                        .attrs
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                        .and_then(|(_, values)| values.first().cloned())
+                })
+            })
+            .collect())
     }
 
     /// Where an entry with `dn`'s RDN now lives under the base, if exactly one does: a
@@ -390,6 +417,9 @@ impl Pusher for LdapPusher {
             debug!(user = %key, dn = %existing, "The entry already exists; taking it over.");
             return self.reconcile(&existing, key, attributes, active).await;
         }
+        if self.layout.ad.is_some() {
+            return self.ad_create(key, attributes, active).await;
+        }
         let dn = self.layout.dn(key, attributes, active);
         match self
             .add_in_place(&dn, &self.layout.entry(key, attributes, active))
@@ -440,8 +470,7 @@ impl Pusher for LdapPusher {
         let moved = if dn::same(current, &target) {
             None
         } else {
-            self.move_entry(current, &target).await?;
-            Some(target)
+            Some(self.move_entry(current, &target).await?)
         };
         let dn = moved.as_deref().unwrap_or(current);
         let mods = self.layout.changes(changes);
@@ -471,10 +500,17 @@ impl Pusher for LdapPusher {
             self.mark(id.as_str(), active).await?;
             return Ok(None);
         };
+        if self.layout.ad.is_some() && !active {
+            // Disabled before it moves: a leaver never logs on from the disabled OU either.
+            self.mark(id.as_str(), active).await?;
+        }
         let current = id.as_str();
         let (rdn, parent) = dn::parent(current);
         let in_disabled = self.layout.in_disabled_ou(parent);
         if in_disabled != active {
+            if self.layout.ad.is_some() && active {
+                self.mark(current, active).await?;
+            }
             return Ok(None); // already where it belongs
         }
         let target_parent = if active {
@@ -498,8 +534,11 @@ impl Pusher for LdapPusher {
             disabled.to_owned()
         };
         let target = dn::child(rdn, &target_parent);
-        self.move_entry(current, &target).await?;
-        Ok(Some(TargetId::new(target)))
+        let moved = self.move_entry(current, &target).await?;
+        if self.layout.ad.is_some() && active {
+            self.mark(&moved, active).await?;
+        }
+        Ok(Some(TargetId::new(moved)))
     }
 
     /// Writes the key into `key_attribute` of an entry adopted by `match_by`. Such an entry has
