@@ -351,24 +351,28 @@ async fn enabled_with_password_mode_and_security_groups() {
 fn the_demo_syncs_into_samba() {
     let Some(samba) = samba() else { return };
     let base = samba.fresh_ou("demo");
+    let groups = samba.fresh_ou("demo-groups");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo-ad.toml");
+    // config/demo-ad.toml itself, pointed at this DC's directory and at OUs of this test; account
+    // names prefixed so they cannot meet another test's in the domain.
+    let shipped = include_str!("../config/demo-ad.toml");
+    let text = shipped
+        .replace("/tmp/orgsync-samba", &samba.dir.display().to_string())
+        .replace("OU=People,DC=orgsync,DC=test", &base)
+        .replace("OU=Groups,DC=orgsync,DC=test", &groups);
+    assert_ne!(
+        text, shipped,
+        "config/demo-ad.toml no longer names the DC's paths"
+    );
     std::fs::write(
         &file,
-        format!(
-            "kind = \"ldap\"\nflavor = \"active_directory\"\nurl = \"{}\"\n\
-             tls_ca_file = \"{}\"\nbind_dn = \"{ADMIN}\"\n\
-             bind_password = \"env:ORGSYNC_DEMO_AD_PASSWORD\"\nbase_dn = \"{base}\"\n\
-             department_ous = true\n[attributes]\nsAMAccountName = \"d.{{user_name}}\"\n",
-            samba.url(),
-            samba.ca().display()
-        ),
+        format!("{text}\n[attributes]\nsAMAccountName = \"d.{{user_name}}\"\n"),
     )
     .unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
         .args(["demo", "--people", "40", "--target"])
         .arg(&file)
-        .env("ORGSYNC_DEMO_AD_PASSWORD", &samba.password)
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -395,5 +399,13 @@ fn the_demo_syncs_into_samba() {
             entry["useraccountcontrol"]
         );
     }
+    // The demo's departments as global security groups.
+    let group_types = samba.ldapsearch(&groups, "(objectClass=group)", &["groupType"]);
+    let types: Vec<&str> = group_types
+        .lines()
+        .filter_map(|l| l.strip_prefix("groupType: "))
+        .collect();
+    assert!(!types.is_empty(), "no groups under {groups}");
+    assert!(types.iter().all(|t| *t == "-2147483646"), "{group_types}");
     assert!(stdout.contains("Planned steps: 0"), "{stdout}");
 }

@@ -103,7 +103,10 @@ fn the_config_page_holds_readmes_table() {
         .filter(|key| !key.is_empty())
         .collect();
     let missing: Vec<_> = keys.iter().filter(|k| !page.contains(**k)).collect();
-    assert!(missing.is_empty(), "README keys missing from orgsync.toml(5): {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "README keys missing from orgsync.toml(5): {missing:#?}"
+    );
 }
 
 fn completion_script(shell: &str) -> String {
