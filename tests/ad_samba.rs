@@ -306,7 +306,7 @@ fn people_after(samba: &Samba, base: &str) -> BTreeMap<String, BTreeMap<String, 
 async fn enabled_with_password_mode_and_security_groups() {
     let Some(samba) = samba() else { return };
     let base = samba.fresh_ou("enabled");
-    let groups_base = samba.fresh_ou("groups");
+    let groups_base = samba.fresh_ou("security-groups");
     let wecom = emulators::wecom::start(org(), Default::default())
         .await
         .unwrap();

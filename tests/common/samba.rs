@@ -82,7 +82,8 @@ impl Samba {
         );
     }
 
-    /// Creates an OU under the base for one test, empty.
+    /// Creates an OU under the base for one test, empty. `People` and `Groups` are taken:
+    /// scripts/samba-dc makes them for config/demo-ad.toml.
     pub fn fresh_ou(&self, name: &str) -> String {
         let dn = format!("OU={name},{BASE}");
         self.ldapmodify(&format!(
