@@ -173,7 +173,12 @@ fn start() -> Option<Samba> {
 
 fn wait_port_free() {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect("127.0.0.1:636").is_ok() && Instant::now() < deadline {
+    while std::net::TcpStream::connect("127.0.0.1:636").is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "something else holds 127.0.0.1:636 (a Samba DC left running by scripts/samba-dc, or \
+             slapd?): stop it, the tests start a DC of their own"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

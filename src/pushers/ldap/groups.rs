@@ -5,7 +5,8 @@
 //! that adds the first person, put back in the modify that removes the last one.
 //!
 //! Every write is optimistic and idempotent: a modify is atomic, so when one is refused because a
-//! member is there already (20), gone already (16) or would be the last (65), the group is read
+//! member is there already (20; 68 in Active Directory), gone already (16; 53 in Active
+//! Directory) or would be the last (65), the group is read
 //! and the modify sent again with exactly what is left to do. Concurrent steps on one group (the
 //! engine runs the batches of a big group side by side) meet the same way.
 
@@ -27,6 +28,8 @@ const NO_SUCH_OBJECT: u32 = 32;
 const OBJECT_CLASS_VIOLATION: u32 = 65;
 /// Active Directory's answer to removing a member value that is not there.
 const UNWILLING_TO_PERFORM: u32 = 53;
+/// An entry that exists; also Active Directory's answer to adding a member already linked
+/// (`member` is a linked attribute there), where OpenLDAP answers 20.
 const ALREADY_EXISTS: u32 = 68;
 
 /// Sends of one membership modify, each after reading what the group holds: enough for a few
@@ -380,7 +383,12 @@ impl LdapPusher {
                         if attempt < TRIES
                             && matches!(
                                 e.code(),
-                                Some(NO_SUCH_ATTRIBUTE | VALUE_EXISTS | UNWILLING_TO_PERFORM)
+                                Some(
+                                    NO_SUCH_ATTRIBUTE
+                                        | VALUE_EXISTS
+                                        | UNWILLING_TO_PERFORM
+                                        | ALREADY_EXISTS
+                                )
                             ) =>
                     {
                         let held = self.held(layout, group, key).await?;
