@@ -416,6 +416,60 @@ throttled_long_after = "5m""#,
     )
 }
 
+/// Waits (without blocking the runtime the channels run on) until `done`, at most 10 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A failure whose message the robot never took (down past every retry) is not kept quiet for
+/// `remind_after`: its next occurrence is sent, and the one after that is quiet again.
+#[tokio::test]
+async fn an_undelivered_failure_is_sent_at_its_next_occurrence() {
+    let robots = Robots::start(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let notices = every_event(&robots, dir.path()).await;
+    let failed = || Notice {
+        connector: "hq".into(),
+        run_id: Some("hq-run".into()),
+        at: jiff::Timestamp::now(),
+        kind: NoticeKind::Failed {
+            error: "pull failed: the upstream answered HTTP 502".into(),
+        },
+    };
+    robots.wecom.fail_next(4, 503);
+    notices.send(failed());
+    until("four attempts", || robots.wecom.refusals().len() == 4).await;
+    // The lane forgets the failure after its last attempt.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(robots.wecom.messages().is_empty());
+
+    notices.send(failed());
+    until("the failure sent again", || {
+        robots.wecom.messages().len() == 1
+    })
+    .await;
+    assert!(
+        robots.wecom.messages()[0].text.contains("hq"),
+        "{:?}",
+        robots.wecom.messages()
+    );
+
+    notices.send(failed());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        robots.wecom.messages().len(),
+        1,
+        "delivered once: quiet again"
+    );
+}
+
 #[tokio::test]
 async fn each_event_has_its_message() {
     use orgsync::engine::{Progress, RunMode};

@@ -125,6 +125,22 @@ fn class(notice: &Notice) -> String {
     }
 }
 
+/// The memory's key for `notice` as `event` on `route`.
+pub fn failure_key(route: &str, notice: &Notice, event: NotifyEvent) -> String {
+    format!(
+        "{}{}\0{}",
+        connector_prefix(route, &notice.connector),
+        event.as_str(),
+        class(notice)
+    )
+}
+
+/// A message decided as sent was not delivered: its record goes, so the next occurrence of the
+/// same failure is sent as news instead of being kept quiet for `remind_after`.
+pub fn forget(store: &dyn DedupeStore, key: &str) -> Result<(), String> {
+    store.remove(key)
+}
+
 /// Decides a failure-like `notice` (as `event`) on `route`, and records it.
 pub fn on_failure(
     store: &dyn DedupeStore,
@@ -133,12 +149,7 @@ pub fn on_failure(
     event: NotifyEvent,
     remind_after: Duration,
 ) -> Result<Decision, String> {
-    let key = format!(
-        "{}{}\0{}",
-        connector_prefix(route, &notice.connector),
-        event.as_str(),
-        class(notice)
-    );
+    let key = failure_key(route, notice, event);
     let now = notice.at;
     let Some(mut record) = store.get(&key)? else {
         store.put(

@@ -183,19 +183,45 @@ impl Notices {
     }
 }
 
+/// A message for one channel, with the memory key its sending was recorded under (a failure
+/// sent as news or as a reminder).
+struct Outgoing {
+    message: Message,
+    remembered: Option<String>,
+}
+
+impl Outgoing {
+    /// A message the memory keeps nothing of.
+    fn news(message: Message) -> Outgoing {
+        Outgoing {
+            message,
+            remembered: None,
+        }
+    }
+}
+
 /// One channel's queue and the task that drains it.
 struct Lane {
     channel: Arc<Channel>,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Outgoing>,
 }
 
 impl Lane {
-    fn start(channel: Arc<Channel>, metrics: NotifyMetrics, pacing: Pacing) -> Lane {
-        let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL_QUEUE);
+    fn start(
+        channel: Arc<Channel>,
+        store: Arc<dyn DedupeStore>,
+        metrics: NotifyMetrics,
+        pacing: Pacing,
+    ) -> Lane {
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(CHANNEL_QUEUE);
         let sender = Arc::clone(&channel);
         tokio::spawn(async move {
             let mut limiter = Limiter::new(pacing.limit);
-            while let Some(message) = rx.recv().await {
+            while let Some(Outgoing {
+                message,
+                remembered,
+            }) = rx.recv().await
+            {
                 limiter.acquire().await;
                 let delivered = deliver(&sender, &message, pacing.retry).await;
                 limiter.answered();
@@ -207,11 +233,25 @@ impl Lane {
                     Err(e) => {
                         metrics.count(&sender.label, "failed");
                         warn!(channel = %sender.label, event = message.event, connector = message.connector.as_deref().unwrap_or(""), reason = e.label(), error = %e, "Cannot deliver a notification; it is given up.");
+                        if let Some(key) = remembered {
+                            forget_undelivered(Arc::clone(&store), key, &sender.label).await;
+                        }
                     }
                 }
             }
         });
         Lane { channel, tx }
+    }
+}
+
+/// Takes an undelivered failure out of the memory (off the runtime: the memory is the state
+/// database), so the admin hears of it at its next occurrence.
+async fn forget_undelivered(store: Arc<dyn DedupeStore>, key: String, channel: &str) {
+    let forgotten = tokio::task::spawn_blocking(move || dedupe::forget(store.as_ref(), &key))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    if let Err(e) = forgotten {
+        warn!(channel, error = %e, "Cannot take an undelivered notification out of the memory; its failure stays quiet until remind_after.");
     }
 }
 
@@ -268,10 +308,19 @@ async fn dispatch(
                 continue;
             }
             let lane = lanes.entry(route.channel.label.clone()).or_insert_with(|| {
-                Lane::start(Arc::clone(&route.channel), metrics.clone(), pacing)
+                Lane::start(
+                    Arc::clone(&route.channel),
+                    Arc::clone(&store),
+                    metrics.clone(),
+                    pacing,
+                )
             });
-            for message in messages {
-                if lane.tx.try_send(message).is_err() {
+            for outgoing in messages {
+                let remembered = outgoing.remembered.clone();
+                if lane.tx.try_send(outgoing).is_err() {
+                    if let Some(key) = remembered {
+                        forget_undelivered(Arc::clone(&store), key, &route.channel.label).await;
+                    }
                     metrics.count(&route.channel.label, "dropped");
                     warn!(channel = %route.channel.label, "The channel's queue is full; a notification is dropped.");
                 }
@@ -287,7 +336,7 @@ fn decide(
     notice: &Notice,
     console: Option<&url::Url>,
     metrics: &NotifyMetrics,
-) -> Result<Vec<Message>, String> {
+) -> Result<Vec<Outgoing>, String> {
     let label = &route.channel.label;
     let wants = |event| route.config.on.contains(&event);
     match &notice.kind {
@@ -295,13 +344,23 @@ fn decide(
             let mut messages = Vec::new();
             if dedupe::on_success(store, label, &notice.connector)? && wants(NotifyEvent::Recovered)
             {
-                messages.push(Message::of(notice, NotifyEvent::Recovered, None, console));
+                messages.push(Outgoing::news(Message::of(
+                    notice,
+                    NotifyEvent::Recovered,
+                    None,
+                    console,
+                )));
             }
             if wants(NotifyEvent::Applied)
                 && *mode == crate::engine::RunMode::Apply
                 && counts.values().sum::<usize>() > 0
             {
-                messages.push(Message::of(notice, NotifyEvent::Applied, None, console));
+                messages.push(Outgoing::news(Message::of(
+                    notice,
+                    NotifyEvent::Applied,
+                    None,
+                    console,
+                )));
             }
             Ok(messages)
         }
@@ -315,7 +374,10 @@ fn decide(
                 return Ok(Vec::new());
             }
             match dedupe::on_failure(store, label, notice, event, route.config.remind_after.0)? {
-                Decision::Send(reminder) => Ok(vec![Message::of(notice, event, reminder, console)]),
+                Decision::Send(reminder) => Ok(vec![Outgoing {
+                    message: Message::of(notice, event, reminder, console),
+                    remembered: Some(dedupe::failure_key(label, notice, event)),
+                }]),
                 Decision::Quiet => {
                     metrics.count(label, "suppressed");
                     Ok(Vec::new())
@@ -326,10 +388,10 @@ fn decide(
 }
 
 /// Without the memory: failures are sent as new, successes send nothing (no failure is known).
-fn fallback(route: &Route, notice: &Notice, console: Option<&url::Url>) -> Vec<Message> {
+fn fallback(route: &Route, notice: &Notice, console: Option<&url::Url>) -> Vec<Outgoing> {
     match notice.kind.event() {
         Some(event) if route.config.on.contains(&event) => {
-            vec![Message::of(notice, event, None, console)]
+            vec![Outgoing::news(Message::of(notice, event, None, console))]
         }
         _ => Vec::new(),
     }
