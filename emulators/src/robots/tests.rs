@@ -84,19 +84,22 @@ async fn dingtalk_refuses_the_twenty_first_message_of_a_minute() {
 
 #[tokio::test]
 async fn wecom_checks_the_key_and_its_limit_frees_after_the_window() {
-    let robot = start(RobotConfig::wecom("key-1").window(Duration::from_millis(300)))
+    // Long enough that 21 requests fit in it on a loaded machine; the wait below ends it.
+    let window = Duration::from_secs(5);
+    let robot = start(RobotConfig::wecom("key-1").window(window))
         .await
         .unwrap();
     let body = serde_json::json!({"msgtype": "markdown", "markdown": {"content": "**hi**"}});
     let (_, answer) = post_json(&robot.webhook_url().replace("key-1", "key-2"), body.clone()).await;
     assert_eq!(answer["errcode"], wecom::INVALID_WEBHOOK_URL);
+    let first = tokio::time::Instant::now();
     for _ in 0..20 {
         let (_, answer) = post_json(&robot.webhook_url(), body.clone()).await;
         assert_eq!(answer["errcode"], 0, "{answer}");
     }
     let (_, answer) = post_json(&robot.webhook_url(), body.clone()).await;
     assert_eq!(answer["errcode"], wecom::FREQ_OUT_OF_LIMIT);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep_until(first + window + Duration::from_millis(50)).await;
     let (_, answer) = post_json(&robot.webhook_url(), body).await;
     assert_eq!(answer["errcode"], 0, "{answer}");
     assert_eq!(robot.messages().len(), 21);
