@@ -9,8 +9,8 @@ fn orgsync() -> Command {
     Command::new(env!("CARGO_BIN_EXE_orgsync"))
 }
 
-#[test]
-fn every_man_page_renders_without_warnings() {
+/// `orgsync man --dir` into a new temporary directory.
+fn written_pages() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let status = orgsync()
         .args(["man", "--dir"])
@@ -18,6 +18,12 @@ fn every_man_page_renders_without_warnings() {
         .status()
         .unwrap();
     assert!(status.success());
+    dir
+}
+
+#[test]
+fn every_man_page_renders_without_warnings() {
+    let dir = written_pages();
     let mut pages: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -86,13 +92,7 @@ fn config_table(markdown: &str) -> Vec<&str> {
 /// The page is built from README's table: every one of its keys is on the rendered page.
 #[test]
 fn the_config_page_holds_readmes_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let status = orgsync()
-        .args(["man", "--dir"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let dir = written_pages();
     // man may typeset `-` as a hyphen or minus sign.
     let page = render(&dir.path().join("orgsync.toml.5")).replace(['\u{2010}', '\u{2212}'], "-");
     let readme = config_table(include_str!("../README.md"));
