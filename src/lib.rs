@@ -10,6 +10,7 @@ pub mod engine;
 pub mod events;
 pub mod hex;
 pub mod history;
+pub mod http_client;
 pub mod mapping;
 pub mod model;
 pub mod notify;

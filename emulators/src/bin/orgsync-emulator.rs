@@ -3,7 +3,9 @@
 //! ```text
 //! orgsync-emulator wecom [--fixture org.json] [--port 18080] [--corpid C] [--secret S] [--agentid N] [--token-ttl SECS]
 //!                        [--lists granted|refused] [--hourly-limit N]
-//! orgsync-emulator dingtalk|feishu|bitrix24 [--fixture org.json] [--port 18080]
+//! orgsync-emulator dingtalk [--fixture org.json] [--port 18080] [--agentid N] [--roster granted|refused]
+//!                           [--roster-quota N]
+//! orgsync-emulator feishu|bitrix24 [--fixture org.json] [--port 18080]
 //! orgsync-emulator scim [--port 18081] [--token T]
 //! orgsync-emulator generate [--people N] [--departments D] [--seed S] [--out-of-scope SHARE]
 //!                           [--disabled N] [--not-activated N] [--resigned N] [--no-sensitive-fields] > org.json
@@ -28,9 +30,14 @@ usage:
       --lists refused answers department/list and user/list with 48002 (a newer app);
       --hourly-limit N blocks an API for an hour after N calls in an hour (default 150000).
       Without --fixture it serves the default generated org. Prints the base URL on stdout.
-  orgsync-emulator dingtalk|feishu|bitrix24 [--fixture org.json] [--port PORT]
-      Serves that platform's contact API the same way, with the emulator's default app
-      credentials (printed on stderr).
+  orgsync-emulator dingtalk [--fixture org.json] [--port PORT] [--agentid N]
+                            [--roster granted|refused] [--roster-quota N]
+      Serves the DingTalk contact API and the HR roster the same way.
+      --roster refused answers the roster with errcode 88 / sub_code 60011 (no permission);
+      --roster-quota N answers 90020 (the month's quota spent) after N roster calls.
+  orgsync-emulator feishu|bitrix24 [--fixture org.json] [--port PORT]
+      Serves that platform's contact API the same way.
+      Every upstream but WeCom uses the emulator's default app credentials (printed on stderr).
   orgsync-emulator scim [--port PORT] [--token T]
       Serves an empty SCIM 2.0 target (RFC 7643/7644 /Users) until Ctrl-C. Prints its base URL.
   orgsync-emulator generate [--people N] [--departments D] [--seed S] [--out-of-scope SHARE]
@@ -207,6 +214,17 @@ async fn run_upstream(platform: String, args: impl Iterator<Item = String>) -> R
     let mut flags = Flags::parse(args, &[])?;
     let fixture: Option<String> = flags.take("fixture")?;
     let port: u16 = flags.take("port")?.unwrap_or(0);
+    let dingtalk = if platform == "dingtalk" {
+        let defaults = emulators::dingtalk::DingtalkConfig::default();
+        emulators::dingtalk::DingtalkConfig {
+            agent_id: flags.take("agentid")?.unwrap_or(defaults.agent_id),
+            roster: flags.take("roster")?.unwrap_or(defaults.roster),
+            roster_quota: flags.take("roster-quota")?.or(defaults.roster_quota),
+            ..defaults
+        }
+    } else {
+        Default::default()
+    };
     flags.finish()?;
     let org = load_org(fixture.as_deref())?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -219,13 +237,13 @@ async fn run_upstream(platform: String, args: impl Iterator<Item = String>) -> R
     );
     match platform.as_str() {
         "dingtalk" => {
-            let server = emulators::dingtalk::start_on(addr, org, Default::default())
+            let server = emulators::dingtalk::start_on(addr, org, dingtalk)
                 .await
                 .map_err(listen)?;
             let c = server.config().clone();
             let about = format!(
-                "DingTalk emulator: {size}\n  app_key={} app_secret={}",
-                c.app_key, c.app_secret
+                "DingTalk emulator: {size}\n  app_key={} app_secret={} agentid={} roster={:?}",
+                c.app_key, c.app_secret, c.agent_id, c.roster
             );
             serve_until_ctrl_c(server.base_url(), about).await?;
             server.shutdown().await;

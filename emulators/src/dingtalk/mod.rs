@@ -93,6 +93,19 @@ pub enum RosterAccess {
     NotGranted,
 }
 
+impl std::str::FromStr for RosterAccess {
+    type Err = String;
+
+    /// `granted` or `refused`, as the emulator binary's `--roster` takes it.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "granted" => Ok(RosterAccess::Granted),
+            "refused" => Ok(RosterAccess::NotGranted),
+            other => Err(format!("{other:?} is neither granted nor refused")),
+        }
+    }
+}
+
 /// The per-IP anti-abuse ban's answer to every data call while it lasts, with the HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ban {

@@ -9,6 +9,7 @@ mod wecom;
 
 use super::Message;
 use crate::config::{ChannelKind, NotifyConfig, SecretError, transport};
+use crate::http_client::{self, Redirects};
 use reqwest::StatusCode;
 use std::time::Duration;
 use tracing::instrument;
@@ -154,16 +155,12 @@ impl Channel {
                 }
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.0)
-            .connect_timeout(config.timeout.0.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("orgsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ChannelError::Client {
+        let http = http_client::build(config.timeout.0, Redirects::Refuse).map_err(|detail| {
+            ChannelError::Client {
                 channel: label.clone(),
-                detail: e.without_url().to_string(),
-            })?;
+                detail,
+            }
+        })?;
         Ok(Channel {
             label,
             kind: config.kind,

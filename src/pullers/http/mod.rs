@@ -20,14 +20,8 @@ use std::time::Duration;
 
 /// One HTTP client per puller: connections are reused across the whole pull.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, PullError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("orgsync/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| PullError::Setup {
-            detail: e.without_url().to_string(),
-        })
+    crate::http_client::build(timeout, crate::http_client::Redirects::Follow)
+        .map_err(|detail| PullError::Setup { detail })
 }
 
 /// The largest answer orgsync reads (pullers and pushers). The biggest real page (100 people with

@@ -3,6 +3,7 @@
 use super::config::ScimTargetConfig;
 use super::wire;
 use crate::config::Secret;
+use crate::http_client::{self, Redirects};
 use crate::pushers::PushError;
 use backon::Retryable;
 use reqwest::{Method, StatusCode, header};
@@ -26,14 +27,8 @@ pub(super) struct Answer {
 
 impl ScimClient {
     pub(super) fn new(config: ScimTargetConfig, token: Secret) -> Result<Self, PushError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.0)
-            .connect_timeout(config.timeout.0.min(Duration::from_secs(10)))
-            .user_agent(concat!("orgsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PushError::Setup {
-                detail: e.without_url().to_string(),
-            })?;
+        let http = http_client::build(config.timeout.0, Redirects::Follow)
+            .map_err(|detail| PushError::Setup { detail })?;
         Ok(ScimClient {
             http,
             config,

@@ -4,6 +4,7 @@
 
 use super::config::WebhookTargetConfig;
 use crate::config::{RetryConfig, Secret};
+use crate::http_client::{self, Redirects};
 use crate::pushers::PushError;
 use backon::Retryable;
 use hmac::{Hmac, KeyInit, Mac};
@@ -38,16 +39,8 @@ pub(super) struct Deliverer {
 
 impl Deliverer {
     pub(super) fn new(config: &WebhookTargetConfig, secret: Secret) -> Result<Self, PushError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.0)
-            .connect_timeout(config.timeout.0.min(Duration::from_secs(10)))
-            // A redirected POST turns into a GET or loses its body; the receiver's URL must be final.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("orgsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PushError::Setup {
-                detail: e.without_url().to_string(),
-            })?;
+        let http = http_client::build(config.timeout.0, Redirects::Refuse)
+            .map_err(|detail| PushError::Setup { detail })?;
         Ok(Deliverer {
             http,
             url: config.url.clone(),
