@@ -42,6 +42,34 @@ pub struct PullCounts {
     pub waiting: Option<Waiting>,
 }
 
+/// What the pull has done, in words: "2100/3000 people, 431 calls, about 40 s left", and any
+/// wait ("; throttled by dingtalk, waiting 300 s"). The CLI's progress, `orgsync status` and
+/// the console's run page all say it this way.
+impl std::fmt::Display for PullCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.people_total {
+            Some(total) => write!(f, "{}/{total} people, {} calls", self.people, self.calls)?,
+            None => write!(f, "{} people read, {} calls", self.people, self.calls)?,
+        }
+        if let Some(eta) = self.eta_seconds.filter(|_| self.waiting.is_none()) {
+            write!(f, ", about {eta} s left")?;
+        }
+        match self.waiting {
+            Some(Waiting {
+                platform,
+                reason: WaitReason::Throttled,
+                seconds,
+            }) => write!(f, "; throttled by {platform}, waiting {seconds} s"),
+            Some(Waiting {
+                platform,
+                reason: WaitReason::Retrying,
+                seconds,
+            }) => write!(f, "; a {platform} call failed, retrying in {seconds} s"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The live handle: atomics the puller bumps and the engine reads, plus the run's retry budget.
 #[derive(Debug)]
 pub struct PullProgress {
