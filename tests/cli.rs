@@ -14,9 +14,12 @@ struct Setup {
 }
 
 async fn setup(extra_policy: &str) -> Setup {
-    let wecom = emulators::wecom::start(small_org(), Default::default())
-        .await
-        .unwrap();
+    setup_with(Default::default(), extra_policy).await
+}
+
+/// [`setup`] with the WeCom emulator configured as `wecom`.
+async fn setup_with(wecom: emulators::wecom::WecomConfig, extra_policy: &str) -> Setup {
+    let wecom = emulators::wecom::start(small_org(), wecom).await.unwrap();
     let scim = emulators::scim::start(Default::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("orgsync.toml");
@@ -67,6 +70,34 @@ token = "file:{token_file}"
 impl Setup {
     fn config_text(&self) -> String {
         std::fs::read_to_string(&self.config).unwrap()
+    }
+
+    /// Adds connector `dt`: `dingtalk` (with the HR roster's `agent_id`) → the same SCIM target.
+    fn add_dingtalk(&self, dingtalk: &emulators::dingtalk::DingtalkHandle) {
+        let dir = self.dir.path();
+        std::fs::write(dir.join("dt-secret"), &dingtalk.config().app_secret).unwrap();
+        let mut config = self.config_text();
+        config.push_str(&format!(
+            r#"
+[connectors.dt.source]
+kind = "dingtalk"
+app_key = "{app}"
+app_secret = "file:{dir}/dt-secret"
+agent_id = {agent}
+api_base = "{base}"
+
+[connectors.dt.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{dir}/scim-token"
+"#,
+            app = dingtalk.config().app_key,
+            dir = dir.display(),
+            agent = dingtalk.config().agent_id,
+            base = dingtalk.base_url(),
+            scim = self.scim.base_url(),
+        ));
+        std::fs::write(&self.config, config).unwrap();
     }
 }
 
@@ -500,6 +531,47 @@ async fn check_config_online_checks_each_side_one_line_per_check() {
     assert!(out.contains("hq  target  FAILED: "), "{out}");
     assert!(out.contains("401"), "{out}");
     assert!(!out.contains(WRONG_TOKEN), "{out}");
+}
+
+/// What the app may not read passes the check, and is said under it: here WeCom refuses the
+/// list reads (an app created after 2022-08-15) and the range names a tag that is gone, and a
+/// DingTalk app with `agent_id` lacks the HR roster permission.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_online_says_what_the_app_may_not_read() {
+    let s = setup_with(
+        emulators::wecom::WecomConfig {
+            list_access: emulators::wecom::ListAccess::Refused,
+            allow_tags: vec![404],
+            ..Default::default()
+        },
+        "",
+    )
+    .await;
+    let dingtalk = emulators::dingtalk::start(
+        small_org(),
+        emulators::dingtalk::DingtalkConfig {
+            roster: emulators::dingtalk::RosterAccess::NotGranted,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.add_dingtalk(&dingtalk);
+    let secret = emulators::wecom::WecomConfig::default().corpsecret;
+    let checked = check_online(&s.config, &secret);
+    let out = text(&checked);
+    assert!(checked.status.success(), "{out}");
+    assert!(out.contains("hq  upstream scope  ok: "), "{out}");
+    assert!(out.contains("dt  upstream scope  ok: "), "{out}");
+    for note in [
+        "hq  upstream scope  note: wecom refused department/list, user/list (a permission error)",
+        "hq  upstream scope  note: the app's visible range names tag 404, which could not be read (code 40068)",
+        "dt  upstream scope  note: DingTalk's HR roster refused the app (no roster read permission for this agent_id)",
+    ] {
+        assert!(out.contains(note), "{note:?} in {out}");
+    }
+    let plain = check_online(&setup("").await.config, &secret);
+    assert!(!text(&plain).contains("note:"), "{}", text(&plain));
 }
 
 /// A config without a connector is valid, and yet nothing would sync: `check-config` says so.
