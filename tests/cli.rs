@@ -574,6 +574,70 @@ async fn check_config_online_says_what_the_app_may_not_read() {
     assert!(!text(&plain).contains("note:"), "{}", text(&plain));
 }
 
+/// Ctrl-C while an in-process sync waits out DingTalk's anti-abuse ban (at least 5 minutes)
+/// ends the run at once as interrupted, with nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_ends_a_long_throttle_wait_at_once() {
+    use std::io::BufRead;
+    let s = setup("").await;
+    let dingtalk = emulators::dingtalk::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    s.add_dingtalk(&dingtalk);
+    dingtalk.ban(
+        emulators::dingtalk::Ban::Json {
+            status: 200,
+            wait: 5,
+        },
+        std::time::Duration::from_secs(3600),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(&s.config)
+        .args(["sync", "dt"])
+        .env("ORGSYNC_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (said, heard) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        let line = heard
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no wait announced ({e}): {seen:?}"));
+        let waiting = line.contains("waiting 300 s");
+        seen.push(line);
+        if waiting {
+            break;
+        }
+    }
+    let interrupted_at = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let took = interrupted_at.elapsed();
+    seen.extend(heard.try_iter());
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        seen.join("\n")
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}: {out}");
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("while pulling: nothing was written"), "{out}");
+    assert!(s.scim.users().is_empty(), "nothing written: {out}");
+}
+
 /// A config without a connector is valid, and yet nothing would sync: `check-config` says so.
 #[test]
 fn check_config_warns_when_no_connector_is_configured() {
