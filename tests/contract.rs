@@ -430,6 +430,41 @@ async fn dingtalk_reads_the_same_org_through_the_hr_roster_in_the_fewest_calls()
     }
 }
 
+/// WeCom's other way to read, for an app refused the list calls (48002, reported for apps
+/// created after 2022-08-15): the same org (people, links, scope rule, heads) from the simple
+/// lists and single reads, in `2D + 5 + P` calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_reads_the_same_org_with_its_lists_refused() {
+    // The small org's partial scope has someone granted alone: only the whole tenant's calls
+    // are the formula's.
+    for (org, count_calls) in [(small_org(), false), (whole_tenant_org(), true)] {
+        let refused = emulators::wecom::WecomConfig {
+            list_access: emulators::wecom::ListAccess::Refused,
+            ..Default::default()
+        };
+        let upstream =
+            Upstream::Wecom(emulators::wecom::start(org.clone(), refused).await.unwrap());
+        let pulled = upstream.puller().pull().await.unwrap();
+        check_directory(Platform::Wecom, &upstream, &org, &pulled.directory);
+        check_heads(Platform::Wecom, &upstream, &org, &pulled.directory);
+        if count_calls {
+            let departments = org.departments.len() as u64;
+            let people = org.users.len() as u64;
+            let minimum = 2 * departments + 5 + people;
+            assert_eq!(
+                upstream.total_calls(),
+                minimum,
+                "calls seen by the emulator"
+            );
+            assert_eq!(
+                pulled.stats.total_calls(),
+                minimum,
+                "calls the puller counted"
+            );
+        }
+    }
+}
+
 /// Each fault kind, on a schedule that leaves room between hits: the pull retries through it and
 /// reads exactly what a clean pull reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
