@@ -74,28 +74,13 @@ impl Setup {
 
     /// Adds connector `dt`: `dingtalk` (with the HR roster's `agent_id`) → the same SCIM target.
     fn add_dingtalk(&self, dingtalk: &emulators::dingtalk::DingtalkHandle) {
-        let dir = self.dir.path();
-        std::fs::write(dir.join("dt-secret"), &dingtalk.config().app_secret).unwrap();
         let mut config = self.config_text();
-        config.push_str(&format!(
-            r#"
-[connectors.dt.source]
-kind = "dingtalk"
-app_key = "{app}"
-app_secret = "file:{dir}/dt-secret"
-agent_id = {agent}
-api_base = "{base}"
-
-[connectors.dt.target]
-kind = "scim"
-base_url = "{scim}"
-token = "file:{dir}/scim-token"
-"#,
-            app = dingtalk.config().app_key,
-            dir = dir.display(),
-            agent = dingtalk.config().agent_id,
-            base = dingtalk.base_url(),
-            scim = self.scim.base_url(),
+        config.push_str(&common::dingtalk_connector_toml(
+            "dt",
+            dingtalk,
+            self.dir.path(),
+            self.scim.base_url(),
+            Some(dingtalk.config().agent_id),
         ));
         std::fs::write(&self.config, config).unwrap();
     }
@@ -578,19 +563,12 @@ async fn check_config_online_says_what_the_app_may_not_read() {
 /// ends the run at once as interrupted, with nothing written.
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_ends_a_long_throttle_wait_at_once() {
-    use std::io::BufRead;
     let s = setup("").await;
     let dingtalk = emulators::dingtalk::start(small_org(), Default::default())
         .await
         .unwrap();
     s.add_dingtalk(&dingtalk);
-    dingtalk.ban(
-        emulators::dingtalk::Ban::Json {
-            status: 200,
-            wait: 5,
-        },
-        std::time::Duration::from_secs(3600),
-    );
+    common::ban_for_an_hour(&dingtalk);
     let mut child = Command::new(env!("CARGO_BIN_EXE_orgsync"))
         .arg("--config")
         .arg(&s.config)
@@ -600,24 +578,7 @@ async fn ctrl_c_ends_a_long_throttle_wait_at_once() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (said, heard) = std::sync::mpsc::channel();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = said.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    loop {
-        let line = heard
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("no wait announced ({e}): {seen:?}"));
-        let waiting = line.contains("waiting 300 s");
-        seen.push(line);
-        if waiting {
-            break;
-        }
-    }
+    let (mut seen, heard) = common::lines_until(child.stderr.take().unwrap(), "waiting 300 s");
     let interrupted_at = std::time::Instant::now();
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
