@@ -1104,8 +1104,8 @@ async fn run_without_a_connector_warns() {
 }
 
 /// A daemon run waiting out a throttle (DingTalk's 5-minute anti-abuse ban) says so wherever it
-/// is followed: `orgsync sync --wait`'s lines, `orgsync status` and the run's JSON; SIGTERM ends
-/// the wait at once.
+/// is followed: `orgsync sync --wait`'s lines, `orgsync status` and the run's JSON. Ctrl-C on
+/// `sync --wait` stops following, saying the run goes on; SIGTERM ends the wait at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttle_wait_shows_in_sync_wait_status_and_the_run() {
     let s = setup().await;
@@ -1128,7 +1128,7 @@ async fn a_throttle_wait_shows_in_sync_wait_status_and_the_run() {
         .spawn()
         .unwrap();
     const WAIT: &str = "throttled by dingtalk, waiting";
-    let (seen, _rest) = common::lines_until(follower.stderr.take().unwrap(), WAIT);
+    let (seen, rest) = common::lines_until(follower.stderr.take().unwrap(), WAIT);
     assert!(
         seen.iter()
             .any(|l| l.starts_with("pulling: 0 people read, ")),
@@ -1151,11 +1151,23 @@ async fn a_throttle_wait_shows_in_sync_wait_status_and_the_run() {
         "{view}"
     );
 
+    // Ctrl-C stops following, not the daemon's run, and says so.
+    common::press_ctrl_c(&follower);
+    let stopped = follower.wait().unwrap();
+    // Everything it said, up to the pipe's end.
+    let said: Vec<String> = rest.iter().collect();
+    assert_eq!(stopped.code(), Some(130), "{said:?}");
+    assert!(
+        said.iter().any(|l| l.contains(&format!(
+            "stopped following run {run_id}; it goes on in the daemon"
+        ))),
+        "{said:?}"
+    );
+    assert!(text(&cli(&s, &["status"])).contains(WAIT));
+
     daemon.signal("TERM");
     let (exit, took) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(exit.success(), "{exit:?}\n{}", s.log());
     assert!(took < Duration::from_secs(10), "{took:?}");
-    let _ = follower.kill();
-    let _ = follower.wait();
     assert!(s.scim.users().is_empty(), "nothing written");
 }

@@ -416,3 +416,12 @@ pub fn lines_until(
     }
     (seen, heard)
 }
+
+/// Sends `child` SIGINT, as Ctrl-C in its terminal would.
+pub fn press_ctrl_c(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -INT {}", child.id());
+}
