@@ -17,6 +17,9 @@ pub enum WaitReason {
     Throttled,
     /// A failed call (a refusal of its rate, a 5xx, a timeout) is tried again after a backoff.
     Retrying,
+    /// orgsync's own limiter holds the call under a documented window (WeCom's 150 000 calls of
+    /// an API an hour): nothing failed, and no retry budget is drawn.
+    Pacing,
 }
 
 /// A wait in progress, as shown: "throttled by dingtalk, waiting 300 s".
@@ -65,6 +68,14 @@ impl std::fmt::Display for PullCounts {
                 reason: WaitReason::Retrying,
                 seconds,
             }) => write!(f, "; a {platform} call failed, retrying in {seconds} s"),
+            Some(Waiting {
+                platform,
+                reason: WaitReason::Pacing,
+                seconds,
+            }) => write!(
+                f,
+                "; holding to {platform}'s documented rate limits, waiting {seconds} s"
+            ),
             None => Ok(()),
         }
     }
@@ -144,6 +155,23 @@ impl PullProgress {
             covered_until: now,
             waiting: None,
         };
+    }
+
+    /// Shows the limiter holding a call until `until`, drawing on no budget. Returns whether
+    /// this starts a wait (none was shown, or it ends sooner), so it is logged once, not per
+    /// call held. A longer wait already shown (a throttle) stays.
+    pub(crate) fn show_pacing(&self, platform: Platform, until: Instant) -> bool {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let shown_until = state
+            .waiting
+            .map(|(_, _, end)| end)
+            .filter(|&end| end > now);
+        if shown_until.is_some_and(|end| end >= until) {
+            return false;
+        }
+        state.waiting = Some((platform, WaitReason::Pacing, until));
+        shown_until.is_none()
     }
 
     /// Starts the retry budget again (each pull has its own), keeping the counts and the mode.
@@ -237,6 +265,36 @@ impl PullProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_wait_says_what_it_is_for() {
+        let mut pull = PullCounts {
+            calls: 142_500,
+            people: 9000,
+            ..PullCounts::default()
+        };
+        for (reason, words) in [
+            (WaitReason::Throttled, "throttled by wecom, waiting 60 s"),
+            (
+                WaitReason::Retrying,
+                "a wecom call failed, retrying in 60 s",
+            ),
+            (
+                WaitReason::Pacing,
+                "holding to wecom's documented rate limits, waiting 60 s",
+            ),
+        ] {
+            pull.waiting = Some(Waiting {
+                platform: Platform::Wecom,
+                reason,
+                seconds: 60,
+            });
+            assert_eq!(
+                pull.to_string(),
+                format!("9000 people read, 142500 calls; {words}")
+            );
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn overlapping_waits_draw_on_the_budget_once() {
