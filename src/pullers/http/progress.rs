@@ -157,9 +157,9 @@ impl PullProgress {
         };
     }
 
-    /// Shows the limiter holding a call until `until`, drawing on no budget. Returns whether
-    /// this starts a wait (none was shown, or it ends sooner), so it is logged once, not per
-    /// call held. A longer wait already shown (a throttle) stays.
+    /// Shows the limiter holding a call until `until`, drawing on no budget; a wait already
+    /// shown that lasts as long (a throttle) stays. Returns whether no wait was shown before,
+    /// so a hold is logged once, not once per call it holds.
     pub(crate) fn show_pacing(&self, platform: Platform, until: Instant) -> bool {
         let mut state = self.lock();
         let now = Instant::now();
