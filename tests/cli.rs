@@ -14,9 +14,12 @@ struct Setup {
 }
 
 async fn setup(extra_policy: &str) -> Setup {
-    let wecom = emulators::wecom::start(small_org(), Default::default())
-        .await
-        .unwrap();
+    setup_with(Default::default(), extra_policy).await
+}
+
+/// [`setup`] with the WeCom emulator configured as `wecom`.
+async fn setup_with(wecom: emulators::wecom::WecomConfig, extra_policy: &str) -> Setup {
+    let wecom = emulators::wecom::start(small_org(), wecom).await.unwrap();
     let scim = emulators::scim::start(Default::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("orgsync.toml");
@@ -67,6 +70,19 @@ token = "file:{token_file}"
 impl Setup {
     fn config_text(&self) -> String {
         std::fs::read_to_string(&self.config).unwrap()
+    }
+
+    /// Adds connector `dt`: `dingtalk` (with the HR roster's `agent_id`) → the same SCIM target.
+    fn add_dingtalk(&self, dingtalk: &emulators::dingtalk::DingtalkHandle) {
+        let mut config = self.config_text();
+        config.push_str(&common::dingtalk_connector_toml(
+            "dt",
+            dingtalk,
+            self.dir.path(),
+            self.scim.base_url(),
+            Some(dingtalk.config().agent_id),
+        ));
+        std::fs::write(&self.config, config).unwrap();
     }
 }
 
@@ -500,6 +516,84 @@ async fn check_config_online_checks_each_side_one_line_per_check() {
     assert!(out.contains("hq  target  FAILED: "), "{out}");
     assert!(out.contains("401"), "{out}");
     assert!(!out.contains(WRONG_TOKEN), "{out}");
+}
+
+/// What the app may not read passes the check, and is said under it: here WeCom refuses the
+/// list reads (an app created after 2022-08-15) and the range names a tag that is gone, and a
+/// DingTalk app with `agent_id` lacks the HR roster permission.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_online_says_what_the_app_may_not_read() {
+    let s = setup_with(
+        emulators::wecom::WecomConfig {
+            list_access: emulators::wecom::ListAccess::Refused,
+            allow_tags: vec![404],
+            ..Default::default()
+        },
+        "",
+    )
+    .await;
+    let dingtalk = emulators::dingtalk::start(
+        small_org(),
+        emulators::dingtalk::DingtalkConfig {
+            roster: emulators::dingtalk::RosterAccess::NotGranted,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.add_dingtalk(&dingtalk);
+    let secret = emulators::wecom::WecomConfig::default().corpsecret;
+    let checked = check_online(&s.config, &secret);
+    let out = text(&checked);
+    assert!(checked.status.success(), "{out}");
+    assert!(out.contains("hq  upstream scope  ok: "), "{out}");
+    assert!(out.contains("dt  upstream scope  ok: "), "{out}");
+    for note in [
+        "hq  upstream scope  note: wecom refused department/list, user/list (a permission error)",
+        "hq  upstream scope  note: the app's visible range names tag 404, which could not be read (code 40068)",
+        "dt  upstream scope  note: DingTalk's HR roster refused the app (no roster read permission for this agent_id)",
+    ] {
+        assert!(out.contains(note), "{note:?} in {out}");
+    }
+    let plain = check_online(&setup("").await.config, &secret);
+    assert!(!text(&plain).contains("note:"), "{}", text(&plain));
+}
+
+/// Ctrl-C while an in-process sync waits out DingTalk's anti-abuse ban (at least 5 minutes)
+/// ends the run at once as interrupted, with nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_ends_a_long_throttle_wait_at_once() {
+    let s = setup("").await;
+    let dingtalk = emulators::dingtalk::start(small_org(), Default::default())
+        .await
+        .unwrap();
+    s.add_dingtalk(&dingtalk);
+    common::ban_for_an_hour(&dingtalk);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(&s.config)
+        .args(["sync", "dt"])
+        .env("ORGSYNC_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut seen, heard) = common::lines_until(child.stderr.take().unwrap(), "waiting 300 s");
+    let interrupted_at = std::time::Instant::now();
+    common::press_ctrl_c(&child);
+    let output = child.wait_with_output().unwrap();
+    let took = interrupted_at.elapsed();
+    // Everything it said, up to the pipe's end.
+    seen.extend(heard.iter());
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        seen.join("\n")
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}: {out}");
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("while pulling: nothing was written"), "{out}");
+    assert!(s.scim.users().is_empty(), "nothing written: {out}");
 }
 
 /// A config without a connector is valid, and yet nothing would sync: `check-config` says so.

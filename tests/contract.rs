@@ -16,7 +16,7 @@
 mod common;
 
 use common::upstream::{Platform, Upstream};
-use common::{bitrix24_puller, small_org};
+use common::{bitrix24_puller, dingtalk_puller, small_org};
 use emulators::faults::Faults;
 use emulators::fixture::{Org, Status, User};
 use emulators::generator::{GeneratorConfig, generate};
@@ -383,6 +383,85 @@ async fn every_puller_makes_exactly_the_minimum_number_of_calls() {
             "{platform:?}: calls the puller counted"
         );
         assert_eq!(pulled.stats.retries, 0, "{platform:?}");
+    }
+}
+
+/// DingTalk's other way to read managers, the HR roster (`agent_id` set, the permission
+/// granted): the same org as one `user/get` per person (people, links, scope rule, heads), in
+/// `⌈listed / 100⌉` roster calls instead of one `user/get` per listed person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dingtalk_reads_the_same_org_through_the_hr_roster_in_the_fewest_calls() {
+    // The small org (a partial scope, someone granted alone, a manager outside) is compared
+    // with the per-person path; the whole tenant's calls with the formula (its per-person pull
+    // would take 14 s at DingTalk's 20/s).
+    for (org, per_person) in [(small_org(), true), (whole_tenant_org(), false)] {
+        let upstream = Upstream::start(Platform::Dingtalk, org.clone()).await;
+        let Upstream::Dingtalk(handle) = &upstream else {
+            unreachable!("a DingTalk upstream")
+        };
+        let agent_id = u64::try_from(handle.config().agent_id).unwrap();
+        let pulled = AnyPuller::Dingtalk(dingtalk_puller(handle, |c| c.agent_id = Some(agent_id)))
+            .pull()
+            .await
+            .unwrap();
+        let calls = upstream.total_calls();
+        check_directory(Platform::Dingtalk, &upstream, &org, &pulled.directory);
+        check_heads(Platform::Dingtalk, &upstream, &org, &pulled.directory);
+        if per_person {
+            let expected = upstream.puller().pull().await.unwrap().directory;
+            assert_eq!(
+                pulled.directory, expected,
+                "the roster path reads the same org"
+            );
+        } else {
+            let listed = org
+                .users
+                .iter()
+                .filter(|u| u.status != Status::Resigned)
+                .count() as u64;
+            let minimum = minimum_calls(Platform::Dingtalk, &org) - listed + listed.div_ceil(100);
+            assert_eq!(calls, minimum, "calls seen by the emulator");
+            assert_eq!(
+                pulled.stats.total_calls(),
+                minimum,
+                "calls the puller counted"
+            );
+        }
+    }
+}
+
+/// WeCom's other way to read, for an app refused the list calls (48002, reported for apps
+/// created after 2022-08-15): the same org (people, links, scope rule, heads) from the simple
+/// lists and single reads, in `2D + 5 + P` calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_reads_the_same_org_with_its_lists_refused() {
+    // The small org's partial scope has someone granted alone: only the whole tenant's calls
+    // are the formula's.
+    for (org, count_calls) in [(small_org(), false), (whole_tenant_org(), true)] {
+        let refused = emulators::wecom::WecomConfig {
+            list_access: emulators::wecom::ListAccess::Refused,
+            ..Default::default()
+        };
+        let upstream =
+            Upstream::Wecom(emulators::wecom::start(org.clone(), refused).await.unwrap());
+        let pulled = upstream.puller().pull().await.unwrap();
+        check_directory(Platform::Wecom, &upstream, &org, &pulled.directory);
+        check_heads(Platform::Wecom, &upstream, &org, &pulled.directory);
+        if count_calls {
+            let departments = org.departments.len() as u64;
+            let people = org.users.len() as u64;
+            let minimum = 2 * departments + 5 + people;
+            assert_eq!(
+                upstream.total_calls(),
+                minimum,
+                "calls seen by the emulator"
+            );
+            assert_eq!(
+                pulled.stats.total_calls(),
+                minimum,
+                "calls the puller counted"
+            );
+        }
     }
 }
 

@@ -1102,3 +1102,72 @@ async fn run_without_a_connector_warns() {
     let (code, _) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(code.success(), "{}", s.log());
 }
+
+/// A daemon run waiting out a throttle (DingTalk's 5-minute anti-abuse ban) says so wherever it
+/// is followed: `orgsync sync --wait`'s lines, `orgsync status` and the run's JSON. Ctrl-C on
+/// `sync --wait` stops following, saying the run goes on; SIGTERM ends the wait at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttle_wait_shows_in_sync_wait_status_and_the_run() {
+    let s = setup().await;
+    let dingtalk = emulators::dingtalk::start(common::small_org(), Default::default())
+        .await
+        .unwrap();
+    s.write_config(&common::dingtalk_connector_toml(
+        "dt",
+        &dingtalk,
+        s.dir.path(),
+        s.scim.base_url(),
+        None,
+    ));
+    let mut daemon = Daemon::start(&s).await;
+    common::ban_for_an_hour(&dingtalk);
+    let mut follower = orgsync(&s.config)
+        .args(["sync", "dt", "--wait"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    const WAIT: &str = "throttled by dingtalk, waiting";
+    let (seen, rest) = common::lines_until(follower.stderr.take().unwrap(), WAIT);
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("pulling: 0 people read, ")),
+        "{seen:?}"
+    );
+
+    let status = text(&cli(&s, &["status"]));
+    let running = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("running"))
+        .unwrap_or_else(|| panic!("no running run: {status}"));
+    assert!(running.contains(WAIT), "{status}");
+    let run_id = running.split_whitespace().nth(1).unwrap();
+    let view = get_json(&unix_client(&s), &format!("http://orgsync/runs/{run_id}")).await;
+    let waiting = &view["progress"]["pull"]["waiting"];
+    assert_eq!(waiting["platform"], "dingtalk", "{view}");
+    assert_eq!(waiting["reason"], "throttled", "{view}");
+    assert!(
+        (290..=300).contains(&waiting["seconds"].as_u64().unwrap()),
+        "{view}"
+    );
+
+    // Ctrl-C stops following, not the daemon's run, and says so.
+    common::press_ctrl_c(&follower);
+    let stopped = follower.wait().unwrap();
+    // Everything it said, up to the pipe's end.
+    let said: Vec<String> = rest.iter().collect();
+    assert_eq!(stopped.code(), Some(130), "{said:?}");
+    assert!(
+        said.iter().any(|l| l.contains(&format!(
+            "stopped following run {run_id}; it goes on in the daemon"
+        ))),
+        "{said:?}"
+    );
+    assert!(text(&cli(&s, &["status"])).contains(WAIT));
+
+    daemon.signal("TERM");
+    let (exit, took) = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(exit.success(), "{exit:?}\n{}", s.log());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(s.scim.users().is_empty(), "nothing written");
+}

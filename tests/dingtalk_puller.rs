@@ -901,6 +901,39 @@ async fn without_the_roster_permission_managers_are_read_one_by_one_and_said_onc
     assert_eq!(refused.calls(ROSTER), 0);
 }
 
+/// A focused pull (an event's run, `sync --person`) without the roster permission: the first
+/// roster call finds out, the people are the whole pull's records (managers and main
+/// departments from `user/get`, `lin`'s main department from its position list), and the
+/// fallback is said once, as after a whole pull.
+#[tokio::test]
+async fn a_focused_pull_without_the_roster_permission_reads_what_a_whole_pull_reads() {
+    let refused = dingtalk::start(
+        org_with(3),
+        DingtalkConfig {
+            roster: RosterAccess::NotGranted,
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    let whole = roster_puller(&refused).pull().await.unwrap().directory;
+    refused.reset_calls();
+    let keys: Vec<UserKey> = ["lin", "p001", "zhou"].map(UserKey::new).to_vec();
+    let focused = roster_puller(&refused).pull_people(&keys).await.unwrap();
+    let got = &focused.pulled.directory;
+    for key in &keys {
+        assert_eq!(got.users.get(key), whole.users.get(key), "{key}");
+    }
+    assert_eq!(departments_of(got, "lin"), ["4", "3"]);
+    assert_eq!(
+        got.problems,
+        [Problem::RosterFallback {
+            reason: RosterFallback::NotGranted
+        }]
+    );
+    assert_eq!(refused.calls(ROSTER), 1, "only the first call asks");
+}
+
 /// The monthly quota spent after one roster call: the rest of the run reads one by one, the
 /// report says so once, and the directory is the same.
 #[tokio::test]

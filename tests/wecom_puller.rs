@@ -8,7 +8,7 @@ use emulators::wecom::{self, ListAccess, WecomConfig, WecomHandle, WecomTag};
 use orgsync::config::{HumanDuration, ProcessMode, RetryConfig, Secret, SecretRef};
 use orgsync::model::{Department, DepartmentId, Directory, Problem, Status, User, UserKey};
 use orgsync::pullers::wecom::{ThrottleWindows, WecomPuller, WecomSourceConfig};
-use orgsync::pullers::{PullError, Pulled, Puller};
+use orgsync::pullers::{Coverage, PullError, Pulled, Puller};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -1147,6 +1147,43 @@ async fn tags_that_are_gone_or_hostile_are_reported_not_fatal() {
     assert_eq!(stats.calls[TAG_GET], 4);
     assert_eq!(stats.calls[DEPARTMENT_LIST], 2);
     assert_eq!(stats.calls[USER_GET], 1);
+}
+
+/// A focused pull (an event's run, `sync --person`) on a range set by tag, on both read paths:
+/// zhao (through tag 7, in its department 4's subtree or alone), sam (in tag 7's department
+/// 4), zoe (through tag 7 and department 2) and the ceo (outside the range) are read exactly as
+/// the whole pull reads them, or not found.
+#[tokio::test]
+async fn a_focused_pull_reads_the_people_of_a_tag_as_a_whole_pull_does() {
+    for list_access in [ListAccess::Granted, ListAccess::Refused] {
+        for tag_departments in [vec![4], Vec::new()] {
+            let (org, mut config) = tag_scoped();
+            config.tags[0].departments = tag_departments.clone();
+            config.list_access = list_access;
+            let wecom = wecom::start(org, config).await.unwrap();
+            let case = format!("{list_access:?}, tag departments {tag_departments:?}");
+            let whole = puller(&wecom, |_| {}).pull().await.unwrap().directory;
+            let keys: Vec<UserKey> = ["zhao", "sam", "zoe", "ceo"]
+                .into_iter()
+                .map(UserKey::new)
+                .collect();
+            let focused = puller(&wecom, |_| {}).pull_people(&keys).await.unwrap();
+            let got = &focused.pulled.directory;
+            for key in &keys {
+                assert_eq!(got.users.get(key), whole.users.get(key), "{case}: {key}");
+            }
+            let not_found = keys
+                .iter()
+                .filter(|k| !whole.users.contains_key(*k))
+                .cloned()
+                .collect();
+            assert_eq!(focused.coverage, Coverage::Partial { not_found }, "{case}");
+            for (id, department) in &got.departments {
+                assert_eq!(whole.departments.get(id), Some(department), "{case}: {id}");
+            }
+            assert!(got.problems.is_empty(), "{case}: {:?}", got.problems);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

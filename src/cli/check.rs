@@ -106,6 +106,9 @@ async fn check_connector(name: &str, connector: &Connector) -> bool {
     let token = connector.puller.check_token().await;
     let token_ok = token.is_ok();
     let mut passed = line(name, "upstream token", token);
+    // What the app may not read (a permission, part of its range) does not fail the check, but
+    // an admin setting it up is to hear of it now rather than in the first run's report.
+    let mut notes = Vec::new();
     let scope = if token_ok {
         match connector.puller.pull().await {
             Err(e) => Err(e.to_string()),
@@ -113,16 +116,29 @@ async fn check_connector(name: &str, connector: &Connector) -> bool {
             Ok(pulled) if pulled.directory.users.is_empty() && pulled.directory.held.is_empty() => {
                 Err("the app's authorized scope holds nobody".to_owned())
             }
-            Ok(pulled) => Ok(Checked::Verified(format!(
-                "{} people, {} departments",
-                pulled.directory.users.len() + pulled.directory.held.len(),
-                pulled.directory.departments.len()
-            ))),
+            Ok(pulled) => {
+                notes.extend(
+                    pulled
+                        .directory
+                        .problems
+                        .iter()
+                        .filter(|p| p.is_about_the_app())
+                        .map(ToString::to_string),
+                );
+                Ok(Checked::Verified(format!(
+                    "{} people, {} departments",
+                    pulled.directory.users.len() + pulled.directory.held.len(),
+                    pulled.directory.departments.len()
+                )))
+            }
         }
     } else {
         Ok(Checked::NotChecked("the token was refused"))
     };
     passed &= line(name, "upstream scope", scope);
+    for note in notes {
+        println!("{name}  upstream scope  note: {}", visible(&note));
+    }
     passed & line(name, "target", connector.pusher.check().await)
 }
 

@@ -40,31 +40,6 @@ fn pull_mark(pull: &PullCounts) -> u64 {
     }
 }
 
-/// What the pull has done, in words: "1 200/3 000 people, 31 calls, about 40 s left; throttled
-/// by dingtalk, waiting 300 s".
-pub(super) fn pull_text(pull: &PullCounts) -> String {
-    let mut text = match pull.people_total {
-        Some(total) => format!("{}/{total} people, {} calls", pull.people, pull.calls),
-        None => format!("{} people read, {} calls", pull.people, pull.calls),
-    };
-    if let Some(eta) = pull.eta_seconds.filter(|_| pull.waiting.is_none()) {
-        text.push_str(&format!(", about {eta} s left"));
-    }
-    if let Some(wait) = pull.waiting {
-        match wait.reason {
-            WaitReason::Throttled => text.push_str(&format!(
-                "; throttled by {}, waiting {} s",
-                wait.platform, wait.seconds
-            )),
-            WaitReason::Retrying => text.push_str(&format!(
-                "; a {} call failed, retrying in {} s",
-                wait.platform, wait.seconds
-            )),
-        }
-    }
-    text
-}
-
 /// The line to show for this moment, or `None` when plain output has nothing new to say.
 pub(super) fn line(
     state: RunState,
@@ -86,7 +61,7 @@ pub(super) fn line(
     let pulling = p.stage == Stage::Pulling;
     if terminal {
         if pulling {
-            return Some(format!("\r\x1b[2K{stage:<9} {}", pull_text(&p.pull)));
+            return Some(format!("\r\x1b[2K{stage:<9} {}", p.pull));
         }
         const WIDTH: usize = 30;
         let filled = (p.done * WIDTH)
@@ -110,7 +85,7 @@ pub(super) fn line(
         l.pull_mark != now.pull_mark || (now.waiting.is_some() && l.waiting != now.waiting)
     });
     if pulling && (new_stage || pull_news) {
-        return Some(format!("{stage}: {}", pull_text(&p.pull)));
+        return Some(format!("{stage}: {}", p.pull));
     }
     (new_stage || (p.stage == Stage::Applying && new_tenth) || finished)
         .then(|| format!("{stage}: {}/{} steps", p.done, p.total))
@@ -203,7 +178,7 @@ mod tests {
         p.pull.people_total = Some(3000);
         p.pull.eta_seconds = Some(40);
         assert_eq!(
-            pull_text(&p.pull),
+            p.pull.to_string(),
             "2100/3000 people, 431 calls, about 40 s left"
         );
         p.pull.waiting = Some(Waiting {
@@ -212,7 +187,7 @@ mod tests {
             seconds: 300,
         });
         assert_eq!(
-            pull_text(&p.pull),
+            p.pull.to_string(),
             "2100/3000 people, 431 calls; throttled by dingtalk, waiting 300 s"
         );
     }

@@ -147,8 +147,27 @@ pub(super) async fn sync_via_daemon(
 }
 
 /// Polls the run until it ends: a progress bar on a terminal, a line per change otherwise
-/// (both on stderr, so stdout carries only the report).
+/// (both on stderr, so stdout carries only the report). Ctrl-C stops following, not the run:
+/// the run is the daemon's, which waits out long throttles within its budget, so the process
+/// says where to find it and ends as a shell expects of Ctrl-C.
 pub(super) async fn follow(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
+    tokio::select! {
+        followed = poll_until_done(client, run_id) => followed,
+        Ok(()) = tokio::signal::ctrl_c() => {
+            if std::io::stderr().is_terminal() {
+                eprintln!();
+            }
+            eprintln!(
+                "stopped following run {run_id}; it goes on in the daemon: `orgsync status` \
+                 shows where it is, `orgsync reports show {run_id}` its report once it ends"
+            );
+            // 128 + SIGINT, as a shell reports a process Ctrl-C ended.
+            std::process::exit(130)
+        }
+    }
+}
+
+async fn poll_until_done(client: &Client, run_id: &str) -> Result<RunView, ClientError> {
     let terminal = std::io::stderr().is_terminal();
     let mut last: Option<(RunState, crate::engine::Progress)> = None;
     let mut shown = None;

@@ -134,6 +134,33 @@ pub enum RosterFallback {
 }
 
 impl Problem {
+    /// Whether the problem is about what the app may read (a permission it lacks, a part of its
+    /// range, what the platform's version supports) rather than about the data: an admin can
+    /// fix it in the platform's console, so `check-config --online` says it.
+    pub fn is_about_the_app(&self) -> bool {
+        match self {
+            Problem::ScopeEntryUnreadable { .. }
+            | Problem::ListReadsRefused { .. }
+            | Problem::RosterFallback { .. }
+            | Problem::InviteesNotDistinguished => true,
+            Problem::EmptyUserId { .. }
+            | Problem::ConflictingRecords { .. }
+            | Problem::UnknownStatus { .. }
+            | Problem::MissingField { .. }
+            | Problem::MissingParentDepartment { .. }
+            | Problem::DuplicateValue { .. }
+            | Problem::DuplicateAccounts { .. }
+            | Problem::AmbiguousMatch { .. }
+            | Problem::UserNameFallback { .. }
+            | Problem::TargetNotListed { .. }
+            | Problem::GroupNameTaken { .. }
+            | Problem::CustomFieldMissing { .. }
+            | Problem::ValueNumbered { .. }
+            | Problem::UnreadableField { .. }
+            | Problem::StepWaits { .. } => false,
+        }
+    }
+
     /// Whether the problem is about this person.
     pub fn concerns(&self, key: &UserKey) -> bool {
         match self {

@@ -344,3 +344,84 @@ pub fn by_external_id(
         })
         .collect()
 }
+
+/// Connector `name`'s TOML for the binary: `dingtalk` (its secret written to `dir/dt-secret`)
+/// → the SCIM target at `scim` (its token read from `dir/scim-token`); `agent_id` (the HR
+/// roster's) when given.
+pub fn dingtalk_connector_toml(
+    name: &str,
+    dingtalk: &emulators::dingtalk::DingtalkHandle,
+    dir: &std::path::Path,
+    scim: &str,
+    agent_id: Option<i64>,
+) -> String {
+    std::fs::write(dir.join("dt-secret"), &dingtalk.config().app_secret).unwrap();
+    let agent_id = agent_id
+        .map(|id| format!("agent_id = {id}\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+[connectors.{name}.source]
+kind = "dingtalk"
+app_key = "{app}"
+app_secret = "file:{dir}/dt-secret"
+{agent_id}api_base = "{base}"
+
+[connectors.{name}.target]
+kind = "scim"
+base_url = "{scim}"
+token = "file:{dir}/scim-token"
+"#,
+        app = dingtalk.config().app_key,
+        dir = dir.display(),
+        base = dingtalk.base_url(),
+    )
+}
+
+/// DingTalk's anti-abuse ban as the real one reads (`"wait":5`: at least 5 minutes of waiting),
+/// in force for an hour: a pull waits it out for as long as its budget lasts.
+pub fn ban_for_an_hour(dingtalk: &emulators::dingtalk::DingtalkHandle) {
+    dingtalk.ban(
+        emulators::dingtalk::Ban::Json {
+            status: 200,
+            wait: 5,
+        },
+        Duration::from_secs(3600),
+    );
+}
+
+/// The lines of a child's `stderr` up to the first holding `want` (30 s at most, else a panic
+/// with what it said), and the rest as they come: read on a thread of their own, so the child
+/// never blocks on a full pipe.
+pub fn lines_until(
+    stderr: std::process::ChildStderr,
+    want: &str,
+) -> (Vec<String>, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = said.send(line);
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    while !seen.last().is_some_and(|l| l.contains(want)) {
+        let line = heard
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no line with {want:?} ({e}): {seen:?}"));
+        seen.push(line);
+    }
+    (seen, heard)
+}
+
+/// Sends `child` SIGINT, as Ctrl-C in its terminal would.
+pub fn press_ctrl_c(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -INT {}", child.id());
+}

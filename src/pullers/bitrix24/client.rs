@@ -342,7 +342,9 @@ impl Bitrix24Client {
             auth: token,
         };
         let url = self.auth.method_url(BATCH);
-        self.limiter.acquire(BATCH).await;
+        self.limiter
+            .acquire_shown(BATCH, PLATFORM, self.calls.progress())
+            .await;
         self.calls.record(BATCH);
         let response = self
             .http

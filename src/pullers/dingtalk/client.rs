@@ -185,7 +185,9 @@ impl DingtalkClient {
             .or_default()
             .clone();
         let _turn = gate.lock().await;
-        self.limiter.acquire(endpoint).await;
+        self.limiter
+            .acquire_shown(endpoint, PLATFORM, self.calls.progress())
+            .await;
     }
 
     /// One HTTP request and the envelope check. The token and the secret travel as query

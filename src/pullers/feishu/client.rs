@@ -312,7 +312,9 @@ impl FeishuClient {
         endpoint: &'static str,
         request: RequestBuilder,
     ) -> Result<bytes::Bytes, Failure> {
-        self.limiter.acquire(endpoint).await;
+        self.limiter
+            .acquire_shown(endpoint, PLATFORM, self.calls.progress())
+            .await;
         self.calls.record(endpoint);
         let response = request
             .send()

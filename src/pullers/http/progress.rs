@@ -17,6 +17,9 @@ pub enum WaitReason {
     Throttled,
     /// A failed call (a refusal of its rate, a 5xx, a timeout) is tried again after a backoff.
     Retrying,
+    /// orgsync's own limiter holds the call under a documented window (WeCom's 150 000 calls of
+    /// an API an hour): nothing failed, and no retry budget is drawn.
+    Pacing,
 }
 
 /// A wait in progress, as shown: "throttled by dingtalk, waiting 300 s".
@@ -40,6 +43,42 @@ pub struct PullCounts {
     /// Seconds the pull still needs at its pace so far, when the total is known.
     pub eta_seconds: Option<u64>,
     pub waiting: Option<Waiting>,
+}
+
+/// What the pull has done, in words: "2100/3000 people, 431 calls, about 40 s left", and any
+/// wait ("; throttled by dingtalk, waiting 300 s"). The CLI's progress, `orgsync status` and
+/// the console's run page all say it this way.
+impl std::fmt::Display for PullCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.people_total {
+            Some(total) => write!(f, "{}/{total} people, {} calls", self.people, self.calls)?,
+            None => write!(f, "{} people read, {} calls", self.people, self.calls)?,
+        }
+        if let Some(eta) = self.eta_seconds.filter(|_| self.waiting.is_none()) {
+            write!(f, ", about {eta} s left")?;
+        }
+        match self.waiting {
+            Some(Waiting {
+                platform,
+                reason: WaitReason::Throttled,
+                seconds,
+            }) => write!(f, "; throttled by {platform}, waiting {seconds} s"),
+            Some(Waiting {
+                platform,
+                reason: WaitReason::Retrying,
+                seconds,
+            }) => write!(f, "; a {platform} call failed, retrying in {seconds} s"),
+            Some(Waiting {
+                platform,
+                reason: WaitReason::Pacing,
+                seconds,
+            }) => write!(
+                f,
+                "; holding to {platform}'s documented rate limits, waiting {seconds} s"
+            ),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The live handle: atomics the puller bumps and the engine reads, plus the run's retry budget.
@@ -116,6 +155,23 @@ impl PullProgress {
             covered_until: now,
             waiting: None,
         };
+    }
+
+    /// Shows the limiter holding a call until `until`, drawing on no budget; a wait already
+    /// shown that lasts as long (a throttle) stays. Returns whether no wait was shown before,
+    /// so a hold is logged once, not once per call it holds.
+    pub(crate) fn show_pacing(&self, platform: Platform, until: Instant) -> bool {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let shown_until = state
+            .waiting
+            .map(|(_, _, end)| end)
+            .filter(|&end| end > now);
+        if shown_until.is_some_and(|end| end >= until) {
+            return false;
+        }
+        state.waiting = Some((platform, WaitReason::Pacing, until));
+        shown_until.is_none()
     }
 
     /// Starts the retry budget again (each pull has its own), keeping the counts and the mode.
@@ -209,6 +265,36 @@ impl PullProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_wait_says_what_it_is_for() {
+        let mut pull = PullCounts {
+            calls: 142_500,
+            people: 9000,
+            ..PullCounts::default()
+        };
+        for (reason, words) in [
+            (WaitReason::Throttled, "throttled by wecom, waiting 60 s"),
+            (
+                WaitReason::Retrying,
+                "a wecom call failed, retrying in 60 s",
+            ),
+            (
+                WaitReason::Pacing,
+                "holding to wecom's documented rate limits, waiting 60 s",
+            ),
+        ] {
+            pull.waiting = Some(Waiting {
+                platform: Platform::Wecom,
+                reason,
+                seconds: 60,
+            });
+            assert_eq!(
+                pull.to_string(),
+                format!("9000 people read, 142500 calls; {words}")
+            );
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn overlapping_waits_draw_on_the_budget_once() {

@@ -13,12 +13,19 @@
 //! connector together (`scope = "shared"`: Bitrix24's portal, DingTalk's per-address window).
 //! Retries pass through the limiter too: failed calls count against the platforms' limits.
 
+use super::PullProgress;
 use crate::config::HumanDuration;
+use crate::pullers::Platform;
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+use tracing::info;
+
+/// A hold by the limiter longer than this is shown in the pull's progress and logged: the
+/// usual pacing (a second's or a minute's window filling) stays quiet.
+const SHOWN_AFTER: Duration = Duration::from_secs(5);
 
 /// One documented limit, e.g. 20 requests per 1 s per API.
 ///
@@ -247,40 +254,65 @@ impl RateLimiter {
 
     /// Waits until a request to `endpoint` fits every limit, and books it.
     pub async fn acquire(&self, endpoint: &str) {
-        let wait_until = {
-            let mut state = self.state.lock().await;
-            let now = Instant::now();
-            // The slot is the latest start any limit allows (each limit allows any later time
-            // too); booking it in every limit keeps them consistent with what is actually sent.
-            let mut start = now;
-            for (i, limit) in self.limits.iter().enumerate() {
-                let key = (i, scope_key(limit, endpoint));
-                let earliest = match state.entry(key).or_insert_with(|| State::new(limit, now)) {
-                    State::Window(window) => {
-                        window.expire(now, limit.per.0);
-                        window.earliest(now, limit)
-                    }
-                    State::Bucket(tat) => {
-                        let tolerance = limit.interval() * (limit.burst.max(1) - 1);
-                        let tat = (*tat).max(now);
-                        tat.checked_sub(tolerance).unwrap_or(now).max(now)
-                    }
-                };
-                start = start.max(earliest);
-            }
-            for (i, limit) in self.limits.iter().enumerate() {
-                let key = (i, scope_key(limit, endpoint));
-                match state.entry(key).or_insert_with(|| State::new(limit, now)) {
-                    State::Window(window) => window.book(start, limit.per.0),
-                    State::Bucket(tat) => *tat = (*tat).max(start) + limit.interval(),
-                }
-            }
-            start
-        };
+        let wait_until = self.book(endpoint).await;
         // A timer rounds up to the next millisecond tick: only wait when there is a wait.
         if wait_until > Instant::now() {
             tokio::time::sleep_until(wait_until).await;
         }
+    }
+
+    /// [`RateLimiter::acquire`], showing a hold longer than [`SHOWN_AFTER`] in `progress` (and
+    /// the log): a pull's own pacing takes a second or two, but an hourly window (WeCom's
+    /// 150 000 calls of an API) can hold it for most of an hour, and a run must not sit silent
+    /// that long.
+    pub async fn acquire_shown(&self, endpoint: &str, platform: Platform, progress: &PullProgress) {
+        let wait_until = self.book(endpoint).await;
+        let wait = wait_until.saturating_duration_since(Instant::now());
+        if wait > SHOWN_AFTER && progress.show_pacing(platform, wait_until) {
+            let wait_s = wait.as_secs_f64().ceil() as u64;
+            // orgsync's own pacing, not a refusal: INFO, where a throttle is a WARN.
+            info!(
+                %platform,
+                endpoint,
+                wait_s,
+                "Holding to {platform}'s documented rate limits; waiting {wait_s} s before calling again."
+            );
+        }
+        if wait_until > Instant::now() {
+            tokio::time::sleep_until(wait_until).await;
+        }
+    }
+
+    /// Books the first start every limit allows for a request to `endpoint`, and returns it.
+    async fn book(&self, endpoint: &str) -> Instant {
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        // The slot is the latest start any limit allows (each limit allows any later time
+        // too); booking it in every limit keeps them consistent with what is actually sent.
+        let mut start = now;
+        for (i, limit) in self.limits.iter().enumerate() {
+            let key = (i, scope_key(limit, endpoint));
+            let earliest = match state.entry(key).or_insert_with(|| State::new(limit, now)) {
+                State::Window(window) => {
+                    window.expire(now, limit.per.0);
+                    window.earliest(now, limit)
+                }
+                State::Bucket(tat) => {
+                    let tolerance = limit.interval() * (limit.burst.max(1) - 1);
+                    let tat = (*tat).max(now);
+                    tat.checked_sub(tolerance).unwrap_or(now).max(now)
+                }
+            };
+            start = start.max(earliest);
+        }
+        for (i, limit) in self.limits.iter().enumerate() {
+            let key = (i, scope_key(limit, endpoint));
+            match state.entry(key).or_insert_with(|| State::new(limit, now)) {
+                State::Window(window) => window.book(start, limit.per.0),
+                State::Bucket(tat) => *tat = (*tat).max(start) + limit.interval(),
+            }
+        }
+        start
     }
 }
 
@@ -303,9 +335,58 @@ fn scope_key(limit: &RateLimit, endpoint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pullers::Platform;
+    use crate::pullers::http::{PullProgress, WaitReason, Waiting};
+    use std::sync::Arc;
 
     fn limiter(limits: &[RateLimit]) -> RateLimiter {
         RateLimiter::new(limits.to_vec())
+    }
+
+    /// A request the hourly window holds (WeCom's 150 000 calls of an API in an hour) shows in
+    /// the pull's progress while it waits, so an interactive run never sits silent for it; a
+    /// hold of a second or two, the usual pacing, is not shown.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_hold_shows_in_progress_and_a_short_one_does_not() {
+        let hourly = Arc::new(limiter(&[RateLimit::new(
+            1,
+            Duration::from_secs(3600),
+            LimitScope::Endpoint,
+        )]));
+        let progress = Arc::new(PullProgress::default());
+        hourly.acquire_shown("/a", Platform::Wecom, &progress).await;
+        assert_eq!(progress.snapshot().waiting, None);
+        let held = tokio::spawn({
+            let (hourly, progress) = (Arc::clone(&hourly), Arc::clone(&progress));
+            async move { hourly.acquire_shown("/a", Platform::Wecom, &progress).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            progress.snapshot().waiting,
+            Some(Waiting {
+                platform: Platform::Wecom,
+                reason: WaitReason::Pacing,
+                seconds: 3599,
+            })
+        );
+        assert_eq!(progress.spent(), Duration::ZERO, "no retry budget drawn");
+        held.await.unwrap();
+        assert_eq!(progress.snapshot().waiting, None);
+
+        let paced = Arc::new(limiter(&[RateLimit::new(
+            1,
+            Duration::from_secs(2),
+            LimitScope::Endpoint,
+        )]));
+        let quiet = Arc::new(PullProgress::default());
+        paced.acquire_shown("/a", Platform::Feishu, &quiet).await;
+        let held = tokio::spawn({
+            let (paced, quiet) = (Arc::clone(&paced), Arc::clone(&quiet));
+            async move { paced.acquire_shown("/a", Platform::Feishu, &quiet).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(quiet.snapshot().waiting, None);
+        held.await.unwrap();
     }
 
     /// The instants (from the start) at which `n` requests to `endpoint` are let through.

@@ -125,16 +125,17 @@ impl Retrier {
             let platform = self.platform;
             let wait_s = delay.as_secs_f64().ceil() as u64;
             let budget_left_s = budget.saturating_sub(progress.spent()).as_secs();
-            match reason {
-                WaitReason::Throttled => warn!(
+            if asked.is_some() {
+                warn!(
                     %platform,
                     endpoint,
                     wait_s,
                     budget_left_s,
                     error = %error.for_log(),
                     "Throttled by {platform}; waiting {wait_s} s before calling again."
-                ),
-                WaitReason::Retrying => warn!(
+                );
+            } else {
+                warn!(
                     %platform,
                     endpoint,
                     attempt = attempts,
@@ -142,7 +143,7 @@ impl Retrier {
                     budget_left_s,
                     error = %error.for_log(),
                     "A {platform} call failed; retrying."
-                ),
+                );
             }
             tokio::time::sleep(delay).await;
         }

@@ -181,7 +181,9 @@ impl WecomClient {
         if let Some(token) = token {
             request = request.query(&[("access_token", token)]);
         }
-        self.limiter.acquire(endpoint).await;
+        self.limiter
+            .acquire_shown(endpoint, PLATFORM, self.calls.progress())
+            .await;
         self.calls.record(endpoint);
         let response = request
             .send()

@@ -99,22 +99,7 @@ pub fn progress_text(view: &RunView) -> String {
         RunState::Running => match p.stage {
             Stage::Queued => "Starting…".into(),
             Stage::Checking => "Checking that the target accepts our credentials…".into(),
-            Stage::Pulling => {
-                let total = p
-                    .pull
-                    .people_total
-                    .map(|t| format!(" of {t}"))
-                    .unwrap_or_default();
-                let waiting = if p.pull.waiting.is_some() {
-                    "; waiting out a throttle"
-                } else {
-                    ""
-                };
-                format!(
-                    "Pulling: {} people{total} read in {} calls{waiting}…",
-                    p.pull.people, p.pull.calls
-                )
-            }
+            Stage::Pulling => format!("Pulling: {}…", p.pull),
             Stage::Planning => "Planning…".into(),
             Stage::Applying => format!("Applying: {} of {} steps done…", p.done, p.total),
             Stage::Finished => "Finishing…".into(),
@@ -401,4 +386,58 @@ fn runs_table(viewer: &Viewer, runs: &[RunSummary]) -> String {
 </form>"#,
         action = viewer.href("/compare"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Progress;
+    use crate::pullers::Platform;
+    use crate::pullers::http::{PullCounts, WaitReason, Waiting};
+
+    fn pulling(pull: PullCounts) -> RunView {
+        RunView {
+            run_id: "r1".into(),
+            connector: "hq".into(),
+            kind: JobKind::Sync,
+            mode: RunMode::Apply,
+            state: RunState::Running,
+            progress: Progress {
+                stage: Stage::Pulling,
+                pull,
+                ..Progress::default()
+            },
+            outcome: None,
+            started_at: None,
+            finished_at: None,
+            counts: Default::default(),
+            error: None,
+        }
+    }
+
+    /// The run page says what the CLI's progress says: the estimate, and what a wait is for
+    /// and how long it lasts.
+    #[test]
+    fn a_pull_in_progress_shows_the_estimate_and_the_wait() {
+        let mut pull = PullCounts {
+            calls: 431,
+            people: 2100,
+            people_total: Some(3000),
+            eta_seconds: Some(40),
+            waiting: None,
+        };
+        assert_eq!(
+            progress_text(&pulling(pull)),
+            "Pulling: 2100/3000 people, 431 calls, about 40 s left…"
+        );
+        pull.waiting = Some(Waiting {
+            platform: Platform::Dingtalk,
+            reason: WaitReason::Throttled,
+            seconds: 300,
+        });
+        assert_eq!(
+            progress_text(&pulling(pull)),
+            "Pulling: 2100/3000 people, 431 calls; throttled by dingtalk, waiting 300 s…"
+        );
+    }
 }
