@@ -611,9 +611,14 @@ fn check_config_warns_when_no_connector_is_configured() {
         "{}",
         text(&out)
     );
-    // An empty [connectors] table is the same.
+    // An empty [connectors] table is the same; `-c` after the subcommand names the file too.
     std::fs::write(&config, format!("{state}[connectors]\n")).unwrap();
-    let out = orgsync(&config, &["check-config"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .args(["check-config", "-c"])
+        .arg(&config)
+        .env_remove("ORGSYNC_CONFIG")
+        .output()
+        .unwrap();
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("warning: no connector is configured"),
         "{}",

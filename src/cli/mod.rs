@@ -34,6 +34,7 @@ pub(crate) const DEFAULT_CONFIG: &str = "/etc/orgsync/orgsync.toml";
 pub struct Cli {
     /// Configuration file.
     #[arg(
+        short,
         long,
         global = true,
         env = "ORGSYNC_CONFIG",

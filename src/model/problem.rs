@@ -133,6 +133,16 @@ pub enum RosterFallback {
     QuotaExhausted,
 }
 
+impl RosterFallback {
+    /// The name reports use (`not_granted`), for log fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RosterFallback::NotGranted => "not_granted",
+            RosterFallback::QuotaExhausted => "quota_exhausted",
+        }
+    }
+}
+
 impl Problem {
     /// Whether the problem is about what the app may read (a permission it lacks, a part of its
     /// range, what the platform's version supports) rather than about the data: an admin can
@@ -367,6 +377,22 @@ impl fmt::Display for Wait {
                     users.join(", ")
                 )
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RosterFallback;
+
+    /// Logs and reports name a fallback the same way.
+    #[test]
+    fn a_roster_fallback_logs_under_its_report_name() {
+        for reason in [RosterFallback::NotGranted, RosterFallback::QuotaExhausted] {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(reason.as_str())
+            );
         }
     }
 }

@@ -171,21 +171,24 @@ impl Puller for AnyPuller {
         }
     }
 
+    // A pull's future nests every layer of a puller (walk, retries, limiter) and is boxed here,
+    // once per pull: otherwise a caller's future (the engine's run, a test's body) nests them
+    // all too, and its type outgrows rustc's query depth limit.
     async fn pull(&self) -> Result<Pulled, PullError> {
         match self {
-            AnyPuller::Wecom(p) => p.pull().await,
-            AnyPuller::Bitrix24(p) => p.pull().await,
-            AnyPuller::Feishu(p) => p.pull().await,
-            AnyPuller::Dingtalk(p) => p.pull().await,
+            AnyPuller::Wecom(p) => Box::pin(p.pull()).await,
+            AnyPuller::Bitrix24(p) => Box::pin(p.pull()).await,
+            AnyPuller::Feishu(p) => Box::pin(p.pull()).await,
+            AnyPuller::Dingtalk(p) => Box::pin(p.pull()).await,
         }
     }
 
     async fn pull_people(&self, keys: &[UserKey]) -> Result<Focused, PullError> {
         match self {
-            AnyPuller::Wecom(p) => p.pull_people(keys).await,
-            AnyPuller::Bitrix24(p) => p.pull_people(keys).await,
-            AnyPuller::Feishu(p) => p.pull_people(keys).await,
-            AnyPuller::Dingtalk(p) => p.pull_people(keys).await,
+            AnyPuller::Wecom(p) => Box::pin(p.pull_people(keys)).await,
+            AnyPuller::Bitrix24(p) => Box::pin(p.pull_people(keys)).await,
+            AnyPuller::Feishu(p) => Box::pin(p.pull_people(keys)).await,
+            AnyPuller::Dingtalk(p) => Box::pin(p.pull_people(keys)).await,
         }
     }
 

@@ -233,15 +233,20 @@ pub fn pull_line(pull: &PullSummary) -> String {
         String::new()
     };
     format!(
-        "{} people, {} departments, {} upstream calls ({} retried) in {:.1} s{held}{}{}",
-        pull.users,
-        pull.departments,
-        pull.stats.total_calls,
+        "{}, {}, {} ({} retried) in {:.1} s{held}{}{}",
+        counted(pull.users as u64, "person", "people"),
+        counted(pull.departments as u64, "department", "departments"),
+        counted(pull.stats.total_calls, "upstream call", "upstream calls"),
         pull.stats.retries,
         pull.stats.duration_ms as f64 / 1000.0,
         errors_suffix(&pull.stats.errors),
         metered_suffix(&pull.metered_calls),
     )
+}
+
+/// "1 person", "2 people": a count with its noun.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// This month's calls to quota-counted endpoints, e.g. "; this month's calls counted against the
@@ -614,6 +619,22 @@ pub fn left_out(total: usize, limit: Option<usize>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A focused pull reads one person in one department with one call: no "1 people".
+    #[test]
+    fn the_pull_line_counts_one_of_each_in_the_singular() {
+        let mut pull = crate::report::fixture::sample()
+            .pull
+            .expect("the sample report has a pull");
+        pull.users = 1;
+        pull.departments = 1;
+        pull.stats.total_calls = 1;
+        let line = pull_line(&pull);
+        assert!(
+            line.starts_with("1 person, 1 department, 1 upstream call ("),
+            "{line}"
+        );
+    }
 
     /// The summary line of an event-driven run names the events and what the run read; other
     /// runs have none.

@@ -242,8 +242,14 @@ async fn run_upstream(platform: String, args: impl Iterator<Item = String>) -> R
                 .map_err(listen)?;
             let c = server.config().clone();
             let about = format!(
-                "DingTalk emulator: {size}\n  app_key={} app_secret={} agentid={} roster={:?}",
-                c.app_key, c.app_secret, c.agent_id, c.roster
+                "DingTalk emulator: {size}\n  app_key={} app_secret={} agentid={} roster={}",
+                c.app_key,
+                c.app_secret,
+                c.agent_id,
+                match c.roster {
+                    emulators::dingtalk::RosterAccess::Granted => "granted",
+                    emulators::dingtalk::RosterAccess::NotGranted => "refused",
+                }
             );
             serve_until_ctrl_c(server.base_url(), about).await?;
             server.shutdown().await;

@@ -144,7 +144,10 @@ impl DingtalkPuller {
                 Ok(entries) => raw.roster.extend(entries),
                 Err(error) => {
                     let reason = super::roster_refusal(&error).ok_or(error)?;
-                    warn!(reason = ?reason, "DingTalk's HR roster cannot be used; reading managers with user/get.");
+                    warn!(
+                        reason = reason.as_str(),
+                        "DingTalk's HR roster cannot be used; reading managers with user/get."
+                    );
                     raw.problems.push(Problem::RosterFallback { reason });
                     break;
                 }

@@ -368,7 +368,7 @@ impl DingtalkPuller {
                         Err(e) => {
                             let reason = roster_refusal(&e).ok_or(e)?;
                             if managers != Managers::PerPerson {
-                                warn!(reason = ?reason, "DingTalk's HR roster cannot be used; reading managers with one user/get per person for the rest of the run.");
+                                warn!(reason = reason.as_str(), "DingTalk's HR roster cannot be used; reading managers with one user/get per person for the rest of the run.");
                                 raw.problems.push(Problem::RosterFallback { reason });
                                 managers = Managers::PerPerson;
                             }

@@ -50,9 +50,10 @@ pub struct PullCounts {
 /// the console's run page all say it this way.
 impl std::fmt::Display for PullCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let calls = if self.calls == 1 { "call" } else { "calls" };
         match self.people_total {
-            Some(total) => write!(f, "{}/{total} people, {} calls", self.people, self.calls)?,
-            None => write!(f, "{} people read, {} calls", self.people, self.calls)?,
+            Some(total) => write!(f, "{}/{total} people, {} {calls}", self.people, self.calls)?,
+            None => write!(f, "{} people read, {} {calls}", self.people, self.calls)?,
         }
         if let Some(eta) = self.eta_seconds.filter(|_| self.waiting.is_none()) {
             write!(f, ", about {eta} s left")?;
