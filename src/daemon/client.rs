@@ -25,6 +25,28 @@ pub enum ClientError {
 
 const BASE: &str = "http://orgsync";
 
+/// Why a daemon's socket did not answer, in the admin's terms: the innermost cause of reqwest's
+/// error ("client error (Connect)" says nothing), named for the two usual cases.
+fn unanswered(socket: &Path, error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .map(std::io::Error::kind);
+    let path = socket.display();
+    match io {
+        Some(std::io::ErrorKind::ConnectionRefused) => format!(
+            "nothing listens on {path} (a daemon that stopped without removing its socket?)"
+        ),
+        Some(std::io::ErrorKind::PermissionDenied) => format!(
+            "{path} is not open to this user (the daemon's socket is for its user and group)"
+        ),
+        _ => format!("{path} does not answer: {cause}"),
+    }
+}
+
 impl Client {
     /// A client when a daemon answers on `socket`; `None` when there is no socket file, so the
     /// caller runs in-process. A socket that exists but does not answer (a crashed daemon, or one
@@ -43,15 +65,7 @@ impl Client {
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| {
-                ClientError::Transport(format!(
-                    "{} does not answer: {}",
-                    socket.display(),
-                    std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_else(|| e.without_url().to_string())
-                ))
-            })?;
+            .map_err(|e| ClientError::Transport(unanswered(socket, &e)))?;
         if !response.status().is_success() {
             return Err(ClientError::Refused {
                 status: response.status().as_u16(),
@@ -182,4 +196,26 @@ async fn decode<T: DeserializeOwned>(
     }
     serde_json::from_slice(&body)
         .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket file left by a daemon that is gone: the warning says nothing listens there.
+    #[tokio::test]
+    async fn a_socket_nobody_listens_on_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("admin.sock");
+        drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+        assert!(socket.exists(), "the file outlives its listener");
+        let error = match Client::connect(&socket).await {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("a socket without a listener answered"),
+        };
+        assert!(
+            error.contains(&format!("nothing listens on {}", socket.display())),
+            "{error}"
+        );
+    }
 }
