@@ -26,16 +26,14 @@ pub fn events_line(r: &Report) -> Option<String> {
         .collect();
     let reach = match &events.reach {
         super::EventsReach::People { keys } => format!(
-            "a run for the {} {} they named",
-            keys.len(),
-            if keys.len() == 1 { "person" } else { "people" }
+            "a run for the {} they named",
+            counted(keys.len() as u64, "person", "people")
         ),
         super::EventsReach::Everyone { reason } => format!("a full run: {reason}"),
     };
     Some(format!(
-        "{} upstream event{} ({}), the first received at {}; {reach}",
-        events.events,
-        if events.events == 1 { "" } else { "s" },
+        "{} ({}), the first received at {}; {reach}",
+        counted(events.events as u64, "upstream event", "upstream events"),
         types.join(", "),
         events.first_received_at,
     ))
@@ -279,8 +277,10 @@ pub fn guard_line(r: &Report) -> Option<String> {
     let verdict = r.guard.as_ref()?;
     Some(match verdict {
         Verdict::Pass { removals } => {
-            let s = if *removals == 1 { "" } else { "s" };
-            format!("pass: {removals} removal{s} (deactivations and deletions), within the limits")
+            format!(
+                "pass: {} (deactivations and deletions), within the limits",
+                counted(*removals as u64, "removal", "removals")
+            )
         }
         Verdict::Refused {
             reasons,

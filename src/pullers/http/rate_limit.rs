@@ -252,19 +252,17 @@ impl RateLimiter {
         Self::new(Vec::new())
     }
 
-    /// Waits until a request to `endpoint` fits every limit, and books it.
-    pub async fn acquire(&self, endpoint: &str) {
-        let wait_until = self.book(endpoint).await;
-        // A timer rounds up to the next millisecond tick: only wait when there is a wait.
-        if wait_until > Instant::now() {
-            tokio::time::sleep_until(wait_until).await;
-        }
+    /// [`RateLimiter::acquire_shown`] for tests of the pacing alone, with a progress nobody reads.
+    #[cfg(test)]
+    async fn acquire(&self, endpoint: &str) {
+        self.acquire_shown(endpoint, Platform::Wecom, &PullProgress::default())
+            .await;
     }
 
-    /// [`RateLimiter::acquire`], showing a hold longer than [`SHOWN_AFTER`] in `progress` (and
-    /// the log): a pull's own pacing takes a second or two, but an hourly window (WeCom's
-    /// 150 000 calls of an API) can hold it for most of an hour, and a run must not sit silent
-    /// that long.
+    /// Waits until a request to `endpoint` fits every limit, and books it, showing a hold
+    /// longer than [`SHOWN_AFTER`] in `progress` (and the log): a pull's own pacing takes a
+    /// second or two, but an hourly window (WeCom's 150 000 calls of an API) can hold it for
+    /// most of an hour, and a run must not sit silent that long.
     pub async fn acquire_shown(&self, endpoint: &str, platform: Platform, progress: &PullProgress) {
         let wait_until = self.book(endpoint).await;
         let wait = wait_until.saturating_duration_since(Instant::now());
@@ -278,6 +276,7 @@ impl RateLimiter {
                 "Holding to {platform}'s documented rate limits; waiting {wait_s} s before calling again."
             );
         }
+        // A timer rounds up to the next millisecond tick: only wait when there is a wait.
         if wait_until > Instant::now() {
             tokio::time::sleep_until(wait_until).await;
         }
